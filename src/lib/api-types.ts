@@ -1,0 +1,174 @@
+// Wire types of the Hoist HTTP API, shared by the server, the CLI and the actions.
+// All timestamps are ISO 8601 strings in UTC. Field names are snake_case on the wire.
+
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}
+
+export type TokenKind = 'admin' | 'project' | 'oidc' | 'build';
+
+export const TOKEN_PREFIXES: Record<TokenKind, string> = {
+  admin: 'hoist_adm_',
+  project: 'hoist_prj_',
+  oidc: 'hoist_oidc_',
+  build: 'hoist_bld_',
+};
+
+// ---- projects, tokens, trust ----
+
+export interface Project {
+  id: string;
+  name: string;
+  /** Most concurrent builds one builder takes; null = unlimited (BuildKit deduplicates shared steps). */
+  max_concurrent_builds: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreateProjectRequest {
+  name: string;
+  max_concurrent_builds?: number | null;
+}
+
+export interface TokenInfo {
+  id: string;
+  kind: TokenKind;
+  name: string;
+  project_id: string | null;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface CreateTokenRequest {
+  name: string;
+  /** Seconds. */
+  expires_in?: number;
+}
+
+export interface CreateTokenResponse extends TokenInfo {
+  /** The secret, shown once. */
+  token: string;
+}
+
+export interface TrustPolicyInput {
+  provider: 'github';
+  repository: string; // owner/name
+  repository_id?: string;
+  repository_owner_id?: string;
+  refs?: string[];
+  environment?: string;
+  workflow?: string;
+  allow_pull_request_target?: boolean;
+}
+
+export interface TrustPolicy {
+  id: string;
+  project_id: string;
+  provider: 'github';
+  repository: string;
+  repository_id: string | null;
+  repository_owner_id: string | null;
+  refs: string[];
+  environment: string | null;
+  workflow: string | null;
+  allow_pull_request_target: boolean;
+  created_at: string;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: string;
+  action: string;
+  outcome: 'granted' | 'refused' | 'ok';
+  project_id: string | null;
+  subject: string | null;
+  reason: string;
+  details: Record<string, unknown>;
+}
+
+// ---- auth ----
+
+export interface OidcExchangeRequest {
+  token: string;
+  /** Project id or name; optional when exactly one project trusts the caller. */
+  project?: string;
+}
+
+export interface OidcExchangeResponse {
+  token: string;
+  expires_at: string;
+  project_id: string;
+}
+
+// ---- CLI releases ----
+
+export interface CliRelease {
+  version: string;
+  url: string;
+  sha256: string;
+  size: number;
+}
+
+// ---- builds ----
+
+export type BuildStatus = 'queued' | 'running' | 'success' | 'failed' | 'canceled' | 'expired';
+
+export interface CreateBuildRequest {
+  /** Project id or name. May be omitted with a project-scoped token. */
+  project?: string;
+  /** e.g. ["linux/amd64"]; empty = the server's native platform. */
+  platforms: string[];
+  options?: Record<string, unknown>;
+}
+
+export interface CreateBuildResponse {
+  build_id: string;
+  build_token: string;
+  build_url: string;
+}
+
+export interface BuilderPending {
+  status: 'pending';
+  retry_after_ms: number;
+  reason: string;
+}
+
+export interface BuilderActive {
+  status: 'active';
+  builder_id: string;
+  platform: string;
+  /** buildx remote driver endpoint, e.g. tcp://127.0.0.1:12345 */
+  endpoint: string;
+  /** Name to verify in the builder's server certificate. */
+  server_name: string;
+  ca_pem: string;
+  cert_pem: string;
+  key_pem: string;
+  expires_at: string;
+}
+
+export type BuilderAnswer = BuilderPending | BuilderActive;
+
+export interface HeartbeatResponse {
+  cancel: boolean;
+}
+
+export interface FinishBuildRequest {
+  status: 'success' | 'failed' | 'canceled';
+  error?: string;
+}
+
+export interface BuildInfo {
+  id: string;
+  project_id: string;
+  status: BuildStatus;
+  platforms: string[];
+  builders: { platform: string; builder_id: string | null }[];
+  queued_at: string;
+  acquired_at: string | null;
+  finished_at: string | null;
+  error: string | null;
+  build_url: string;
+}

@@ -1,0 +1,22 @@
+/** A mistake the user can fix (a wrong input, flag or setting), as opposed to a bug. */
+export class ConfigurationError extends Error {
+  override name = 'ConfigurationError';
+}
+
+/** An error answer from the Hoist API: `{error: {code, message}}` with its HTTP status. */
+export class HoistApiError extends Error {
+  override name = 'HoistApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The message of anything thrown, without a stack. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
