@@ -1,0 +1,85 @@
+import { describe, expect, it } from '@jest/globals';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { certInfo, createCa, issueClientCert, issueServerCert } from '../../src/lib/pki.js';
+
+const HOUR = 60 * 60 * 1000;
+
+describe('pki', () => {
+  it('creates a self-signed EC P-256 CA with a PKCS#8 key', async () => {
+    const ca = await createCa({ commonName: 'hoist test ca' });
+    expect(ca.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    const cert = new X509Certificate(ca.certPem);
+    expect(cert.ca).toBe(true);
+    expect(cert.subject).toBe('CN=hoist test ca');
+    expect(cert.verify(cert.publicKey)).toBe(true);
+    expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    // The private key matches the certificate's public key.
+    const pub = createPublicKey(createPrivateKey(ca.keyPem)).export({ format: 'der', type: 'spki' });
+    expect(Buffer.compare(pub, cert.publicKey.export({ format: 'der', type: 'spki' }))).toBe(0);
+    expect(cert.keyUsage).toBeUndefined(); // node reports extKeyUsage here; a CA has none
+  });
+
+  it('issues a server certificate with IP and DNS SANs, chained to the CA', async () => {
+    const ca = await createCa({ commonName: 'ca' });
+    const server = await issueServerCert(ca, {
+      commonName: 'builder',
+      dnsNames: ['builder.local', 'localhost'],
+      ipAddresses: ['127.0.0.1'],
+    });
+    const cert = new X509Certificate(server.certPem);
+    const caCert = new X509Certificate(ca.certPem);
+    expect(cert.ca).toBe(false);
+    expect(cert.checkIssued(caCert)).toBe(true);
+    expect(cert.verify(caCert.publicKey)).toBe(true);
+    expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(cert.checkIP('127.0.0.2')).toBeUndefined();
+    expect(cert.checkHost('builder.local')).toBe('builder.local');
+    expect(cert.checkHost('other.local')).toBeUndefined();
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']); // serverAuth
+    expect(cert.subjectAltName).toContain('IP Address:127.0.0.1');
+    expect(cert.subjectAltName).toContain('DNS:builder.local');
+  });
+
+  it('issues a client certificate that honours notBefore/notAfter and is not valid for another CA', async () => {
+    const ca = await createCa({ commonName: 'ca-a' });
+    const other = await createCa({ commonName: 'ca-b' });
+    const notAfter = new Date(Date.now() + HOUR);
+    const client = await issueClientCert(ca, { commonName: 'build-1', organization: 'project-7', notAfter });
+    const cert = new X509Certificate(client.certPem);
+    expect(cert.subject).toBe('CN=build-1\nO=project-7');
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']); // clientAuth
+    expect(cert.verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+    expect(cert.verify(new X509Certificate(other.certPem).publicKey)).toBe(false);
+    expect(cert.checkIssued(new X509Certificate(other.certPem))).toBe(false);
+    const info = certInfo(client.certPem);
+    // X.509 times have second precision.
+    expect(Math.abs(info.notAfter.getTime() - notAfter.getTime())).toBeLessThan(1000);
+    expect(info.notBefore.getTime()).toBeLessThan(Date.now());
+    expect(info.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+
+    const expired = await issueClientCert(ca, {
+      commonName: 'old',
+      notBefore: new Date(Date.now() - 2 * HOUR),
+      notAfter: new Date(Date.now() - HOUR),
+    });
+    expect(certInfo(expired.certPem).notAfter.getTime()).toBeLessThan(Date.now());
+  });
+
+  it('uses random, distinct, positive serials', async () => {
+    const ca = await createCa({ commonName: 'ca' });
+    const notAfter = new Date(Date.now() + HOUR);
+    const a = await issueClientCert(ca, { commonName: 'x', notAfter });
+    const b = await issueClientCert(ca, { commonName: 'x', notAfter });
+    const sa = certInfo(a.certPem).serialNumber;
+    const sb = certInfo(b.certPem).serialNumber;
+    expect(sa).not.toBe(sb);
+    expect(sa).toMatch(/^[0-7][0-9A-F]{31}$/);
+  });
+
+  it('refuses a validity period that ends before it starts', async () => {
+    const ca = await createCa({ commonName: 'ca' });
+    await expect(
+      issueClientCert(ca, { commonName: 'x', notBefore: new Date(), notAfter: new Date(Date.now() - HOUR) }),
+    ).rejects.toThrow(/notAfter .* must be later than notBefore/);
+  });
+});
