@@ -24,11 +24,12 @@ export interface CertInfo {
   fingerprint256: string;
 }
 
-const crypto = webcrypto as unknown as Crypto;
-x509.cryptoProvider.set(crypto);
+type CryptoKey = webcrypto.CryptoKey;
+const crypto = webcrypto;
+x509.cryptoProvider.set(crypto as ReturnType<typeof x509.cryptoProvider.get>);
 
-const EC_KEY: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
-const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 const DAY_MS = 24 * 60 * 60 * 1000;
 // Tolerates small clock differences between the signer and the verifier.
 const BACKDATE_MS = 5 * 60 * 1000;
@@ -48,7 +49,7 @@ function dn(commonName: string, organization?: string): string {
   return parts.join(', ');
 }
 
-async function generateKeys(): Promise<CryptoKeyPair> {
+async function generateKeys(): Promise<webcrypto.CryptoKeyPair> {
   return crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
 }
 
