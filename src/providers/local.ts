@@ -1,0 +1,738 @@
+// The embedded default provider: every builder is a `buildkitd` process on this host
+// with its own persistent root directory, listening on TCP with mutual TLS under its
+// own CA. Builders run detached (own session, pidfile), so a control plane that is
+// killed or restarted finds them still running and adopts them; a graceful stop of
+// the server stops them unless told to leave them running (see close()).
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { ConfigurationError, errorMessage } from '../lib/errors.js';
+import { createCa, issueClientCert, issueServerCert, type CertKeyPem } from '../lib/pki.js';
+import {
+  nativePlatform,
+  type BuilderHealth,
+  type BuilderSpec,
+  type ListedBuilder,
+  type Provider,
+  type RunningBuilder,
+} from './provider.js';
+
+export interface ProviderLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface LocalProviderOptions {
+  /** The server's data directory; builders live in `<dataDir>/builders/<id>`. */
+  dataDir: string;
+  /** Path of buildkitd; resolved from HOIST_BUILDKITD, PATH, then ~/.cache/hoist-engine/bin when absent. */
+  buildkitdPath?: string;
+  /** Address builders listen on. Default 127.0.0.1. */
+  listenHost?: string;
+  /** Host clients dial (endpoint and certificate SAN). Default: listenHost, or 127.0.0.1 when that is a wildcard. */
+  advertiseHost?: string;
+  /** Default GC cap per builder in bytes. Default 10 GiB. */
+  maxUsedSpaceBytes?: number;
+  /** How long a starting builder may take to accept connections. Default 30 s. */
+  readyTimeoutMs?: number;
+  /** Registries buildkitd may reach over plain HTTP (host:port), e.g. a loopback test registry. */
+  insecureRegistries?: string[];
+  logger?: ProviderLogger;
+}
+
+interface BuilderState {
+  id: string;
+  projectId: string;
+  platform: string;
+  port: number;
+  host: string;
+  advertiseHost: string;
+  pid: number | null;
+  startedAt: string | null;
+}
+
+interface Live {
+  state: BuilderState;
+  ca: CertKeyPem;
+  caPem: string;
+}
+
+const BUILDER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const DEFAULT_MAX_USED = 10 * 1024 ** 3;
+const LOG_LIMIT_BYTES = 10 * 1024 * 1024;
+
+// HTTP/2 client preface followed by an empty SETTINGS frame.
+const H2_PREFACE = Buffer.concat([
+  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+  Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]),
+]);
+
+const nullLogger: ProviderLogger = { info() {}, warn() {}, error() {} };
+
+/** Finds buildkitd: explicit path, HOIST_BUILDKITD, PATH, then the engine cache. */
+export async function findBuildkitd(
+  explicit?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const wanted = explicit || env.HOIST_BUILDKITD;
+  if (wanted) {
+    if (!(await isExecutable(wanted))) {
+      throw new ConfigurationError(
+        `buildkitd not found or not executable at "${wanted}" (--buildkitd / HOIST_BUILDKITD); point it at a buildkitd binary`,
+      );
+    }
+    return path.resolve(wanted);
+  }
+  const dirs = (env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  dirs.push(path.join(os.homedir(), '.cache', 'hoist-engine', 'bin'));
+  for (const dir of dirs) {
+    const candidate = path.join(dir, 'buildkitd');
+    if (await isExecutable(candidate)) return candidate;
+  }
+  throw new ConfigurationError(
+    'buildkitd was not found on PATH or in ~/.cache/hoist-engine/bin; install BuildKit v0.18+ or set --buildkitd / HOIST_BUILDKITD',
+  );
+}
+
+async function isExecutable(p: string): Promise<boolean> {
+  try {
+    const st = await fs.stat(p);
+    if (!st.isFile()) return false;
+    await fs.access(p, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Parses "10GB", "512MiB", "2g" or a byte count (1024-based like buildkitd); null when malformed. */
+export function parseByteSize(raw: string | number): number | null {
+  if (typeof raw === 'number') return Number.isInteger(raw) && raw > 0 ? raw : null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$/i.exec(raw);
+  if (!m) return null;
+  const exp = ['', 'k', 'm', 'g', 't', 'p'].indexOf(m[2]!.toLowerCase());
+  const bytes = Math.floor(Number(m[1]) * 1024 ** exp);
+  return bytes > 0 ? bytes : null;
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
+/** A TCP port nobody listens on right now, picked by the kernel. */
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Is `pid` a live (non-zombie) process? */
+async function processAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+async function readCmdline(pid: number): Promise<string[] | null> {
+  try {
+    const raw = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return raw.split('\0').filter((s) => s !== '');
+  } catch {
+    return null;
+  }
+}
+
+function tomlString(s: string): string {
+  return JSON.stringify(s);
+}
+
+/** buildkitd.toml: OCI worker only, a GC policy bounded by `maxUsed`, plain-HTTP registries for tests. */
+export function renderBuildkitdConfig(opts: {
+  maxUsedSpaceBytes: number;
+  insecureRegistries: string[];
+}): string {
+  const max = String(opts.maxUsedSpaceBytes);
+  // Like buildkitd's default policy: first drop old local context, cache mounts and git
+  // checkouts, then anything unused, always bounded by maxUsedSpace.
+  const lines = [
+    '# Written by hoist; rewritten on every start.',
+    '[worker.oci]',
+    '  enabled = true',
+    '  gc = true',
+    `  maxUsedSpace = ${tomlString(max)}`,
+    '  [[worker.oci.gcpolicy]]',
+    `    maxUsedSpace = ${tomlString(max)}`,
+    '    keepDuration = "48h"',
+    '    filters = ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]',
+    '  [[worker.oci.gcpolicy]]',
+    `    maxUsedSpace = ${tomlString(max)}`,
+    '    keepDuration = "1440h"',
+    '  [[worker.oci.gcpolicy]]',
+    `    maxUsedSpace = ${tomlString(max)}`,
+    '    all = true',
+    '[worker.containerd]',
+    '  enabled = false',
+  ];
+  for (const reg of opts.insecureRegistries) {
+    lines.push(`[registry.${tomlString(reg)}]`, '  http = true', '  insecure = true');
+  }
+  return lines.join('\n') + '\n';
+}
+
+export class LocalProvider implements Provider {
+  readonly name = 'local';
+  private readonly buildersDir: string;
+  private readonly listenHost: string;
+  private readonly advertiseHost: string;
+  private readonly maxUsedDefault: number;
+  private readonly readyTimeoutMs: number;
+  private readonly insecureRegistries: string[];
+  private readonly log: ProviderLogger;
+  private readonly live = new Map<string, Live>();
+  private readonly launching = new Map<string, Promise<RunningBuilder>>();
+  private readonly caCache = new Map<string, CertKeyPem>();
+  private healthCerts = new Map<string, Promise<CertKeyPem>>();
+
+  private constructor(
+    private readonly buildkitd: string,
+    opts: LocalProviderOptions,
+  ) {
+    this.buildersDir = path.join(opts.dataDir, 'builders');
+    this.listenHost = opts.listenHost ?? '127.0.0.1';
+    this.advertiseHost = opts.advertiseHost ?? (isWildcard(this.listenHost) ? '127.0.0.1' : this.listenHost);
+    this.maxUsedDefault = opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED;
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
+    this.insecureRegistries = opts.insecureRegistries ?? [];
+    this.log = opts.logger ?? nullLogger;
+  }
+
+  static async create(opts: LocalProviderOptions): Promise<LocalProvider> {
+    const bin = await findBuildkitd(opts.buildkitdPath);
+    const p = new LocalProvider(bin, opts);
+    await fs.mkdir(p.buildersDir, { recursive: true, mode: 0o700 });
+    return p;
+  }
+
+  get buildkitdPath(): string {
+    return this.buildkitd;
+  }
+
+  platforms(): string[] {
+    return [nativePlatform()];
+  }
+
+  private dir(id: string): string {
+    if (!BUILDER_ID_RE.test(id)) throw new Error(`invalid builder id "${id}"`);
+    return path.join(this.buildersDir, id);
+  }
+
+  private files(id: string) {
+    const d = this.dir(id);
+    return {
+      dir: d,
+      root: path.join(d, 'root'),
+      caCert: path.join(d, 'ca.pem'),
+      caKey: path.join(d, 'ca-key.pem'),
+      serverCert: path.join(d, 'server.pem'),
+      serverKey: path.join(d, 'server-key.pem'),
+      config: path.join(d, 'buildkitd.toml'),
+      pidfile: path.join(d, 'buildkitd.pid'),
+      state: path.join(d, 'state.json'),
+      log: path.join(d, 'buildkitd.log'),
+    };
+  }
+
+  launch(spec: BuilderSpec): Promise<RunningBuilder> {
+    const pending = this.launching.get(spec.id);
+    if (pending) return pending;
+    const p = this.doLaunch(spec).finally(() => this.launching.delete(spec.id));
+    this.launching.set(spec.id, p);
+    return p;
+  }
+
+  private async doLaunch(spec: BuilderSpec): Promise<RunningBuilder> {
+    const f = this.files(spec.id);
+    await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
+    const ca = await this.ensureCa(spec.id);
+    const prev = await this.readState(spec.id);
+
+    // Adopt a buildkitd that still runs from this root (a restarted control plane).
+    const runningPid = await this.findPid(spec.id);
+    if (runningPid !== null && prev) {
+      const state: BuilderState = { ...prev, pid: runningPid };
+      const health = await this.handshake(spec.id, state, ca);
+      if (health.healthy) {
+        this.live.set(spec.id, { state, ca, caPem: ca.certPem });
+        this.log.info({ builder_id: spec.id, pid: runningPid }, 'adopted running builder');
+        return this.toRunning(state, ca, true);
+      }
+      this.log.warn(
+        { builder_id: spec.id, pid: runningPid, reason: health.reason },
+        'replacing unhealthy builder',
+      );
+    }
+    if (runningPid !== null) await this.killPid(runningPid);
+
+    const advertiseHost = this.advertiseHost;
+    // Keep the previous port so a builder's endpoint stays the same across restarts.
+    let port = prev && prev.host === this.listenHost ? prev.port : 0;
+    if (!port || !(await portIsFree(this.listenHost, port))) port = await freePort(this.listenHost);
+    await this.ensureServerCert(spec.id, ca, advertiseHost);
+    await fs.writeFile(
+      f.config,
+      renderBuildkitdConfig({
+        maxUsedSpaceBytes: spec.maxUsedSpaceBytes ?? this.maxUsedDefault,
+        insecureRegistries: this.insecureRegistries,
+      }),
+      { mode: 0o600 },
+    );
+    await this.trimLog(f.log);
+    const logFd = await fs.open(f.log, 'a', 0o600);
+    const args = [
+      '--config',
+      f.config,
+      '--root',
+      f.root,
+      '--addr',
+      `tcp://${this.listenHost.includes(':') ? `[${this.listenHost}]` : this.listenHost}:${port}`,
+      '--tlscert',
+      f.serverCert,
+      '--tlskey',
+      f.serverKey,
+      '--tlscacert',
+      f.caCert,
+      '--oci-worker-platform',
+      spec.platform,
+    ];
+    const startedAt = new Date();
+    let child;
+    try {
+      child = spawn(this.buildkitd, args, {
+        detached: true,
+        stdio: ['ignore', logFd.fd, logFd.fd],
+        env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` },
+      });
+    } finally {
+      await logFd.close();
+    }
+    const pid = child.pid;
+    let exited: string | null = null;
+    child.once('exit', (code, signal) => {
+      exited = signal ? `signal ${signal}` : `exit code ${code}`;
+    });
+    child.once('error', (err) => {
+      exited = errorMessage(err);
+    });
+    child.unref();
+    if (pid === undefined) {
+      await sleep(0);
+      throw new Error(`could not start ${this.buildkitd}: ${exited ?? 'unknown error'}`);
+    }
+    const state: BuilderState = {
+      id: spec.id,
+      projectId: spec.projectId,
+      platform: spec.platform,
+      port,
+      host: this.listenHost,
+      advertiseHost,
+      pid,
+      startedAt: startedAt.toISOString(),
+    };
+    try {
+      await fs.writeFile(f.pidfile, `${pid}\n`, { mode: 0o600 });
+      await this.writeState(spec.id, state);
+      await this.waitReady(spec.id, state, ca, () => exited);
+    } catch (err) {
+      await this.killPid(pid);
+      await fs.rm(f.pidfile, { force: true });
+      const tail = await this.logTail(f.log);
+      throw new Error(
+        `builder ${spec.id} did not start: ${errorMessage(err)}${tail ? `; buildkitd log: ${tail}` : ''}`,
+      );
+    }
+    this.live.set(spec.id, { state, ca, caPem: ca.certPem });
+    this.log.info(
+      {
+        builder_id: spec.id,
+        pid,
+        endpoint: `tcp://${advertiseHost}:${port}`,
+        ms: Date.now() - startedAt.getTime(),
+      },
+      'builder started',
+    );
+    return this.toRunning(state, ca, false);
+  }
+
+  private toRunning(state: BuilderState, ca: CertKeyPem, adopted: boolean): RunningBuilder {
+    return {
+      id: state.id,
+      endpoint: `tcp://${state.advertiseHost.includes(':') ? `[${state.advertiseHost}]` : state.advertiseHost}:${state.port}`,
+      serverName: serverName(state.id),
+      caPem: ca.certPem,
+      pid: state.pid,
+      startedAt: state.startedAt ? new Date(state.startedAt) : new Date(),
+      adopted,
+    };
+  }
+
+  private async waitReady(
+    id: string,
+    state: BuilderState,
+    ca: CertKeyPem,
+    exited: () => string | null,
+  ): Promise<void> {
+    const deadline = Date.now() + this.readyTimeoutMs;
+    let delay = 5;
+    for (;;) {
+      const why = exited();
+      if (why) throw new Error(`buildkitd exited (${why})`);
+      if (await tcpOpen(state.advertiseHost, state.port, 250)) {
+        const h = await this.handshake(id, state, ca);
+        if (h.healthy) return;
+        if (Date.now() > deadline) throw new Error(h.reason);
+      }
+      if (Date.now() > deadline) throw new Error(`not accepting connections after ${this.readyTimeoutMs} ms`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+
+  /** Completes a mutual-TLS handshake with a short-lived certificate of the builder's own CA. */
+  private async handshake(id: string, state: BuilderState, ca: CertKeyPem): Promise<BuilderHealth> {
+    let certP = this.healthCerts.get(id);
+    if (!certP) {
+      certP = issueClientCert(ca, {
+        commonName: 'hoist-health',
+        notAfter: new Date(Date.now() + 24 * 3600_000),
+      });
+      this.healthCerts.set(id, certP);
+      certP.catch(() => this.healthCerts.delete(id));
+    }
+    const cert = await certP;
+    if (new Date(new X509Certificate(cert.certPem).validTo).getTime() < Date.now() + 60_000) {
+      this.healthCerts.delete(id);
+      return this.handshake(id, state, ca);
+    }
+    return new Promise<BuilderHealth>((resolve) => {
+      const socket = tls.connect({
+        host: state.advertiseHost,
+        port: state.port,
+        servername: serverName(id),
+        ca: ca.certPem,
+        cert: cert.certPem,
+        key: cert.keyPem,
+        ALPNProtocols: ['h2'],
+        timeout: 2000,
+      });
+      let settled = false;
+      const done = (h: BuilderHealth) => {
+        if (settled) return;
+        settled = true;
+        socket.destroy();
+        resolve(h);
+      };
+      // TLS 1.3 finishes the client side before the server has checked our certificate, so
+      // speak HTTP/2 until the server's SETTINGS frame: only an accepted client gets one.
+      let buf = Buffer.alloc(0);
+      socket.once('secureConnect', () => {
+        if (!socket.authorized) {
+          done({ healthy: false, reason: `TLS not authorized: ${String(socket.authorizationError)}` });
+          return;
+        }
+        socket.write(H2_PREFACE);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        if (buf.length < 9) return;
+        done(
+          buf[3] === 0x4
+            ? { healthy: true }
+            : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' },
+        );
+      });
+      socket.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
+      socket.once('timeout', () => done({ healthy: false, reason: 'TLS handshake timed out' }));
+      socket.once('error', (err) => done({ healthy: false, reason: `TLS handshake failed: ${err.message}` }));
+    });
+  }
+
+  async health(id: string): Promise<BuilderHealth> {
+    const state = await this.readState(id);
+    if (!state) return { healthy: false, reason: 'builder has never been started' };
+    const pid = await this.findPid(id);
+    if (pid === null) return { healthy: false, reason: 'buildkitd is not running' };
+    const ca = await this.ensureCa(id);
+    return this.handshake(id, { ...state, pid }, ca);
+  }
+
+  async issueClientCert(
+    id: string,
+    opts: { commonName: string; organization?: string; notAfter: Date },
+  ): Promise<CertKeyPem> {
+    const ca = this.live.get(id)?.ca ?? (await this.loadCa(id));
+    if (!ca) throw new Error(`builder ${id} has no CA yet; launch it first`);
+    return issueClientCert(ca, opts);
+  }
+
+  async list(): Promise<ListedBuilder[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.buildersDir);
+    } catch {
+      return [];
+    }
+    const running = await this.scanProcesses();
+    const out: ListedBuilder[] = [];
+    for (const id of names) {
+      if (!BUILDER_ID_RE.test(id)) continue;
+      const state = await this.readState(id);
+      const pid = running.get(id) ?? null;
+      out.push({
+        id,
+        state: pid !== null ? 'running' : 'stopped',
+        pid,
+        endpoint:
+          state && pid !== null ? this.toRunning(state, { certPem: '', keyPem: '' }, true).endpoint : null,
+      });
+    }
+    // A buildkitd running from a builder root whose directory entry is unreadable is still ours.
+    for (const [id, pid] of running) {
+      if (!out.some((b) => b.id === id)) out.push({ id, state: 'running', pid, endpoint: null });
+    }
+    return out;
+  }
+
+  async stop(id: string): Promise<void> {
+    const f = this.files(id);
+    const pid = await this.findPid(id);
+    this.live.delete(id);
+    if (pid !== null) {
+      await this.killPid(pid);
+      this.log.info({ builder_id: id, pid }, 'builder stopped');
+    }
+    await fs.rm(f.pidfile, { force: true });
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.stop(id);
+    this.caCache.delete(id);
+    this.healthCerts.delete(id);
+    await fs.rm(this.dir(id), { recursive: true, force: true, maxRetries: 3 });
+    this.log.info({ builder_id: id }, 'builder destroyed');
+  }
+
+  async close(opts: { stopBuilders: boolean }): Promise<void> {
+    await Promise.allSettled([...this.launching.values()]);
+    if (!opts.stopBuilders) return;
+    const running = await this.scanProcesses();
+    await Promise.all([...running.keys()].map((id) => this.stop(id)));
+  }
+
+  /** SIGTERM, then SIGKILL of the process group after a grace period. */
+  private async killPid(pid: number): Promise<void> {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (!(await processAlive(pid))) return;
+      await sleep(20);
+    }
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    for (let i = 0; i < 100 && (await processAlive(pid)); i++) await sleep(20);
+  }
+
+  /** The pid of the buildkitd serving this builder's root, from the pidfile or a /proc scan. */
+  private async findPid(id: string): Promise<number | null> {
+    const f = this.files(id);
+    try {
+      const pid = Number((await fs.readFile(f.pidfile, 'utf8')).trim());
+      if (Number.isInteger(pid) && pid > 0 && (await this.isOurBuildkitd(pid, f.root))) return pid;
+    } catch {
+      /* no pidfile */
+    }
+    return (await this.scanProcesses()).get(id) ?? null;
+  }
+
+  private async isOurBuildkitd(pid: number, root: string): Promise<boolean> {
+    if (!(await processAlive(pid))) return false;
+    const argv = await readCmdline(pid);
+    if (!argv) return false;
+    const i = argv.indexOf('--root');
+    return i >= 0 && argv[i + 1] === root && path.basename(argv[0] ?? '') === 'buildkitd';
+  }
+
+  /** Every live buildkitd whose --root is a builder root of this provider, by builder id. */
+  private async scanProcesses(): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    let entries: string[];
+    try {
+      entries = await fs.readdir('/proc');
+    } catch {
+      return found;
+    }
+    const prefix = this.buildersDir + path.sep;
+    await Promise.all(
+      entries
+        .filter((e) => /^\d+$/.test(e))
+        .map(async (e) => {
+          const pid = Number(e);
+          const argv = await readCmdline(pid);
+          if (!argv || path.basename(argv[0] ?? '') !== 'buildkitd') return;
+          const i = argv.indexOf('--root');
+          const root = i >= 0 ? argv[i + 1] : undefined;
+          if (!root || !root.startsWith(prefix) || path.basename(root) !== 'root') return;
+          const id = path.basename(path.dirname(root));
+          if (path.dirname(path.dirname(root)) !== this.buildersDir) return;
+          if (await processAlive(pid)) found.set(id, pid);
+        }),
+    );
+    return found;
+  }
+
+  private async loadCa(id: string): Promise<CertKeyPem | null> {
+    const cached = this.caCache.get(id);
+    if (cached) return cached;
+    const f = this.files(id);
+    try {
+      const ca = { certPem: await fs.readFile(f.caCert, 'utf8'), keyPem: await fs.readFile(f.caKey, 'utf8') };
+      this.caCache.set(id, ca);
+      return ca;
+    } catch {
+      return null;
+    }
+  }
+
+  private async ensureCa(id: string): Promise<CertKeyPem> {
+    const existing = await this.loadCa(id);
+    if (existing) return existing;
+    const f = this.files(id);
+    const ca = await createCa({ commonName: `hoist builder ${id} CA` });
+    await writeSecret(f.caKey, ca.keyPem);
+    await fs.writeFile(f.caCert, ca.certPem, { mode: 0o644 });
+    this.caCache.set(id, ca);
+    return ca;
+  }
+
+  /** (Re)issues the server certificate when missing, expiring within 30 days, or for another host. */
+  private async ensureServerCert(id: string, ca: CertKeyPem, host: string): Promise<void> {
+    const f = this.files(id);
+    try {
+      const pem = await fs.readFile(f.serverCert, 'utf8');
+      const cert = new X509Certificate(pem);
+      const fresh = new Date(cert.validTo).getTime() > Date.now() + 30 * 24 * 3600_000;
+      const names = cert.subjectAltName ?? '';
+      const hostOk = names.includes(net.isIP(host) ? `IP Address:${host}` : `DNS:${host}`);
+      if (fresh && hostOk && cert.checkIssued(new X509Certificate(ca.certPem))) return;
+    } catch {
+      /* missing or unreadable: issue */
+    }
+    const ip = net.isIP(host) ? [host] : [];
+    const dns = [serverName(id), ...(net.isIP(host) ? [] : [host])];
+    const cert = await issueServerCert(ca, { commonName: serverName(id), dnsNames: dns, ipAddresses: ip });
+    await writeSecret(f.serverKey, cert.keyPem);
+    await fs.writeFile(f.serverCert, cert.certPem, { mode: 0o644 });
+  }
+
+  private async readState(id: string): Promise<BuilderState | null> {
+    try {
+      return JSON.parse(await fs.readFile(this.files(id).state, 'utf8')) as BuilderState;
+    } catch {
+      return null;
+    }
+  }
+
+  private async writeState(id: string, state: BuilderState): Promise<void> {
+    const file = this.files(id).state;
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+    await fs.rename(tmp, file);
+  }
+
+  private async trimLog(file: string): Promise<void> {
+    try {
+      const st = await fs.stat(file);
+      if (st.size > LOG_LIMIT_BYTES) await fs.rename(file, `${file}.1`);
+    } catch {
+      /* no log yet */
+    }
+  }
+
+  private async logTail(file: string): Promise<string> {
+    try {
+      const text = await fs.readFile(file, 'utf8');
+      return text.trim().split('\n').slice(-3).join(' | ').slice(-600);
+    } catch {
+      return '';
+    }
+  }
+}
+
+export function serverName(id: string): string {
+  return `${id.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.builders.hoist.internal`;
+}
+
+async function writeSecret(file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, content, { mode: 0o600 });
+  await fs.chmod(tmp, 0o600);
+  await fs.rename(tmp, file);
+}
+
+async function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}

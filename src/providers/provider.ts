@@ -1,0 +1,117 @@
+// The seam between the control plane and wherever builders run. The control plane
+// decides which builder a build gets; a Provider only starts, stops, lists and checks
+// BuildKit daemons and signs the client certificates that open them.
+import type { CertKeyPem } from '../lib/pki.js';
+
+/** What the control plane asks a provider to run: one builder of one project and platform. */
+export interface BuilderSpec {
+  /** Stable id chosen by the control plane; the builder's cache is keyed by it. */
+  id: string;
+  projectId: string;
+  /** e.g. "linux/amd64". */
+  platform: string;
+  /** GC cap for this builder's cache, in bytes; the provider's default when absent. */
+  maxUsedSpaceBytes?: number;
+}
+
+/** A running builder as clients reach it. */
+export interface RunningBuilder {
+  id: string;
+  /** buildx remote driver endpoint, e.g. tcp://127.0.0.1:41234 */
+  endpoint: string;
+  /** Name in the builder's server certificate, to pass as `servername`. */
+  serverName: string;
+  /** The builder's own CA: verifies its server certificate and signs every client certificate. */
+  caPem: string;
+  /** Operating-system process id when the provider knows one. */
+  pid: number | null;
+  startedAt: Date;
+  /** True when launch() found the builder already running (for example after a control-plane restart). */
+  adopted: boolean;
+}
+
+export interface ListedBuilder {
+  id: string;
+  state: 'running' | 'stopped';
+  pid: number | null;
+  endpoint: string | null;
+}
+
+export type BuilderHealth = { healthy: true } | { healthy: false; reason: string };
+
+export interface Provider {
+  /** e.g. "local". */
+  readonly name: string;
+  /** Platforms this provider can run builders for, native first. */
+  platforms(): string[];
+  /**
+   * Starts the builder, or adopts it when it already runs, and resolves once it accepts
+   * TLS connections. On failure nothing is left running. Safe to call concurrently.
+   */
+  launch(spec: BuilderSpec): Promise<RunningBuilder>;
+  /** Every builder the provider has state for, running or stopped (cache kept). */
+  list(): Promise<ListedBuilder[]>;
+  /** Stops the builder and keeps its cache. No-op when it does not run. */
+  stop(id: string): Promise<void>;
+  /** Stops the builder and deletes its cache and keys. */
+  destroy(id: string): Promise<void>;
+  /** Is the builder running and completing TLS handshakes? */
+  health(id: string): Promise<BuilderHealth>;
+  /** A client certificate signed by this builder's CA; it opens this builder only. */
+  issueClientCert(
+    id: string,
+    opts: { commonName: string; organization?: string; notAfter: Date },
+  ): Promise<CertKeyPem>;
+  /** Releases the provider; stops its builders or leaves them for the next server to adopt. */
+  close(opts: { stopBuilders: boolean }): Promise<void>;
+}
+
+const PLATFORM_RE = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/;
+
+/** The OS/arch of this machine in OCI terms. */
+export function nativePlatform(arch: string = process.arch): string {
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    arm64: 'arm64',
+    arm: 'arm',
+    ia32: '386',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+  };
+  return `linux/${map[arch] ?? arch}`;
+}
+
+/**
+ * Checks a platform string and returns its canonical form, or an error message that
+ * says what is wrong and what is accepted.
+ */
+export function parsePlatform(
+  raw: unknown,
+  supported: string[],
+): { ok: true; platform: string } | { ok: false; message: string } {
+  const accepted = `supported platforms on this server: ${supported.join(', ')}`;
+  if (typeof raw !== 'string' || raw.trim() === '') {
+    return { ok: false, message: `platform must be a non-empty string like "${supported[0]}"; ${accepted}` };
+  }
+  const value = raw.trim().toLowerCase();
+  const m = PLATFORM_RE.exec(value);
+  if (!m) {
+    return {
+      ok: false,
+      message: `platform "${raw}" is malformed; expected os/arch[/variant] such as "${supported[0]}"; ${accepted}`,
+    };
+  }
+  const os = m[1]!;
+  let arch = m[2]!;
+  let variant: string | undefined = m[3];
+  if (arch === 'x86_64') arch = 'amd64';
+  if (arch === 'aarch64') arch = 'arm64';
+  // The default variants name the same platform as the bare architecture.
+  if ((arch === 'amd64' && variant === 'v1') || (arch === 'arm64' && variant === 'v8')) variant = undefined;
+  const canonical = variant ? `${os}/${arch}/${variant}` : `${os}/${arch}`;
+  if (!supported.includes(canonical)) {
+    return { ok: false, message: `platform "${raw}" is not supported; ${accepted}` };
+  }
+  return { ok: true, platform: canonical };
+}
