@@ -1,5 +1,12 @@
 import type {
   BuildInfo,
+  CreateProjectRequest,
+  CreateTokenRequest,
+  CreateTokenResponse,
+  Project,
+  TokenInfo,
+  TrustPolicy,
+  TrustPolicyInput,
   BuilderAnswer,
   CliRelease,
   CreateBuildRequest,
@@ -114,6 +121,63 @@ export class HoistClient {
 
   getBuild(buildId: string): Promise<BuildInfo> {
     return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
+  }
+
+  // ---- admin (used by the CLI's admin commands) ----
+
+  listProjects(): Promise<{ projects: Project[] }> {
+    return this.request('GET', '/v1/projects');
+  }
+
+  createProject(req: CreateProjectRequest): Promise<Project> {
+    return this.request('POST', '/v1/projects', req);
+  }
+
+  /** By id or name. */
+  getProject(project: string): Promise<Project> {
+    return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+  }
+
+  deleteProject(project: string): Promise<unknown> {
+    return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
+  }
+
+  createProjectToken(project: string, req: CreateTokenRequest): Promise<CreateTokenResponse> {
+    return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
+  }
+
+  listProjectTokens(project: string): Promise<{ tokens: TokenInfo[] }> {
+    return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
+  }
+
+  revokeProjectToken(project: string, tokenId: string): Promise<unknown> {
+    return this.request(
+      'DELETE',
+      `/v1/projects/${encodeURIComponent(project)}/tokens/${encodeURIComponent(tokenId)}`,
+    );
+  }
+
+  addTrustPolicy(project: string, req: TrustPolicyInput): Promise<TrustPolicy> {
+    return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
+  }
+
+  listTrustPolicies(project: string): Promise<{ trust_policies: TrustPolicy[] }> {
+    return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
+  }
+
+  removeTrustPolicy(project: string, policyId: string): Promise<unknown> {
+    return this.request(
+      'DELETE',
+      `/v1/projects/${encodeURIComponent(project)}/trust-policies/${encodeURIComponent(policyId)}`,
+    );
+  }
+
+  listBuilds(query: { project?: string; limit?: number } = {}): Promise<{ builds: BuildInfo[] }> {
+    const qs = new URLSearchParams();
+    if (query.project) qs.set('project', query.project);
+    if (query.limit) qs.set('limit', String(query.limit));
+    const q = qs.toString();
+    return this.request('GET', `/v1/builds${q ? `?${q}` : ''}`);
   }
 }
 
