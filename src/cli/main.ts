@@ -1,17 +1,67 @@
-import { errorMessage } from '../lib/errors.js';
+import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
+import { runServerCommand } from '../server/command.js';
+import { ADMIN_HELP, runAdmin } from './admin.js';
+import { runBuild } from './build-run.js';
+import { VERSION } from './version.js';
+
+const USAGE = `Usage:  hoist COMMAND
+
+Remote BuildKit builds on your project's persistent Hoist builder.
+
+Commands:
+  build      Build with "docker buildx build" on a Hoist builder (hoist build --help)
+  login      Save the Hoist API URL and a token
+  projects   Manage projects
+  tokens     Manage project tokens
+  trust      Manage GitHub OIDC trust policies
+  builds     List and show builds
+  server     Run the Hoist control plane (hoist server --help)
+  version    Print the version
+
+${ADMIN_HELP}`;
 
 /** Dispatches `hoist <command>`; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const io = {
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+  };
   try {
-    if (command === 'server') {
-      const { runServerCommand } = await import('../server/command.js');
-      return await runServerCommand(rest);
+    switch (command) {
+      case 'server':
+        return await runServerCommand(rest);
+      case 'build':
+        return await runBuild(rest, io);
+      case 'login':
+      case 'projects':
+      case 'tokens':
+      case 'trust':
+      case 'builds':
+        return await runAdmin(command, rest, io);
+      case 'version':
+      case '--version':
+      case '-v':
+        process.stdout.write(`hoist ${VERSION}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
     }
-    process.stderr.write(`hoist: unknown command "${command ?? ''}"\n`);
+    process.stderr.write(`hoist: unknown command "${command}"; run "hoist --help"\n`);
     return 2;
   } catch (err) {
-    process.stderr.write(`hoist: ${errorMessage(err)}\n`);
-    return 1;
+    if (err instanceof HoistApiError && (err.status === 401 || err.status === 403)) {
+      process.stderr.write(`hoist: the Hoist server refused the token: ${err.message}\n`);
+    } else {
+      process.stderr.write(`hoist: ${errorMessage(err)}\n`);
+    }
+    return err instanceof ConfigurationError ? 2 : 1;
   }
 }

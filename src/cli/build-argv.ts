@@ -1,0 +1,339 @@
+// `hoist build` argv → Hoist's own options + the argv handed to `docker buildx build`.
+// Pure: no I/O, so the whole mapping is tested by a table (test/cli/argv.test.ts).
+
+/** How a flag consumes its value, as pflag (cobra) parses it in buildx. */
+export type FlagKind =
+  /** `--tag v`, `--tag=v`, `-t v`, `-tv`, `-t=v` */
+  | 'value'
+  /** `--push`, `--push=false` */
+  | 'bool'
+  /** `--check` or `--check=v` only (pflag NoOptDefVal): the next word is never its value. */
+  | 'optional';
+
+export interface FlagSpec {
+  kind: FlagKind;
+  short?: string;
+}
+
+/**
+ * Every flag `docker buildx build` accepts (docker/buildx commands/build.go and the root's persistent
+ * flags), which covers everything docker/build-push-action can produce. Hidden legacy flags are
+ * included so that buildx, not Hoist, decides what they do.
+ */
+export const BUILDX_BUILD_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  'add-host': { kind: 'value' },
+  allow: { kind: 'value' },
+  annotation: { kind: 'value' },
+  attest: { kind: 'value' },
+  'build-arg': { kind: 'value' },
+  'build-context': { kind: 'value' },
+  'cache-from': { kind: 'value' },
+  'cache-to': { kind: 'value' },
+  call: { kind: 'value' },
+  'cgroup-parent': { kind: 'value' },
+  check: { kind: 'optional' },
+  file: { kind: 'value', short: 'f' },
+  iidfile: { kind: 'value' },
+  label: { kind: 'value' },
+  load: { kind: 'bool' },
+  'metadata-file': { kind: 'value' },
+  network: { kind: 'value' },
+  'no-cache': { kind: 'bool' },
+  'no-cache-filter': { kind: 'value' },
+  output: { kind: 'value', short: 'o' },
+  platform: { kind: 'value' },
+  policy: { kind: 'value' },
+  progress: { kind: 'value' },
+  provenance: { kind: 'value' },
+  pull: { kind: 'bool' },
+  push: { kind: 'bool' },
+  quiet: { kind: 'bool', short: 'q' },
+  resource: { kind: 'value' },
+  sbom: { kind: 'value' },
+  secret: { kind: 'value' },
+  'shm-size': { kind: 'value' },
+  ssh: { kind: 'value' },
+  tag: { kind: 'value', short: 't' },
+  target: { kind: 'value' },
+  ulimit: { kind: 'value' },
+  // hidden / legacy, still accepted by buildx
+  print: { kind: 'value' },
+  memory: { kind: 'value', short: 'm' },
+  'memory-swap': { kind: 'value' },
+  'cpu-shares': { kind: 'value', short: 'c' },
+  'cpu-period': { kind: 'value' },
+  'cpu-quota': { kind: 'value' },
+  'cpuset-cpus': { kind: 'value' },
+  'cpuset-mems': { kind: 'value' },
+  compress: { kind: 'bool' },
+  isolation: { kind: 'value' },
+  'security-opt': { kind: 'value' },
+  squash: { kind: 'bool' },
+  rm: { kind: 'bool' },
+  'force-rm': { kind: 'bool' },
+  // persistent flags of the buildx root command
+  debug: { kind: 'bool', short: 'D' },
+  timeout: { kind: 'value' },
+};
+
+/** Hoist's own flags; they are never passed to buildx. */
+export const HOIST_BUILD_FLAGS = ['project', 'token', 'api-url', 'build-platform', 'wait'] as const;
+export type HoistBuildFlag = (typeof HOIST_BUILD_FLAGS)[number];
+
+export interface HoistBuildOptions {
+  project?: string;
+  token?: string;
+  apiUrl?: string;
+  buildPlatform?: string;
+  /** Raw --wait value; parsed by parseDuration. */
+  wait?: string;
+}
+
+/** What the build needs to know about the user's buildx flags (read only, never rewritten). */
+export interface BuildxFacts {
+  /** PATH, URL or "-". */
+  context: string;
+  /** --platform values, split on commas, in order, deduplicated. */
+  platforms: string[];
+  /** -f/--file, if given. */
+  file?: string;
+  tags: string[];
+  push: boolean;
+  load: boolean;
+  iidfile?: string;
+  metadataFile?: string;
+  target?: string;
+  /** --builder given by the user: ignored, the build runs on Hoist's builder. */
+  builder?: string;
+}
+
+export type BuildArgvResult =
+  | {
+      kind: 'build';
+      hoist: HoistBuildOptions;
+      /** The user's buildx flags and the context, unchanged and in order (without Hoist's flags and --builder). */
+      buildxArgs: string[];
+      facts: BuildxFacts;
+    }
+  | { kind: 'help' }
+  /** A flag neither Hoist nor this table knows; the caller asks buildx itself for its verdict. */
+  | { kind: 'unknown-flag'; flag: string; token: string }
+  /** A usage error worded like buildx's. */
+  | { kind: 'usage-error'; message: string };
+
+type Target = { name: string; hoist: boolean; spec: FlagSpec };
+
+function lookupLong(name: string, flags: Readonly<Record<string, FlagSpec>>): Target | undefined {
+  if ((HOIST_BUILD_FLAGS as readonly string[]).includes(name)) {
+    return { name, hoist: true, spec: { kind: 'value' } };
+  }
+  if (name === 'builder') return { name, hoist: false, spec: { kind: 'value' } };
+  const spec = flags[name];
+  return spec ? { name, hoist: false, spec } : undefined;
+}
+
+function lookupShort(ch: string, flags: Readonly<Record<string, FlagSpec>>): Target | undefined {
+  for (const [name, spec] of Object.entries(flags)) {
+    if (spec.short === ch) return { name, hoist: false, spec };
+  }
+  return undefined;
+}
+
+function parseBool(raw: string): boolean | undefined {
+  // strconv.ParseBool, which pflag uses
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
+  return undefined;
+}
+
+/**
+ * Parses `hoist build` argv the way pflag would parse `docker buildx build` argv, so that the context
+ * positional is found exactly where buildx would find it. `extraFlags` extends the table with flags a
+ * newer buildx reported (see the unknown-flag path in run.ts).
+ */
+export function parseBuildArgv(
+  argv: readonly string[],
+  extraFlags: Readonly<Record<string, FlagSpec>> = {},
+): BuildArgvResult {
+  const flags = { ...BUILDX_BUILD_FLAGS, ...extraFlags };
+  const hoist: HoistBuildOptions = {};
+  const buildxArgs: string[] = [];
+  const positionals: string[] = [];
+  const facts: Omit<BuildxFacts, 'context'> = { platforms: [], tags: [], push: false, load: false };
+
+  const record = (t: Target, value: string): string | undefined => {
+    if (t.hoist) {
+      const key = (
+        {
+          project: 'project',
+          token: 'token',
+          'api-url': 'apiUrl',
+          'build-platform': 'buildPlatform',
+          wait: 'wait',
+        } as const
+      )[t.name as HoistBuildFlag];
+      hoist[key] = value;
+      return undefined;
+    }
+    if (t.spec.kind === 'bool') {
+      const b = parseBool(value);
+      if (b === undefined) {
+        return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
+      }
+      if (t.name === 'push') facts.push = b;
+      if (t.name === 'load') facts.load = b;
+      return undefined;
+    }
+    switch (t.name) {
+      case 'platform':
+        for (const p of value.split(',')) {
+          const trimmed = p.trim();
+          if (trimmed && !facts.platforms.includes(trimmed)) facts.platforms.push(trimmed);
+        }
+        break;
+      case 'tag':
+        facts.tags.push(value);
+        break;
+      case 'file':
+        facts.file = value;
+        break;
+      case 'iidfile':
+        facts.iidfile = value;
+        break;
+      case 'metadata-file':
+        facts.metadataFile = value;
+        break;
+      case 'target':
+        facts.target = value;
+        break;
+      case 'builder':
+        facts.builder = value;
+        break;
+      case 'output':
+        // `-o type=registry` / `type=image,push=true` push like --push does
+        if (/(^|,)type=registry(,|$)/.test(value) || /(^|,)push=true(,|$)/.test(value)) facts.push = true;
+        if (/(^|,)type=docker(,|$)/.test(value)) facts.load = true;
+        break;
+    }
+    return undefined;
+  };
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      buildxArgs.push(...argv.slice(i));
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      const t = lookupLong(name, flags);
+      if (!t) return { kind: 'unknown-flag', flag: `--${name}`, token: arg };
+      const tokens = [arg];
+      let value: string;
+      if (eq !== -1) {
+        value = arg.slice(eq + 1);
+      } else if (t.spec.kind === 'value') {
+        if (i + 1 >= argv.length)
+          return { kind: 'usage-error', message: `flag needs an argument: --${name}` };
+        value = argv[++i]!;
+        tokens.push(value);
+      } else {
+        value = 'true';
+      }
+      const err = record(t, value);
+      if (err) return { kind: 'usage-error', message: err };
+      if (!t.hoist && t.name !== 'builder') buildxArgs.push(...tokens);
+      continue;
+    }
+    if (arg.startsWith('-') && arg !== '-') {
+      // a shorthand group: -q, -qt tag, -ttag, -t=tag, -qttag
+      const tokens = [arg];
+      let j = 1;
+      while (j < arg.length) {
+        const ch = arg[j]!;
+        const t = lookupShort(ch, flags);
+        if (!t) {
+          return { kind: 'unknown-flag', flag: `-${ch}`, token: arg };
+        }
+        if (t.spec.kind === 'value') {
+          let value = arg.slice(j + 1);
+          if (value.startsWith('=')) value = value.slice(1);
+          else if (value === '') {
+            if (i + 1 >= argv.length) {
+              return { kind: 'usage-error', message: `flag needs an argument: '${ch}' in -${ch}` };
+            }
+            value = argv[++i]!;
+            tokens.push(value);
+          }
+          const err = record(t, value);
+          if (err) return { kind: 'usage-error', message: err };
+          break;
+        }
+        // a bool shorthand, possibly `-q=false`
+        if (arg[j + 1] === '=') {
+          const err = record(t, arg.slice(j + 2));
+          if (err) return { kind: 'usage-error', message: err };
+          break;
+        }
+        record(t, 'true');
+        j++;
+      }
+      buildxArgs.push(...tokens);
+      continue;
+    }
+    positionals.push(arg);
+    buildxArgs.push(arg);
+  }
+
+  if (positionals.length !== 1) {
+    return {
+      kind: 'usage-error',
+      message: `"hoist build" requires exactly 1 argument (PATH | URL | -), got ${positionals.length}.\nUsage:  hoist build [OPTIONS] PATH | URL | -`,
+    };
+  }
+  return { kind: 'build', hoist, buildxArgs, facts: { ...facts, context: positionals[0]! } };
+}
+
+/** True when buildx would treat the context as remote (Git or HTTP(S)), not a local directory. */
+export function isRemoteContext(context: string): boolean {
+  return (
+    /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || /^github\.com\//.test(context)
+  );
+}
+
+/** Parses a --wait value: "90s", "5m", "1h30m", "250ms" or plain seconds. Returns ms, or undefined. */
+export function parseDuration(raw: string): number | undefined {
+  const s = raw.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const n = Number(m[1]);
+    total += n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    matched = re.lastIndex;
+  }
+  if (matched === 0 || matched !== s.length) return undefined;
+  return Math.round(total);
+}
+
+/**
+ * Reads a flag's kind from `buildx build --help` output, for a flag a newer buildx knows and this
+ * table does not. A line looks like `  -t, --tag stringArray   Image identifier` (value) or
+ * `      --push   Shorthand ...` (bool).
+ */
+export function flagSpecFromHelp(help: string, name: string): FlagSpec | undefined {
+  const re = new RegExp(
+    `^\\s+(?:-(\\w), )?--${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?: (\\w+))?(?:\\s{2,}|$)`,
+    'm',
+  );
+  const m = re.exec(help);
+  if (!m) return undefined;
+  const short = m[1];
+  const type = m[2];
+  const kind: FlagKind = type ? 'value' : 'bool';
+  return short ? { kind, short } : { kind };
+}

@@ -1,0 +1,407 @@
+// `hoist build`: the "One CI build" flow of ARCHITECTURE.md around a real `docker buildx build`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { BuilderActive, FinishBuildRequest } from '../lib/api-types.js';
+import { HoistClient } from '../lib/client.js';
+import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
+import {
+  type BuildxCommand,
+  builderName,
+  capture,
+  createBuilderArgs,
+  findBuildx,
+  signalNumber,
+} from './buildx.js';
+import {
+  type FlagSpec,
+  type HoistBuildOptions,
+  type BuildxFacts,
+  flagSpecFromHelp,
+  isRemoteContext,
+  parseBuildArgv,
+  parseDuration,
+} from './build-argv.js';
+import { configPath, fetchGithubIdToken, findHoistJson, readUserConfig } from './config.js';
+import { resolveApiUrl, resolveProject, resolveToken } from './resolve.js';
+import { VERSION } from './version.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface BuildIo {
+  env: Env;
+  cwd: string;
+  stderr: { write(s: string): unknown };
+  stdout: { write(s: string): unknown };
+}
+
+const DEFAULT_WAIT_MS = 10 * 60_000;
+
+export const BUILD_HELP = `Usage:  hoist build [OPTIONS] PATH | URL | -
+
+Builds on your project's Hoist builder with "docker buildx build". Every
+"docker buildx build" flag is accepted and passed to buildx unchanged.
+
+Hoist options:
+      --project string          Project id or name (default: $HOIST_PROJECT_ID, else "project" in the
+                                nearest hoist.json above the context or the Dockerfile)
+      --token string            Hoist token (default: $HOIST_TOKEN, the "hoist login" config file,
+                                else GitHub Actions OIDC)
+      --api-url string          Hoist server URL (default: $HOIST_API_URL, else the config file)
+      --build-platform string   Run the whole build on the native builder of this platform
+      --wait duration           Longest wait for a builder, e.g. 90s or 10m (default 10m)
+
+Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
+HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG.
+`;
+
+function platformOfThisMachine(): string {
+  const arch = (
+    { x64: 'amd64', arm64: 'arm64', arm: 'arm/v7', ppc64: 'ppc64le', s390x: 's390x' } as Record<
+      string,
+      string
+    >
+  )[process.arch];
+  return `linux/${arch ?? process.arch}`;
+}
+
+/** Time stamps for the overhead breakdown (written to HOIST_TIMINGS_FILE when set). */
+class Timings {
+  private readonly t0 = performance.now();
+  readonly marks: Record<string, number> = {};
+  mark(name: string): void {
+    this.marks[name] = Math.round((performance.now() - this.t0) * 10) / 10;
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((res) => {
+    if (signal.aborted) return res();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      res();
+    }
+    signal.addEventListener('abort', done);
+  });
+
+/** Parses argv, consulting buildx itself about flags Hoist's table does not know. */
+async function parseWithBuildx(
+  argv: string[],
+  io: BuildIo,
+  getBuildx: () => Promise<BuildxCommand>,
+): Promise<{ hoist: HoistBuildOptions; buildxArgs: string[]; facts: BuildxFacts } | number> {
+  const extra: Record<string, FlagSpec> = {};
+  for (let round = 0; round < 20; round++) {
+    const parsed = parseBuildArgv(argv, extra);
+    switch (parsed.kind) {
+      case 'help':
+        io.stdout.write(BUILD_HELP);
+        return 0;
+      case 'usage-error':
+        io.stderr.write(`hoist build: ${parsed.message}\n`);
+        return 1;
+      case 'build':
+        return parsed;
+      case 'unknown-flag': {
+        // buildx decides: its own error message if it does not know the flag either,
+        // else the flag's kind from its help text. `--help` keeps buildx from building anything.
+        const bx = await getBuildx();
+        const r = await capture(bx.file, [...bx.prefix, 'build', '--help', parsed.token, 'x'], io.env);
+        if (r.code !== 0) {
+          io.stderr.write(r.stderr || r.stdout);
+          return r.code;
+        }
+        const name = parsed.flag.replace(/^-+/, '');
+        const spec: FlagSpec | undefined = parsed.flag.startsWith('--')
+          ? flagSpecFromHelp(r.stdout, name)
+          : undefined;
+        if (parsed.flag.startsWith('--')) {
+          extra[name] = spec ?? { kind: parsed.token.includes('=') ? 'value' : 'bool' };
+        } else {
+          const m = new RegExp(`^\\s+-${name}, --([\\w-]+)(?: (\\w+))?`, 'm').exec(r.stdout);
+          if (!m) {
+            io.stderr.write(`hoist build: cannot tell how buildx parses ${parsed.flag}; use its long form\n`);
+            return 1;
+          }
+          extra[m[1]!] = { kind: m[2] ? 'value' : 'bool', short: name };
+        }
+        break;
+      }
+    }
+  }
+  io.stderr.write('hoist build: too many flags unknown to Hoist\n');
+  return 1;
+}
+
+/** Runs `hoist build`; returns the exit code (buildx's, when buildx ran). */
+export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
+  const { env } = io;
+  const timings = new Timings();
+  const warn = (m: string): void => void io.stderr.write(`hoist: warning: ${m}\n`);
+  const info = (m: string): void => void io.stderr.write(`hoist: ${m}\n`);
+
+  let buildxPromise: Promise<BuildxCommand> | undefined;
+  const getBuildx = (): Promise<BuildxCommand> => (buildxPromise ??= findBuildx(env));
+
+  const parsed = await parseWithBuildx(argv, io, getBuildx);
+  if (typeof parsed === 'number') return parsed;
+  const { hoist, buildxArgs, facts } = parsed;
+  if (facts.builder)
+    warn(`ignoring --builder ${facts.builder}: the build runs on the project's Hoist builder`);
+
+  const waitMs = hoist.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(hoist.wait);
+  if (waitMs === undefined) {
+    throw new ConfigurationError(`--wait "${hoist.wait}" is not a duration; use e.g. 90s, 10m or 1h`);
+  }
+
+  // Find buildx while the server is being asked: its absence must stop us before a build exists,
+  // but it need not cost a round trip of its own.
+  const buildxReady = getBuildx();
+  buildxReady.catch(() => undefined);
+
+  const config = await readUserConfig(configPath(env));
+  const api = resolveApiUrl({ flag: hoist.apiUrl, env: env.HOIST_API_URL, config });
+  if (!api.ok) throw new ConfigurationError(api.message);
+  const tokenChoice = resolveToken({
+    flag: hoist.token,
+    env: env.HOIST_TOKEN,
+    config,
+    apiUrl: api.value,
+    githubOidc: Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+    inGithubActions: env.GITHUB_ACTIONS === 'true',
+    allowOidc: true,
+  });
+  if (!tokenChoice.ok) throw new ConfigurationError(tokenChoice.message);
+
+  const local = !isRemoteContext(facts.context) && facts.context !== '-';
+  const [fromContext, fromDockerfile] = await Promise.all([
+    local ? findHoistJson(resolve(io.cwd, facts.context)) : Promise.resolve(undefined),
+    facts.file && facts.file !== '-' && !isRemoteContext(facts.context)
+      ? findHoistJson(dirname(resolve(io.cwd, facts.file)))
+      : Promise.resolve(undefined),
+  ]);
+  const project = resolveProject({
+    flag: hoist.project,
+    env: env.HOIST_PROJECT_ID,
+    fromContext,
+    fromDockerfile,
+  });
+  for (const w of project.warnings) warn(w);
+
+  let client = new HoistClient({ apiUrl: api.value, userAgent: `hoist-cli/${VERSION}` });
+  if (tokenChoice.value.kind === 'token') {
+    client = client.withToken(tokenChoice.value.token);
+  } else {
+    const audience = env.HOIST_OIDC_AUDIENCE || api.value;
+    const idToken = await fetchGithubIdToken(env, audience);
+    const exchanged = await client.exchangeGithubOidc({ token: idToken, project: project.project });
+    client = client.withToken(exchanged.token);
+  }
+  timings.mark('token');
+  await buildxReady; // throws the install hint
+  timings.mark('buildx_found');
+
+  // From here on, a signal cancels the build and still cleans up.
+  const cancel = new AbortController();
+  let cancelReason: string | undefined;
+  let exitSignal: NodeJS.Signals | undefined;
+  let child: ChildProcess | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  const requestCancel = (reason: string, signal?: NodeJS.Signals): void => {
+    if (cancelReason === undefined) {
+      cancelReason = reason;
+      exitSignal = signal;
+      info(`${reason}: canceling the build`);
+    }
+    cancel.abort();
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill(signal ?? 'SIGTERM');
+      killTimer ??= setTimeout(() => child?.kill('SIGKILL'), 15_000);
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals): void => requestCancel(`received ${sig}`, sig);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let buildId: string | undefined;
+  let buildClient: HoistClient | undefined;
+  let tmp: string | undefined;
+  let builder: string | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let result: FinishBuildRequest = { status: 'failed', error: 'hoist build stopped before buildx ran' };
+  let exitCode = 1;
+  try {
+    const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : facts.platforms;
+    const created = await client.createBuild({
+      project: project.project,
+      platforms: platformsToAcquire,
+      options: {
+        cli_version: VERSION,
+        target_platforms: facts.platforms,
+        tags: facts.tags,
+        push: facts.push,
+        load: facts.load,
+        target: facts.target ?? null,
+        context: local ? 'local' : facts.context === '-' ? 'stdin' : 'remote',
+      },
+    });
+    buildId = created.build_id;
+    buildClient = client.withToken(created.build_token);
+    timings.mark('created');
+    info(`build ${created.build_id}: ${created.build_url}`);
+
+    const hbMs = Number(env.HOIST_HEARTBEAT_MS) || 5_000;
+    const bc = buildClient;
+    const id = buildId;
+    heartbeat = setInterval(() => {
+      bc.heartbeat(id).then(
+        (r) => {
+          if (r.cancel) requestCancel('the Hoist server canceled this build');
+        },
+        (err: unknown) => warn(`heartbeat failed: ${errorMessage(err)}`),
+      );
+    }, hbMs);
+    heartbeat.unref();
+
+    let platforms = platformsToAcquire;
+    if (platforms.length === 0) {
+      const b = await buildClient.getBuild(buildId).catch(() => undefined);
+      platforms = b?.platforms.length ? b.platforms : [platformOfThisMachine()];
+    }
+    if (cancel.signal.aborted) throw new Error(cancelReason);
+    const deadline = Date.now() + waitMs;
+    const nodes = await Promise.all(
+      platforms.map((p) => acquire(bc, id, p, deadline, waitMs, cancel.signal, info)),
+    );
+    if (cancel.signal.aborted) throw new Error(cancelReason);
+    timings.mark('acquired');
+
+    tmp = await mkdtemp(join(env.HOIST_TMPDIR || tmpdir(), 'hoist-build-'));
+    builder = builderName(buildId);
+    const bx = await buildxReady;
+    for (const [i, n] of nodes.entries()) {
+      const dir = join(tmp, String(i));
+      await mkdir(dir, { mode: 0o700 });
+      const files = { cacert: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+      await writeFile(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' });
+      await writeFile(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' });
+      await writeFile(files.key, n.key_pem, { mode: 0o600, flag: 'wx' });
+      const args = createBuilderArgs(
+        builder,
+        {
+          node: `${builder}-${i}`,
+          endpoint: n.endpoint,
+          // with --build-platform one native node takes every target platform
+          platform: hoist.buildPlatform ? undefined : platforms[i],
+          serverName: n.server_name,
+          ...files,
+        },
+        i > 0,
+      );
+      const r = await capture(bx.file, [...bx.prefix, ...args], env);
+      if (r.code !== 0) {
+        throw new Error(`${bx.display} create failed: ${(r.stderr || r.stdout).trim()}`);
+      }
+    }
+    timings.mark('builder_created');
+    if (cancel.signal.aborted) throw new Error(cancelReason);
+
+    const buildArgs = [...bx.prefix, 'build', '--builder', builder, ...buildxArgs];
+    child = spawn(bx.file, buildArgs, { env: env as NodeJS.ProcessEnv, stdio: 'inherit', cwd: io.cwd });
+    const spawned = child;
+    exitCode = await new Promise<number>((res) => {
+      spawned.on('error', (err) => {
+        io.stderr.write(`hoist: cannot run ${bx.display}: ${errorMessage(err)}\n`);
+        res(127);
+      });
+      spawned.on('close', (code, signal) => res(code ?? 128 + signalNumber(signal)));
+    });
+    child = undefined;
+    timings.mark('built');
+    if (cancelReason !== undefined) {
+      result = { status: 'canceled', error: cancelReason };
+      if (exitCode === 0) exitCode = 1;
+    } else if (exitCode === 0) {
+      result = { status: 'success' };
+    } else {
+      result = { status: 'failed', error: `docker buildx build exited with code ${exitCode}` };
+    }
+  } catch (err) {
+    if (cancelReason !== undefined) {
+      result = { status: 'canceled', error: cancelReason };
+    } else {
+      result = { status: 'failed', error: errorMessage(err) };
+      if (!buildId) throw err;
+      io.stderr.write(`hoist: ${errorMessage(err)}\n`);
+    }
+    exitCode = exitCode === 0 ? 1 : exitCode;
+  } finally {
+    if (heartbeat) clearInterval(heartbeat);
+    if (killTimer) clearTimeout(killTimer);
+    if (builder) {
+      const bx = await buildxReady;
+      const r = await capture(bx.file, [...bx.prefix, 'rm', '--force', builder], env);
+      if (r.code !== 0 && !/no builder|not found/i.test(r.stderr)) {
+        warn(
+          `could not remove buildx builder ${builder}: ${r.stderr.trim()}; run "${bx.display} rm ${builder}"`,
+        );
+      }
+    }
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+    timings.mark('cleaned');
+    if (buildClient && buildId) {
+      try {
+        await buildClient.finishBuild(buildId, result);
+      } catch (err) {
+        // a build the server already canceled or expired refuses a finish; that is not the user's error
+        if (!(err instanceof HoistApiError) || result.status !== 'canceled') {
+          warn(`could not report the build's end (${result.status}): ${errorMessage(err)}`);
+        }
+      }
+    }
+    timings.mark('finished');
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (env.HOIST_TIMINGS_FILE) {
+      await writeFile(env.HOIST_TIMINGS_FILE, JSON.stringify({ build_id: buildId, ...timings.marks }));
+    }
+  }
+  if (exitSignal) return 128 + signalNumber(exitSignal);
+  return exitCode;
+}
+
+/** Polls one platform's builder until it is active, honouring retry_after_ms, up to the deadline. */
+async function acquire(
+  client: HoistClient,
+  buildId: string,
+  platform: string,
+  deadline: number,
+  waitMs: number,
+  signal: AbortSignal,
+  info: (m: string) => void,
+): Promise<BuilderActive> {
+  let lastReason = '';
+  let told = false;
+  for (;;) {
+    if (signal.aborted) throw new Error('canceled');
+    const answer = await client.builder(buildId, platform);
+    if (answer.status === 'active') return answer;
+    lastReason = answer.reason;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new Error(
+        `no ${platform} builder became available within --wait ${Math.round(waitMs / 1000)}s` +
+          `${lastReason ? ` (the server said: ${lastReason})` : ''}. ` +
+          'Try again later, raise --wait, or ask your Hoist admin about builder capacity.',
+      );
+    }
+    if (!told) {
+      info(`waiting for a ${platform} builder: ${lastReason}`);
+      told = true;
+    }
+    await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);
+  }
+}

@@ -1,0 +1,107 @@
+// Running buildx: as `docker buildx` (the plugin) or as a standalone `buildx` binary.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ConfigurationError } from '../lib/errors.js';
+
+type Env = Record<string, string | undefined>;
+
+/** How to invoke buildx: `file ...prefix <args>`. */
+export interface BuildxCommand {
+  file: string;
+  prefix: string[];
+  /** How a user would type it, for messages. */
+  display: string;
+}
+
+export interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Set when the program could not be started at all. */
+  spawnError?: NodeJS.ErrnoException;
+}
+
+/** Runs a program to completion, capturing its output. */
+export function capture(file: string, args: string[], env?: Env): Promise<Captured> {
+  return new Promise((resolveP) => {
+    let stdout = '';
+    let stderr = '';
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      resolveP({ code: 127, stdout, stderr, spawnError: err as NodeJS.ErrnoException });
+      return;
+    }
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (err) => resolveP({ code: 127, stdout, stderr, spawnError: err }));
+    child.on('close', (code, signal) =>
+      resolveP({ code: code ?? 128 + signalNumber(signal), stdout, stderr }),
+    );
+  });
+}
+
+export function signalNumber(signal: NodeJS.Signals | null): number {
+  return (
+    ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[signal ?? ''] ??
+    1
+  );
+}
+
+export const BUILDX_INSTALL_HINT =
+  'Install Docker Buildx: the "docker-buildx-plugin" package from Docker\'s repository (or Debian\'s "docker-buildx"), ' +
+  'or download a release binary from https://github.com/docker/buildx/releases to ~/.docker/cli-plugins/docker-buildx ' +
+  'and chmod +x it. Or set HOIST_BUILDX to the path of a buildx binary.';
+
+/**
+ * Finds buildx: HOIST_BUILDX (a standalone binary), else `docker buildx`, else `docker-buildx` or
+ * `buildx` on PATH. Throws a ConfigurationError saying how to install it.
+ */
+export async function findBuildx(env: Env): Promise<BuildxCommand> {
+  const candidates: BuildxCommand[] = [];
+  if (env.HOIST_BUILDX) candidates.push({ file: env.HOIST_BUILDX, prefix: [], display: env.HOIST_BUILDX });
+  else {
+    candidates.push({ file: 'docker', prefix: ['buildx'], display: 'docker buildx' });
+    candidates.push({ file: 'docker-buildx', prefix: [], display: 'docker-buildx' });
+    candidates.push({ file: 'buildx', prefix: [], display: 'buildx' });
+  }
+  const problems: string[] = [];
+  for (const c of candidates) {
+    const r = await capture(c.file, [...c.prefix, 'version'], env);
+    if (r.code === 0 && /buildx/i.test(r.stdout)) return c;
+    if (r.spawnError?.code === 'ENOENT') problems.push(`${c.file}: not found`);
+    else
+      problems.push(
+        `${c.display} version: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}`,
+      );
+  }
+  throw new ConfigurationError(
+    `docker buildx is not available (${problems.join('; ')}). ${BUILDX_INSTALL_HINT}`,
+  );
+}
+
+export interface NodeSpec {
+  /** buildx node name. */
+  node: string;
+  endpoint: string;
+  platform?: string;
+  cacert: string;
+  cert: string;
+  key: string;
+  serverName: string;
+}
+
+/** argv (after the buildx prefix) creating or appending one remote-driver node. Pure. */
+export function createBuilderArgs(builder: string, n: NodeSpec, append: boolean): string[] {
+  const args = ['create', '--name', builder, '--node', n.node, '--driver', 'remote'];
+  args.push('--driver-opt', `cacert=${n.cacert},cert=${n.cert},key=${n.key},servername=${n.serverName}`);
+  if (n.platform) args.push('--platform', n.platform);
+  if (append) args.push('--append');
+  args.push(n.endpoint);
+  return args;
+}
+
+/** A buildx builder name for a build id: `hoist-<id>`, restricted to what buildx accepts. */
+export function builderName(buildId: string): string {
+  return `hoist-${buildId.replace(/[^a-zA-Z0-9_.-]/g, '-')}`.slice(0, 63);
+}
