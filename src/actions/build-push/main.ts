@@ -1,8 +1,230 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as core from '@actions/core';
+import * as exec from '@actions/exec';
+import * as io from '@actions/io';
 import { runAction } from '../../lib/action.js';
+import { ConfigurationError } from '../../lib/errors.js';
+import { envToggle } from '../lib/input-util.js';
+import {
+  defaultGitContext,
+  isForkPullRequest,
+  isPrivateRepository,
+  readGitHubRun,
+  workflowRunUrl,
+} from '../lib/github.js';
+import { exchangeGithubOidc, idTokenAvailable } from '../lib/oidc.js';
+import { setupHoist } from '../setup/setup.js';
+import { planBuild, toHoistArgs, type ArgsContext, type BuildPlan } from './args.js';
+import { getInputs, type Inputs } from './inputs.js';
+import { decideRoute } from './route.js';
+import { countCachedSteps, renderSummary, summaryInputs } from './summary.js';
+import { findBuildInfo, readBuildResult, type BuildInfoFromCli } from './result.js';
+
+const ACTION = 'hoist/build-push-action';
 
 export async function run(): Promise<void> {
-  await runAction('hoist/build-push-action', async () => {
-    core.info('build-push-action: placeholder until the actions issue lands');
-  });
+  await runAction(ACTION, main, post);
 }
+
+interface ExecOutcome {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const inputs = getInputs();
+  // Mask every credential before anything can print it.
+  const envToken = process.env.HOIST_TOKEN ?? '';
+  for (const secret of [inputs.token, envToken, inputs['github-token']]) if (secret) core.setSecret(secret);
+
+  const run = readGitHubRun();
+  const tmpDir = makePrivateTempDir();
+  core.saveState('tmpDir', tmpDir);
+
+  const ctx: ArgsContext = {
+    defaultContext: defaultGitContext(run, process.env),
+    tmpDir,
+    serverUrl: run.serverUrl,
+    runUrl: workflowRunUrl(run),
+    repoPrivate: isPrivateRepository(run.payload),
+    noDefaultAttestations: envToggle(process.env.BUILDX_NO_DEFAULT_ATTESTATIONS, false),
+    fileExists: (f) => fs.existsSync(f),
+  };
+  const plan = planBuild(inputs, ctx);
+  for (const m of plan.masks) core.setSecret(m);
+  for (const w of plan.warnings) core.warning(w);
+  for (const s of plan.secretFiles) fs.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
+
+  const route = decideRoute({
+    tokenInput: inputs.token,
+    envToken,
+    isFork: isForkPullRequest(run.eventName, run.payload),
+    idTokenAvailable: idTokenAvailable(),
+    fallback: inputs.fallback,
+  });
+  if (route.kind === 'fail') throw new ConfigurationError(route.message);
+
+  let outcome: ExecOutcome;
+  let where: string;
+  let info: BuildInfoFromCli = {};
+  const buildStart = Date.now();
+  if (route.kind === 'hoist') {
+    const apiUrl = inputs['api-url'] || (process.env.HOIST_API_URL ?? '').replace(/\/+$/, '');
+    if (!apiUrl) {
+      throw new ConfigurationError(
+        "no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first",
+      );
+    }
+    let token = route.source === 'input' ? inputs.token : envToken;
+    let projectNote = inputs.project;
+    if (route.source === 'oidc') {
+      const answer = await exchangeGithubOidc({
+        apiUrl,
+        audience: inputs.audience || apiUrl,
+        project: inputs.project || undefined,
+      });
+      token = answer.token;
+      projectNote = inputs.project || answer.project_id;
+      core.info(`Exchanged the GitHub OIDC token for a Hoist token of project ${answer.project_id}`);
+    }
+    await ensureHoistCli(apiUrl);
+    if (inputs.builder) {
+      core.warning(
+        `input 'builder' (${inputs.builder}) is ignored on Hoist: each build gets its own temporary builder connected to the project's Hoist builders`,
+      );
+    }
+    const args = toHoistArgs(plan.args, {
+      project: inputs.project,
+      apiUrl,
+      buildPlatform: inputs['build-platform'],
+    });
+    const buildInfoFile = path.join(tmpDir, 'hoist-build.json');
+    core.info(`Building on Hoist (${apiUrl}${projectNote ? `, project ${projectNote}` : ''})`);
+    outcome = await runBuild('hoist', args, {
+      HOIST_TOKEN: token,
+      HOIST_API_URL: apiUrl,
+      HOIST_BUILD_INFO_FILE: buildInfoFile,
+    });
+    info = findBuildInfo(buildInfoFile, `${outcome.stdout}\n${outcome.stderr}`, plan.metadataFile);
+    where = `Hoist at ${apiUrl}${projectNote ? ` (project ${projectNote})` : ''}`;
+  } else {
+    core.notice(`${ACTION}: building with docker buildx on the runner instead of Hoist: ${route.reason}.`);
+    const cmd = await buildxCommand(plan.args);
+    outcome = await runBuild(cmd.command, cmd.args, {});
+    where = `docker buildx on the runner (fallback: ${route.reason})`;
+  }
+  const durationMs = Date.now() - buildStart;
+
+  const result = readBuildResult(plan);
+  if (result.imageId) core.setOutput('imageid', result.imageId);
+  if (result.digest) core.setOutput('digest', result.digest);
+  if (result.metadata) core.setOutput('metadata', JSON.stringify(result.metadata, null, 2));
+  if (info.buildId) core.setOutput('build-id', info.buildId);
+  if (info.buildUrl) core.setOutput('build-url', info.buildUrl);
+  core.setOutput('builder', route.kind === 'hoist' ? 'hoist' : 'buildx');
+
+  await writeSummary(inputs, {
+    builder: route.kind === 'hoist' ? 'hoist' : 'buildx',
+    where,
+    ok: outcome.exitCode === 0,
+    durationMs,
+    steps: countCachedSteps(`${outcome.stderr}\n${outcome.stdout}`),
+    digest: result.digest,
+    imageId: result.imageId,
+    buildId: info.buildId,
+    buildUrl: info.buildUrl,
+  });
+  core.debug(`action took ${Date.now() - startedAt} ms`);
+
+  if (outcome.exitCode !== 0) {
+    const tool = route.kind === 'hoist' ? 'hoist build' : 'buildx';
+    if (inputs.call === 'check' && outcome.stdout.length > 0) {
+      throw new Error(outcome.stdout.split('\n')[0]?.trim() || `${tool} failed`);
+    }
+    const last = outcome.stderr.trim().split('\n').pop()?.trim();
+    throw new Error(`${tool} failed with: ${last || `exit code ${outcome.exitCode}`}`);
+  }
+}
+
+async function post(): Promise<void> {
+  const tmpDir = core.getState('tmpDir');
+  if (!tmpDir) return;
+  try {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    core.info(`Removed temp folder ${tmpDir}`);
+  } catch (err) {
+    core.warning(`Failed to remove temp folder ${tmpDir}: ${String(err)}`);
+  }
+}
+
+function makePrivateTempDir(): string {
+  const base = process.env.RUNNER_TEMP || os.tmpdir();
+  fs.mkdirSync(base, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(base, 'hoist-build-push-'));
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
+async function ensureHoistCli(apiUrl: string): Promise<void> {
+  if (await io.which('hoist', false)) return;
+  const installed = await setupHoist('latest', apiUrl);
+  core.notice(
+    `${ACTION}: the hoist CLI was not on the PATH, so hoist ${installed.version} was installed from ${apiUrl}${installed.cacheHit ? ' (tool cache)' : ''}. Add hoist/setup-action before this step to pin a version.`,
+  );
+}
+
+/** `docker buildx …`, or a standalone `buildx` when there is no docker CLI, as docker's toolkit does. */
+async function buildxCommand(args: string[]): Promise<{ command: string; args: string[] }> {
+  if (await io.which('docker', false)) return { command: 'docker', args: ['buildx', ...args] };
+  if (await io.which('buildx', false)) return { command: 'buildx', args };
+  throw new ConfigurationError(
+    'docker buildx is required for the fallback build and was not found: see https://github.com/docker/setup-buildx-action to set it up',
+  );
+}
+
+async function runBuild(
+  command: string,
+  args: string[],
+  extraEnv: Record<string, string>,
+): Promise<ExecOutcome> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, { BUILDX_METADATA_WARNINGS: 'true' }, extraEnv);
+  const res = await exec.getExecOutput(command, args, { ignoreReturnCode: true, env });
+  return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
+}
+
+async function writeSummary(
+  inputs: Inputs,
+  d: Omit<Parameters<typeof renderSummary>[0], 'platforms' | 'tags' | 'inputs'>,
+): Promise<void> {
+  if (!inputs.summary || !envToggle(process.env.DOCKER_BUILD_SUMMARY, true)) {
+    core.info('Build summary disabled');
+    return;
+  }
+  if (inputs.call && inputs.call !== 'build') {
+    core.info(`Build summary skipped for ${inputs.call} subrequest`);
+    return;
+  }
+  if (!process.env.GITHUB_STEP_SUMMARY) {
+    core.info('Build summary skipped: GITHUB_STEP_SUMMARY is not set');
+    return;
+  }
+  try {
+    const md = renderSummary({
+      ...d,
+      platforms: inputs.platforms,
+      tags: inputs.tags,
+      inputs: summaryInputs(inputs),
+    });
+    await core.summary.addRaw(md, true).write();
+  } catch (err) {
+    core.warning(`could not write the job summary: ${String(err)}`);
+  }
+}
+
+export type { BuildPlan };
