@@ -1,0 +1,157 @@
+// `hoist server` flags of the builds plugin. Each is also read from its HOIST_* variable
+// through the server's plugin-option mechanism (config.pluginOptions[name]).
+import { ConfigurationError } from '../../lib/errors.js';
+import { parseByteSize } from '../../providers/local.js';
+import type { PluginOption } from '../plugin.js';
+
+export interface BuildsConfig {
+  /** buildkitd binary; undefined = HOIST_BUILDKITD, PATH, ~/.cache/hoist-engine/bin. */
+  buildkitdPath?: string;
+  /** Address local builders listen on. */
+  builderListenHost: string;
+  /** Host clients dial; undefined = the listen host (127.0.0.1 for a wildcard). */
+  builderAdvertiseHost?: string;
+  /** A builder with no build for this long is stopped; its cache stays on disk. */
+  idleTimeoutMs: number;
+  /** GC cap of each builder's cache. */
+  maxUsedSpaceBytes: number;
+  /** Longest life of a build, its token and its client certificates. */
+  maxBuildDurationMs: number;
+  /** A build with no heartbeat for this long is expired and frees its slot. */
+  heartbeatGraceMs: number;
+  /** A build that gets no builder within this time fails with a message that says so. */
+  builderWaitMs: number;
+  /** How long one acquire request waits for a starting builder before answering pending. */
+  acquireWaitMs: number;
+  /** Interval of the expiry, idle and health sweep. */
+  sweepIntervalMs: number;
+  /** On a graceful server stop: stop builders (cache kept) or leave them for the next server to adopt. */
+  buildersOnExit: 'stop' | 'keep';
+  /** Registries (host:port) builders may reach over plain HTTP. */
+  insecureRegistries: string[];
+}
+
+export const BUILDS_OPTIONS: PluginOption[] = [
+  {
+    name: 'buildkitd',
+    env: 'HOIST_BUILDKITD',
+    description: 'path of buildkitd (default: PATH, then ~/.cache/hoist-engine/bin)',
+  },
+  {
+    name: 'builder-listen-host',
+    env: 'HOIST_BUILDER_LISTEN_HOST',
+    description: 'address local builders listen on (default 127.0.0.1)',
+  },
+  {
+    name: 'builder-advertise-host',
+    env: 'HOIST_BUILDER_ADVERTISE_HOST',
+    description: 'host clients dial to reach builders (default: the listen host)',
+  },
+  {
+    name: 'builder-idle-timeout',
+    env: 'HOIST_BUILDER_IDLE_TIMEOUT',
+    description: 'stop a builder after this idle time, cache kept (default 15m; 90, 90s, 15m, 1h)',
+  },
+  {
+    name: 'builder-max-used-space',
+    env: 'HOIST_BUILDER_MAX_USED_SPACE',
+    description: 'GC cap of each builder cache (default 10GB; e.g. 512MB, 20GiB)',
+  },
+  {
+    name: 'build-max-duration',
+    env: 'HOIST_BUILD_MAX_DURATION',
+    description: 'longest life of a build and its client certificates (default 6h)',
+  },
+  {
+    name: 'build-heartbeat-grace',
+    env: 'HOIST_BUILD_HEARTBEAT_GRACE',
+    description: 'expire a build after this long without a heartbeat (default 60s)',
+  },
+  {
+    name: 'build-wait',
+    env: 'HOIST_BUILD_WAIT',
+    description: 'fail a build that gets no builder within this time (default 30m)',
+  },
+  {
+    name: 'builders-on-exit',
+    env: 'HOIST_BUILDERS_ON_EXIT',
+    description:
+      'on a graceful stop: "stop" builders (default) or "keep" them running for the next server to adopt',
+  },
+  {
+    name: 'builder-insecure-registries',
+    env: 'HOIST_BUILDER_INSECURE_REGISTRIES',
+    description: 'comma-separated host:port registries builders reach over plain HTTP',
+  },
+];
+
+/** "90" (seconds), "90s", "1500ms", "15m", "6h" → ms; null when malformed. */
+export function parseDuration(raw: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(raw);
+  if (!m) return null;
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[
+    (m[2] ?? 's').toLowerCase() as 'ms' | 's' | 'm' | 'h'
+  ];
+  const ms = Math.round(Number(m[1]) * mult);
+  return ms > 0 ? ms : null;
+}
+
+function duration(opts: Record<string, string | undefined>, name: string, def: number, min: number): number {
+  const raw = opts[name];
+  if (raw === undefined || raw.trim() === '') return def;
+  const ms = parseDuration(raw);
+  const env = BUILDS_OPTIONS.find((o) => o.name === name)?.env;
+  if (ms === null) {
+    throw new ConfigurationError(
+      `--${name} (${env}) must be a duration such as 90, 90s, 15m or 1h, got "${raw}"`,
+    );
+  }
+  if (ms < min) throw new ConfigurationError(`--${name} (${env}) must be at least ${min} ms, got "${raw}"`);
+  return ms;
+}
+
+export function loadBuildsConfig(opts: Record<string, string | undefined>): BuildsConfig {
+  const onExit = (opts['builders-on-exit'] ?? 'stop').trim() || 'stop';
+  if (onExit !== 'stop' && onExit !== 'keep') {
+    throw new ConfigurationError(
+      `--builders-on-exit (HOIST_BUILDERS_ON_EXIT) must be "stop" or "keep", got "${onExit}"`,
+    );
+  }
+  let maxUsed = 10 * 1024 ** 3;
+  const rawMax = opts['builder-max-used-space'];
+  if (rawMax && rawMax.trim()) {
+    const parsed = parseByteSize(rawMax);
+    if (parsed === null || parsed < 1024 * 1024) {
+      throw new ConfigurationError(
+        `--builder-max-used-space (HOIST_BUILDER_MAX_USED_SPACE) must be a size of at least 1MB such as 512MB or 20GB, got "${rawMax}"`,
+      );
+    }
+    maxUsed = parsed;
+  }
+  const registries = (opts['builder-insecure-registries'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const r of registries) {
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(r)) {
+      throw new ConfigurationError(
+        `--builder-insecure-registries (HOIST_BUILDER_INSECURE_REGISTRIES) takes host:port entries separated by commas, got "${r}"`,
+      );
+    }
+  }
+  const listenHost = opts['builder-listen-host']?.trim() || '127.0.0.1';
+  return {
+    buildkitdPath: opts.buildkitd?.trim() || undefined,
+    builderListenHost: listenHost,
+    builderAdvertiseHost: opts['builder-advertise-host']?.trim() || undefined,
+    idleTimeoutMs: duration(opts, 'builder-idle-timeout', 15 * 60_000, 1000),
+    maxUsedSpaceBytes: maxUsed,
+    maxBuildDurationMs: duration(opts, 'build-max-duration', 6 * 3_600_000, 1000),
+    heartbeatGraceMs: duration(opts, 'build-heartbeat-grace', 60_000, 1000),
+    builderWaitMs: duration(opts, 'build-wait', 30 * 60_000, 1000),
+    acquireWaitMs: 5000,
+    sweepIntervalMs: 1000,
+    buildersOnExit: onExit,
+    insecureRegistries: registries,
+  };
+}

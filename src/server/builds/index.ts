@@ -1,0 +1,56 @@
+// The builds plugin of `hoist server`: build lifecycle routes, the local provider, the sweep.
+import { LocalProvider } from '../../providers/local.js';
+import type { HoistPlugin } from '../plugin.js';
+import { BUILDS_OPTIONS, loadBuildsConfig } from './config.js';
+import { registerBuildMetrics } from './metrics.js';
+import { buildsMigrations } from './migrations.js';
+import { registerBuildRoutes } from './routes.js';
+import { BuildService } from './service.js';
+
+export const buildsPlugin: HoistPlugin = {
+  name: 'builds',
+  migrations: buildsMigrations,
+  options: BUILDS_OPTIONS,
+  async register(app, deps) {
+    const config = loadBuildsConfig(deps.config.pluginOptions);
+    const logger = deps.logger.child({ component: 'builds' });
+    const provider = await LocalProvider.create({
+      dataDir: deps.config.dataDir,
+      buildkitdPath: config.buildkitdPath,
+      listenHost: config.builderListenHost,
+      advertiseHost: config.builderAdvertiseHost,
+      maxUsedSpaceBytes: config.maxUsedSpaceBytes,
+      insecureRegistries: config.insecureRegistries,
+      logger,
+    });
+    const service = new BuildService({
+      db: deps.db,
+      tokens: deps.tokens,
+      projects: deps.projects,
+      clock: deps.clock,
+      logger,
+      provider,
+      config,
+    });
+    service.metrics = registerBuildMetrics(
+      deps.metrics,
+      service.store,
+      () => deps.clock.now(),
+      () => service.store.countBuildersRunning(),
+    );
+    registerBuildRoutes(app, deps, service);
+    deps.lifecycle.onStart(() => service.start());
+    deps.lifecycle.onShutdown(() => service.shutdown());
+    logger.info(
+      {
+        buildkitd: provider.buildkitdPath,
+        builder_listen_host: config.builderListenHost,
+        idle_timeout_ms: config.idleTimeoutMs,
+        max_build_duration_ms: config.maxBuildDurationMs,
+        heartbeat_grace_ms: config.heartbeatGraceMs,
+        builders_on_exit: config.buildersOnExit,
+      },
+      'builds enabled',
+    );
+  },
+};

@@ -1,0 +1,647 @@
+// The build lifecycle: create → acquire a builder per platform (pending while busy or
+// starting) → heartbeats → finish, plus the sweep that expires silent builds, fails builds
+// that waited too long, stops idle builders and replaces crashed ones.
+import { X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
+import type {
+  BuildInfo,
+  BuilderAnswer,
+  BuildStatus,
+  CreateBuildRequest,
+  CreateBuildResponse,
+  FinishBuildRequest,
+  HeartbeatResponse,
+  Project,
+} from '../../lib/api-types.js';
+import { errorMessage } from '../../lib/errors.js';
+import { parsePlatform, type Provider, type RunningBuilder } from '../../providers/provider.js';
+import type { Db } from '../db/index.js';
+import { ApiError, badRequest, conflict, notFound } from '../errors.js';
+import type { ProjectStore } from '../projects.js';
+import type { AuthContext, TokenService } from '../tokens.js';
+import { type Clock, iso, newId } from '../util.js';
+import type { BuildsConfig } from './config.js';
+import type { BuildMetrics } from './metrics.js';
+import { ACTIVE_STATUSES, type BuilderRow, type BuildRow, BuildStore, toBuildInfo } from './store.js';
+
+const MAX_PLATFORMS = 8;
+/** A healthy check this recent lets an acquire skip its own. */
+const HEALTH_FRESH_MS = 2000;
+const HEALTH_INTERVAL_MS = 5000;
+const RECONCILE_INTERVAL_MS = 60_000;
+const MAX_LAUNCH_FAILURES = 3;
+const POLL_RETRY_MS = 1000;
+
+interface Cached {
+  running: RunningBuilder;
+  checkedAt: number;
+}
+
+/** A chain of promises per key: one acquire at a time per (project, platform). */
+class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => next);
+    this.tails.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+export interface BuildServiceDeps {
+  db: Db;
+  tokens: TokenService;
+  projects: ProjectStore;
+  clock: Clock;
+  logger: Logger;
+  provider: Provider;
+  config: BuildsConfig;
+  metrics?: BuildMetrics;
+}
+
+export class BuildService {
+  readonly store: BuildStore;
+  private readonly cache = new Map<string, Cached>();
+  private readonly starting = new Map<string, Promise<RunningBuilder>>();
+  private readonly mutex = new KeyedMutex();
+  private timer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
+  private lastHealthSweep = 0;
+  private lastReconcile = 0;
+  private closed = false;
+  metrics?: BuildMetrics;
+
+  constructor(private readonly deps: BuildServiceDeps) {
+    this.store = new BuildStore(deps.db);
+    this.metrics = deps.metrics;
+  }
+
+  private now(): Date {
+    return this.deps.clock.now();
+  }
+
+  private get log(): Logger {
+    return this.deps.logger;
+  }
+
+  // ---- API operations ----
+
+  async create(
+    who: AuthContext,
+    req: CreateBuildRequest,
+    buildUrl: (id: string) => string,
+  ): Promise<CreateBuildResponse> {
+    if (who.kind === 'build') {
+      throw new ApiError(
+        403,
+        'wrong_token_kind',
+        'a build token cannot create builds; use a project, OIDC or admin token',
+      );
+    }
+    const project = await this.resolveProject(who, req.project);
+    const platforms = this.validatePlatforms(req.platforms);
+    const now = this.now();
+    const expiresAt = new Date(now.getTime() + this.deps.config.maxBuildDurationMs);
+    const id = newId('bld');
+    const row: BuildRow = {
+      id,
+      project_id: project.id,
+      status: 'queued',
+      platforms: JSON.stringify(platforms),
+      options: JSON.stringify(req.options ?? {}),
+      created_by_token: who.token_id,
+      queued_at: iso(now),
+      acquired_at: null,
+      finished_at: null,
+      last_heartbeat_at: iso(now),
+      expires_at: iso(expiresAt),
+      cancel_requested: 0,
+      error: null,
+    };
+    const token = await this.deps.db.transaction(async (tx) => {
+      await this.store.insertBuild(row, platforms, tx);
+      return this.deps.tokens.mintBuildToken(
+        { project_id: project.id, build_id: id, expires_at: expiresAt },
+        tx,
+      );
+    });
+    this.log.info({ build_id: id, project_id: project.id, platforms }, 'build created');
+    return { build_id: id, build_token: token.token, build_url: buildUrl(id) };
+  }
+
+  private async resolveProject(who: AuthContext, requested: string | undefined): Promise<Project> {
+    if (requested === undefined || requested === '') {
+      if (!who.project_id) {
+        throw badRequest(
+          'project_required',
+          'body.project is required with an admin token: name the project id or name',
+        );
+      }
+      return this.deps.projects.require(who.project_id);
+    }
+    const project = await this.deps.projects.find(requested);
+    if (!project || (who.kind !== 'admin' && project.id !== who.project_id)) {
+      throw notFound(
+        'project_not_found',
+        `no project "${requested}" is visible to this token${who.kind === 'admin' ? '' : '; a token can only create builds in its own project'}`,
+      );
+    }
+    return project;
+  }
+
+  private validatePlatforms(raw: unknown): string[] {
+    const supported = this.deps.provider.platforms();
+    if (raw === undefined || raw === null) return [supported[0]!];
+    if (!Array.isArray(raw))
+      throw badRequest('invalid_platforms', `body.platforms must be an array such as ["${supported[0]}"]`);
+    if (raw.length === 0) return [supported[0]!];
+    if (raw.length > MAX_PLATFORMS) {
+      throw badRequest(
+        'invalid_platforms',
+        `body.platforms has ${raw.length} entries; at most ${MAX_PLATFORMS} are accepted`,
+      );
+    }
+    const out: string[] = [];
+    raw.forEach((p: unknown, i: number) => {
+      const r = parsePlatform(p, supported);
+      if (!r.ok) throw badRequest('invalid_platform', `body.platforms[${i}]: ${r.message}`);
+      if (!out.includes(r.platform)) out.push(r.platform);
+    });
+    return out;
+  }
+
+  /** The build, if this token may see it; 404 otherwise (nothing learned about other projects). */
+  async visibleBuild(who: AuthContext, id: string): Promise<BuildRow> {
+    const build = await this.store.getBuild(id);
+    if (
+      !build ||
+      (who.kind !== 'admin' && build.project_id !== who.project_id) ||
+      (who.kind === 'build' && who.build_id !== build.id)
+    ) {
+      throw notFound('build_not_found', `no build ${id} is visible to this token`);
+    }
+    return build;
+  }
+
+  private finishedError(b: BuildRow, what: string): ApiError {
+    return conflict(
+      'build_finished',
+      `build ${b.id} already finished with status ${b.status} at ${b.finished_at}${b.error ? ` (${b.error})` : ''}; ${what}`,
+    );
+  }
+
+  async acquire(who: AuthContext, buildId: string, rawPlatform: string): Promise<BuilderAnswer> {
+    const build = await this.visibleBuild(who, buildId);
+    if (!ACTIVE_STATUSES.includes(build.status)) {
+      throw this.finishedError(build, 'start a new build to get a builder');
+    }
+    const platforms = JSON.parse(build.platforms) as string[];
+    const parsed = parsePlatform(rawPlatform, this.deps.provider.platforms());
+    if (!parsed.ok) throw badRequest('invalid_platform', parsed.message);
+    if (!platforms.includes(parsed.platform)) {
+      throw badRequest(
+        'platform_not_in_build',
+        `platform ${parsed.platform} is not part of build ${build.id}; it was created for ${platforms.join(', ')}`,
+      );
+    }
+    if (build.cancel_requested)
+      throw conflict('build_canceled', `build ${build.id} was canceled; finish it with status canceled`);
+    const project = await this.deps.projects.require(build.project_id);
+    return this.mutex.run(`${project.id}|${parsed.platform}`, () =>
+      this.acquireLocked(build, project, parsed.platform),
+    );
+  }
+
+  private async acquireLocked(build: BuildRow, project: Project, platform: string): Promise<BuilderAnswer> {
+    const nowD = this.now();
+    const now = iso(nowD);
+    const builder = await this.primaryBuilder(project.id, platform);
+    const bb = (await this.store.getBuildBuilder(build.id, platform))!;
+    if (bb.builder_id !== builder.id) {
+      const limit = project.max_concurrent_builds;
+      if (limit !== null) {
+        const active = await this.store.activeOnBuilder(builder.id);
+        const mine = await this.store.markWaiting(build.id, platform, now);
+        const recent = iso(new Date(nowD.getTime() - 3 * POLL_RETRY_MS - 2000));
+        const ahead = await this.store.waitersBefore(
+          project.id,
+          platform,
+          build.id,
+          mine.waiting_since!,
+          recent,
+        );
+        if (active + ahead >= limit) {
+          return {
+            status: 'pending',
+            retry_after_ms: POLL_RETRY_MS,
+            reason: `builder ${platform} of project ${project.name} is busy: ${active} of ${limit} concurrent builds running, ${ahead} build(s) ahead in the queue`,
+          };
+        }
+      }
+    }
+    const blocked = this.launchBlocked(builder);
+    if (blocked) return blocked;
+    const running = await this.ensureRunning(builder, this.deps.config.acquireWaitMs);
+    if (!running) {
+      await this.store.markWaiting(build.id, platform, now);
+      const fresh = await this.store.getBuilder(builder.id);
+      if (fresh && fresh.launch_failures >= MAX_LAUNCH_FAILURES) return this.failForBuilder(build, fresh);
+      return {
+        status: 'pending',
+        retry_after_ms: 250,
+        reason:
+          fresh?.state === 'failed'
+            ? `builder ${platform} failed to start (${fresh.last_error ?? 'unknown error'}); retrying`
+            : `builder ${platform} is starting`,
+      };
+    }
+    const notAfter = new Date(build.expires_at);
+    const cert = await this.deps.provider.issueClientCert(builder.id, {
+      commonName: `build ${build.id}`,
+      organization: project.id,
+      notAfter,
+    });
+    const serial = new X509Certificate(cert.certPem).serialNumber;
+    const after = iso(this.now());
+    const ok = await this.store.recordAcquired({
+      buildId: build.id,
+      platform,
+      builderId: builder.id,
+      now: after,
+      certSerial: serial,
+      certExpiresAt: build.expires_at,
+    });
+    if (!ok) {
+      const b = (await this.store.getBuild(build.id))!;
+      throw this.finishedError(b, 'start a new build to get a builder');
+    }
+    if (!build.acquired_at) {
+      this.metrics?.acquireSeconds.observe(
+        { platform },
+        (Date.parse(after) - Date.parse(build.queued_at)) / 1000,
+      );
+    }
+    this.log.info(
+      { build_id: build.id, builder_id: builder.id, platform, cert_serial: serial },
+      'builder acquired',
+    );
+    return {
+      status: 'active',
+      builder_id: builder.id,
+      platform,
+      endpoint: running.endpoint,
+      server_name: running.serverName,
+      ca_pem: running.caPem,
+      cert_pem: cert.certPem,
+      key_pem: cert.keyPem,
+      expires_at: build.expires_at,
+    };
+  }
+
+  /** After repeated failed launches, the build fails with the reason instead of retrying forever. */
+  private async failForBuilder(build: BuildRow, builder: BuilderRow): Promise<never> {
+    const msg = `builder ${builder.platform} could not start after ${builder.launch_failures} attempts: ${builder.last_error ?? 'unknown error'}`;
+    await this.finishInternal(build.id, 'failed', msg);
+    throw new ApiError(
+      503,
+      'builder_unavailable',
+      `${msg}; build ${build.id} was marked failed. Check the server log and the buildkitd log in the data directory.`,
+    );
+  }
+
+  /** While a failed builder backs off, answer pending instead of launching again. */
+  private launchBlocked(builder: BuilderRow): BuilderAnswer | null {
+    if (builder.state !== 'failed' || builder.launch_failures === 0) return null;
+    const backoff = Math.min(1000 * 2 ** (builder.launch_failures - 1), 30_000);
+    const wait = Date.parse(builder.updated_at) + backoff - this.now().getTime();
+    if (wait <= 0) return null;
+    return {
+      status: 'pending',
+      retry_after_ms: Math.max(100, Math.min(wait, 5000)),
+      reason: `builder ${builder.platform} failed to start (${builder.last_error ?? 'unknown error'}); retrying in ${Math.ceil(wait / 1000)} s`,
+    };
+  }
+
+  private async primaryBuilder(projectId: string, platform: string): Promise<BuilderRow> {
+    const found = await this.store.findPrimary(projectId, platform);
+    if (found) return found;
+    const now = iso(this.now());
+    return this.store.insertBuilderIfAbsent({
+      id: newId('bkr'),
+      project_id: projectId,
+      platform,
+      role: 'primary',
+      provider: this.deps.provider.name,
+      state: 'stopped',
+      endpoint: null,
+      pid: null,
+      started_at: null,
+      stopped_at: null,
+      last_used_at: now,
+      restarts: 0,
+      launch_failures: 0,
+      last_error: null,
+      created_at: now,
+      updated_at: now,
+    });
+  }
+
+  /**
+   * A running, healthy builder: the cached one when checked recently, else checked now, else
+   * (re)launched. Resolves null when a launch takes longer than `waitMs` (it goes on).
+   */
+  private async ensureRunning(builder: BuilderRow, waitMs: number): Promise<RunningBuilder | null> {
+    const cached = this.cache.get(builder.id);
+    if (cached && Date.now() - cached.checkedAt < HEALTH_FRESH_MS) return cached.running;
+    if (cached) {
+      const h = await this.deps.provider.health(builder.id);
+      if (h.healthy) {
+        cached.checkedAt = Date.now();
+        return cached.running;
+      }
+      this.cache.delete(builder.id);
+      this.metrics?.builderCrashes.inc();
+      this.log.warn(
+        { builder_id: builder.id, reason: h.reason },
+        'builder unhealthy; replacing it with the same cache',
+      );
+    }
+    const launch = this.launch(builder, cached !== undefined || builder.state === 'running');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)));
+    try {
+      return await Promise.race([launch, timeout]);
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private launch(builder: BuilderRow, replacing: boolean): Promise<RunningBuilder> {
+    const inflight = this.starting.get(builder.id);
+    if (inflight) return inflight;
+    const p = (async () => {
+      await this.store.updateBuilder(builder.id, { state: 'starting' }, iso(this.now()));
+      try {
+        const running = await this.deps.provider.launch({
+          id: builder.id,
+          projectId: builder.project_id,
+          platform: builder.platform,
+          maxUsedSpaceBytes: this.deps.config.maxUsedSpaceBytes,
+        });
+        const now = iso(this.now());
+        await this.store.updateBuilder(
+          builder.id,
+          {
+            state: 'running',
+            endpoint: running.endpoint,
+            pid: running.pid,
+            started_at: iso(running.startedAt),
+            stopped_at: null,
+            launch_failures: 0,
+            last_error: null,
+            ...(replacing && !running.adopted ? { restarts: builder.restarts + 1 } : {}),
+            ...(running.adopted ? {} : { last_used_at: now }),
+          },
+          now,
+        );
+        this.cache.set(builder.id, { running, checkedAt: Date.now() });
+        this.metrics?.builderStarts.inc({ result: running.adopted ? 'adopted' : 'started' });
+        return running;
+      } catch (err) {
+        const fresh = await this.store.getBuilder(builder.id);
+        await this.store.updateBuilder(
+          builder.id,
+          {
+            state: 'failed',
+            pid: null,
+            launch_failures: (fresh?.launch_failures ?? 0) + 1,
+            last_error: errorMessage(err).slice(0, 1000),
+          },
+          iso(this.now()),
+        );
+        this.metrics?.builderStarts.inc({ result: 'failed' });
+        this.log.error({ builder_id: builder.id, err: errorMessage(err) }, 'builder failed to start');
+        throw err;
+      }
+    })().finally(() => this.starting.delete(builder.id));
+    this.starting.set(builder.id, p);
+    p.catch(() => undefined);
+    return p;
+  }
+
+  async heartbeat(who: AuthContext, buildId: string): Promise<HeartbeatResponse> {
+    const build = await this.visibleBuild(who, buildId);
+    if (!ACTIVE_STATUSES.includes(build.status)) throw this.finishedError(build, 'stop the build');
+    await this.store.heartbeat(build.id, iso(this.now()));
+    return { cancel: build.cancel_requested === 1 };
+  }
+
+  async cancel(who: AuthContext, buildId: string): Promise<BuildInfo> {
+    const build = await this.visibleBuild(who, buildId);
+    if (!ACTIVE_STATUSES.includes(build.status))
+      throw this.finishedError(build, 'there is nothing to cancel');
+    await this.store.requestCancel(build.id);
+    // A build that never got a builder has nothing to stop: it ends now.
+    if (!build.acquired_at)
+      await this.finishInternal(build.id, 'canceled', 'canceled before it got a builder');
+    return (await this.info([(await this.store.getBuild(build.id))!], () => ''))[0]!;
+  }
+
+  async finish(who: AuthContext, buildId: string, req: FinishBuildRequest): Promise<BuildRow> {
+    const build = await this.visibleBuild(who, buildId);
+    if (!ACTIVE_STATUSES.includes(build.status)) {
+      throw this.finishedError(build, 'finish is accepted once per build');
+    }
+    const error = req.status === 'success' ? null : (req.error ?? null);
+    const ok = await this.finishInternal(build.id, req.status, error);
+    const after = (await this.store.getBuild(build.id))!;
+    if (!ok) throw this.finishedError(after, 'finish is accepted once per build');
+    return after;
+  }
+
+  /** Final status, token revoked, slots freed; false when the build had already finished. */
+  private async finishInternal(buildId: string, status: BuildStatus, error: string | null): Promise<boolean> {
+    const now = iso(this.now());
+    const ok = await this.deps.db.transaction(async (tx) => {
+      const changed = await this.store.finish(buildId, status, error, now, tx);
+      if (changed) await this.deps.tokens.revokeForBuild(buildId, tx);
+      return changed;
+    });
+    if (ok) {
+      this.metrics?.buildsFinished.inc({ status });
+      this.log.info({ build_id: buildId, status, error }, 'build finished');
+    }
+    return ok;
+  }
+
+  async info(rows: BuildRow[], buildUrl: (id: string) => string): Promise<BuildInfo[]> {
+    const bbs = await this.store.buildBuilders(rows.map((r) => r.id));
+    return rows.map((r) => toBuildInfo(r, bbs, buildUrl(r.id)));
+  }
+
+  async list(
+    who: AuthContext,
+    q: { project?: string; status?: BuildStatus; limit?: number; before?: string },
+  ): Promise<BuildRow[]> {
+    let projectId: string | undefined;
+    if (q.project) {
+      const p = await this.deps.projects.find(q.project);
+      if (!p || (who.kind !== 'admin' && p.id !== who.project_id)) {
+        throw notFound('project_not_found', `no project "${q.project}" is visible to this token`);
+      }
+      projectId = p.id;
+    } else if (who.kind !== 'admin') {
+      projectId = who.project_id ?? undefined;
+    }
+    return this.store.listBuilds({
+      project_id: projectId,
+      status: q.status,
+      build_id: who.kind === 'build' ? (who.build_id ?? '') : undefined,
+      limit: q.limit ?? 50,
+      before: q.before,
+    });
+  }
+
+  // ---- background work ----
+
+  /** Reconciles rows with processes, then starts the sweep. */
+  async start(): Promise<void> {
+    await this.reconcile({ adopt: true });
+    this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Makes rows and processes agree: a builder process without a row is destroyed; a row
+   * whose process runs is adopted (or replaced when unhealthy); a row marked running
+   * whose process is gone becomes stopped.
+   */
+  async reconcile(opts: { adopt: boolean }): Promise<void> {
+    const listed = await this.deps.provider.list();
+    const rows = await this.store.listBuilders(this.deps.provider.name);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const l of listed) {
+      if (!byId.has(l.id) && !this.starting.has(l.id)) {
+        this.log.warn({ builder_id: l.id, pid: l.pid }, 'removing builder that has no row (stray)');
+        await this.deps.provider
+          .destroy(l.id)
+          .catch((err) => this.log.error({ err: errorMessage(err) }, 'destroy failed'));
+      }
+    }
+    const now = iso(this.now());
+    for (const row of rows) {
+      if (this.starting.has(row.id)) continue;
+      const l = listed.find((x) => x.id === row.id);
+      if (l?.state === 'running') {
+        if (!opts.adopt || this.cache.has(row.id)) continue;
+        try {
+          await this.launch(row, true);
+        } catch {
+          await this.deps.provider.stop(row.id).catch(() => undefined);
+        }
+      } else if (row.state === 'running' || row.state === 'starting') {
+        this.cache.delete(row.id);
+        await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+      }
+    }
+  }
+
+  sweep(): Promise<void> {
+    if (this.sweeping || this.closed) return this.sweeping ?? Promise.resolve();
+    this.sweeping = this.sweepOnce()
+      .catch((err) => this.log.error({ err: errorMessage(err) }, 'builds sweep failed'))
+      .finally(() => (this.sweeping = null));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    const cfg = this.deps.config;
+    const nowD = this.now();
+    const now = iso(nowD);
+    // Silent builds expire and free their slots.
+    for (const b of await this.store.overdue(iso(new Date(nowD.getTime() - cfg.heartbeatGraceMs)), now)) {
+      const why =
+        b.expires_at <= now
+          ? `exceeded the maximum build duration of ${Math.round(cfg.maxBuildDurationMs / 1000)} s`
+          : `no heartbeat for more than ${Math.round(cfg.heartbeatGraceMs / 1000)} s (last at ${b.last_heartbeat_at})`;
+      await this.finishInternal(b.id, 'expired', why);
+    }
+    // Builds that waited too long for a builder fail and say so.
+    for (const b of await this.store.waitedTooLong(iso(new Date(nowD.getTime() - cfg.builderWaitMs)))) {
+      await this.finishInternal(
+        b.id,
+        'failed',
+        `no ${b.wait_platform} builder became available within ${Math.round(cfg.builderWaitMs / 1000)} s; raise the project's max_concurrent_builds or retry later`,
+      );
+    }
+    if (this.closed) return;
+    const rows = await this.store.listBuilders(this.deps.provider.name);
+    const doHealth = Date.now() - this.lastHealthSweep >= HEALTH_INTERVAL_MS;
+    if (doHealth) this.lastHealthSweep = Date.now();
+    for (const row of rows) {
+      if (row.state !== 'running' || this.starting.has(row.id) || this.closed) continue;
+      const active = await this.store.activeOnBuilder(row.id);
+      const idleSince = Date.parse(row.last_used_at ?? row.started_at ?? row.created_at);
+      if (active === 0 && nowD.getTime() - idleSince >= cfg.idleTimeoutMs) {
+        await this.stopBuilder(row, 'idle');
+        continue;
+      }
+      if (doHealth) {
+        const h = await this.deps.provider.health(row.id);
+        if (h.healthy) {
+          const c = this.cache.get(row.id);
+          if (c) c.checkedAt = Date.now();
+          continue;
+        }
+        this.cache.delete(row.id);
+        this.metrics?.builderCrashes.inc();
+        this.log.warn(
+          { builder_id: row.id, reason: h.reason },
+          'builder unhealthy; replacing it with the same cache',
+        );
+        await this.launch(row, true).catch(() => undefined);
+      }
+    }
+    if (Date.now() - this.lastReconcile >= RECONCILE_INTERVAL_MS) {
+      this.lastReconcile = Date.now();
+      await this.reconcile({ adopt: false });
+    }
+  }
+
+  private async stopBuilder(row: BuilderRow, why: string): Promise<void> {
+    this.cache.delete(row.id);
+    await this.deps.provider.stop(row.id);
+    const now = iso(this.now());
+    await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+    this.log.info({ builder_id: row.id, why }, 'builder stopped; cache kept');
+  }
+
+  /** Server stop: end the sweep, then stop builders (cache kept) or leave them to be adopted. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.sweeping;
+    await Promise.allSettled([...this.starting.values()]);
+    const stop = this.deps.config.buildersOnExit === 'stop';
+    await this.deps.provider.close({ stopBuilders: stop });
+    if (stop) {
+      const now = iso(this.now());
+      for (const row of await this.store.listBuilders(this.deps.provider.name)) {
+        if (row.state !== 'stopped') {
+          await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+        }
+      }
+    }
+    this.cache.clear();
+  }
+}

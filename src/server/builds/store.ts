@@ -1,0 +1,345 @@
+// Data access for builds and builders; portable SQL for SQLite and PostgreSQL.
+import type { BuildInfo, BuildStatus } from '../../lib/api-types.js';
+import type { Db } from '../db/index.js';
+
+export const ACTIVE_STATUSES: BuildStatus[] = ['queued', 'running'];
+const ACTIVE_SQL = `('queued', 'running')`;
+
+export interface BuildRow {
+  id: string;
+  project_id: string;
+  status: BuildStatus;
+  platforms: string;
+  options: string;
+  created_by_token: string | null;
+  queued_at: string;
+  acquired_at: string | null;
+  finished_at: string | null;
+  last_heartbeat_at: string;
+  expires_at: string;
+  cancel_requested: number;
+  error: string | null;
+}
+
+export interface BuildBuilderRow {
+  build_id: string;
+  platform: string;
+  builder_id: string | null;
+  waiting_since: string | null;
+  last_poll_at: string | null;
+  acquired_at: string | null;
+  cert_serial: string | null;
+  cert_expires_at: string | null;
+}
+
+export type BuilderState = 'stopped' | 'starting' | 'running' | 'failed';
+
+export interface BuilderRow {
+  id: string;
+  project_id: string;
+  platform: string;
+  role: string;
+  provider: string;
+  state: BuilderState;
+  endpoint: string | null;
+  pid: number | null;
+  started_at: string | null;
+  stopped_at: string | null;
+  last_used_at: string | null;
+  restarts: number;
+  launch_failures: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export class BuildStore {
+  constructor(readonly db: Db) {}
+
+  async insertBuild(b: BuildRow, platforms: string[], db: Db = this.db): Promise<void> {
+    await db.run(
+      `INSERT INTO builds (id, project_id, status, platforms, options, created_by_token, queued_at, acquired_at,
+         finished_at, last_heartbeat_at, expires_at, cancel_requested, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        b.id,
+        b.project_id,
+        b.status,
+        b.platforms,
+        b.options,
+        b.created_by_token,
+        b.queued_at,
+        b.acquired_at,
+        b.finished_at,
+        b.last_heartbeat_at,
+        b.expires_at,
+        b.cancel_requested,
+        b.error,
+      ],
+    );
+    for (const p of platforms) {
+      await db.run('INSERT INTO build_builders (build_id, platform) VALUES (?, ?)', [b.id, p]);
+    }
+  }
+
+  getBuild(id: string, db: Db = this.db): Promise<BuildRow | undefined> {
+    return db.get<BuildRow>('SELECT * FROM builds WHERE id = ?', [id]);
+  }
+
+  async listBuilds(
+    filter: { project_id?: string; status?: BuildStatus; build_id?: string; limit: number; before?: string },
+    db: Db = this.db,
+  ): Promise<BuildRow[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.project_id) (where.push('project_id = ?'), params.push(filter.project_id));
+    if (filter.status) (where.push('status = ?'), params.push(filter.status));
+    if (filter.build_id) (where.push('id = ?'), params.push(filter.build_id));
+    if (filter.before) (where.push('id < ?'), params.push(filter.before));
+    params.push(filter.limit);
+    return db.all<BuildRow>(
+      `SELECT * FROM builds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      params,
+    );
+  }
+
+  buildBuilders(buildIds: string[], db: Db = this.db): Promise<BuildBuilderRow[]> {
+    if (buildIds.length === 0) return Promise.resolve([]);
+    return db.all<BuildBuilderRow>(
+      `SELECT * FROM build_builders WHERE build_id IN (${buildIds.map(() => '?').join(', ')}) ORDER BY build_id, platform`,
+      buildIds,
+    );
+  }
+
+  getBuildBuilder(buildId: string, platform: string, db: Db = this.db): Promise<BuildBuilderRow | undefined> {
+    return db.get<BuildBuilderRow>('SELECT * FROM build_builders WHERE build_id = ? AND platform = ?', [
+      buildId,
+      platform,
+    ]);
+  }
+
+  /** Builds of active status holding a slot on this builder. */
+  async activeOnBuilder(builderId: string, db: Db = this.db): Promise<number> {
+    const r = await db.get<{ n: number | string }>(
+      `SELECT COUNT(*) AS n FROM build_builders bb JOIN builds b ON b.id = bb.build_id
+       WHERE bb.builder_id = ? AND b.status IN ${ACTIVE_SQL}`,
+      [builderId],
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  /** Waiting platform requests of active builds for (project, platform) that queued before `since` and polled after `polledAfter`. */
+  async waitersBefore(
+    projectId: string,
+    platform: string,
+    buildId: string,
+    since: string,
+    polledAfter: string,
+    db: Db = this.db,
+  ): Promise<number> {
+    const r = await db.get<{ n: number | string }>(
+      `SELECT COUNT(*) AS n FROM build_builders bb JOIN builds b ON b.id = bb.build_id
+       WHERE b.project_id = ? AND bb.platform = ? AND bb.builder_id IS NULL AND bb.waiting_since IS NOT NULL
+         AND b.status IN ${ACTIVE_SQL} AND bb.build_id <> ?
+         AND (bb.waiting_since < ? OR (bb.waiting_since = ? AND bb.build_id < ?)) AND bb.last_poll_at >= ?`,
+      [projectId, platform, buildId, since, since, buildId, polledAfter],
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async markWaiting(
+    buildId: string,
+    platform: string,
+    now: string,
+    db: Db = this.db,
+  ): Promise<BuildBuilderRow> {
+    await db.run(
+      `UPDATE build_builders SET waiting_since = COALESCE(waiting_since, ?), last_poll_at = ? WHERE build_id = ? AND platform = ?`,
+      [now, now, buildId, platform],
+    );
+    await db.run(`UPDATE builds SET last_heartbeat_at = ? WHERE id = ? AND status IN ${ACTIVE_SQL}`, [
+      now,
+      buildId,
+    ]);
+    return (await this.getBuildBuilder(buildId, platform, db))!;
+  }
+
+  /** Records the acquisition; false when the build stopped being active meanwhile. */
+  async recordAcquired(
+    a: {
+      buildId: string;
+      platform: string;
+      builderId: string;
+      now: string;
+      certSerial: string;
+      certExpiresAt: string;
+    },
+    db: Db = this.db,
+  ): Promise<boolean> {
+    const r = await db.run(
+      `UPDATE builds SET status = 'running', acquired_at = COALESCE(acquired_at, ?), last_heartbeat_at = ?
+       WHERE id = ? AND status IN ${ACTIVE_SQL}`,
+      [a.now, a.now, a.buildId],
+    );
+    if (r.changes === 0) return false;
+    await db.run(
+      `UPDATE build_builders SET builder_id = ?, acquired_at = COALESCE(acquired_at, ?), last_poll_at = ?,
+         cert_serial = ?, cert_expires_at = ? WHERE build_id = ? AND platform = ?`,
+      [a.builderId, a.now, a.now, a.certSerial, a.certExpiresAt, a.buildId, a.platform],
+    );
+    await db.run('UPDATE builders SET last_used_at = ?, updated_at = ? WHERE id = ?', [
+      a.now,
+      a.now,
+      a.builderId,
+    ]);
+    return true;
+  }
+
+  async heartbeat(buildId: string, now: string, db: Db = this.db): Promise<number> {
+    const r = await db.run(
+      `UPDATE builds SET last_heartbeat_at = ? WHERE id = ? AND status IN ${ACTIVE_SQL}`,
+      [now, buildId],
+    );
+    return r.changes;
+  }
+
+  /** Moves an active build to a final status; false when it had already finished. */
+  async finish(
+    buildId: string,
+    status: BuildStatus,
+    error: string | null,
+    now: string,
+    db: Db = this.db,
+  ): Promise<boolean> {
+    const r = await db.run(
+      `UPDATE builds SET status = ?, finished_at = ?, error = ? WHERE id = ? AND status IN ${ACTIVE_SQL}`,
+      [status, now, error, buildId],
+    );
+    if (r.changes === 0) return false;
+    // The idle timer of its builders starts now.
+    await db.run(
+      `UPDATE builders SET last_used_at = ?, updated_at = ? WHERE id IN
+         (SELECT builder_id FROM build_builders WHERE build_id = ? AND builder_id IS NOT NULL)`,
+      [now, now, buildId],
+    );
+    return true;
+  }
+
+  requestCancel(buildId: string, db: Db = this.db): Promise<{ changes: number }> {
+    return db.run(`UPDATE builds SET cancel_requested = 1 WHERE id = ? AND status IN ${ACTIVE_SQL}`, [
+      buildId,
+    ]);
+  }
+
+  /** Active builds whose heartbeats stopped or whose deadline passed. */
+  overdue(heartbeatBefore: string, now: string, db: Db = this.db): Promise<BuildRow[]> {
+    return db.all<BuildRow>(
+      `SELECT * FROM builds WHERE status IN ${ACTIVE_SQL} AND (last_heartbeat_at < ? OR expires_at <= ?)`,
+      [heartbeatBefore, now],
+    );
+  }
+
+  /** Active builds with a platform that has waited for a builder since before `before`. */
+  waitedTooLong(before: string, db: Db = this.db): Promise<(BuildRow & { wait_platform: string })[]> {
+    return db.all<BuildRow & { wait_platform: string }>(
+      `SELECT b.*, bb.platform AS wait_platform FROM builds b JOIN build_builders bb ON bb.build_id = b.id
+       WHERE b.status IN ${ACTIVE_SQL} AND bb.builder_id IS NULL AND bb.waiting_since IS NOT NULL AND bb.waiting_since < ?`,
+      [before],
+    );
+  }
+
+  async countWaitingSince(before: string, db: Db = this.db): Promise<number> {
+    const r = await db.get<{ n: number | string }>(
+      `SELECT COUNT(DISTINCT b.id) AS n FROM builds b JOIN build_builders bb ON bb.build_id = b.id
+       WHERE b.status IN ${ACTIVE_SQL} AND bb.builder_id IS NULL AND b.queued_at < ?`,
+      [before],
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async countByStatus(db: Db = this.db): Promise<Record<string, number>> {
+    const rows = await db.all<{ status: string; n: number | string }>(
+      'SELECT status, COUNT(*) AS n FROM builds GROUP BY status',
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  // ---- builders ----
+
+  getBuilder(id: string, db: Db = this.db): Promise<BuilderRow | undefined> {
+    return db.get<BuilderRow>('SELECT * FROM builders WHERE id = ?', [id]);
+  }
+
+  findPrimary(projectId: string, platform: string, db: Db = this.db): Promise<BuilderRow | undefined> {
+    return db.get<BuilderRow>(
+      `SELECT * FROM builders WHERE project_id = ? AND platform = ? AND role = 'primary'`,
+      [projectId, platform],
+    );
+  }
+
+  async insertBuilderIfAbsent(b: BuilderRow, db: Db = this.db): Promise<BuilderRow> {
+    await db.run(
+      `INSERT INTO builders (id, project_id, platform, role, provider, state, endpoint, pid, started_at, stopped_at,
+         last_used_at, restarts, launch_failures, last_error, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, platform, role) DO NOTHING`,
+      [
+        b.id,
+        b.project_id,
+        b.platform,
+        b.role,
+        b.provider,
+        b.state,
+        b.endpoint,
+        b.pid,
+        b.started_at,
+        b.stopped_at,
+        b.last_used_at,
+        b.restarts,
+        b.launch_failures,
+        b.last_error,
+        b.created_at,
+        b.updated_at,
+      ],
+    );
+    return (await this.findPrimary(b.project_id, b.platform, db))!;
+  }
+
+  listBuilders(provider: string, db: Db = this.db): Promise<BuilderRow[]> {
+    return db.all<BuilderRow>('SELECT * FROM builders WHERE provider = ? ORDER BY id', [provider]);
+  }
+
+  async updateBuilder(id: string, patch: Partial<BuilderRow>, now: string, db: Db = this.db): Promise<void> {
+    const keys = Object.keys(patch) as (keyof BuilderRow)[];
+    if (keys.length === 0) return;
+    await db.run(
+      `UPDATE builders SET ${keys.map((k) => `${k} = ?`).join(', ')}, updated_at = ? WHERE id = ?`,
+      [...keys.map((k) => patch[k] as string | number | null), now, id],
+    );
+  }
+
+  async countBuildersRunning(db: Db = this.db): Promise<number> {
+    const r = await db.get<{ n: number | string }>(
+      `SELECT COUNT(*) AS n FROM builders WHERE state = 'running'`,
+    );
+    return Number(r?.n ?? 0);
+  }
+}
+
+export function toBuildInfo(b: BuildRow, bbs: BuildBuilderRow[], buildUrl: string): BuildInfo {
+  const platforms = JSON.parse(b.platforms) as string[];
+  return {
+    id: b.id,
+    project_id: b.project_id,
+    status: b.status,
+    platforms,
+    builders: platforms.map((p) => ({
+      platform: p,
+      builder_id: bbs.find((x) => x.build_id === b.id && x.platform === p)?.builder_id ?? null,
+    })),
+    queued_at: b.queued_at,
+    acquired_at: b.acquired_at,
+    finished_at: b.finished_at,
+    error: b.error,
+    build_url: buildUrl,
+  };
+}
