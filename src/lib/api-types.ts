@@ -35,10 +35,41 @@ export interface TokenInfo {
   kind: TokenKind;
   name: string;
   project_id: string | null;
+  /** Build tokens only: the build they drive. */
+  build_id?: string | null;
   created_at: string;
   expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
+}
+
+export interface UpdateProjectRequest {
+  name?: string;
+  max_concurrent_builds?: number | null;
+}
+
+export interface ListProjectsResponse {
+  projects: Project[];
+}
+
+export interface ListTokensResponse {
+  tokens: TokenInfo[];
+}
+
+export interface ListTrustPoliciesResponse {
+  trust_policies: TrustPolicy[];
+}
+
+export interface ListAuditEventsResponse {
+  events: AuditEvent[];
+}
+
+/** `GET /v1/auth/whoami`: what the presented token is. */
+export interface WhoAmIResponse {
+  kind: TokenKind;
+  token_id: string;
+  project_id: string | null;
+  build_id: string | null;
 }
 
 export interface CreateTokenRequest {

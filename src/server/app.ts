@@ -1,0 +1,223 @@
+// The Hoist control plane as a Fastify app.
+//
+// HOW TO PLUG IN (the builds API, issue 4):
+//   1. Write `src/server/builds/index.ts` exporting `buildsPlugin: HoistPlugin` (see ./plugin.ts).
+//      Import only types from ./plugin.ts and runtime helpers from ./auth.ts, ./errors.ts,
+//      ./tokens.ts, ./db/index.ts (never from this file, to keep imports acyclic).
+//   2. Add it to PLUGINS below: one import line and one array entry.
+//   - Migrations: `buildsPlugin.migrations` (e.g. [{id: 'builds-001-init', sql: {sqlite, postgres}}]);
+//     they run after the core ones (./db/migrations), each once, in order.
+//   - Routes: `register(app, deps)`; authenticate with `await deps.auth.authenticate(req, 'project', 'oidc', 'admin')`,
+//     then `deps.auth.requireProject(who, projectId)` / `deps.auth.requireBuild(who, build)`.
+//     Throw `ApiError` (./errors.ts) for 4xx; use Fastify JSON schemas for bodies.
+//   - Build tokens: `deps.tokens.mintBuildToken({project_id, build_id, expires_at}, tx)`,
+//     `deps.tokens.revokeForBuild(build_id, tx)` when the build finishes or expires.
+//   - Lifecycle: `deps.lifecycle.onStart(fn)` (re-adopt builders) and `deps.lifecycle.onShutdown(fn)`.
+//   - Flags: `buildsPlugin.options` adds `hoist server --NAME` / env; read `deps.config.pluginOptions[NAME]`.
+//   - Metrics: register yours on `deps.metrics` (a prom-client Registry served at /metrics).
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AuditLog } from './audit.js';
+import { Auth } from './auth.js';
+import type { ServerConfig } from './config.js';
+import type { Db, Migration } from './db/index.js';
+import { coreMigrations } from './db/migrations/index.js';
+import { ApiError, errorBody, handleError } from './errors.js';
+import { OidcExchange } from './exchange.js';
+import { GithubOidcVerifier } from './oidc.js';
+import type { HoistDeps, HoistPlugin, Lifecycle } from './plugin.js';
+import { ProjectStore } from './projects.js';
+import { registerManagementRoutes } from './routes/management.js';
+import { registerOidcRoutes } from './routes/oidc.js';
+import { registerReleaseRoutes } from './routes/releases.js';
+import { registerSystemRoutes } from './routes/system.js';
+import { TokenService } from './tokens.js';
+import { TrustPolicyStore } from './trust-store.js';
+import { type Clock, systemClock } from './util.js';
+
+/** Server plugins, registered in order. */
+export const PLUGINS: HoistPlugin[] = [];
+
+/** Core migrations then each plugin's, in order. */
+export function allMigrations(plugins: HoistPlugin[] = PLUGINS): Migration[] {
+  return [...coreMigrations, ...plugins.flatMap((p) => p.migrations ?? [])];
+}
+
+export interface AppOptions {
+  config: ServerConfig;
+  /** Migrated already (see migrate() in ./db/index.ts). */
+  db: Db;
+  logger: Logger;
+  clock?: Clock;
+  plugins?: HoistPlugin[];
+}
+
+export class LifecycleHooks implements Lifecycle {
+  readonly starts: (() => Promise<void> | void)[] = [];
+  readonly shutdowns: (() => Promise<void> | void)[] = [];
+  onStart(fn: () => Promise<void> | void): void {
+    this.starts.push(fn);
+  }
+  onShutdown(fn: () => Promise<void> | void): void {
+    this.shutdowns.push(fn);
+  }
+}
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  deps: HoistDeps;
+  lifecycle: LifecycleHooks;
+}
+
+export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
+  const { config, db, logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const plugins = opts.plugins ?? PLUGINS;
+
+  // Typed as the default instance so plugins and route modules share one FastifyInstance type.
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    bodyLimit: config.bodyLimit,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false },
+    },
+  }) as unknown as FastifyInstance;
+
+  // A body without a JSON content type is still parsed as JSON; anything else is a clear 400.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(
+        new ApiError(
+          400,
+          'invalid_body',
+          'the request body is not valid JSON; send a JSON object with Content-Type: application/json',
+        ),
+        undefined,
+      );
+    }
+  });
+
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const httpDuration = new Histogram({
+    name: 'hoist_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [metrics],
+  });
+  const exchanges = new Counter({
+    name: 'hoist_oidc_exchanges_total',
+    help: 'GitHub OIDC exchanges by outcome and reason',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [metrics],
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, seconds);
+    const line = {
+      method: req.method,
+      route,
+      url: req.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (reply.statusCode >= 500) req.log.error(line, 'request');
+    else req.log.info(line, 'request');
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
+  );
+
+  const tokens = new TokenService(db, clock);
+  const projects = new ProjectStore(db, clock);
+  const audit = new AuditLog(db, clock);
+  const trust = new TrustPolicyStore(db, clock);
+  const lifecycle = new LifecycleHooks();
+
+  const listeningUrl = (): string => {
+    const addr = app.server.address();
+    if (addr && typeof addr === 'object') {
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      return `http://${host}:${addr.port}`;
+    }
+    return `http://${config.host}:${config.port}`;
+  };
+  const publicUrl = (request?: { protocol: string; host: string }): string =>
+    config.publicUrl ?? (request ? `${request.protocol}://${request.host}` : listeningUrl());
+
+  const deps: HoistDeps = {
+    config,
+    db,
+    logger,
+    clock,
+    tokens,
+    auth: new Auth(tokens),
+    projects,
+    audit,
+    metrics,
+    lifecycle,
+    publicUrl,
+  };
+
+  let verifier: GithubOidcVerifier | null = null;
+  const exchange = new OidcExchange({
+    db,
+    clock,
+    get verifier() {
+      // Created on first use: with --listen HOST:0 the default audience is known only once listening.
+      verifier ??= new GithubOidcVerifier(
+        {
+          issuer: config.oidc.issuer,
+          audience: config.oidc.audience ?? config.publicUrl ?? listeningUrl(),
+          leewaySec: config.oidc.leewaySec,
+          maxAgeSec: config.oidc.maxAgeSec,
+          jwksCooldownMs: config.oidc.jwksCooldownMs,
+          jwksTimeoutMs: config.oidc.jwksTimeoutMs,
+        },
+        clock,
+      );
+      return verifier;
+    },
+    projects,
+    trust,
+    tokens,
+    audit,
+    tokenTtlSec: config.oidc.tokenTtlSec,
+    leewaySec: config.oidc.leewaySec,
+    onOutcome: (o) => exchanges.inc({ outcome: o.outcome, reason: o.code }),
+  });
+
+  registerSystemRoutes(app, deps);
+  registerManagementRoutes(app, deps, trust);
+  registerOidcRoutes(app, exchange);
+  registerReleaseRoutes(app, deps);
+  for (const p of plugins) await p.register(app, deps);
+
+  // Expired jtis can never verify again; forget them now and then.
+  let purge: NodeJS.Timeout | null = null;
+  lifecycle.onStart(() => {
+    purge = setInterval(() => {
+      exchange
+        .purgeExpiredJtis()
+        .catch((err: unknown) => logger.warn({ err }, 'purging expired jtis failed'));
+    }, 10 * 60_000);
+    purge.unref();
+  });
+  lifecycle.onShutdown(() => {
+    if (purge) clearInterval(purge);
+  });
+
+  return { app, deps, lifecycle };
+}

@@ -1,0 +1,189 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigurationError } from '../lib/errors.js';
+import type { PluginOption } from './plugin.js';
+
+export const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** postgres://… or sqlite:PATH; undefined = SQLite file hoist.db in dataDir. */
+  databaseUrl?: string;
+  /** Base URL clients reach this server at (no trailing slash); undefined = derived from each request. */
+  publicUrl?: string;
+  oidc: {
+    issuer: string;
+    /** undefined = the public URL (or http://HOST:PORT once listening). */
+    audience?: string;
+    /** Lifetime of an exchanged token, ≤ 3600 s. */
+    tokenTtlSec: number;
+    /** Oldest `iat` accepted. */
+    maxAgeSec: number;
+    /** Clock tolerance for exp/nbf/iat, ≤ 60 s. */
+    leewaySec: number;
+    /** Least time between two JWKS refetches caused by an unknown `kid`. */
+    jwksCooldownMs: number;
+    jwksTimeoutMs: number;
+  };
+  /** Default lifetime of project tokens; null = no expiry. */
+  projectTokenTtlSec: number | null;
+  releasesDir: string;
+  logLevel: string;
+  bodyLimit: number;
+  pluginOptions: Record<string, string | undefined>;
+}
+
+/** `dist/releases` next to the bundle running this code (dist/cli/index.js → dist/releases). */
+export function defaultReleasesDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const up = ['..', 'releases'];
+  return join(here, ...up);
+}
+
+interface Spec {
+  flag: string;
+  env: string;
+  help: string;
+}
+export const SERVER_OPTIONS: Spec[] = [
+  { flag: 'listen', env: 'HOIST_LISTEN', help: 'HOST:PORT to listen on (default 127.0.0.1:8080)' },
+  {
+    flag: 'data-dir',
+    env: 'HOIST_DATA_DIR',
+    help: 'directory for the SQLite database and builders (required)',
+  },
+  {
+    flag: 'database-url',
+    env: 'HOIST_DATABASE_URL',
+    help: 'postgres://… to use PostgreSQL; default SQLite in the data dir',
+  },
+  {
+    flag: 'public-url',
+    env: 'HOIST_PUBLIC_URL',
+    help: 'URL clients reach this server at; default http://LISTEN',
+  },
+  { flag: 'oidc-issuer', env: 'HOIST_OIDC_ISSUER', help: `GitHub OIDC issuer (default ${GITHUB_ISSUER})` },
+  {
+    flag: 'oidc-audience',
+    env: 'HOIST_OIDC_AUDIENCE',
+    help: 'audience OIDC tokens must carry; default the public URL',
+  },
+  {
+    flag: 'oidc-token-ttl',
+    env: 'HOIST_OIDC_TOKEN_TTL',
+    help: 'seconds an exchanged token lives, at most 3600 (default 3600)',
+  },
+  {
+    flag: 'oidc-max-age',
+    env: 'HOIST_OIDC_MAX_AGE',
+    help: 'oldest ID token accepted, seconds since iat (default 600)',
+  },
+  {
+    flag: 'oidc-leeway',
+    env: 'HOIST_OIDC_LEEWAY',
+    help: 'clock tolerance in seconds, at most 60 (default 30)',
+  },
+  {
+    flag: 'oidc-jwks-cooldown-ms',
+    env: 'HOIST_OIDC_JWKS_COOLDOWN_MS',
+    help: 'least ms between JWKS refetches (default 30000)',
+  },
+  {
+    flag: 'project-token-ttl',
+    env: 'HOIST_PROJECT_TOKEN_TTL',
+    help: 'default lifetime of project tokens in seconds (default: none)',
+  },
+  {
+    flag: 'releases-dir',
+    env: 'HOIST_RELEASES_DIR',
+    help: 'directory of hoist-<version>-<os>-<arch>.tar.gz CLI releases',
+  },
+  {
+    flag: 'log-level',
+    env: 'HOIST_LOG_LEVEL',
+    help: 'fatal, error, warn, info, debug, trace or silent (default info)',
+  },
+  { flag: 'body-limit', env: 'HOIST_BODY_LIMIT', help: 'largest request body in bytes (default 262144)' },
+];
+
+function int(name: string, raw: string | undefined, def: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw.trim()))
+    throw new ConfigurationError(`--${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max)
+    throw new ConfigurationError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(name: string, raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigurationError(`--${name} must be a URL such as https://hoist.example.com, got "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ConfigurationError(`--${name} must be an http(s) URL, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+export function parseListen(raw: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
+  if (!m || Number(m[3]) > 65535) {
+    throw new ConfigurationError(`--listen must be HOST:PORT such as 127.0.0.1:8080, got "${raw}"`);
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+/** Builds the config from flag values (name → value) with HOIST_* environment variables as fallback. */
+export function loadConfig(
+  flags: Record<string, string | undefined>,
+  env: NodeJS.ProcessEnv,
+  pluginOptions: PluginOption[] = [],
+): ServerConfig {
+  const v = (flag: string): string | undefined => {
+    const spec = SERVER_OPTIONS.find((s) => s.flag === flag);
+    const val = flags[flag] ?? (spec ? env[spec.env] : undefined);
+    return val === '' ? undefined : val;
+  };
+  const dataDir = v('data-dir');
+  if (!dataDir) {
+    throw new ConfigurationError('the data directory is not set: pass --data-dir DIR or set HOIST_DATA_DIR');
+  }
+  const { host, port } = parseListen(v('listen') ?? '127.0.0.1:8080');
+  const publicUrl = v('public-url') && url('public-url', v('public-url')!);
+  const logLevel = v('log-level') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigurationError(
+      `--log-level must be fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`,
+    );
+  }
+  const ttl = v('project-token-ttl');
+  const plugin: Record<string, string | undefined> = {};
+  for (const o of pluginOptions) plugin[o.name] = flags[o.name] ?? env[o.env];
+  return {
+    host,
+    port,
+    dataDir: resolve(dataDir),
+    databaseUrl: v('database-url'),
+    publicUrl: publicUrl || undefined,
+    oidc: {
+      issuer: url('oidc-issuer', v('oidc-issuer') ?? GITHUB_ISSUER),
+      audience: v('oidc-audience'),
+      tokenTtlSec: int('oidc-token-ttl', v('oidc-token-ttl'), 3600, 60, 3600),
+      maxAgeSec: int('oidc-max-age', v('oidc-max-age'), 600, 10, 86400),
+      leewaySec: int('oidc-leeway', v('oidc-leeway'), 30, 0, 60),
+      jwksCooldownMs: int('oidc-jwks-cooldown-ms', v('oidc-jwks-cooldown-ms'), 30_000, 0, 3_600_000),
+      jwksTimeoutMs: 5000,
+    },
+    projectTokenTtlSec: ttl ? int('project-token-ttl', ttl, 0, 60, 10 * 365 * 86400) : null,
+    releasesDir: resolve(v('releases-dir') ?? defaultReleasesDir()),
+    logLevel,
+    bodyLimit: int('body-limit', v('body-limit'), 256 * 1024, 1024, 64 * 1024 * 1024),
+    pluginOptions: plugin,
+  };
+}

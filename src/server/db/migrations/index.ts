@@ -1,0 +1,5 @@
+import type { Migration } from '../types.js';
+import { coreSchema } from './001-core.js';
+
+/** The server's own migrations, in order. Plugins (builds) append theirs via HoistPlugin.migrations. */
+export const coreMigrations: Migration[] = [coreSchema];

@@ -1,0 +1,96 @@
+import Database from 'better-sqlite3';
+import type { Db, RunResult, SqlValue } from './types.js';
+
+/**
+ * better-sqlite3 is synchronous and has one connection, so an async transaction must keep
+ * every other caller out until it ends: calls outside the transaction wait on `gate`.
+ */
+export class SqliteDb implements Db {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private gate: Promise<void> | null = null;
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      if (this.stmts.size > 500) this.stmts.clear();
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private async waitGate(): Promise<void> {
+    while (this.gate) await this.gate;
+  }
+
+  private allNow<T>(sql: string, params: SqlValue[]): T[] {
+    return this.stmt(sql).all(...params) as T[];
+  }
+  private getNow<T>(sql: string, params: SqlValue[]): T | undefined {
+    return this.stmt(sql).get(...params) as T | undefined;
+  }
+  private runNow(sql: string, params: SqlValue[]): RunResult {
+    return { changes: this.stmt(sql).run(...params).changes };
+  }
+
+  async all<T>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+    if (this.gate) await this.waitGate();
+    return this.allNow<T>(sql, params);
+  }
+  async get<T>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
+    if (this.gate) await this.waitGate();
+    return this.getNow<T>(sql, params);
+  }
+  async run(sql: string, params: SqlValue[] = []): Promise<RunResult> {
+    if (this.gate) await this.waitGate();
+    return this.runNow(sql, params);
+  }
+  async exec(sql: string): Promise<void> {
+    if (this.gate) await this.waitGate();
+    this.db.exec(sql);
+  }
+
+  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    await this.waitGate();
+    let release!: () => void;
+    this.gate = new Promise<void>((r) => (release = r));
+    const tx: Db = {
+      dialect: 'sqlite',
+      all: async <R>(sql: string, params: SqlValue[] = []) => this.allNow<R>(sql, params),
+      get: async <R>(sql: string, params: SqlValue[] = []) => this.getNow<R>(sql, params),
+      run: async (sql: string, params: SqlValue[] = []) => this.runNow(sql, params),
+      exec: async (sql: string) => void this.db.exec(sql),
+      transaction: () => Promise.reject(new Error('nested transactions are not supported')),
+      close: () => Promise.reject(new Error('cannot close inside a transaction')),
+    };
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(tx);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      this.gate = null;
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.waitGate();
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,105 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiErrorBody } from '../lib/api-types.js';
+
+/** An answer the client caused or can act on; becomes `{error: {code, message}}` with `status`. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (code: string, message: string): ApiError => new ApiError(400, code, message);
+export const unauthorized = (code: string, message: string): ApiError => new ApiError(401, code, message);
+export const forbidden = (code: string, message: string): ApiError => new ApiError(403, code, message);
+export const notFound = (code: string, message: string): ApiError => new ApiError(404, code, message);
+export const conflict = (code: string, message: string): ApiError => new ApiError(409, code, message);
+
+export function errorBody(code: string, message: string): ApiErrorBody {
+  return { error: { code, message } };
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** "body.refs[0] must be string": names the field, from the first schema error. */
+export function validationMessage(context: string, errors: AjvError[]): string {
+  const e = errors[0];
+  if (!e) return `${context} is invalid`;
+  const path =
+    context +
+    e.instancePath
+      .split('/')
+      .slice(1)
+      .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p.replace(/~1/g, '/').replace(/~0/g, '~')}`))
+      .join('');
+  switch (e.keyword) {
+    case 'required':
+      return `${path}.${String(e.params.missingProperty)} is required`;
+    case 'additionalProperties':
+      return `${path}.${String(e.params.additionalProperty)} is not a known field; remove it`;
+    case 'type':
+      return `${path} must be ${String(e.params.type)}`;
+    case 'enum':
+      return `${path} must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return `${path} ${e.message ?? 'is invalid'}`;
+  }
+}
+
+/** Fastify error handler: never a stack or a 5xx for bad input. */
+export function handleError(
+  err: FastifyError | ApiError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  if (err instanceof ApiError) {
+    return reply.code(err.status).send(errorBody(err.code, err.message));
+  }
+  const fe = err as FastifyError & { validation?: AjvError[]; validationContext?: string };
+  if (fe.validation) {
+    return reply
+      .code(400)
+      .send(errorBody('invalid_request', validationMessage(fe.validationContext ?? 'body', fe.validation)));
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return reply
+        .code(413)
+        .send(
+          errorBody(
+            'body_too_large',
+            `the request body is larger than the limit of ${request.routeOptions.bodyLimit ?? 0} bytes`,
+          ),
+        );
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return reply.code(400).send(errorBody('invalid_body', 'the request body is empty; send a JSON object'));
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return reply
+        .code(400)
+        .send(
+          errorBody(
+            'invalid_body',
+            'the request body is not valid JSON; send a JSON object with Content-Type: application/json',
+          ),
+        );
+    default:
+      break;
+  }
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    return reply.code(status).send(errorBody(String(fe.code ?? `http_${status}`).toLowerCase(), fe.message));
+  }
+  request.log.error({ err }, 'request failed');
+  return reply.code(500).send(errorBody('internal', 'internal server error; the server log has the details'));
+}

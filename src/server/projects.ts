@@ -1,0 +1,106 @@
+import type { Project } from '../lib/api-types.js';
+import type { Db } from './db/index.js';
+import { conflict, notFound } from './errors.js';
+import { type Clock, iso, newId } from './util.js';
+
+export const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
+
+interface ProjectRow {
+  id: string;
+  name: string;
+  max_concurrent_builds: number | null;
+  created_at: string;
+  updated_at: string;
+}
+const toProject = (r: ProjectRow): Project => ({
+  id: r.id,
+  name: r.name,
+  max_concurrent_builds: r.max_concurrent_builds === null ? null : Number(r.max_concurrent_builds),
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+});
+
+/** Projects: create, find by id or name, update, delete (cascades to tokens and trust policies). */
+export class ProjectStore {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(
+    p: { name: string; max_concurrent_builds?: number | null },
+    db: Db = this.db,
+  ): Promise<Project> {
+    const now = iso(this.clock.now());
+    const row: ProjectRow = {
+      id: newId('prj'),
+      name: p.name,
+      max_concurrent_builds: p.max_concurrent_builds ?? null,
+      created_at: now,
+      updated_at: now,
+    };
+    const r = await db.run(
+      'INSERT INTO projects (id, name, max_concurrent_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      [row.id, row.name, row.max_concurrent_builds, row.created_at, row.updated_at],
+    );
+    if (r.changes === 0)
+      throw conflict('project_exists', `a project named "${p.name}" already exists; pick another name`);
+    return toProject(row);
+  }
+
+  async list(db: Db = this.db): Promise<Project[]> {
+    return (await db.all<ProjectRow>('SELECT * FROM projects ORDER BY name')).map(toProject);
+  }
+
+  /** By id, else by name. */
+  async find(idOrName: string, db: Db = this.db): Promise<Project | undefined> {
+    const r = await db.get<ProjectRow>(
+      'SELECT * FROM projects WHERE id = ? OR name = ? ORDER BY (id = ?) DESC',
+      [idOrName, idOrName, idOrName],
+    );
+    return r && toProject(r);
+  }
+
+  async require(idOrName: string, db: Db = this.db): Promise<Project> {
+    const p = await this.find(idOrName, db);
+    if (!p)
+      throw notFound(
+        'project_not_found',
+        `no project with id or name "${idOrName}"; list them with GET /v1/projects`,
+      );
+    return p;
+  }
+
+  async update(
+    idOrName: string,
+    patch: { name?: string; max_concurrent_builds?: number | null },
+    db: Db = this.db,
+  ): Promise<Project> {
+    const cur = await this.require(idOrName, db);
+    const next: Project = {
+      ...cur,
+      name: patch.name ?? cur.name,
+      max_concurrent_builds:
+        patch.max_concurrent_builds === undefined ? cur.max_concurrent_builds : patch.max_concurrent_builds,
+      updated_at: iso(this.clock.now()),
+    };
+    if (next.name !== cur.name) {
+      const clash = await db.get('SELECT id FROM projects WHERE name = ? AND id <> ?', [next.name, cur.id]);
+      if (clash)
+        throw conflict('project_exists', `a project named "${next.name}" already exists; pick another name`);
+    }
+    await db.run('UPDATE projects SET name = ?, max_concurrent_builds = ?, updated_at = ? WHERE id = ?', [
+      next.name,
+      next.max_concurrent_builds,
+      next.updated_at,
+      cur.id,
+    ]);
+    return next;
+  }
+
+  async delete(idOrName: string, db: Db = this.db): Promise<Project> {
+    const cur = await this.require(idOrName, db);
+    await db.run('DELETE FROM projects WHERE id = ?', [cur.id]);
+    return cur;
+  }
+}

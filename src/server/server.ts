@@ -1,0 +1,87 @@
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { PLUGINS, allMigrations, buildApp } from './app.js';
+import type { ServerConfig } from './config.js';
+import { migrate, openDatabase, redactUrl, type Db } from './db/index.js';
+import type { HoistDeps, HoistPlugin } from './plugin.js';
+import { type Clock } from './util.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  deps: HoistDeps;
+  /** http://HOST:PORT actually listened on. */
+  url: string;
+  /** Stops accepting, waits for requests in flight, runs shutdown hooks, closes the database. */
+  stop(): Promise<void>;
+}
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'hoist-server' },
+    redact: { paths: ['req.headers.authorization', 'token', '*.token'], censor: '***' },
+  });
+}
+
+/** Opens and migrates the database named by the config. */
+export async function openMigrated(config: ServerConfig, plugins: HoistPlugin[] = PLUGINS): Promise<Db> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await migrate(db, allMigrations(plugins));
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+  return db;
+}
+
+export async function startServer(
+  config: ServerConfig,
+  opts: { logger?: Logger; clock?: Clock; plugins?: HoistPlugin[] } = {},
+): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const plugins = opts.plugins ?? PLUGINS;
+  const db = await openMigrated(config, plugins);
+  let built: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    built = await buildApp({ config, db, logger, clock: opts.clock, plugins });
+    await built.app.ready();
+    for (const fn of built.lifecycle.starts) await fn();
+    await built.app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+  const { app, deps, lifecycle } = built;
+  const url = deps.publicUrl();
+  logger.info(
+    {
+      listen: app.addresses(),
+      public_url: url,
+      database: config.databaseUrl ? redactUrl(config.databaseUrl) : `sqlite in ${config.dataDir}`,
+      oidc_issuer: config.oidc.issuer,
+      releases_dir: config.releasesDir,
+    },
+    'hoist server listening',
+  );
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await app.close();
+      for (const fn of [...lifecycle.shutdowns].reverse()) {
+        try {
+          await fn();
+        } catch (err) {
+          logger.error({ err }, 'shutdown hook failed');
+        }
+      }
+      await db.close();
+      logger.info('hoist server stopped');
+    })());
+  const addr = app.server.address();
+  const listened =
+    addr && typeof addr === 'object'
+      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+      : url;
+  return { app, deps, url: listened, stop };
+}
