@@ -1,0 +1,75 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigurationError } from '../../src/lib/errors.js';
+import { loadBuildsConfig, parseDuration } from '../../src/server/builds/config.js';
+
+describe('parseDuration', () => {
+  it.each([
+    ['90', 90_000],
+    ['90s', 90_000],
+    ['1500ms', 1500],
+    ['15m', 900_000],
+    ['6h', 21_600_000],
+    [' 2.5s ', 2500],
+  ])('%j → %d ms', (raw, ms) => expect(parseDuration(raw)).toBe(ms));
+  it.each(['', 'soon', '-5s', '0', '5d', '1h30m'])('refuses %j', (raw) =>
+    expect(parseDuration(raw)).toBeNull(),
+  );
+});
+
+describe('loadBuildsConfig', () => {
+  it('has defaults', () => {
+    const c = loadBuildsConfig({});
+    expect(c).toMatchObject({
+      builderListenHost: '127.0.0.1',
+      idleTimeoutMs: 15 * 60_000,
+      maxUsedSpaceBytes: 10 * 1024 ** 3,
+      maxBuildDurationMs: 6 * 3_600_000,
+      heartbeatGraceMs: 60_000,
+      builderWaitMs: 30 * 60_000,
+      buildersOnExit: 'stop',
+      insecureRegistries: [],
+    });
+    expect(c.buildkitdPath).toBeUndefined();
+  });
+
+  it('reads every option', () => {
+    const c = loadBuildsConfig({
+      buildkitd: '/opt/bk/buildkitd',
+      'builder-listen-host': '0.0.0.0',
+      'builder-advertise-host': 'builders.example.com',
+      'builder-idle-timeout': '30s',
+      'builder-max-used-space': '2GB',
+      'build-max-duration': '10m',
+      'build-heartbeat-grace': '5s',
+      'build-wait': '1m',
+      'builders-on-exit': 'keep',
+      'builder-insecure-registries': '127.0.0.1:5000, localhost:5001',
+    });
+    expect(c).toMatchObject({
+      buildkitdPath: '/opt/bk/buildkitd',
+      builderListenHost: '0.0.0.0',
+      builderAdvertiseHost: 'builders.example.com',
+      idleTimeoutMs: 30_000,
+      maxUsedSpaceBytes: 2 * 1024 ** 3,
+      maxBuildDurationMs: 600_000,
+      heartbeatGraceMs: 5000,
+      builderWaitMs: 60_000,
+      buildersOnExit: 'keep',
+      insecureRegistries: ['127.0.0.1:5000', 'localhost:5001'],
+    });
+  });
+
+  it.each([
+    [
+      { 'builder-idle-timeout': 'forever' },
+      /--builder-idle-timeout \(HOIST_BUILDER_IDLE_TIMEOUT\) must be a duration/,
+    ],
+    [{ 'build-max-duration': '10ms' }, /--build-max-duration .* at least 1000 ms/],
+    [{ 'builder-max-used-space': 'lots' }, /--builder-max-used-space .* 512MB/],
+    [{ 'builders-on-exit': 'detach' }, /"stop" or "keep"/],
+    [{ 'builder-insecure-registries': 'http://x:5000' }, /host:port entries/],
+  ])('refuses %j with a message naming the flag', (opts, msg) => {
+    expect(() => loadBuildsConfig(opts)).toThrow(ConfigurationError);
+    expect(() => loadBuildsConfig(opts)).toThrow(msg);
+  });
+});

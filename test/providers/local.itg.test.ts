@@ -1,0 +1,227 @@
+// The local provider against real buildkitd processes: mTLS with a CA per builder,
+// crash replacement with the same cache, adoption by a new provider instance, and no
+// process or pidfile left behind by a failed start.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { LocalProvider, findBuildkitd } from '../../src/providers/local.js';
+
+const run = promisify(execFile);
+// Cold starts take well under a second; the generous limit covers a loaded 2-core machine.
+jest.setTimeout(120_000);
+
+let tmp: string;
+let buildctl: string;
+const providers: LocalProvider[] = [];
+
+async function newProvider(
+  extra: Partial<Parameters<typeof LocalProvider.create>[0]> = {},
+): Promise<LocalProvider> {
+  const p = await LocalProvider.create({
+    dataDir: path.join(tmp, 'data'),
+    maxUsedSpaceBytes: 512 * 1024 ** 2,
+    ...extra,
+  });
+  providers.push(p);
+  return p;
+}
+
+/** `buildctl debug workers` over mTLS with the given client cert; resolves to stdout or the error text. */
+async function workers(
+  endpoint: string,
+  serverName: string,
+  caPem: string,
+  cert: { certPem: string; keyPem: string } | null,
+): Promise<{ ok: boolean; out: string }> {
+  const dir = await fs.mkdtemp(path.join(tmp, 'client-'));
+  await fs.writeFile(path.join(dir, 'ca.pem'), caPem);
+  const certArgs: string[] = [];
+  if (cert) {
+    await fs.writeFile(path.join(dir, 'cert.pem'), cert.certPem);
+    await fs.writeFile(path.join(dir, 'key.pem'), cert.keyPem, { mode: 0o600 });
+    certArgs.push('--tlscert', path.join(dir, 'cert.pem'), '--tlskey', path.join(dir, 'key.pem'));
+  }
+  try {
+    const { stdout } = await run(
+      buildctl,
+      [
+        '--addr',
+        endpoint,
+        '--tlsservername',
+        serverName,
+        '--tlscacert',
+        path.join(dir, 'ca.pem'),
+        ...certArgs,
+        '--timeout',
+        '10',
+        'debug',
+        'workers',
+        '-v',
+      ],
+      { timeout: 20_000 },
+    );
+    return { ok: true, out: stdout };
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    return { ok: false, out: e.stderr || e.message };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hoist-provider-'));
+  buildctl = path.join(path.dirname(await findBuildkitd()), 'buildctl');
+});
+
+afterAll(async () => {
+  for (const p of providers) await p.close({ stopBuilders: true }).catch(() => undefined);
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('local provider', () => {
+  it('starts a builder with mTLS and its GC policy, and signs certs that open it', async () => {
+    const p = await newProvider();
+    const started = Date.now();
+    const b = await p.launch({ id: 'bkr_a', projectId: 'prj_a', platform: 'linux/amd64' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(b.adopted).toBe(false);
+    expect(b.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(b.pid && alive(b.pid)).toBe(true);
+    expect(await p.health('bkr_a')).toEqual({ healthy: true });
+
+    const cert = await p.issueClientCert('bkr_a', {
+      commonName: 'build x',
+      notAfter: new Date(Date.now() + 600_000),
+    });
+    const res = await workers(b.endpoint, b.serverName, b.caPem, cert);
+    expect(res.out).toContain('linux/amd64');
+    expect(res.out).toMatch(/Maximum used space:\s+536\.870912MB/);
+    expect(res.ok).toBe(true);
+
+    // Secrets on disk are 0600.
+    const dir = path.join(tmp, 'data', 'builders', 'bkr_a');
+    for (const f of ['ca-key.pem', 'server-key.pem']) {
+      expect((await fs.stat(path.join(dir, f))).mode & 0o777).toBe(0o600);
+    }
+    // Without a client certificate the builder refuses.
+    const anonymous = await workers(b.endpoint, b.serverName, b.caPem, null);
+    expect(anonymous.ok).toBe(false);
+    expect(anonymous.out).toMatch(/failed to list workers/);
+  });
+
+  it("refuses a certificate of another builder's CA and an expired certificate", async () => {
+    const p = await newProvider();
+    const a = await p.launch({ id: 'bkr_a', projectId: 'prj_a', platform: 'linux/amd64' });
+    const b = await p.launch({ id: 'bkr_b', projectId: 'prj_b', platform: 'linux/amd64' });
+    const certA = await p.issueClientCert('bkr_a', {
+      commonName: 'build a',
+      notAfter: new Date(Date.now() + 600_000),
+    });
+    const certB = await p.issueClientCert('bkr_b', {
+      commonName: 'build b',
+      notAfter: new Date(Date.now() + 600_000),
+    });
+    expect((await workers(b.endpoint, b.serverName, b.caPem, certB)).ok).toBe(true);
+    const cross = await workers(b.endpoint, b.serverName, b.caPem, certA);
+    expect(cross.ok).toBe(false);
+    expect(cross.out).toMatch(/failed to list workers/);
+
+    const shortLived = await p.issueClientCert('bkr_a', {
+      commonName: 'build s',
+      notAfter: new Date(Date.now() + 2500),
+    });
+    expect((await workers(a.endpoint, a.serverName, a.caPem, shortLived)).ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 3000));
+    const expired = await workers(a.endpoint, a.serverName, a.caPem, shortLived);
+    expect(expired.ok).toBe(false);
+    expect(expired.out).toMatch(/failed to list workers/);
+  });
+
+  it('detects a killed builder and replaces it from the same root; a new provider adopts a live one', async () => {
+    const p = await newProvider();
+    const first = await p.launch({ id: 'bkr_a', projectId: 'prj_a', platform: 'linux/amd64' });
+    const root = path.join(tmp, 'data', 'builders', 'bkr_a', 'root');
+    const marker = path.join(root, 'hoist-test-marker');
+    await fs.writeFile(marker, 'kept');
+    process.kill(first.pid!, 'SIGKILL');
+    for (let i = 0; i < 100 && alive(first.pid!); i++) await new Promise((r) => setTimeout(r, 20));
+    const h = await p.health('bkr_a');
+    expect(h.healthy).toBe(false);
+
+    const t0 = Date.now();
+    const second = await p.launch({ id: 'bkr_a', projectId: 'prj_a', platform: 'linux/amd64' });
+    const coldMs = Date.now() - t0;
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.endpoint).toBe(first.endpoint);
+    expect(await fs.readFile(marker, 'utf8')).toBe('kept');
+    expect(await p.health('bkr_a')).toEqual({ healthy: true });
+    expect(coldMs).toBeLessThan(10_000);
+
+    // A second provider over the same data dir (a restarted server) adopts the live process.
+    const again = await newProvider();
+    const adopted = await again.launch({ id: 'bkr_a', projectId: 'prj_a', platform: 'linux/amd64' });
+    expect(adopted.adopted).toBe(true);
+    expect(adopted.pid).toBe(second.pid);
+    const listed = await again.list();
+    expect(listed.find((l) => l.id === 'bkr_a')).toMatchObject({ state: 'running', pid: second.pid });
+
+    // Idle stop keeps the cache; destroy removes it.
+    await again.stop('bkr_a');
+    expect(alive(second.pid!)).toBe(false);
+    expect(await fs.readFile(marker, 'utf8')).toBe('kept');
+    expect((await again.list()).find((l) => l.id === 'bkr_a')?.state).toBe('stopped');
+    await again.destroy('bkr_a');
+    await expect(fs.stat(path.join(tmp, 'data', 'builders', 'bkr_a'))).rejects.toThrow();
+  });
+
+  it('leaves no process or pidfile behind when a builder cannot start', async () => {
+    const fakeDir = path.join(tmp, 'fake');
+    await fs.mkdir(fakeDir, { recursive: true });
+    const crashing = path.join(fakeDir, 'buildkitd');
+    await fs.writeFile(crashing, '#!/bin/sh\necho "fake buildkitd: cannot start" >&2\nexit 3\n', {
+      mode: 0o755,
+    });
+    const p = await newProvider({ buildkitdPath: crashing });
+    await expect(p.launch({ id: 'bkr_fail', projectId: 'prj_x', platform: 'linux/amd64' })).rejects.toThrow(
+      /did not start: buildkitd exited \(exit code 3\).*cannot start/,
+    );
+    const dir = path.join(tmp, 'data', 'builders', 'bkr_fail');
+    await expect(fs.stat(path.join(dir, 'buildkitd.pid'))).rejects.toThrow();
+
+    const hanging = path.join(fakeDir, 'hang', 'buildkitd');
+    await fs.mkdir(path.dirname(hanging), { recursive: true });
+    await fs.writeFile(hanging, '#!/bin/sh\necho $$ > "$(dirname "$0")/pid"\nexec sleep 60\n', {
+      mode: 0o755,
+    });
+    const q = await newProvider({ buildkitdPath: hanging, readyTimeoutMs: 1500 });
+    await expect(q.launch({ id: 'bkr_hang', projectId: 'prj_x', platform: 'linux/amd64' })).rejects.toThrow(
+      /not accepting connections after 1500 ms/,
+    );
+    const pid = Number(await fs.readFile(path.join(path.dirname(hanging), 'pid'), 'utf8'));
+    expect(alive(pid)).toBe(false);
+    await expect(fs.stat(path.join(tmp, 'data', 'builders', 'bkr_hang', 'buildkitd.pid'))).rejects.toThrow();
+  });
+
+  it('stops every builder on close({stopBuilders: true})', async () => {
+    const p = await newProvider();
+    const a = await p.launch({ id: 'bkr_c1', projectId: 'prj_c', platform: 'linux/amd64' });
+    const b = await p.launch({ id: 'bkr_c2', projectId: 'prj_c', platform: 'linux/amd64' });
+    await p.close({ stopBuilders: true });
+    expect(alive(a.pid!)).toBe(false);
+    expect(alive(b.pid!)).toBe(false);
+    expect((await p.list()).filter((l) => l.state === 'running')).toEqual([]);
+  });
+});

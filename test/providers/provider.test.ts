@@ -1,0 +1,72 @@
+import { describe, expect, it } from '@jest/globals';
+import { nativePlatform, parsePlatform } from '../../src/providers/provider.js';
+import { parseByteSize, renderBuildkitdConfig, serverName } from '../../src/providers/local.js';
+
+describe('parsePlatform', () => {
+  const supported = ['linux/amd64'];
+  it.each([
+    ['linux/amd64', 'linux/amd64'],
+    [' linux/amd64 ', 'linux/amd64'],
+    ['LINUX/AMD64', 'linux/amd64'],
+    ['linux/x86_64', 'linux/amd64'],
+    ['linux/amd64/v1', 'linux/amd64'],
+  ])('accepts %j as %s', (raw, want) => {
+    expect(parsePlatform(raw, supported)).toEqual({ ok: true, platform: want });
+  });
+
+  it.each([
+    ['', /non-empty string/],
+    [42, /non-empty string/],
+    ['linux', /malformed/],
+    ['linux/', /malformed/],
+    ['linux/amd64/v2/extra', /malformed/],
+    ['../etc/passwd', /malformed/],
+    ['linux/arm64', /not supported.*linux\/amd64/],
+    ['windows/amd64', /not supported/],
+    ['linux/amd64/v3', /not supported/],
+  ])('refuses %j', (raw, msg) => {
+    const r = parsePlatform(raw, supported);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.message).toMatch(msg);
+  });
+
+  it('maps node architectures to OCI names', () => {
+    expect(nativePlatform('x64')).toBe('linux/amd64');
+    expect(nativePlatform('arm64')).toBe('linux/arm64');
+  });
+});
+
+describe('parseByteSize', () => {
+  it.each([
+    ['10GB', 10 * 1024 ** 3],
+    ['512MiB', 512 * 1024 ** 2],
+    ['2g', 2 * 1024 ** 3],
+    ['1.5G', 1.5 * 1024 ** 3],
+    ['1048576', 1048576],
+    [4096, 4096],
+  ])('%j → %d', (raw, want) => expect(parseByteSize(raw)).toBe(want));
+
+  it.each(['', 'ten GB', '-5GB', '0', '10XB', 1.5, -1])('refuses %j', (raw) =>
+    expect(parseByteSize(raw)).toBeNull(),
+  );
+});
+
+describe('renderBuildkitdConfig', () => {
+  it('bounds every GC rule by maxUsedSpace and declares plain-HTTP registries', () => {
+    const toml = renderBuildkitdConfig({
+      maxUsedSpaceBytes: 1234567,
+      insecureRegistries: ['127.0.0.1:5000'],
+    });
+    expect(toml).toContain('gc = true');
+    expect(toml.match(/maxUsedSpace = "1234567"/g)).toHaveLength(4);
+    expect(toml.match(/\[\[worker\.oci\.gcpolicy\]\]/g)).toHaveLength(3);
+    expect(toml).toContain('[registry."127.0.0.1:5000"]\n  http = true');
+    expect(toml).toContain('[worker.containerd]\n  enabled = false');
+  });
+});
+
+describe('serverName', () => {
+  it('is a DNS name derived from the builder id', () => {
+    expect(serverName('bkr_ABC.1')).toBe('bkr-abc-1.builders.hoist.internal');
+  });
+});
