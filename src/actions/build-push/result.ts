@@ -59,6 +59,9 @@ export function findBuildInfo(infoFile: string, output: string, metadataFile: st
 }
 
 export function parseBuildInfoFromOutput(output: string): BuildInfoFromCli {
+  // `hoist build` announces "hoist: build <id>: <url>" on stderr once the build exists.
+  const line = /^hoist: build (\S+): (https?:\/\/\S+)\s*$/m.exec(output);
+  if (line) return { buildId: line[1], buildUrl: line[2] };
   const url = /(https?:\/\/[^\s"'<>]*\/builds\/([A-Za-z0-9_.-]+))/.exec(output);
   if (url) return { buildUrl: url[1], buildId: url[2] };
   const id = /\bbuild[ _-]?id[:=\s]+"?([A-Za-z0-9_.-]{6,})/i.exec(output);
