@@ -19,6 +19,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AuditLog } from './audit.js';
+import { buildsPlugin } from './builds/index.js';
 import { Auth } from './auth.js';
 import type { ServerConfig } from './config.js';
 import type { Db, Migration } from './db/index.js';
@@ -37,7 +38,7 @@ import { TrustPolicyStore } from './trust-store.js';
 import { type Clock, systemClock } from './util.js';
 
 /** Server plugins, registered in order. */
-export const PLUGINS: HoistPlugin[] = [];
+export const PLUGINS: HoistPlugin[] = [buildsPlugin];
 
 /** Core migrations then each plugin's, in order. */
 export function allMigrations(plugins: HoistPlugin[] = PLUGINS): Migration[] {
