@@ -29,3 +29,4 @@ for (const [name, entry] of Object.entries(entries)) {
     { stdio: 'inherit' },
   );
 }
+if (!only.length || only.includes('cli')) (await import('./package-cli.mjs')).packageCli();
