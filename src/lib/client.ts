@@ -96,8 +96,12 @@ export class HoistClient {
     return this.request('POST', '/v1/auth/github-oidc', req);
   }
 
-  cliRelease(spec: string): Promise<CliRelease> {
-    return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}`);
+  /** Resolves a version spec; `target` picks the tarball for another OS/arch than the server's own. */
+  cliRelease(spec: string, target?: { os: string; arch: string }): Promise<CliRelease> {
+    const query = target
+      ? `?os=${encodeURIComponent(target.os)}&arch=${encodeURIComponent(target.arch)}`
+      : '';
+    return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
   }
 
   createBuild(req: CreateBuildRequest): Promise<CreateBuildResponse> {
