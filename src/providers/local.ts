@@ -4,7 +4,7 @@
 // killed or restarted finds them still running and adopts them; a graceful stop of
 // the server stops them unless told to leave them running (see close()).
 import { spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
@@ -336,6 +336,12 @@ export class LocalProvider implements Provider {
       f.serverKey,
       '--tlscacert',
       f.caCert,
+      // Each daemon its own OTEL socket: the default /run/buildkit/otel-grpc.sock is shared.
+      '--otel-socket-path',
+      otelSocketPath(f.dir),
+      // No CNI here; `auto` falls back to host networking with a warning anyway.
+      '--oci-worker-net',
+      'host',
       '--oci-worker-platform',
       spec.platform,
     ];
@@ -711,6 +717,13 @@ export class LocalProvider implements Provider {
       return '';
     }
   }
+}
+
+/** A unix socket path in the builder dir, or in the temp dir when that would exceed sun_path. */
+function otelSocketPath(dir: string): string {
+  const inDir = path.join(dir, 'otel.sock');
+  if (Buffer.byteLength(inDir) < 100) return inDir;
+  return path.join(os.tmpdir(), `hoist-otel-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
 }
 
 export function serverName(id: string): string {
