@@ -15,7 +15,7 @@
 //   - Lifecycle: `deps.lifecycle.onStart(fn)` (re-adopt builders) and `deps.lifecycle.onShutdown(fn)`.
 //   - Flags: `buildsPlugin.options` adds `hoist server --NAME` / env; read `deps.config.pluginOptions[NAME]`.
 //   - Metrics: register yours on `deps.metrics` (a prom-client Registry served at /metrics).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AuditLog } from './audit.js';
@@ -79,7 +79,8 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
   // Typed as the default instance so plugins and route modules share one FastifyInstance type.
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // One log line per request, written in the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     ajv: {

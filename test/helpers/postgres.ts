@@ -1,0 +1,111 @@
+// A throwaway PostgreSQL 15 (Debian's /usr/lib/postgresql/15/bin) on a loopback port in a temp
+// dir, for running the server's suite against PostgreSQL. As root, initdb and postgres run as
+// the `postgres` user (runuser). stop() shuts it down and removes the directory.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort } from './server.js';
+
+export const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export interface TestPostgres {
+  /** postgres://hoist@127.0.0.1:PORT/postgres */
+  url: string;
+  /** A fresh empty database; returns its URL. */
+  createDatabase(name: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+function asPostgres(cmd: string, args: string[]): { cmd: string; args: string[] } {
+  if (process.getuid?.() !== 0) return { cmd, args };
+  return { cmd: 'runuser', args: ['-u', 'postgres', '--', cmd, ...args] };
+}
+
+export async function startPostgres(): Promise<TestPostgres> {
+  if (!existsSync(join(PG_BIN, 'postgres'))) throw new Error(`PostgreSQL 15 is not installed in ${PG_BIN}`);
+  const dir = mkdtempSync(join(tmpdir(), 'hoist-pg-'));
+  const data = join(dir, 'data');
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  if (process.getuid?.() === 0) chownSync(dir, uid, gid);
+  const init = asPostgres(join(PG_BIN, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'hoist',
+    '-A',
+    'trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+  ]);
+  execFileSync(init.cmd, init.args, { stdio: 'pipe' });
+  const port = await freePort();
+  const run = asPostgres(join(PG_BIN, 'postgres'), [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-h',
+    '127.0.0.1',
+    '-k',
+    dir,
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=100',
+  ]);
+  let out = '';
+  const child: ChildProcess = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = `postgres://hoist@127.0.0.1:${port}/postgres`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const c = new pg.Client({ connectionString: url });
+    try {
+      await c.connect();
+      await c.query('SELECT 1');
+      await c.end();
+      break;
+    } catch {
+      await c.end().catch(() => undefined);
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`PostgreSQL did not start:\n${out}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    url,
+    createDatabase: async (name) => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+      } finally {
+        await c.end();
+      }
+      return `postgres://hoist@127.0.0.1:${port}/${encodeURIComponent(name)}`;
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        // runuser forwards SIGINT: PostgreSQL's "fast" shutdown.
+        child.kill('SIGINT');
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
