@@ -17,7 +17,7 @@ export interface ToolCache {
 
 export interface ReleaseSource {
   readonly apiUrl: string;
-  cliRelease(spec: string): Promise<CliRelease>;
+  cliRelease(spec: string, target?: { os: string; arch: string }): Promise<CliRelease>;
 }
 
 export interface InstallResult {
@@ -48,7 +48,8 @@ export async function installHoist(spec: string, deps: InstallDeps): Promise<Ins
     const hit = toolCache.find(TOOL_NAME, exact);
     if (hit) return cached(exact, hit, log);
   }
-  const release = await deps.releases.cliRelease(spec);
+  // The tarball for this runner's OS and architecture (Node's names, as the server expects).
+  const release = await deps.releases.cliRelease(spec, { os: process.platform, arch: process.arch });
   validateRelease(release, spec);
   const version = semver.clean(release.version) ?? release.version;
   const hit = toolCache.find(TOOL_NAME, version);
