@@ -66,12 +66,14 @@ function platformOfThisMachine(): string {
   return `linux/${arch ?? process.arch}`;
 }
 
-/** Time stamps for the overhead breakdown (written to HOIST_TIMINGS_FILE when set). */
+/** Time stamps (ms since the process started) for the overhead breakdown, in HOIST_TIMINGS_FILE. */
 class Timings {
-  private readonly t0 = performance.now();
   readonly marks: Record<string, number> = {};
+  constructor() {
+    this.mark('start');
+  }
   mark(name: string): void {
-    this.marks[name] = Math.round((performance.now() - this.t0) * 10) / 10;
+    this.marks[name] = Math.round(performance.now() * 10) / 10;
   }
 }
 
@@ -330,6 +332,10 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
       result = { status: 'failed', error: `docker buildx build exited with code ${exitCode}` };
     }
   } catch (err) {
+    if (err instanceof HoistApiError && err.code === 'build_canceled' && cancelReason === undefined) {
+      cancelReason = 'the Hoist server canceled this build';
+      info(cancelReason);
+    }
     if (cancelReason !== undefined) {
       result = { status: 'canceled', error: cancelReason };
     } else {

@@ -1,5 +1,4 @@
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
-import { runServerCommand } from '../server/command.js';
 import { ADMIN_HELP, runAdmin } from './admin.js';
 import { runBuild } from './build-run.js';
 import { VERSION } from './version.js';
@@ -32,8 +31,12 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     switch (command) {
-      case 'server':
+      case 'server': {
+        // Loaded only for `hoist server`: the control plane's modules (fastify, SQLite, pg, pino…)
+        // would otherwise add hundreds of ms to every `hoist build`.
+        const { runServerCommand } = await import('../server/command.js');
         return await runServerCommand(rest);
+      }
       case 'build':
         return await runBuild(rest, io);
       case 'login':

@@ -1,0 +1,226 @@
+// Hoist's own overhead per `hoist build` against plain `docker buildx build` of the same fully cached
+// Dockerfile on the same warm buildkitd, measured side by side (interleaved) in one run.
+//
+//   npm run bench:cli            (needs `npm run build` first: it runs dist/cli/index.js)
+//   BENCH_RUNS=20 npm run bench:cli
+//
+// It starts a real `hoist server` (SQLite, local buildkitd provider) on a free loopback port, creates
+// a project and a project token, warms the builder, then alternates:
+//   hoist:  hoist build --token T CONTEXT            (token, create, acquire, buildx create, build, rm, finish)
+//   plain:  buildx build --builder B CONTEXT         (B: a remote builder on the same buildkitd, made once)
+// and prints medians, the ratio, the median extra, and Hoist's breakdown (HOIST_TIMINGS_FILE).
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const RUNS = Number(process.env.BENCH_RUNS || 15);
+const CLI = resolve('dist/cli/index.js');
+const work = mkdtempSync(join(tmpdir(), 'hoist-bench-cli-'));
+const children = [];
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function run(file, args, env = {}) {
+  return new Promise((res) => {
+    const t0 = performance.now();
+    const c = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d) => (err += d));
+    c.on('close', (code) => res({ code, ms: performance.now() - t0, stderr: err }));
+  });
+}
+
+function buildxCommand() {
+  if (process.env.HOIST_BUILDX) return { file: process.env.HOIST_BUILDX, prefix: [] };
+  try {
+    execFileSync('docker', ['buildx', 'version'], { stdio: 'ignore' });
+    return { file: 'docker', prefix: ['buildx'] };
+  } catch {
+    return { file: `${process.env.HOME}/.cache/hoist-engine/bin/buildx`, prefix: [] };
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const pct = (xs, p) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+async function main() {
+  if (!existsSync(CLI))
+    throw new Error(`${CLI} is missing: run "npm run build" (or "node .ci/build.mjs cli") first`);
+  const bx = buildxCommand();
+  const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
+  const dataDir = join(work, 'data');
+  mkdirSync(dataDir);
+  const init = execFileSync(process.execPath, [CLI, 'server', 'init', '--data-dir', dataDir], {
+    encoding: 'utf8',
+  });
+  const admin = init.trim().split('\n').pop().trim();
+  const server = spawn(
+    process.execPath,
+    [CLI, 'server', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  children.push(server);
+  let serverLog = '';
+  server.stderr.on('data', (d) => (serverLog += d));
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${api}/healthz`)).ok) break;
+    } catch {
+      /* not yet */
+    }
+    if (i > 100) throw new Error(`hoist server did not start:\n${serverLog}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const call = async (method, path, token, body) => {
+    const r = await fetch(`${api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const j = await r.json();
+    if (!r.ok) throw new Error(`${method} ${path}: ${JSON.stringify(j)}`);
+    return j;
+  };
+  const project = await call('POST', '/v1/projects', admin, { name: 'bench-cli' });
+  const { token } = await call('POST', `/v1/projects/${project.id}/tokens`, admin, { name: 'bench' });
+
+  const ctx = join(work, 'ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n');
+  writeFileSync(join(ctx, 'a.txt'), 'a\n');
+  writeFileSync(join(ctx, 'b.txt'), 'b\n');
+  const env = { HOIST_API_URL: api, HOIST_TOKEN: token, HOIST_CONFIG: join(work, 'none.json') };
+  if (process.env.HOIST_BUILDX) env.HOIST_BUILDX = process.env.HOIST_BUILDX;
+
+  // warm the builder and the cache
+  const warm = await run(process.execPath, [CLI, 'build', ctx], env);
+  if (warm.code !== 0) throw new Error(`warm-up hoist build failed:\n${warm.stderr}`);
+
+  // a plain buildx remote builder on the same buildkitd, made once, outside the timings
+  const held = await call('POST', '/v1/builds', token, { platforms: [] });
+  const info = await call('GET', `/v1/builds/${held.build_id}`, held.build_token);
+  let active;
+  for (;;) {
+    active = await call(
+      'GET',
+      `/v1/builds/${held.build_id}/builders/${encodeURIComponent(info.platforms[0])}`,
+      held.build_token,
+    );
+    if (active.status === 'active') break;
+    await new Promise((r) => setTimeout(r, active.retry_after_ms));
+  }
+  const pem = join(work, 'pem');
+  mkdirSync(pem, { mode: 0o700 });
+  for (const [f, k] of [
+    ['ca.pem', 'ca_pem'],
+    ['cert.pem', 'cert_pem'],
+    ['key.pem', 'key_pem'],
+  ]) {
+    writeFileSync(join(pem, f), active[k], { mode: 0o600 });
+  }
+  const plainBuilder = `bench-plain-${process.pid}`;
+  execFileSync(
+    bx.file,
+    [
+      ...bx.prefix,
+      'create',
+      '--name',
+      plainBuilder,
+      '--driver',
+      'remote',
+      '--driver-opt',
+      `cacert=${pem}/ca.pem,cert=${pem}/cert.pem,key=${pem}/key.pem,servername=${active.server_name}`,
+      active.endpoint,
+    ],
+    { stdio: 'ignore' },
+  );
+  const hb = setInterval(
+    () => call('POST', `/v1/builds/${held.build_id}/heartbeat`, held.build_token, {}).catch(() => {}),
+    5000,
+  );
+  const plainArgs = [...bx.prefix, 'build', '--builder', plainBuilder, ctx];
+  const warmPlain = await run(bx.file, plainArgs);
+  if (warmPlain.code !== 0) throw new Error(`warm-up plain build failed:\n${warmPlain.stderr}`);
+
+  const hoistMs = [];
+  const plainMs = [];
+  const marks = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      const timingsFile = join(work, `t${i}.json`);
+      const h = await run(process.execPath, [CLI, 'build', ctx], { ...env, HOIST_TIMINGS_FILE: timingsFile });
+      if (h.code !== 0) throw new Error(`hoist build failed:\n${h.stderr}`);
+      if (!/CACHED/.test(h.stderr)) throw new Error(`hoist build was not fully cached:\n${h.stderr}`);
+      hoistMs.push(h.ms);
+      marks.push(JSON.parse(readFileSync(timingsFile, 'utf8')));
+      const p = await run(bx.file, plainArgs);
+      if (p.code !== 0) throw new Error(`plain build failed:\n${p.stderr}`);
+      plainMs.push(p.ms);
+    }
+  } finally {
+    clearInterval(hb);
+    execFileSync(bx.file, [...bx.prefix, 'rm', '--force', plainBuilder], { stdio: 'ignore' });
+    await call('POST', `/v1/builds/${held.build_id}/finish`, held.build_token, { status: 'success' }).catch(
+      () => {},
+    );
+  }
+
+  const phase = (from, to) => median(marks.map((m) => m[to] - m[from]));
+  const hMed = median(hoistMs);
+  const pMed = median(plainMs);
+  const extras = hoistMs.map((h, i) => h - plainMs[i]);
+  const r = (x) => Math.round(x);
+  console.log(
+    `cli-overhead: ${RUNS} interleaved runs, fully cached Dockerfile, same warm buildkitd, buildx: ${[bx.file, ...bx.prefix].join(' ')}`,
+  );
+  console.log(`  plain buildx build   median ${r(pMed)} ms  p90 ${r(pct(plainMs, 90))} ms`);
+  console.log(`  hoist build          median ${r(hMed)} ms  p90 ${r(pct(hoistMs, 90))} ms`);
+  console.log(`  ratio hoist/plain    ${(hMed / pMed).toFixed(2)}x`);
+  console.log(
+    `  extra per build      median ${r(median(extras))} ms (goal <= 1000 ms)  p90 ${r(pct(extras, 90))} ms`,
+  );
+  console.log('  hoist breakdown (median ms):');
+  console.log(`    node start-up + module load     ${r(median(marks.map((m) => m.start)))}`);
+  console.log(`    resolve token + find buildx     ${r(phase('start', 'buildx_found'))}`);
+  console.log(`    create build                    ${r(phase('buildx_found', 'created'))}`);
+  console.log(`    acquire builder                 ${r(phase('created', 'acquired'))}`);
+  console.log(`    write PEMs + buildx create      ${r(phase('acquired', 'builder_created'))}`);
+  console.log(`    buildx build (the solve)        ${r(phase('builder_created', 'built'))}`);
+  console.log(`    buildx rm + remove PEMs         ${r(phase('built', 'cleaned'))}`);
+  console.log(`    finish                          ${r(phase('cleaned', 'finished'))}`);
+  const exits = hoistMs.map((h, i) => h - marks[i].finished);
+  console.log(`    process exit + spawn (rest)     ${r(median(exits))}`);
+  const ok = median(extras) <= 1000;
+  console.log(`cli-overhead: ${ok ? 'PASS' : 'FAIL'} median extra ${r(median(extras))} ms`);
+  process.exitCode = ok ? 0 : 1;
+}
+
+main()
+  .catch((err) => {
+    console.error(`cli-overhead: ${err.stack || err}`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const c of children) c.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+  });
