@@ -2,6 +2,7 @@
 // starting) → heartbeats → finish, plus the sweep that expires silent builds, fails builds
 // that waited too long, stops idle builders and replaces crashed ones.
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type {
   BuildInfo,
@@ -53,6 +54,22 @@ class KeyedMutex {
       release();
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
+  }
+}
+
+/** False only when a known pid is gone or a zombie; unknown pids (remote builders) count as alive. */
+function pidAlive(pid: number | null): boolean {
+  if (pid === null) return true;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return true;
   }
 }
 
@@ -360,7 +377,9 @@ export class BuildService {
    */
   private async ensureRunning(builder: BuilderRow, waitMs: number): Promise<RunningBuilder | null> {
     const cached = this.cache.get(builder.id);
-    if (cached && Date.now() - cached.checkedAt < HEALTH_FRESH_MS) return cached.running;
+    if (cached && Date.now() - cached.checkedAt < HEALTH_FRESH_MS && pidAlive(cached.running.pid)) {
+      return cached.running;
+    }
     if (cached) {
       const h = await this.deps.provider.health(builder.id);
       if (h.healthy) {

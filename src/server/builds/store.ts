@@ -92,10 +92,22 @@ export class BuildStore {
   ): Promise<BuildRow[]> {
     const where: string[] = [];
     const params: (string | number)[] = [];
-    if (filter.project_id) (where.push('project_id = ?'), params.push(filter.project_id));
-    if (filter.status) (where.push('status = ?'), params.push(filter.status));
-    if (filter.build_id) (where.push('id = ?'), params.push(filter.build_id));
-    if (filter.before) (where.push('id < ?'), params.push(filter.before));
+    if (filter.project_id) {
+      where.push('project_id = ?');
+      params.push(filter.project_id);
+    }
+    if (filter.status) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.build_id) {
+      where.push('id = ?');
+      params.push(filter.build_id);
+    }
+    if (filter.before) {
+      where.push('id < ?');
+      params.push(filter.before);
+    }
     params.push(filter.limit);
     return db.all<BuildRow>(
       `SELECT * FROM builds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
