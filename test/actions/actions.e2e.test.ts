@@ -1,0 +1,443 @@
+// End to end: the BUILT actions (dist/setup, dist/build-push) run as child processes the way the
+// GitHub runner runs them (test/actions/runner.ts), against a real `hoist server` with its local
+// builder provider (real buildkitd), a real docker-registry, a private dockerd for the fallback,
+// and the local OIDC issuer standing in for GitHub's (its runtime endpoint serves
+// ACTIONS_ID_TOKEN_REQUEST_URL in the runtime's own request format).
+//
+// Needs the engine (npm run engine) and the bundles: node .ci/build.mjs setup build-push, and
+// npm run build (dist/cli and its release tarball in dist/releases, which setup-action installs).
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { BuildInfo, Project } from '../../src/lib/api-types.js';
+import {
+  engineBinaries,
+  makeDockerConfig,
+  startDockerd,
+  startRegistry,
+  type DockerConfig,
+  type Dockerd,
+  type Registry,
+} from '../helpers/engine.js';
+import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { newJob, REPO_ROOT, runStep, type Job } from './runner.js';
+
+jest.setTimeout(600_000);
+
+const require = createRequire(import.meta.url);
+const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as {
+  name: string;
+  examples: Record<string, unknown>[];
+}[];
+const REPO = 'octo-org/octo-repo';
+
+/** A real push payload, moved to the repository the OIDC issuer signs for. */
+function pushPayload(): Record<string, unknown> {
+  const p = structuredClone(
+    examples.find((g) => g.name === 'push')!.examples.find((e) => e.ref === 'refs/heads/master')!,
+  );
+  (p.repository as Record<string, unknown>).full_name = REPO;
+  (p.repository as Record<string, unknown>).private = true;
+  return p;
+}
+
+/** A real pull_request payload whose head is a fork (the `forkee` of the real fork event). */
+function forkPullRequestPayload(): Record<string, unknown> {
+  const p = structuredClone(
+    examples.find((g) => g.name === 'pull_request')!.examples.find((e) => e.action === 'opened')!,
+  );
+  const forkee = structuredClone(examples.find((g) => g.name === 'fork')!.examples[0]!.forkee);
+  (p.repository as Record<string, unknown>).full_name = REPO;
+  const pr = p.pull_request as { head: { repo: unknown }; base: { repo: { full_name: string } } };
+  pr.base.repo.full_name = REPO;
+  pr.head.repo = forkee;
+  return p;
+}
+
+let issuer: OidcIssuer;
+let server: TestServer;
+let registry: Registry;
+let dockerd: Dockerd;
+let dockerConfig: DockerConfig;
+let project: Project;
+let work: string;
+let sharedToolCache: string;
+let contextDir: string;
+let badContextDir: string;
+let jobCounter = 0;
+
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function job(
+  opts: {
+    eventName?: string;
+    payload?: unknown;
+    oidc?: boolean;
+    toolCache?: string;
+    env?: Record<string, string>;
+  } = {},
+): Job {
+  const dir = path.join(work, `job-${++jobCounter}`);
+  return newJob({
+    dir,
+    eventName: opts.eventName ?? 'push',
+    payload: opts.payload ?? pushPayload(),
+    repository: REPO,
+    toolCache: opts.toolCache ?? sharedToolCache,
+    env: {
+      HOME: dir,
+      DOCKER_HOST: dockerd.host,
+      ...dockerConfig.env,
+      ...(opts.oidc === false ? {} : issuer.actionsEnv()),
+      ...(opts.env ?? {}),
+    },
+  });
+}
+
+async function builds(): Promise<BuildInfo[]> {
+  const r = await server.api<{ builds: BuildInfo[] }>('GET', `/v1/builds?project=${project.id}&limit=500`);
+  if (r.status !== 200) throw new Error(`list builds: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.builds;
+}
+
+async function registryDigest(repo: string, tag: string): Promise<string | null> {
+  const res = await fetch(`${registry.url}/v2/${repo}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      accept: [
+        'application/vnd.oci.image.index.v1+json',
+        'application/vnd.oci.image.manifest.v1+json',
+        'application/vnd.docker.distribution.manifest.list.v2+json',
+        'application/vnd.docker.distribution.manifest.v2+json',
+      ].join(', '),
+    },
+  });
+  return res.ok ? res.headers.get('docker-content-digest') : null;
+}
+
+const errorLines = (stdout: string): string[] => stdout.split('\n').filter((l) => l.startsWith('::error::'));
+
+beforeAll(async () => {
+  for (const f of ['dist/setup/index.js', 'dist/build-push/index.js', 'dist/cli/index.js']) {
+    if (!fs.existsSync(path.join(REPO_ROOT, f))) throw new Error(`${f} is missing: run npm run build first`);
+  }
+  const releasesDir = path.join(REPO_ROOT, 'dist/releases');
+  if (!fs.existsSync(releasesDir) || !fs.readdirSync(releasesDir).some((f) => f.endsWith('.tar.gz'))) {
+    throw new Error('dist/releases holds no CLI tarball: run npm run build first');
+  }
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'hoist-actions-e2e-'));
+  sharedToolCache = path.join(work, 'tool-cache');
+  issuer = await startOidcIssuer();
+  registry = await startRegistry();
+  [dockerd, dockerConfig] = await Promise.all([
+    startDockerd({ registries: [registry.host] }),
+    makeDockerConfig(),
+  ]);
+  server = await startTestServer({
+    oidcIssuer: issuer.url,
+    flags: { 'releases-dir': releasesDir, 'builder-insecure-registries': registry.host },
+  });
+  project = await server.createProject('web');
+  await server.addTrustPolicy(project.id, { repository: REPO });
+
+  contextDir = path.join(work, 'context');
+  fs.mkdirSync(contextDir);
+  fs.writeFileSync(path.join(contextDir, 'hello.txt'), 'hello from the actions e2e\n');
+  fs.writeFileSync(
+    path.join(contextDir, 'Dockerfile'),
+    [
+      `FROM ${registry.baseImage}`,
+      'RUN echo built > /built.txt',
+      'COPY hello.txt /hello.txt',
+      'RUN cat /hello.txt /built.txt > /both.txt',
+      '',
+    ].join('\n'),
+  );
+  badContextDir = path.join(work, 'bad-context');
+  fs.mkdirSync(badContextDir);
+  fs.writeFileSync(
+    path.join(badContextDir, 'Dockerfile'),
+    [`FROM ${registry.baseImage}`, 'RUN echo about to fail && exit 3', ''].join('\n'),
+  );
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await Promise.allSettled([dockerd?.stop(), registry?.stop(), issuer?.close(), dockerConfig?.cleanup()]);
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('setup-action then build-push-action on Hoist', () => {
+  it('installs the CLI, exchanges the OIDC token, builds on a Hoist builder, pushes, sets outputs and the summary', async () => {
+    const j = job();
+    const setup = await runStep(j, 'setup-action', { 'api-url': server.url, oidc: 'true', project: 'web' });
+    expect(errorLines(setup.stdout)).toEqual([]);
+    expect(setup.exitCode).toBe(0);
+    expect(setup.outputs['cache-hit']).toBe('false');
+    expect(setup.outputs.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(fs.existsSync(path.join(setup.outputs.path!, 'hoist'))).toBe(true);
+    expect(j.path[0]).toBe(setup.outputs.path);
+    // The exchanged token is exported for later steps and masked before that.
+    const token = j.env.HOIST_TOKEN!;
+    expect(token).toMatch(/^hoist_oidc_/);
+    expect(setup.stdout).toContain(`::add-mask::${token}`);
+    expect(setup.stdout.indexOf(`::add-mask::${token}`)).toBeLessThan(setup.stdout.length);
+    expect(j.env.HOIST_API_URL).toBe(server.url);
+
+    const before = (await builds()).length;
+    const tag = `${registry.host}/e2e/app:1`;
+    const step = await runStep(
+      j,
+      'build-push-action',
+      {
+        context: contextDir,
+        push: 'true',
+        tags: tag,
+        project: 'web',
+        'build-args': 'UNUSED=1\n"MULTI=a\nb"',
+        secrets: 'NPM_TOKEN=s3cr3t-value',
+      },
+      { cwd: contextDir },
+    );
+    const all = `${step.stdout}\n${step.stderr}`;
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.outputs.builder).toBe('hoist');
+    expect(step.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(step.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const metadata = JSON.parse(step.outputs.metadata!) as Record<string, unknown>;
+    expect(metadata['containerimage.digest']).toBe(step.outputs.digest);
+    expect(step.outputs.metadata).toBe(JSON.stringify(metadata, null, 2));
+    expect(step.outputs['build-id']).toBeTruthy();
+    expect(step.outputs['build-url']).toContain(step.outputs['build-id']);
+    // The registry holds what the action says it pushed.
+    expect(await registryDigest('e2e/app', '1')).toBe(step.outputs.digest);
+    // One build on the server, successful.
+    const after = await builds();
+    expect(after.length).toBe(before + 1);
+    const b = after.find((x) => x.id === step.outputs['build-id']);
+    expect(b?.status).toBe('success');
+    // Secrets never appear in clear text; they are masked.
+    expect(step.stdout).toContain('::add-mask::s3cr3t-value');
+    expect(all.replace(/::add-mask::s3cr3t-value/g, '')).not.toContain('s3cr3t-value');
+    // The summary.
+    const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
+    expect(summary).toContain('Hoist build summary');
+    expect(summary).toContain(`Hoist at ${server.url}`);
+    expect(summary).toContain(tag);
+    expect(summary).toContain(step.outputs.digest);
+    expect(summary).toContain(step.outputs['build-url']);
+    expect(summary).toMatch(/Cached steps<\/th><td>\d+ of \d+/);
+    expect(summary).toContain('"NPM_TOKEN"');
+    expect(summary).not.toContain('s3cr3t-value');
+    // The post step removed the private temp dir.
+    expect(step.post?.exitCode).toBe(0);
+    expect(fs.existsSync(step.state.tmpDir!)).toBe(false);
+    expect(fs.readdirSync(j.env.RUNNER_TEMP!).filter((f) => f.startsWith('hoist-build-push-'))).toEqual([]);
+  });
+
+  it('a second job hits the tool cache, exchanges OIDC in build-push itself and reuses the cache', async () => {
+    const j = job();
+    const setup = await runStep(j, 'setup-action', { 'api-url': server.url });
+    expect(setup.exitCode).toBe(0);
+    expect(setup.outputs['cache-hit']).toBe('true');
+    expect(j.env.HOIST_TOKEN).toBeUndefined();
+
+    const step = await runStep(
+      j,
+      'build-push-action',
+      { context: contextDir, push: 'true', tags: `${registry.host}/e2e/app:2`, project: 'web' },
+      { cwd: contextDir },
+    );
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.stdout).toMatch(/Exchanged the GitHub OIDC token for a Hoist token of project/);
+    expect(step.outputs.builder).toBe('hoist');
+    expect(await registryDigest('e2e/app', '2')).toBe(step.outputs.digest);
+    const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
+    const m = /Cached steps<\/th><td>(\d+) of (\d+)/.exec(summary);
+    expect(m).not.toBeNull();
+    const [cached, total] = [Number(m![1]), Number(m![2])];
+    expect(total).toBeGreaterThanOrEqual(3);
+    expect(cached).toBeGreaterThanOrEqual(2);
+  });
+
+  it('build-push installs the CLI itself when hoist is not on the PATH, and says so', async () => {
+    const j = job({ toolCache: path.join(work, 'empty-tool-cache'), env: { HOIST_API_URL: '' } });
+    const step = await runStep(
+      j,
+      'build-push-action',
+      {
+        'api-url': server.url,
+        context: contextDir,
+        project: 'web',
+        push: 'false',
+        outputs: 'type=cacheonly',
+      },
+      { cwd: contextDir },
+    );
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.stdout).toMatch(
+      /::notice::hoist\/build-push-action: the hoist CLI was not on the PATH, so hoist \S+ was installed from/,
+    );
+  });
+});
+
+describe('failures', () => {
+  it('a Dockerfile error fails the step once and does not fall back', async () => {
+    const j = job();
+    await runStep(j, 'setup-action', { 'api-url': server.url });
+    const before = (await builds()).length;
+    const step = await runStep(
+      j,
+      'build-push-action',
+      { context: badContextDir, project: 'web', push: 'false', outputs: 'type=cacheonly' },
+      { cwd: badContextDir },
+    );
+    expect(step.exitCode).toBe(1);
+    const errors = errorLines(step.stdout);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^::error::hoist\/build-push-action: hoist build failed with: /);
+    expect(step.stdout).not.toMatch(/building with docker buildx on the runner/);
+    expect(step.outputs.builder).toBe('hoist');
+    // The failing RUN ran exactly once.
+    expect((`${step.stdout}${step.stderr}`.match(/about to fail/g) ?? []).length).toBeGreaterThanOrEqual(1);
+    const after = await builds();
+    expect(after.length).toBe(before + 1);
+    expect(step.outputs['build-id']).toBeTruthy();
+    expect(after.find((b) => b.id === step.outputs['build-id'])?.status).toBe('failed');
+    expect(step.post?.exitCode).toBe(0);
+  });
+
+  it('without the id-token permission and fallback: never, the message names permissions: id-token: write', async () => {
+    const j = job({ oidc: false });
+    await runStep(j, 'setup-action', { 'api-url': server.url });
+    const before = (await builds()).length;
+    const step = await runStep(
+      j,
+      'build-push-action',
+      { context: contextDir, project: 'web', fallback: 'never' },
+      { cwd: contextDir },
+    );
+    expect(step.exitCode).toBe(1);
+    expect(errorLines(step.stdout)).toEqual([
+      expect.stringMatching(/^::error::hoist\/build-push-action: .*permissions: id-token: write/),
+    ]);
+    expect((await builds()).length).toBe(before);
+  });
+
+  it('setup-action with oidc: true and no id-token permission names the permission', async () => {
+    const j = job({ oidc: false });
+    const step = await runStep(j, 'setup-action', { 'api-url': server.url, oidc: 'true' });
+    expect(step.exitCode).toBe(1);
+    expect(errorLines(step.stdout)).toEqual([
+      expect.stringMatching(/^::error::hoist\/setup-action: .*permissions: id-token: write/),
+    ]);
+  });
+
+  it('a checksum mismatch installs nothing', async () => {
+    // A loopback proxy that answers the release lookup like the server but corrupts the download.
+    const proxy: Server = createServer((req, res) => {
+      void (async () => {
+        if (req.url?.startsWith('/v1/cli/releases/')) {
+          const r = await fetch(`${server.url}${req.url}`);
+          const body = (await r.json()) as { url: string };
+          body.url = body.url.replace(
+            server.url,
+            `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+          );
+          res.writeHead(r.status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        } else if (req.url?.startsWith('/v1/cli/downloads/')) {
+          const bytes = Buffer.from(await (await fetch(`${server.url}${req.url}`)).arrayBuffer());
+          bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+          res
+            .writeHead(200, { 'content-type': 'application/gzip', 'content-length': bytes.length })
+            .end(bytes);
+        } else {
+          res.writeHead(404).end();
+        }
+      })();
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const toolCache = path.join(work, 'mismatch-tool-cache');
+      const j = job({ toolCache });
+      const step = await runStep(j, 'setup-action', {
+        'api-url': `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      });
+      expect(step.exitCode).toBe(1);
+      expect(errorLines(step.stdout)).toEqual([
+        expect.stringMatching(
+          /^::error::hoist\/setup-action: checksum mismatch for hoist .*Nothing was installed/,
+        ),
+      ]);
+      expect(fs.readdirSync(toolCache)).toEqual([]);
+      expect(j.path).toEqual([]);
+      expect(step.outputs).toEqual({});
+      expect(fs.readdirSync(j.env.RUNNER_TEMP!)).toEqual([]);
+    } finally {
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
+  });
+});
+
+describe('fork pull requests', () => {
+  it('take the buildx fallback against the local dockerd, with a notice that says why', async () => {
+    const j = job({ eventName: 'pull_request', payload: forkPullRequestPayload(), oidc: false });
+    const before = (await builds()).length;
+    const tag = 'hoist-e2e/fork:pr';
+    const step = await runStep(
+      j,
+      'build-push-action',
+      { context: contextDir, tags: tag, load: 'true', 'api-url': server.url },
+      { cwd: contextDir },
+    );
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.stdout).toMatch(
+      /::notice::hoist\/build-push-action: building with docker buildx on the runner instead of Hoist: this is a pull request from a fork/,
+    );
+    expect(step.stdout).toMatch(/\[command\]\S*docker buildx build /);
+    expect(step.outputs.builder).toBe('buildx');
+    expect(step.outputs['build-id']).toBeUndefined();
+    expect(step.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // The image is in the runner's docker.
+    const inspect = await run(
+      engineBinaries().docker,
+      ['--host', dockerd.host, 'image', 'inspect', '--format', '{{.Id}}', tag],
+      { ...process.env, ...dockerConfig.env },
+    );
+    expect(inspect.code).toBe(0);
+    expect(inspect.stdout.trim()).toBe(step.outputs.imageid);
+    expect((await builds()).length).toBe(before);
+    const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
+    expect(summary).toContain('docker buildx on the runner (fallback: this is a pull request from a fork');
+  });
+
+  it('setup-action skips the OIDC exchange on a fork with a notice', async () => {
+    const j = job({ eventName: 'pull_request', payload: forkPullRequestPayload(), oidc: false });
+    const step = await runStep(j, 'setup-action', { 'api-url': server.url, oidc: 'true' });
+    expect(step.exitCode).toBe(0);
+    expect(step.stdout).toMatch(
+      /::notice::hoist\/setup-action: skipped the OIDC exchange: this is a pull request from a fork/,
+    );
+    expect(j.env.HOIST_TOKEN).toBeUndefined();
+  });
+});
