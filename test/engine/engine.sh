@@ -2,6 +2,7 @@
 # The real build engine for Hoist's tests and for local use.
 #
 #   engine.sh install   install what is missing, build what is not cached; start nothing
+#                       (`install apt|tools|base` runs one step)
 #   engine.sh up        install, then start a registry, buildkitd and dockerd for manual use
 #   engine.sh status    print how to reach the running engine (exit 1 when it is not up)
 #   engine.sh smoke     build test/engine/smoke/Dockerfile on the running engine and push it
@@ -307,7 +308,15 @@ cmd_smoke() {
 }
 
 case "${1:-up}" in
-install) install_all ;;
+install)
+  case "${2:-all}" in
+  all) install_all ;;
+  apt) install_apt ;;
+  tools) install_go_tools ;;
+  base) install_base_image ;;
+  *) die "unknown install step '$2'; use apt, tools or base (or nothing for all)" ;;
+  esac
+  ;;
 up) cmd_up ;;
 status) if is_up; then print_status; else
   echo "Hoist engine is not up; run: npm run engine" >&2
