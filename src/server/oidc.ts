@@ -156,7 +156,15 @@ export class GithubOidcVerifier {
   }
 
   private explain(err: unknown): ApiError {
-    if (err instanceof joseErrors.JWTExpired) return new InvalidIdToken('expired', 'it has expired (exp)');
+    if (err instanceof joseErrors.JWTExpired) {
+      // jose reports a failed maxTokenAge as an expiry of the iat claim.
+      return err.claim === 'iat'
+        ? new InvalidIdToken(
+            'too_old',
+            `it is too old (issued more than ${this.cfg.maxAgeSec} s ago); request a fresh one`,
+          )
+        : new InvalidIdToken('expired', 'it has expired (exp)');
+    }
     if (err instanceof joseErrors.JWTClaimValidationFailed) {
       switch (err.claim) {
         case 'iss':

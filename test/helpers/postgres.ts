@@ -1,6 +1,7 @@
 // A throwaway PostgreSQL 15 (Debian's /usr/lib/postgresql/15/bin) on a loopback port in a temp
 // dir, for running the server's suite against PostgreSQL. As root, initdb and postgres run as
-// the `postgres` user (runuser). stop() shuts it down and removes the directory.
+// the `postgres` user (spawned with its uid/gid, so signals reach the postmaster itself).
+// stop() shuts it down ("fast" shutdown) and removes the directory.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,51 +19,40 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-function asPostgres(cmd: string, args: string[]): { cmd: string; args: string[] } {
-  if (process.getuid?.() !== 0) return { cmd, args };
-  return { cmd: 'runuser', args: ['-u', 'postgres', '--', cmd, ...args] };
-}
-
 export async function startPostgres(): Promise<TestPostgres> {
   if (!existsSync(join(PG_BIN, 'postgres'))) throw new Error(`PostgreSQL 15 is not installed in ${PG_BIN}`);
   const dir = mkdtempSync(join(tmpdir(), 'hoist-pg-'));
   const data = join(dir, 'data');
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  if (process.getuid?.() === 0) chownSync(dir, uid, gid);
-  const init = asPostgres(join(PG_BIN, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'hoist',
-    '-A',
-    'trust',
-    '--no-sync',
-    '-E',
-    'UTF8',
-  ]);
-  execFileSync(init.cmd, init.args, { stdio: 'pipe' });
+  const root = process.getuid?.() === 0;
+  // As root, run as the postgres user: initdb and postgres refuse to run as root.
+  const as = root
+    ? {
+        uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+        gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+        env: { ...process.env, HOME: dir, USER: 'postgres', LOGNAME: 'postgres' },
+      }
+    : {};
+  if (root) chownSync(dir, as.uid!, as.gid!);
+  execFileSync(
+    join(PG_BIN, 'initdb'),
+    ['-D', data, '-U', 'hoist', '-A', 'trust', '--no-sync', '-E', 'UTF8'],
+    {
+      stdio: 'pipe',
+      cwd: dir,
+      ...as,
+    },
+  );
   const port = await freePort();
-  const run = asPostgres(join(PG_BIN, 'postgres'), [
-    '-D',
-    data,
-    '-p',
-    String(port),
-    '-h',
-    '127.0.0.1',
-    '-k',
-    dir,
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
-    '-c',
-    'full_page_writes=off',
-    '-c',
-    'max_connections=100',
-  ]);
+  const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir];
+  for (const c of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=100']) {
+    args.push('-c', c);
+  }
   let out = '';
-  const child: ChildProcess = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(join(PG_BIN, 'postgres'), args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: dir,
+    ...as,
+  });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const url = `postgres://hoist@127.0.0.1:${port}/postgres`;
@@ -99,7 +89,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        // runuser forwards SIGINT: PostgreSQL's "fast" shutdown.
+        // SIGINT: PostgreSQL's "fast" shutdown.
         child.kill('SIGINT');
         const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
         await exited;

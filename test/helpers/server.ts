@@ -259,6 +259,8 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       ),
     restart: async () => {
       await stopOnce();
+      // Let clients' keep-alive sockets see the close before the same port answers again.
+      await new Promise((r) => setTimeout(r, 100));
       if (mode === 'in-process') await startInProcess();
       else await startChild();
     },
