@@ -26,7 +26,16 @@ import {
 } from '../helpers/engine.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { newJob, REPO_ROOT, runStep, type Job } from './runner.js';
+import { getInputs } from '../../src/actions/build-push/inputs.js';
+import { getArgs, toHoistArgs } from '../../src/actions/build-push/args.js';
+import {
+  defaultGitContext,
+  isPrivateRepository,
+  readGitHubRun,
+  workflowRunUrl,
+} from '../../src/actions/lib/github.js';
+import { setInputs } from './env.js';
+import { actionDefaults, newJob, REPO_ROOT, runStep, type Job } from './runner.js';
 
 jest.setTimeout(600_000);
 
@@ -131,6 +140,37 @@ async function registryDigest(repo: string, tag: string): Promise<string | null>
   return res.ok ? res.headers.get('docker-content-digest') : null;
 }
 
+/**
+ * The argv docker/build-push-action would build for these inputs in this job, computed in this
+ * process by the pure getArgs with the temp dir the step used (from its saved state).
+ */
+function expectedArgs(j: Job, inputs: Record<string, string>, tmpDir: string): string[] {
+  const defaults = actionDefaults(
+    path.join(REPO_ROOT, 'build-push-action', 'action.yml'),
+    'ghs_e2e_not_a_real_token',
+  );
+  setInputs({ ...defaults, ...inputs });
+  try {
+    const gh = readGitHubRun(j.env);
+    return getArgs(getInputs(), {
+      defaultContext: defaultGitContext(gh, j.env),
+      tmpDir,
+      serverUrl: gh.serverUrl,
+      runUrl: workflowRunUrl(gh),
+      repoPrivate: isPrivateRepository(gh.payload),
+      noDefaultAttestations: false,
+      fileExists: (f) => fs.existsSync(f),
+    });
+  } finally {
+    setInputs({});
+  }
+}
+
+/** The `[command]…` line @actions/exec echoes for `tool` (one-line argv only). */
+function commandLine(stdout: string, tool: string): string | undefined {
+  return stdout.split('\n').find((l) => l.startsWith('[command]') && l.includes(`/${tool} `));
+}
+
 const errorLines = (stdout: string): string[] => stdout.split('\n').filter((l) => l.startsWith('::error::'));
 
 beforeAll(async () => {
@@ -179,6 +219,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  if (process.env.HOIST_E2E_KEEP) {
+    console.log(`kept ${work}`);
+    work = '';
+  }
   await Promise.allSettled([dockerd?.stop(), registry?.stop(), issuer?.close(), dockerConfig?.cleanup()]);
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
@@ -217,6 +261,23 @@ describe('setup-action then build-push-action on Hoist', () => {
     );
     const all = `${step.stdout}\n${step.stderr}`;
     expect(errorLines(step.stdout)).toEqual([]);
+    // hoist build got docker's argv plus Hoist's own flags.
+    const bpInputs = {
+      context: contextDir,
+      push: 'true',
+      tags: tag,
+      project: 'web',
+      'build-args': 'UNUSED=1\n"MULTI=a\nb"',
+      secrets: 'NPM_TOKEN=s3cr3t-value',
+    };
+    const hoistArgs = toHoistArgs(expectedArgs(j, bpInputs, step.state.tmpDir!), {
+      project: 'web',
+      apiUrl: server.url,
+    });
+    // (a multi-line build-arg spans lines of the echoed command, so match the whole text)
+    expect(step.stdout).toContain(
+      `[command]${path.join(setup.outputs.path!, 'hoist')} ${hoistArgs.join(' ')}\n`,
+    );
     expect(step.exitCode).toBe(0);
     expect(step.outputs.builder).toBe('hoist');
     expect(step.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -403,10 +464,11 @@ describe('fork pull requests', () => {
     const j = job({ eventName: 'pull_request', payload: forkPullRequestPayload(), oidc: false });
     const before = (await builds()).length;
     const tag = 'hoist-e2e/fork:pr';
+    // The private dockerd has no bridge network here (no iptables), so RUN steps use the host's.
     const step = await runStep(
       j,
       'build-push-action',
-      { context: contextDir, tags: tag, load: 'true', 'api-url': server.url },
+      { context: contextDir, tags: tag, load: 'true', network: 'host', 'api-url': server.url },
       { cwd: contextDir },
     );
     expect(errorLines(step.stdout)).toEqual([]);
@@ -414,7 +476,15 @@ describe('fork pull requests', () => {
     expect(step.stdout).toMatch(
       /::notice::hoist\/build-push-action: building with docker buildx on the runner instead of Hoist: this is a pull request from a fork/,
     );
-    expect(step.stdout).toMatch(/\[command\]\S*docker buildx build /);
+    // Exactly the argv docker/build-push-action builds for the same inputs.
+    const args = expectedArgs(
+      j,
+      { context: contextDir, tags: tag, load: 'true', network: 'host', 'api-url': server.url },
+      step.state.tmpDir!,
+    );
+    const line = commandLine(step.stdout, 'docker') ?? '';
+    expect(line).toMatch(/^\[command\]\S*\/docker buildx build /);
+    expect(line.slice(line.indexOf(' buildx ') + ' buildx '.length)).toBe(args.join(' '));
     expect(step.outputs.builder).toBe('buildx');
     expect(step.outputs['build-id']).toBeUndefined();
     expect(step.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/);

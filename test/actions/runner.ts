@@ -183,6 +183,9 @@ export async function runStep(
   const started = Date.now();
   const main = await exec(dist, env, opts.cwd ?? job.dir);
   const durationMs = Date.now() - started;
+  // Kept with the job for debugging (the job dir is a temp dir of the suite).
+  fs.writeFileSync(path.join(job.dir, `step-${n}-${action}.stdout`), main.stdout);
+  fs.writeFileSync(path.join(job.dir, `step-${n}-${action}.stderr`), main.stderr);
   const outputs = parseFileCommand(files.GITHUB_OUTPUT);
   const state = parseFileCommand(files.GITHUB_STATE);
   Object.assign(job.env, parseFileCommand(files.GITHUB_ENV));
