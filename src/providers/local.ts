@@ -5,7 +5,7 @@
 // the server stops them unless told to leave them running (see close()).
 import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -44,6 +44,32 @@ export interface LocalProviderOptions {
   /** Registries buildkitd may reach over plain HTTP (host:port), e.g. a loopback test registry. */
   insecureRegistries?: string[];
   logger?: ProviderLogger;
+  /** Where binfmt_misc is mounted; emulated platforms are offered when qemu is registered there. */
+  binfmtDir?: string;
+}
+
+const BINFMT_DIR = '/proc/sys/fs/binfmt_misc';
+const QEMU_PLATFORMS: Record<string, string> = {
+  'qemu-aarch64': 'linux/arm64',
+  'qemu-x86_64': 'linux/amd64',
+  'qemu-arm': 'linux/arm/v7',
+  'qemu-riscv64': 'linux/riscv64',
+  'qemu-ppc64le': 'linux/ppc64le',
+  'qemu-s390x': 'linux/s390x',
+};
+
+/** Platforms a runc build can emulate: those whose qemu handler is registered and enabled in binfmt_misc. */
+export function emulatedPlatforms(binfmtDir: string): string[] {
+  const out: string[] = [];
+  for (const [handler, platform] of Object.entries(QEMU_PLATFORMS)) {
+    try {
+      const text = readFileSync(path.join(binfmtDir, handler), 'utf8');
+      if (/^enabled/m.test(text) && /flags:.*F/.test(text)) out.push(platform);
+    } catch {
+      /* not registered */
+    }
+  }
+  return out;
 }
 
 interface BuilderState {
@@ -226,7 +252,8 @@ export class LocalProvider implements Provider {
   private readonly live = new Map<string, Live>();
   private readonly launching = new Map<string, Promise<RunningBuilder>>();
   private readonly caCache = new Map<string, CertKeyPem>();
-  private healthCerts = new Map<string, Promise<CertKeyPem>>();
+  private readonly healthCerts = new Map<string, Promise<CertKeyPem>>();
+  private readonly supported: string[];
 
   private constructor(
     private readonly buildkitd: string,
@@ -239,6 +266,8 @@ export class LocalProvider implements Provider {
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
     this.insecureRegistries = opts.insecureRegistries ?? [];
     this.log = opts.logger ?? nullLogger;
+    const native = nativePlatform();
+    this.supported = [native, ...emulatedPlatforms(opts.binfmtDir ?? BINFMT_DIR).filter((p) => p !== native)];
   }
 
   static async create(opts: LocalProviderOptions): Promise<LocalProvider> {
@@ -253,7 +282,7 @@ export class LocalProvider implements Provider {
   }
 
   platforms(): string[] {
-    return [nativePlatform()];
+    return this.supported;
   }
 
   private dir(id: string): string {
@@ -723,7 +752,10 @@ export class LocalProvider implements Provider {
 function otelSocketPath(dir: string): string {
   const inDir = path.join(dir, 'otel.sock');
   if (Buffer.byteLength(inDir) < 100) return inDir;
-  return path.join(os.tmpdir(), `hoist-otel-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+  return path.join(
+    os.tmpdir(),
+    `hoist-otel-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`,
+  );
 }
 
 export function serverName(id: string): string {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { nativePlatform, parsePlatform } from '../../src/providers/provider.js';
-import { parseByteSize, renderBuildkitdConfig, serverName } from '../../src/providers/local.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  emulatedPlatforms,
+  parseByteSize,
+  renderBuildkitdConfig,
+  serverName,
+} from '../../src/providers/local.js';
 
 describe('parsePlatform', () => {
   const supported = ['linux/amd64'];
@@ -68,5 +76,27 @@ describe('renderBuildkitdConfig', () => {
 describe('serverName', () => {
   it('is a DNS name derived from the builder id', () => {
     expect(serverName('bkr_ABC.1')).toBe('bkr-abc-1.builders.hoist.internal');
+  });
+});
+
+describe('emulatedPlatforms', () => {
+  it('offers a platform only for an enabled qemu handler with the fix-binary flag', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoist-binfmt-'));
+    try {
+      expect(emulatedPlatforms(dir)).toEqual([]);
+      writeFileSync(
+        join(dir, 'qemu-aarch64'),
+        'enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: OCF\n',
+      );
+      writeFileSync(
+        join(dir, 'qemu-riscv64'),
+        'disabled\ninterpreter /usr/bin/qemu-riscv64-static\nflags: OCF\n',
+      );
+      writeFileSync(join(dir, 'qemu-s390x'), 'enabled\ninterpreter /usr/bin/qemu-s390x\nflags: OC\n');
+      expect(emulatedPlatforms(dir)).toEqual(['linux/arm64']);
+      expect(emulatedPlatforms(join(dir, 'missing'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
