@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 
 const { values } = parseArgs({
   options: { warm: { type: 'string', default: '50' }, cold: { type: 'string', default: '5' } },
