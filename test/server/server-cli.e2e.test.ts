@@ -1,0 +1,148 @@
+// The bundled CLI as an operator runs it: `node dist/cli/index.js server init|...`, a child
+// process per server, a GitHub-like issuer whose runtime endpoint @actions/core's getIDToken
+// calls for real, and a restart between two uses of one ID token.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as core from '@actions/core';
+import { HoistApiError } from '../../src/lib/errors.js';
+import { HoistClient } from '../../src/lib/client.js';
+import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
+import { CLI_BUNDLE, REPO_ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+
+const run = promisify(execFile);
+
+async function hoist(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI_BUNDLE, ...args], {
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(() => {
+  if (!existsSync(CLI_BUNDLE))
+    execFileSync(process.execPath, ['.ci/build.mjs', 'cli'], { cwd: REPO_ROOT, stdio: 'inherit' });
+}, 180_000);
+
+describe('hoist server (bundled CLI)', () => {
+  it('init prints a new admin token as the last stdout line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoist-init-'));
+    try {
+      const first = await hoist(['server', 'init', '--data-dir', dir]);
+      expect(first.code).toBe(0);
+      const lines = first.stdout.trim().split('\n');
+      expect(lines.length).toBeGreaterThan(1);
+      expect(lines.at(-1)).toMatch(/^hoist_adm_[A-Za-z0-9_-]{43}$/);
+      const second = await hoist(['server', 'init'], { HOIST_DATA_DIR: dir });
+      expect(second.stdout).toMatch(/1 other admin token\(s\) exist/);
+      expect(second.stdout.trim().split('\n').at(-1)).not.toBe(lines.at(-1));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains bad flags and a missing data dir, with exit code 2', async () => {
+    const bad = await hoist(['server', '--bogus', 'x'], { HOIST_DATA_DIR: '' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Unknown option '--bogus'/);
+    expect(bad.stderr).toMatch(/Usage: hoist server/);
+    const noDir = await hoist(['server', '--listen', '127.0.0.1:0'], { HOIST_DATA_DIR: '' });
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toBe(
+      'hoist server: the data directory is not set: pass --data-dir DIR or set HOIST_DATA_DIR\n',
+    );
+    const badListen = await hoist(['server', '--listen', 'localhost', '--data-dir', '/tmp/x']);
+    expect(badListen.stderr).toMatch(/--listen must be HOST:PORT/);
+    const help = await hoist(['server', '--help']);
+    expect([help.code, help.stdout]).toEqual([
+      0,
+      expect.stringMatching(/--oidc-audience VALUE .*\[HOIST_OIDC_AUDIENCE\]/),
+    ]);
+  });
+});
+
+describe('OIDC from a workflow step through the bundled server, across a restart', () => {
+  let issuer: OidcIssuer;
+  let server: TestServer;
+  const saved: Record<string, string | undefined> = {};
+
+  beforeAll(async () => {
+    issuer = await startOidcIssuer({
+      defaults: { repository: 'acme/e2e', repository_id: '4242', repository_owner_id: '42' },
+    });
+    server = await startTestServer({ mode: 'process', oidcIssuer: issuer.url, logLevel: 'info' });
+    const p = await server.createProject('e2e');
+    await server.addTrustPolicy(p.id, { repository: 'acme/e2e', refs: ['refs/heads/main'] });
+    for (const [k, v] of Object.entries(issuer.actionsEnv())) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await server?.stop();
+    await issuer?.close();
+  }, 30_000);
+
+  it('logs JSON and serves CLI releases from dist/releases next to the bundle by default', () => {
+    const listening = server
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'hoist server listening');
+    expect(listening).toMatchObject({
+      releases_dir: join(REPO_ROOT, 'dist/releases'),
+      public_url: server.url,
+    });
+  });
+
+  it('exchanges a token from core.getIDToken once, and refuses it again after a restart', async () => {
+    const idToken = await core.getIDToken(server.url);
+    expect(issuer.stats.idTokenRequests).toBe(1);
+    const client = new HoistClient({ apiUrl: server.url });
+    const granted = await client.exchangeGithubOidc({ token: idToken });
+    expect(granted.token).toMatch(/^hoist_oidc_/);
+
+    await server.restart();
+    const replay = await client.exchangeGithubOidc({ token: idToken }).catch((e: unknown) => e);
+    expect(replay).toBeInstanceOf(HoistApiError);
+    expect((replay as HoistApiError).status).toBe(401);
+    expect((replay as HoistApiError).code).toBe('token_replayed');
+
+    // The next step's token carries other claims: a feature branch is refused with the reason.
+    issuer.setNextClaims({ ref: 'refs/heads/feature' });
+    const refused = await client
+      .exchangeGithubOidc({ token: await core.getIDToken(server.url) })
+      .catch((e: unknown) => e);
+    expect((refused as HoistApiError).message).toMatch(
+      /no trust policy allows repository acme\/e2e on ref refs\/heads\/feature .*\(the policy allows refs\/heads\/main\)/,
+    );
+    // The exchanged token from before the restart still works.
+    const who = await server.api<{ kind: string }>('GET', '/v1/auth/whoami', undefined, granted.token);
+    expect(who.body.kind).toBe('oidc');
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const child = server.child!;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(server.output()).toMatch(/"msg":"hoist server stopped"/);
+  });
+});
