@@ -468,9 +468,27 @@ describe('fork pull requests', () => {
     const step = await runStep(
       j,
       'build-push-action',
-      { context: contextDir, tags: tag, load: 'true', network: 'host', 'api-url': server.url },
-      { cwd: contextDir },
+      {
+        context: contextDir,
+        tags: tag,
+        load: 'true',
+        network: 'host',
+        'api-url': server.url,
+        secrets: 'FORK_SECRET=not-really-secret\n',
+      },
+      { cwd: contextDir, runPost: false },
     );
+    // Before the post step: the temp dir is private and the secret file 0600.
+    const tmpDir = step.state.tmpDir!;
+    expect(fs.statSync(tmpDir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(tmpDir, 'secret-1')).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(path.join(tmpDir, 'secret-1'), 'utf8')).toBe('not-really-secret');
+    const post = await step.runPost();
+    expect(post.exitCode).toBe(0);
+    expect(fs.existsSync(tmpDir)).toBe(false);
+    // A post step whose folder is gone only warns, never fails.
+    const again = await step.runPost();
+    expect(again.exitCode).toBe(0);
     expect(errorLines(step.stdout)).toEqual([]);
     expect(step.exitCode).toBe(0);
     expect(step.stdout).toMatch(
@@ -479,8 +497,15 @@ describe('fork pull requests', () => {
     // Exactly the argv docker/build-push-action builds for the same inputs.
     const args = expectedArgs(
       j,
-      { context: contextDir, tags: tag, load: 'true', network: 'host', 'api-url': server.url },
-      step.state.tmpDir!,
+      {
+        context: contextDir,
+        tags: tag,
+        load: 'true',
+        network: 'host',
+        'api-url': server.url,
+        secrets: 'FORK_SECRET=not-really-secret\n',
+      },
+      tmpDir,
     );
     const line = commandLine(step.stdout, 'docker') ?? '';
     expect(line).toMatch(/^\[command\]\S*\/docker buildx build /);
@@ -499,6 +524,30 @@ describe('fork pull requests', () => {
     expect((await builds()).length).toBe(before);
     const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
     expect(summary).toContain('docker buildx on the runner (fallback: this is a pull request from a fork');
+  });
+
+  it('without any credential and fallback: auto, a push run also falls back, with a notice naming the permission', async () => {
+    const j = job({ oidc: false });
+    const before = (await builds()).length;
+    const step = await runStep(
+      j,
+      'build-push-action',
+      {
+        context: contextDir,
+        tags: 'hoist-e2e/nocred:1',
+        load: 'true',
+        network: 'host',
+        'api-url': server.url,
+      },
+      { cwd: contextDir },
+    );
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.stdout).toMatch(
+      /::notice::hoist\/build-push-action: building with docker buildx on the runner instead of Hoist: no Hoist credential.*permissions: id-token: write/,
+    );
+    expect(step.outputs.builder).toBe('buildx');
+    expect((await builds()).length).toBe(before);
   });
 
   it('setup-action skips the OIDC exchange on a fork with a notice', async () => {

@@ -104,6 +104,8 @@ export interface StepResult {
   state: Record<string, string>;
   /** The post step's result, when the action has one and it ran. */
   post?: { exitCode: number; stdout: string; stderr: string };
+  /** Runs the post step (again) with the saved state, as the runner does at the end of the job. */
+  runPost: () => Promise<{ exitCode: number; stdout: string; stderr: string }>;
   durationMs: number;
 }
 
@@ -192,16 +194,15 @@ export async function runStep(
   const added = fs.readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean);
   job.path.unshift(...added.reverse());
 
-  let post: StepResult['post'];
-  const hasPost = /^\s+post:/m.test(fs.readFileSync(actionYml, 'utf8'));
-  if (hasPost && opts.runPost !== false) {
+  const runPost = async (): Promise<NonNullable<StepResult['post']>> => {
     const stateEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries(state)) stateEnv[`STATE_${k}`] = v;
-    post = await exec(
-      dist,
-      { ...env, ...stateEnv, GITHUB_STATE: path.join(job.dir, `state-post-${n}`) },
-      opts.cwd ?? job.dir,
-    );
-  }
-  return { ...main, outputs, state, post, durationMs };
+    const statePost = path.join(job.dir, `state-post-${n}`);
+    fs.writeFileSync(statePost, '');
+    return exec(dist, { ...env, ...stateEnv, GITHUB_STATE: statePost }, opts.cwd ?? job.dir);
+  };
+  let post: StepResult['post'];
+  const hasPost = /^\s+post:/m.test(fs.readFileSync(actionYml, 'utf8'));
+  if (hasPost && opts.runPost !== false) post = await runPost();
+  return { ...main, outputs, state, post, runPost, durationMs };
 }
