@@ -536,6 +536,7 @@ export class BuildService {
   /** Reconciles rows with processes, then starts the sweep. */
   async start(): Promise<void> {
     await this.reconcile({ adopt: true });
+    this.lastReconcile = Date.now();
     this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
     this.timer.unref();
   }
