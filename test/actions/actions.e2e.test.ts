@@ -413,6 +413,48 @@ describe('failures', () => {
     ]);
   });
 
+  it('a refused OIDC exchange fails with the server reason and does not fall back', async () => {
+    const j = job();
+    await runStep(j, 'setup-action', { 'api-url': server.url });
+    issuer.setNextClaims({
+      repository: 'evil-org/evil-repo',
+      repository_id: '666',
+      repository_owner_id: '667',
+    });
+    const before = (await builds()).length;
+    const step = await runStep(
+      j,
+      'build-push-action',
+      { context: contextDir, outputs: 'type=cacheonly' },
+      { cwd: contextDir },
+    );
+    expect(step.exitCode).toBe(1);
+    expect(errorLines(step.stdout)).toEqual([
+      expect.stringMatching(
+        /^::error::hoist\/build-push-action: the Hoist server at \S+ refused the GitHub OIDC exchange: .*evil-org\/evil-repo/,
+      ),
+    ]);
+    expect(step.stdout).not.toMatch(/building with docker buildx/);
+    expect((await builds()).length).toBe(before);
+  });
+
+  it('the token input is used before HOIST_TOKEN and OIDC, and is masked', async () => {
+    const { token } = await server.createProjectToken(project.id, 'e2e input token');
+    const j = job({ oidc: false, env: { HOIST_TOKEN: 'hoist_prj_not_a_valid_token' } });
+    await runStep(j, 'setup-action', { 'api-url': server.url });
+    const step = await runStep(
+      j,
+      'build-push-action',
+      { token, context: contextDir, outputs: 'type=cacheonly' },
+      { cwd: contextDir },
+    );
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.outputs.builder).toBe('hoist');
+    expect(step.stdout.split('\n')[0]).toBe(`::add-mask::${token}`);
+    expect(step.stdout.replace(`::add-mask::${token}`, '')).not.toContain(token);
+  });
+
   it('a checksum mismatch installs nothing', async () => {
     // A loopback proxy that answers the release lookup like the server but corrupts the download.
     const proxy: Server = createServer((req, res) => {
