@@ -13,19 +13,24 @@ const OUT = 'dist/releases';
 
 const LAUNCHER = `#!/bin/sh
 # Hoist CLI launcher: runs the bundled CLI with the Node.js on PATH (Node 20 or later).
+# Only shell built-ins until node, so that it works with any PATH; readlink only for a symlink.
 self="$0"
 while [ -h "$self" ]; do
   link=$(readlink "$self")
   case "$link" in
     /*) self="$link" ;;
-    *) self="$(dirname "$self")/$link" ;;
+    *) self="\${self%/*}/$link" ;;
   esac
 done
+case "$self" in
+  */*) dir="\${self%/*}" ;;
+  *) dir=. ;;
+esac
 if ! command -v node >/dev/null 2>&1; then
   echo "hoist: Node.js 20 or later must be on PATH (https://nodejs.org/)" >&2
   exit 127
 fi
-exec node "$(dirname "$self")/../lib/index.js" "$@"
+exec node "$dir/../lib/index.js" "$@"
 `;
 
 function octal(n, width) {
