@@ -57,7 +57,6 @@ async function main(): Promise<void> {
   const plan = planBuild(inputs, ctx);
   for (const m of plan.masks) core.setSecret(m);
   for (const w of plan.warnings) core.warning(w);
-  for (const s of plan.secretFiles) fs.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
 
   const route = decideRoute({
     tokenInput: inputs.token,
@@ -67,6 +66,9 @@ async function main(): Promise<void> {
     fallback: inputs.fallback,
   });
   if (route.kind === 'fail') throw new ConfigurationError(route.message);
+  // Secrets reach the disk only once a build will run; the post step removes them.
+  for (const s of plan.secretFiles) fs.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
+  core.debug(`buildx args: ${JSON.stringify(plan.args)}`);
 
   let outcome: ExecOutcome;
   let where: string;
