@@ -303,7 +303,8 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
         },
         i > 0,
       );
-      const r = await capture(bx.file, [...bx.prefix, ...args], env);
+      const via = bx.direct ?? bx;
+      const r = await capture(via.file, [...via.prefix, ...args], env);
       if (r.code !== 0) {
         throw new Error(`${bx.display} create failed: ${(r.stderr || r.stdout).trim()}`);
       }
@@ -349,7 +350,8 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
     if (killTimer) clearTimeout(killTimer);
     if (builder) {
       const bx = await buildxReady;
-      const r = await capture(bx.file, [...bx.prefix, 'rm', '--force', builder], env);
+      const via = bx.direct ?? bx;
+      const r = await capture(via.file, [...via.prefix, 'rm', '--force', builder], env);
       if (r.code !== 0 && !/no builder|not found/i.test(r.stderr)) {
         warn(
           `could not remove buildx builder ${builder}: ${r.stderr.trim()}; run "${bx.display} rm ${builder}"`,

@@ -1,5 +1,8 @@
 // Running buildx: as `docker buildx` (the plugin) or as a standalone `buildx` binary.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { ConfigurationError } from '../lib/errors.js';
 
 type Env = Record<string, string | undefined>;
@@ -10,6 +13,42 @@ export interface BuildxCommand {
   prefix: string[];
   /** How a user would type it, for messages. */
   display: string;
+  /**
+   * The plugin binary run standalone, for `create` and `rm`: same builder store, without the
+   * docker CLI's start-up in front of it (about 0.1 s per call). The build itself runs as typed.
+   */
+  direct?: { file: string; prefix: string[] };
+}
+
+/** Where the docker CLI looks for plugins (docker/cli's defaults), user dir first. */
+export function pluginDirs(env: Env): string[] {
+  const home = env.HOME || homedir();
+  return [
+    join(env.DOCKER_CONFIG || join(home, '.docker'), 'cli-plugins'),
+    '/usr/local/lib/docker/cli-plugins',
+    '/usr/local/libexec/docker/cli-plugins',
+    '/usr/lib/docker/cli-plugins',
+    '/usr/libexec/docker/cli-plugins',
+  ];
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The first executable `name` on PATH, without spawning anything. */
+export function onPath(name: string, env: Env): string | undefined {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    if (executable(candidate)) return candidate;
+  }
+  return undefined;
 }
 
 export interface Captured {
@@ -61,6 +100,19 @@ export async function findBuildx(env: Env): Promise<BuildxCommand> {
   const candidates: BuildxCommand[] = [];
   if (env.HOIST_BUILDX) candidates.push({ file: env.HOIST_BUILDX, prefix: [], display: env.HOIST_BUILDX });
   else {
+    // fast path: docker on PATH and the buildx plugin where docker looks for it; no process started
+    const docker = onPath('docker', env);
+    const plugin = pluginDirs(env)
+      .map((d) => join(d, 'docker-buildx'))
+      .find(executable);
+    if (docker && plugin) {
+      return {
+        file: docker,
+        prefix: ['buildx'],
+        display: 'docker buildx',
+        direct: { file: plugin, prefix: [] },
+      };
+    }
     candidates.push({ file: 'docker', prefix: ['buildx'], display: 'docker buildx' });
     candidates.push({ file: 'docker-buildx', prefix: [], display: 'docker-buildx' });
     candidates.push({ file: 'buildx', prefix: [], display: 'buildx' });

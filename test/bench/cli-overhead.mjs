@@ -10,7 +10,15 @@
 //   plain:  buildx build --builder B CONTEXT         (B: a remote builder on the same buildkitd, made once)
 // and prints medians, the ratio, the median extra, and Hoist's breakdown (HOIST_TIMINGS_FILE).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -42,13 +50,25 @@ function run(file, args, env = {}) {
   });
 }
 
-function buildxCommand() {
-  if (process.env.HOIST_BUILDX) return { file: process.env.HOIST_BUILDX, prefix: [] };
+/**
+ * `docker buildx` as users run it: the docker CLI with buildx as its plugin. Without a global plugin,
+ * a private DOCKER_CONFIG/BUILDX_CONFIG gets the engine's buildx linked in (as the test helpers do).
+ */
+function buildxSetup() {
+  if (process.env.HOIST_BUILDX) return { file: process.env.HOIST_BUILDX, prefix: [], env: {} };
   try {
     execFileSync('docker', ['buildx', 'version'], { stdio: 'ignore' });
-    return { file: 'docker', prefix: ['buildx'] };
+    return { file: 'docker', prefix: ['buildx'], env: {} };
   } catch {
-    return { file: `${process.env.HOME}/.cache/hoist-engine/bin/buildx`, prefix: [] };
+    const dockerConfig = join(work, 'docker');
+    mkdirSync(join(dockerConfig, 'cli-plugins'), { recursive: true });
+    symlinkSync(
+      `${process.env.HOME}/.cache/hoist-engine/bin/buildx`,
+      join(dockerConfig, 'cli-plugins', 'docker-buildx'),
+    );
+    const env = { DOCKER_CONFIG: dockerConfig, BUILDX_CONFIG: join(work, 'buildx') };
+    execFileSync('docker', ['buildx', 'version'], { stdio: 'ignore', env: { ...process.env, ...env } });
+    return { file: 'docker', prefix: ['buildx'], env };
   }
 }
 
@@ -63,7 +83,7 @@ const pct = (xs, p) =>
 async function main() {
   if (!existsSync(CLI))
     throw new Error(`${CLI} is missing: run "npm run build" (or "node .ci/build.mjs cli") first`);
-  const bx = buildxCommand();
+  const bx = buildxSetup();
   const port = await freePort();
   const api = `http://127.0.0.1:${port}`;
   const dataDir = join(work, 'data');
@@ -109,7 +129,7 @@ async function main() {
   writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n');
   writeFileSync(join(ctx, 'a.txt'), 'a\n');
   writeFileSync(join(ctx, 'b.txt'), 'b\n');
-  const env = { HOIST_API_URL: api, HOIST_TOKEN: token, HOIST_CONFIG: join(work, 'none.json') };
+  const env = { ...bx.env, HOIST_API_URL: api, HOIST_TOKEN: token, HOIST_CONFIG: join(work, 'none.json') };
   if (process.env.HOIST_BUILDX) env.HOIST_BUILDX = process.env.HOIST_BUILDX;
 
   // warm the builder and the cache
@@ -152,14 +172,14 @@ async function main() {
       `cacert=${pem}/ca.pem,cert=${pem}/cert.pem,key=${pem}/key.pem,servername=${active.server_name}`,
       active.endpoint,
     ],
-    { stdio: 'ignore' },
+    { stdio: 'ignore', env: { ...process.env, ...bx.env } },
   );
   const hb = setInterval(
     () => call('POST', `/v1/builds/${held.build_id}/heartbeat`, held.build_token, {}).catch(() => {}),
     5000,
   );
   const plainArgs = [...bx.prefix, 'build', '--builder', plainBuilder, ctx];
-  const warmPlain = await run(bx.file, plainArgs);
+  const warmPlain = await run(bx.file, plainArgs, bx.env);
   if (warmPlain.code !== 0) throw new Error(`warm-up plain build failed:\n${warmPlain.stderr}`);
 
   const hoistMs = [];
@@ -173,13 +193,16 @@ async function main() {
       if (!/CACHED/.test(h.stderr)) throw new Error(`hoist build was not fully cached:\n${h.stderr}`);
       hoistMs.push(h.ms);
       marks.push(JSON.parse(readFileSync(timingsFile, 'utf8')));
-      const p = await run(bx.file, plainArgs);
+      const p = await run(bx.file, plainArgs, bx.env);
       if (p.code !== 0) throw new Error(`plain build failed:\n${p.stderr}`);
       plainMs.push(p.ms);
     }
   } finally {
     clearInterval(hb);
-    execFileSync(bx.file, [...bx.prefix, 'rm', '--force', plainBuilder], { stdio: 'ignore' });
+    execFileSync(bx.file, [...bx.prefix, 'rm', '--force', plainBuilder], {
+      stdio: 'ignore',
+      env: { ...process.env, ...bx.env },
+    });
     await call('POST', `/v1/builds/${held.build_id}/finish`, held.build_token, { status: 'success' }).catch(
       () => {},
     );
