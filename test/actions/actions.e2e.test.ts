@@ -174,7 +174,7 @@ function commandLine(stdout: string, tool: string): string | undefined {
 const errorLines = (stdout: string): string[] => stdout.split('\n').filter((l) => l.startsWith('::error::'));
 
 beforeAll(async () => {
-  for (const f of ['dist/setup/index.js', 'dist/build-push/index.js', 'dist/cli/index.js']) {
+  for (const f of ['dist/setup/index.js', 'dist/build-push/index.js']) {
     if (!fs.existsSync(path.join(REPO_ROOT, f))) throw new Error(`${f} is missing: run npm run build first`);
   }
   const releasesDir = path.join(REPO_ROOT, 'dist/releases');
@@ -358,6 +358,40 @@ describe('setup-action then build-push-action on Hoist', () => {
     expect(step.stdout).toMatch(
       /::notice::hoist\/build-push-action: the hoist CLI was not on the PATH, so hoist \S+ was installed from/,
     );
+  });
+});
+
+describe('build-push-action on Hoist, loading into the runner', () => {
+  it('load: true brings the image from the Hoist builder into the local docker, with build-platform pinned', async () => {
+    const j = job();
+    await runStep(j, 'setup-action', { 'api-url': server.url });
+    const tag = 'hoist-e2e/loaded:1';
+    const step = await runStep(
+      j,
+      'build-push-action',
+      {
+        context: contextDir,
+        load: 'true',
+        tags: tag,
+        project: 'web',
+        'build-platform': 'linux/amd64',
+        platforms: 'linux/amd64',
+      },
+      { cwd: contextDir },
+    );
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.outputs.builder).toBe('hoist');
+    expect(step.stdout).toMatch(/--platform linux\/amd64 .*--load .*--build-platform linux\/amd64 /);
+    // No default provenance when loading, as docker's action.
+    expect(step.stdout).not.toMatch(/\[command\].*--attest type=provenance/);
+    const inspect = await run(
+      engineBinaries().docker,
+      ['--host', dockerd.host, 'image', 'inspect', '--format', '{{.Id}}', tag],
+      { ...process.env, ...dockerConfig.env },
+    );
+    expect(inspect.code).toBe(0);
+    expect(inspect.stdout.trim()).toBe(step.outputs.imageid);
   });
 });
 
