@@ -77,9 +77,20 @@ export function workflowMatches(policyWorkflow: string, claims: GithubClaims): b
   return jw.path.split('/').pop() === want;
 }
 
+const matchers = new Map<string, (s: string) => boolean>();
+function globMatcher(glob: string): (s: string) => boolean {
+  let m = matchers.get(glob);
+  if (!m) {
+    if (matchers.size > 1000) matchers.clear();
+    m = picomatch(glob, { dot: true });
+    matchers.set(glob, m);
+  }
+  return m;
+}
+
 export function refMatches(globs: string[], ref: string): boolean {
   if (!globs.length) return true;
-  return globs.some((g) => picomatch.isMatch(ref, g, { dot: true }));
+  return globs.some((g) => globMatcher(g)(ref));
 }
 
 /** Why one policy refuses these claims, or null when it allows them. */

@@ -17,6 +17,7 @@ export class SqliteDb implements Db {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('cache_size = -16000');
   }
 
   private stmt(sql: string): Database.Statement {
@@ -74,13 +75,13 @@ export class SqliteDb implements Db {
       close: () => Promise.reject(new Error('cannot close inside a transaction')),
     };
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.stmt('BEGIN IMMEDIATE').run();
       try {
         const result = await fn(tx);
-        this.db.exec('COMMIT');
+        this.stmt('COMMIT').run();
         return result;
       } catch (err) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        if (this.db.inTransaction) this.stmt('ROLLBACK').run();
         throw err;
       }
     } finally {

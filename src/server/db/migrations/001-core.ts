@@ -1,5 +1,7 @@
 import type { Migration } from '../types.js';
 
+// Each OIDC exchange writes a jti, a token and an audit event: indexes are kept few (and
+// partial where most rows would not use them) so a commit writes few pages.
 // Portable types: TEXT ids and ISO-8601 UTC timestamps (they sort as strings), INTEGER 0/1.
 export const coreSchema: Migration = {
   id: '001-core',
@@ -24,7 +26,7 @@ CREATE TABLE tokens (
   revoked_at TEXT
 );
 CREATE INDEX tokens_project ON tokens(project_id);
-CREATE INDEX tokens_build ON tokens(build_id);
+CREATE INDEX tokens_build ON tokens(build_id) WHERE build_id IS NOT NULL;
 CREATE TABLE trust_policies (
   id TEXT PRIMARY KEY,
   project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
@@ -46,7 +48,6 @@ CREATE TABLE oidc_jtis (
   expires_at TEXT NOT NULL,
   seen_at TEXT NOT NULL
 );
-CREATE INDEX oidc_jtis_expires ON oidc_jtis(expires_at);
 CREATE TABLE audit_events (
   id TEXT PRIMARY KEY,
   at TEXT NOT NULL,
