@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { BuildInfo, Project } from '../../src/lib/api-types.js';
 import { makeDockerConfig, startRegistry, type DockerConfig, type Registry } from '../helpers/engine.js';
+import { startOidcIssuer } from '../helpers/oidc-issuer.js';
 import { REPO_ROOT, startTestServer, type TestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -361,6 +362,95 @@ describe('hoist build', () => {
       held.body.build_token,
     );
     expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('hoist build: cancel, project and token sources', () => {
+  it('a cancel from the server (heartbeat answer) stops buildx and reports canceled', async () => {
+    const ctx = path.join(tmp, 'slow-cancel');
+    await fs.mkdir(ctx);
+    await fs.writeFile(
+      path.join(ctx, 'Dockerfile'),
+      `FROM ${registry.baseImage}\nARG NONCE\nRUN echo "cancel me $NONCE" && sleep 120\n`,
+    );
+    let canceled = false;
+    const started = Date.now();
+    const r = await hoist(['build', '--progress=rawjson', '--build-arg', `NONCE=${Date.now()}`, ctx], {
+      onStderr: (all) => {
+        if (!canceled && startedVertexes(all).some((n) => n.includes('sleep 120'))) {
+          canceled = true;
+          void server.api('POST', `/v1/builds/${buildIdOf(all)}/cancel`);
+        }
+      },
+    });
+    if (!canceled) throw new Error(`the slow step never started:\n${r.stderr}`);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/the Hoist server canceled this build: canceling the build/);
+    expect((await buildRow(buildIdOf(r.stderr))).status).toBe('canceled');
+    expect(await hoistBuilders()).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('takes the project from hoist.json above the context, and warns when --project disagrees', async () => {
+    const repo = path.join(tmp, 'repo-with-hoist-json');
+    await fs.mkdir(path.join(repo, 'svc'), { recursive: true });
+    await fs.writeFile(path.join(repo, 'hoist.json'), JSON.stringify({ project: 'cli-e2e' }));
+    await fs.writeFile(path.join(repo, 'svc', 'Dockerfile'), 'FROM scratch\nCOPY x.txt /x.txt\n');
+    await fs.writeFile(path.join(repo, 'svc', 'x.txt'), 'x\n');
+    // an admin token names no project: hoist.json must supply it
+    const env = baseEnv({ HOIST_TOKEN: server.adminToken });
+    const r = await hoist(['build', path.join(repo, 'svc')], { env });
+    expect(r.code).toBe(0);
+    expect((await buildRow(buildIdOf(r.stderr))).project_id).toBe(project.id);
+
+    const other = await server.createProject('cli-e2e-other');
+    const r2 = await hoist(['build', '--project', other.id, path.join(repo, 'svc')], { env });
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toMatch(
+      new RegExp(
+        `warning: project "${other.id}" from --project differs from "cli-e2e" in ${repo}/hoist.json`,
+      ),
+    );
+    expect((await buildRow(buildIdOf(r2.stderr))).project_id).toBe(other.id);
+  });
+
+  it('inside GitHub Actions, exchanges the job ID token at the server (OIDC)', async () => {
+    const issuer = await startOidcIssuer();
+    const s = await startTestServer({
+      oidcIssuer: issuer.url,
+      flags: { 'builder-insecure-registries': registry.host },
+    });
+    try {
+      const p = await s.createProject('oidc-app');
+      await s.addTrustPolicy(p.id, { repository: 'octo-org/octo-repo', refs: ['refs/heads/main'] });
+      const env = baseEnv({ HOIST_API_URL: s.url, GITHUB_ACTIONS: 'true', ...issuer.actionsEnv() });
+      delete env.HOIST_TOKEN;
+      const ok = await hoist(['build', path.join(tmp, 'ctx')], { env });
+      expect(ok.code).toBe(0);
+      expect(issuer.stats.idTokenRequests).toBe(1);
+      const id = buildIdOf(ok.stderr);
+      const row = await s.api<BuildInfo>('GET', `/v1/builds/${id}`);
+      expect(row.body.project_id).toBe(p.id);
+      expect(row.body.status).toBe('success');
+      expect(ok.stderr).not.toMatch(/hoist_oidc_|eyJ/);
+
+      // a workflow of another repository is refused, with the server's reason
+      issuer.setNextClaims({ repository: 'evil-org/app', repository_id: '999', repository_owner_id: '998' });
+      const refused = await hoist(['build', path.join(tmp, 'ctx')], { env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/the Hoist server refused the token: .*evil-org\/app/);
+
+      // in Actions without `permissions: id-token: write`
+      const noPerm = baseEnv({ HOIST_API_URL: s.url, GITHUB_ACTIONS: 'true' });
+      delete noPerm.HOIST_TOKEN;
+      const np = await hoist(['build', path.join(tmp, 'ctx')], { env: noPerm });
+      expect(np.code).toBe(2);
+      expect(np.stderr).toMatch(/permissions: id-token: write/);
+    } finally {
+      await s.stop();
+      await issuer.close();
+    }
   });
 });
 
