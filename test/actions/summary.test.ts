@@ -7,7 +7,7 @@ import {
   renderSummary,
   summaryInputs,
 } from '../../src/actions/build-push/summary.js';
-import { findBuildInfo, parseBuildInfoFromOutput } from '../../src/actions/build-push/result.js';
+import { parseBuildInfoFromOutput } from '../../src/actions/build-push/result.js';
 import type { Inputs } from '../../src/actions/build-push/inputs.js';
 
 // Captured from the e2e suite: buildx v0.x plain progress of a `hoist build` whose
@@ -154,15 +154,5 @@ describe('build id and URL of hoist build', () => {
   });
   it('finds nothing in plain buildx output', () => {
     expect(parseBuildInfoFromOutput(fixture('progress-plain-docker-driver.txt'))).toEqual({});
-  });
-  it('prefers a build-info file', () => {
-    const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'hoist-info-'));
-    const file = path.join(dir, 'b.json');
-    fs.writeFileSync(file, JSON.stringify({ build_id: 'bld_f', build_url: 'https://h/b/bld_f' }));
-    expect(findBuildInfo(file, 'hoist: build bld_o: https://h/o', path.join(dir, 'none.json'))).toEqual({
-      buildId: 'bld_f',
-      buildUrl: 'https://h/b/bld_f',
-    });
-    fs.rmSync(dir, { recursive: true });
   });
 });

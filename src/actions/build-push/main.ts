@@ -20,7 +20,7 @@ import { planBuild, toHoistArgs, type ArgsContext, type BuildPlan } from './args
 import { getInputs, type Inputs } from './inputs.js';
 import { decideRoute } from './route.js';
 import { countCachedSteps, renderSummary, summaryInputs } from './summary.js';
-import { findBuildInfo, readBuildResult, type BuildInfoFromCli } from './result.js';
+import { parseBuildInfoFromOutput, readBuildResult, type BuildInfoFromCli } from './result.js';
 
 const ACTION = 'hoist/build-push-action';
 
@@ -104,14 +104,12 @@ async function main(): Promise<void> {
       apiUrl,
       buildPlatform: inputs['build-platform'],
     });
-    const buildInfoFile = path.join(tmpDir, 'hoist-build.json');
     core.info(`Building on Hoist (${apiUrl}${projectNote ? `, project ${projectNote}` : ''})`);
     outcome = await runBuild('hoist', args, {
       HOIST_TOKEN: token,
       HOIST_API_URL: apiUrl,
-      HOIST_BUILD_INFO_FILE: buildInfoFile,
     });
-    info = findBuildInfo(buildInfoFile, `${outcome.stdout}\n${outcome.stderr}`, plan.metadataFile);
+    info = parseBuildInfoFromOutput(`${outcome.stderr}\n${outcome.stdout}`);
     where = `Hoist at ${apiUrl}${projectNote ? ` (project ${projectNote})` : ''}`;
   } else {
     core.notice(`${ACTION}: building with docker buildx on the runner instead of Hoist: ${route.reason}.`);

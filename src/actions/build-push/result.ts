@@ -34,36 +34,11 @@ export interface BuildInfoFromCli {
 }
 
 /**
- * The Hoist build id and URL of a `hoist build` run: from the JSON file named
- * by HOIST_BUILD_INFO_FILE, else from `hoist.build.*` keys of the metadata
- * file, else from a build URL the CLI printed.
+ * The Hoist build id and URL of a `hoist build` run, from the line the CLI
+ * prints on stderr as soon as the build exists (so a failed build has them too).
  */
-export function findBuildInfo(infoFile: string, output: string, metadataFile: string): BuildInfoFromCli {
-  const fromJson = (obj: Record<string, unknown>): BuildInfoFromCli => {
-    const id = obj.build_id ?? obj.buildId ?? obj.id ?? obj['hoist.build.id'];
-    const url = obj.build_url ?? obj.buildUrl ?? obj.url ?? obj['hoist.build.url'];
-    return {
-      ...(typeof id === 'string' && id ? { buildId: id } : {}),
-      ...(typeof url === 'string' && url ? { buildUrl: url } : {}),
-    };
-  };
-  for (const file of [infoFile, metadataFile]) {
-    try {
-      const info = fromJson(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>);
-      if (info.buildId || info.buildUrl) return info;
-    } catch {
-      // absent or not JSON
-    }
-  }
-  return parseBuildInfoFromOutput(output);
-}
-
 export function parseBuildInfoFromOutput(output: string): BuildInfoFromCli {
   // `hoist build` announces "hoist: build <id>: <url>" on stderr once the build exists.
   const line = /^hoist: build (\S+): (https?:\/\/\S+)\s*$/m.exec(output);
-  if (line) return { buildId: line[1], buildUrl: line[2] };
-  const url = /(https?:\/\/[^\s"'<>]*\/builds\/([A-Za-z0-9_.-]+))/.exec(output);
-  if (url) return { buildUrl: url[1], buildId: url[2] };
-  const id = /\bbuild[ _-]?id[:=\s]+"?([A-Za-z0-9_.-]{6,})/i.exec(output);
-  return id ? { buildId: id[1] } : {};
+  return line ? { buildId: line[1], buildUrl: line[2] } : {};
 }
