@@ -44,18 +44,18 @@ export class OidcExchange {
     try {
       claims = await d.verifier.verify(req.token);
     } catch (err) {
-      if (err instanceof InvalidIdToken) {
-        // Nothing about projects: the caller proved nothing.
-        await d.audit.record({
-          action: OIDC_AUDIT_ACTION,
-          outcome: 'refused',
-          project_id: null,
-          subject: null,
-          reason: err.message,
-          details: { verification: err.reason },
-        });
-        d.onOutcome?.({ outcome: 'refused', code: err.reason });
-      }
+      // Nothing about projects: the caller proved nothing. An issuer outage is audited too.
+      const reason =
+        err instanceof InvalidIdToken ? err.reason : err instanceof ApiError ? err.code : 'error';
+      await d.audit.record({
+        action: OIDC_AUDIT_ACTION,
+        outcome: 'refused',
+        project_id: null,
+        subject: null,
+        reason: (err as Error).message,
+        details: { verification: reason },
+      });
+      d.onOutcome?.({ outcome: 'refused', code: reason });
       throw err;
     }
 

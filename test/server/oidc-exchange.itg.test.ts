@@ -546,3 +546,35 @@ describe.each(['sqlite', 'postgres'] as const)('POST /v1/auth/github-oidc on %s'
     expect((await exchangeClaims()).status).toBe(200);
   });
 });
+
+describe('an unreachable OIDC issuer', () => {
+  it('answers 503 for a well-formed token, still 401 for a malformed one, and audits both', async () => {
+    const issuer = await startOidcIssuer();
+    const token = await issuer.sign({ aud: 'https://hoist.example' });
+    const gone = issuer.url;
+    await issuer.close();
+    const server = await startTestServer({
+      oidcIssuer: gone,
+      oidcAudience: 'https://hoist.example',
+      plugins: [],
+    });
+    try {
+      const p = await server.createProject('lonely');
+      await server.addTrustPolicy(p.id, { repository: 'octo-org/octo-repo' });
+      const r = await server.api<ErrorBody>('POST', '/v1/auth/github-oidc', { token }, null);
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe('issuer_unavailable');
+      expect(r.body.error.message).toContain(`${gone}/.well-known/openid-configuration`);
+      expect(r.body.error.message).not.toMatch(/lonely|prj_/);
+      const bad = await server.api<ErrorBody>('POST', '/v1/auth/github-oidc', { token: 'x.y' }, null);
+      expect(bad.status).toBe(401);
+      const audit = await server.api<{ events: AuditEvent[] }>('GET', '/v1/audit?action=auth.github_oidc');
+      expect(audit.body.events.map((e) => e.details.verification)).toEqual([
+        'malformed',
+        'issuer_unavailable',
+      ]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

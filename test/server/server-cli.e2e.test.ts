@@ -11,6 +11,7 @@ import * as core from '@actions/core';
 import { HoistApiError } from '../../src/lib/errors.js';
 import { HoistClient } from '../../src/lib/client.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { CLI_BUNDLE, REPO_ROOT, startTestServer, type TestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -145,4 +146,27 @@ describe('OIDC from a workflow step through the bundled server, across a restart
     expect(await exited).toBe(0);
     expect(server.output()).toMatch(/"msg":"hoist server stopped"/);
   });
+});
+
+describe('the bundled server on PostgreSQL', () => {
+  it('initialises, serves and restarts with its state in PostgreSQL', async () => {
+    const pg = await startPostgres();
+    try {
+      const databaseUrl = await pg.createDatabase('hoist_e2e');
+      const server = await startTestServer({ mode: 'process', databaseUrl });
+      try {
+        expect((await server.api('GET', '/healthz', undefined, null)).body).toEqual({
+          status: 'ok',
+          database: 'postgres',
+        });
+        const p = await server.createProject('pg-e2e');
+        await server.restart();
+        expect((await server.api<{ name: string }>('GET', `/v1/projects/${p.id}`)).body.name).toBe('pg-e2e');
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await pg.stop();
+    }
+  }, 60_000);
 });

@@ -24,8 +24,14 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
   }
   let file: string;
   if (!url) {
-    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     file = join(opts.dataDir, 'hoist.db');
+    try {
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new ConfigurationError(
+        `cannot create the data directory ${opts.dataDir}: ${(err as Error).message}; pass a writable --data-dir (HOIST_DATA_DIR)`,
+      );
+    }
   } else if (url.startsWith('sqlite:')) {
     file = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
   } else {
@@ -34,7 +40,14 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
     );
   }
   const fresh = !existsSync(file);
-  const db = new SqliteDb(file);
+  let db: SqliteDb;
+  try {
+    db = new SqliteDb(file);
+  } catch (err) {
+    throw new ConfigurationError(
+      `cannot open the SQLite database ${file}: ${(err as Error).message}; check --data-dir (HOIST_DATA_DIR) or --database-url`,
+    );
+  }
   if (fresh) chmodSync(file, 0o600);
   return db;
 }
