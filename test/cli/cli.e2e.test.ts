@@ -3,7 +3,7 @@
 // buildkitd provider, real `docker buildx` (remote driver) and a real registry.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -120,6 +120,21 @@ function cachedVertexes(text: string): { cached: string[]; all: string[] } {
   }
   const all = [...byDigest.values()];
   return { cached: all.filter((v) => v.cached).map((v) => v.name), all: all.map((v) => v.name) };
+}
+
+/** pids of a RUN step's processes inside the builder: they carry the build arg NONCE=`nonce`. */
+function stepProcesses(nonce: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      if (environ.includes(`NONCE=${nonce}`)) pids.push(Number(pid));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }
 
 /** Names of the vertexes that have started, from --progress=rawjson. */
@@ -277,36 +292,51 @@ describe('hoist build', () => {
     expect(await manifestDigest('cli/app', '2')).toBe(metadata['containerimage.digest']);
   });
 
-  it('SIGTERM mid-build cancels: no buildx builder, no PEM file, the build row is canceled', async () => {
-    const ctx = path.join(tmp, 'slow');
-    await fs.mkdir(ctx);
-    await fs.writeFile(
-      path.join(ctx, 'Dockerfile'),
-      `FROM ${registry.baseImage}\nARG NONCE\nRUN echo "start $NONCE" && sleep 120\n`,
-    );
-    let sent = false;
-    let pemsWhileRunning = -1;
-    const r = await hoist(['build', '--progress=rawjson', '--build-arg', `NONCE=${Date.now()}`, ctx], {
-      onStderr: (all, child) => {
-        // rawjson streams every vertex as it starts: wait for the sleeping step to be running
-        if (!sent && startedVertexes(all).some((n) => n.includes('sleep 120'))) {
-          sent = true;
-          setTimeout(() => {
-            pemsWhileRunning = leftovers().length;
-            child.kill('SIGTERM');
-          }, 1500);
-        }
-      },
-    });
-    if (!sent) throw new Error(`the slow step never started:\n${r.stderr}`);
-    expect(pemsWhileRunning).toBe(1);
-    expect(r.code).toBe(143);
-    expect(r.stderr).toMatch(/received SIGTERM: canceling the build/);
-    const row = await buildRow(buildIdOf(r.stderr));
-    expect(row.status).toBe('canceled');
-    expect(await hoistBuilders()).toEqual([]);
-    expect(leftovers()).toEqual([]);
-  });
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)(
+    '%s mid-build cancels: the step stops, no buildx builder, no PEM file, the build row is canceled',
+    async (signal, code) => {
+      const ctx = path.join(tmp, `slow-${signal}`);
+      await fs.mkdir(ctx);
+      await fs.writeFile(
+        path.join(ctx, 'Dockerfile'),
+        `FROM ${registry.baseImage}\nARG NONCE\nRUN echo "start $NONCE" && sleep 120\n`,
+      );
+      const nonce = `${signal}-${Date.now()}`;
+      let sent = false;
+      let pemsWhileRunning = -1;
+      let stepRunning = false;
+      const r = await hoist(['build', '--progress=rawjson', '--build-arg', `NONCE=${nonce}`, ctx], {
+        onStderr: (all, child) => {
+          // rawjson streams every vertex as it starts: wait for the sleeping step to be running
+          if (!sent && startedVertexes(all).some((n) => n.includes('sleep 120'))) {
+            sent = true;
+            setTimeout(() => {
+              pemsWhileRunning = leftovers().length;
+              stepRunning = stepProcesses(nonce).length > 0;
+              child.kill(signal);
+            }, 1500);
+          }
+        },
+      });
+      if (!sent) throw new Error(`the slow step never started:\n${r.stderr}`);
+      expect(pemsWhileRunning).toBe(1);
+      expect(stepRunning).toBe(true);
+      expect(r.code).toBe(code);
+      expect(r.stderr).toMatch(new RegExp(`received ${signal}: canceling the build`));
+      const row = await buildRow(buildIdOf(r.stderr));
+      expect(row.status).toBe('canceled');
+      expect(await hoistBuilders()).toEqual([]);
+      expect(leftovers()).toEqual([]);
+      // the solve was canceled on the builder too: the RUN step's process is gone
+      const deadline = Date.now() + 15_000;
+      while (stepProcesses(nonce).length && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 250));
+      expect(stepProcesses(nonce)).toEqual([]);
+    },
+  );
 
   it('a failing Dockerfile exits with buildx code and the build row is failed', async () => {
     const ctx = path.join(tmp, 'broken');
@@ -375,7 +405,8 @@ describe('hoist build: cancel, project and token sources', () => {
     );
     let canceled = false;
     const started = Date.now();
-    const r = await hoist(['build', '--progress=rawjson', '--build-arg', `NONCE=${Date.now()}`, ctx], {
+    const nonce = `cancel-${Date.now()}`;
+    const r = await hoist(['build', '--progress=rawjson', '--build-arg', `NONCE=${nonce}`, ctx], {
       onStderr: (all) => {
         if (!canceled && startedVertexes(all).some((n) => n.includes('sleep 120'))) {
           canceled = true;
@@ -390,6 +421,10 @@ describe('hoist build: cancel, project and token sources', () => {
     expect((await buildRow(buildIdOf(r.stderr))).status).toBe('canceled');
     expect(await hoistBuilders()).toEqual([]);
     expect(leftovers()).toEqual([]);
+    const deadline = Date.now() + 15_000;
+    while (stepProcesses(nonce).length && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 250));
+    expect(stepProcesses(nonce)).toEqual([]);
   });
 
   it('takes the project from hoist.json above the context, and warns when --project disagrees', async () => {
