@@ -427,6 +427,22 @@ describe('hoist build: cancel, project and token sources', () => {
     expect(stepProcesses(nonce)).toEqual([]);
   });
 
+  it('--build-platform pins one native builder; an unsupported platform is refused before any build', async () => {
+    const native = process.arch === 'x64' ? 'linux/amd64' : `linux/${process.arch}`;
+    const r = await hoist(['build', '--build-platform', native, '--platform', native, path.join(tmp, 'ctx')]);
+    expect(r.code).toBe(0);
+    const row = await buildRow(buildIdOf(r.stderr));
+    expect(row.platforms).toEqual([native]);
+    expect(row.status).toBe('success');
+
+    const bad = await hoist(['build', '--platform', 'linux/s390x', path.join(tmp, 'ctx')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/linux\/s390x/);
+    expect(bad.stderr).not.toMatch(/hoist: build bld_/);
+    expect(await hoistBuilders()).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
   it('takes the project from hoist.json above the context, and warns when --project disagrees', async () => {
     const repo = path.join(tmp, 'repo-with-hoist-json');
     await fs.mkdir(path.join(repo, 'svc'), { recursive: true });
