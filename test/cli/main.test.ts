@@ -1,0 +1,60 @@
+import { describe, expect, it } from '@jest/globals';
+import { runBuild } from '../../src/cli/build-run.js';
+import { main } from '../../src/cli/main.js';
+import { ConfigurationError } from '../../src/lib/errors.js';
+
+function io(env: Record<string, string> = {}) {
+  const out = { stdout: '', stderr: '' };
+  return {
+    out,
+    io: {
+      env: { PATH: '', HOIST_CONFIG: '/nonexistent/hoist.json', ...env },
+      cwd: '/',
+      stdout: { write: (s: string) => (out.stdout += s) },
+      stderr: { write: (s: string) => (out.stderr += s) },
+    },
+  };
+}
+
+describe('hoist build before any I/O', () => {
+  it('prints its help with --help', async () => {
+    const t = io();
+    expect(await runBuild(['--help'], t.io)).toBe(0);
+    expect(t.out.stdout).toMatch(/Usage: {2}hoist build \[OPTIONS\] PATH \| URL \| -/);
+    expect(t.out.stdout).toMatch(/--build-platform/);
+  });
+
+  it('answers a usage error the way buildx words it, exit 1', async () => {
+    const t = io();
+    expect(await runBuild(['-t', 'a:1'], t.io)).toBe(1);
+    expect(t.out.stderr).toMatch(/requires exactly 1 argument/);
+  });
+
+  it('refuses a bad --wait, naming the flag', async () => {
+    const t = io({ HOIST_BUILDX: '/nonexistent/buildx' });
+    await expect(runBuild(['--wait', 'soon', '.'], t.io)).rejects.toThrow(ConfigurationError);
+    await expect(runBuild(['--wait', 'soon', '.'], t.io)).rejects.toThrow(/--wait "soon" is not a duration/);
+  });
+
+  it('says where an API URL comes from when there is none', async () => {
+    const t = io({ HOIST_BUILDX: '/nonexistent/buildx' });
+    await expect(runBuild(['.'], t.io)).rejects.toThrow(
+      /no Hoist API URL: pass --api-url, set HOIST_API_URL/,
+    );
+  });
+});
+
+describe('hoist dispatcher', () => {
+  it('an unknown command exits 2', async () => {
+    expect(await main(['frobnicate'])).toBe(2);
+  });
+  it('prints the version', async () => {
+    expect(await main(['version'])).toBe(0);
+  });
+  it('an unknown admin subcommand exits 2', async () => {
+    expect(await main(['projects', 'explode'])).toBe(2);
+  });
+  it('a missing admin flag is a configuration error (exit 2)', async () => {
+    expect(await main(['tokens', 'list', '--api-url', 'http://127.0.0.1:1', '--token', 't'])).toBe(2);
+  });
+});
