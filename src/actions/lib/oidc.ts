@@ -68,7 +68,11 @@ export async function exchangeGithubOidc(params: ExchangeParams): Promise<OidcEx
   return answer;
 }
 
-async function getIdTokenWithRetries(audience: string, attempts: number, delayMs: number): Promise<string> {
+export async function getIdTokenWithRetries(
+  audience: string,
+  attempts: number,
+  delayMs: number,
+): Promise<string> {
   let last: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
