@@ -1,6 +1,6 @@
 // `hoist build`: the "One CI build" flow of ARCHITECTURE.md around a real `docker buildx build`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { BuilderActive, FinishBuildRequest } from '../lib/api-types.js';
@@ -205,6 +205,9 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
   timings.mark('token');
   await buildxReady; // throws the install hint
   timings.mark('buildx_found');
+  const tmpParent = env.HOIST_TMPDIR || tmpdir();
+  // builders and PEMs of hoist processes that were killed outright (SIGKILL, power loss)
+  const swept = sweepStale(tmpParent, await buildxReady, env, warn);
 
   // From here on, a signal cancels the build and still cleans up.
   const cancel = new AbortController();
@@ -281,8 +284,10 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
     if (cancel.signal.aborted) throw new Error(cancelReason);
     timings.mark('acquired');
 
-    tmp = await mkdtemp(join(env.HOIST_TMPDIR || tmpdir(), 'hoist-build-'));
+    tmp = await mkdtemp(join(tmpParent, 'hoist-build-'));
     builder = builderName(buildId);
+    // lets a later run remove this builder and these files should this process be killed outright
+    await writeFile(join(tmp, OWNER_FILE), JSON.stringify({ pid: process.pid, builder }), { mode: 0o600 });
     const bx = await buildxReady;
     for (const [i, n] of nodes.entries()) {
       const dir = join(tmp, String(i));
@@ -359,6 +364,7 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
       }
     }
     if (tmp) await rm(tmp, { recursive: true, force: true });
+    await swept;
     timings.mark('cleaned');
     if (buildClient && buildId) {
       try {
@@ -379,6 +385,54 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
   }
   if (exitSignal) return 128 + signalNumber(exitSignal);
   return exitCode;
+}
+
+const OWNER_FILE = 'owner.json';
+
+/**
+ * Removes what a killed `hoist build` left behind: each `hoist-build-*` dir of ours whose owner
+ * process is gone, and the buildx builder it names. Never throws; costs a readdir when all is clean.
+ */
+async function sweepStale(
+  parent: string,
+  bx: BuildxCommand,
+  env: Env,
+  warn: (m: string) => void,
+): Promise<void> {
+  try {
+    const uid = process.getuid?.();
+    for (const name of await readdir(parent)) {
+      if (!name.startsWith('hoist-build-')) continue;
+      const dir = join(parent, name);
+      let owner: { pid?: unknown; builder?: unknown };
+      try {
+        if (uid !== undefined && (await stat(dir)).uid !== uid) continue;
+        owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as typeof owner;
+      } catch {
+        continue; // being set up right now, or not ours
+      }
+      if (typeof owner.pid !== 'number' || processAlive(owner.pid)) continue;
+      if (typeof owner.builder === 'string' && /^hoist-[\w.-]+$/.test(owner.builder)) {
+        const via = bx.direct ?? bx;
+        await capture(via.file, [...via.prefix, 'rm', '--force', owner.builder], env);
+      }
+      await rm(dir, { recursive: true, force: true });
+      warn(
+        `removed ${typeof owner.builder === 'string' ? owner.builder : name}, left behind by a killed hoist build`,
+      );
+    }
+  } catch {
+    // a sweep that cannot run changes nothing for this build
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Polls one platform's builder until it is active, honouring retry_after_ms, up to the deadline. */

@@ -137,6 +137,20 @@ function stepProcesses(nonce: string): number[] {
   return pids;
 }
 
+/** pids whose command line holds `word` as one argument (e.g. a builder name). */
+function processesWith(word: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(word)) pids.push(Number(pid));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
 /** Names of the vertexes that have started, from --progress=rawjson. */
 function startedVertexes(text: string): string[] {
   const names: string[] = [];
@@ -337,6 +351,55 @@ describe('hoist build', () => {
       expect(stepProcesses(nonce)).toEqual([]);
     },
   );
+
+  it('after a SIGKILL, the next hoist build removes the builder and the PEMs left behind', async () => {
+    const ctx = path.join(tmp, 'slow-kill');
+    await fs.mkdir(ctx);
+    await fs.writeFile(
+      path.join(ctx, 'Dockerfile'),
+      `FROM ${registry.baseImage}\nARG NONCE\nRUN echo "killed $NONCE" && sleep 120\n`,
+    );
+    const nonce = `kill-${Date.now()}`;
+    const child = spawn(hoistBin, ['build', '--progress=rawjson', '--build-arg', `NONCE=${nonce}`, ctx], {
+      env: baseEnv(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const exited = new Promise<void>((res) => child.on('exit', () => res()));
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`the slow step never started:\n${stderr}`)), 120_000);
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (startedVertexes(stderr).some((n) => n.includes('sleep 120'))) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+    });
+    child.kill('SIGKILL');
+    await exited;
+    const id = buildIdOf(stderr);
+    // the orphaned `docker buildx build` keeps running; what the killed process made is still there
+    const orphans = processesWith(`hoist-${id}`);
+    try {
+      expect(await hoistBuilders()).toHaveLength(1);
+      expect(leftovers()).toHaveLength(1);
+
+      const next = await hoist(['build', path.join(tmp, 'ctx')]);
+      expect(next.code).toBe(0);
+      expect(next.stderr).toContain(`removed hoist-${id}, left behind by a killed hoist build`);
+      expect(await hoistBuilders()).toEqual([]);
+      expect(leftovers()).toEqual([]);
+    } finally {
+      for (const pid of orphans) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
 
   it('a failing Dockerfile exits with buildx code and the build row is failed', async () => {
     const ctx = path.join(tmp, 'broken');
