@@ -53,7 +53,8 @@ Hoist options:
       --wait duration           Longest wait for a builder, e.g. 90s or 10m (default 10m)
 
 Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
-HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG.
+HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG
+(the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates).
 `;
 
 function platformOfThisMachine(): string {
