@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3';
 import type { Db, RunResult, SqlValue } from './types.js';
 
+const CHECKPOINT_EVERY_MS = 1000;
+
 /**
  * better-sqlite3 is synchronous and has one connection, so an async transaction must keep
  * every other caller out until it ends: calls outside the transaction wait on `gate`.
@@ -9,6 +11,7 @@ export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
   private gate: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
   private readonly stmts = new Map<string, Database.Statement>();
 
   constructor(file: string) {
@@ -18,6 +21,22 @@ export class SqliteDb implements Db {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('cache_size = -16000');
+    // SQLite's automatic checkpoint runs inside a COMMIT every 1000 WAL pages (about 110 OIDC
+    // exchanges) and fsyncs twice, stalling the event loop each time. One checkpoint a second,
+    // between transactions, does the same work with a tenth of the stalls (bench:oidc p99).
+    this.db.pragma('wal_autocheckpoint = 0');
+    this.timer = setInterval(() => this.checkpoint(), CHECKPOINT_EVERY_MS);
+    this.timer.unref();
+  }
+
+  /** Copies committed WAL pages into the database file; skipped while a transaction is open. */
+  checkpoint(): void {
+    if (this.gate || !this.db.open) return;
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // SQLITE_BUSY from another process: the next tick retries.
+    }
   }
 
   private stmt(sql: string): Database.Statement {
@@ -92,6 +111,7 @@ export class SqliteDb implements Db {
 
   async close(): Promise<void> {
     await this.waitGate();
+    if (this.timer) clearInterval(this.timer);
     if (this.db.open) this.db.close();
   }
 }
