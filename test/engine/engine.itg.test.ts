@@ -10,6 +10,7 @@ import { createCa, issueClientCert, issueServerCert, type CertKeyPem } from '../
 import {
   buildctlTlsArgs,
   engineBinaries,
+  makeDockerConfig,
   startBuildkitd,
   startDockerd,
   startRegistry,
@@ -171,11 +172,27 @@ describe('startBuildkitd', () => {
 });
 
 describe('startDockerd', () => {
-  it('runs a private dockerd that pulls from the loopback registry and runs a container, then stops cleanly', async () => {
+  it('runs a private dockerd that pulls from the loopback registry, runs a container and builds with RUN (the buildx docker driver), then stops cleanly', async () => {
     const dockerd = await startDockerd({ registries: [registry.host] });
-    const env = { ...process.env, DOCKER_HOST: dockerd.host, DOCKER_CONFIG: join(dockerd.dir, 'config') };
+    const config = await makeDockerConfig();
+    const env = { ...process.env, ...config.env, DOCKER_HOST: dockerd.host };
     const docker = engineBinaries().docker;
     try {
+      const context = await mkdtemp(join(work, 'dockerd-build-'));
+      await writeFile(
+        join(context, 'Dockerfile'),
+        `FROM ${registry.baseImage}\nRUN echo built > /built.txt\n`,
+      );
+      const build = await run(
+        docker,
+        ['buildx', 'build', '--progress', 'plain', '--tag', 'hoist-test/built', context],
+        env,
+      );
+      expect(build.stderr).toContain('echo built');
+      expect(build).toMatchObject({ code: 0 });
+      const built = await run(docker, ['run', '--rm', 'hoist-test/built', 'cat', '/built.txt'], env);
+      expect(built).toMatchObject({ code: 0, stdout: 'built\n' });
+
       expect(dockerd.host).toBe(`unix://${dockerd.socket}`);
       const pull = await run(docker, ['pull', '--quiet', registry.baseImage], env);
       expect(pull).toMatchObject({ code: 0 });
@@ -188,8 +205,10 @@ describe('startDockerd', () => {
       expect(container.stdout.trim()).toMatch(/^12\.\d+$/);
     } finally {
       await dockerd.stop();
+      await config.cleanup();
     }
     expect(existsSync(dockerd.dir)).toBe(false);
+    expect(existsSync(`/sys/class/net/${dockerd.bridge}`)).toBe(false);
     expect(processesMentioning(dockerd.dir)).toEqual([]);
   }, 180_000);
 });

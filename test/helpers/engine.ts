@@ -27,6 +27,7 @@
 // --tlskey client-key.pem --tlsservername <a SAN of the server cert> debug workers`, or
 // `docker buildx create --driver remote --driver-opt cacert=..,cert=..,key=..,servername=.. tcp://..`.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import {
   accessSync,
   constants,
@@ -509,6 +510,8 @@ async function canConnect(port: number): Promise<boolean> {
 export interface Dockerd {
   /** `unix:///tmp/hoist-dockerd-XXXX/docker.sock`, for DOCKER_HOST. */
   host: string;
+  /** The dockerd's own bridge (deleted on stop). */
+  bridge: string;
   socket: string;
   dir: string;
   logFile: string;
@@ -516,8 +519,37 @@ export interface Dockerd {
 }
 
 /**
- * Starts a private dockerd (Debian's docker.io) on a unix socket, with its own data-root and
- * exec-root, no bridge and no iptables. `registries` (host:port) are allowed over plain HTTP.
+ * A bridge of its own for one dockerd, on a free 10.x/24: RUN steps of dockerd's builder (the
+ * buildx `docker` driver) need the default `bridge` network, and two dockerds must not share
+ * docker0 and its subnet.
+ */
+async function createBridge(): Promise<{ name: string; cidr: string }> {
+  const name = `hoist${randomBytes(4).toString('hex')}`; // 13 of the 15 characters allowed
+  const { stdout } = await execFileAsync('ip', ['-4', '-o', 'addr', 'show']);
+  const used = new Set(
+    [...stdout.matchAll(/inet (\d+)\.(\d+)\.(\d+)\.\d+/g)].map((m) => `${m[1]}.${m[2]}.${m[3]}`),
+  );
+  let prefix = '';
+  for (let attempt = 0; attempt < 100 && !prefix; attempt++) {
+    const candidate = `10.${200 + randomInt(50)}.${randomInt(256)}`;
+    if (!used.has(candidate)) prefix = candidate;
+  }
+  if (!prefix) throw new Error('no free 10.200-249.x.0/24 subnet for a dockerd bridge');
+  const cidr = `${prefix}.1/24`;
+  await execFileAsync('ip', ['link', 'add', name, 'type', 'bridge']);
+  try {
+    await execFileAsync('ip', ['addr', 'add', cidr, 'dev', name]);
+  } catch (err) {
+    await execFileAsync('ip', ['link', 'del', name]).catch(() => undefined);
+    throw err;
+  }
+  return { name, cidr };
+}
+
+/**
+ * Starts a private dockerd (Debian's docker.io) on a unix socket, with its own data-root,
+ * exec-root and bridge, and no iptables rules. `registries` (host:port) are allowed over plain
+ * HTTP.
  */
 export async function startDockerd(opts: { registries?: string[] } = {}): Promise<Dockerd> {
   const bins = engineBinaries();
@@ -526,6 +558,7 @@ export async function startDockerd(opts: { registries?: string[] } = {}): Promis
   const socket = join(dir, 'docker.sock');
   const host = `unix://${socket}`;
   const logFile = join(dir, 'dockerd.log');
+  const bridge = await createBridge();
   const args = [
     '--host',
     host,
@@ -538,17 +571,24 @@ export async function startDockerd(opts: { registries?: string[] } = {}): Promis
     '--config-file',
     join(dir, 'daemon.json'),
     '--bridge',
-    'none',
+    bridge.name,
     '--iptables=false',
     '--ip6tables=false',
     '--ip-masq=false',
   ];
   for (const registry of opts.registries ?? []) args.push('--insecure-registry', registry);
   await writeFile(join(dir, 'daemon.json'), '{}\n');
-  const child = await startDaemon(bins.dockerd, args, logFile);
+  let child: ChildProcess;
+  try {
+    child = await startDaemon(bins.dockerd, args, logFile);
+  } catch (err) {
+    await execFileAsync('ip', ['link', 'del', bridge.name]).catch(() => undefined);
+    throw err;
+  }
   const stop = async (): Promise<void> => {
     await stopDaemon(child, 30_000);
     await killProcessesUsing(dir);
+    await execFileAsync('ip', ['link', 'del', bridge.name]).catch(() => undefined);
     await removeDir(dir);
   };
   try {
@@ -568,7 +608,7 @@ export async function startDockerd(opts: { registries?: string[] } = {}): Promis
     await stop();
     throw err;
   }
-  return { host, socket, dir, logFile, stop };
+  return { host, bridge: bridge.name, socket, dir, logFile, stop };
 }
 
 export interface DockerConfig {
