@@ -24,7 +24,7 @@ BUILDKIT_VERSION=v0.18.2 # from v0.19.0 on, buildkit's go.mod has an `exclude` t
 BUILDX_VERSION=v0.38.2
 BASE_SUITE=bookworm
 BASE_REPO=hoist-test/debian
-APT_PACKAGES=(runc docker.io docker-registry debootstrap qemu-user-static postgresql ca-certificates)
+APT_PACKAGES=(runc docker.io docker-registry debootstrap qemu-user-static postgresql ca-certificates iproute2)
 
 CACHE=${HOIST_ENGINE_CACHE:-$HOME/.cache/hoist-engine}
 BIN=$CACHE/bin
@@ -265,6 +265,20 @@ Stop it:              npm run engine:down
 EOF
 }
 
+BRIDGE=hoistengine0
+# The bridge of `up`'s dockerd, on a 10.2xx.y.0/24 no interface uses.
+create_bridge() {
+  [ -e "/sys/class/net/$BRIDGE" ] && return 0
+  local used prefix=""
+  used=$(ip -4 -o addr show | awk '{split($4, a, "."); print a[1] "." a[2] "." a[3]}')
+  for _ in $(seq 100); do
+    prefix="10.$((200 + RANDOM % 50)).$((RANDOM % 256))"
+    grep -qx "$prefix" <<<"$used" || break
+  done
+  as_root ip link add "$BRIDGE" type bridge
+  as_root ip addr add "$prefix.1/24" dev "$BRIDGE"
+}
+
 is_up() {
   alive "$RUN/registry.pid" && alive "$RUN/buildkitd/pid" && alive "$RUN/dockerd.pid"
 }
@@ -282,10 +296,12 @@ cmd_up() {
   if [ ! -d "$RUN/registry" ]; then cp -a "$BASE/registry" "$RUN/registry"; fi
   start_registry "$RUN/registry" "$port" "$RUN/registry.pid" "$RUN/registry.log"
   start_buildkitd "$RUN/buildkitd" "$RUN/buildkitd.sock" "127.0.0.1:$port"
-  # A private dockerd: own data-root, exec-root and socket, no bridge, no iptables.
+  # A private dockerd: own data-root, exec-root, socket and bridge (RUN steps of its builder need
+  # the bridge network), no iptables rules.
   mkdir -p "$RUN/docker-data" "$RUN/docker-exec"
+  create_bridge
   setsid dockerd --host "unix://$RUN/docker.sock" --data-root "$RUN/docker-data" --exec-root "$RUN/docker-exec" \
-    --pidfile "$RUN/dockerd.pid.own" --bridge none --iptables=false --ip6tables=false --ip-masq=false \
+    --pidfile "$RUN/dockerd.pid.own" --bridge "$BRIDGE" --iptables=false --ip6tables=false --ip-masq=false \
     --insecure-registry "127.0.0.1:$port" >"$RUN/dockerd.log" 2>&1 </dev/null &
   echo $! >"$RUN/dockerd.pid"
   wait_for 60 docker --host "unix://$RUN/docker.sock" version || die "dockerd did not start; see $RUN/dockerd.log"
@@ -298,6 +314,7 @@ cmd_down() {
   stop_pidfile "$RUN/dockerd.pid" 30
   stop_pidfile "$RUN/buildkitd/pid"
   stop_pidfile "$RUN/registry.pid"
+  if [ -e "/sys/class/net/$BRIDGE" ]; then as_root ip link del "$BRIDGE" || true; fi
   rm -f "$RUN/env" "$RUN/dockerd.pid.own" "$RUN/buildkitd.sock" "$RUN/docker.sock"
   log "engine stopped"
 }
