@@ -15,7 +15,7 @@
 //   - Lifecycle: `deps.lifecycle.onStart(fn)` (re-adopt builders) and `deps.lifecycle.onShutdown(fn)`.
 //   - Flags: `buildsPlugin.options` adds `hoist server --NAME` / env; read `deps.config.pluginOptions[NAME]`.
 //   - Metrics: register yours on `deps.metrics` (a prom-client Registry served at /metrics).
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AuditLog } from './audit.js';
@@ -85,6 +85,41 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     return503OnClosing: true,
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false },
+    },
+    maxParamLength: 256,
+    // Router errors (a bad percent-encoding, a path parameter over 256 bytes) in our error shape.
+    frameworkErrors: (err, _req, res) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const reply = res as unknown as FastifyReply;
+      void reply
+        .code(tooLong ? 414 : 400)
+        .send(
+          tooLong
+            ? errorBody('uri_too_long', 'a path segment is longer than 256 bytes')
+            : errorBody('bad_url', 'the URL is not validly percent-encoded'),
+        );
+    },
+    // Malformed HTTP (a wrong Content-Length, huge headers) never reaches a route.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, text, code, message] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout', 'request_timeout', 'the request was not received in time']
+            : [
+                400,
+                'Bad Request',
+                'bad_http_request',
+                'the request is not valid HTTP/1.1 (check Content-Length and framing)',
+              ];
+      const body = JSON.stringify(errorBody(code, message));
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
     },
   }) as unknown as FastifyInstance;
 

@@ -1,6 +1,7 @@
 // The admin API, tokens, auth helpers, the plugin mechanism, bad input, and CLI releases, on a
 // real server over HTTP, against SQLite and PostgreSQL.
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -390,6 +391,27 @@ describe.each(['sqlite', 'postgres'] as const)('hoist server API on %s', (backen
       expect(JSON.stringify(r.body)).not.toMatch(/ at .*\.(ts|js):\d+/);
     }
     expect(await count()).toEqual(before);
+  });
+
+  it('answers malformed URLs and malformed HTTP in the same error shape', async () => {
+    const badUrl = await server.api<ErrorBody>('GET', '/v1/projects/%E0%A4%A');
+    expect([badUrl.status, badUrl.body.error.code]).toEqual([400, 'bad_url']);
+    const long = await server.api<ErrorBody>('GET', `/v1/projects/${'a'.repeat(3000)}`);
+    expect([long.status, long.body.error.code]).toEqual([414, 'uri_too_long']);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const { port } = new URL(server.url);
+      const sock = connect(Number(port), '127.0.0.1', () => {
+        sock.write('POST /v1/projects HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}');
+      });
+      let data = '';
+      sock.on('data', (d: Buffer) => (data += d.toString()));
+      sock.on('close', () => resolve(data));
+      sock.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: { code: 'bad_http_request', message: expect.stringMatching(/not valid HTTP/) },
+    });
   });
 
   it('rolls a failed transaction back completely', async () => {
