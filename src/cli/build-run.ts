@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { BuilderActive, FinishBuildRequest } from '../lib/api-types.js';
+import type { BuilderActive, BuilderAnswer, FinishBuildRequest } from '../lib/api-types.js';
 import { HoistClient } from '../lib/client.js';
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
 import {
@@ -267,7 +267,12 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
         (r) => {
           if (r.cancel) requestCancel('the Hoist server canceled this build');
         },
-        (err: unknown) => warn(`heartbeat failed: ${errorMessage(err)}`),
+        (err: unknown) => {
+          // the server ended the build (expired, canceled, finished): its certificate is dead too
+          if (err instanceof HoistApiError && err.status === 409) {
+            requestCancel(`the Hoist server ended this build (${err.message})`);
+          } else warn(`heartbeat failed: ${errorMessage(err)}`);
+        },
       );
     }, hbMs);
     heartbeat.unref();
@@ -450,7 +455,16 @@ async function acquire(
   let told = false;
   for (;;) {
     if (signal.aborted) throw new Error('canceled');
-    const answer = await client.builder(buildId, platform);
+    let answer: BuilderAnswer;
+    try {
+      answer = await client.builder(buildId, platform);
+    } catch (err) {
+      // an unreachable or overloaded server is waited out like a pending answer, up to --wait
+      const transient =
+        err instanceof HoistApiError && (err.status === 0 || err.status === 429 || err.status >= 500);
+      if (!transient || Date.now() >= deadline) throw err;
+      answer = { status: 'pending', retry_after_ms: 1000, reason: errorMessage(err) };
+    }
     if (answer.status === 'active') return answer;
     lastReason = answer.reason;
     const left = deadline - Date.now();
