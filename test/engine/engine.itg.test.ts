@@ -118,17 +118,19 @@ describe('startBuildkitd', () => {
   // Without a [registry] entry in buildkitd.toml: BuildKit itself falls back to plain HTTP
   // for a registry on 127.0.0.1. The helpers still write the entry (see engine.ts).
   it.each([
-    ['with a [registry] entry in buildkitd.toml', true],
-    ['relying on BuildKit treating 127.0.0.1 as plain HTTP', false],
-  ])(
+    ['with a [registry] entry in buildkitd.toml', true, 'auto'],
+    ['relying on BuildKit treating 127.0.0.1 as plain HTTP', false, 'auto'],
+    ['with the native snapshotter', true, 'native'],
+  ] as const)(
     'pulls the base image from the loopback registry over HTTP and runs a RUN step, %s',
-    async (_name, configured) => {
+    async (_name, configured, snapshotter) => {
       const bk = await startBuildkitd({
         caPem: ca.certPem,
         certPem: server.certPem,
         keyPem: server.keyPem,
         client,
         registries: configured ? [registry.host] : [],
+        snapshotter,
       });
       try {
         const dir = await mkdtemp(join(work, 'bk-'));
@@ -161,6 +163,11 @@ describe('startBuildkitd', () => {
         ]);
         expect(build.stderr).toMatch(/built-on-12\.\d+/);
         expect(build.code).toBe(0);
+        // `auto` picks overlayfs in this sandbox.
+        const expected = snapshotter === 'native' ? 'native' : 'overlayfs';
+        expect(readFileSync(bk.logFile, 'utf8')).toContain(
+          `org.mobyproject.buildkit.worker.snapshotter:${expected}`,
+        );
       } finally {
         await bk.stop();
       }
