@@ -15,14 +15,19 @@
 //                                                    /run/buildkit/otel-grpc.sock
 //             --oci-worker-net host                   there is no CNI here; `auto` falls back to it
 //                                                    with a warning anyway
-//             [--oci-worker-snapshotter overlayfs]    `auto` picks overlayfs here; `native` also works
+//             --oci-worker-snapshotter auto           picks overlayfs here; `native` works too (tested)
 // With --tlscacert set, buildkitd requires and verifies a client certificate signed by that CA.
+// A refused client certificate (other CA, expired) is not named by buildx: over TLS 1.3 the
+// build just fails after ~20 s with "waiting for connection ... context deadline exceeded"
+// (buildctl sometimes shows "remote error: tls: expired certificate", sometimes "broken pipe").
+// To assert the reason, do a TLS 1.2 handshake (node:tls, maxVersion 'TLSv1.2'): it fails with
+// ERR_SSL_TLSV1_ALERT_UNKNOWN_CA or ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED (test/chain.itg.test.ts).
 // buildkitd.toml marks the loopback registries plain HTTP:
 //   [registry."127.0.0.1:PORT"]
 //     http = true
 //     insecure = true
-// (BuildKit v0.18 also falls back to HTTP for 127.0.0.1/localhost by itself, but the explicit
-// entry makes pulls and pushes deterministic.)
+// (BuildKit v0.18 also pulls from a registry on 127.0.0.1 over plain HTTP without it — see
+// test/engine/engine.itg.test.ts — but the explicit entry keeps pulls and pushes deterministic.)
 // Clients: `buildctl --addr tcp://127.0.0.1:PORT --tlscacert ca.pem --tlscert client.pem
 // --tlskey client-key.pem --tlsservername <a SAN of the server cert> debug workers`, or
 // `docker buildx create --driver remote --driver-opt cacert=..,cert=..,key=..,servername=.. tcp://..`.
