@@ -261,6 +261,28 @@ describe('planBuild: secret files and warnings', () => {
     expect(() => plan({ context: '.', outputs: 'type=local,dest="./a b"' })).toThrow(ConfigurationError);
     expect(() => plan({ context: '.', outputs: 'type=local,dest="./a b"' })).toThrow(/input 'outputs'/);
   });
+
+  it.each([
+    [
+      'provenance',
+      { provenance: 'mode="max"x' },
+      /as comma-separated attributes .*Quote.*; quote a whole attribute/,
+    ],
+    ['sbom', { sbom: 'generator="a"b' }, /as comma-separated attributes .*Quote.*; quote a whole attribute/],
+    ['attests', { attests: 'type=provenance\ntype=sbom,a"b' }, /as comma-separated attributes .*Quote/],
+    // An unclosed quote already breaks the list itself.
+    [
+      'attests',
+      { attests: 'type=sbom,"generator=a' },
+      /as a list .*Quote Not Closed.*close every double quote/,
+    ],
+    ['tags', { tags: 'a/b:1,"a/b:2' }, /as a list .*Quote Not Closed/],
+  ])('refuses an unparsable %s input with a ConfigurationError naming it', (name, input, why) => {
+    const run = () => plan({ context: '.', ...input });
+    expect(run).toThrow(ConfigurationError);
+    expect(run).toThrow(new RegExp(`^input '${name}' could not be parsed`));
+    expect(run).toThrow(why);
+  });
 });
 
 describe('toHoistArgs: the same argv for hoist build', () => {

@@ -85,14 +85,11 @@ export function planBuild(inputs: Inputs, ctx: ArgsContext): BuildPlan {
     else warnings.push(`${v} is not a valid secret env (expected key=ENV_NAME); skipped`);
   }
   if (inputs.file) args.push('--file', inputs.file);
-  let writesImageId: boolean;
-  try {
-    writesImageId = !hasExporterType('local', inputs.outputs) && !hasExporterType('tar', inputs.outputs);
-  } catch (err) {
-    throw new ConfigurationError(
-      `input 'outputs' could not be parsed as comma-separated attributes (${errorMessage(err)}); quote a whole attribute, e.g. type=image,"name=a/b:1,a/b:2",push=true`,
-    );
-  }
+  const writesImageId = parsingInput(
+    'outputs',
+    'type=image,"name=a/b:1,a/b:2",push=true',
+    () => !hasExporterType('local', inputs.outputs) && !hasExporterType('tar', inputs.outputs),
+  );
   if (writesImageId) args.push('--iidfile', iidFile);
   for (const v of inputs.labels) args.push('--label', v);
   for (const v of inputs['no-cache-filters']) args.push('--no-cache-filter', v);
@@ -159,10 +156,30 @@ function renderTemplate(value: string, defaultContext: string): string {
   return Handlebars.compile(value)({ defaultContext });
 }
 
+/**
+ * Runs the CSV parsing of one input; a parse error (an unclosed or stray quote) becomes a
+ * ConfigurationError that names the input and shows how to quote, instead of csv-parse's
+ * bare "Invalid Opening Quote".
+ */
+function parsingInput<T>(name: string, example: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ConfigurationError(
+      `input '${name}' could not be parsed as comma-separated attributes (${errorMessage(err)}); quote a whole attribute, e.g. ${example}`,
+    );
+  }
+}
+
 function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
+  const attestsExample = 'type=sbom,"generator=image:tag"';
   const args: string[] = [];
-  const provenance = resolveProvenanceInput(inputs.provenance, ctx.runUrl);
-  const attestsProvenance = inputs.attests.some((a) => hasAttestationType('provenance', a));
+  const provenance = parsingInput('provenance', 'mode=max,"builder-id=https://ci/run"', () =>
+    resolveProvenanceInput(inputs.provenance, ctx.runUrl),
+  );
+  const attestsProvenance = parsingInput('attests', attestsExample, () =>
+    inputs.attests.some((a) => hasAttestationType('provenance', a)),
+  );
   let provenanceSet = false;
   let sbomSet = false;
   if (provenance) {
@@ -179,18 +196,23 @@ function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
     args.push('--attest', `type=provenance,${resolveProvenanceAttrs(attrs, ctx.runUrl)}`);
   }
   if (inputs.sbom) {
-    args.push('--attest', resolveAttestationAttrs(`type=sbom,${inputs.sbom}`));
+    const sbom = parsingInput('sbom', 'generator=image:tag', () =>
+      resolveAttestationAttrs(`type=sbom,${inputs.sbom}`),
+    );
+    args.push('--attest', sbom);
     sbomSet = true;
   }
   // The provenance and sbom inputs take precedence over the same types in attests.
-  for (const attest of inputs.attests) {
-    const isProvenance = hasAttestationType('provenance', attest);
-    const isSbom = hasAttestationType('sbom', attest);
-    if (!isProvenance && !isSbom) args.push('--attest', resolveAttestationAttrs(attest));
-    else if (!provenanceSet && isProvenance)
-      args.push('--attest', resolveProvenanceAttrs(attest, ctx.runUrl));
-    else if (!sbomSet && isSbom) args.push('--attest', attest);
-  }
+  parsingInput('attests', attestsExample, () => {
+    for (const attest of inputs.attests) {
+      const isProvenance = hasAttestationType('provenance', attest);
+      const isSbom = hasAttestationType('sbom', attest);
+      if (!isProvenance && !isSbom) args.push('--attest', resolveAttestationAttrs(attest));
+      else if (!provenanceSet && isProvenance)
+        args.push('--attest', resolveProvenanceAttrs(attest, ctx.runUrl));
+      else if (!sbomSet && isSbom) args.push('--attest', attest);
+    }
+  });
   return args;
 }
 

@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { parse } from 'csv-parse/sync';
-import { ConfigurationError } from '../../lib/errors.js';
+import { ConfigurationError, errorMessage } from '../../lib/errors.js';
 
 /** How one list input is split; the same knobs docker's actions toolkit exposes. */
 export interface ListOptions {
@@ -41,9 +41,19 @@ export function parseList(input: string, opts: ListOptions = {}): string[] {
   return items.filter((item) => item).map((item) => (opts.trimWhitespace === false ? item : item.trim()));
 }
 
-/** Reads a list input (INPUT_<NAME>) and splits it with {@link parseList}. */
+/**
+ * Reads a list input (INPUT_<NAME>) and splits it with {@link parseList}; a CSV error
+ * (an unclosed quote) names the input instead of surfacing csv-parse's bare message.
+ */
 export function getListInput(name: string, opts: ListOptions = {}): string[] {
-  return parseList(core.getInput(name, { trimWhitespace: opts.trimWhitespace !== false }), opts);
+  const raw = core.getInput(name, { trimWhitespace: opts.trimWhitespace !== false });
+  try {
+    return parseList(raw, opts);
+  } catch (err) {
+    throw new ConfigurationError(
+      `input '${name}' could not be parsed as a list (${errorMessage(err)}): put one item per line, and close every double quote or write the item without quotes`,
+    );
+  }
 }
 
 const TRUE_VALUES = ['true', 'True', 'TRUE'];
