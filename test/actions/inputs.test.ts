@@ -103,6 +103,12 @@ describe('setup getInputs', () => {
     ],
     [{}, {}, /input 'api-url' is empty and HOIST_API_URL is not set/],
     [{ 'api-url': 'not a url' }, {}, /input 'api-url' must be an http\(s\) URL/],
+    [
+      {},
+      { HOIST_API_URL: 'hoist.example.com' },
+      /^HOIST_API_URL must be an http\(s\) URL.*got "hoist\.example\.com"/,
+    ],
+    [{}, { HOIST_API_URL: 'ftp://h' }, /^HOIST_API_URL must be an http or https URL/],
     [{ 'api-url': 'http://h', oidc: 'maybe' }, {}, /input 'oidc' must be true or false/],
   ])('refuses %j', (inputs, env, message) => {
     setInputs(inputs);

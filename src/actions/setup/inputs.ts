@@ -20,6 +20,8 @@ export function getInputs(env: Record<string, string | undefined> = process.env)
     );
   }
   const apiUrl = core.getInput('api-url') || env.HOIST_API_URL || '';
+  // Name where a bad URL came from: the input, or HOIST_API_URL when the input is empty.
+  const source = core.getInput('api-url') ? "input 'api-url'" : 'HOIST_API_URL';
   if (!apiUrl) {
     throw new ConfigurationError(
       "input 'api-url' is empty and HOIST_API_URL is not set: give the URL of your Hoist server, e.g. `api-url: https://hoist.example.com`",
@@ -30,11 +32,11 @@ export function getInputs(env: Record<string, string | undefined> = process.env)
     url = new URL(apiUrl);
   } catch {
     throw new ConfigurationError(
-      `input 'api-url' must be an http(s) URL such as https://hoist.example.com; got "${apiUrl}"`,
+      `${source} must be an http(s) URL such as https://hoist.example.com; got "${apiUrl}"`,
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigurationError(`input 'api-url' must be an http or https URL; got "${apiUrl}"`);
+    throw new ConfigurationError(`${source} must be an http or https URL; got "${apiUrl}"`);
   }
   return {
     version,
