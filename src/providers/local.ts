@@ -358,7 +358,7 @@ export class LocalProvider implements Provider {
       '--root',
       f.root,
       '--addr',
-      `tcp://${this.listenHost.includes(':') ? `[${this.listenHost}]` : this.listenHost}:${port}`,
+      tcpAddress(this.listenHost, port),
       '--tlscert',
       f.serverCert,
       '--tlskey',
@@ -425,7 +425,7 @@ export class LocalProvider implements Provider {
       {
         builder_id: spec.id,
         pid,
-        endpoint: `tcp://${advertiseHost}:${port}`,
+        endpoint: tcpAddress(advertiseHost, port),
         ms: Date.now() - startedAt.getTime(),
       },
       'builder started',
@@ -436,7 +436,7 @@ export class LocalProvider implements Provider {
   private toRunning(state: BuilderState, ca: CertKeyPem, adopted: boolean): RunningBuilder {
     return {
       id: state.id,
-      endpoint: `tcp://${state.advertiseHost.includes(':') ? `[${state.advertiseHost}]` : state.advertiseHost}:${state.port}`,
+      endpoint: tcpAddress(state.advertiseHost, state.port),
       serverName: serverName(state.id),
       caPem: ca.certPem,
       pid: state.pid,
@@ -561,8 +561,7 @@ export class LocalProvider implements Provider {
         id,
         state: pid !== null ? 'running' : 'stopped',
         pid,
-        endpoint:
-          state && pid !== null ? this.toRunning(state, { certPem: '', keyPem: '' }, true).endpoint : null,
+        endpoint: state && pid !== null ? tcpAddress(state.advertiseHost, state.port) : null,
       });
     }
     // A buildkitd running from a builder root whose directory entry is unreadable is still ours.
@@ -701,9 +700,7 @@ export class LocalProvider implements Provider {
       const pem = await fs.readFile(f.serverCert, 'utf8');
       const cert = new X509Certificate(pem);
       const fresh = new Date(cert.validTo).getTime() > Date.now() + 30 * 24 * 3600_000;
-      const names = cert.subjectAltName ?? '';
-      const hostOk = names.includes(net.isIP(host) ? `IP Address:${host}` : `DNS:${host}`);
-      if (fresh && hostOk && cert.checkIssued(new X509Certificate(ca.certPem))) return;
+      if (fresh && certCoversHost(cert, host) && cert.checkIssued(new X509Certificate(ca.certPem))) return;
     } catch {
       /* missing or unreadable: issue */
     }
@@ -756,6 +753,20 @@ function otelSocketPath(dir: string): string {
     os.tmpdir(),
     `hoist-otel-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`,
   );
+}
+
+/**
+ * Does the certificate name this host in its subject alternative names? Whole entries, IPv6
+ * in any spelling: a substring test of the SAN text took 127.0.0.10 for 127.0.0.1 and never
+ * matched ::1 (Node prints it expanded).
+ */
+export function certCoversHost(cert: X509Certificate, host: string): boolean {
+  return (net.isIP(host) ? cert.checkIP(host) : cert.checkHost(host)) !== undefined;
+}
+
+/** The buildx/buildkitd address of a host and port, with IPv6 hosts in brackets. */
+function tcpAddress(host: string, port: number): string {
+  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 export function serverName(id: string): string {

@@ -3,7 +3,10 @@ import { nativePlatform, parsePlatform } from '../../src/providers/provider.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { createCa, issueServerCert } from '../../src/lib/pki.js';
 import {
+  certCoversHost,
   emulatedPlatforms,
   parseByteSize,
   renderBuildkitdConfig,
@@ -98,5 +101,24 @@ describe('emulatedPlatforms', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('certCoversHost', () => {
+  it('matches whole SAN entries, IPv6 in any spelling', async () => {
+    const ca = await createCa({ commonName: 'test CA' });
+    const pem = await issueServerCert(ca, {
+      commonName: 'bkr-1.builders.hoist.internal',
+      dnsNames: ['bkr-1.builders.hoist.internal', 'builder.example.com'],
+      ipAddresses: ['127.0.0.10', '::1'],
+    });
+    const cert = new X509Certificate(pem.certPem);
+    expect(certCoversHost(cert, '127.0.0.10')).toBe(true);
+    // A substring of the SAN text is not a name of the certificate.
+    expect(certCoversHost(cert, '127.0.0.1')).toBe(false);
+    expect(certCoversHost(cert, '::1')).toBe(true);
+    expect(certCoversHost(cert, '0:0:0:0:0:0:0:1')).toBe(true);
+    expect(certCoversHost(cert, 'builder.example.com')).toBe(true);
+    expect(certCoversHost(cert, 'example.com')).toBe(false);
   });
 });
