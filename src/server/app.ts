@@ -69,6 +69,8 @@ export interface BuiltApp {
   app: FastifyInstance;
   deps: HoistDeps;
   lifecycle: LifecycleHooks;
+  /** The periodic clean-up, callable at once (tests, operators' tooling). */
+  purgeExpired(): Promise<{ jtis: number; tokens: number }>;
 }
 
 export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
@@ -242,13 +244,13 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
   registerReleaseRoutes(app, deps);
   for (const p of plugins) await p.register(app, deps);
 
-  // Expired jtis can never verify again; forget them now and then.
+  // Expired jtis can never verify again, and expired OIDC/build tokens pile up: purge them now and then.
   let purge: NodeJS.Timeout | null = null;
   lifecycle.onStart(() => {
     purge = setInterval(() => {
       exchange
-        .purgeExpiredJtis()
-        .catch((err: unknown) => logger.warn({ err }, 'purging expired jtis failed'));
+        .purgeExpired()
+        .catch((err: unknown) => logger.warn({ err }, 'purging expired jtis and tokens failed'));
     }, 10 * 60_000);
     purge.unref();
   });
@@ -256,5 +258,5 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     if (purge) clearInterval(purge);
   });
 
-  return { app, deps, lifecycle };
+  return { app, deps, lifecycle, purgeExpired: () => exchange.purgeExpired() };
 }

@@ -159,11 +159,17 @@ export class OidcExchange {
     return result.response;
   }
 
-  /** Forgets jtis whose tokens have expired anyway (they can no longer verify). */
-  async purgeExpiredJtis(): Promise<number> {
-    const r = await this.deps.db.run('DELETE FROM oidc_jtis WHERE expires_at < ?', [
-      iso(this.deps.clock.now()),
-    ]);
-    return r.changes;
+  /**
+   * Forgets jtis whose ID tokens have expired anyway (they can no longer verify), and OIDC and
+   * build tokens that expired more than a week ago (their audit events stay).
+   */
+  async purgeExpired(): Promise<{ jtis: number; tokens: number }> {
+    const now = this.deps.clock.now();
+    const jtis = await this.deps.db.run('DELETE FROM oidc_jtis WHERE expires_at < ?', [iso(now)]);
+    const tokens = await this.deps.db.run(
+      "DELETE FROM tokens WHERE kind IN ('oidc', 'build') AND expires_at IS NOT NULL AND expires_at < ?",
+      [iso(new Date(now.getTime() - 7 * 86400_000))],
+    );
+    return { jtis: jtis.changes, tokens: tokens.changes };
   }
 }

@@ -11,6 +11,7 @@ export interface RunningServer {
   deps: HoistDeps;
   /** http://HOST:PORT actually listened on. */
   url: string;
+  purgeExpired(): Promise<{ jtis: number; tokens: number }>;
   /** Stops accepting, waits for requests in flight, runs shutdown hooks, closes the database. */
   stop(): Promise<void>;
 }
@@ -83,5 +84,5 @@ export async function startServer(
     addr && typeof addr === 'object'
       ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
       : url;
-  return { app, deps, url: listened, stop };
+  return { app, deps, url: listened, stop, purgeExpired: built.purgeExpired };
 }

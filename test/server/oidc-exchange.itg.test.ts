@@ -93,6 +93,12 @@ describe.each(['sqlite', 'postgres'] as const)('POST /v1/auth/github-oidc on %s'
     );
     expect(who.body).toMatchObject({ kind: 'oidc', project_id: projects.alpha!.id });
     // An OIDC token is no admin token.
+    const listed = await server.api<{ tokens: { kind: string; expires_at: string }[] }>(
+      'GET',
+      `/v1/projects/${projects.alpha!.id}/tokens?kind=oidc`,
+    );
+    expect(listed.body.tokens.map((t) => t.kind)).toEqual(['oidc']);
+    expect(listed.body.tokens[0]!.expires_at).toBe(r.body.expires_at);
     const admin = await server.api<ErrorBody>(
       'GET',
       `/v1/projects/${projects.alpha!.id}`,
@@ -534,6 +540,44 @@ describe.each(['sqlite', 'postgres'] as const)('POST /v1/auth/github-oidc on %s'
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/hoist_oidc_exchanges_total\{outcome="granted",reason="granted"\} \d+/);
     expect(metrics).toMatch(/hoist_oidc_exchanges_total\{outcome="refused",reason="replay"\} [1-9]/);
+  });
+
+  it('purges expired jtis and long-expired OIDC tokens, and nothing else', async () => {
+    const { db, tokens } = server.running!.deps;
+    const day = 86400_000;
+    const old = await tokens.mint({
+      kind: 'oidc',
+      name: 'old',
+      project_id: projects.alpha!.id,
+      expires_at: new Date(Date.now() - 8 * day),
+    });
+    const recent = await tokens.mint({
+      kind: 'oidc',
+      name: 'recent',
+      project_id: projects.alpha!.id,
+      expires_at: new Date(Date.now() - day),
+    });
+    const project = await tokens.mint({
+      kind: 'project',
+      name: 'kept',
+      project_id: projects.alpha!.id,
+      expires_at: new Date(Date.now() - 30 * day),
+    });
+    await db.run('INSERT INTO oidc_jtis (jti, expires_at, seen_at) VALUES (?, ?, ?)', [
+      'old-jti',
+      '2020-01-01T00:00:00.000Z',
+      '2020-01-01T00:00:00.000Z',
+    ]);
+    const live = await issuer.sign();
+    expect((await exchange({ token: live })).status).toBe(200);
+    const purged = await server.running!.purgeExpired();
+    expect(purged.jtis).toBeGreaterThanOrEqual(1);
+    expect(await tokens.get(old.info.id)).toBeUndefined();
+    expect(await tokens.get(recent.info.id)).toBeDefined();
+    expect(await tokens.get(project.info.id)).toBeDefined();
+    expect(await db.get('SELECT jti FROM oidc_jtis WHERE jti = ?', ['old-jti'])).toBeUndefined();
+    // A jti whose token could still verify is kept: the replay stays refused.
+    expect((await exchange({ token: live })).body.error.code).toBe('token_replayed');
   });
 
   it('remembers used jtis across a restart', async () => {

@@ -3,6 +3,7 @@ import type {
   CreateProjectRequest,
   CreateTokenRequest,
   CreateTokenResponse,
+  TokenKind,
   TrustPolicyInput,
   UpdateProjectRequest,
 } from '../../lib/api-types.js';
@@ -181,12 +182,23 @@ export function registerManagementRoutes(
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: { kind?: TokenKind | 'all' } }>(
     '/v1/projects/:id/tokens',
-    { ...admin, schema: { params: idParam } },
+    {
+      ...admin,
+      schema: {
+        params: idParam,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { kind: { type: 'string', enum: ['project', 'oidc', 'build', 'all'] } },
+        },
+      },
+    },
     async (req) => {
       const p = await projects.require(req.params.id);
-      return { tokens: await tokens.list({ project_id: p.id, kind: 'project' }) };
+      const kind = req.query.kind ?? 'project';
+      return { tokens: await tokens.list({ project_id: p.id, ...(kind === 'all' ? {} : { kind }) }) };
     },
   );
 
