@@ -25,7 +25,8 @@ export interface Db {
   exec(sql: string): Promise<void>;
   /**
    * Runs fn in one transaction: committed when fn resolves, rolled back when it throws,
-   * so a failed request leaves nothing half-written. Use only the `tx` handle inside.
+   * so a failed request leaves nothing half-written. Use only the `tx` handle inside, and keep
+   * it short: no network or process I/O inside (on SQLite every other query waits for it).
    */
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;
