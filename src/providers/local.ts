@@ -773,11 +773,20 @@ export function serverName(id: string): string {
   return `${id.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.builders.hoist.internal`;
 }
 
+/**
+ * Writes a key atomically, 0600 from its first byte: a leftover temp file of a crashed
+ * writer (whatever its mode) is removed first, and a failed write leaves no temp file.
+ */
 async function writeSecret(file: string, content: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, content, { mode: 0o600 });
-  await fs.chmod(tmp, 0o600);
-  await fs.rename(tmp, file);
+  await fs.rm(tmp, { force: true });
+  try {
+    await fs.writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 async function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {

@@ -116,6 +116,9 @@ describe('local provider', () => {
     for (const f of ['ca-key.pem', 'server-key.pem']) {
       expect((await fs.stat(path.join(dir, f))).mode & 0o777).toBe(0o600);
     }
+    // ...in a private directory, with no temp copy of a key left behind.
+    expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     // Without a client certificate the builder refuses.
     const anonymous = await workers(b.endpoint, b.serverName, b.caPem, null);
     expect(anonymous.ok).toBe(false);
