@@ -16,7 +16,7 @@ import {
 } from '../lib/github.js';
 import { exchangeGithubOidc, idTokenAvailable } from '../lib/oidc.js';
 import { setupHoist } from '../setup/setup.js';
-import { planBuild, toHoistArgs, type ArgsContext, type BuildPlan } from './args.js';
+import { planBuild, toHoistArgs, type ArgsContext } from './args.js';
 import { getInputs, type Inputs } from './inputs.js';
 import { decideRoute } from './route.js';
 import { countCachedSteps, renderSummary, summaryInputs } from './summary.js';
@@ -226,5 +226,3 @@ async function writeSummary(
     core.warning(`could not write the job summary: ${String(err)}`);
   }
 }
-
-export type { BuildPlan };

@@ -1,3 +1,4 @@
+import { ID_TOKEN_PERMISSION_HINT } from '../lib/oidc.js';
 import type { FallbackMode } from './inputs.js';
 
 export type CredentialSource = 'input' | 'env' | 'oidc';
@@ -42,9 +43,5 @@ export function decideRoute(f: RouteFacts): Route {
   if (f.idTokenAvailable) return { kind: 'hoist', source: 'oidc' };
   return f.fallback === 'auto'
     ? { kind: 'fallback', reason: NO_CREDENTIAL_REASON }
-    : {
-        kind: 'fail',
-        message:
-          'no Hoist credential and `fallback: never`. GitHub Actions did not give this job an OIDC ID token (ACTIONS_ID_TOKEN_REQUEST_URL is not set): add `permissions: id-token: write` to the workflow or job, or pass a Hoist token with the `token` input or HOIST_TOKEN.',
-      };
+    : { kind: 'fail', message: `no Hoist credential and \`fallback: never\`: ${ID_TOKEN_PERMISSION_HINT}` };
 }
