@@ -118,6 +118,15 @@ describe('renderSummary', () => {
     expect(renderSummary({ ...base, tags: ['<script>'] })).toContain('<code>&#60;script&#62;</code>');
   });
 
+  it('keeps inputs holding a code fence inside the inputs block', () => {
+    const label = 'x=```\n</details><img src=x>';
+    const md = renderSummary({ ...base, inputs: { labels: [label] } });
+    expect(md).toContain('````json\n');
+    const block = md.slice(md.indexOf('````json\n') + 8, md.lastIndexOf('\n````'));
+    expect(JSON.parse(block)).toEqual({ labels: [label] });
+    expect(md.trimEnd().endsWith('</details>')).toBe(true);
+  });
+
   it('says so when the build failed and nothing was parsed', () => {
     const md = renderSummary({
       ...base,

@@ -131,6 +131,10 @@ export function renderSummary(d: SummaryData): string {
     '</table>',
   ].join('\n');
   const inputs = JSON.stringify(d.inputs, null, 2);
+  // A fence longer than any backtick run in the inputs, so no input can close it early and
+  // have the rest of its text read as Markdown or HTML.
+  const longestRun = Math.max(0, ...(inputs.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(Math.max(3, longestRun + 1));
   return [
     '## Hoist build summary',
     '',
@@ -138,9 +142,9 @@ export function renderSummary(d: SummaryData): string {
     '',
     '<details><summary><strong>Build inputs</strong></summary>',
     '',
-    '```json',
+    `${fence}json`,
     inputs,
-    '```',
+    fence,
     '',
     '</details>',
     '',
