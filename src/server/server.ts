@@ -61,6 +61,7 @@ export async function startServer(
       public_url: url,
       database: config.databaseUrl ? redactUrl(config.databaseUrl) : `sqlite in ${config.dataDir}`,
       oidc_issuer: config.oidc.issuer,
+      oidc_audience: config.oidc.audience ?? url,
       releases_dir: config.releasesDir,
     },
     'hoist server listening',

@@ -1,7 +1,7 @@
 // The bundled CLI as an operator runs it: `node dist/cli/index.js server init|...`, a child
 // process per server, a GitHub-like issuer whose runtime endpoint @actions/core's getIDToken
 // calls for real, and a restart between two uses of one ID token.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { HoistApiError } from '../../src/lib/errors.js';
 import { HoistClient } from '../../src/lib/client.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { startPostgres } from '../helpers/postgres.js';
-import { CLI_BUNDLE, REPO_ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+import { CLI_BUNDLE, REPO_ROOT, freePort, startTestServer, type TestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
 
@@ -71,6 +71,48 @@ describe('hoist server (bundled CLI)', () => {
       expect.stringMatching(/--oidc-audience VALUE .*\[HOIST_OIDC_AUDIENCE\]/),
     ]);
   });
+});
+
+describe('configuration from HOIST_* variables only', () => {
+  it('starts from the environment and reports what it uses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoist-env-'));
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      HOIST_LISTEN: `127.0.0.1:${port}`,
+      HOIST_DATA_DIR: dir,
+      HOIST_PUBLIC_URL: 'https://hoist.example.com/',
+      HOIST_OIDC_ISSUER: 'https://ghes.example.com/_services/token',
+      HOIST_OIDC_AUDIENCE: 'hoist-prod',
+      HOIST_LOG_LEVEL: 'info',
+    };
+    const child = spawn(process.execPath, [CLI_BUNDLE, 'server'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; !out.includes('hoist server listening'); i++) {
+        if (i > 200 || child.exitCode !== null) throw new Error(`server did not start:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const line = out.split('\n').find((l) => l.includes('hoist server listening'))!;
+      expect(JSON.parse(line)).toMatchObject({
+        public_url: 'https://hoist.example.com',
+        oidc_issuer: 'https://ghes.example.com/_services/token',
+        oidc_audience: 'hoist-prod',
+      });
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(await health.json()).toEqual({ status: 'ok', database: 'sqlite' });
+      // Bad query parameters get a clear 400 here too.
+      const rel = await fetch(`http://127.0.0.1:${port}/v1/cli/releases/latest?os=plan9`);
+      expect(rel.status).toBe(400);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('OIDC from a workflow step through the bundled server, across a restart', () => {
