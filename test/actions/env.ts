@@ -11,21 +11,27 @@ export function setInputs(inputs: Record<string, string>): void {
   for (const [name, value] of Object.entries(inputs)) process.env[inputVar(name)] = value;
 }
 
-/** Runs fn with some environment variables set (or removed with undefined), then restores them. */
-export function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
+/** Sets (or, for undefined, removes) environment variables; returns what puts them back. */
+function setEnv(vars: Record<string, string | undefined>): () => void {
   const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    saved[k] = process.env[k];
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+  };
+  for (const k of Object.keys(vars)) saved[k] = process.env[k];
+  apply(vars);
+  return () => apply(saved);
+}
+
+/** Runs fn with some environment variables set (or removed with undefined), then restores them. */
+export function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
+  const restore = setEnv(vars);
+  try {
+    return fn();
+  } finally {
+    restore();
   }
 }
 
@@ -34,18 +40,10 @@ export async function withEnvAsync<T>(
   vars: Record<string, string | undefined>,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    saved[k] = process.env[k];
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  const restore = setEnv(vars);
   try {
     return await fn();
   } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restore();
   }
 }
