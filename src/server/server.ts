@@ -25,8 +25,16 @@ export function createLogger(level: string): Logger {
 }
 
 /** Opens and migrates the database named by the config. */
-export async function openMigrated(config: ServerConfig, plugins: HoistPlugin[] = PLUGINS): Promise<Db> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+export async function openMigrated(
+  config: ServerConfig,
+  plugins: HoistPlugin[] = PLUGINS,
+  logger?: Logger,
+): Promise<Db> {
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onIdleError: (err) => logger?.warn({ err }, 'an idle PostgreSQL connection failed; it will be replaced'),
+  });
   try {
     await migrate(db, allMigrations(plugins));
   } catch (err) {
@@ -42,7 +50,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const plugins = opts.plugins ?? PLUGINS;
-  const db = await openMigrated(config, plugins);
+  const db = await openMigrated(config, plugins, logger);
   let built: Awaited<ReturnType<typeof buildApp>>;
   try {
     built = await buildApp({ config, db, logger, clock: opts.clock, plugins });

@@ -8,10 +8,15 @@ import type { Db, Migration } from './types.js';
 export type { Db, Dialect, Migration, RunResult, SqlValue } from './types.js';
 
 /** Opens the database named by `databaseUrl` (postgres:// or sqlite:PATH), or the SQLite file in dataDir. */
-export async function openDatabase(opts: { databaseUrl?: string; dataDir: string }): Promise<Db> {
+export async function openDatabase(opts: {
+  databaseUrl?: string;
+  dataDir: string;
+  /** Told about errors of idle PostgreSQL connections (they are replaced). */
+  onIdleError?: (err: Error) => void;
+}): Promise<Db> {
   const url = opts.databaseUrl;
   if (url && /^postgres(ql)?:\/\//i.test(url)) {
-    const db = new PostgresDb(url);
+    const db = new PostgresDb(url, opts.onIdleError);
     try {
       await db.get('SELECT 1 AS ok');
     } catch (err) {

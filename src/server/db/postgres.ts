@@ -37,10 +37,10 @@ class PgHandle implements Db {
 
 export class PostgresDb extends PgHandle {
   private readonly pool: pg.Pool;
-  constructor(url: string) {
+  constructor(url: string, onIdleError: (err: Error) => void = () => undefined) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
-    // An idle client's error (server restart) must not crash the process.
-    pool.on('error', () => undefined);
+    // An idle client's error (a database restart) must not crash the process; the pool reconnects.
+    pool.on('error', onIdleError);
     super(pool);
     this.pool = pool;
   }
