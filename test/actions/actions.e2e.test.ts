@@ -297,6 +297,11 @@ describe('setup-action then build-push-action on Hoist', () => {
     // Secrets never appear in clear text; they are masked.
     expect(step.stdout).toContain('::add-mask::s3cr3t-value');
     expect(all.replace(/::add-mask::s3cr3t-value/g, '')).not.toContain('s3cr3t-value');
+    // Neither the exchanged token, a build token nor a private key reaches a log in clear text.
+    for (const text of [`${setup.stdout}\n${setup.stderr}`, all]) {
+      expect(text.split(`::add-mask::${token}`).join('')).not.toContain(token);
+      expect(text).not.toMatch(/hoist_bld_|PRIVATE KEY/);
+    }
     // The summary.
     const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
     expect(summary).toContain('Hoist build summary');
