@@ -285,6 +285,10 @@ describe('setup-action then build-push-action on Hoist', () => {
     const metadata = JSON.parse(step.outputs.metadata!) as Record<string, unknown>;
     expect(metadata['containerimage.digest']).toBe(step.outputs.digest);
     expect(step.outputs.metadata).toBe(JSON.stringify(metadata, null, 2));
+    // Printed in log groups as docker's action prints them.
+    expect(step.stdout).toContain(`::group::Digest\n${step.outputs.digest}\n::endgroup::\n`);
+    expect(step.stdout).toContain(`::group::ImageID\n${step.outputs.imageid}\n::endgroup::\n`);
+    expect(step.stdout).toContain(`::group::Metadata\n${step.outputs.metadata}\n::endgroup::\n`);
     expect(step.outputs['build-id']).toBeTruthy();
     expect(step.outputs['build-url']).toContain(step.outputs['build-id']);
     // The registry holds what the action says it pushed.

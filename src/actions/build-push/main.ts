@@ -120,9 +120,19 @@ async function main(): Promise<void> {
   const durationMs = Date.now() - buildStart;
 
   const result = readBuildResult(plan);
-  if (result.imageId) core.setOutput('imageid', result.imageId);
-  if (result.digest) core.setOutput('digest', result.digest);
-  if (result.metadata) core.setOutput('metadata', JSON.stringify(result.metadata, null, 2));
+  // Shown in log groups and set as outputs, as docker's action does.
+  const shown: [string, string, string | undefined][] = [
+    ['ImageID', 'imageid', result.imageId],
+    ['Digest', 'digest', result.digest],
+    ['Metadata', 'metadata', result.metadata && JSON.stringify(result.metadata, null, 2)],
+  ];
+  for (const [title, output, value] of shown) {
+    if (!value) continue;
+    core.startGroup(title);
+    core.info(value);
+    core.endGroup();
+    core.setOutput(output, value);
+  }
   if (info.buildId) core.setOutput('build-id', info.buildId);
   if (info.buildUrl) core.setOutput('build-url', info.buildUrl);
   core.setOutput('builder', route.kind === 'hoist' ? 'hoist' : 'buildx');
