@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { getInputs as getBuildPushInputs } from '../../src/actions/build-push/inputs.js';
 import { getInputs as getSetupInputs, isVersionSpec } from '../../src/actions/setup/inputs.js';
-import { parseList } from '../../src/actions/lib/input-util.js';
+import { envBool, envToggle, parseList } from '../../src/actions/lib/input-util.js';
 import { ConfigurationError } from '../../src/lib/errors.js';
 import { setInputs } from './env.js';
 
@@ -114,5 +114,31 @@ describe('setup getInputs', () => {
     setInputs(inputs);
     expect(() => getSetupInputs(env)).toThrow(ConfigurationError);
     expect(() => getSetupInputs(env)).toThrow(message);
+  });
+});
+
+describe('environment booleans', () => {
+  it.each([
+    [undefined, true],
+    ['', true],
+    ['false', false],
+    ['0', false],
+    ['F', false],
+    ['TRUE', true],
+    ['t', true],
+  ])('envBool reads DOCKER_BUILD_SUMMARY=%j as %s (default true)', (value, want) => {
+    expect(envBool('DOCKER_BUILD_SUMMARY', true, { DOCKER_BUILD_SUMMARY: value })).toBe(want);
+  });
+
+  it('envBool fails on a non-boolean, naming the variable, as docker fails', () => {
+    const read = () =>
+      envBool('BUILDX_NO_DEFAULT_ATTESTATIONS', false, { BUILDX_NO_DEFAULT_ATTESTATIONS: 'yes' });
+    expect(read).toThrow(ConfigurationError);
+    expect(read).toThrow(/^BUILDX_NO_DEFAULT_ATTESTATIONS must be a boolean .*got "yes"$/);
+  });
+
+  it('envToggle stays lenient (DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF, like parseBoolOrDefault)', () => {
+    expect(envToggle('yes', false)).toBe(false);
+    expect(envToggle('1', false)).toBe(true);
   });
 });

@@ -6,7 +6,7 @@ import * as exec from '@actions/exec';
 import * as io from '@actions/io';
 import { runAction } from '../../lib/action.js';
 import { ConfigurationError } from '../../lib/errors.js';
-import { envToggle } from '../lib/input-util.js';
+import { envBool } from '../lib/input-util.js';
 import {
   defaultGitContext,
   isForkPullRequest,
@@ -41,6 +41,8 @@ async function main(): Promise<void> {
   const envToken = process.env.HOIST_TOKEN ?? '';
   for (const secret of [inputs.token, envToken, inputs['github-token']]) if (secret) core.setSecret(secret);
 
+  const noDefaultAttestations = envBool('BUILDX_NO_DEFAULT_ATTESTATIONS', false);
+  const summaryEnabled = inputs.summary && envBool('DOCKER_BUILD_SUMMARY', true);
   const run = readGitHubRun();
   const tmpDir = makePrivateTempDir();
   core.saveState('tmpDir', tmpDir);
@@ -51,7 +53,7 @@ async function main(): Promise<void> {
     serverUrl: run.serverUrl,
     runUrl: workflowRunUrl(run),
     repoPrivate: isPrivateRepository(run.payload),
-    noDefaultAttestations: envToggle(process.env.BUILDX_NO_DEFAULT_ATTESTATIONS, false),
+    noDefaultAttestations,
     fileExists: (f) => fs.existsSync(f),
   };
   const plan = planBuild(inputs, ctx);
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
   if (info.buildUrl) core.setOutput('build-url', info.buildUrl);
   core.setOutput('builder', route.kind === 'hoist' ? 'hoist' : 'buildx');
 
-  await writeSummary(inputs, {
+  await writeSummary(inputs, summaryEnabled, {
     builder: route.kind === 'hoist' ? 'hoist' : 'buildx',
     where,
     ok: outcome.exitCode === 0,
@@ -210,9 +212,10 @@ async function runBuild(
 
 async function writeSummary(
   inputs: Inputs,
+  enabled: boolean,
   d: Omit<Parameters<typeof renderSummary>[0], 'platforms' | 'tags' | 'inputs'>,
 ): Promise<void> {
-  if (!inputs.summary || !envToggle(process.env.DOCKER_BUILD_SUMMARY, true)) {
+  if (!enabled) {
     core.info('Build summary disabled');
     return;
   }

@@ -96,7 +96,28 @@ export function parseGoBool(value: string): boolean {
   }
 }
 
-/** An environment toggle such as DOCKER_BUILD_SUMMARY: unset or unparsable means the default. */
+/**
+ * A boolean environment variable read the way docker's action reads DOCKER_BUILD_SUMMARY and
+ * BUILDX_NO_DEFAULT_ATTESTATIONS: unset or empty means the default, and a value that is not a
+ * Go boolean fails, naming the variable (docker fails on it too, with a bare parse error).
+ */
+export function envBool(
+  name: string,
+  defaultValue: boolean,
+  env: Record<string, string | undefined> = process.env,
+): boolean {
+  const value = env[name];
+  if (!value) return defaultValue;
+  try {
+    return parseGoBool(value);
+  } catch {
+    throw new ConfigurationError(
+      `${name} must be a boolean (1, t, T, true, TRUE, True, 0, f, F, false, FALSE, False); got "${value}"`,
+    );
+  }
+}
+
+/** A lenient environment toggle such as DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF: unset or unparsable means the default. */
 export function envToggle(value: string | undefined, defaultValue: boolean): boolean {
   if (!value) return defaultValue;
   try {
