@@ -88,7 +88,7 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false },
     },
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // Router errors (a bad percent-encoding, a path parameter over 256 bytes) in our error shape.
     frameworkErrors: (err, _req, res) => {
       const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
