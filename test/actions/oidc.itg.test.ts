@@ -4,8 +4,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { getIdTokenWithRetries, preflightIdToken } from '../../src/actions/lib/oidc.js';
-import { ConfigurationError } from '../../src/lib/errors.js';
+import { exchangeGithubOidc, getIdTokenWithRetries, preflightIdToken } from '../../src/actions/lib/oidc.js';
+import { ConfigurationError, HoistApiError } from '../../src/lib/errors.js';
 import { withEnvAsync } from './env.js';
 
 let server: Server;
@@ -76,5 +76,27 @@ describe('preflightIdToken', () => {
 
   it('passes with both variables', () => {
     expect(() => preflightIdToken(env())).not.toThrow();
+  });
+});
+
+describe('exchangeGithubOidc', () => {
+  it('says the Hoist server cannot be reached (not that it refused) when nothing listens', async () => {
+    // A port that was free a moment ago: connecting is refused at the TCP level.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const apiUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const err = await withEnvAsync(env(), () =>
+      exchangeGithubOidc({ apiUrl, audience: apiUrl, attempts: 1 }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+    );
+    expect(err).toBeInstanceOf(HoistApiError);
+    expect((err as HoistApiError).code).toBe('unreachable');
+    expect((err as Error).message).toMatch(new RegExp(`^cannot reach the Hoist server at ${apiUrl}`));
+    expect((err as Error).message).not.toMatch(/refused the GitHub OIDC exchange/);
+    // The ID token was asked for once, for the audience.
+    expect(seen.map((s) => s.audience)).toEqual([apiUrl]);
   });
 });

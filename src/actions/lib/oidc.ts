@@ -48,7 +48,8 @@ export async function exchangeGithubOidc(params: ExchangeParams): Promise<OidcEx
       ...(params.project ? { project: params.project } : {}),
     });
   } catch (err) {
-    if (err instanceof HoistApiError) {
+    // Status 0 is "cannot reach the server", which already says where and what to check.
+    if (err instanceof HoistApiError && err.status !== 0) {
       throw new HoistApiError(
         err.status,
         err.code,
