@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as tc from '@actions/tool-cache';
+import { installHoist } from '../../src/actions/setup/install.js';
 import { HttpReleaseSource } from '../../src/actions/setup/releases.js';
 import { HoistApiError } from '../../src/lib/errors.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -53,5 +55,38 @@ describe('HttpReleaseSource', () => {
     await expect(new HttpReleaseSource('http://127.0.0.1:1').cliRelease('latest', target)).rejects.toThrow(
       /cannot reach the Hoist server at http:\/\/127\.0\.0\.1:1: .*api-url/,
     );
+  });
+
+  it('a download the server cannot serve fails naming the version and URL, and installs nothing', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hoist-download-'));
+    const saved = { RUNNER_TEMP: process.env.RUNNER_TEMP, RUNNER_TOOL_CACHE: process.env.RUNNER_TOOL_CACHE };
+    process.env.RUNNER_TEMP = path.join(tmp, 'temp');
+    process.env.RUNNER_TOOL_CACHE = path.join(tmp, 'tool-cache');
+    try {
+      const real = new HttpReleaseSource(server.url);
+      // The server announces 1.2.0 but its file is gone by the time the runner downloads it.
+      const releases = {
+        apiUrl: real.apiUrl,
+        cliRelease: async (spec: string, t?: { os: string; arch: string }) => {
+          const r = await real.cliRelease(spec, t);
+          return { ...r, url: r.url.replace('hoist-1.2.0-', 'hoist-1.2.0-gone-') };
+        },
+      };
+      const err = await installHoist('latest', { releases, toolCache: tc, log: () => undefined }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(
+        /^could not download hoist 1\.2\.0 from http:\/\/\S+hoist-1\.2\.0-gone-\S+: .*404.*Nothing was installed/,
+      );
+      expect(tc.find('hoist', '1.2.0')).toBe('');
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -57,7 +57,15 @@ export async function installHoist(spec: string, deps: InstallDeps): Promise<Ins
 
   const url = new URL(release.url, `${deps.releases.apiUrl}/`).toString();
   log(`Downloading hoist ${version} from ${url}`);
-  const archive = await toolCache.downloadTool(url);
+  let archive: string;
+  try {
+    archive = await toolCache.downloadTool(url);
+  } catch (err) {
+    // The tool cache says only "Unexpected HTTP response: 404": name what and from where.
+    throw new Error(
+      `could not download hoist ${version} from ${url}: ${errorMessage(err)}. Nothing was installed. Check that the Hoist server serves its CLI releases (GET /v1/cli/releases/${spec} pointed here).`,
+    );
+  }
   try {
     const actual = await sha256File(archive);
     if (actual !== release.sha256.toLowerCase()) {
