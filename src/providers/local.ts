@@ -83,12 +83,6 @@ interface BuilderState {
   startedAt: string | null;
 }
 
-interface Live {
-  state: BuilderState;
-  ca: CertKeyPem;
-  caPem: string;
-}
-
 const BUILDER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const DEFAULT_MAX_USED = 10 * 1024 ** 3;
 const LOG_LIMIT_BYTES = 10 * 1024 * 1024;
@@ -249,7 +243,6 @@ export class LocalProvider implements Provider {
   private readonly readyTimeoutMs: number;
   private readonly insecureRegistries: string[];
   private readonly log: ProviderLogger;
-  private readonly live = new Map<string, Live>();
   private readonly launching = new Map<string, Promise<RunningBuilder>>();
   private readonly caCache = new Map<string, CertKeyPem>();
   private readonly healthCerts = new Map<string, Promise<CertKeyPem>>();
@@ -326,7 +319,6 @@ export class LocalProvider implements Provider {
       const state: BuilderState = { ...prev, pid: runningPid };
       const health = await this.handshake(spec.id, state, ca);
       if (health.healthy) {
-        this.live.set(spec.id, { state, ca, caPem: ca.certPem });
         this.log.info({ builder_id: spec.id, pid: runningPid }, 'adopted running builder');
         return this.toRunning(state, ca, true);
       }
@@ -420,7 +412,6 @@ export class LocalProvider implements Provider {
         `builder ${spec.id} did not start: ${errorMessage(err)}${tail ? `; buildkitd log: ${tail}` : ''}`,
       );
     }
-    this.live.set(spec.id, { state, ca, caPem: ca.certPem });
     this.log.info(
       {
         builder_id: spec.id,
@@ -539,7 +530,7 @@ export class LocalProvider implements Provider {
     id: string,
     opts: { commonName: string; organization?: string; notAfter: Date },
   ): Promise<CertKeyPem> {
-    const ca = this.live.get(id)?.ca ?? (await this.loadCa(id));
+    const ca = await this.loadCa(id);
     if (!ca) throw new Error(`builder ${id} has no CA yet; launch it first`);
     return issueClientCert(ca, opts);
   }
@@ -574,7 +565,6 @@ export class LocalProvider implements Provider {
   async stop(id: string): Promise<void> {
     const f = this.files(id);
     const pid = await this.findPid(id);
-    this.live.delete(id);
     if (pid !== null) {
       await this.killPid(pid);
       this.log.info({ builder_id: id, pid }, 'builder stopped');
