@@ -1,11 +1,9 @@
 // The build lifecycle end to end: a real hoist server (with the builds plugin), real
 // buildkitd builders, real buildx with the remote driver, a real registry.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import type {
   BuilderActive,
   BuilderAnswer,
@@ -24,9 +22,9 @@ import {
   type Registry,
 } from '../helpers/engine.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { buildctlWorkers } from '../providers/buildctl.js';
 import { BuildxSession, vertex } from './buildx.js';
 
-const run = promisify(execFile);
 jest.setTimeout(300_000);
 
 let tmp: string;
@@ -163,37 +161,8 @@ async function opens(
   certPem: string,
   keyPem: string,
 ): Promise<boolean> {
-  const dir = await fs.mkdtemp(path.join(tmp, 'buildctl-'));
-  try {
-    await fs.writeFile(path.join(dir, 'ca.pem'), caPem);
-    await fs.writeFile(path.join(dir, 'cert.pem'), certPem);
-    await fs.writeFile(path.join(dir, 'key.pem'), keyPem, { mode: 0o600 });
-    await run(
-      engineBinaries().buildctl,
-      [
-        '--addr',
-        endpoint,
-        '--tlsservername',
-        serverName,
-        '--tlscacert',
-        path.join(dir, 'ca.pem'),
-        '--tlscert',
-        path.join(dir, 'cert.pem'),
-        '--tlskey',
-        path.join(dir, 'key.pem'),
-        '--timeout',
-        '10',
-        'debug',
-        'workers',
-      ],
-      { timeout: 20_000 },
-    );
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  const probe = { endpoint, serverName, caPem };
+  return (await buildctlWorkers(engineBinaries().buildctl, tmp, probe, { certPem, keyPem })).ok;
 }
 
 beforeAll(async () => {

@@ -2,14 +2,12 @@
 // crash replacement with the same cache, adoption by a new provider instance, and no
 // process or pidfile left behind by a failed start.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { LocalProvider, findBuildkitd } from '../../src/providers/local.js';
+import { buildctlWorkers } from './buildctl.js';
 
-const run = promisify(execFile);
 // Cold starts take well under a second; the generous limit covers a loaded 2-core machine.
 jest.setTimeout(120_000);
 
@@ -29,47 +27,14 @@ async function newProvider(
   return p;
 }
 
-/** `buildctl debug workers` over mTLS with the given client cert; resolves to stdout or the error text. */
-async function workers(
+/** `buildctl debug workers` over mTLS with the given client cert (or none). */
+function workers(
   endpoint: string,
   serverName: string,
   caPem: string,
   cert: { certPem: string; keyPem: string } | null,
 ): Promise<{ ok: boolean; out: string }> {
-  const dir = await fs.mkdtemp(path.join(tmp, 'client-'));
-  await fs.writeFile(path.join(dir, 'ca.pem'), caPem);
-  const certArgs: string[] = [];
-  if (cert) {
-    await fs.writeFile(path.join(dir, 'cert.pem'), cert.certPem);
-    await fs.writeFile(path.join(dir, 'key.pem'), cert.keyPem, { mode: 0o600 });
-    certArgs.push('--tlscert', path.join(dir, 'cert.pem'), '--tlskey', path.join(dir, 'key.pem'));
-  }
-  try {
-    const { stdout } = await run(
-      buildctl,
-      [
-        '--addr',
-        endpoint,
-        '--tlsservername',
-        serverName,
-        '--tlscacert',
-        path.join(dir, 'ca.pem'),
-        ...certArgs,
-        '--timeout',
-        '10',
-        'debug',
-        'workers',
-        '-v',
-      ],
-      { timeout: 20_000 },
-    );
-    return { ok: true, out: stdout };
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    return { ok: false, out: e.stderr || e.message };
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  return buildctlWorkers(buildctl, tmp, { endpoint, serverName, caPem }, cert);
 }
 
 function alive(pid: number): boolean {
