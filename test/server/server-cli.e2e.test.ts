@@ -31,6 +31,26 @@ async function hoist(
   }
 }
 
+/**
+ * Runs core.getIDToken with process.stdout captured: it prints `::debug::` lines and
+ * `::add-mask::<the ID token>`, and no token text may reach the test output (a CI log).
+ */
+async function getIDTokenQuietly(audience: string): Promise<{ token: string; printed: string }> {
+  const write = process.stdout.write.bind(process.stdout);
+  let printed = '';
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    printed += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    const done = rest.find((r): r is () => void => typeof r === 'function');
+    done?.();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    return { token: await core.getIDToken(audience), printed };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
 beforeAll(() => {
   if (!existsSync(CLI_BUNDLE))
     execFileSync(process.execPath, ['.ci/build.mjs', 'cli'], { cwd: REPO_ROOT, stdio: 'inherit' });
@@ -156,8 +176,10 @@ describe('OIDC from a workflow step through the bundled server, across a restart
   });
 
   it('exchanges a token from core.getIDToken once, and refuses it again after a restart', async () => {
-    const idToken = await core.getIDToken(server.url);
+    const { token: idToken, printed } = await getIDTokenQuietly(server.url);
     expect(issuer.stats.idTokenRequests).toBe(1);
+    // core masks the ID token (on a runner, the log then hides it); captured here, not printed.
+    expect(printed).toContain(`::add-mask::${idToken}`);
     const client = new HoistClient({ apiUrl: server.url });
     const granted = await client.exchangeGithubOidc({ token: idToken });
     expect(granted.token).toMatch(/^hoist_oidc_/);
@@ -171,7 +193,7 @@ describe('OIDC from a workflow step through the bundled server, across a restart
     // The next step's token carries other claims: a feature branch is refused with the reason.
     issuer.setNextClaims({ ref: 'refs/heads/feature' });
     const refused = await client
-      .exchangeGithubOidc({ token: await core.getIDToken(server.url) })
+      .exchangeGithubOidc({ token: (await getIDTokenQuietly(server.url)).token })
       .catch((e: unknown) => e);
     expect((refused as HoistApiError).message).toMatch(
       /no trust policy allows repository acme\/e2e on ref refs\/heads\/feature .*\(the policy allows refs\/heads\/main\)/,
@@ -179,6 +201,22 @@ describe('OIDC from a workflow step through the bundled server, across a restart
     // The exchanged token from before the restart still works.
     const who = await server.api<{ kind: string }>('GET', '/v1/auth/whoami', undefined, granted.token);
     expect(who.body.kind).toBe('oidc');
+  });
+
+  it('logs no token, neither from headers nor from a query string', async () => {
+    const res = await fetch(`${server.url}/v1/projects?token=hoist_prj_from_the_query_string`, {
+      headers: { authorization: `Bearer ${server.adminToken}` },
+    });
+    expect(res.status).toBe(200);
+    const logged = '"method":"GET","route":"/v1/projects","url":"/v1/projects","status":200';
+    for (let i = 0; i < 100 && !server.output().includes(logged); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const out = server.output();
+    expect(out).toContain(logged);
+    expect(out).not.toContain('from_the_query_string');
+    expect(out).not.toMatch(/hoist_(adm|prj|oidc|bld)_[A-Za-z0-9_-]{20}/);
+    expect(out).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
   });
 
   it('stops cleanly on SIGTERM', async () => {
