@@ -167,7 +167,8 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     const line = {
       method: req.method,
       route,
-      url: req.url,
+      // The path only: a query string may carry what a client should not have put there (a token).
+      url: req.url.split('?', 1)[0],
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 10) / 10,
     };
