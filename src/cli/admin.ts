@@ -188,7 +188,8 @@ export async function runAdmin(group: string, argv: string[], io: AdminIo): Prom
     }
     case 'projects show': {
       const { values, positionals } = parseFlags(cmd, rest, COMMON);
-      const p = await (await clientFor(values, env)).getProject(one(positionals, 'project id or name', cmd));
+      const id = one(positionals, 'project id or name', cmd);
+      const p = await (await clientFor(values, env)).getProject(id);
       out(Boolean(values.json), p, () => renderTable(HEAD.project, [projectRow(p)]));
       return 0;
     }
@@ -322,7 +323,8 @@ export async function runAdmin(group: string, argv: string[], io: AdminIo): Prom
     }
     case 'builds show': {
       const { values, positionals } = parseFlags(cmd, rest, COMMON);
-      const b = await (await clientFor(values, env)).getBuild(one(positionals, 'build id', cmd));
+      const id = one(positionals, 'build id', cmd);
+      const b = await (await clientFor(values, env)).getBuild(id);
       out(Boolean(values.json), b, () => renderTable(HEAD.build, [buildRow(b)]));
       return 0;
     }
@@ -333,6 +335,10 @@ export async function runAdmin(group: string, argv: string[], io: AdminIo): Prom
     trust: 'add, list, remove',
     builds: 'list, show',
   };
-  io.stderr.write(`hoist ${group}: unknown subcommand "${sub ?? ''}"; expected one of: ${subs[group]}\n`);
+  io.stderr.write(
+    sub === undefined
+      ? `hoist ${group}: a subcommand is needed, one of: ${subs[group]}\n\n${ADMIN_HELP}`
+      : `hoist ${group}: unknown subcommand "${sub}"; expected one of: ${subs[group]}\n`,
+  );
   return 2;
 }

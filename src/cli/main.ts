@@ -63,7 +63,9 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof HoistApiError && (err.status === 401 || err.status === 403)) {
       process.stderr.write(`hoist: the Hoist server refused the token: ${err.message}\n`);
     } else {
-      process.stderr.write(`hoist: ${errorMessage(err)}\n`);
+      const message = errorMessage(err);
+      // messages of admin commands already name theirs ("hoist tokens create: ...")
+      process.stderr.write(`${message.startsWith('hoist ') ? '' : 'hoist: '}${message}\n`);
     }
     return err instanceof ConfigurationError ? 2 : 1;
   }

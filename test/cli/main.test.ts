@@ -58,3 +58,38 @@ describe('hoist dispatcher', () => {
     expect(await main(['tokens', 'list', '--api-url', 'http://127.0.0.1:1', '--token', 't'])).toBe(2);
   });
 });
+
+/** Runs main() with process.stderr captured. */
+async function mainStderr(argv: string[]): Promise<{ code: number; stderr: string }> {
+  const write = process.stderr.write.bind(process.stderr);
+  let stderr = '';
+  process.stderr.write = ((chunk: string | Uint8Array): boolean => {
+    stderr += String(chunk);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { code: await main(argv), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+describe('hoist admin command errors', () => {
+  it('name the command once, without a doubled "hoist: hoist" prefix', async () => {
+    const r = await mainStderr(['tokens', 'create', '--api-url', 'http://127.0.0.1:1', '--token', 't']);
+    expect(r).toEqual({
+      code: 2,
+      stderr: 'hoist tokens create: --project is required (a project id or name), or set HOIST_PROJECT_ID\n',
+    });
+  });
+  it('a group without a subcommand lists the subcommands and the usage', async () => {
+    const r = await mainStderr(['projects']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^hoist projects: a subcommand is needed, one of: create, list, show, delete\n/);
+    expect(r.stderr).toMatch(/hoist projects list \| show PROJECT \| delete PROJECT/);
+  });
+  it('a missing id is reported before any API URL or token is looked for', async () => {
+    const r = await mainStderr(['builds', 'show']);
+    expect(r).toEqual({ code: 2, stderr: 'hoist builds show: expected exactly one build id, got 0\n' });
+  });
+});
