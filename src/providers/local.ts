@@ -372,7 +372,7 @@ export class LocalProvider implements Provider {
       child = spawn(this.buildkitd, args, {
         detached: true,
         stdio: ['ignore', logFd.fd, logFd.fd],
-        env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` },
+        env: builderEnv(process.env),
       });
     } finally {
       await logFd.close();
@@ -752,6 +752,21 @@ function otelSocketPath(dir: string): string {
  */
 export function certCoversHost(cert: X509Certificate, host: string): boolean {
   return (net.isIP(host) ? cert.checkIP(host) : cert.checkHost(host)) !== undefined;
+}
+
+/**
+ * The environment of a buildkitd: the server's, without what holds the control plane's
+ * credentials (HOIST_* such as HOIST_DATABASE_URL, libpq's PG*, tokens of a CI job), which
+ * a daemon running other people's builds has no use for; PATH gains the sbin dirs for runc.
+ */
+export function builderEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (/^(HOIST_|PG|ACTIONS_|GITHUB_TOKEN$|DATABASE_URL$)/.test(k)) continue;
+    out[k] = v;
+  }
+  out.PATH = `${env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
+  return out;
 }
 
 /** The buildx/buildkitd address of a host and port, with IPv6 hosts in brackets. */

@@ -60,7 +60,13 @@ describe('local provider', () => {
   it('starts a builder with mTLS and its GC policy, and signs certs that open it', async () => {
     const p = await newProvider();
     const started = Date.now();
-    const b = await p.launch({ id: 'bkr_a', projectId: 'prj_a', platform: 'linux/amd64' });
+    // Credentials a control plane may hold in its environment; the builder must not get them.
+    process.env.HOIST_DATABASE_URL = 'postgres://hoist:secret@127.0.0.1/hoist';
+    process.env.PGPASSWORD = 'secret';
+    const b = await p.launch({ id: 'bkr_a', projectId: 'prj_a', platform: 'linux/amd64' }).finally(() => {
+      delete process.env.HOIST_DATABASE_URL;
+      delete process.env.PGPASSWORD;
+    });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(b.adopted).toBe(false);
     expect(b.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
@@ -84,6 +90,10 @@ describe('local provider', () => {
     // ...in a private directory, with no temp copy of a key left behind.
     expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
     expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    // The daemon does not inherit the control plane's credentials (set while it started).
+    const environ = (await fs.readFile(`/proc/${b.pid}/environ`, 'utf8')).split('\0');
+    expect(environ.filter((e) => /^(HOIST_|PG)|secret/.test(e))).toEqual([]);
+    expect(environ.some((e) => e.startsWith('PATH='))).toBe(true);
     // Without a client certificate the builder refuses.
     const anonymous = await workers(b.endpoint, b.serverName, b.caPem, null);
     expect(anonymous.ok).toBe(false);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { createCa, issueServerCert } from '../../src/lib/pki.js';
 import {
+  builderEnv,
   certCoversHost,
   emulatedPlatforms,
   parseByteSize,
@@ -120,5 +121,26 @@ describe('certCoversHost', () => {
     expect(certCoversHost(cert, '0:0:0:0:0:0:0:1')).toBe(true);
     expect(certCoversHost(cert, 'builder.example.com')).toBe(true);
     expect(certCoversHost(cert, 'example.com')).toBe(false);
+  });
+});
+
+describe('builderEnv', () => {
+  it("keeps the server's environment but not the control plane's credentials", () => {
+    const env = builderEnv({
+      PATH: '/usr/bin',
+      HOME: '/root',
+      HTTPS_PROXY: 'http://proxy:3128',
+      HOIST_DATABASE_URL: 'postgres://hoist:secret@db/hoist',
+      HOIST_TOKEN: 'hoist_adm_x',
+      PGPASSWORD: 'secret',
+      DATABASE_URL: 'postgres://u:secret@db/x',
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runtime',
+      GITHUB_TOKEN: 'ghs_x',
+    });
+    expect(env).toEqual({
+      PATH: '/usr/bin:/usr/local/sbin:/usr/sbin:/sbin',
+      HOME: '/root',
+      HTTPS_PROXY: 'http://proxy:3128',
+    });
   });
 });
