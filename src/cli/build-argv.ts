@@ -1,5 +1,6 @@
 // `hoist build` argv → Hoist's own options + the argv handed to `docker buildx build`.
-// Pure: no I/O, so the whole mapping is tested by a table (test/cli/argv.test.ts).
+// Pure: no I/O, so the whole mapping is tested by a table (test/cli/build-argv.test.ts).
+import { parseDurationMs } from '../lib/duration.js';
 
 /** How a flag consumes its value, as pflag (cobra) parses it in buildx. */
 export type FlagKind =
@@ -305,20 +306,7 @@ export function isRemoteContext(context: string): boolean {
 }
 
 /** Parses a --wait value: "90s", "5m", "1h30m", "250ms" or plain seconds. Returns ms, or undefined. */
-export function parseDuration(raw: string): number | undefined {
-  const s = raw.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    const n = Number(m[1]);
-    total += n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    matched = re.lastIndex;
-  }
-  if (matched === 0 || matched !== s.length) return undefined;
-  return Math.round(total);
-}
+export const parseDuration = parseDurationMs;
 
 /**
  * Reads a flag's kind from `buildx build --help` output, for a flag a newer buildx knows and this

@@ -1,4 +1,5 @@
 // A small strict flag parser for the admin commands (`hoist build` has its own, buildx-compatible one).
+import { parseDurationMs } from '../lib/duration.js';
 import { ConfigurationError } from '../lib/errors.js';
 
 export type FlagType = 'string' | 'bool' | 'list';
@@ -80,9 +81,8 @@ export function renderTable(
   );
 }
 
-/** Parses "30d", "12h", "90m", "3600s" or plain seconds into seconds. */
+/** Parses "30d", "12h", "90m", "3600s" or plain seconds into whole seconds. */
 export function parseExpiresIn(raw: string): number | undefined {
-  const m = /^(\d+)([smhd]?)$/.exec(raw.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  const ms = parseDurationMs(raw);
+  return ms === undefined ? undefined : Math.round(ms / 1000);
 }
