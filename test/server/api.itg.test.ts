@@ -517,6 +517,18 @@ describe('admin tokens', () => {
       );
       expect((await server.api('DELETE', `/v1/admin/tokens/${t.body.id}`)).status).toBe(200);
       expect((await server.api('GET', '/v1/projects', undefined, t.body.token)).status).toBe(401);
+      // Creating and revoking an admin token are both audited, with who did it.
+      const audit = await server.api<{ events: { action: string; subject: string; details: unknown }[] }>(
+        'GET',
+        '/v1/audit?limit=10',
+      );
+      const mine = audit.body.events.filter(
+        (e) => (e.details as { token_id?: string }).token_id === t.body.id,
+      );
+      expect(mine.map((e) => [e.action, e.subject])).toEqual([
+        ['token.revoke', self.id],
+        ['token.create', self.id],
+      ]);
     } finally {
       await server.stop();
     }

@@ -7,6 +7,7 @@ import type {
   TrustPolicyInput,
   UpdateProjectRequest,
 } from '../../lib/api-types.js';
+import type { Db } from '../db/index.js';
 import { badRequest } from '../errors.js';
 import type { HoistDeps } from '../plugin.js';
 import { PROJECT_NAME_PATTERN } from '../projects.js';
@@ -22,6 +23,15 @@ const idParam = {
 const projectName = { type: 'string', pattern: PROJECT_NAME_PATTERN, maxLength: 63 } as const;
 const maxConcurrent = { type: ['integer', 'null'], minimum: 1, maximum: 10000 } as const;
 const GLOB = { type: 'string', minLength: 1, maxLength: 256, pattern: '^refs/' } as const;
+const tokenBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    expires_in: { type: 'integer', minimum: 60, maximum: 10 * 365 * 86400 },
+  },
+} as const;
 
 function checkRepository(repo: string): void {
   if (!/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(repo)) {
@@ -37,6 +47,35 @@ export function registerManagementRoutes(
 ): void {
   const { auth, projects, tokens, audit, db, clock } = deps;
   const admin = { preHandler: auth.require('admin') };
+
+  /** Mints an admin or project token and audits it, in the caller's transaction. */
+  const mintAudited = async (
+    tx: Db,
+    req: { kind: 'admin' | 'project'; name: string; project_id: string | null; ttlSec: number | null },
+    subject: string,
+  ): Promise<CreateTokenResponse> => {
+    const minted = await tokens.mint(
+      {
+        kind: req.kind,
+        name: req.name,
+        project_id: req.project_id,
+        expires_at: req.ttlSec ? new Date(clock.now().getTime() + req.ttlSec * 1000) : null,
+      },
+      tx,
+    );
+    await audit.record(
+      {
+        action: 'token.create',
+        outcome: 'ok',
+        project_id: req.project_id,
+        subject,
+        reason: `${req.kind} token ${minted.info.id} created`,
+        details: { token_id: minted.info.id, name: req.name },
+      },
+      tx,
+    );
+    return { ...minted.info, token: minted.token };
+  };
 
   app.post<{ Body: CreateProjectRequest }>(
     '/v1/projects',
@@ -140,44 +179,23 @@ export function registerManagementRoutes(
       ...admin,
       schema: {
         params: idParam,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['name'],
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            expires_in: { type: 'integer', minimum: 60, maximum: 10 * 365 * 86400 },
-          },
-        },
+        body: tokenBody,
       },
     },
     async (req, reply) => {
-      const ttl = req.body.expires_in ?? deps.config.projectTokenTtlSec;
-      const res = await db.transaction(async (tx) => {
+      const body = await db.transaction(async (tx) => {
         const p = await projects.require(req.params.id, tx);
-        const minted = await tokens.mint(
+        return mintAudited(
+          tx,
           {
             kind: 'project',
             name: req.body.name,
             project_id: p.id,
-            expires_at: ttl ? new Date(clock.now().getTime() + ttl * 1000) : null,
+            ttlSec: req.body.expires_in ?? deps.config.projectTokenTtlSec,
           },
-          tx,
+          req.hoistAuth!.token_id,
         );
-        await audit.record(
-          {
-            action: 'token.create',
-            outcome: 'ok',
-            project_id: p.id,
-            subject: req.hoistAuth!.token_id,
-            reason: `project token ${minted.info.id} created`,
-            details: { token_id: minted.info.id, name: req.body.name },
-          },
-          tx,
-        );
-        return minted;
       });
-      const body: CreateTokenResponse = { ...res.info, token: res.token };
       return reply.code(201).send(body);
     },
   );
@@ -230,43 +248,18 @@ export function registerManagementRoutes(
     {
       ...admin,
       schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['name'],
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            expires_in: { type: 'integer', minimum: 60, maximum: 10 * 365 * 86400 },
-          },
-        },
+        body: tokenBody,
       },
     },
     async (req, reply) => {
-      const res = await db.transaction(async (tx) => {
-        const minted = await tokens.mint(
-          {
-            kind: 'admin',
-            name: req.body.name,
-            expires_at: req.body.expires_in
-              ? new Date(clock.now().getTime() + req.body.expires_in * 1000)
-              : null,
-          },
+      const body = await db.transaction((tx) =>
+        mintAudited(
           tx,
-        );
-        await audit.record(
-          {
-            action: 'token.create',
-            outcome: 'ok',
-            project_id: null,
-            subject: req.hoistAuth!.token_id,
-            reason: `admin token ${minted.info.id} created`,
-            details: { token_id: minted.info.id, name: req.body.name },
-          },
-          tx,
-        );
-        return minted;
-      });
-      return reply.code(201).send({ ...res.info, token: res.token } satisfies CreateTokenResponse);
+          { kind: 'admin', name: req.body.name, project_id: null, ttlSec: req.body.expires_in ?? null },
+          req.hoistAuth!.token_id,
+        ),
+      );
+      return reply.code(201).send(body);
     },
   );
   app.get('/v1/admin/tokens', admin, async () => ({ tokens: await tokens.list({ kind: 'admin' }) }));
@@ -281,7 +274,21 @@ export function registerManagementRoutes(
     if (cur && cur.id === req.hoistAuth!.token_id) {
       throw badRequest('revoke_self', 'a token cannot revoke itself; use another admin token');
     }
-    return tokens.revoke(req.params.tokenId);
+    return db.transaction(async (tx) => {
+      const t = await tokens.revoke(req.params.tokenId, {}, tx);
+      await audit.record(
+        {
+          action: 'token.revoke',
+          outcome: 'ok',
+          project_id: null,
+          subject: req.hoistAuth!.token_id,
+          reason: `admin token ${t.id} revoked`,
+          details: { token_id: t.id },
+        },
+        tx,
+      );
+      return t;
+    });
   });
 
   // ---- trust policies ----
