@@ -468,8 +468,8 @@ describe('failures', () => {
     const step = await runStep(
       j,
       'build-push-action',
-      { context: contextDir, outputs: 'type=cacheonly' },
-      { cwd: contextDir },
+      { context: contextDir, outputs: 'type=cacheonly', secrets: 'NPM_TOKEN=never-on-disk' },
+      { cwd: contextDir, runPost: false },
     );
     expect(step.exitCode).toBe(1);
     expect(errorLines(step.stdout)).toEqual([
@@ -477,6 +477,10 @@ describe('failures', () => {
         /^::error::hoist\/build-push-action: the Hoist server at \S+ refused the GitHub OIDC exchange: .*evil-org\/evil-repo/,
       ),
     ]);
+    // No build ran, so no secret was written, even before the post step.
+    expect(fs.readdirSync(step.state.tmpDir!)).toEqual([]);
+    expect((await step.runPost()).exitCode).toBe(0);
+    expect(fs.existsSync(step.state.tmpDir!)).toBe(false);
     expect(step.stdout).not.toMatch(/building with docker buildx/);
     expect((await builds()).length).toBe(before);
   });

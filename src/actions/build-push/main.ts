@@ -18,7 +18,7 @@ import { exchangeGithubOidc, idTokenAvailable } from '../lib/oidc.js';
 import { setupHoist } from '../setup/setup.js';
 import { planBuild, toHoistArgs, type ArgsContext } from './args.js';
 import { getInputs, type Inputs } from './inputs.js';
-import { decideRoute } from './route.js';
+import { decideRoute, type CredentialSource } from './route.js';
 import { countCachedSteps, renderSummary, summaryInputs } from './summary.js';
 import { parseBuildInfoFromOutput, readBuildResult, type BuildInfoFromCli } from './result.js';
 
@@ -68,57 +68,20 @@ async function main(): Promise<void> {
     fallback: inputs.fallback,
   });
   if (route.kind === 'fail') throw new ConfigurationError(route.message);
-  // Secrets reach the disk only once a build will run; the post step removes them.
+  // Everything that can fail before a build (server URL, OIDC exchange, CLI install, buildx
+  // lookup) happens first: secrets reach the disk only for a build that runs now, and the
+  // duration in the summary is the build's own.
+  const launch =
+    route.kind === 'hoist'
+      ? await prepareHoist(inputs, route.source, envToken, plan.args)
+      : await prepareFallback(route.reason, plan.args);
   for (const s of plan.secretFiles) fs.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
   core.debug(`buildx args: ${JSON.stringify(plan.args)}`);
 
-  let outcome: ExecOutcome;
-  let where: string;
-  let info: BuildInfoFromCli = {};
   const buildStart = Date.now();
-  if (route.kind === 'hoist') {
-    const apiUrl = inputs['api-url'] || (process.env.HOIST_API_URL ?? '').replace(/\/+$/, '');
-    if (!apiUrl) {
-      throw new ConfigurationError(
-        "no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first",
-      );
-    }
-    let token = route.source === 'input' ? inputs.token : envToken;
-    let projectNote = inputs.project;
-    if (route.source === 'oidc') {
-      const answer = await exchangeGithubOidc({
-        apiUrl,
-        audience: inputs.audience || apiUrl,
-        project: inputs.project || undefined,
-      });
-      token = answer.token;
-      projectNote = inputs.project || answer.project_id;
-      core.info(`Exchanged the GitHub OIDC token for a Hoist token of project ${answer.project_id}`);
-    }
-    await ensureHoistCli(apiUrl);
-    if (inputs.builder) {
-      core.warning(
-        `input 'builder' (${inputs.builder}) is ignored on Hoist: each build gets its own temporary builder connected to the project's Hoist builders`,
-      );
-    }
-    const args = toHoistArgs(plan.args, {
-      project: inputs.project,
-      apiUrl,
-      buildPlatform: inputs['build-platform'],
-    });
-    core.info(`Building on Hoist (${apiUrl}${projectNote ? `, project ${projectNote}` : ''})`);
-    outcome = await runBuild('hoist', args, {
-      HOIST_TOKEN: token,
-      HOIST_API_URL: apiUrl,
-    });
-    info = parseBuildInfoFromOutput(`${outcome.stderr}\n${outcome.stdout}`);
-    where = `Hoist at ${apiUrl}${projectNote ? ` (project ${projectNote})` : ''}`;
-  } else {
-    core.notice(`${ACTION}: building with docker buildx on the runner instead of Hoist: ${route.reason}.`);
-    const cmd = await buildxCommand(plan.args);
-    outcome = await runBuild(cmd.command, cmd.args, {});
-    where = `docker buildx on the runner (fallback: ${route.reason})`;
-  }
+  const outcome = await runBuild(launch.command, launch.args, launch.env);
+  const info: BuildInfoFromCli =
+    route.kind === 'hoist' ? parseBuildInfoFromOutput(`${outcome.stderr}\n${outcome.stdout}`) : {};
   const durationMs = Date.now() - buildStart;
 
   const result = readBuildResult(plan);
@@ -141,7 +104,7 @@ async function main(): Promise<void> {
 
   await writeSummary(inputs, summaryEnabled, {
     builder: route.kind === 'hoist' ? 'hoist' : 'buildx',
-    where,
+    where: launch.where,
     ok: outcome.exitCode === 0,
     durationMs,
     steps: countCachedSteps(`${outcome.stderr}\n${outcome.stdout}`),
@@ -160,6 +123,65 @@ async function main(): Promise<void> {
     const last = outcome.stderr.trim().split('\n').pop()?.trim();
     throw new Error(`${tool} failed with: ${last || `exit code ${outcome.exitCode}`}`);
   }
+}
+
+/** A build ready to run: the command, its argv and extra environment, and where it runs. */
+interface Launch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  where: string;
+}
+
+/** Resolves the server and the token (exchanging OIDC if that is the source) and the CLI. */
+async function prepareHoist(
+  inputs: Inputs,
+  source: CredentialSource,
+  envToken: string,
+  planArgs: string[],
+): Promise<Launch> {
+  const apiUrl = inputs['api-url'] || (process.env.HOIST_API_URL ?? '').replace(/\/+$/, '');
+  if (!apiUrl) {
+    throw new ConfigurationError(
+      "no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first",
+    );
+  }
+  let token = source === 'input' ? inputs.token : envToken;
+  let projectNote = inputs.project;
+  if (source === 'oidc') {
+    const answer = await exchangeGithubOidc({
+      apiUrl,
+      audience: inputs.audience || apiUrl,
+      project: inputs.project || undefined,
+    });
+    token = answer.token;
+    projectNote = inputs.project || answer.project_id;
+    core.info(`Exchanged the GitHub OIDC token for a Hoist token of project ${answer.project_id}`);
+  }
+  await ensureHoistCli(apiUrl);
+  if (inputs.builder) {
+    core.warning(
+      `input 'builder' (${inputs.builder}) is ignored on Hoist: each build gets its own temporary builder connected to the project's Hoist builders`,
+    );
+  }
+  const args = toHoistArgs(planArgs, {
+    project: inputs.project,
+    apiUrl,
+    buildPlatform: inputs['build-platform'],
+  });
+  core.info(`Building on Hoist (${apiUrl}${projectNote ? `, project ${projectNote}` : ''})`);
+  return {
+    command: 'hoist',
+    args,
+    env: { HOIST_TOKEN: token, HOIST_API_URL: apiUrl },
+    where: `Hoist at ${apiUrl}${projectNote ? ` (project ${projectNote})` : ''}`,
+  };
+}
+
+async function prepareFallback(reason: string, planArgs: string[]): Promise<Launch> {
+  core.notice(`${ACTION}: building with docker buildx on the runner instead of Hoist: ${reason}.`);
+  const cmd = await buildxCommand(planArgs);
+  return { ...cmd, env: {}, where: `docker buildx on the runner (fallback: ${reason})` };
 }
 
 async function post(): Promise<void> {
