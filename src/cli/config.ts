@@ -1,5 +1,5 @@
 // The I/O that feeds resolve.ts: the user config file, hoist.json files, GitHub Actions' ID token.
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, parse as parsePath, resolve } from 'node:path';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
@@ -53,9 +53,16 @@ export async function readUserConfig(path: string): Promise<ConfigSource> {
 export async function writeUserConfig(path: string, config: UserConfig): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: 'w' });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
+  // a new file (wx), so the token is never written into a leftover file with looser permissions
+  await rm(tmp, { force: true });
+  try {
+    await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    await chmod(tmp, 0o600); // the umask may have taken bits off, never added any
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** The nearest hoist.json at or above `startDir`, with the project it names. */

@@ -35,6 +35,20 @@ describe('user config file', () => {
     });
   });
 
+  it('replaces an existing file and a leftover temp file without loosening the mode', async () => {
+    const path = join(dir, 'again', 'config.json');
+    await writeUserConfig(path, { api_url: 'http://a', token: 'hoist_adm_a' });
+    const leftover = `${path}.${process.pid}.tmp`;
+    await writeFile(leftover, 'stale', { mode: 0o644 });
+    await chmod(leftover, 0o644);
+    await writeUserConfig(path, { api_url: 'http://b', token: 'hoist_adm_b' });
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await readUserConfig(path)).toMatchObject({
+      config: { api_url: 'http://b', token: 'hoist_adm_b' },
+    });
+    await expect(stat(leftover)).rejects.toThrow(/ENOENT/);
+  });
+
   it('is refused when others can read it', async () => {
     const path = join(dir, 'loose.json');
     await writeFile(path, '{"token":"t"}', { mode: 0o644 });
