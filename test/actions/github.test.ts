@@ -12,6 +12,7 @@ import {
   type GitHubRun,
   type WebhookPayload,
 } from '../../src/actions/lib/github.js';
+import { ConfigurationError } from '../../src/lib/errors.js';
 
 // Real webhook payloads from @octokit/webhooks-examples (api.github.com).
 interface ExampleGroup {
@@ -182,6 +183,22 @@ describe('readGitHubRun and workflowRunUrl', () => {
     expect(isPrivateRepository(r.payload)).toBe(true);
     expect(workflowRunUrl(r)).toBe('https://github.com/octo-org/octo-repo/actions/runs/99/attempts/3');
   });
+
+  it.each([['{"repository": '], ['null']])(
+    'refuses an event file that is not a JSON object (%j) instead of taking it for an empty payload',
+    (text) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoist-gh-'));
+      const eventPath = path.join(dir, 'event.json');
+      fs.writeFileSync(eventPath, text);
+      try {
+        const read = () => readGitHubRun({ GITHUB_EVENT_PATH: eventPath, GITHUB_REPOSITORY: 'o/r' });
+        expect(read).toThrow(ConfigurationError);
+        expect(read).toThrow(new RegExp(`GITHUB_EVENT_PATH=${eventPath}`));
+      } finally {
+        fs.rmSync(dir, { recursive: true });
+      }
+    },
+  );
 
   it('survives a missing event file', () => {
     const r = readGitHubRun({ GITHUB_EVENT_PATH: '/nonexistent/event.json', GITHUB_REPOSITORY: 'o/r' });

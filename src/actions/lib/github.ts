@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { ConfigurationError, errorMessage } from '../../lib/errors.js';
 import { envToggle } from './input-util.js';
 
 /** The parts of a workflow run the actions need, read once from the runner's environment. */
@@ -35,10 +36,19 @@ export function readGitHubRun(env: Env = process.env): GitHubRun {
   let payload: WebhookPayload = {};
   const eventPath = env.GITHUB_EVENT_PATH;
   if (eventPath && fs.existsSync(eventPath)) {
+    // An unreadable payload must not pass for an empty one: it would make a private
+    // repository look public (max provenance) and a fork's pull request look like a push.
     try {
       payload = JSON.parse(fs.readFileSync(eventPath, 'utf8')) as WebhookPayload;
-    } catch {
-      payload = {};
+    } catch (err) {
+      throw new ConfigurationError(
+        `the event payload GITHUB_EVENT_PATH=${eventPath} could not be read as JSON (${errorMessage(err)}); the runner writes it, so do not override GITHUB_EVENT_PATH in the workflow`,
+      );
+    }
+    if (!payload || typeof payload !== 'object') {
+      throw new ConfigurationError(
+        `the event payload GITHUB_EVENT_PATH=${eventPath} is not a JSON object; do not override GITHUB_EVENT_PATH in the workflow`,
+      );
     }
   }
   return {
