@@ -86,6 +86,7 @@ export async function migrate(db: Db, migrations: Migration[]): Promise<string[]
   return applied;
 }
 
+/** A database URL fit for logs and messages: the password (in the userinfo or the query) hidden. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
