@@ -15,6 +15,7 @@ import { ConfigurationError, errorMessage } from '../lib/errors.js';
 import { createCa, issueClientCert, issueServerCert, type CertKeyPem } from '../lib/pki.js';
 import {
   nativePlatform,
+  processAlive,
   type BuilderHealth,
   type BuilderSpec,
   type ListedBuilder,
@@ -170,22 +171,6 @@ async function portIsFree(host: string, port: number): Promise<boolean> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Is `pid` a live (non-zombie) process? */
-async function processAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
 }
 
 async function readCmdline(pid: number): Promise<string[] | null> {
@@ -596,7 +581,7 @@ export class LocalProvider implements Provider {
     }
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      if (!(await processAlive(pid))) return;
+      if (!processAlive(pid)) return;
       await sleep(20);
     }
     try {
@@ -608,7 +593,7 @@ export class LocalProvider implements Provider {
         /* already gone */
       }
     }
-    for (let i = 0; i < 100 && (await processAlive(pid)); i++) await sleep(20);
+    for (let i = 0; i < 100 && processAlive(pid); i++) await sleep(20);
   }
 
   /** The pid of the buildkitd serving this builder's root, from the pidfile or a /proc scan. */
@@ -624,7 +609,7 @@ export class LocalProvider implements Provider {
   }
 
   private async isOurBuildkitd(pid: number, root: string): Promise<boolean> {
-    if (!(await processAlive(pid))) return false;
+    if (!processAlive(pid)) return false;
     const argv = await readCmdline(pid);
     if (!argv) return false;
     const i = argv.indexOf('--root');
@@ -653,7 +638,7 @@ export class LocalProvider implements Provider {
           if (!root || !root.startsWith(prefix) || path.basename(root) !== 'root') return;
           const id = path.basename(path.dirname(root));
           if (path.dirname(path.dirname(root)) !== this.buildersDir) return;
-          if (await processAlive(pid)) found.set(id, pid);
+          if (processAlive(pid)) found.set(id, pid);
         }),
     );
     return found;

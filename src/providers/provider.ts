@@ -1,6 +1,7 @@
 // The seam between the control plane and wherever builders run. The control plane
 // decides which builder a build gets; a Provider only starts, stops, lists and checks
 // BuildKit daemons and signs the client certificates that open them.
+import { readFileSync } from 'node:fs';
 import type { CertKeyPem } from '../lib/pki.js';
 
 /** What the control plane asks a provider to run: one builder of one project and platform. */
@@ -114,4 +115,20 @@ export function parsePlatform(
     return { ok: false, message: `platform "${raw}" is not supported; ${accepted}` };
   }
   return { ok: true, platform: canonical };
+}
+
+/** Is this process on this host alive and not a zombie? (Linux: signal 0, then /proc/<pid>/stat.) */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat[stat.lastIndexOf(')') + 2];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
 }

@@ -2,7 +2,6 @@
 // starting) → heartbeats → finish, plus the sweep that expires silent builds, fails builds
 // that waited too long, stops idle builders and replaces crashed ones.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type {
   BuildInfo,
@@ -15,7 +14,7 @@ import type {
   Project,
 } from '../../lib/api-types.js';
 import { errorMessage } from '../../lib/errors.js';
-import { parsePlatform, type Provider, type RunningBuilder } from '../../providers/provider.js';
+import { parsePlatform, processAlive, type Provider, type RunningBuilder } from '../../providers/provider.js';
 import type { Db } from '../db/index.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import type { ProjectStore } from '../projects.js';
@@ -54,22 +53,6 @@ class KeyedMutex {
       release();
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
-  }
-}
-
-/** False only when a known pid is gone or a zombie; unknown pids (remote builders) count as alive. */
-function pidAlive(pid: number | null): boolean {
-  if (pid === null) return true;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return true;
   }
 }
 
@@ -377,7 +360,11 @@ export class BuildService {
    */
   private async ensureRunning(builder: BuilderRow, waitMs: number): Promise<RunningBuilder | null> {
     const cached = this.cache.get(builder.id);
-    if (cached && Date.now() - cached.checkedAt < HEALTH_FRESH_MS && pidAlive(cached.running.pid)) {
+    if (
+      cached &&
+      Date.now() - cached.checkedAt < HEALTH_FRESH_MS &&
+      (cached.running.pid === null || processAlive(cached.running.pid))
+    ) {
       return cached.running;
     }
     if (cached) {
