@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiErrorBody } from '../lib/api-types.js';
+import { PROJECT_NAME_PATTERN } from './projects.js';
 
 /** An answer the client caused or can act on; becomes `{error: {code, message}}` with `status`. */
 export class ApiError extends Error {
@@ -30,6 +31,18 @@ interface AjvError {
   params: Record<string, unknown>;
 }
 
+/**
+ * What the schemas' patterns mean, for people who do not read regular expressions. A function:
+ * projects.ts imports this module, so its constant is read at call time, not at load time.
+ */
+const patternHints = (): Record<string, string> => ({
+  [PROJECT_NAME_PATTERN]:
+    'up to 63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit, e.g. my-app',
+  '^refs/': 'a full ref or glob, e.g. refs/heads/main, refs/heads/release/* or refs/tags/v*',
+  '^[0-9]+$': "GitHub's numeric id, e.g. from https://api.github.com/repos/OWNER/NAME",
+  '^[0-9]{1,4}$': 'a whole number',
+});
+
 /** "body.refs[0] must be string": names the field, from the first schema error. */
 export function validationMessage(context: string, errors: AjvError[]): string {
   const e = errors[0];
@@ -48,6 +61,11 @@ export function validationMessage(context: string, errors: AjvError[]): string {
       return `${path}.${String(e.params.additionalProperty)} is not a known field; remove it`;
     case 'type':
       return `${path} must be ${String(e.params.type)}`;
+    case 'pattern': {
+      const pattern = String(e.params.pattern);
+      const hint = patternHints()[pattern];
+      return `${path} must match pattern "${pattern}"${hint ? `: ${hint}` : ''}`;
+    }
     case 'enum':
       return `${path} must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     default:
