@@ -1,5 +1,6 @@
 // Admin commands: login, projects, tokens, trust, builds. Table output by default, --json for scripts.
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import type { BuildInfo, Project, TokenInfo, TrustPolicy, TrustPolicyInput } from '../lib/api-types.js';
 import { HoistClient, normalizeApiUrl } from '../lib/client.js';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
@@ -69,14 +70,25 @@ function one(positionals: string[], what: string, command: string): string {
   return positionals[0]!;
 }
 
-async function readSecretLine(io: AdminIo, prompt: string): Promise<string> {
-  if (io.stdin.isTTY) io.stderr.write(prompt);
-  const rl = createInterface({ input: io.stdin, terminal: false });
-  for await (const line of rl) {
+/**
+ * One line from stdin: piped, or typed at a terminal without echo (readline in terminal mode
+ * echoes into a stream that drops it), so the token stays off the screen and the scrollback.
+ */
+export async function readSecretLine(io: AdminIo, prompt: string): Promise<string> {
+  const tty = Boolean(io.stdin.isTTY);
+  if (tty) io.stderr.write(prompt);
+  const muted = new Writable({ write: (_chunk, _enc, done) => done() });
+  const rl = createInterface({ input: io.stdin, output: muted, terminal: tty });
+  try {
+    return await new Promise<string>((resolveLine, reject) => {
+      rl.once('line', (line) => resolveLine(line.trim()));
+      rl.once('close', () => resolveLine(''));
+      rl.once('SIGINT', () => reject(new ConfigurationError('hoist login: canceled')));
+    });
+  } finally {
     rl.close();
-    return line.trim();
+    if (tty) io.stderr.write('\n');
   }
-  return '';
 }
 
 const projectRow = (p: Project): (string | number | null)[] => [
