@@ -166,7 +166,7 @@ export async function runAdmin(group: string, argv: string[], io: AdminIo): Prom
     if (!token) throw new ConfigurationError('hoist login: no token given; pass --token or pipe it on stdin');
     const client = new HoistClient({ apiUrl, token, userAgent: `hoist-cli/${VERSION}` });
     try {
-      await client.request('GET', '/v1/auth/whoami');
+      await client.whoami();
     } catch (err) {
       throw new ConfigurationError(`hoist login: the server did not accept this token: ${errorMessage(err)}`);
     }

@@ -3,8 +3,10 @@ import type {
   CreateProjectRequest,
   CreateTokenRequest,
   CreateTokenResponse,
+  ListProjectsResponse,
+  ListTokensResponse,
+  ListTrustPoliciesResponse,
   Project,
-  TokenInfo,
   TrustPolicy,
   TrustPolicyInput,
   BuilderAnswer,
@@ -15,6 +17,7 @@ import type {
   HeartbeatResponse,
   OidcExchangeRequest,
   OidcExchangeResponse,
+  WhoAmIResponse,
 } from './api-types.js';
 import { HoistApiError, errorMessage } from './errors.js';
 
@@ -127,9 +130,14 @@ export class HoistClient {
     return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
   }
 
+  /** What the client's token is; any valid token may ask. */
+  whoami(): Promise<WhoAmIResponse> {
+    return this.request('GET', '/v1/auth/whoami');
+  }
+
   // ---- admin (used by the CLI's admin commands) ----
 
-  listProjects(): Promise<{ projects: Project[] }> {
+  listProjects(): Promise<ListProjectsResponse> {
     return this.request('GET', '/v1/projects');
   }
 
@@ -150,7 +158,7 @@ export class HoistClient {
     return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
   }
 
-  listProjectTokens(project: string): Promise<{ tokens: TokenInfo[] }> {
+  listProjectTokens(project: string): Promise<ListTokensResponse> {
     return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
   }
 
@@ -165,7 +173,7 @@ export class HoistClient {
     return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
   }
 
-  listTrustPolicies(project: string): Promise<{ trust_policies: TrustPolicy[] }> {
+  listTrustPolicies(project: string): Promise<ListTrustPoliciesResponse> {
     return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
   }
 
