@@ -4,19 +4,11 @@ import { notFound } from './errors.js';
 import type { PolicyPin, PolicyWithProject } from './trust.js';
 import { type Clock, iso, newId } from './util.js';
 
-interface PolicyRow {
-  id: string;
-  project_id: string;
-  provider: 'github';
-  repository: string;
-  repository_id: string | null;
-  repository_owner_id: string | null;
+/** A trust_policies row: the wire shape with refs as JSON text and the flag as 0/1. */
+type PolicyRow = Omit<TrustPolicy, 'refs' | 'allow_pull_request_target'> & {
   refs: string;
-  environment: string | null;
-  workflow: string | null;
   allow_pull_request_target: number;
-  created_at: string;
-}
+};
 
 const toPolicy = (r: PolicyRow): TrustPolicy => ({
   id: r.id,
