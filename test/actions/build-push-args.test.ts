@@ -310,6 +310,28 @@ describe('toHoistArgs: the same argv for hoist build', () => {
       '.',
     ]);
   });
+  it('drops only the builder flag, with --load, and never a value that reads --builder', () => {
+    const args = argsFor({
+      context: '.',
+      builder: 'b',
+      load: 'true',
+      'build-args': 'X=1\n--builder',
+      tags: '--builder',
+    });
+    const out = toHoistArgs(args, {});
+    expect(out.filter((a) => a === '--builder')).toEqual(['--builder', '--builder']);
+    expect(out).not.toContain('b');
+    expect(out.slice(out.indexOf('--tag'), out.indexOf('--tag') + 4)).toEqual([
+      '--tag',
+      '--builder',
+      '--load',
+      '--metadata-file',
+    ]);
+    // Without a builder input nothing is dropped, whatever the values.
+    const plain = argsFor({ context: '.', tags: '--builder' });
+    expect(toHoistArgs(plain, {})).toEqual(plain);
+  });
+
   it('adds nothing for empty Hoist flags', () => {
     const args = argsFor({ context: '.' });
     expect(toHoistArgs(args, {})).toEqual(args);

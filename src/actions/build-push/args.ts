@@ -313,15 +313,14 @@ export interface HoistFlags {
  * in HOIST_TOKEN, never on the command line.
  */
 export function toHoistArgs(args: string[], flags: HoistFlags): string[] {
-  const out: string[] = [];
+  const out = args.slice(0, -1);
   const context = args[args.length - 1] as string;
-  for (let i = 0; i < args.length - 1; i++) {
-    if (args[i] === '--builder') {
-      i++;
-      continue;
-    }
-    out.push(args[i] as string);
-  }
+  // `--builder <name>` is the first common flag, right before `[--load] --metadata-file`
+  // (see planBuild). Found by position, not by value, so a build-arg, label or tag that
+  // happens to read "--builder" is left alone.
+  const meta = out.lastIndexOf('--metadata-file');
+  const at = out[meta - 1] === '--load' ? meta - 3 : meta - 2;
+  if (meta > 0 && out[at] === '--builder') out.splice(at, 2);
   if (flags.project) out.push('--project', flags.project);
   if (flags.apiUrl) out.push('--api-url', flags.apiUrl);
   if (flags.buildPlatform) out.push('--build-platform', flags.buildPlatform);
