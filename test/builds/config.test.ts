@@ -60,6 +60,15 @@ describe('loadBuildsConfig', () => {
   });
 
   it.each([
+    ['::1', '::1'],
+    ['[::1]', '::1'],
+    ['0.0.0.0', '0.0.0.0'],
+    ['localhost', 'localhost'],
+  ])('takes the listen host %j as %j', (raw, want) => {
+    expect(loadBuildsConfig({ 'builder-listen-host': raw }).builderListenHost).toBe(want);
+  });
+
+  it.each([
     [
       { 'builder-idle-timeout': 'forever' },
       /--builder-idle-timeout \(HOIST_BUILDER_IDLE_TIMEOUT\) must be a duration/,
@@ -68,6 +77,14 @@ describe('loadBuildsConfig', () => {
     [{ 'builder-max-used-space': 'lots' }, /--builder-max-used-space .* 512MB/],
     [{ 'builders-on-exit': 'detach' }, /"stop" or "keep"/],
     [{ 'builder-insecure-registries': 'http://x:5000' }, /host:port entries/],
+    [
+      { 'builder-listen-host': '127.0.0.1:9000' },
+      /--builder-listen-host \(HOIST_BUILDER_LISTEN_HOST\) must be a host name or IP address without a port/,
+    ],
+    [
+      { 'builder-advertise-host': 'tcp://builders.example.com' },
+      /--builder-advertise-host .* without a port or scheme/,
+    ],
   ])('refuses %j with a message naming the flag', (opts, msg) => {
     expect(() => loadBuildsConfig(opts)).toThrow(ConfigurationError);
     expect(() => loadBuildsConfig(opts)).toThrow(msg);

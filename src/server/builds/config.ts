@@ -1,5 +1,6 @@
 // `hoist server` flags of the builds plugin. Each is also read from its HOIST_* variable
 // through the server's plugin-option mechanism (config.pluginOptions[name]).
+import { isIP } from 'node:net';
 import { ConfigurationError } from '../../lib/errors.js';
 import { parseByteSize } from '../../providers/local.js';
 import type { PluginOption } from '../plugin.js';
@@ -110,6 +111,26 @@ function duration(opts: Record<string, string | undefined>, name: string, def: n
   return ms;
 }
 
+/**
+ * A host name or IP address without a port or scheme: each builder picks its own port, so
+ * "127.0.0.1:9000" or "tcp://…" would otherwise only fail later, at every builder's start.
+ */
+function host(opts: Record<string, string | undefined>, name: string): string | undefined {
+  const raw = opts[name]?.trim();
+  if (!raw) return undefined;
+  const bare = raw.replace(/^\[(.*)\]$/, '$1');
+  if (
+    isIP(bare) ||
+    /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(raw)
+  ) {
+    return bare;
+  }
+  const env = BUILDS_OPTIONS.find((o) => o.name === name)?.env;
+  throw new ConfigurationError(
+    `--${name} (${env}) must be a host name or IP address without a port or scheme, such as 127.0.0.1 or builders.example.com (each builder picks its own port); got "${raw}"`,
+  );
+}
+
 export function loadBuildsConfig(opts: Record<string, string | undefined>): BuildsConfig {
   const onExit = (opts['builders-on-exit'] ?? 'stop').trim() || 'stop';
   if (onExit !== 'stop' && onExit !== 'keep') {
@@ -139,11 +160,11 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
       );
     }
   }
-  const listenHost = opts['builder-listen-host']?.trim() || '127.0.0.1';
+  const listenHost = host(opts, 'builder-listen-host') ?? '127.0.0.1';
   return {
     buildkitdPath: opts.buildkitd?.trim() || undefined,
     builderListenHost: listenHost,
-    builderAdvertiseHost: opts['builder-advertise-host']?.trim() || undefined,
+    builderAdvertiseHost: host(opts, 'builder-advertise-host'),
     idleTimeoutMs: duration(opts, 'builder-idle-timeout', 15 * 60_000, 1000),
     maxUsedSpaceBytes: maxUsed,
     maxBuildDurationMs: duration(opts, 'build-max-duration', 6 * 3_600_000, 1000),
