@@ -108,33 +108,34 @@ export const SERVER_OPTIONS: Spec[] = [
   { flag: 'body-limit', env: 'HOIST_BODY_LIMIT', help: 'largest request body in bytes (default 262144)' },
 ];
 
-function int(name: string, raw: string | undefined, def: number, min: number, max: number): number {
+/** `label` names where the value came from: "--flag", or the HOIST_* variable when no flag was given. */
+function int(label: string, raw: string | undefined, def: number, min: number, max: number): number {
   if (raw === undefined || raw === '') return def;
   if (!/^\d+$/.test(raw.trim()))
-    throw new ConfigurationError(`--${name} must be a whole number, got "${raw}"`);
+    throw new ConfigurationError(`${label} must be a whole number, got "${raw}"`);
   const n = Number(raw);
   if (n < min || n > max)
-    throw new ConfigurationError(`--${name} must be between ${min} and ${max}, got ${n}`);
+    throw new ConfigurationError(`${label} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
-function url(name: string, raw: string): string {
+function url(label: string, raw: string): string {
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new ConfigurationError(`--${name} must be a URL such as https://hoist.example.com, got "${raw}"`);
+    throw new ConfigurationError(`${label} must be a URL such as https://hoist.example.com, got "${raw}"`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new ConfigurationError(`--${name} must be an http(s) URL, got "${raw}"`);
+    throw new ConfigurationError(`${label} must be an http(s) URL, got "${raw}"`);
   }
   return raw.replace(/\/+$/, '');
 }
 
-export function parseListen(raw: string): { host: string; port: number } {
+export function parseListen(raw: string, label = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
   if (!m || Number(m[3]) > 65535) {
-    throw new ConfigurationError(`--listen must be HOST:PORT such as 127.0.0.1:8080, got "${raw}"`);
+    throw new ConfigurationError(`${label} must be HOST:PORT such as 127.0.0.1:8080, got "${raw}"`);
   }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
@@ -150,16 +151,20 @@ export function loadConfig(
     const val = flags[flag] ?? (spec ? env[spec.env] : undefined);
     return val === '' ? undefined : val;
   };
+  const label = (flag: string): string => {
+    if (flags[flag]) return `--${flag}`;
+    return SERVER_OPTIONS.find((s) => s.flag === flag)?.env ?? `--${flag}`;
+  };
   const dataDir = v('data-dir');
   if (!dataDir) {
     throw new ConfigurationError('the data directory is not set: pass --data-dir DIR or set HOIST_DATA_DIR');
   }
-  const { host, port } = parseListen(v('listen') ?? '127.0.0.1:8080');
-  const publicUrl = v('public-url') && url('public-url', v('public-url')!);
+  const { host, port } = parseListen(v('listen') ?? '127.0.0.1:8080', label('listen'));
+  const publicUrl = v('public-url') && url(label('public-url'), v('public-url')!);
   const logLevel = v('log-level') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigurationError(
-      `--log-level must be fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`,
+      `${label('log-level')} must be fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`,
     );
   }
   const ttl = v('project-token-ttl');
@@ -172,18 +177,18 @@ export function loadConfig(
     databaseUrl: v('database-url'),
     publicUrl: publicUrl || undefined,
     oidc: {
-      issuer: url('oidc-issuer', v('oidc-issuer') ?? GITHUB_ISSUER),
+      issuer: url(label('oidc-issuer'), v('oidc-issuer') ?? GITHUB_ISSUER),
       audience: v('oidc-audience'),
-      tokenTtlSec: int('oidc-token-ttl', v('oidc-token-ttl'), 3600, 60, 3600),
-      maxAgeSec: int('oidc-max-age', v('oidc-max-age'), 600, 10, 86400),
-      leewaySec: int('oidc-leeway', v('oidc-leeway'), 30, 0, 60),
-      jwksCooldownMs: int('oidc-jwks-cooldown-ms', v('oidc-jwks-cooldown-ms'), 30_000, 0, 3_600_000),
+      tokenTtlSec: int(label('oidc-token-ttl'), v('oidc-token-ttl'), 3600, 60, 3600),
+      maxAgeSec: int(label('oidc-max-age'), v('oidc-max-age'), 600, 10, 86400),
+      leewaySec: int(label('oidc-leeway'), v('oidc-leeway'), 30, 0, 60),
+      jwksCooldownMs: int(label('oidc-jwks-cooldown-ms'), v('oidc-jwks-cooldown-ms'), 30_000, 0, 3_600_000),
       jwksTimeoutMs: 5000,
     },
-    projectTokenTtlSec: ttl ? int('project-token-ttl', ttl, 0, 60, 10 * 365 * 86400) : null,
+    projectTokenTtlSec: ttl ? int(label('project-token-ttl'), ttl, 0, 60, 10 * 365 * 86400) : null,
     releasesDir: resolve(v('releases-dir') ?? defaultReleasesDir()),
     logLevel,
-    bodyLimit: int('body-limit', v('body-limit'), 256 * 1024, 1024, 64 * 1024 * 1024),
+    bodyLimit: int(label('body-limit'), v('body-limit'), 256 * 1024, 1024, 64 * 1024 * 1024),
     pluginOptions: plugin,
   };
 }

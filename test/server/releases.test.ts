@@ -65,6 +65,16 @@ describe('config', () => {
     expect(() => loadConfig(flags, {})).toThrow(ConfigurationError);
     expect(() => loadConfig(flags, {})).toThrow(msg);
   });
+  const badEnv: [NodeJS.ProcessEnv, RegExp][] = [
+    [{ HOIST_LISTEN: 'nope' }, /^HOIST_LISTEN must be HOST:PORT/],
+    [{ HOIST_OIDC_LEEWAY: '120' }, /^HOIST_OIDC_LEEWAY must be between 0 and 60, got 120$/],
+    [{ HOIST_OIDC_MAX_AGE: 'ten' }, /^HOIST_OIDC_MAX_AGE must be a whole number/],
+    [{ HOIST_PUBLIC_URL: 'hoist.example.com' }, /^HOIST_PUBLIC_URL must be a URL/],
+    [{ HOIST_LOG_LEVEL: 'loud' }, /^HOIST_LOG_LEVEL must be fatal/],
+  ];
+  it.each(badEnv)('names the variable a bad value came from: %j', (env, msg) => {
+    expect(() => loadConfig({}, { HOIST_DATA_DIR: '/x', ...env })).toThrow(msg);
+  });
   it('parses IPv6 listen addresses', () => {
     expect(parseListen('[::1]:8080')).toEqual({ host: '::1', port: 8080 });
   });
