@@ -125,20 +125,29 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     },
   }) as unknown as FastifyInstance;
 
-  // A body without a JSON content type is still parsed as JSON; anything else is a clear 400.
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+  // Every body is parsed as JSON, whatever its content type says, by one parser: the same
+  // messages, and the same refusal of prototype-poisoning keys, for application/json and the rest.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
+    if (text.trim() === '') {
+      // application/json promises a body; without a content type an empty body is no body
+      const json = /^application\/json\b/i.test(req.headers['content-type'] ?? '');
+      return json
+        ? done(new ApiError(400, 'invalid_body', 'the request body is empty; send a JSON object'), undefined)
+        : done(null, undefined);
+    }
     try {
-      done(null, JSON.parse(text));
-    } catch {
+      done(null, parseJsonBody(text));
+    } catch (err) {
       done(
-        new ApiError(
-          400,
-          'invalid_body',
-          'the request body is not valid JSON; send a JSON object with Content-Type: application/json',
-        ),
+        err instanceof ApiError
+          ? err
+          : new ApiError(
+              400,
+              'invalid_body',
+              'the request body is not valid JSON; send a JSON object with Content-Type: application/json',
+            ),
         undefined,
       );
     }
@@ -260,4 +269,29 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
   });
 
   return { app, deps, lifecycle, purgeExpired: () => exchange.purgeExpired() };
+}
+
+/**
+ * JSON.parse, refusing the keys that poison prototypes once objects are merged ("__proto__",
+ * "constructor": {"prototype": ...}) anywhere in the document, as Fastify's own parser does.
+ */
+export function parseJsonBody(text: string): unknown {
+  let poisoned = false;
+  const value: unknown = JSON.parse(text, (key, v: unknown) => {
+    if (
+      key === '__proto__' ||
+      (key === 'constructor' && v !== null && typeof v === 'object' && 'prototype' in v)
+    ) {
+      poisoned = true;
+    }
+    return v;
+  });
+  if (poisoned) {
+    throw new ApiError(
+      400,
+      'invalid_body',
+      'the request body holds a "__proto__" or "constructor": {"prototype"} key, which is refused; remove it',
+    );
+  }
+  return value;
 }

@@ -14,6 +14,7 @@ import type {
   TokenInfo,
   TrustPolicy,
 } from '../../src/lib/api-types.js';
+import { parseJsonBody } from '../../src/server/app.js';
 import { ApiError } from '../../src/server/errors.js';
 import type { HoistPlugin } from '../../src/server/plugin.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -400,6 +401,36 @@ describe.each(['sqlite', 'postgres'] as const)('hoist server API on %s', (backen
       expect(JSON.stringify(r.body)).not.toMatch(/ at .*\.(ts|js):\d+/);
     }
     expect(await count()).toEqual(before);
+  });
+
+  it('refuses prototype-poisoning keys with any content type, saying which keys', async () => {
+    const bodies = [
+      '{"name":"p1","__proto__":{"admin":true}}',
+      '{"name":"p2","constructor":{"prototype":{"admin":true}}}',
+      '{"project":"x","options":{"a":{"__proto__":{"admin":true}}}}',
+    ];
+    for (const contentType of ['application/json', 'text/plain', 'application/x-www-form-urlencoded']) {
+      for (const body of bodies) {
+        const r = await fetch(`${server.url}/v1/projects`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': contentType },
+          body,
+        });
+        const answer = (await r.json()) as ErrorBody;
+        expect([contentType, body, r.status, answer.error.code]).toEqual([
+          contentType,
+          body,
+          400,
+          'invalid_body',
+        ]);
+        expect(answer.error.message).toMatch(/"__proto__" or "constructor": \{"prototype"\} key/);
+      }
+    }
+    // A key merely named constructor is data like any other.
+    expect(parseJsonBody('{"constructor":"x","a":{"constructor":{"name":"y"}}}')).toEqual({
+      constructor: 'x',
+      a: { constructor: { name: 'y' } },
+    });
   });
 
   it('answers malformed URLs and malformed HTTP in the same error shape', async () => {
