@@ -98,9 +98,7 @@ export function handleError(
             `the request body is larger than the limit of ${request.routeOptions.bodyLimit ?? 0} bytes`,
           ),
         );
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return reply.code(400).send(errorBody('invalid_body', 'the request body is empty; send a JSON object'));
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    // Bodies are parsed by app.ts's own parser, whose errors are ApiErrors; these come from Fastify.
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return reply
