@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { ConfigurationError } from '../../lib/errors.js';
 import { getBoolInput, getListInput } from '../lib/input-util.js';
+import { parseFallbackCacheRef } from './fallback-cache.js';
 
 export type FallbackMode = 'auto' | 'never';
 
@@ -50,6 +51,8 @@ export interface Inputs {
   'api-url': string;
   'build-platform': string;
   fallback: FallbackMode;
+  /** Registry repository for the fallback build's branch cache; '' = off. */
+  'fallback-cache': string;
   audience: string;
   summary: boolean;
 }
@@ -95,6 +98,7 @@ export function getInputs(): Inputs {
     'api-url': getUrlInput('api-url'),
     'build-platform': getBuildPlatformInput(),
     fallback: getFallbackInput(),
+    'fallback-cache': parseFallbackCacheRef(core.getInput('fallback-cache')),
     audience: core.getInput('audience'),
     summary: getBoolInput('summary', true),
   };

@@ -13,10 +13,12 @@ import {
   isPrivateRepository,
   readGitHubRun,
   workflowRunUrl,
+  type GitHubRun,
 } from '../lib/github.js';
 import { exchangeGithubOidc, idTokenAvailable } from '../lib/oidc.js';
 import { setupHoist } from '../setup/setup.js';
 import { planBuild, toHoistArgs, type ArgsContext } from './args.js';
+import { fallbackCacheFacts, planFallbackCache, withCacheArgs } from './fallback-cache.js';
 import { getInputs, type Inputs } from './inputs.js';
 import { decideRoute, type CredentialSource } from './route.js';
 import { countCachedSteps, renderSummary, summaryInputs } from './summary.js';
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
   const launch =
     route.kind === 'hoist'
       ? await prepareHoist(inputs, route.source, envToken, plan.args)
-      : await prepareFallback(route.reason, plan.args);
+      : await prepareFallback(route.reason, fallbackCacheArgs(inputs, run, plan.args));
   for (const s of plan.secretFiles) fs.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
   core.debug(`buildx args: ${JSON.stringify(plan.args)}`);
 
@@ -182,6 +184,20 @@ async function prepareFallback(reason: string, planArgs: string[]): Promise<Laun
   core.notice(`${ACTION}: building with docker buildx on the runner instead of Hoist: ${reason}.`);
   const cmd = await buildxCommand(planArgs);
   return { ...cmd, env: {}, where: `docker buildx on the runner (fallback: ${reason})` };
+}
+
+/** The fallback argv plus the branch cache of the `fallback-cache` input, when it is set. */
+function fallbackCacheArgs(inputs: Inputs, run: GitHubRun, args: string[]): string[] {
+  if (!inputs['fallback-cache']) return args;
+  const isFork = isForkPullRequest(run.eventName, run.payload);
+  const found = fallbackCacheFacts(inputs['fallback-cache'], run, isFork);
+  if ('skip' in found) {
+    core.warning(`input 'fallback-cache' is ignored: ${found.skip}`);
+    return args;
+  }
+  const cache = planFallbackCache(found.facts);
+  core.info(`Fallback cache: ${cache.note}`);
+  return withCacheArgs(args, cache);
 }
 
 async function post(): Promise<void> {

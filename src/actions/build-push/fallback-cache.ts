@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { ConfigurationError } from '../../lib/errors.js';
+import type { GitHubRun } from '../lib/github.js';
+
+/**
+ * The registry cache of the fallback build (input `fallback-cache`), managed by branch:
+ * the default branch imports and exports its own tag; another branch imports the default
+ * branch's tag and its own, and exports its own; a fork's pull request (no credential to
+ * push with) and anything that is not a branch import the default branch's tag only.
+ */
+export interface FallbackCacheFacts {
+  /** The `fallback-cache` input: a registry repository without tag, e.g. ghcr.io/acme/app-cache. */
+  ref: string;
+  /** `repository.default_branch` of the event payload. */
+  defaultBranch: string;
+  /** The branch this run builds: the head branch of a pull request, else the pushed branch; '' if none. */
+  branch: string;
+  /** The code comes from another repository: it must not write the cache. */
+  fromFork: boolean;
+}
+
+export interface FallbackCachePlan {
+  cacheFrom: string[];
+  cacheTo: string[];
+  /** One line for the log: which tags are read and written, and why. */
+  note: string;
+}
+
+/** OCI distribution-spec tag grammar. */
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+const MAX_TAG = 128;
+
+/**
+ * A branch name as a valid OCI tag: lowercased, every character outside [a-z0-9_.-] as `-`,
+ * at most 128 characters. When that changed the name, a hash of the original is appended
+ * so that `feature/a` and `feature-a` (or `Main` and `main`) never share a cache.
+ */
+export function branchCacheTag(branch: string): string {
+  if (branch === '') throw new Error('branchCacheTag: empty branch name');
+  if (TAG.test(branch) && branch === branch.toLowerCase()) return branch;
+  const hash = createHash('sha256').update(branch).digest('hex').slice(0, 8);
+  let base = branch.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
+  base = base.replace(/^[.-]+/, '');
+  base = base.slice(0, MAX_TAG - hash.length - 1).replace(/[.-]+$/, '');
+  return base ? `${base}-${hash}` : hash;
+}
+
+export function planFallbackCache(f: FallbackCacheFacts): FallbackCachePlan {
+  const registry = (tag: string): string => `type=registry,ref=${f.ref}:${tag}`;
+  const main = branchCacheTag(f.defaultBranch);
+  const from = registry(main);
+  if (f.fromFork) {
+    return {
+      cacheFrom: [from],
+      cacheTo: [],
+      note: `imports ${f.ref}:${main} (the default branch); exports nothing, a fork's pull request has no credential to push with`,
+    };
+  }
+  if (!f.branch) {
+    return {
+      cacheFrom: [from],
+      cacheTo: [],
+      note: `imports ${f.ref}:${main} (the default branch); exports nothing, this run builds no branch`,
+    };
+  }
+  if (f.branch === f.defaultBranch) {
+    return {
+      cacheFrom: [from],
+      cacheTo: [`${from},mode=max`],
+      note: `imports and exports ${f.ref}:${main} (the default branch)`,
+    };
+  }
+  const own = branchCacheTag(f.branch);
+  return {
+    cacheFrom: [from, registry(own)],
+    cacheTo: [`${registry(own)},mode=max`],
+    note: `imports ${f.ref}:${main} (the default branch) and ${f.ref}:${own}; exports ${f.ref}:${own}`,
+  };
+}
+
+/** The fallback argv with the cache flags before the context, so the user's own come first. */
+export function withCacheArgs(args: string[], plan: FallbackCachePlan): string[] {
+  const flags: string[] = [];
+  for (const v of plan.cacheFrom) flags.push('--cache-from', v);
+  for (const v of plan.cacheTo) flags.push('--cache-to', v);
+  return [...args.slice(0, -1), ...flags, ...args.slice(-1)];
+}
+
+/** pull_request_target runs untrusted head code too; like a fork it must not write the cache. */
+const PULL_REQUEST_EVENTS = new Set([
+  'pull_request',
+  'pull_request_target',
+  'pull_request_review',
+  'pull_request_review_comment',
+]);
+
+interface PullRequestPayload {
+  head?: { ref?: unknown; repo?: { full_name?: unknown } | null } | null;
+}
+
+/**
+ * The facts of this run, read from the run's data only. `undefined` (with the reason) when
+ * the payload names no default branch: without it no tag can be shared across branches.
+ */
+export function fallbackCacheFacts(
+  ref: string,
+  run: GitHubRun,
+  isFork: boolean,
+): { facts: FallbackCacheFacts } | { skip: string } {
+  const repository = run.payload.repository as { default_branch?: unknown; full_name?: unknown } | null;
+  const defaultBranch = repository?.default_branch;
+  if (typeof defaultBranch !== 'string' || defaultBranch === '') {
+    return {
+      skip: `the event payload names no repository.default_branch (event "${run.eventName || 'unknown'}"), so there is no default-branch cache to share`,
+    };
+  }
+  let branch = '';
+  let fromFork = isFork;
+  if (PULL_REQUEST_EVENTS.has(run.eventName)) {
+    const pr = run.payload.pull_request as PullRequestPayload | null | undefined;
+    const headRef = pr?.head?.ref;
+    branch = typeof headRef === 'string' ? headRef : '';
+    const headRepo = pr?.head?.repo?.full_name;
+    const baseRepo = run.payload.repository?.full_name ?? run.repository;
+    if (typeof headRepo !== 'string' || headRepo.toLowerCase() !== String(baseRepo).toLowerCase()) {
+      fromFork = true;
+    }
+  } else if (run.ref.startsWith('refs/heads/')) {
+    branch = run.ref.slice('refs/heads/'.length);
+  }
+  return { facts: { ref, defaultBranch, branch, fromFork } };
+}
+
+/**
+ * Validates the `fallback-cache` input: a registry repository without tag or digest (the
+ * tags are the branches'). Returns '' for an empty input (the cache is off).
+ */
+export function parseFallbackCacheRef(raw: string): string {
+  const ref = raw.trim();
+  if (ref === '') return '';
+  const parts = ref.split('/');
+  // The first component is a registry host when it looks like one (docker's rule).
+  const first = parts[0] ?? '';
+  const hasHost = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
+  const path = hasHost ? parts.slice(1) : parts;
+  const component = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+  let problem = '';
+  if (ref.includes('@')) problem = 'a digest';
+  else if ((parts[parts.length - 1] ?? '').includes(':')) problem = 'a tag';
+  else if (hasHost && !/^[A-Za-z0-9.-]+(?::[0-9]+)?$/.test(first))
+    problem = `an invalid registry host "${first}"`;
+  else if (!path.every((c) => component.test(c))) {
+    problem =
+      'characters a repository path cannot hold (lowercase letters and digits, separated by . _ - or /)';
+  }
+  if (problem) {
+    throw new ConfigurationError(
+      `input 'fallback-cache' must be a registry repository without a tag, e.g. ghcr.io/acme/app-cache (the tags are the branches'); "${raw}" has ${problem}`,
+    );
+  }
+  return ref;
+}
