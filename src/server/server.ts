@@ -74,6 +74,13 @@ export async function startServer(
     },
     'hoist server listening',
   );
+  if (!config.publicUrl && !config.oidc.audience) {
+    // Workflows ask for ID tokens with the URL they reach Hoist at; a listen address rarely is it.
+    logger.warn(
+      { oidc_audience: url },
+      `neither --public-url nor --oidc-audience is set: GitHub OIDC tokens must carry the audience ${url}; set --public-url to the URL clients use`,
+    );
+  }
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {

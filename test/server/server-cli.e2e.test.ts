@@ -126,6 +126,8 @@ describe('configuration from HOIST_* variables only', () => {
       // Bad query parameters get a clear 400 here too.
       const rel = await fetch(`http://127.0.0.1:${port}/v1/cli/releases/latest?os=plan9`);
       expect(rel.status).toBe(400);
+      // (checked once the server has answered: its start-up lines have all arrived by now)
+      expect(out).not.toContain('neither --public-url nor --oidc-audience is set');
     } finally {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -173,6 +175,10 @@ describe('OIDC from a workflow step through the bundled server, across a restart
       releases_dir: join(REPO_ROOT, 'dist/releases'),
       public_url: server.url,
     });
+    // No public URL and no audience: the operator is told which audience tokens must carry.
+    expect(server.output()).toContain(
+      `neither --public-url nor --oidc-audience is set: GitHub OIDC tokens must carry the audience ${server.url}`,
+    );
   });
 
   it('exchanges a token from core.getIDToken once, and refuses it again after a restart', async () => {
