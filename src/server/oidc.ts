@@ -47,6 +47,9 @@ export class InvalidIdToken extends ApiError {
   }
 }
 
+/** Longest pause before a failed discovery of the issuer is tried again. */
+const DISCOVERY_RETRY_MAX_MS = 5000;
+
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
@@ -69,7 +72,10 @@ export class GithubOidcVerifier {
   private keySet(): Promise<ReturnType<typeof createRemoteJWKSet>> {
     if (!this.jwks) {
       this.jwks = this.discover().catch((err: unknown) => {
-        this.jwks = null;
+        // An issuer that is down is asked again after a short pause, not once per request.
+        const retryAfter = Math.min(this.cfg.jwksCooldownMs, DISCOVERY_RETRY_MAX_MS);
+        if (retryAfter > 0) setTimeout(() => (this.jwks = null), retryAfter).unref();
+        else this.jwks = null;
         throw err;
       });
     }
