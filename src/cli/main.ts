@@ -1,6 +1,7 @@
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
 import { ADMIN_HELP, runAdmin } from './admin.js';
 import { runBuild } from './build-run.js';
+import { runCache } from './cache.js';
 import { VERSION } from './version.js';
 
 const USAGE = `Usage:  hoist COMMAND
@@ -14,6 +15,7 @@ Commands:
   tokens     Manage project tokens
   trust      Manage GitHub OIDC trust policies
   builds     List and show builds
+  cache      Prune stale branch caches of the fallback build (hoist cache prune --help)
   server     Run the Hoist control plane (hoist server --help)
   version    Print the version
 
@@ -45,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'trust':
       case 'builds':
         return await runAdmin(command, rest, io);
+      case 'cache':
+        return await runCache(rest, io);
       case 'version':
       case '--version':
       case '-v':
