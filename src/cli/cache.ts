@@ -56,6 +56,8 @@ export interface CacheTag {
   tag: string;
   digest: string;
   created?: Date;
+  /** Where `created` was read from. */
+  createdFrom?: 'annotation' | 'buildkit/createdat' | 'image config';
   /** Why the age could not be told, when `created` is absent. */
   unknownAge?: string;
 }
@@ -328,7 +330,7 @@ function validDate(raw: string | undefined): Date | undefined {
 async function cacheAge(
   client: RegistryClient,
   digest: string,
-): Promise<Pick<CacheTag, 'created' | 'unknownAge'>> {
+): Promise<Pick<CacheTag, 'created' | 'createdFrom' | 'unknownAge'>> {
   const path = `/v2/${client.repository}/manifests/${digest}`;
   const manifest = (await client.getJson(
     path,
@@ -338,11 +340,16 @@ async function cacheAge(
   const annotated =
     validDate(manifest.annotations?.[CREATED_ANNOTATION]) ??
     validDate(manifest.config?.annotations?.[CREATED_ANNOTATION]);
-  if (annotated) return { created: annotated };
+  if (annotated) return { created: annotated, createdFrom: 'annotation' };
   const stamps = [...(manifest.layers ?? []), ...(manifest.manifests ?? [])]
     .map((d) => validDate(d.annotations?.[BUILDKIT_CREATED_ANNOTATION]))
     .filter((d): d is Date => d !== undefined);
-  if (stamps.length > 0) return { created: new Date(Math.max(...stamps.map((d) => d.getTime()))) };
+  if (stamps.length > 0) {
+    return {
+      created: new Date(Math.max(...stamps.map((d) => d.getTime()))),
+      createdFrom: 'buildkit/createdat',
+    };
+  }
   let config = manifest.config;
   if (!config && manifest.manifests?.length) {
     // An image index: the first image's config tells its age.
@@ -363,7 +370,7 @@ async function cacheAge(
       `read the image config ${config.digest}`,
     )) as { created?: string };
     const created = validDate(blob.created);
-    if (created) return { created };
+    if (created) return { created, createdFrom: 'image config' };
     return { unknownAge: 'the image config has no created date' };
   }
   return { unknownAge: 'no created annotation, no buildkit/createdat and no image config' };
