@@ -30,7 +30,8 @@ export const ADMIN_HELP = `Admin commands (an admin token, from --token, HOIST_T
                   [--ref GLOB]... [--environment ENV] [--workflow FILE] [--allow-pull-request-target]
   hoist trust list --project P | remove POLICY_ID --project P
   hoist builds list [--project P] [--limit N] | show BUILD_ID
-Every admin command takes --api-url, --token and --json.
+Every admin command takes --api-url, --token and --json (prefer HOIST_TOKEN or "hoist login" to
+--token: other users of the machine can read a flag in the process list).
 `;
 
 async function clientFor(values: Record<string, unknown>, env: Env): Promise<HoistClient> {

@@ -47,7 +47,8 @@ Hoist options:
       --project string          Project id or name (default: $HOIST_PROJECT_ID, else "project" in the
                                 nearest hoist.json above the context or the Dockerfile)
       --token string            Hoist token (default: $HOIST_TOKEN, the "hoist login" config file,
-                                else GitHub Actions OIDC)
+                                else GitHub Actions OIDC). Prefer HOIST_TOKEN: other users of
+                                the machine can read a flag in the process list
       --api-url string          Hoist server URL (default: $HOIST_API_URL, else the config file)
       --build-platform string   Run the whole build on the native builder of this platform
       --wait duration           Longest wait for a builder, e.g. 90s or 10m (default 10m)
