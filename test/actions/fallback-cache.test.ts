@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import {
   branchCacheTag,
+  buildxDriver,
+  dropCacheExport,
   fallbackCacheFacts,
   parseFallbackCacheRef,
   planFallbackCache,
@@ -226,5 +228,21 @@ describe('parseFallbackCacheRef', () => {
   ])('refuses "%s"', (ref, why) => {
     expect(() => parseFallbackCacheRef(ref)).toThrow(/input 'fallback-cache' must be a registry repository/);
     expect(() => parseFallbackCacheRef(ref)).toThrow(why);
+  });
+});
+
+describe('dropCacheExport and buildxDriver', () => {
+  it('keeps the imports of a plan and drops its export', () => {
+    const plan = planFallbackCache({ ref: REF, defaultBranch: 'main', branch: 'dev', fromFork: false });
+    expect(dropCacheExport(plan)).toMatchObject({ cacheFrom: [R('main'), R('dev')], cacheTo: [] });
+    expect(dropCacheExport(plan).note).toContain('exports nothing');
+  });
+  it.each([
+    ['Name:          default\nDriver:        docker\nLast Activity: 2025-01-01\n', 'docker'],
+    ['Name:   builder\nDriver: docker-container\n', 'docker-container'],
+    ['Name:   hoist\nDriver:        remote\n', 'remote'],
+    ['ERROR: no builder "x" found\n', undefined],
+  ])('reads the driver of %j', (out, driver) => {
+    expect(buildxDriver(out)).toBe(driver);
   });
 });

@@ -69,6 +69,22 @@ export function withCacheArgs(args: string[], plan: FallbackCachePlan): string[]
   return [...args.slice(0, -1), ...flags, ...args.slice(-1)];
 }
 
+/** The same plan without its export, e.g. for a builder that cannot export a registry cache. */
+export function dropCacheExport(plan: FallbackCachePlan): FallbackCachePlan {
+  if (plan.cacheTo.length === 0) return plan;
+  const reads = plan.cacheFrom.map((c) => c.replace(/^type=registry,ref=/, '')).join(' and ');
+  return {
+    cacheFrom: plan.cacheFrom,
+    cacheTo: [],
+    note: `imports ${reads}; exports nothing, the builder cannot export a registry cache`,
+  };
+}
+
+/** The driver of `buildx inspect` output ("Driver:        docker-container"), if shown. */
+export function buildxDriver(inspectOutput: string): string | undefined {
+  return /^Driver:\s*(\S+)/m.exec(inspectOutput)?.[1];
+}
+
 /** pull_request_target runs untrusted head code too; like a fork it must not write the cache. */
 const PULL_REQUEST_EVENTS = new Set([
   'pull_request',

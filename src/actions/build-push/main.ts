@@ -18,7 +18,13 @@ import {
 import { exchangeGithubOidc, idTokenAvailable } from '../lib/oidc.js';
 import { setupHoist } from '../setup/setup.js';
 import { planBuild, toHoistArgs, type ArgsContext } from './args.js';
-import { fallbackCacheFacts, planFallbackCache, withCacheArgs } from './fallback-cache.js';
+import {
+  buildxDriver,
+  dropCacheExport,
+  fallbackCacheFacts,
+  planFallbackCache,
+  withCacheArgs,
+} from './fallback-cache.js';
 import { getInputs, type Inputs } from './inputs.js';
 import { decideRoute, type CredentialSource } from './route.js';
 import { countCachedSteps, renderSummary, summaryInputs } from './summary.js';
@@ -76,7 +82,7 @@ async function main(): Promise<void> {
   const launch =
     route.kind === 'hoist'
       ? await prepareHoist(inputs, route.source, envToken, plan.args)
-      : await prepareFallback(route.reason, fallbackCacheArgs(inputs, run, plan.args));
+      : await prepareFallback(route.reason, await fallbackCacheArgs(inputs, run, plan.args));
   for (const s of plan.secretFiles) fs.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
   core.debug(`buildx args: ${JSON.stringify(plan.args)}`);
 
@@ -187,7 +193,7 @@ async function prepareFallback(reason: string, planArgs: string[]): Promise<Laun
 }
 
 /** The fallback argv plus the branch cache of the `fallback-cache` input, when it is set. */
-function fallbackCacheArgs(inputs: Inputs, run: GitHubRun, args: string[]): string[] {
+async function fallbackCacheArgs(inputs: Inputs, run: GitHubRun, args: string[]): Promise<string[]> {
   if (!inputs['fallback-cache']) return args;
   const isFork = isForkPullRequest(run.eventName, run.payload);
   const found = fallbackCacheFacts(inputs['fallback-cache'], run, isFork);
@@ -195,7 +201,18 @@ function fallbackCacheArgs(inputs: Inputs, run: GitHubRun, args: string[]): stri
     core.warning(`input 'fallback-cache' is ignored: ${found.skip}`);
     return args;
   }
-  const cache = planFallbackCache(found.facts);
+  let cache = planFallbackCache(found.facts);
+  if (cache.cacheTo.length > 0) {
+    // The docker driver (the runner's default builder) fails the whole build on a registry cache export.
+    const cmd = await buildxCommand(['inspect', ...(inputs.builder ? ['--builder', inputs.builder] : [])]);
+    const inspect = await exec.getExecOutput(cmd.command, cmd.args, { ignoreReturnCode: true, silent: true });
+    if (buildxDriver(inspect.stdout) === 'docker') {
+      core.warning(
+        `input 'fallback-cache': the builder uses the docker driver, which cannot export a registry cache, so this build only imports it. Add docker/setup-buildx-action (a docker-container builder) before this step to export it too`,
+      );
+      cache = dropCacheExport(cache);
+    }
+  }
   core.info(`Fallback cache: ${cache.note}`);
   return withCacheArgs(args, cache);
 }
