@@ -302,9 +302,13 @@ describe('setup-action then build-push-action on Hoist', () => {
     expect(step.stdout).toContain('::add-mask::s3cr3t-value');
     expect(all.replace(/::add-mask::s3cr3t-value/g, '')).not.toContain('s3cr3t-value');
     // Neither the exchanged token, a build token nor a private key reaches a log in clear text.
+    // The runner consumes `::add-mask::` lines and never shows them; hoist build masks the build
+    // token it is given the moment it has it.
+    expect(all).toMatch(/^::add-mask::hoist_bld_/m);
     for (const text of [`${setup.stdout}\n${setup.stderr}`, all]) {
-      expect(text.split(`::add-mask::${token}`).join('')).not.toContain(token);
-      expect(text).not.toMatch(/hoist_bld_|PRIVATE KEY/);
+      const shown = text.replace(/^::add-mask::.*$/gm, '');
+      expect(shown).not.toContain(token);
+      expect(shown).not.toMatch(/hoist_bld_|PRIVATE KEY/);
     }
     // The summary.
     const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
@@ -637,6 +641,43 @@ describe('fork pull requests', () => {
     );
     expect(step.outputs.builder).toBe('buildx');
     expect((await builds()).length).toBe(before);
+  });
+
+  it('with fallback-cache, the fallback imports the default branch and its own cache; the docker driver cannot export, so it only warns', async () => {
+    // The push payload's repository.default_branch is "master"; the run builds refs/heads/main.
+    const j = job({ oidc: false });
+    const cache = `${registry.host}/hoist-e2e/fallback-cache`;
+    const inputs = {
+      context: contextDir,
+      tags: 'hoist-e2e/cached:1',
+      load: 'true',
+      network: 'host',
+      'api-url': server.url,
+      'fallback-cache': cache,
+    };
+    const step = await runStep(j, 'build-push-action', inputs, { cwd: contextDir, runPost: false });
+    const tmpDir = step.state.tmpDir!;
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.stdout).toMatch(
+      /::warning::input 'fallback-cache': the builder uses the docker driver, which cannot export a registry cache/,
+    );
+    expect(step.stdout).toContain(
+      `Fallback cache: imports ${cache}:master and ${cache}:main; exports nothing, the builder cannot export a registry cache`,
+    );
+    const args = expectedArgs(j, inputs, tmpDir);
+    const withCache = [
+      ...args.slice(0, -1),
+      '--cache-from',
+      `type=registry,ref=${cache}:master`,
+      '--cache-from',
+      `type=registry,ref=${cache}:main`,
+      args[args.length - 1],
+    ];
+    const line = commandLine(step.stdout, 'docker') ?? '';
+    expect(line.slice(line.indexOf(' buildx build ') + ' buildx '.length)).toBe(withCache.join(' '));
+    expect(step.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect((await step.runPost()).exitCode).toBe(0);
   });
 
   it('setup-action skips the OIDC exchange on a fork with a notice', async () => {
