@@ -146,6 +146,12 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
   const timings = new Timings();
   const warn = (m: string): void => void io.stderr.write(`hoist: warning: ${m}\n`);
   const info = (m: string): void => void io.stderr.write(`hoist: ${m}\n`);
+  // Inside GitHub Actions, the runner hides every value it was told to mask from the job log;
+  // tokens this process obtains itself are masked the moment it has them (stderr, so that
+  // stdout stays buildx's own, e.g. with --quiet).
+  const mask = (secret: string): void => {
+    if (env.GITHUB_ACTIONS === 'true' && secret) void io.stderr.write(`::add-mask::${secret}\n`);
+  };
 
   let buildxPromise: Promise<BuildxCommand> | undefined;
   const getBuildx = (): Promise<BuildxCommand> => (buildxPromise ??= findBuildx(env));
@@ -201,7 +207,9 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
   } else {
     const audience = env.HOIST_OIDC_AUDIENCE || api.value;
     const idToken = await fetchGithubIdToken(env, audience);
+    mask(idToken);
     const exchanged = await client.exchangeGithubOidc({ token: idToken, project: project.project });
+    mask(exchanged.token);
     client = client.withToken(exchanged.token);
   }
   timings.mark('token');
@@ -256,6 +264,7 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
       },
     });
     buildId = created.build_id;
+    mask(created.build_token);
     buildClient = client.withToken(created.build_token);
     timings.mark('created');
     info(`build ${created.build_id}: ${created.build_url}`);
