@@ -199,8 +199,10 @@ class RegistryClient {
     let res = await send();
     if (res.status === 401) {
       const challenge = res.headers.get('www-authenticate');
-      await res.arrayBuffer();
-      if (challenge && (await this.authenticate(challenge))) res = await send();
+      if (challenge && (await this.authenticate(challenge))) {
+        await res.arrayBuffer();
+        res = await send();
+      }
     }
     return res;
   }

@@ -2,7 +2,7 @@
 // registry caches, exported by real buildx (`--cache-to type=registry,mode=max`) through a
 // remote builder on a real buildkitd, the way the build-push action's fallback-cache writes them.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { createCa, issueClientCert, issueServerCert } from '../../src/lib/pki.js
 import { pruneCache, runCache } from '../../src/cli/cache.js';
 import {
   engineBinaries,
+  freePort,
   makeDockerConfig,
   startBuildkitd,
   startRegistry,
@@ -29,6 +30,10 @@ let buildkitd: Buildkitd;
 let dockerConfig: DockerConfig;
 let work: string;
 let ref: string;
+/** A second registry that wants basic auth (htpasswd), started by this suite. */
+let authRegistry: { host: string; dir: string; child: ChildProcess } | undefined;
+const AUTH_USER = 'cache-bot';
+const AUTH_PASSWORD = 'not-a-real-password-0b1f';
 
 function docker(
   args: string[],
@@ -47,8 +52,59 @@ function docker(
   });
 }
 
+/**
+ * docker-registry with htpasswd basic auth (bcrypt through the C library's crypt, which is what
+ * `htpasswd -B` writes) and deletes enabled, on plain HTTP.
+ */
+async function startAuthRegistry(): Promise<NonNullable<typeof authRegistry>> {
+  const dir = await mkdtemp(join(tmpdir(), 'hoist-auth-registry-'));
+  const hash = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'python3',
+      [
+        '-W',
+        'ignore',
+        '-c',
+        'import crypt,sys;print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))',
+        AUTH_PASSWORD,
+      ],
+      (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
+    ),
+  );
+  await writeFile(join(dir, 'htpasswd'), `${AUTH_USER}:${hash}\n`, { mode: 0o600 });
+  const host = `127.0.0.1:${await freePort()}`;
+  await writeFile(
+    join(dir, 'config.yml'),
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'storage')}`,
+      '  delete:',
+      '    enabled: true',
+      'auth:',
+      '  htpasswd:',
+      '    realm: hoist-test',
+      `    path: ${join(dir, 'htpasswd')}`,
+      'http:',
+      `  addr: ${host}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(engineBinaries().registry, ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(`http://${host}/v2/`).catch(() => undefined);
+    if (res?.status === 401) return { host, dir, child };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`docker-registry with htpasswd on ${host} did not start`);
+}
+
 /** Exports a real mode=max registry cache of a small build to `<ref>:<tag>`. */
-async function pushCache(tag: string): Promise<void> {
+async function pushCache(tag: string, target = ref): Promise<void> {
   const dir = await mkdtemp(join(work, 'context-'));
   await writeFile(join(dir, 'payload.txt'), `cache of ${tag}\n`);
   await writeFile(
@@ -68,7 +124,7 @@ async function pushCache(tag: string): Promise<void> {
     '--progress',
     'plain',
     '--cache-to',
-    `type=registry,ref=${ref}:${tag},mode=max`,
+    `type=registry,ref=${target}:${tag},mode=max`,
     dir,
   ]);
   expect(build.stderr).toContain('exporting cache');
@@ -102,12 +158,13 @@ beforeAll(async () => {
   });
   registry = await startRegistry();
   ref = `${registry.host}/${REPOSITORY}`;
+  authRegistry = await startAuthRegistry();
   buildkitd = await startBuildkitd({
     caPem: ca.certPem,
     certPem: server.certPem,
     keyPem: server.keyPem,
     client,
-    registries: [registry.host],
+    registries: [registry.host, authRegistry.host],
   });
   const certs = join(work, 'certs');
   await mkdir(certs, { mode: 0o700 });
@@ -134,6 +191,15 @@ afterAll(async () => {
   if (dockerConfig) await docker(['buildx', 'rm', '--force', BUILDER]).catch(() => undefined);
   await buildkitd?.stop();
   await registry?.stop();
+  if (authRegistry) {
+    const { child, dir } = authRegistry;
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
   await dockerConfig?.cleanup();
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
@@ -204,4 +270,47 @@ describe('hoist cache prune against a real registry with real buildx caches', ()
       /add --insecure for a plain-HTTP registry/,
     );
   }, 30_000);
+});
+
+describe('hoist cache prune on a registry that wants basic auth', () => {
+  const basic = `Basic ${Buffer.from(`${AUTH_USER}:${AUTH_PASSWORD}`).toString('base64')}`;
+  const authTags = async (authRef: string): Promise<string[]> => {
+    const res = await fetch(`http://${authRef.split('/')[0]}/v2/${REPOSITORY}/tags/list`, {
+      headers: { authorization: basic },
+    });
+    const body = (await res.json()) as { tags?: string[] | null };
+    return (body.tags ?? []).sort();
+  };
+
+  it('uses the docker config credential that buildx pushed with; without it, says to log in', async () => {
+    const authRef = `${authRegistry!.host}/${REPOSITORY}`;
+    // The same credential docker login writes: buildx pushes the caches with it.
+    await writeFile(
+      join(dockerConfig.env.DOCKER_CONFIG, 'config.json'),
+      JSON.stringify({
+        auths: {
+          [authRegistry!.host]: { auth: Buffer.from(`${AUTH_USER}:${AUTH_PASSWORD}`).toString('base64') },
+        },
+      }),
+      { mode: 0o600 },
+    );
+    for (const tag of ['main', 'old-branch']) await pushCache(tag, authRef);
+    expect(await authTags(authRef)).toEqual(['main', 'old-branch']);
+
+    const anonymous = await mkdtemp(join(work, 'no-credential-'));
+    const { io: noCred } = capture();
+    noCred.env = { DOCKER_CONFIG: anonymous };
+    await expect(
+      runCache(['prune', '--ref', authRef, '--older-than', '0s', '--insecure'], noCred),
+    ).rejects.toThrow(/HTTP 401.*docker login/);
+    expect(await authTags(authRef)).toEqual(['main', 'old-branch']);
+
+    const { io, out } = capture();
+    await expect(runCache(['prune', '--ref', authRef, '--older-than', '0s', '--insecure'], io)).resolves.toBe(
+      0,
+    );
+    expect(out()).toMatch(/old-branch\s.*deleted: stale/);
+    expect(out()).not.toContain(AUTH_PASSWORD);
+    expect(await authTags(authRef)).toEqual(['main']);
+  }, 300_000);
 });
