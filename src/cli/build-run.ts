@@ -334,7 +334,9 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
     if (cancel.signal.aborted) throw new Error(cancelReason);
 
     const buildArgs = [...bx.prefix, 'build', '--builder', builder, ...buildxArgs];
-    child = spawn(bx.file, buildArgs, { env: env as NodeJS.ProcessEnv, stdio: 'inherit', cwd: io.cwd });
+    // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
+    const { HOIST_TOKEN: _token, ...buildxEnv } = env;
+    child = spawn(bx.file, buildArgs, { env: buildxEnv as NodeJS.ProcessEnv, stdio: 'inherit', cwd: io.cwd });
     const spawned = child;
     exitCode = await new Promise<number>((res) => {
       spawned.on('error', (err) => {
