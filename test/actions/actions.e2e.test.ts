@@ -18,12 +18,14 @@ import type { BuildInfo, Project } from '../../src/lib/api-types.js';
 import {
   engineBinaries,
   makeDockerConfig,
+  startBuildkitd,
   startDockerd,
   startRegistry,
   type DockerConfig,
   type Dockerd,
   type Registry,
 } from '../helpers/engine.js';
+import { createCa, issueClientCert, issueServerCert } from '../../src/lib/pki.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { getInputs } from '../../src/actions/build-push/inputs.js';
@@ -678,6 +680,76 @@ describe('fork pull requests', () => {
     expect(line.slice(line.indexOf(' buildx build ') + ' buildx '.length)).toBe(withCache.join(' '));
     expect(step.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect((await step.runPost()).exitCode).toBe(0);
+  });
+
+  it('with fallback-cache and a builder that can export (remote driver), the fallback writes the branch cache to the registry', async () => {
+    const ca = await createCa({ commonName: 'hoist e2e fallback-cache CA' });
+    const serverCert = await issueServerCert(ca, { commonName: 'buildkitd', ipAddresses: ['127.0.0.1'] });
+    const client = await issueClientCert(ca, {
+      commonName: 'fallback',
+      notAfter: new Date(Date.now() + 3_600_000),
+    });
+    const buildkitd = await startBuildkitd({
+      caPem: ca.certPem,
+      certPem: serverCert.certPem,
+      keyPem: serverCert.keyPem,
+      client,
+      registries: [registry.host],
+    });
+    const certs = fs.mkdtempSync(path.join(work, 'fallback-certs-'));
+    const builder = 'hoist-e2e-fallback-cache';
+    try {
+      for (const [file, pem] of [
+        ['ca.pem', ca.certPem],
+        ['cert.pem', client.certPem],
+        ['key.pem', client.keyPem],
+      ] as const) {
+        fs.writeFileSync(path.join(certs, file), pem, { mode: 0o600 });
+      }
+      const create = await run(
+        engineBinaries().docker,
+        [
+          'buildx',
+          'create',
+          '--name',
+          builder,
+          '--driver',
+          'remote',
+          '--driver-opt',
+          `cacert=${certs}/ca.pem,cert=${certs}/cert.pem,key=${certs}/key.pem,servername=127.0.0.1`,
+          buildkitd.address,
+        ],
+        { ...process.env, ...dockerConfig.env },
+      );
+      expect(create.code).toBe(0);
+      // The push payload's default branch is "master"; the run builds refs/heads/main.
+      const j = job({ oidc: false });
+      const cache = `${registry.host}/hoist-e2e/fallback-cache-remote`;
+      const step = await runStep(
+        j,
+        'build-push-action',
+        { context: contextDir, builder, 'api-url': server.url, 'fallback-cache': cache },
+        { cwd: contextDir },
+      );
+      expect(errorLines(step.stdout)).toEqual([]);
+      expect(step.exitCode).toBe(0);
+      expect(step.stdout).not.toContain("::warning::input 'fallback-cache'");
+      expect(step.stdout).toContain(
+        `Fallback cache: imports ${cache}:master (the default branch) and ${cache}:main; exports ${cache}:main`,
+      );
+      const line = commandLine(step.stdout, 'docker') ?? '';
+      expect(line).toContain(`--cache-to type=registry,ref=${cache}:main,mode=max`);
+      // The cache BuildKit exported is in the registry under the branch's tag, and only there.
+      const tags = await fetch(`${registry.url}/v2/hoist-e2e/fallback-cache-remote/tags/list`);
+      expect(((await tags.json()) as { tags: string[] }).tags).toEqual(['main']);
+      expect(await registryDigest('hoist-e2e/fallback-cache-remote', 'main')).toMatch(/^sha256:/);
+    } finally {
+      await run(engineBinaries().docker, ['buildx', 'rm', '--force', builder], {
+        ...process.env,
+        ...dockerConfig.env,
+      });
+      await buildkitd.stop();
+    }
   });
 
   it('setup-action skips the OIDC exchange on a fork with a notice', async () => {
