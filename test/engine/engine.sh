@@ -2,7 +2,7 @@
 # The real build engine for Hoist's tests and for local use.
 #
 #   engine.sh install   install what is missing, build what is not cached; start nothing
-#                       (`install apt|tools|base` runs one step)
+#                       (`install apt|binfmt|tools|base` runs one step)
 #   engine.sh up        install, then start a registry, buildkitd and dockerd for manual use
 #   engine.sh status    print how to reach the running engine (exit 1 when it is not up)
 #   engine.sh smoke     build test/engine/smoke/Dockerfile on the running engine and push it
@@ -235,9 +235,59 @@ install_base_image() {
   touch "$BASE/registry.done"
 }
 
+# Emulated arm64 builds: mount binfmt_misc when it is not, and register qemu-user-static's
+# aarch64 handler with the F flag (the kernel opens the interpreter now, so it also works
+# inside buildkitd's containers, whose root has no /usr/libexec/qemu-binfmt). Never fails:
+# when the kernel refuses (an unprivileged container), it says so and the local provider
+# simply offers no emulated platform.
+BINFMT=/proc/sys/fs/binfmt_misc
+install_binfmt() {
+  case "$(uname -m)" in aarch64 | arm64)
+    log "binfmt: the host is arm64 already; no emulation needed"
+    return 0
+    ;;
+  esac
+  if [ ! -e "$BINFMT/register" ]; then
+    if as_root mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null && [ -e "$BINFMT/register" ]; then
+      log "binfmt: mounted binfmt_misc on $BINFMT"
+    else
+      log "binfmt: warning: binfmt_misc is not mounted and the kernel refused to mount it; linux/arm64 builds will not be offered"
+      return 0
+    fi
+  fi
+  local conf=/usr/lib/binfmt.d/qemu-aarch64.conf entry=$BINFMT/qemu-aarch64 line flags
+  if [ -f "$entry" ] && grep -qx enabled "$entry" && grep -q '^flags:.*F' "$entry"; then
+    log "binfmt: qemu-aarch64 registered with F ($(grep '^interpreter' "$entry")); linux/arm64 can be emulated"
+    return 0
+  fi
+  if [ ! -f "$conf" ]; then
+    log "binfmt: warning: $conf is missing (install qemu-user-static); linux/arm64 builds will not be offered"
+    return 0
+  fi
+  line=$(grep -m1 '^:qemu-aarch64:' "$conf") || {
+    log "binfmt: warning: no :qemu-aarch64: line in $conf; linux/arm64 builds will not be offered"
+    return 0
+  }
+  flags=${line##*:}
+  [[ "$flags" == *F* ]] || line="${line}F"
+  if [ -f "$entry" ]; then
+    # Registered without F (or disabled): it cannot run inside containers; register it again.
+    log "binfmt: qemu-aarch64 is registered without the F flag or disabled; registering it again with F"
+    as_root sh -c "echo -1 > '$entry'" 2>/dev/null || true
+  fi
+  if as_root sh -c "printf '%s\n' \"\$1\" > '$BINFMT/register'" sh "$line" 2>/dev/null &&
+    [ -f "$entry" ] && grep -q '^flags:.*F' "$entry"; then
+    log "binfmt: registered qemu-aarch64 with flags ${line##*:} from $conf; linux/arm64 can be emulated"
+  else
+    log "binfmt: warning: the kernel refused to register qemu-aarch64 (not privileged?); linux/arm64 builds will not be offered"
+  fi
+  return 0
+}
+
 install_all() {
   local t0=$SECONDS
   install_apt
+  install_binfmt
   install_go_tools
   install_base_image
   log "engine installed in $((SECONDS - t0))s (cache: $CACHE)"
@@ -331,7 +381,8 @@ install)
   apt) install_apt ;;
   tools) install_go_tools ;;
   base) install_base_image ;;
-  *) die "unknown install step '$2'; use apt, tools or base (or nothing for all)" ;;
+  binfmt) install_binfmt ;;
+  *) die "unknown install step '$2'; use apt, binfmt, tools or base (or nothing for all)" ;;
   esac
   ;;
 up) cmd_up ;;
