@@ -236,6 +236,7 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
           jwksTimeoutMs: config.oidc.jwksTimeoutMs,
         },
         clock,
+        logger,
       );
       return verifier;
     },

@@ -35,6 +35,8 @@ export interface OidcVerifierConfig {
   maxAgeSec: number;
   jwksCooldownMs: number;
   jwksTimeoutMs: number;
+  /** How long a discovery document is used before it is read again; default 10 minutes. */
+  discoveryMaxAgeMs?: number;
 }
 
 /** A token that failed verification. `reason` is a short code for metrics and audit. */
@@ -49,46 +51,125 @@ export class InvalidIdToken extends ApiError {
 
 /** Longest pause before a failed discovery of the issuer is tried again. */
 const DISCOVERY_RETRY_MAX_MS = 5000;
+/** How long a discovery document is used before it is read again (default). */
+const DISCOVERY_MAX_AGE_MS = 10 * 60_000;
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+type KeySet = ReturnType<typeof createRemoteJWKSet>;
+
+/** What the verifier logs: an issuer it cannot trust, or a refresh that failed. */
+export interface OidcLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+interface Discovered {
+  jwks: KeySet;
+  jwksUri: string;
+  /** Date.now() when the discovery document was read. */
+  at: number;
+}
+
+/** What callers see when the issuer's discovery names another issuer: nothing but "not now". */
+class IssuerMismatch extends ApiError {
+  constructor() {
+    super(
+      503,
+      'issuer_unavailable',
+      'the OIDC issuer cannot be verified by this server right now (its configuration is being checked by the operator); try again later',
+    );
+  }
+}
+
+/** Errors of jwtVerify that say the key set may be out of date, not that the token is bad. */
+function keysMayBeStale(err: unknown): boolean {
+  return (
+    err instanceof joseErrors.JWKSNoMatchingKey ||
+    err instanceof joseErrors.JWKSTimeout ||
+    err instanceof joseErrors.JWKSInvalid ||
+    err instanceof TypeError ||
+    (err instanceof joseErrors.JOSEError && /JSON Web Key Set/.test(err.message))
+  );
+}
 
 /**
  * Verifies GitHub Actions ID tokens against the issuer's JWKS (found through its discovery
  * document): RS256 only, issuer, one audience, exp/nbf/iat with leeway, a maximum age and
  * the required claims. A new `kid` (key rotation) triggers a JWKS refetch, at most once per cooldown.
+ *
+ * The discovery document must name the configured issuer (OpenID Connect Discovery 1.0 §4.3);
+ * one that names another is refused (503, logged for the operator). It is read again every
+ * `discoveryMaxAgeMs`, and when a token's key cannot be found in (or fetched from) the current
+ * `jwks_uri`, at most once per JWKS cooldown, so a moved `jwks_uri` is followed. A refresh that
+ * fails keeps the previous keys; an issuer that is down is asked again after a pause.
  */
 export class GithubOidcVerifier {
-  private jwks: Promise<ReturnType<typeof createRemoteJWKSet>> | null = null;
+  private current: Discovered | null = null;
+  private inflight: Promise<Discovered> | null = null;
+  private failure: { error: unknown; fatal: boolean; until: number } | null = null;
 
   constructor(
     private readonly cfg: OidcVerifierConfig,
     private readonly clock: Clock,
+    private readonly log?: OidcLog,
   ) {}
 
   get audience(): string {
     return this.cfg.audience;
   }
 
-  private keySet(): Promise<ReturnType<typeof createRemoteJWKSet>> {
-    if (!this.jwks) {
-      this.jwks = this.discover().catch((err: unknown) => {
-        // An issuer that is down is asked again after a short pause, not once per request.
-        const retryAfter = Math.min(this.cfg.jwksCooldownMs, DISCOVERY_RETRY_MAX_MS);
-        if (retryAfter > 0) setTimeout(() => (this.jwks = null), retryAfter).unref();
-        else this.jwks = null;
-        throw err;
-      });
-    }
-    return this.jwks;
+  private get maxAgeMs(): number {
+    return this.cfg.discoveryMaxAgeMs ?? DISCOVERY_MAX_AGE_MS;
   }
 
-  private async discover(): Promise<ReturnType<typeof createRemoteJWKSet>> {
+  private async keySet(): Promise<Discovered> {
+    const c = this.current;
+    if (c && Date.now() - c.at < this.maxAgeMs) return c;
+    return this.refresh();
+  }
+
+  /** Reads the discovery document again (one request at a time, none during the retry pause). */
+  private refresh(): Promise<Discovered> {
+    const f = this.failure;
+    if (f && Date.now() < f.until) {
+      return this.current && !f.fatal ? Promise.resolve(this.current) : Promise.reject(f.error);
+    }
+    this.inflight ??= this.discover()
+      .then(
+        (d) => {
+          this.current = d;
+          this.failure = null;
+          return d;
+        },
+        (err: unknown) => {
+          // An issuer that is down is asked again after a short pause, not once per request.
+          const fatal = err instanceof IssuerMismatch;
+          const pause = Math.min(this.cfg.jwksCooldownMs, DISCOVERY_RETRY_MAX_MS);
+          this.failure = { error: err, fatal, until: Date.now() + pause };
+          if (fatal) this.current = null;
+          if (this.current) {
+            this.log?.warn(
+              { err: (err as Error).message, issuer: this.cfg.issuer },
+              'reading the OIDC discovery document again failed; the keys read before stay in use',
+            );
+            return this.current;
+          }
+          throw err;
+        },
+      )
+      .finally(() => (this.inflight = null));
+    return this.inflight;
+  }
+
+  private async discover(): Promise<Discovered> {
     const url = `${this.cfg.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
     let doc: { issuer?: unknown; jwks_uri?: unknown };
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.cfg.jwksTimeoutMs) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       doc = (await res.json()) as typeof doc;
+      if (doc === null || typeof doc !== 'object') throw new Error('it is not a JSON object');
     } catch (err) {
       throw new ApiError(
         503,
@@ -96,18 +177,35 @@ export class GithubOidcVerifier {
         `cannot read the OIDC issuer's discovery document ${url}: ${(err as Error).message}; try again later`,
       );
     }
-    if (typeof doc.jwks_uri !== 'string') {
+    if (doc.issuer !== this.cfg.issuer) {
+      // Discovery §4.3: the issuer in the document must equal the one it was fetched for, or
+      // its keys may sign tokens for another issuer. The caller learns only "not now".
+      this.log?.error(
+        { configured_issuer: this.cfg.issuer, discovery_issuer: doc.issuer ?? null, discovery_url: url },
+        `the OIDC discovery document at ${url} names issuer ${JSON.stringify(doc.issuer ?? null)}, not the configured ${this.cfg.issuer}; every GitHub OIDC exchange is refused (503) until they match: check --oidc-issuer (HOIST_OIDC_ISSUER) and the issuer`,
+      );
+      throw new IssuerMismatch();
+    }
+    let jwksUri: URL;
+    try {
+      if (typeof doc.jwks_uri !== 'string') throw new Error('no jwks_uri');
+      jwksUri = new URL(doc.jwks_uri);
+      if (jwksUri.protocol !== 'https:' && jwksUri.protocol !== 'http:') throw new Error('not http(s)');
+    } catch {
       throw new ApiError(
         503,
         'issuer_unavailable',
-        `the OIDC issuer's discovery document ${url} has no jwks_uri`,
+        `the OIDC issuer's discovery document ${url} has no valid jwks_uri`,
       );
     }
-    return createRemoteJWKSet(new URL(doc.jwks_uri), {
+    const prev = this.current;
+    if (prev && prev.jwksUri === jwksUri.href) return { ...prev, at: Date.now() };
+    const jwks = createRemoteJWKSet(jwksUri, {
       cooldownDuration: this.cfg.jwksCooldownMs,
       timeoutDuration: this.cfg.jwksTimeoutMs,
       cacheMaxAge: 10 * 60_000,
     });
+    return { jwks, jwksUri: jwksUri.href, at: Date.now() };
   }
 
   async verify(token: string): Promise<GithubClaims> {
@@ -128,20 +226,33 @@ export class GithubOidcVerifier {
     if (typeof header.kid !== 'string' || !header.kid) {
       throw new InvalidIdToken('kid', 'its header has no key id (kid)');
     }
-    const jwks = await this.keySet();
+    const keys = await this.keySet();
+    const check = async (d: Discovered): Promise<JWTPayload> =>
+      (
+        await jwtVerify(token, d.jwks, {
+          algorithms: ['RS256'],
+          issuer: this.cfg.issuer,
+          audience: this.cfg.audience,
+          clockTolerance: this.cfg.leewaySec,
+          maxTokenAge: this.cfg.maxAgeSec,
+          requiredClaims: [...REQUIRED_CLAIMS],
+          currentDate: this.clock.now(),
+        })
+      ).payload;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, jwks, {
-        algorithms: ['RS256'],
-        issuer: this.cfg.issuer,
-        audience: this.cfg.audience,
-        clockTolerance: this.cfg.leewaySec,
-        maxTokenAge: this.cfg.maxAgeSec,
-        requiredClaims: [...REQUIRED_CLAIMS],
-        currentDate: this.clock.now(),
-      }));
+      payload = await check(keys);
     } catch (err) {
-      throw this.explain(err);
+      // An unknown kid or an unreachable jwks_uri: the issuer may have moved its keys. Read the
+      // discovery document again (at most once per cooldown) and, if jwks_uri changed, retry.
+      if (!keysMayBeStale(err) || Date.now() - keys.at < this.cfg.jwksCooldownMs) throw this.explain(err);
+      const fresh = await this.refresh();
+      if (fresh.jwksUri === keys.jwksUri) throw this.explain(err);
+      try {
+        payload = await check(fresh);
+      } catch (again) {
+        throw this.explain(again);
+      }
     }
     if (Array.isArray(payload.aud) && payload.aud.length !== 1) {
       throw new InvalidIdToken(
@@ -216,6 +327,13 @@ export class GithubOidcVerifier {
     }
     if (err instanceof joseErrors.JWKSInvalid) {
       return new ApiError(503, 'issuer_unavailable', "the OIDC issuer's JWKS is not valid; try again later");
+    }
+    if (err instanceof joseErrors.JOSEError && /JSON Web Key Set/.test(err.message)) {
+      return new ApiError(
+        503,
+        'issuer_unavailable',
+        "the OIDC issuer's keys (JWKS) cannot be read; try again later",
+      );
     }
     if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) {
       return new InvalidIdToken('malformed', 'it is not a well-formed signed JWT');

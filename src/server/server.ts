@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { PLUGINS, allMigrations, buildApp } from './app.js';
 import type { ServerConfig } from './config.js';
 import { migrate, openDatabase, redactUrl, type Db } from './db/index.js';
@@ -16,12 +16,14 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** The server's JSON logger, to stdout unless `destination` is given (tests read the lines). */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const opts = {
     level,
     base: { service: 'hoist-server' },
     redact: { paths: ['req.headers.authorization', 'token', '*.token'], censor: '***' },
-  });
+  };
+  return destination ? pino(opts, destination) : pino(opts);
 }
 
 /** Opens and migrates the database named by the config. */

@@ -62,6 +62,13 @@ export interface OidcIssuer {
   setNextClaims(overrides: ClaimOverrides): void;
   /** Default `aud` when a signer gives none (the runtime endpoint uses the `audience` query parameter). */
   setDefaultAudience(aud: string): void;
+  /**
+   * Fields of the discovery document replaced from now on (e.g. `{issuer: 'https://other'}` for an
+   * issuer mismatch); `undefined` removes a field. `{}` restores GitHub's document.
+   */
+  setDiscovery(overrides: Record<string, unknown>): void;
+  /** Serves the JWKS at another path from now on (the old path answers 404); jwks_uri follows. */
+  moveJwks(path: string): void;
   /** Counters: discovery and JWKS fetches, runtime token requests. */
   readonly stats: { discovery: number; jwks: number; idTokenRequests: number };
   close(): Promise<void>;
@@ -98,6 +105,8 @@ export async function startOidcIssuer(opts: { defaults?: ClaimOverrides } = {}):
   let defaultAudience: string | null = null;
   const stats = { discovery: 0, jwks: 0, idTokenRequests: 0 };
   let url = '';
+  let discoveryOverrides: Record<string, unknown> = {};
+  let jwksPath = '/.well-known/jwks';
 
   const claims = (overrides: ClaimOverrides = {}): Claims => {
     const now = Math.floor(Date.now() / 1000);
@@ -149,9 +158,9 @@ export async function startOidcIssuer(opts: { defaults?: ClaimOverrides } = {}):
     const u = new URL(req.url ?? '/', url);
     if (req.method === 'GET' && u.pathname === '/.well-known/openid-configuration') {
       stats.discovery++;
-      return json(res, 200, {
+      const doc: Record<string, unknown> = {
         issuer: url,
-        jwks_uri: `${url}/.well-known/jwks`,
+        jwks_uri: `${url}${jwksPath}`,
         subject_types_supported: ['public', 'pairwise'],
         response_types_supported: ['id_token'],
         claims_supported: [
@@ -193,9 +202,12 @@ export async function startOidcIssuer(opts: { defaults?: ClaimOverrides } = {}):
         ],
         id_token_signing_alg_values_supported: ['RS256'],
         scopes_supported: ['openid'],
-      });
+        ...discoveryOverrides,
+      };
+      for (const [k, v] of Object.entries(doc)) if (v === undefined) delete doc[k];
+      return json(res, 200, doc);
     }
-    if (req.method === 'GET' && u.pathname === '/.well-known/jwks') {
+    if (req.method === 'GET' && u.pathname === jwksPath) {
       stats.jwks++;
       return json(res, 200, { keys: published.map((k) => k.jwk) });
     }
@@ -252,6 +264,12 @@ export async function startOidcIssuer(opts: { defaults?: ClaimOverrides } = {}):
     },
     setDefaultAudience: (aud) => {
       defaultAudience = aud;
+    },
+    setDiscovery: (o) => {
+      discoveryOverrides = { ...o };
+    },
+    moveJwks: (path) => {
+      jwksPath = path;
     },
     stats,
     close: () =>

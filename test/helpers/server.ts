@@ -45,6 +45,8 @@ export interface TestServerOptions {
   plugins?: HoistPlugin[];
   /** Default 'silent' in-process, 'warn' for a child process. */
   logLevel?: string;
+  /** In-process only: keep the server's log lines (level 'info' unless logLevel says otherwise); see logs(). */
+  captureLogs?: boolean;
 }
 
 export interface TestServer {
@@ -57,6 +59,8 @@ export interface TestServer {
   child?: ChildProcess;
   /** Child process output so far (process mode). */
   output(): string;
+  /** In-process with captureLogs: the server's log lines so far, parsed. */
+  logs(): { level: number; msg: string; [k: string]: unknown }[];
   api<T = unknown>(
     method: string,
     path: string,
@@ -132,6 +136,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   let out = '';
   let url = '';
   let adminToken = '';
+  const logLines: string[] = [];
 
   const startInProcess = async (): Promise<void> => {
     const plugins = o.plugins ?? PLUGINS;
@@ -140,7 +145,10 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       o.env ?? {},
       plugins.flatMap((p) => p.options ?? []),
     );
-    running = await startServer(config, { logger: createLogger(o.logLevel ?? 'silent'), plugins });
+    const logger = o.captureLogs
+      ? createLogger(o.logLevel ?? 'info', { write: (line: string) => void logLines.push(line) })
+      : createLogger(o.logLevel ?? 'silent');
+    running = await startServer(config, { logger, plugins });
     url = running.url;
     port = Number(new URL(url).port);
   };
@@ -238,6 +246,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       return child;
     },
     output: () => out,
+    logs: () => logLines.map((l) => JSON.parse(l) as { level: number; msg: string }),
     api,
     createProject: async (name) =>
       expectOk(await api<Project>('POST', '/v1/projects', { name }), 'create project'),
