@@ -29,6 +29,8 @@ import { OidcExchange } from './exchange.js';
 import { GithubOidcVerifier } from './oidc.js';
 import type { HoistDeps, HoistPlugin, Lifecycle } from './plugin.js';
 import { ProjectStore } from './projects.js';
+import { TokenBuckets } from './rate-limit.js';
+import { RefusalAudit } from './refusal-audit.js';
 import { registerManagementRoutes } from './routes/management.js';
 import { registerOidcRoutes } from './routes/oidc.js';
 import { registerReleaseRoutes } from './routes/releases.js';
@@ -71,6 +73,8 @@ export interface BuiltApp {
   lifecycle: LifecycleHooks;
   /** The periodic clean-up, callable at once (tests, operators' tooling). */
   purgeExpired(): Promise<{ jtis: number; tokens: number }>;
+  /** Writes the counts of every open aggregated-refusal window now (tests, shutdown). */
+  flushRefusals(): Promise<void>;
 }
 
 export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
@@ -220,6 +224,9 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     publicUrl,
   };
 
+  const refusals = new RefusalAudit(audit, clock, 60_000, (err) =>
+    logger.warn({ err }, 'updating the count of an aggregated OIDC refusal failed'),
+  );
   let verifier: GithubOidcVerifier | null = null;
   const exchange = new OidcExchange({
     db,
@@ -244,6 +251,7 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     trust,
     tokens,
     audit,
+    refusals,
     tokenTtlSec: config.oidc.tokenTtlSec,
     leewaySec: config.oidc.leewaySec,
     onOutcome: (o) => exchanges.inc({ outcome: o.outcome, reason: o.code }),
@@ -251,7 +259,13 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
 
   registerSystemRoutes(app, deps);
   registerManagementRoutes(app, deps, trust);
-  registerOidcRoutes(app, exchange);
+  const limiter =
+    config.oidc.rateLimitPerSec > 0
+      ? new TokenBuckets(config.oidc.rateLimitPerSec, config.oidc.rateBurst)
+      : null;
+  registerOidcRoutes(app, exchange, limiter, () =>
+    exchanges.inc({ outcome: 'refused', reason: 'rate_limited' }),
+  );
   registerReleaseRoutes(app, deps);
   for (const p of plugins) await p.register(app, deps);
 
@@ -264,12 +278,20 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
         .catch((err: unknown) => logger.warn({ err }, 'purging expired jtis and tokens failed'));
     }, 10 * 60_000);
     purge.unref();
+    refusals.start();
   });
-  lifecycle.onShutdown(() => {
+  lifecycle.onShutdown(async () => {
     if (purge) clearInterval(purge);
+    await refusals.stop();
   });
 
-  return { app, deps, lifecycle, purgeExpired: () => exchange.purgeExpired() };
+  return {
+    app,
+    deps,
+    lifecycle,
+    purgeExpired: () => exchange.purgeExpired(),
+    flushRefusals: () => refusals.flush(true),
+  };
 }
 
 /**

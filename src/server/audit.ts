@@ -15,7 +15,10 @@ interface AuditRow {
   details: string;
 }
 
-/** Append-only audit events. Write them inside the transaction of the change they describe. */
+/**
+ * Append-only audit events (except the count of an aggregated refusal, see RefusalAudit). Write
+ * them inside the transaction of the change they describe.
+ */
 export class AuditLog {
   constructor(
     private readonly db: Db,
@@ -29,6 +32,14 @@ export class AuditLog {
       [ev.id, ev.at, ev.action, ev.outcome, ev.project_id, ev.subject, ev.reason, JSON.stringify(ev.details)],
     );
     return ev;
+  }
+
+  /**
+   * Replaces the details of one event. Only aggregated refusals use it, to bring their `count`
+   * up to date when their window closes; nothing else about an event ever changes.
+   */
+  async updateDetails(id: string, details: Record<string, unknown>, db: Db = this.db): Promise<void> {
+    await db.run('UPDATE audit_events SET details = ? WHERE id = ?', [JSON.stringify(details), id]);
   }
 
   /** Newest first. */

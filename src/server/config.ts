@@ -26,6 +26,10 @@ export interface ServerConfig {
     /** Least time between two JWKS refetches caused by an unknown `kid`. */
     jwksCooldownMs: number;
     jwksTimeoutMs: number;
+    /** Exchanges a second allowed per client IP (token bucket); 0 = no limit. */
+    rateLimitPerSec: number;
+    /** Exchanges a client may send at once before the rate applies. */
+    rateBurst: number;
   };
   /** Default lifetime of project tokens; null = no expiry. */
   projectTokenTtlSec: number | null;
@@ -89,6 +93,16 @@ export const SERVER_OPTIONS: Spec[] = [
     flag: 'oidc-jwks-cooldown-ms',
     env: 'HOIST_OIDC_JWKS_COOLDOWN_MS',
     help: 'least ms between JWKS refetches (default 30000)',
+  },
+  {
+    flag: 'oidc-rate-limit',
+    env: 'HOIST_OIDC_RATE_LIMIT',
+    help: 'OIDC exchanges a second per client IP, 0 = no limit (default 20)',
+  },
+  {
+    flag: 'oidc-rate-burst',
+    env: 'HOIST_OIDC_RATE_BURST',
+    help: 'OIDC exchanges a client IP may send at once (default twice the rate, at least 1)',
   },
   {
     flag: 'project-token-ttl',
@@ -168,6 +182,7 @@ export function loadConfig(
     );
   }
   const ttl = v('project-token-ttl');
+  const rateLimitPerSec = int(label('oidc-rate-limit'), v('oidc-rate-limit'), 20, 0, 10_000_000);
   const plugin: Record<string, string | undefined> = {};
   for (const o of pluginOptions) plugin[o.name] = flags[o.name] ?? env[o.env];
   return {
@@ -184,6 +199,14 @@ export function loadConfig(
       leewaySec: int(label('oidc-leeway'), v('oidc-leeway'), 30, 0, 60),
       jwksCooldownMs: int(label('oidc-jwks-cooldown-ms'), v('oidc-jwks-cooldown-ms'), 30_000, 0, 3_600_000),
       jwksTimeoutMs: 5000,
+      rateLimitPerSec,
+      rateBurst: int(
+        label('oidc-rate-burst'),
+        v('oidc-rate-burst'),
+        Math.max(1, 2 * rateLimitPerSec),
+        1,
+        100_000_000,
+      ),
     },
     projectTokenTtlSec: ttl ? int(label('project-token-ttl'), ttl, 0, 60, 10 * 365 * 86400) : null,
     releasesDir: resolve(v('releases-dir') ?? defaultReleasesDir()),

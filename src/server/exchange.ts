@@ -4,6 +4,7 @@ import type { Db } from './db/index.js';
 import { ApiError } from './errors.js';
 import { GithubOidcVerifier, InvalidIdToken } from './oidc.js';
 import type { ProjectStore } from './projects.js';
+import type { RefusalAudit } from './refusal-audit.js';
 import type { TokenService } from './tokens.js';
 import { decideTrust, parseJobWorkflowRef, type GithubClaims } from './trust.js';
 import type { TrustPolicyStore } from './trust-store.js';
@@ -20,7 +21,8 @@ export interface ExchangeOutcome {
 /**
  * `POST /v1/auth/github-oidc`: verify the ID token, accept its jti once, match the trust
  * policies, pin ids on first use, mint an OIDC token, and audit the result. Everything after
- * verification happens in one transaction.
+ * verification happens in one transaction. Verified tokens are audited one by one; tokens that
+ * do not verify are audited in aggregate (RefusalAudit), so junk cannot flood the database.
  */
 export class OidcExchange {
   constructor(
@@ -32,22 +34,25 @@ export class OidcExchange {
       trust: TrustPolicyStore;
       tokens: TokenService;
       audit: AuditLog;
+      refusals: RefusalAudit;
       tokenTtlSec: number;
       leewaySec: number;
       onOutcome?: (o: ExchangeOutcome) => void;
     },
   ) {}
 
-  async exchange(req: OidcExchangeRequest): Promise<OidcExchangeResponse> {
+  /** `client` is the caller's IP address, for the aggregated audit of unverifiable tokens. */
+  async exchange(req: OidcExchangeRequest, client = 'unknown'): Promise<OidcExchangeResponse> {
     const d = this.deps;
     let claims: GithubClaims;
     try {
       claims = await d.verifier.verify(req.token);
     } catch (err) {
       // Nothing about projects: the caller proved nothing. An issuer outage is audited too.
+      // Anyone can send junk, so these are aggregated: one row per client, reason and minute.
       const reason =
         err instanceof InvalidIdToken ? err.reason : err instanceof ApiError ? err.code : 'error';
-      await d.audit.record({
+      await d.refusals.record(client, reason, {
         action: OIDC_AUDIT_ACTION,
         outcome: 'refused',
         project_id: null,

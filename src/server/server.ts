@@ -12,6 +12,8 @@ export interface RunningServer {
   /** http://HOST:PORT actually listened on. */
   url: string;
   purgeExpired(): Promise<{ jtis: number; tokens: number }>;
+  /** Writes the counts of open aggregated-refusal windows (see RefusalAudit) now. */
+  flushRefusals(): Promise<void>;
   /** Stops accepting, waits for requests in flight, runs shutdown hooks, closes the database. */
   stop(): Promise<void>;
 }
@@ -102,5 +104,12 @@ export async function startServer(
     addr && typeof addr === 'object'
       ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
       : url;
-  return { app, deps, url: listened, stop, purgeExpired: built.purgeExpired };
+  return {
+    app,
+    deps,
+    url: listened,
+    stop,
+    purgeExpired: built.purgeExpired,
+    flushRefusals: built.flushRefusals,
+  };
 }

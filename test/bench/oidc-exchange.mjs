@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Benchmark: GitHub OIDC exchanges per second against the bundled `hoist server` on SQLite.
-//   npm run bench:oidc            (env: BENCH_TOKENS=20000 BENCH_CONNECTIONS=10)
+//   npm run bench:oidc            (env: BENCH_TOKENS=20000 BENCH_CONNECTIONS=10
+//                                  BENCH_OIDC_RATE_LIMIT=1000000, the server's per-IP limit)
 // A local issuer (discovery + JWKS over loopback HTTP, RS256) pre-signs BENCH_TOKENS tokens, each
 // with its own jti (every exchange is accepted once), then autocannon posts them over loopback.
 // Target (issue 3): >= 1000 exchanges/s with p99 < 50 ms on a 2-core machine. Exit 1 if missed.
@@ -16,6 +17,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli/index.js');
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 20000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const RATE_LIMIT = process.env.BENCH_OIDC_RATE_LIMIT ?? '1000000';
 const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 if (!existsSync(CLI))
@@ -75,7 +77,14 @@ const server = spawn(
   ],
   {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, HOIST_LOG_LEVEL: process.env.HOIST_LOG_LEVEL ?? 'info' },
+    env: {
+      ...process.env,
+      HOIST_LOG_LEVEL: process.env.HOIST_LOG_LEVEL ?? 'info',
+      // The load comes from one loopback IP: the per-client limit (default 20/s, burst 40) stays on
+      // and is measured, but set far above the benchmark's rate.
+      HOIST_OIDC_RATE_LIMIT: RATE_LIMIT,
+      HOIST_OIDC_RATE_BURST: RATE_LIMIT,
+    },
   },
 );
 const cleanup = () => {
@@ -198,6 +207,7 @@ try {
     errors: r.errors,
     last_audit_outcome: audit.events[0]?.outcome,
     cpus: cpus().length,
+    oidc_rate_limit_per_ip: Number(RATE_LIMIT),
     target: '>= 1000 exchanges/s, p99 < 50 ms',
   };
   console.log(JSON.stringify(summary, null, 2));

@@ -90,6 +90,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Suites send bursts of exchanges from one loopback address: no per-client rate limit unless a
+ * test sets one (flags or env). An environment variable, not a flag, so an older bundle still starts.
+ */
+const TEST_ENV: NodeJS.ProcessEnv = { HOIST_OIDC_RATE_LIMIT: '0' };
+
 function flagsFor(o: TestServerOptions, dataDir: string, port: number): Record<string, string> {
   const f: Record<string, string> = {
     listen: `127.0.0.1:${port}`,
@@ -142,7 +148,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     const plugins = o.plugins ?? PLUGINS;
     const config = loadConfig(
       flagsFor(o, dataDir, port),
-      o.env ?? {},
+      { ...TEST_ENV, ...(o.env ?? {}) },
       plugins.flatMap((p) => p.options ?? []),
     );
     const logger = o.captureLogs
@@ -156,7 +162,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const startChild = async (): Promise<void> => {
     if (!existsSync(CLI_BUNDLE))
       throw new Error(`${CLI_BUNDLE} is missing: run node .ci/build.mjs cli first`);
-    const env = { ...process.env, HOIST_LOG_LEVEL: o.logLevel ?? 'warn', ...(o.env ?? {}) };
+    const env = { ...process.env, HOIST_LOG_LEVEL: o.logLevel ?? 'warn', ...TEST_ENV, ...(o.env ?? {}) };
     child = spawn(process.execPath, [CLI_BUNDLE, 'server', ...toArgv(flagsFor(o, dataDir, port))], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

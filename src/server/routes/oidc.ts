@@ -1,12 +1,35 @@
 import type { FastifyInstance } from 'fastify';
 import type { OidcExchangeRequest } from '../../lib/api-types.js';
+import { errorBody } from '../errors.js';
 import type { OidcExchange } from '../exchange.js';
+import type { TokenBuckets } from '../rate-limit.js';
 
-export function registerOidcRoutes(app: FastifyInstance, exchange: OidcExchange): void {
+export function registerOidcRoutes(
+  app: FastifyInstance,
+  exchange: OidcExchange,
+  limiter: TokenBuckets | null = null,
+  onLimited: () => void = () => undefined,
+): void {
   app.post<{ Body: OidcExchangeRequest }>(
     '/v1/auth/github-oidc',
     {
       bodyLimit: 64 * 1024,
+      // Before the body is read or parsed: a refused request costs as little as possible.
+      onRequest: async (req, reply) => {
+        if (!limiter) return;
+        const d = limiter.take(req.ip);
+        if (d.ok) return;
+        onLimited();
+        return reply
+          .code(429)
+          .header('retry-after', String(d.retryAfterSec))
+          .send(
+            errorBody(
+              'rate_limited',
+              `too many GitHub OIDC exchanges from ${req.ip}: this server accepts ${limiter.ratePerSec} a second per client (bursts of ${limiter.burst}); retry after ${d.retryAfterSec} s. One exchange per job is enough: reuse the token it returns until it expires. Operators can raise the limit with --oidc-rate-limit and --oidc-rate-burst (HOIST_OIDC_RATE_LIMIT, HOIST_OIDC_RATE_BURST).`,
+            ),
+          );
+      },
       schema: {
         body: {
           type: 'object',
@@ -19,6 +42,6 @@ export function registerOidcRoutes(app: FastifyInstance, exchange: OidcExchange)
         },
       },
     },
-    async (req) => exchange.exchange(req.body),
+    async (req) => exchange.exchange(req.body, req.ip),
   );
 }
