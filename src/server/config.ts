@@ -36,6 +36,8 @@ export interface ServerConfig {
   releasesDir: string;
   logLevel: string;
   bodyLimit: number;
+  /** When set, GET /metrics needs `Authorization: Bearer <it>`; unset, /metrics is open. */
+  metricsToken?: string;
   pluginOptions: Record<string, string | undefined>;
 }
 
@@ -120,6 +122,11 @@ export const SERVER_OPTIONS: Spec[] = [
     help: 'fatal, error, warn, info, debug, trace or silent (default info)',
   },
   { flag: 'body-limit', env: 'HOIST_BODY_LIMIT', help: 'largest request body in bytes (default 262144)' },
+  {
+    flag: 'metrics-token',
+    env: 'HOIST_METRICS_TOKEN',
+    help: 'bearer token /metrics requires (16+ characters; prefer the variable); default open',
+  },
 ];
 
 /** `label` names where the value came from: "--flag", or the HOIST_* variable when no flag was given. */
@@ -181,6 +188,12 @@ export function loadConfig(
       `${label('log-level')} must be fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`,
     );
   }
+  const metricsToken = v('metrics-token');
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,}$/.test(metricsToken)) {
+    throw new ConfigurationError(
+      `${label('metrics-token')} must be at least 16 printable characters without spaces (for example the output of: openssl rand -hex 32)`,
+    );
+  }
   const ttl = v('project-token-ttl');
   const rateLimitPerSec = int(label('oidc-rate-limit'), v('oidc-rate-limit'), 20, 0, 10_000_000);
   const plugin: Record<string, string | undefined> = {};
@@ -212,6 +225,7 @@ export function loadConfig(
     releasesDir: resolve(v('releases-dir') ?? defaultReleasesDir()),
     logLevel,
     bodyLimit: int(label('body-limit'), v('body-limit'), 256 * 1024, 1024, 64 * 1024 * 1024),
+    metricsToken,
     pluginOptions: plugin,
   };
 }

@@ -85,6 +85,12 @@ export async function startServer(
       `neither --public-url nor --oidc-audience is set: GitHub OIDC tokens must carry the audience ${url}; set --public-url to the URL clients use`,
     );
   }
+  if (config.metricsToken === undefined) {
+    logger.info(
+      { metrics: `${url}/metrics` },
+      '/metrics is open to anyone who can reach this server (the Prometheus convention); set --metrics-token (HOIST_METRICS_TOKEN) to require a bearer token',
+    );
+  }
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
