@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { PLUGINS, allMigrations, buildApp } from './app.js';
 import type { ServerConfig } from './config.js';
-import { migrate, openDatabase, redactUrl, type Db } from './db/index.js';
+import { dataDirWarning, migrate, openDatabase, redactUrl, type Db } from './db/index.js';
 import type { HoistDeps, HoistPlugin } from './plugin.js';
 import { type Clock } from './util.js';
 
@@ -38,6 +38,7 @@ export async function openMigrated(
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     onIdleError: (err) => logger?.warn({ err }, 'an idle PostgreSQL connection failed; it will be replaced'),
+    onWarning: (message) => logger?.warn(message),
   });
   try {
     await migrate(db, allMigrations(plugins));
@@ -54,6 +55,8 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const plugins = opts.plugins ?? PLUGINS;
+  const loose = dataDirWarning(config.dataDir);
+  if (loose) logger.warn({ data_dir: config.dataDir }, loose);
   const db = await openMigrated(config, plugins, logger);
   let built: Awaited<ReturnType<typeof buildApp>>;
   try {

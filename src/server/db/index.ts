@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../../lib/errors.js';
 import { PostgresDb } from './postgres.js';
@@ -13,6 +13,8 @@ export async function openDatabase(opts: {
   dataDir: string;
   /** Told about errors of idle PostgreSQL connections (they are replaced). */
   onIdleError?: (err: Error) => void;
+  /** Told about database files whose permissions were too wide (and were narrowed). */
+  onWarning?: (message: string) => void;
 }): Promise<Db> {
   const url = opts.databaseUrl;
   if (url && /^postgres(ql)?:\/\//i.test(url)) {
@@ -44,18 +46,65 @@ export async function openDatabase(opts: {
       `unsupported database URL ${redactUrl(url)}: use postgres://user:pass@host:port/db, sqlite:/path/to/file.db, or leave it empty for SQLite in the data directory`,
     );
   }
-  const fresh = !existsSync(file);
   let db: SqliteDb;
   try {
+    // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of the
+    // database file, so they are private too whatever the umask (0077, in effect).
+    if (!existsSync(file)) closeSync(openSync(file, 'wx', 0o600));
     db = new SqliteDb(file);
   } catch (err) {
     throw new ConfigurationError(
       `cannot open the SQLite database ${file}: ${(err as Error).message}; check --data-dir (HOIST_DATA_DIR) or --database-url`,
     );
   }
-  if (fresh) chmodSync(file, 0o600);
+  narrowSqliteModes(file, opts.onWarning);
   return db;
 }
+
+/**
+ * Takes group and other permissions off the database file and its -wal and -shm files (an
+ * older Hoist, or a copy, may have left them readable), saying so when it changes anything.
+ */
+export function narrowSqliteModes(file: string, warn: (message: string) => void = () => undefined): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(f).mode & 0o7777;
+    } catch {
+      continue; // no such file (yet)
+    }
+    if ((mode & 0o077) === 0) continue;
+    try {
+      chmodSync(f, mode & ~0o077);
+      warn(
+        `the database file ${f} was readable by group or others (mode ${octal(mode)}); it is now ${octal(mode & ~0o077)}`,
+      );
+    } catch (err) {
+      warn(
+        `the database file ${f} is readable by group or others (mode ${octal(mode)}) and cannot be changed: ${(err as Error).message}; run chmod 600 ${f}`,
+      );
+    }
+  }
+}
+
+/**
+ * A warning when an existing data directory can be read or entered by group or others: it
+ * holds the database and the builders' keys. Undefined when it is private or does not exist.
+ */
+export function dataDirWarning(dir: string): string | undefined {
+  let mode: number;
+  try {
+    const st = statSync(dir);
+    if (!st.isDirectory()) return undefined;
+    mode = st.mode & 0o7777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  return `the data directory ${dir} is accessible to group or others (mode ${octal(mode)}); it holds the database and builder keys: run chmod 700 ${dir}`;
+}
+
+const octal = (mode: number): string => `0${mode.toString(8).padStart(3, '0')}`;
 
 /** Applies, in order, each migration not applied yet; each one in its own transaction. */
 export async function migrate(db: Db, migrations: Migration[]): Promise<string[]> {
