@@ -24,11 +24,12 @@ import { CLI_BUNDLE, startTestServer, type TestServer } from '../helpers/server.
 const run = promisify(execFile);
 jest.setTimeout(300_000);
 
-const ARM64 = 'linux/arm64';
 const NATIVE = nativePlatform();
+// The emulated platform: arm64 on an amd64 host (engine.sh registers qemu-aarch64), else amd64.
+const EMULATED = NATIVE === 'linux/arm64' ? 'linux/amd64' : 'linux/arm64';
 // What the machine can do, read independently of the server: the server must agree with it.
-const canEmulate = NATIVE !== ARM64 && emulatedPlatforms('/proc/sys/fs/binfmt_misc').includes(ARM64);
-const PLATFORMS = [NATIVE, ARM64];
+const canEmulate = emulatedPlatforms('/proc/sys/fs/binfmt_misc').includes(EMULATED);
+const PLATFORMS = [NATIVE, EMULATED];
 
 const INDEX_TYPES = [
   'application/vnd.oci.image.index.v1+json',
@@ -229,11 +230,11 @@ afterAll(async () => {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true });
 });
 
-describe(`hoist build --platform ${PLATFORMS.join(',')} --push (arm64 emulation ${canEmulate ? 'available' : 'not available'} on this machine)`, () => {
+describe(`hoist build --platform ${PLATFORMS.join(',')} --push (${EMULATED} emulation ${canEmulate ? 'available' : 'not available'} on this machine)`, () => {
   it(
     canEmulate
       ? 'two builders, one per platform; the registry holds one index whose images each carry their own platform'
-      : 'the server refuses linux/arm64 with a 4xx naming the platforms it offers; nothing is left behind',
+      : `the server refuses ${EMULATED} with a 4xx naming the platforms it offers; nothing is left behind`,
     async () => {
       const tag = `${registry.host}/multi/app:1`;
       const meta = path.join(tmp, 'meta.json');
@@ -260,10 +261,10 @@ describe(`hoist build --platform ${PLATFORMS.join(',')} --push (arm64 emulation 
         );
         expect(direct.status).toBe(400);
         expect(direct.body.error.code).toBe('invalid_platform');
-        expect(direct.body.error.message).toContain(`"${ARM64}" is not supported`);
+        expect(direct.body.error.message).toContain(`"${EMULATED}" is not supported`);
         expect(direct.body.error.message).toContain(`supported platforms on this server: ${NATIVE}`);
         expect(r.code).not.toBe(0);
-        expect(r.stderr).toContain(`"${ARM64}" is not supported`);
+        expect(r.stderr).toContain(`"${EMULATED}" is not supported`);
         expect(r.stderr).toContain(NATIVE);
         expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
         expect(await builds()).toEqual([]);
