@@ -5,7 +5,8 @@
 # build changes one file and reuses every earlier step from the builder's own cache.
 #
 # State is kept in $HOIST_DEMO_DIR (default ~/.cache/hoist-demo): rerun it and the builder's
-# cache is still warm. Everything it starts is stopped when it ends.
+# cache is still warm. Everything it starts (server, builders, and the engine if it was not
+# already up) is stopped when it ends.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DEMO=${HOIST_DEMO_DIR:-$HOME/.cache/hoist-demo}
@@ -13,6 +14,8 @@ HOIST="node $ROOT/dist/cli/index.js"
 log() { printf '\n\033[1m[demo] %s\033[0m\n' "$*" >&2; }
 
 log "engine: registry with the Debian base image (npm run engine)"
+engine_was_up=0
+bash "$ROOT/test/engine/engine.sh" status >/dev/null 2>&1 && engine_was_up=1
 bash "$ROOT/test/engine/engine.sh" up >/dev/null
 # shellcheck disable=SC1091
 . "$HOME/.cache/hoist-engine/run/env"
@@ -35,6 +38,8 @@ cleanup() {
     wait "$server_pid" 2>/dev/null || true
   fi
   rm -rf "$work"
+  # an engine this run started is stopped again; one that was already up is left as it was
+  [ "$engine_was_up" = 1 ] || bash "$ROOT/test/engine/engine.sh" down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
