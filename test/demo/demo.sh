@@ -58,8 +58,9 @@ done
 
 export HOIST_API_URL=$API
 log "project 'demo' and a project token"
-$HOIST projects show demo --token "$ADMIN" >/dev/null 2>&1 || $HOIST projects create demo --token "$ADMIN"
-PROJECT_TOKEN=$($HOIST tokens create --project demo --name demo --expires-in 1h --token "$ADMIN" --json |
+# tokens go through the environment, never the command line (other users can read a process list)
+HOIST_TOKEN=$ADMIN $HOIST projects show demo >/dev/null 2>&1 || HOIST_TOKEN=$ADMIN $HOIST projects create demo
+PROJECT_TOKEN=$(HOIST_TOKEN=$ADMIN $HOIST tokens create --project demo --name demo --expires-in 1h --json |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
 
 ctx=$work/app
@@ -87,6 +88,6 @@ served=$(curl -fsSI -H 'Accept: application/vnd.oci.image.index.v1+json, applica
 grep -q CACHED "$work/build2.log" || { echo "[demo] the second build reused no step" >&2; exit 1; }
 
 log "builds on the server"
-$HOIST builds list --project demo --limit 5 --token "$ADMIN"
+HOIST_TOKEN=$ADMIN $HOIST builds list --project demo --limit 5
 echo "[demo] build 1: $((t1 - t0)) ms, build 2 (one file changed): $((t2 - t1)) ms; $REG/demo/app:2@$digest is in the registry"
 echo "[demo] OK"
