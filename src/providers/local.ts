@@ -13,6 +13,8 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
 import { createCa, issueClientCert, issueServerCert, type CertKeyPem } from '../lib/pki.js';
+import { BuilderCgroups, type BuilderLimits } from './local-cgroup.js';
+import { BuilderVolume, type VolumeSpec } from './local-volume.js';
 import {
   nativePlatform,
   processAlive,
@@ -47,6 +49,12 @@ export interface LocalProviderOptions {
   logger?: ProviderLogger;
   /** Where binfmt_misc is mounted; emulated platforms are offered when qemu is registered there. */
   binfmtDir?: string;
+  /** pids, memory and CPU limits of each builder's cgroup; absent = builders run without a cgroup of their own. */
+  limits?: BuilderLimits;
+  /** What the builders directory lives on (see local-volume.ts); absent = as it is, no start-up check. */
+  volume?: VolumeSpec;
+  /** Hard disk cap of one builder where XFS project quotas exist. Default twice maxUsedSpaceBytes. */
+  diskLimitBytes?: number;
 }
 
 const BINFMT_DIR = '/proc/sys/fs/binfmt_misc';
@@ -190,6 +198,8 @@ function tomlString(s: string): string {
 export function renderBuildkitdConfig(opts: {
   maxUsedSpaceBytes: number;
   insecureRegistries: string[];
+  /** runc puts RUN-step containers in <it>/buildkit/<id>: inside the builder's cgroup, not the root. */
+  cgroupParent?: string;
 }): string {
   const max = String(opts.maxUsedSpaceBytes);
   // Like buildkitd's default policy: first drop old local context, cache mounts and git
@@ -199,6 +209,7 @@ export function renderBuildkitdConfig(opts: {
     '[worker.oci]',
     '  enabled = true',
     '  gc = true',
+    ...(opts.cgroupParent ? [`  defaultCgroupParent = ${tomlString(opts.cgroupParent)}`] : []),
     `  maxUsedSpace = ${tomlString(max)}`,
     '  [[worker.oci.gcpolicy]]',
     `    maxUsedSpace = ${tomlString(max)}`,
@@ -232,6 +243,9 @@ export class LocalProvider implements Provider {
   private readonly caCache = new Map<string, CertKeyPem>();
   private readonly healthCerts = new Map<string, Promise<CertKeyPem>>();
   private readonly supported: string[];
+  /** Set by create() when limits are asked for. */
+  private cgroups: BuilderCgroups | null = null;
+  private volume: BuilderVolume | null = null;
 
   private constructor(
     private readonly buildkitd: string,
@@ -252,7 +266,40 @@ export class LocalProvider implements Provider {
     const bin = await findBuildkitd(opts.buildkitdPath);
     const p = new LocalProvider(bin, opts);
     await fs.mkdir(p.buildersDir, { recursive: true, mode: 0o700 });
+    if (opts.volume) {
+      p.volume = await BuilderVolume.open({
+        spec: opts.volume,
+        buildersDir: p.buildersDir,
+        diskLimitBytes: opts.diskLimitBytes ?? 2 * p.maxUsedDefault,
+        logger: p.log,
+      });
+    }
+    if (opts.limits) {
+      try {
+        p.cgroups = await BuilderCgroups.create(opts.limits, p.buildersDir);
+        const stale = await p.cgroups.removeStale(new Set((await p.scanProcesses()).keys()));
+        if (stale.length)
+          p.log.info({ builder_ids: stale }, 'removed cgroups of builders that no longer run');
+      } catch (err) {
+        await p.volume?.close();
+        throw err;
+      }
+      p.log.info(
+        { cgroup: p.cgroups.base, cgroup_version: p.cgroups.layout.version, ...opts.limits },
+        'builders run in their own cgroups',
+      );
+    }
     return p;
+  }
+
+  /** How builder disk use is bounded, when a volume was asked for. */
+  get diskCap() {
+    return this.volume?.cap ?? null;
+  }
+
+  /** The cgroups of this provider's builders, when limits were asked for. */
+  get builderCgroups(): BuilderCgroups | null {
+    return this.cgroups;
   }
 
   get buildkitdPath(): string {
@@ -295,6 +342,8 @@ export class LocalProvider implements Provider {
   private async doLaunch(spec: BuilderSpec): Promise<RunningBuilder> {
     const f = this.files(spec.id);
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
+    await this.volume?.assign(spec.id, f.dir);
+    await this.cgroups?.prepare(spec.id);
     const ca = await this.ensureCa(spec.id);
     const prev = await this.readState(spec.id);
 
@@ -302,7 +351,10 @@ export class LocalProvider implements Provider {
     const runningPid = await this.findPid(spec.id);
     if (runningPid !== null && prev) {
       const state: BuilderState = { ...prev, pid: runningPid };
-      const health = await this.handshake(spec.id, state, ca);
+      const health: BuilderHealth =
+        this.cgroups && !(await this.cgroups.contains(spec.id, runningPid))
+          ? { healthy: false, reason: 'it runs outside its cgroup (started without limits)' }
+          : await this.handshake(spec.id, state, ca);
       if (health.healthy) {
         this.log.info({ builder_id: spec.id, pid: runningPid }, 'adopted running builder');
         return this.toRunning(state, ca, true);
@@ -313,6 +365,11 @@ export class LocalProvider implements Provider {
       );
     }
     if (runningPid !== null) await this.killPid(runningPid);
+    // Steps of a previous buildkitd (killed, crashed) must not count against the new one.
+    if (this.cgroups && (await this.cgroups.pids(spec.id)).length) {
+      await this.cgroups.release(spec.id);
+      await this.cgroups.prepare(spec.id);
+    }
 
     const advertiseHost = this.advertiseHost;
     // Keep the previous port so a builder's endpoint stays the same across restarts.
@@ -324,6 +381,7 @@ export class LocalProvider implements Provider {
       renderBuildkitdConfig({
         maxUsedSpaceBytes: spec.maxUsedSpaceBytes ?? this.maxUsedDefault,
         insecureRegistries: this.insecureRegistries,
+        cgroupParent: this.cgroups?.cgroupParent(spec.id),
       }),
       { mode: 0o600 },
     );
@@ -352,9 +410,13 @@ export class LocalProvider implements Provider {
       spec.platform,
     ];
     const startedAt = new Date();
+    // With limits, a shell joins the builder's cgroup and execs buildkitd (same pid and argv).
+    const cmd = this.cgroups
+      ? this.cgroups.wrap(this.buildkitd, args, spec.id)
+      : { command: this.buildkitd, args };
     let child;
     try {
-      child = spawn(this.buildkitd, args, {
+      child = spawn(cmd.command, cmd.args, {
         detached: true,
         stdio: ['ignore', logFd.fd, logFd.fd],
         env: builderEnv(process.env),
@@ -555,6 +617,10 @@ export class LocalProvider implements Provider {
       this.log.info({ builder_id: id, pid }, 'builder stopped');
     }
     await fs.rm(f.pidfile, { force: true });
+    if (this.cgroups) {
+      const left = await this.cgroups.release(id);
+      if (left.length) this.log.warn({ builder_id: id, cgroups: left }, 'could not remove builder cgroups');
+    }
   }
 
   async destroy(id: string): Promise<void> {
@@ -562,14 +628,24 @@ export class LocalProvider implements Provider {
     this.caCache.delete(id);
     this.healthCerts.delete(id);
     await fs.rm(this.dir(id), { recursive: true, force: true, maxRetries: 3 });
+    await this.volume?.release(id);
     this.log.info({ builder_id: id }, 'builder destroyed');
   }
 
   async close(opts: { stopBuilders: boolean }): Promise<void> {
     await Promise.allSettled([...this.launching.values()]);
-    if (!opts.stopBuilders) return;
+    if (!opts.stopBuilders) {
+      if (this.volume)
+        this.log.info(
+          { builders_dir: this.buildersDir },
+          'builder volume stays mounted for the builders left running',
+        );
+      return;
+    }
     const running = await this.scanProcesses();
     await Promise.all([...running.keys()].map((id) => this.stop(id)));
+    await this.cgroups?.close();
+    await this.volume?.close();
   }
 
   /** SIGTERM, then SIGKILL of the process group after a grace period. */

@@ -1,7 +1,10 @@
 // `hoist server` flags of the builds plugin. Each is also read from its HOIST_* variable
 // through the server's plugin-option mechanism (config.pluginOptions[name]).
 import { isIP } from 'node:net';
+import * as os from 'node:os';
 import { ConfigurationError } from '../../lib/errors.js';
+import type { BuilderLimits } from '../../providers/local-cgroup.js';
+import { parseVolumeSpec, type VolumeSpec } from '../../providers/local-volume.js';
 import { parseByteSize } from '../../providers/local.js';
 import type { PluginOption } from '../plugin.js';
 
@@ -30,6 +33,20 @@ export interface BuildsConfig {
   buildersOnExit: 'stop' | 'keep';
   /** Registries (host:port) builders may reach over plain HTTP. */
   insecureRegistries: string[];
+  /** pids, memory and CPU limits of each builder's cgroup; null = --builder-cgroups off. */
+  builderLimits: BuilderLimits | null;
+  /** What the builders directory lives on. */
+  builderVolume: VolumeSpec;
+  /** Hard disk cap of one builder where XFS project quotas exist. */
+  builderDiskLimitBytes: number;
+}
+
+/** Defaults of the builder limits on this host: half its memory, all its CPUs. */
+export function defaultBuilderLimits(
+  totalMemBytes: number = os.totalmem(),
+  cpus: number = os.availableParallelism(),
+): BuilderLimits {
+  return { pids: 4096, memoryBytes: Math.max(256 * 1024 ** 2, Math.floor(totalMemBytes / 2)), cpus };
 }
 
 export const BUILDS_OPTIONS: PluginOption[] = [
@@ -83,6 +100,39 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     name: 'builder-insecure-registries',
     env: 'HOIST_BUILDER_INSECURE_REGISTRIES',
     description: 'comma-separated host:port registries builders reach over plain HTTP',
+  },
+  {
+    name: 'builder-cgroups',
+    env: 'HOIST_BUILDER_CGROUPS',
+    description: '"on" (default): each builder in its own cgroup with the limits below; "off": no limits',
+  },
+  {
+    name: 'builder-pids-limit',
+    env: 'HOIST_BUILDER_PIDS_LIMIT',
+    description: "most processes and threads of one builder's RUN steps together (default 4096)",
+  },
+  {
+    name: 'builder-memory',
+    env: 'HOIST_BUILDER_MEMORY',
+    description:
+      "most memory of one builder's RUN steps together (default half the host's memory; e.g. 4GiB)",
+  },
+  {
+    name: 'builder-cpus',
+    env: 'HOIST_BUILDER_CPUS',
+    description: "CPU time of one builder in CPUs, e.g. 1.5 (default: all of the host's CPUs)",
+  },
+  {
+    name: 'builder-volume',
+    env: 'HOIST_BUILDER_VOLUME',
+    description:
+      '"auto" (default), "none", or "xfs-image:SIZE": builders on a loop-mounted XFS image of SIZE in the data dir',
+  },
+  {
+    name: 'builder-disk-limit',
+    env: 'HOIST_BUILDER_DISK_LIMIT',
+    description:
+      'hard disk cap of one builder where XFS project quotas work (default twice --builder-max-used-space)',
   },
 ];
 
@@ -161,6 +211,33 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     }
   }
   const listenHost = host(opts, 'builder-listen-host') ?? '127.0.0.1';
+  const cgroups = (opts['builder-cgroups'] ?? 'on').trim() || 'on';
+  if (cgroups !== 'on' && cgroups !== 'off') {
+    throw new ConfigurationError(
+      `--builder-cgroups (HOIST_BUILDER_CGROUPS) must be "on" or "off", got "${cgroups}"`,
+    );
+  }
+  const defaults = defaultBuilderLimits();
+  const limits: BuilderLimits = {
+    pids: wholeNumber(opts, 'builder-pids-limit', defaults.pids, 16, 4_194_304),
+    memoryBytes: size(
+      opts,
+      'builder-memory',
+      defaults.memoryBytes,
+      64 * 1024 ** 2,
+      'at least 64MiB such as 512MiB or 8GiB',
+    ),
+    cpus: cpuCount(opts, defaults.cpus),
+  };
+  const volumeEnv = BUILDS_OPTIONS.find((o) => o.name === 'builder-volume')!.env;
+  const volume = parseVolumeSpec(opts['builder-volume'], parseByteSize, `--builder-volume (${volumeEnv})`);
+  const diskLimit = size(
+    opts,
+    'builder-disk-limit',
+    2 * maxUsed,
+    64 * 1024 ** 2,
+    'at least 64MiB such as 20GiB',
+  );
   return {
     buildkitdPath: opts.buildkitd?.trim() || undefined,
     builderListenHost: listenHost,
@@ -174,5 +251,57 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     sweepIntervalMs: 1000,
     buildersOnExit: onExit,
     insecureRegistries: registries,
+    builderLimits: cgroups === 'on' ? limits : null,
+    builderVolume: volume,
+    builderDiskLimitBytes: diskLimit,
   };
+}
+
+function envOf(name: string): string | undefined {
+  return BUILDS_OPTIONS.find((o) => o.name === name)?.env;
+}
+
+function wholeNumber(
+  opts: Record<string, string | undefined>,
+  name: string,
+  def: number,
+  min: number,
+  max: number,
+): number {
+  const raw = opts[name]?.trim();
+  if (!raw) return def;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new ConfigurationError(
+      `--${name} (${envOf(name)}) must be a whole number from ${min} to ${max}, got "${raw}"`,
+    );
+  }
+  return n;
+}
+
+function size(
+  opts: Record<string, string | undefined>,
+  name: string,
+  def: number,
+  min: number,
+  hint: string,
+): number {
+  const raw = opts[name]?.trim();
+  if (!raw) return def;
+  const n = parseByteSize(raw);
+  if (n === null || n < min)
+    throw new ConfigurationError(`--${name} (${envOf(name)}) must be a size of ${hint}, got "${raw}"`);
+  return n;
+}
+
+function cpuCount(opts: Record<string, string | undefined>, def: number): number {
+  const raw = opts['builder-cpus']?.trim();
+  if (!raw) return def;
+  const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 0.01 && n <= 4096)) {
+    throw new ConfigurationError(
+      `--builder-cpus (${envOf('builder-cpus')}) must be a number of CPUs from 0.01 to 4096 such as 1 or 1.5, got "${raw}"`,
+    );
+  }
+  return n;
 }

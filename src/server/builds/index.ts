@@ -21,8 +21,17 @@ export const buildsPlugin: HoistPlugin = {
       advertiseHost: config.builderAdvertiseHost,
       maxUsedSpaceBytes: config.maxUsedSpaceBytes,
       insecureRegistries: config.insecureRegistries,
+      limits: config.builderLimits ?? undefined,
+      volume: config.builderVolume,
+      diskLimitBytes: config.builderDiskLimitBytes,
       logger,
     });
+    if (!config.builderLimits) {
+      logger.warn(
+        {},
+        'builders run without pids, memory or CPU limits (--builder-cgroups off): one build can exhaust the host for every other build and the server',
+      );
+    }
     const service = new BuildService({
       db: deps.db,
       tokens: deps.tokens,

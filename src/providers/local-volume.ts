@@ -1,0 +1,344 @@
+// Where local builders keep their roots, and what stops a RUN step from filling the disk.
+//
+//   xfs-image:SIZE  the server makes <dataDir>/builders.xfs (preallocated, XFS with reflink=1 so
+//                   caches can later be cloned), loop-mounts it on <dataDir>/builders and unmounts
+//                   it at shutdown. Builders can fill at most that volume, never the data dir's
+//                   filesystem (the database). With XFS quota support in the kernel it is mounted
+//                   with prjquota and each builder directory is an XFS project with a hard limit.
+//   auto            builders stay on the data dir's filesystem; when that is XFS mounted with
+//                   prjquota, each builder directory gets a project quota, else a warning says
+//                   nothing caps builder disk use.
+//   none            no cap, with the same warning.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { ConfigurationError, errorMessage } from '../lib/errors.js';
+
+const run = promisify(execFile);
+
+export type VolumeSpec = { kind: 'auto' } | { kind: 'none' } | { kind: 'xfs-image'; sizeBytes: number };
+
+/** mkfs.xfs refuses smaller filesystems. */
+export const MIN_IMAGE_BYTES = 300 * 1024 ** 2;
+
+export interface VolumeLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** How builder disk use is bounded, for the start-up log and tests. */
+export type DiskCap =
+  | { kind: 'project-quota'; mount: string; limitBytes: number }
+  | { kind: 'volume'; mount: string; volumeBytes: number; reason: string }
+  | { kind: 'none'; reason: string };
+
+export interface MountEntry {
+  dir: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+/** Parses /proc/self/mounts. */
+export function parseMounts(text: string): MountEntry[] {
+  const unescape = (s: string) =>
+    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return text
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f.length >= 4)
+    .map((f) => ({ source: unescape(f[0]!), dir: unescape(f[1]!), type: f[2]!, options: f[3]!.split(',') }));
+}
+
+/** The mount a path lives on: the longest mount point that is the path or one of its parents (last one wins). */
+export function mountOf(mounts: MountEntry[], p: string): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const m of mounts) {
+    const inside = p === m.dir || m.dir === '/' || p.startsWith(m.dir.endsWith('/') ? m.dir : `${m.dir}/`);
+    if (inside && (!best || m.dir.length >= best.dir.length)) best = m;
+  }
+  return best;
+}
+
+/** Does this mount enforce XFS project quotas? */
+export function hasProjectQuota(m: MountEntry | undefined): boolean {
+  return !!m && m.type === 'xfs' && m.options.some((o) => o === 'prjquota' || o === 'pquota');
+}
+
+/** "auto", "none" or "xfs-image:SIZE"; `parseSize` turns "20GiB" into bytes or null. */
+export function parseVolumeSpec(
+  raw: string | undefined,
+  parseSize: (s: string) => number | null,
+  label = '--builder-volume (HOIST_BUILDER_VOLUME)',
+): VolumeSpec {
+  const v = (raw ?? '').trim();
+  if (v === '' || v === 'auto') return { kind: 'auto' };
+  if (v === 'none') return { kind: 'none' };
+  const m = /^xfs-image:(.*)$/.exec(v);
+  if (m) {
+    const size = parseSize(m[1]!);
+    if (size === null || size < MIN_IMAGE_BYTES) {
+      throw new ConfigurationError(
+        `${label}: the image size must be at least 300MiB, such as xfs-image:50GiB; got "${m[1]}"`,
+      );
+    }
+    return { kind: 'xfs-image', sizeBytes: size };
+  }
+  throw new ConfigurationError(
+    `${label} must be auto, none or xfs-image:SIZE (e.g. xfs-image:50GiB), got "${v}"`,
+  );
+}
+
+export const NO_CAP_FIX =
+  'pass --builder-volume xfs-image:SIZE (HOIST_BUILDER_VOLUME) to keep builders on a loop-mounted XFS volume of that size';
+
+async function readMounts(): Promise<MountEntry[]> {
+  return parseMounts(await fs.readFile('/proc/self/mounts', 'utf8'));
+}
+
+async function tool(cmd: string, args: string[], what: string): Promise<string> {
+  try {
+    const { stdout } = await run(cmd, args, {
+      timeout: 120_000,
+      env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` },
+    });
+    return stdout;
+  } catch (err) {
+    const e = err as { code?: string; stderr?: string; message: string };
+    if (e.code === 'ENOENT') {
+      throw new Error(
+        `${cmd} is not installed (${what}); install Debian's ${cmd.startsWith('xfs') || cmd.startsWith('mkfs.xfs') ? 'xfsprogs' : 'util-linux'} package`,
+      );
+    }
+    // The first line says what went wrong (mkfs follows it with its whole usage text).
+    const lines = (e.stderr || e.message).trim().split('\n');
+    throw new Error(`${what} failed: ${lines[0]}${lines.length > 1 ? ` … ${lines[lines.length - 1]}` : ''}`);
+  }
+}
+
+/** The builders directory's volume: set-up at start, a quota per builder, tear-down at shutdown. */
+export class BuilderVolume {
+  private mountedHere = false;
+  private projects: Record<string, number> = {};
+
+  private constructor(
+    readonly spec: VolumeSpec,
+    readonly buildersDir: string,
+    readonly imagePath: string,
+    readonly diskLimitBytes: number,
+    private readonly log: VolumeLogger,
+    public cap: DiskCap = { kind: 'none', reason: 'not set up' },
+  ) {}
+
+  private get projectsFile(): string {
+    return path.join(this.buildersDir, '.hoist-projects.json');
+  }
+
+  /**
+   * Prepares the builders directory (mounting the image when asked) and says at start what
+   * bounds builder disk use; a missing bound is a warning that names the flag that fixes it.
+   */
+  static async open(opts: {
+    spec: VolumeSpec;
+    buildersDir: string;
+    diskLimitBytes: number;
+    logger: VolumeLogger;
+  }): Promise<BuilderVolume> {
+    const image = path.join(path.dirname(opts.buildersDir), 'builders.xfs');
+    const v = new BuilderVolume(opts.spec, opts.buildersDir, image, opts.diskLimitBytes, opts.logger);
+    await fs.mkdir(opts.buildersDir, { recursive: true, mode: 0o700 });
+    if (opts.spec.kind === 'xfs-image') await v.mountImage(opts.spec.sizeBytes);
+    const mount = mountOf(await readMounts(), opts.buildersDir);
+    if (hasProjectQuota(mount)) {
+      v.cap = { kind: 'project-quota', mount: mount!.dir, limitBytes: opts.diskLimitBytes };
+      await v.loadProjects();
+    } else if (opts.spec.kind === 'xfs-image') {
+      v.cap = {
+        kind: 'volume',
+        mount: opts.buildersDir,
+        volumeBytes: opts.spec.sizeBytes,
+        reason:
+          'this kernel refused the XFS prjquota mount option (built without XFS quota support), so builders share the volume without a cap each',
+      };
+    } else {
+      v.cap = {
+        kind: 'none',
+        reason:
+          opts.spec.kind === 'none'
+            ? '--builder-volume none'
+            : `${opts.buildersDir} is on ${mount?.type ?? 'an unknown filesystem'} (${mount?.dir ?? '?'}) without XFS project quotas`,
+      };
+    }
+    v.report();
+    return v;
+  }
+
+  private report(): void {
+    const c = this.cap;
+    if (c.kind === 'project-quota') {
+      this.log.info(
+        { mount: c.mount, builder_disk_limit_bytes: c.limitBytes },
+        'builder disk use capped by XFS project quotas',
+      );
+    } else if (c.kind === 'volume') {
+      this.log.warn(
+        { mount: c.mount, volume_bytes: c.volumeBytes },
+        `builders are on their own XFS volume (${c.mount}): a RUN step cannot fill the data directory's filesystem, but ${c.reason}; one builder can fill the volume for the others`,
+      );
+    } else {
+      this.log.warn(
+        { builders_dir: this.buildersDir },
+        `builder disk use is not capped (${c.reason}): a RUN step can fill the filesystem that also holds the data directory; ${NO_CAP_FIX}`,
+      );
+    }
+  }
+
+  /** Creates the image on first use, then mounts it on the builders directory (unless already). */
+  private async mountImage(sizeBytes: number): Promise<void> {
+    const mounts = await readMounts();
+    const here = mounts.find((m) => m.dir === this.buildersDir);
+    if (here) {
+      if (here.type !== 'xfs') {
+        throw new ConfigurationError(
+          `${this.buildersDir} is already a ${here.type} mount, not the XFS volume --builder-volume asks for; unmount it or use --builder-volume auto`,
+        );
+      }
+      // A previous server left it mounted (builders kept running): use it, and own it from now on.
+      this.mountedHere = true;
+      this.log.info({ mount: this.buildersDir }, 'builder volume already mounted; reusing it');
+      return;
+    }
+    const present = await fs.readdir(this.buildersDir);
+    if (present.length > 0) {
+      throw new ConfigurationError(
+        `${this.buildersDir} already holds ${present.length} entr${present.length === 1 ? 'y' : 'ies'} on the data directory's filesystem; mounting the builder volume over it would hide them. Stop the server's builders and move or delete that directory's contents (the builder caches), then start again`,
+      );
+    }
+    let existing: number | null = null;
+    try {
+      existing = (await fs.stat(this.imagePath)).size;
+    } catch {
+      /* first use */
+    }
+    if (existing === null) {
+      const tmp = `${this.imagePath}.tmp`;
+      await fs.rm(tmp, { force: true });
+      try {
+        // Preallocated, not sparse: the space is the volume's from the start, so filling the
+        // volume can never run the data directory's filesystem out of space.
+        await tool(
+          'fallocate',
+          ['-l', String(sizeBytes), tmp],
+          `reserving ${sizeBytes} bytes for ${this.imagePath}`,
+        );
+        await fs.chmod(tmp, 0o600);
+        await tool('mkfs.xfs', ['-q', '-m', 'reflink=1', '-L', 'hoist', tmp], `mkfs.xfs on ${tmp}`);
+        await fs.rename(tmp, this.imagePath);
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        throw new ConfigurationError(
+          `cannot create the builder volume ${this.imagePath}: ${errorMessage(err)}`,
+        );
+      }
+      this.log.info({ image: this.imagePath, bytes: sizeBytes }, 'builder volume created');
+    } else if (existing !== sizeBytes) {
+      this.log.warn(
+        { image: this.imagePath, bytes: existing, requested_bytes: sizeBytes },
+        'the builder volume keeps its size; to change it, stop the server, delete the image (the builder caches go with it) and start again',
+      );
+    }
+    // `-o loop` sets autoclear: the loop device goes away with the unmount.
+    try {
+      await tool('mount', ['-t', 'xfs', '-o', 'loop,prjquota', this.imagePath, this.buildersDir], 'mount');
+    } catch {
+      try {
+        await tool('mount', ['-t', 'xfs', '-o', 'loop', this.imagePath, this.buildersDir], 'mount');
+      } catch (err) {
+        throw new ConfigurationError(
+          `cannot mount the builder volume ${this.imagePath} on ${this.buildersDir}: ${errorMessage(err)}`,
+        );
+      }
+    }
+    this.mountedHere = true;
+    await fs.chmod(this.buildersDir, 0o700);
+  }
+
+  private async loadProjects(): Promise<void> {
+    try {
+      this.projects = JSON.parse(await fs.readFile(this.projectsFile, 'utf8')) as Record<string, number>;
+    } catch {
+      this.projects = {};
+    }
+  }
+
+  private async saveProjects(): Promise<void> {
+    const tmp = `${this.projectsFile}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(this.projects), { mode: 0o600 });
+    await fs.rename(tmp, this.projectsFile);
+  }
+
+  /** Caps a builder's directory (an XFS project with a hard block and inode limit); no-op without quotas. */
+  async assign(id: string, dir: string): Promise<void> {
+    const c = this.cap;
+    if (c.kind !== 'project-quota') return;
+    let projid = this.projects[id];
+    if (projid === undefined) {
+      projid = Math.max(999, ...Object.values(this.projects)) + 1;
+      // Marks the directory (and what it holds) with the project id, inherited by new files.
+      await tool(
+        'xfs_quota',
+        ['-x', '-c', `project -s -p ${dir} ${projid}`, c.mount],
+        `xfs_quota project for ${dir}`,
+      );
+      this.projects[id] = projid;
+      await this.saveProjects();
+    }
+    const kib = Math.ceil(this.diskLimitBytes / 1024);
+    const inodes = Math.max(10_000, Math.ceil(this.diskLimitBytes / 4096));
+    await tool(
+      'xfs_quota',
+      ['-x', '-c', `limit -p bhard=${kib}k ihard=${inodes} ${projid}`, c.mount],
+      `xfs_quota limit for ${dir}`,
+    );
+  }
+
+  /** Drops a destroyed builder's project limit. */
+  async release(id: string): Promise<void> {
+    const c = this.cap;
+    const projid = this.projects[id];
+    if (c.kind !== 'project-quota' || projid === undefined) return;
+    await tool(
+      'xfs_quota',
+      ['-x', '-c', `limit -p bhard=0 ihard=0 ${projid}`, c.mount],
+      'xfs_quota limit',
+    ).catch((err: unknown) =>
+      this.log.warn({ builder_id: id, err: errorMessage(err) }, 'could not drop a project quota'),
+    );
+    delete this.projects[id];
+    await this.saveProjects();
+  }
+
+  /** Unmounts the image (its loop device goes with it); only once no builder runs from it. */
+  async close(): Promise<void> {
+    if (!this.mountedHere) return;
+    try {
+      // -R: a killed buildkitd can leave snapshot mounts below the volume.
+      await tool('umount', ['-R', this.buildersDir], `umount ${this.buildersDir}`);
+    } catch (err) {
+      this.log.warn(
+        { mount: this.buildersDir, err: errorMessage(err) },
+        'could not unmount the builder volume',
+      );
+      return;
+    }
+    this.mountedHere = false;
+    // autoclear detaches the loop device on unmount; detach any that still names the image.
+    const out = await tool('losetup', ['-j', this.imagePath], 'losetup -j').catch(() => '');
+    for (const line of out.split('\n')) {
+      const dev = /^(\/dev\/loop\d+):/.exec(line)?.[1];
+      if (dev) await tool('losetup', ['-d', dev], `losetup -d ${dev}`).catch(() => undefined);
+    }
+    this.log.info({ mount: this.buildersDir }, 'builder volume unmounted');
+  }
+}

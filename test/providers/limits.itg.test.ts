@@ -1,0 +1,336 @@
+// Builder limits against the real engine, through a real server: each builder in its own
+// cgroup with pids, memory and CPU limits (read back from the cgroup files), RUN steps inside
+// it, a bounded fork loop and a memory hog in one project's build that hit the limits while
+// another project's build and the API keep working, a RUN step that cannot fill the data
+// directory's filesystem (builders on a loop-mounted XFS volume), and nothing left behind:
+// no mount, no loop device, no cgroup.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { BuilderActive, Project } from '../../src/lib/api-types.js';
+import { HoistClient } from '../../src/lib/client.js';
+import { parseCgroupLayout } from '../../src/providers/local-cgroup.js';
+import { LocalProvider, findBuildkitd } from '../../src/providers/local.js';
+import { startRegistry, type Registry } from '../helpers/engine.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+jest.setTimeout(300_000);
+
+const run = promisify(execFile);
+const PIDS = 64;
+const MEMORY_MIB = 160;
+const VOLUME_MIB = 700;
+const layout = parseCgroupLayout(readFileSync('/proc/self/mounts', 'utf8'));
+const root = (c: 'pids' | 'memory' | 'cpu'): string =>
+  layout.version === 2 ? layout.root : layout.controllers[c];
+const read = (file: string): string => readFileSync(file, 'utf8').trim();
+
+let tmp: string;
+let buildctl: string;
+let registry: Registry;
+let s: TestServer;
+let base: string;
+const projects: Record<string, { client: HoistClient; project: Project }> = {};
+
+/** The cgroup base of a server's builders, as the provider names it. */
+function cgroupBase(dataDir: string): string {
+  return `hoist/${createHash('sha256').update(path.join(dataDir, 'builders')).digest('hex').slice(0, 12)}`;
+}
+
+/** A new build of the project and its builder, once active. */
+async function acquire(name: string): Promise<{ buildId: string; active: BuilderActive }> {
+  const { client } = projects[name]!;
+  const { build_id } = await client.createBuild({ platforms: ['linux/amd64'] });
+  for (let i = 0; i < 300; i++) {
+    const a = await client.builder(build_id, 'linux/amd64');
+    if (a.status === 'active') return { buildId: build_id, active: a };
+    await new Promise((r) => setTimeout(r, a.retry_after_ms));
+  }
+  throw new Error('builder never became active');
+}
+
+/** `buildctl build` of a one-off Dockerfile on the builder; `out` holds the plain progress (step output). */
+async function build(active: BuilderActive, dockerfile: string): Promise<{ ok: boolean; out: string }> {
+  const dir = await fs.mkdtemp(path.join(tmp, 'ctx-'));
+  try {
+    await fs.writeFile(path.join(dir, 'Dockerfile'), dockerfile);
+    await fs.writeFile(path.join(dir, 'ca.pem'), active.ca_pem);
+    await fs.writeFile(path.join(dir, 'cert.pem'), active.cert_pem);
+    await fs.writeFile(path.join(dir, 'key.pem'), active.key_pem, { mode: 0o600 });
+    const { stderr } = await run(
+      buildctl,
+      [
+        '--addr',
+        active.endpoint,
+        '--tlsservername',
+        active.server_name,
+        '--tlscacert',
+        path.join(dir, 'ca.pem'),
+        '--tlscert',
+        path.join(dir, 'cert.pem'),
+        '--tlskey',
+        path.join(dir, 'key.pem'),
+        'build',
+        '--frontend',
+        'dockerfile.v0',
+        '--local',
+        `context=${dir}`,
+        '--local',
+        `dockerfile=${dir}`,
+        '--progress',
+        'plain',
+        '--no-cache',
+      ],
+      { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    return { ok: true, out: stderr };
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    return { ok: false, out: e.stderr || e.message };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function finish(name: string, buildId: string): Promise<void> {
+  await projects[name]!.client.finishBuild(buildId, { status: 'success' });
+}
+
+function mountsUnder(dir: string): string[] {
+  return read('/proc/self/mounts')
+    .split('\n')
+    .filter((l) => l.split(' ')[1]?.startsWith(dir));
+}
+
+async function loopDevicesOf(file: string): Promise<string> {
+  return (await run('losetup', ['-a'])).stdout
+    .split('\n')
+    .filter((l) => l.includes(file))
+    .join('\n');
+}
+
+function cgroupDirsOf(b: string): string[] {
+  return layout.all.map((r) => path.join(r, b)).filter((d) => existsSync(d));
+}
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hoist-limits-'));
+  buildctl = path.join(path.dirname(await findBuildkitd()), 'buildctl');
+  registry = await startRegistry();
+  s = await startTestServer({
+    captureLogs: true,
+    flags: {
+      'builder-insecure-registries': registry.host,
+      'builder-pids-limit': String(PIDS),
+      'builder-memory': `${MEMORY_MIB}MiB`,
+      'builder-cpus': '0.5',
+      'builder-volume': `xfs-image:${VOLUME_MIB}MiB`,
+      'build-heartbeat-grace': '10m',
+    },
+  });
+  base = cgroupBase(s.dataDir);
+  for (const name of ['alpha', 'beta']) {
+    const project = await s.createProject(name);
+    projects[name] = {
+      project,
+      client: new HoistClient({ apiUrl: s.url, token: (await s.createProjectToken(project.id)).token }),
+    };
+  }
+});
+
+afterAll(async () => {
+  await s?.stop().catch(() => undefined);
+  await registry?.stop().catch(() => undefined);
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('builder cgroups', () => {
+  it('each builder runs in its own cgroup with the configured limits, and its RUN steps inside it', async () => {
+    const { buildId, active } = await acquire('alpha');
+    const id = active.builder_id;
+    const g = (c: 'pids' | 'memory' | 'cpu', ...rest: string[]) => path.join(root(c), base, id, ...rest);
+    const pid = Number(read(path.join(s.dataDir, 'builders', id, 'buildkitd.pid')));
+    // buildkitd itself is in the builder's daemon group, in every limited hierarchy.
+    const own = read(`/proc/${pid}/cgroup`);
+    if (layout.version === 1) {
+      for (const c of ['pids', 'memory', 'cpu']) {
+        expect(own).toMatch(new RegExp(`^\\d+:([a-z_,]*,)?${c}(,[a-z_,]*)?:/${base}/${id}/daemon$`, 'm'));
+      }
+      expect(read(g('pids', 'buildkit', 'pids.max'))).toBe(String(PIDS));
+      expect(Number(read(g('pids', 'pids.max')))).toBeGreaterThan(PIDS);
+      expect(read(g('memory', 'buildkit', 'memory.limit_in_bytes'))).toBe(String(MEMORY_MIB * 1024 ** 2));
+      expect(read(g('cpu', 'cpu.cfs_quota_us'))).toBe('50000');
+      expect(read(g('cpu', 'cpu.cfs_period_us'))).toBe('100000');
+    } else {
+      expect(own).toContain(`0::/${base}/${id}/daemon`);
+      expect(read(g('pids', 'buildkit', 'pids.max'))).toBe(String(PIDS));
+      expect(read(g('memory', 'buildkit', 'memory.max'))).toBe(String(MEMORY_MIB * 1024 ** 2));
+      expect(read(g('cpu', 'cpu.max'))).toBe('50000 100000');
+    }
+    // A RUN step sees its own cgroup: below the builder's, not runc's default /buildkit at the root.
+    const r = await build(
+      active,
+      `FROM ${registry.baseImage}\nRUN echo "cg=$(grep pids /proc/self/cgroup || cat /proc/self/cgroup)"\n`,
+    );
+    expect(r.out).toMatch(new RegExp(`cg=.*/${base}/${id}/buildkit/[a-z0-9]+`));
+    expect(r.ok).toBe(true);
+    await finish('alpha', buildId);
+  });
+
+  it('a fork loop hits the pids limit while another project builds and the API answers', async () => {
+    const alpha = await acquire('alpha');
+    const beta = await acquire('beta');
+    expect(beta.active.builder_id).not.toBe(alpha.active.builder_id);
+    // Bounded: at most 400 forks within 20 s; children sleep 20 s at most; the parent holds
+    // them for 8 s (while the other build runs), then kills and reaps them.
+    const forkLoop = `FROM ${registry.baseImage}
+RUN perl -e 'my ($ok, $fail, @kids) = (0, 0); my $t = time; \\
+  for (1..400) { last if time - $t > 20; my $p = fork; if (!defined $p) { $fail++; next } \\
+  if ($p == 0) { sleep 20; exit 0 } $ok++; push @kids, $p } \\
+  print "forked=$ok failed=$fail\\n"; sleep 8; kill "KILL", @kids; waitpid($_, 0) for @kids'
+`;
+    const stepsGroup = path.join(root('pids'), base, alpha.active.builder_id, 'buildkit');
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        try {
+          peak = Math.max(peak, Number(read(path.join(stepsGroup, 'pids.current'))));
+        } catch {
+          /* between steps */
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const forking = build(alpha.active, forkLoop);
+    await new Promise((r) => setTimeout(r, 3000));
+    const t0 = Date.now();
+    const other = build(beta.active, `FROM ${registry.baseImage}\nRUN echo beta-ok-$((6*7))\n`);
+    const api: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      api.push((await s.api('GET', `/v1/projects/${projects.beta!.project.id}`)).status);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const b = await other;
+    const betaMs = Date.now() - t0;
+    const a = await forking;
+    sampling = false;
+    await sampler;
+    expect(api).toEqual([200, 200, 200, 200, 200]);
+    expect(b.out).toContain('beta-ok-42');
+    expect(b.ok).toBe(true);
+    const m = /forked=(\d+) failed=(\d+)/.exec(a.out);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeLessThan(PIDS);
+    expect(Number(m![2])).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(PIDS);
+    expect(peak).toBeGreaterThan(PIDS / 2);
+    expect(a.ok).toBe(true);
+    // The builder itself survived its step's fork loop.
+    const again = await build(alpha.active, `FROM ${registry.baseImage}\nRUN echo still-ok\n`);
+    expect(again.out).toContain('still-ok');
+    console.log(
+      `fork loop: ${m![0]}, peak pids ${peak}/${PIDS}; other project's build took ${betaMs} ms meanwhile`,
+    );
+    await finish('alpha', alpha.buildId);
+    await finish('beta', beta.buildId);
+  });
+
+  it('a RUN step that allocates past the memory limit is OOM-killed and the builder lives on', async () => {
+    const { buildId, active } = await acquire('alpha');
+    const r = await build(
+      active,
+      `FROM ${registry.baseImage}\nRUN perl -e 'my $x = "a" x (${MEMORY_MIB * 3} * 1024 * 1024); print "alloc" . "ated-it\\n"'\n`,
+    );
+    expect(r.ok).toBe(false);
+    // The command line echoes `"alloc" . "ated-it"`, never the joined word.
+    expect(r.out).not.toContain('allocated-it');
+    expect(r.out).toMatch(/exit code: 137|signal: killed/);
+    const again = await build(active, `FROM ${registry.baseImage}\nRUN echo alive-after-oom\n`);
+    expect(again.out).toContain('alive-after-oom');
+    await finish('alpha', buildId);
+  });
+});
+
+describe('builder disk cap', () => {
+  it('a RUN step cannot fill the data directory: it gets ENOSPC on the builder volume', async () => {
+    const builders = path.join(s.dataDir, 'builders');
+    const mount = mountsUnder(builders).find((l) => l.split(' ')[1] === builders);
+    expect(mount?.split(' ')[2]).toBe('xfs');
+    expect(await loopDevicesOf(path.join(s.dataDir, 'builders.xfs'))).toMatch(/\/dev\/loop\d+/);
+    expect((await fs.stat(path.join(s.dataDir, 'builders.xfs'))).size).toBe(VOLUME_MIB * 1024 ** 2);
+    const free = () => {
+      const st = statfsSync(s.dataDir);
+      return st.bavail * st.bsize;
+    };
+    const before = free();
+    const { buildId, active } = await acquire('alpha');
+    const r = await build(
+      active,
+      `FROM ${registry.baseImage}\nRUN dd if=/dev/zero of=/fill bs=1M count=${VOLUME_MIB + 300} && echo wrote-$((6*7))\n`,
+    );
+    expect(r.ok).toBe(false);
+    expect(r.out).not.toContain('wrote-42');
+    expect(r.out).toMatch(/No space left on device|Disk quota exceeded/);
+    // The data dir's filesystem lost (next to) nothing: the volume was reserved up front.
+    expect(before - free()).toBeLessThan(64 * 1024 ** 2);
+    // The failed step's layer is gone again, so the builder keeps working.
+    const again = await build(active, `FROM ${registry.baseImage}\nRUN echo room-again\n`);
+    expect(again.out).toContain('room-again');
+    await finish('alpha', buildId);
+  });
+
+  it('says at start when it cannot cap builder disk use, naming the flag that fixes it', async () => {
+    const plain = await startTestServer({ captureLogs: true });
+    try {
+      const warn = plain.logs().find((l) => l.level === 40 && /builder disk use is not capped/.test(l.msg));
+      expect(warn?.msg).toContain('--builder-volume xfs-image:SIZE');
+      expect(warn?.msg).toContain(`${plain.dataDir}/builders is on`);
+    } finally {
+      await plain.stop();
+    }
+    expect(cgroupDirsOf(cgroupBase(plain.dataDir))).toEqual([]);
+    // The volume server said what it enforces instead.
+    const msgs = s.logs().map((l) => l.msg);
+    expect(msgs).toContain('builders run in their own cgroups');
+    expect(
+      msgs.some((m) => /builders are on their own XFS volume|capped by XFS project quotas/.test(m)),
+    ).toBe(true);
+  });
+});
+
+describe('cleanup', () => {
+  it('removes the cgroups of builders that no longer run when a provider starts', async () => {
+    const dataDir = path.join(tmp, 'stale');
+    const b = cgroupBase(dataDir);
+    for (const r of layout.all)
+      await fs.mkdir(path.join(r, b, 'bkr_gone', 'buildkit', 'c1'), { recursive: true });
+    const p = await LocalProvider.create({
+      dataDir,
+      limits: { pids: 100, memoryBytes: 256 * 1024 ** 2, cpus: 1 },
+    });
+    try {
+      expect(cgroupDirsOf(path.join(b, 'bkr_gone'))).toEqual([]);
+    } finally {
+      await p.close({ stopBuilders: true });
+    }
+    expect(cgroupDirsOf(b)).toEqual([]);
+  });
+
+  it('a stopped server leaves no builder, mount, loop device or cgroup behind', async () => {
+    const dataDir = s.dataDir;
+    const image = path.join(dataDir, 'builders.xfs');
+    expect(cgroupDirsOf(base).length).toBeGreaterThan(0);
+    await s.stop();
+    expect(mountsUnder(dataDir)).toEqual([]);
+    expect(await loopDevicesOf(image)).toBe('');
+    expect(cgroupDirsOf(base)).toEqual([]);
+    const { stdout } = await run('ps', ['-eo', 'args']);
+    expect(stdout.split('\n').filter((l) => l.includes(dataDir))).toEqual([]);
+  });
+});
