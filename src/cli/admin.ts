@@ -338,7 +338,12 @@ export async function runAdmin(group: string, argv: string[], io: AdminIo): Prom
       const { values, positionals } = parseFlags(cmd, rest, COMMON);
       const id = one(positionals, 'build id', cmd);
       const b = await (await clientFor(values, env)).getBuild(id);
-      out(Boolean(values.json), b, () => renderTable(HEAD.build, [buildRow(b)]));
+      out(Boolean(values.json), b, () => {
+        const table = renderTable(HEAD.build, [buildRow(b)]);
+        if (!b.targets?.length) return table;
+        const rows = b.targets.map((t) => [t.name, t.platforms.join(',') || 'default']);
+        return `${table}\n${renderTable(['TARGET', 'PLATFORMS'], rows)}`;
+      });
       return 0;
     }
   }

@@ -122,9 +122,10 @@ export type BuildArgvResult =
   /** A usage error worded like buildx's. */
   | { kind: 'usage-error'; message: string };
 
-type Target = { name: string; hoist: boolean; spec: FlagSpec };
+/** A flag as the scanner found it: Hoist's own, or one of buildx's (`--builder` included). */
+export type FlagTarget = { name: string; hoist: boolean; spec: FlagSpec };
 
-function lookupLong(name: string, flags: Readonly<Record<string, FlagSpec>>): Target | undefined {
+function lookupLong(name: string, flags: Readonly<Record<string, FlagSpec>>): FlagTarget | undefined {
   if ((HOIST_BUILD_FLAGS as readonly string[]).includes(name)) {
     return { name, hoist: true, spec: { kind: 'value' } };
   }
@@ -133,92 +134,57 @@ function lookupLong(name: string, flags: Readonly<Record<string, FlagSpec>>): Ta
   return spec ? { name, hoist: false, spec } : undefined;
 }
 
-function lookupShort(ch: string, flags: Readonly<Record<string, FlagSpec>>): Target | undefined {
+function lookupShort(ch: string, flags: Readonly<Record<string, FlagSpec>>): FlagTarget | undefined {
   for (const [name, spec] of Object.entries(flags)) {
     if (spec.short === ch) return { name, hoist: false, spec };
   }
   return undefined;
 }
 
-function parseBool(raw: string): boolean | undefined {
-  // strconv.ParseBool, which pflag uses
+/** strconv.ParseBool, which pflag uses. */
+export function parseBool(raw: string): boolean | undefined {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
   return undefined;
 }
 
+/** Hoist's own options from a flag the scanner reported as Hoist's. */
+export function recordHoistFlag(hoist: HoistBuildOptions, name: string, value: string): void {
+  const key = (
+    {
+      project: 'project',
+      token: 'token',
+      'api-url': 'apiUrl',
+      'build-platform': 'buildPlatform',
+      wait: 'wait',
+    } as const
+  )[name as HoistBuildFlag];
+  hoist[key] = value;
+}
+
+export type ScanResult =
+  | {
+      kind: 'ok';
+      /** The user's buildx argv, unchanged and in order, without Hoist's flags and --builder. */
+      buildxArgs: string[];
+      positionals: string[];
+    }
+  | { kind: 'help' }
+  | { kind: 'unknown-flag'; flag: string; token: string }
+  | { kind: 'usage-error'; message: string };
+
 /**
- * Parses `hoist build` argv the way pflag would parse `docker buildx build` argv, so that the context
- * positional is found exactly where buildx would find it. `extraFlags` extends the table with flags a
- * newer buildx reported (see the unknown-flag path in run.ts).
+ * Walks argv the way pflag (cobra) walks a buildx command's argv, so that positionals are found
+ * exactly where buildx finds them. `record` sees every flag with its value and may refuse it with
+ * a usage error. Shared by `hoist build` and `hoist bake`; pure.
  */
-export function parseBuildArgv(
+export function scanArgv(
   argv: readonly string[],
-  extraFlags: Readonly<Record<string, FlagSpec>> = {},
-): BuildArgvResult {
-  const flags = { ...BUILDX_BUILD_FLAGS, ...extraFlags };
-  const hoist: HoistBuildOptions = {};
+  flags: Readonly<Record<string, FlagSpec>>,
+  record: (t: FlagTarget, value: string) => string | undefined,
+): ScanResult {
   const buildxArgs: string[] = [];
   const positionals: string[] = [];
-  const facts: Omit<BuildxFacts, 'context'> = { platforms: [], tags: [], push: false, load: false };
-
-  const record = (t: Target, value: string): string | undefined => {
-    if (t.hoist) {
-      const key = (
-        {
-          project: 'project',
-          token: 'token',
-          'api-url': 'apiUrl',
-          'build-platform': 'buildPlatform',
-          wait: 'wait',
-        } as const
-      )[t.name as HoistBuildFlag];
-      hoist[key] = value;
-      return undefined;
-    }
-    if (t.spec.kind === 'bool') {
-      const b = parseBool(value);
-      if (b === undefined) {
-        return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
-      }
-      if (t.name === 'push') facts.push = b;
-      if (t.name === 'load') facts.load = b;
-      return undefined;
-    }
-    switch (t.name) {
-      case 'platform':
-        for (const p of value.split(',')) {
-          const trimmed = p.trim();
-          if (trimmed && !facts.platforms.includes(trimmed)) facts.platforms.push(trimmed);
-        }
-        break;
-      case 'tag':
-        facts.tags.push(value);
-        break;
-      case 'file':
-        facts.file = value;
-        break;
-      case 'iidfile':
-        facts.iidfile = value;
-        break;
-      case 'metadata-file':
-        facts.metadataFile = value;
-        break;
-      case 'target':
-        facts.target = value;
-        break;
-      case 'builder':
-        facts.builder = value;
-        break;
-      case 'output':
-        // `-o type=registry` / `type=image,push=true` push like --push does
-        if (/(^|,)type=registry(,|$)/.test(value) || /(^|,)push=true(,|$)/.test(value)) facts.push = true;
-        if (/(^|,)type=docker(,|$)/.test(value)) facts.load = true;
-        break;
-    }
-    return undefined;
-  };
-
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -279,7 +245,8 @@ export function parseBuildArgv(
           if (err) return { kind: 'usage-error', message: err };
           break;
         }
-        record(t, 'true');
+        const err = record(t, 'true');
+        if (err) return { kind: 'usage-error', message: err };
         j++;
       }
       buildxArgs.push(...tokens);
@@ -288,7 +255,73 @@ export function parseBuildArgv(
     positionals.push(arg);
     buildxArgs.push(arg);
   }
+  return { kind: 'ok', buildxArgs, positionals };
+}
 
+/**
+ * Parses `hoist build` argv the way pflag would parse `docker buildx build` argv, so that the context
+ * positional is found exactly where buildx would find it. `extraFlags` extends the table with flags a
+ * newer buildx reported (see the unknown-flag path in run.ts).
+ */
+export function parseBuildArgv(
+  argv: readonly string[],
+  extraFlags: Readonly<Record<string, FlagSpec>> = {},
+): BuildArgvResult {
+  const flags = { ...BUILDX_BUILD_FLAGS, ...extraFlags };
+  const hoist: HoistBuildOptions = {};
+  const facts: Omit<BuildxFacts, 'context'> = { platforms: [], tags: [], push: false, load: false };
+
+  const record = (t: FlagTarget, value: string): string | undefined => {
+    if (t.hoist) {
+      recordHoistFlag(hoist, t.name, value);
+      return undefined;
+    }
+    if (t.spec.kind === 'bool') {
+      const b = parseBool(value);
+      if (b === undefined) {
+        return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
+      }
+      if (t.name === 'push') facts.push = b;
+      if (t.name === 'load') facts.load = b;
+      return undefined;
+    }
+    switch (t.name) {
+      case 'platform':
+        for (const p of value.split(',')) {
+          const trimmed = p.trim();
+          if (trimmed && !facts.platforms.includes(trimmed)) facts.platforms.push(trimmed);
+        }
+        break;
+      case 'tag':
+        facts.tags.push(value);
+        break;
+      case 'file':
+        facts.file = value;
+        break;
+      case 'iidfile':
+        facts.iidfile = value;
+        break;
+      case 'metadata-file':
+        facts.metadataFile = value;
+        break;
+      case 'target':
+        facts.target = value;
+        break;
+      case 'builder':
+        facts.builder = value;
+        break;
+      case 'output':
+        // `-o type=registry` / `type=image,push=true` push like --push does
+        if (/(^|,)type=registry(,|$)/.test(value) || /(^|,)push=true(,|$)/.test(value)) facts.push = true;
+        if (/(^|,)type=docker(,|$)/.test(value)) facts.load = true;
+        break;
+    }
+    return undefined;
+  };
+
+  const scanned = scanArgv(argv, flags, record);
+  if (scanned.kind !== 'ok') return scanned;
+  const { buildxArgs, positionals } = scanned;
   if (positionals.length !== 1) {
     return {
       kind: 'usage-error',

@@ -17,14 +17,13 @@ import {
 import {
   type FlagSpec,
   type HoistBuildOptions,
-  type BuildxFacts,
   flagSpecFromHelp,
   isRemoteContext,
   parseBuildArgv,
   parseDuration,
 } from './build-argv.js';
 import { configPath, fetchGithubIdToken, findHoistJson, readUserConfig } from './config.js';
-import { resolveApiUrl, resolveProject, resolveToken } from './resolve.js';
+import { type HoistJsonFound, resolveApiUrl, resolveProject, resolveToken } from './resolve.js';
 import { VERSION } from './version.js';
 
 type Env = Record<string, string | undefined>;
@@ -58,7 +57,7 @@ HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOI
 (the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates).
 `;
 
-function platformOfThisMachine(): string {
+export function platformOfThisMachine(): string {
   const arch = (
     { x64: 'amd64', arm64: 'arm64', arm: 'arm/v7', ppc64: 'ppc64le', s390x: 's390x' } as Record<
       string,
@@ -69,7 +68,7 @@ function platformOfThisMachine(): string {
 }
 
 /** Time stamps (ms since the process started) for the overhead breakdown, in HOIST_TIMINGS_FILE. */
-class Timings {
+export class Timings {
   readonly marks: Record<string, number> = {};
   constructor() {
     this.mark('start');
@@ -91,59 +90,147 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', done);
   });
 
+/** A buildx subcommand's argv parser, as `hoist build` and `hoist bake` each have one. */
+export interface ArgvCommand<T> {
+  /** The buildx subcommand: build or bake. */
+  name: string;
+  help: string;
+  parse: (
+    argv: readonly string[],
+    extra: Readonly<Record<string, FlagSpec>>,
+  ) =>
+    | T
+    | { kind: 'help' }
+    | { kind: 'usage-error'; message: string }
+    | { kind: 'unknown-flag'; flag: string; token: string };
+}
+
 /** Parses argv, consulting buildx itself about flags Hoist's table does not know. */
-async function parseWithBuildx(
+export async function parseWithBuildx<T extends { kind: string }>(
   argv: string[],
   io: BuildIo,
   getBuildx: () => Promise<BuildxCommand>,
-): Promise<{ hoist: HoistBuildOptions; buildxArgs: string[]; facts: BuildxFacts } | number> {
+  command: ArgvCommand<T>,
+): Promise<T | number> {
   const extra: Record<string, FlagSpec> = {};
   for (let round = 0; round < 20; round++) {
-    const parsed = parseBuildArgv(argv, extra);
+    const parsed = command.parse(argv, extra);
     switch (parsed.kind) {
       case 'help':
-        io.stdout.write(BUILD_HELP);
+        io.stdout.write(command.help);
         return 0;
       case 'usage-error':
-        io.stderr.write(`hoist build: ${parsed.message}\n`);
+        io.stderr.write(`hoist ${command.name}: ${(parsed as { message: string }).message}\n`);
         return 1;
-      case 'build':
-        return parsed;
       case 'unknown-flag': {
+        const unknown = parsed as { flag: string; token: string };
         // buildx decides: its own error message if it does not know the flag either,
         // else the flag's kind from its help text. `--help` keeps buildx from building anything.
         const bx = await getBuildx();
-        const r = await capture(bx.file, [...bx.prefix, 'build', '--help', parsed.token, 'x'], io.env);
+        const r = await capture(bx.file, [...bx.prefix, command.name, '--help', unknown.token, 'x'], io.env);
         if (r.code !== 0) {
           io.stderr.write(r.stderr || r.stdout);
           return r.code;
         }
-        const name = parsed.flag.replace(/^-+/, '');
-        const spec: FlagSpec | undefined = parsed.flag.startsWith('--')
+        const name = unknown.flag.replace(/^-+/, '');
+        const spec: FlagSpec | undefined = unknown.flag.startsWith('--')
           ? flagSpecFromHelp(r.stdout, name)
           : undefined;
-        if (parsed.flag.startsWith('--')) {
-          extra[name] = spec ?? { kind: parsed.token.includes('=') ? 'value' : 'bool' };
+        if (unknown.flag.startsWith('--')) {
+          extra[name] = spec ?? { kind: unknown.token.includes('=') ? 'value' : 'bool' };
         } else {
           const m = new RegExp(`^\\s+-${name}, --([\\w-]+)(?: (\\w+))?`, 'm').exec(r.stdout);
           if (!m) {
-            io.stderr.write(`hoist build: cannot tell how buildx parses ${parsed.flag}; use its long form\n`);
+            io.stderr.write(
+              `hoist ${command.name}: cannot tell how buildx parses ${unknown.flag}; use its long form\n`,
+            );
             return 1;
           }
           extra[m[1]!] = { kind: m[2] ? 'value' : 'bool', short: name };
         }
         break;
       }
+      default:
+        return parsed as T;
     }
   }
-  io.stderr.write('hoist build: too many flags unknown to Hoist\n');
+  io.stderr.write(`hoist ${command.name}: too many flags unknown to Hoist\n`);
   return 1;
+}
+
+/**
+ * What `hoist build` and `hoist bake` hand to {@link runOnHoist}: one buildx run on the project's
+ * Hoist builders, with the build record to create for it.
+ */
+export interface HoistRun {
+  /** The buildx subcommand (build or bake), also named in messages. */
+  command: 'build' | 'bake';
+  hoist: HoistBuildOptions;
+  /** The user's argv after `buildx <command> --builder <hoist builder>`, unchanged. */
+  buildxArgs: string[];
+  /** --builder the user gave: ignored. */
+  builder?: string;
+  /** Platforms to get a builder node for; empty: the server's default platform. */
+  platforms: string[];
+  /** The build record's options (what is being built), besides cli_version. */
+  options: Record<string, unknown>;
+  /** The hoist.json files near what is built, nearest first (see resolveProject). */
+  projectFiles: () => Promise<[HoistJsonFound | undefined, HoistJsonFound | undefined]>;
+  /** Standard input already read by Hoist (a definition on `-f -`), handed to buildx again. */
+  stdin?: Buffer;
+  timings?: Timings;
 }
 
 /** Runs `hoist build`; returns the exit code (buildx's, when buildx ran). */
 export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
-  const { env } = io;
   const timings = new Timings();
+  let buildxPromise: Promise<BuildxCommand> | undefined;
+  const getBuildx = (): Promise<BuildxCommand> => (buildxPromise ??= findBuildx(io.env));
+  const parsed = await parseWithBuildx(argv, io, getBuildx, {
+    name: 'build',
+    help: BUILD_HELP,
+    parse: parseBuildArgv,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { hoist, buildxArgs, facts } = parsed;
+  const local = !isRemoteContext(facts.context) && facts.context !== '-';
+  return runOnHoist(io, getBuildx, {
+    command: 'build',
+    hoist,
+    buildxArgs,
+    builder: facts.builder,
+    platforms: facts.platforms,
+    options: {
+      target_platforms: facts.platforms,
+      tags: facts.tags,
+      push: facts.push,
+      load: facts.load,
+      target: facts.target ?? null,
+      context: local ? 'local' : facts.context === '-' ? 'stdin' : 'remote',
+    },
+    projectFiles: () =>
+      Promise.all([
+        local ? findHoistJson(resolve(io.cwd, facts.context)) : Promise.resolve(undefined),
+        facts.file && facts.file !== '-' && !isRemoteContext(facts.context)
+          ? findHoistJson(dirname(resolve(io.cwd, facts.file)))
+          : Promise.resolve(undefined),
+      ]),
+    timings,
+  });
+}
+
+/**
+ * Runs one buildx command on the project's Hoist builders: the build record, the builder nodes
+ * for its platforms, a temporary buildx builder with private certificates, cancel on
+ * SIGINT/SIGTERM, and clean-up. Returns buildx's exit code when buildx ran.
+ */
+export async function runOnHoist(
+  io: BuildIo,
+  getBuildx: () => Promise<BuildxCommand>,
+  run: HoistRun,
+): Promise<number> {
+  const { env } = io;
+  const timings = run.timings ?? new Timings();
   const warn = (m: string): void => void io.stderr.write(`hoist: warning: ${m}\n`);
   const info = (m: string): void => void io.stderr.write(`hoist: ${m}\n`);
   // Inside GitHub Actions, the runner hides every value it was told to mask from the job log;
@@ -153,14 +240,8 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
     if (env.GITHUB_ACTIONS === 'true' && secret) void io.stderr.write(`::add-mask::${secret}\n`);
   };
 
-  let buildxPromise: Promise<BuildxCommand> | undefined;
-  const getBuildx = (): Promise<BuildxCommand> => (buildxPromise ??= findBuildx(env));
-
-  const parsed = await parseWithBuildx(argv, io, getBuildx);
-  if (typeof parsed === 'number') return parsed;
-  const { hoist, buildxArgs, facts } = parsed;
-  if (facts.builder)
-    warn(`ignoring --builder ${facts.builder}: the build runs on the project's Hoist builder`);
+  const { hoist, buildxArgs } = run;
+  if (run.builder) warn(`ignoring --builder ${run.builder}: the build runs on the project's Hoist builder`);
 
   const waitMs = hoist.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(hoist.wait);
   if (waitMs === undefined) {
@@ -186,13 +267,7 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
   });
   if (!tokenChoice.ok) throw new ConfigurationError(tokenChoice.message);
 
-  const local = !isRemoteContext(facts.context) && facts.context !== '-';
-  const [fromContext, fromDockerfile] = await Promise.all([
-    local ? findHoistJson(resolve(io.cwd, facts.context)) : Promise.resolve(undefined),
-    facts.file && facts.file !== '-' && !isRemoteContext(facts.context)
-      ? findHoistJson(dirname(resolve(io.cwd, facts.file)))
-      : Promise.resolve(undefined),
-  ]);
+  const [fromContext, fromDockerfile] = await run.projectFiles();
   const project = resolveProject({
     flag: hoist.project,
     env: env.HOIST_PROJECT_ID,
@@ -246,22 +321,17 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
   let tmp: string | undefined;
   let builder: string | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
-  let result: FinishBuildRequest = { status: 'failed', error: 'hoist build stopped before buildx ran' };
+  let result: FinishBuildRequest = {
+    status: 'failed',
+    error: `hoist ${run.command} stopped before buildx ran`,
+  };
   let exitCode = 1;
   try {
-    const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : facts.platforms;
+    const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : run.platforms;
     const created = await client.createBuild({
       project: project.project,
       platforms: platformsToAcquire,
-      options: {
-        cli_version: VERSION,
-        target_platforms: facts.platforms,
-        tags: facts.tags,
-        push: facts.push,
-        load: facts.load,
-        target: facts.target ?? null,
-        context: local ? 'local' : facts.context === '-' ? 'stdin' : 'remote',
-      },
+      options: { cli_version: VERSION, ...run.options },
     });
     buildId = created.build_id;
     mask(created.build_token);
@@ -333,11 +403,16 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
     timings.mark('builder_created');
     if (cancel.signal.aborted) throw new Error(cancelReason);
 
-    const buildArgs = [...bx.prefix, 'build', '--builder', builder, ...buildxArgs];
+    const buildArgs = [...bx.prefix, run.command, '--builder', builder, ...buildxArgs];
     // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
     const { HOIST_TOKEN: _token, ...buildxEnv } = env;
-    child = spawn(bx.file, buildArgs, { env: buildxEnv as NodeJS.ProcessEnv, stdio: 'inherit', cwd: io.cwd });
+    child = spawn(bx.file, buildArgs, {
+      env: buildxEnv as NodeJS.ProcessEnv,
+      stdio: run.stdin ? ['pipe', 'inherit', 'inherit'] : 'inherit',
+      cwd: io.cwd,
+    });
     const spawned = child;
+    if (run.stdin) spawned.stdin?.on('error', () => undefined).end(run.stdin);
     exitCode = await new Promise<number>((res) => {
       spawned.on('error', (err) => {
         io.stderr.write(`hoist: cannot run ${bx.display}: ${errorMessage(err)}\n`);
@@ -353,7 +428,7 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
     } else if (exitCode === 0) {
       result = { status: 'success' };
     } else {
-      result = { status: 'failed', error: `docker buildx build exited with code ${exitCode}` };
+      result = { status: 'failed', error: `docker buildx ${run.command} exited with code ${exitCode}` };
     }
   } catch (err) {
     if (err instanceof HoistApiError && err.code === 'build_canceled' && cancelReason === undefined) {

@@ -1,5 +1,6 @@
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
 import { ADMIN_HELP, runAdmin } from './admin.js';
+import { runBake } from './bake-run.js';
 import { runBuild } from './build-run.js';
 import { runCache } from './cache.js';
 import { VERSION } from './version.js';
@@ -10,6 +11,7 @@ Remote BuildKit builds on your project's persistent Hoist builder.
 
 Commands:
   build      Build with "docker buildx build" on a Hoist builder (hoist build --help)
+  bake       Build a bake file's targets with "docker buildx bake" on Hoist builders (hoist bake --help)
   login      Save the Hoist API URL and a token
   projects   Manage projects
   tokens     Manage project tokens
@@ -41,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'build':
         return await runBuild(rest, io);
+      case 'bake':
+        return await runBake(rest, io);
       case 'login':
       case 'projects':
       case 'tokens':

@@ -202,4 +202,6 @@ export interface BuildInfo {
   finished_at: string | null;
   error: string | null;
   build_url: string;
+  /** For a `hoist bake`: each target with its platforms (empty: the builder's default). */
+  targets?: { name: string; platforms: string[] }[];
 }

@@ -353,5 +353,26 @@ export function toBuildInfo(b: BuildRow, bbs: BuildBuilderRow[], buildUrl: strin
     finished_at: b.finished_at,
     error: b.error,
     build_url: buildUrl,
+    ...bakeTargets(b.options),
+  };
+}
+
+/** The targets a `hoist bake` recorded in its options, when it is one. */
+function bakeTargets(options: string): Pick<BuildInfo, 'targets'> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(options);
+  } catch {
+    return {};
+  }
+  const targets = (parsed as { targets?: unknown } | null)?.targets;
+  if (!Array.isArray(targets)) return {};
+  return {
+    targets: targets
+      .filter((t): t is { name: string; platforms?: unknown } => typeof t?.name === 'string')
+      .map((t) => ({
+        name: t.name,
+        platforms: Array.isArray(t.platforms) ? t.platforms.filter((p) => typeof p === 'string') : [],
+      })),
   };
 }
