@@ -146,8 +146,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.stop().catch(() => undefined);
   await registry?.stop().catch(() => undefined);
+  for (const p of providers) await p.close({ stopBuilders: true }).catch(() => undefined);
+  // Even after a failed assertion: no mount (and so no loop device) of this suite stays behind.
+  for (const m of mountsUnder(tmp).reverse())
+    await run('umount', ['-R', m.split(' ')[1]!]).catch(() => undefined);
   await fs.rm(tmp, { recursive: true, force: true });
 });
+
+const providers: LocalProvider[] = [];
+const LIMITS = { pids: 100, memoryBytes: 256 * 1024 ** 2, cpus: 1 };
+
+async function provider(opts: Partial<Parameters<typeof LocalProvider.create>[0]>): Promise<LocalProvider> {
+  const p = await LocalProvider.create({ dataDir: path.join(tmp, 'restart'), ...opts });
+  providers.push(p);
+  return p;
+}
 
 describe('builder cgroups', () => {
   it('each builder runs in its own cgroup with the configured limits, and its RUN steps inside it', async () => {
@@ -320,6 +333,53 @@ describe('cleanup', () => {
       await p.close({ stopBuilders: true });
     }
     expect(cgroupDirsOf(b)).toEqual([]);
+  });
+
+  it('a kept builder is adopted inside its cgroup; one started without limits is replaced', async () => {
+    const dataDir = path.join(tmp, 'restart');
+    const spec = { id: 'bkr_k', projectId: 'prj_k', platform: 'linux/amd64' };
+    const p1 = await provider({ limits: LIMITS });
+    const first = await p1.launch(spec);
+    await p1.close({ stopBuilders: false });
+    const p2 = await provider({ limits: LIMITS });
+    const adopted = await p2.launch(spec);
+    expect(adopted).toMatchObject({ adopted: true, pid: first.pid });
+    expect(await p2.builderCgroups!.contains('bkr_k', first.pid!)).toBe(true);
+    await p2.close({ stopBuilders: true });
+    expect(cgroupDirsOf(cgroupBase(dataDir))).toEqual([]);
+
+    // A builder of a server without limits (an upgrade) is not adopted as it is.
+    const p3 = await provider({});
+    const unlimited = await p3.launch(spec);
+    await p3.close({ stopBuilders: false });
+    const p4 = await provider({ limits: LIMITS });
+    const replaced = await p4.launch(spec);
+    expect(replaced.adopted).toBe(false);
+    expect(replaced.pid).not.toBe(unlimited.pid);
+    expect(await p4.builderCgroups!.contains('bkr_k', replaced.pid!)).toBe(true);
+    await p4.close({ stopBuilders: true });
+    expect(cgroupDirsOf(cgroupBase(dataDir))).toEqual([]);
+  });
+
+  it('a volume left mounted for kept builders is reused by the next server, then unmounted', async () => {
+    const dataDir = path.join(tmp, 'vol');
+    const builders = path.join(dataDir, 'builders');
+    const image = path.join(dataDir, 'builders.xfs');
+    const volume = { kind: 'xfs-image' as const, sizeBytes: 320 * 1024 ** 2 };
+    const p1 = await provider({ dataDir, volume });
+    expect(p1.diskCap?.kind).toMatch(/^(volume|project-quota)$/);
+    await fs.writeFile(path.join(builders, 'on-the-volume'), 'x');
+    await p1.close({ stopBuilders: false });
+    expect(mountsUnder(builders)).toHaveLength(1);
+    const p2 = await provider({ dataDir, volume });
+    expect(await fs.readFile(path.join(builders, 'on-the-volume'), 'utf8')).toBe('x');
+    await p2.close({ stopBuilders: true });
+    expect(mountsUnder(dataDir)).toEqual([]);
+    expect(await loopDevicesOf(image)).toBe('');
+    // Mounting over builder directories on the data dir's filesystem would hide them: refused.
+    await fs.writeFile(path.join(builders, 'hidden'), 'y');
+    await expect(provider({ dataDir, volume })).rejects.toThrow(/already holds 1 entry .* move or delete/);
+    expect(mountsUnder(dataDir)).toEqual([]);
   });
 
   it('a stopped server leaves no builder, mount, loop device or cgroup behind', async () => {

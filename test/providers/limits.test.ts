@@ -1,8 +1,18 @@
 // The pure parts of builder limits: cgroup layout detection, the limit files per cgroup
 // version, the volume flag, mount lookup, and the server flags with their defaults.
 import { describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { ConfigurationError } from '../../src/lib/errors.js';
-import { DAEMON_ALLOWANCE, limitFiles, parseCgroupLayout } from '../../src/providers/local-cgroup.js';
+import {
+  BuilderCgroups,
+  DAEMON_ALLOWANCE,
+  limitFiles,
+  parseCgroupLayout,
+} from '../../src/providers/local-cgroup.js';
 import { hasProjectQuota, mountOf, parseMounts, parseVolumeSpec } from '../../src/providers/local-volume.js';
 import { parseByteSize, renderBuildkitdConfig } from '../../src/providers/local.js';
 import { defaultBuilderLimits, loadBuildsConfig } from '../../src/server/builds/config.js';
@@ -195,5 +205,68 @@ describe('builder limit flags', () => {
   ])('refuses --%s %j', (flag, value, msg) => {
     expect(() => loadBuildsConfig({ [flag]: value })).toThrow(ConfigurationError);
     expect(() => loadBuildsConfig({ [flag]: value })).toThrow(msg);
+  });
+});
+
+describe('BuilderCgroups on a v2 layout (a directory standing in for the unified hierarchy)', () => {
+  it('enables the controllers down the path, writes the unified limit files and starts buildkitd through a joining shell', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'hoist-cg2-'));
+    try {
+      await fs.writeFile(
+        path.join(root, 'cgroup.controllers'),
+        'cpuset cpu io memory hugetlb pids rdma misc\n',
+      );
+      const limits = { pids: 300, memoryBytes: 512 * 1024 ** 2, cpus: 0.25 };
+      const cg = new BuilderCgroups({ version: 2, root, all: [root] }, limits, '/data/builders');
+      await cg.prepare('bkr_1');
+      const g = path.join(root, cg.group('bkr_1'));
+      const readIn = (...p: string[]) => fs.readFile(path.join(...p), 'utf8');
+      // Every level from the root to the builder passes pids, memory and cpu down.
+      for (const dir of [root, path.join(root, 'hoist'), path.join(root, cg.base), g]) {
+        expect(await readIn(dir, 'cgroup.subtree_control')).toBe('+pids +memory +cpu');
+      }
+      expect(await readIn(g, 'pids.max')).toBe(String(300 + DAEMON_ALLOWANCE.pids));
+      expect(await readIn(g, 'cpu.max')).toBe('25000 100000');
+      expect(await readIn(g, 'buildkit', 'memory.max')).toBe(String(512 * 1024 ** 2));
+      expect(await readIn(g, 'buildkit', 'memory.swap.max')).toBe('0');
+      // buildkitd never lives in a group that passes controllers down (v2's no-internal-process rule).
+      expect(cg.procsFiles('bkr_1')).toEqual([path.join(g, 'daemon', 'cgroup.procs')]);
+      expect(cg.cgroupParent('bkr_1')).toBe(`/${cg.group('bkr_1')}`);
+      const w = cg.wrap('/usr/bin/buildkitd', ['--root', '/r'], 'bkr_1');
+      expect(w.command).toBe('/bin/sh');
+      expect(w.args.slice(3)).toEqual([
+        path.join(g, 'daemon', 'cgroup.procs'),
+        '--',
+        '/usr/bin/buildkitd',
+        '--root',
+        '/r',
+      ]);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('the joining shell writes its pid to every group, then is buildkitd with the same pid', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hoist-cgwrap-'));
+    try {
+      const cg = new BuilderCgroups(
+        { version: 2, root: dir, all: [dir] },
+        { pids: 100, memoryBytes: 1024 ** 3, cpus: 1 },
+        '/x',
+      );
+      await fs.mkdir(path.join(dir, cg.group('b'), 'daemon'), { recursive: true });
+      const w = cg.wrap('/bin/sh', ['-c', 'echo $$'], 'b');
+      const { stdout } = await promisify(execFile)(w.command, w.args);
+      expect(await fs.readFile(path.join(dir, cg.group('b'), 'daemon', 'cgroup.procs'), 'utf8')).toBe(stdout);
+      // A group it cannot join stops it before the daemon runs, with a line for the builder log.
+      const bad = cg.wrap('/bin/echo', ['ran'], 'missing');
+      const err = await promisify(execFile)(bad.command, bad.args).catch(
+        (e: { code: number; stderr: string; stdout: string }) => e,
+      );
+      expect(err).toMatchObject({ code: 111, stdout: '' });
+      expect((err as { stderr: string }).stderr).toContain('hoist: cannot join cgroup');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
