@@ -49,6 +49,7 @@ export class SqliteDb implements Db {
     return s;
   }
 
+  /** Resolves once no transaction is open (for close(); statements check the gate inline). */
   private async waitGate(): Promise<void> {
     while (this.gate) await this.gate;
   }
@@ -63,25 +64,30 @@ export class SqliteDb implements Db {
     return { changes: this.stmt(sql).run(...params).changes };
   }
 
+  // Each statement checks the gate and runs with no await in between, so it can never slip
+  // into a transaction that another caller opened meanwhile.
   async all<T>(sql: string, params: SqlValue[] = []): Promise<T[]> {
-    if (this.gate) await this.waitGate();
+    while (this.gate) await this.gate;
     return this.allNow<T>(sql, params);
   }
   async get<T>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
-    if (this.gate) await this.waitGate();
+    while (this.gate) await this.gate;
     return this.getNow<T>(sql, params);
   }
   async run(sql: string, params: SqlValue[] = []): Promise<RunResult> {
-    if (this.gate) await this.waitGate();
+    while (this.gate) await this.gate;
     return this.runNow(sql, params);
   }
   async exec(sql: string): Promise<void> {
-    if (this.gate) await this.waitGate();
+    while (this.gate) await this.gate;
     this.db.exec(sql);
   }
 
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
-    await this.waitGate();
+    // Checked and claimed with no await in between: waking from an awaited helper would let
+    // two waiters both see the gate open and BEGIN on the one connection (the second fails and
+    // its ROLLBACK undoes the first's work).
+    while (this.gate) await this.gate;
     let release!: () => void;
     this.gate = new Promise<void>((r) => (release = r));
     const tx: Db = {
