@@ -146,6 +146,11 @@ export interface CliRelease {
 
 export type BuildStatus = 'queued' | 'running' | 'success' | 'failed' | 'canceled' | 'expired';
 
+/** Largest `options` of a build, as JSON in UTF-8; larger ones get a 413. */
+export const BUILD_OPTIONS_MAX_BYTES = 16 * 1024;
+/** Largest `error` of a finished build, in UTF-8; longer ones get a 413 (hoist build truncates). */
+export const BUILD_ERROR_MAX_BYTES = 4096;
+
 export interface CreateBuildRequest {
   /** Project id or name. May be omitted with a project-scoped token. */
   project?: string;

@@ -9,6 +9,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Extra response headers, e.g. Retry-After on a 429. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -19,6 +21,9 @@ export const unauthorized = (code: string, message: string): ApiError => new Api
 export const forbidden = (code: string, message: string): ApiError => new ApiError(403, code, message);
 export const notFound = (code: string, message: string): ApiError => new ApiError(404, code, message);
 export const conflict = (code: string, message: string): ApiError => new ApiError(409, code, message);
+export const tooLarge = (code: string, message: string): ApiError => new ApiError(413, code, message);
+export const tooMany = (code: string, message: string, retryAfterSec: number): ApiError =>
+  new ApiError(429, code, message, { 'retry-after': String(retryAfterSec) });
 
 export function errorBody(code: string, message: string): ApiErrorBody {
   return { error: { code, message } };
@@ -80,7 +85,7 @@ export function handleError(
   reply: FastifyReply,
 ): FastifyReply {
   if (err instanceof ApiError) {
-    return reply.code(err.status).send(errorBody(err.code, err.message));
+    return reply.code(err.status).headers(err.headers).send(errorBody(err.code, err.message));
   }
   const fe = err as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fe.validation) {

@@ -10,8 +10,9 @@ describe('parseDuration', () => {
     ['15m', 900_000],
     ['6h', 21_600_000],
     [' 2.5s ', 2500],
+    ['30d', 30 * 86_400_000],
   ])('%j → %d ms', (raw, ms) => expect(parseDuration(raw)).toBe(ms));
-  it.each(['', 'soon', '-5s', '0', '5d', '1h30m'])('refuses %j', (raw) =>
+  it.each(['', 'soon', '-5s', '0', '5w', '1h30m'])('refuses %j', (raw) =>
     expect(parseDuration(raw)).toBeNull(),
   );
 });
@@ -28,6 +29,11 @@ describe('loadBuildsConfig', () => {
       builderWaitMs: 30 * 60_000,
       buildersOnExit: 'stop',
       insecureRegistries: [],
+      maxActiveBuildsPerProject: 200,
+      createRatePerMin: 120,
+      createBurst: 120,
+      retentionMs: 30 * 86_400_000,
+      purgeIntervalMs: 10 * 60_000,
     });
     expect(c.buildkitdPath).toBeUndefined();
   });
@@ -44,6 +50,10 @@ describe('loadBuildsConfig', () => {
       'build-wait': '1m',
       'builders-on-exit': 'keep',
       'builder-insecure-registries': '127.0.0.1:5000, localhost:5001',
+      'project-max-active-builds': '5',
+      'build-create-rate': '30',
+      'build-create-burst': '4',
+      'build-retention': '7d',
     });
     expect(c).toMatchObject({
       buildkitdPath: '/opt/bk/buildkitd',
@@ -56,7 +66,19 @@ describe('loadBuildsConfig', () => {
       builderWaitMs: 60_000,
       buildersOnExit: 'keep',
       insecureRegistries: ['127.0.0.1:5000', 'localhost:5001'],
+      maxActiveBuildsPerProject: 5,
+      createRatePerMin: 30,
+      createBurst: 4,
+      retentionMs: 7 * 86_400_000,
     });
+  });
+
+  it('turns the creation rate limit off with 0, and bursts default to the rate', () => {
+    expect(loadBuildsConfig({ 'build-create-rate': '0' })).toMatchObject({
+      createRatePerMin: 0,
+      createBurst: 1,
+    });
+    expect(loadBuildsConfig({ 'build-create-rate': '600' }).createBurst).toBe(600);
   });
 
   it.each([
@@ -76,6 +98,17 @@ describe('loadBuildsConfig', () => {
     [{ 'build-max-duration': '10ms' }, /--build-max-duration .* at least 1000 ms/],
     [{ 'builder-max-used-space': 'lots' }, /--builder-max-used-space .* 512MB/],
     [{ 'builders-on-exit': 'detach' }, /"stop" or "keep"/],
+    [
+      { 'project-max-active-builds': '0' },
+      /--project-max-active-builds \(HOIST_PROJECT_MAX_ACTIVE_BUILDS\) must be a whole number from 1/,
+    ],
+    [
+      { 'build-create-rate': 'fast' },
+      /--build-create-rate \(HOIST_BUILD_CREATE_RATE\) must be a whole number/,
+    ],
+    [{ 'build-create-burst': '-1' }, /--build-create-burst .* whole number from 1/],
+    [{ 'build-retention': '10m' }, /--build-retention \(HOIST_BUILD_RETENTION\) must be at least 1h/],
+    [{ 'build-retention': 'forever' }, /--build-retention .* must be a duration/],
     [{ 'builder-insecure-registries': 'http://x:5000' }, /host:port entries/],
     [
       { 'builder-listen-host': '127.0.0.1:9000' },

@@ -39,6 +39,16 @@ export interface BuildsConfig {
   builderVolume: VolumeSpec;
   /** Hard disk cap of one builder where XFS project quotas exist. */
   builderDiskLimitBytes: number;
+  /** Most active (queued or running) builds a project may hold at once. */
+  maxActiveBuildsPerProject: number;
+  /** Builds a project may create a minute (token bucket); 0 = no limit. */
+  createRatePerMin: number;
+  /** Builds a project may create at once before the rate applies. */
+  createBurst: number;
+  /** Finished builds, their platforms and tokens are deleted this long after they finished. */
+  retentionMs: number;
+  /** Interval of that purge (it also runs at start). */
+  purgeIntervalMs: number;
 }
 
 /** Defaults of the builder limits on this host: half its memory, all its CPUs. */
@@ -134,14 +144,35 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     description:
       'hard disk cap of one builder where XFS project quotas work (default twice --builder-max-used-space)',
   },
+  {
+    name: 'project-max-active-builds',
+    env: 'HOIST_PROJECT_MAX_ACTIVE_BUILDS',
+    description: 'most queued or running builds per project; more get a 429 (default 200)',
+  },
+  {
+    name: 'build-create-rate',
+    env: 'HOIST_BUILD_CREATE_RATE',
+    description: 'builds a project may create a minute, 0 = no limit (default 120)',
+  },
+  {
+    name: 'build-create-burst',
+    env: 'HOIST_BUILD_CREATE_BURST',
+    description:
+      'builds a project may create at once before the rate applies (default: the rate, at least 1)',
+  },
+  {
+    name: 'build-retention',
+    env: 'HOIST_BUILD_RETENTION',
+    description: 'delete finished builds and their rows this long after they finished (default 30d)',
+  },
 ];
 
-/** "90" (seconds), "90s", "1500ms", "15m", "6h" → ms; null when malformed. */
+/** "90" (seconds), "90s", "1500ms", "15m", "6h", "30d" → ms; null when malformed. */
 export function parseDuration(raw: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(raw);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(raw);
   if (!m) return null;
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[
-    (m[2] ?? 's').toLowerCase() as 'ms' | 's' | 'm' | 'h'
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    (m[2] ?? 's').toLowerCase() as 'ms' | 's' | 'm' | 'h' | 'd'
   ];
   const ms = Math.round(Number(m[1]) * mult);
   return ms > 0 ? ms : null;
@@ -157,7 +188,10 @@ function duration(opts: Record<string, string | undefined>, name: string, def: n
       `--${name} (${env}) must be a duration such as 90, 90s, 15m or 1h, got "${raw}"`,
     );
   }
-  if (ms < min) throw new ConfigurationError(`--${name} (${env}) must be at least ${min} ms, got "${raw}"`);
+  if (ms < min) {
+    const least = min % 3_600_000 === 0 ? `${min / 3_600_000}h` : `${min} ms`;
+    throw new ConfigurationError(`--${name} (${env}) must be at least ${least}, got "${raw}"`);
+  }
   return ms;
 }
 
@@ -238,6 +272,8 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     64 * 1024 ** 2,
     'at least 64MiB such as 20GiB',
   );
+  const createRatePerMin = wholeNumber(opts, 'build-create-rate', 120, 0, 1_000_000);
+  const retentionMs = duration(opts, 'build-retention', 30 * 86_400_000, 3_600_000);
   return {
     buildkitdPath: opts.buildkitd?.trim() || undefined,
     builderListenHost: listenHost,
@@ -254,6 +290,11 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     builderLimits: cgroups === 'on' ? limits : null,
     builderVolume: volume,
     builderDiskLimitBytes: diskLimit,
+    maxActiveBuildsPerProject: wholeNumber(opts, 'project-max-active-builds', 200, 1, 1_000_000),
+    createRatePerMin,
+    createBurst: wholeNumber(opts, 'build-create-burst', Math.max(1, createRatePerMin), 1, 1_000_000),
+    retentionMs,
+    purgeIntervalMs: Math.min(10 * 60_000, retentionMs),
   };
 }
 

@@ -57,4 +57,12 @@ CREATE TABLE build_builders (
 CREATE INDEX build_builders_builder ON build_builders(builder_id);
 `,
   },
+  {
+    // The per-project active-build count on every create, and the retention purge.
+    id: 'builds-bounds-001-indexes',
+    sql: `
+CREATE INDEX builds_project_status ON builds(project_id, status);
+CREATE INDEX builds_finished ON builds(finished_at) WHERE finished_at IS NOT NULL;
+`,
+  },
 ];

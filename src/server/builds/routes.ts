@@ -1,5 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { BuildStatus, CreateBuildRequest, FinishBuildRequest } from '../../lib/api-types.js';
+import {
+  BUILD_ERROR_MAX_BYTES,
+  BUILD_OPTIONS_MAX_BYTES,
+  type BuildStatus,
+  type CreateBuildRequest,
+  type FinishBuildRequest,
+} from '../../lib/api-types.js';
 import { ApiError, badRequest, conflict } from '../errors.js';
 import type { HoistDeps } from '../plugin.js';
 import type { AuthContext } from '../tokens.js';
@@ -29,7 +35,8 @@ const finishSchema = {
     required: ['status'],
     properties: {
       status: { type: 'string', enum: ['success', 'failed', 'canceled'] },
-      error: { type: ['string', 'null'], maxLength: 8192 },
+      // Its size in bytes is checked by the service (a 413 that says what to do).
+      error: { type: ['string', 'null'] },
     },
   },
 };
@@ -50,10 +57,7 @@ const listSchema = {
 };
 
 export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, service: BuildService): void {
-  const buildUrl = (request: FastifyRequest) => {
-    const base = deps.publicUrl({ protocol: request.protocol, host: request.host });
-    return (id: string) => `${base}/v1/builds/${id}`;
-  };
+  const buildUrl = (id: string): string => `${deps.publicUrl()}/v1/builds/${id}`;
 
   /**
    * Authenticates; a build token that died with its build gets a 409 that says the build
@@ -86,12 +90,18 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
     }
   };
 
-  app.post('/v1/builds', { schema: createSchema }, async (request, reply) => {
-    const who = await authenticate(request, 'project', 'oidc', 'admin', 'build');
-    const body = (request.body ?? {}) as CreateBuildRequest;
-    const res = await service.create(who, body, buildUrl(request));
-    return reply.code(201).send(res);
-  });
+  // Bodies larger than any valid request are refused before they are read in full (with room
+  // for JSON escapes: a control character takes 6 bytes as \u001b).
+  app.post(
+    '/v1/builds',
+    { schema: createSchema, bodyLimit: 4 * BUILD_OPTIONS_MAX_BYTES },
+    async (request, reply) => {
+      const who = await authenticate(request, 'project', 'oidc', 'admin', 'build');
+      const body = (request.body ?? {}) as CreateBuildRequest;
+      const res = await service.create(who, body, buildUrl);
+      return reply.code(201).send(res);
+    },
+  );
 
   app.get('/v1/builds', { schema: listSchema }, async (request) => {
     const who = await authenticate(request);
@@ -100,13 +110,13 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
     if (limit < 1 || limit > 500)
       throw badRequest('invalid_request', 'querystring.limit must be between 1 and 500');
     const rows = await service.list(who, { project: q.project, status: q.status, limit, before: q.before });
-    return { builds: await service.info(rows, buildUrl(request)) };
+    return { builds: await service.info(rows, buildUrl) };
   });
 
   app.get('/v1/builds/:id', { schema: idParams }, async (request) => {
     const who = await authenticate(request);
     const build = await service.visibleBuild(who, (request.params as { id: string }).id);
-    return (await service.info([build], buildUrl(request)))[0];
+    return (await service.info([build], buildUrl))[0];
   });
 
   // The platform holds a slash: accept it percent-encoded (the client's form) or raw.
@@ -129,19 +139,23 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
     return service.heartbeat(who, (request.params as { id: string }).id);
   });
 
-  app.post('/v1/builds/:id/finish', { schema: finishSchema }, async (request) => {
-    const who = await authenticate(request);
-    const row = await service.finish(
-      who,
-      (request.params as { id: string }).id,
-      request.body as FinishBuildRequest,
-    );
-    return (await service.info([row], buildUrl(request)))[0];
-  });
+  app.post(
+    '/v1/builds/:id/finish',
+    { schema: finishSchema, bodyLimit: 8 * BUILD_ERROR_MAX_BYTES },
+    async (request) => {
+      const who = await authenticate(request);
+      const row = await service.finish(
+        who,
+        (request.params as { id: string }).id,
+        request.body as FinishBuildRequest,
+      );
+      return (await service.info([row], buildUrl))[0];
+    },
+  );
 
   app.post('/v1/builds/:id/cancel', { schema: idParams }, async (request) => {
     const who = await authenticate(request);
     const info = await service.cancel(who, (request.params as { id: string }).id);
-    return { ...info, build_url: buildUrl(request)(info.id) };
+    return { ...info, build_url: buildUrl(info.id) };
   });
 }

@@ -3,21 +3,25 @@
 // that waited too long, stops idle builders and replaces crashed ones.
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import type {
-  BuildInfo,
-  BuilderAnswer,
-  BuildStatus,
-  CreateBuildRequest,
-  CreateBuildResponse,
-  FinishBuildRequest,
-  HeartbeatResponse,
-  Project,
+import {
+  BUILD_ERROR_MAX_BYTES,
+  BUILD_OPTIONS_MAX_BYTES,
+  type BuildInfo,
+  type BuilderAnswer,
+  type BuildStatus,
+  type CreateBuildRequest,
+  type CreateBuildResponse,
+  type FinishBuildRequest,
+  type HeartbeatResponse,
+  type Project,
 } from '../../lib/api-types.js';
 import { errorMessage } from '../../lib/errors.js';
+import { truncateUtf8 } from '../../lib/text.js';
 import { parsePlatform, processAlive, type Provider, type RunningBuilder } from '../../providers/provider.js';
 import type { Db } from '../db/index.js';
-import { ApiError, badRequest, conflict, notFound } from '../errors.js';
+import { ApiError, badRequest, conflict, notFound, tooLarge, tooMany } from '../errors.js';
 import type { ProjectStore } from '../projects.js';
+import { TokenBuckets } from '../rate-limit.js';
 import type { AuthContext, TokenService } from '../tokens.js';
 import { type Clock, iso, newId } from '../util.js';
 import type { BuildsConfig } from './config.js';
@@ -31,6 +35,10 @@ const HEALTH_INTERVAL_MS = 5000;
 const RECONCILE_INTERVAL_MS = 60_000;
 const MAX_LAUNCH_FAILURES = 3;
 const POLL_RETRY_MS = 1000;
+/** What a project at its active-build cap is told to wait before trying again. */
+const CAP_RETRY_AFTER_SEC = 30;
+/** Finished builds deleted per transaction by the retention purge. */
+const PURGE_BATCH = 500;
 
 interface Cached {
   running: RunningBuilder;
@@ -76,12 +84,20 @@ export class BuildService {
   private sweeping: Promise<void> | null = null;
   private lastHealthSweep = 0;
   private lastReconcile = 0;
+  private lastPurge = 0;
   private closed = false;
+  /** Build creations per project (in memory: each replica counts its own). */
+  private readonly createLimiter: TokenBuckets | null;
   metrics?: BuildMetrics;
 
   constructor(private readonly deps: BuildServiceDeps) {
     this.store = new BuildStore(deps.db);
     this.metrics = deps.metrics;
+    const cfg = deps.config;
+    this.createLimiter =
+      cfg.createRatePerMin > 0
+        ? new TokenBuckets(cfg.createRatePerMin / 60, cfg.createBurst, () => deps.clock.now().getTime())
+        : null;
   }
 
   private now(): Date {
@@ -108,6 +124,16 @@ export class BuildService {
     }
     const project = await this.resolveProject(who, req.project);
     const platforms = this.validatePlatforms(req.platforms);
+    const options = JSON.stringify(req.options ?? {});
+    const optionsBytes = Buffer.byteLength(options);
+    if (optionsBytes > BUILD_OPTIONS_MAX_BYTES) {
+      throw tooLarge(
+        'options_too_large',
+        `body.options is ${optionsBytes} bytes as JSON; at most ${BUILD_OPTIONS_MAX_BYTES} are accepted. Options describe a build for the record (tags, target, platforms): leave large data such as build args or files out of them`,
+      );
+    }
+    this.takeCreateToken(project);
+    const cap = this.deps.config.maxActiveBuildsPerProject;
     const now = this.now();
     const expiresAt = new Date(now.getTime() + this.deps.config.maxBuildDurationMs);
     const id = newId('bld');
@@ -116,7 +142,7 @@ export class BuildService {
       project_id: project.id,
       status: 'queued',
       platforms: JSON.stringify(platforms),
-      options: JSON.stringify(req.options ?? {}),
+      options,
       created_by_token: who.token_id,
       queued_at: iso(now),
       acquired_at: null,
@@ -127,6 +153,19 @@ export class BuildService {
       error: null,
     };
     const token = await this.deps.db.transaction(async (tx) => {
+      // Creations of one project queue on its row, so the count below cannot be raced past the
+      // cap (SQLite transactions are serial already).
+      if (tx.dialect === 'postgres') {
+        await tx.get('SELECT id FROM projects WHERE id = ? FOR UPDATE', [project.id]);
+      }
+      const active = await this.store.countActive(project.id, tx);
+      if (active >= cap) {
+        throw tooMany(
+          'too_many_active_builds',
+          `project ${project.name} has ${active} queued or running builds, the most this server allows per project; retry after ${CAP_RETRY_AFTER_SEC} s, once some have finished. Stale ones can be canceled (list them with: hoist builds list --project ${project.name}; POST /v1/builds/ID/cancel), or the operator can raise --project-max-active-builds (HOIST_PROJECT_MAX_ACTIVE_BUILDS, now ${cap}).`,
+          CAP_RETRY_AFTER_SEC,
+        );
+      }
       await this.store.insertBuild(row, platforms, tx);
       return this.deps.tokens.mintBuildToken(
         { project_id: project.id, build_id: id, expires_at: expiresAt },
@@ -135,6 +174,20 @@ export class BuildService {
     });
     this.log.info({ build_id: id, project_id: project.id, platforms }, 'build created');
     return { build_id: id, build_token: token.token, build_url: buildUrl(id) };
+  }
+
+  /** One token of the project's creation bucket, or a 429 that says when to retry. */
+  private takeCreateToken(project: Project): void {
+    const limiter = this.createLimiter;
+    if (!limiter) return;
+    const d = limiter.take(project.id);
+    if (d.ok) return;
+    const cfg = this.deps.config;
+    throw tooMany(
+      'build_rate_limited',
+      `project ${project.name} is creating builds faster than this server allows: ${cfg.createRatePerMin} a minute per project (bursts of ${cfg.createBurst}); retry after ${d.retryAfterSec} s. The operator can raise the limit with --build-create-rate and --build-create-burst (HOIST_BUILD_CREATE_RATE, HOIST_BUILD_CREATE_BURST).`,
+      d.retryAfterSec,
+    );
   }
 
   private async resolveProject(who: AuthContext, requested: string | undefined): Promise<Project> {
@@ -469,6 +522,13 @@ export class BuildService {
       throw this.finishedError(build, 'finish is accepted once per build');
     }
     const error = req.status === 'success' ? null : (req.error ?? null);
+    const errorBytes = error === null ? 0 : Buffer.byteLength(error);
+    if (errorBytes > BUILD_ERROR_MAX_BYTES) {
+      throw tooLarge(
+        'error_too_large',
+        `body.error is ${errorBytes} bytes; at most ${BUILD_ERROR_MAX_BYTES} are accepted. Send the gist of the failure (hoist build truncates its own); build ${build.id} is still ${build.status}, so finish it again with a shorter error`,
+      );
+    }
     const ok = await this.finishInternal(build.id, req.status, error);
     const after = (await this.store.getBuild(build.id))!;
     if (!ok) throw this.finishedError(after, 'finish is accepted once per build');
@@ -476,8 +536,14 @@ export class BuildService {
   }
 
   /** Final status, token revoked, slots freed; false when the build had already finished. */
-  private async finishInternal(buildId: string, status: BuildStatus, error: string | null): Promise<boolean> {
+  private async finishInternal(
+    buildId: string,
+    status: BuildStatus,
+    rawError: string | null,
+  ): Promise<boolean> {
     const now = iso(this.now());
+    // The server's own reasons quote builder errors: bounded like a client's.
+    const error = rawError === null ? null : truncateUtf8(rawError, BUILD_ERROR_MAX_BYTES);
     const ok = await this.deps.db.transaction(async (tx) => {
       const changed = await this.store.finish(buildId, status, error, now, tx);
       if (changed) await this.deps.tokens.revokeForBuild(buildId, tx);
@@ -524,6 +590,8 @@ export class BuildService {
   async start(): Promise<void> {
     await this.reconcile({ adopt: true });
     this.lastReconcile = Date.now();
+    await this.purgeFinished();
+    this.lastPurge = Date.now();
     this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
     this.timer.unref();
   }
@@ -623,6 +691,31 @@ export class BuildService {
       this.lastReconcile = Date.now();
       await this.reconcile({ adopt: false });
     }
+    if (Date.now() - this.lastPurge >= cfg.purgeIntervalMs) {
+      this.lastPurge = Date.now();
+      await this.purgeFinished();
+    }
+  }
+
+  /**
+   * Deletes builds that finished more than the retention period ago, with their platform rows
+   * and their (revoked) build tokens, a batch per transaction so no lock is held for long.
+   */
+  async purgeFinished(): Promise<number> {
+    const before = iso(new Date(this.now().getTime() - this.deps.config.retentionMs));
+    let total = 0;
+    for (;;) {
+      const n = await this.deps.db.transaction((tx) => this.store.purgeFinished(before, PURGE_BATCH, tx));
+      total += n;
+      if (n < PURGE_BATCH || this.closed) break;
+    }
+    if (total > 0) {
+      this.log.info(
+        { purged: total, finished_before: before },
+        'purged finished builds past the retention period',
+      );
+    }
+    return total;
   }
 
   private async stopBuilder(row: BuilderRow, why: string): Promise<void> {

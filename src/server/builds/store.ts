@@ -140,6 +140,35 @@ export class BuildStore {
     return Number(r?.n ?? 0);
   }
 
+  /** Queued or running builds of a project. */
+  async countActive(projectId: string, db: Db = this.db): Promise<number> {
+    const r = await db.get<{ n: number | string }>(
+      `SELECT COUNT(*) AS n FROM builds WHERE project_id = ? AND status IN ${ACTIVE_SQL}`,
+      [projectId],
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  /**
+   * Deletes up to `limit` builds that finished before `before`, their platform rows and their
+   * build tokens (already revoked); returns how many builds went. Run it in a transaction.
+   */
+  async purgeFinished(before: string, limit: number, db: Db = this.db): Promise<number> {
+    const ids = (
+      await db.all<{ id: string }>(
+        `SELECT id FROM builds WHERE finished_at IS NOT NULL AND finished_at < ? AND status NOT IN ${ACTIVE_SQL}
+         ORDER BY finished_at LIMIT ?`,
+        [before, limit],
+      )
+    ).map((r) => r.id);
+    if (ids.length === 0) return 0;
+    const list = ids.map(() => '?').join(', ');
+    await db.run(`DELETE FROM tokens WHERE kind = 'build' AND build_id IN (${list})`, ids);
+    await db.run(`DELETE FROM build_builders WHERE build_id IN (${list})`, ids);
+    await db.run(`DELETE FROM builds WHERE id IN (${list})`, ids);
+    return ids.length;
+  }
+
   /** Waiting platform requests of active builds for (project, platform) that queued before `since` and polled after `polledAfter`. */
   async waitersBefore(
     projectId: string,
