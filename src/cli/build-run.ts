@@ -3,9 +3,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { BuilderActive, BuilderAnswer, FinishBuildRequest } from '../lib/api-types.js';
+import {
+  BUILD_ERROR_MAX_BYTES,
+  type BuilderActive,
+  type BuilderAnswer,
+  type FinishBuildRequest,
+} from '../lib/api-types.js';
 import { HoistClient } from '../lib/client.js';
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
+import { escapeControls, truncateUtf8 } from '../lib/text.js';
 import {
   type BuildxCommand,
   builderName,
@@ -337,7 +343,7 @@ export async function runOnHoist(
     mask(created.build_token);
     buildClient = client.withToken(created.build_token);
     timings.mark('created');
-    info(`build ${created.build_id}: ${created.build_url}`);
+    info(`build ${escapeControls(created.build_id)}: ${escapeControls(created.build_url)}`);
 
     const hbMs = Number(env.HOIST_HEARTBEAT_MS) || 5_000;
     const bc = buildClient;
@@ -461,7 +467,9 @@ export async function runOnHoist(
     timings.mark('cleaned');
     if (buildClient && buildId) {
       try {
-        await buildClient.finishBuild(buildId, result);
+        // The server refuses a longer error (413): send its start rather than lose the finish.
+        const error = result.error && truncateUtf8(result.error, BUILD_ERROR_MAX_BYTES);
+        await buildClient.finishBuild(buildId, error ? { ...result, error } : result);
       } catch (err) {
         // a build the server already canceled or expired refuses a finish; that is not the user's error
         if (!(err instanceof HoistApiError) || result.status !== 'canceled') {
@@ -563,7 +571,7 @@ async function acquire(
       );
     }
     if (!told) {
-      info(`waiting for a ${platform} builder: ${lastReason}`);
+      info(`waiting for a ${platform} builder: ${escapeControls(lastReason)}`);
       told = true;
     }
     await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);

@@ -1,6 +1,7 @@
 // A small strict flag parser for the admin commands (`hoist build` has its own, buildx-compatible one).
 import { parseDurationMs } from '../lib/duration.js';
 import { ConfigurationError } from '../lib/errors.js';
+import { escapeControls } from '../lib/text.js';
 
 export type FlagType = 'string' | 'bool' | 'list';
 
@@ -59,14 +60,19 @@ export function parseFlags(
   return { values, positionals };
 }
 
-/** Renders rows as an aligned text table. Pure. */
+/**
+ * Renders rows as an aligned text table. Pure. Every cell has its control characters escaped:
+ * cells hold what servers and builds wrote (a build's error), which must not drive the terminal.
+ */
 export function renderTable(
   headers: string[],
   rows: (string | number | boolean | null | undefined)[][],
 ): string {
   const cells = [
     headers,
-    ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c)))),
+    ...rows.map((r) =>
+      r.map((c) => (c === null || c === undefined || c === '' ? '-' : escapeControls(String(c)))),
+    ),
   ];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return (

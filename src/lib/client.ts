@@ -20,6 +20,7 @@ import type {
   WhoAmIResponse,
 } from './api-types.js';
 import { HoistApiError, errorMessage } from './errors.js';
+import { escapeControls } from './text.js';
 
 export interface ClientOptions {
   /** Base URL of the Hoist server, e.g. https://hoist.example.com */
@@ -86,10 +87,15 @@ export class HoistClient {
     }
     if (!res.ok) {
       const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      // The server's words are printed to terminals and logs: no control character gets through
+      // (a build's error, which any build token can set, is quoted in some answers).
       throw new HoistApiError(
         res.status,
         e?.code ?? `http_${res.status}`,
-        e?.message ?? `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+        escapeControls(
+          e?.message ??
+            `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+        ),
       );
     }
     return parsed as T;
