@@ -88,6 +88,9 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     // One log line per request, written in the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
+    // Only the named proxies' X-Forwarded-For sets request.ip (the key of the rate limits); from
+    // any other peer the header is ignored, so a client cannot pick its own bucket.
+    ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}),
     return503OnClosing: true,
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false },
@@ -207,8 +210,8 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     }
     return `http://${config.host}:${config.port}`;
   };
-  const publicUrl = (request?: { protocol: string; host: string }): string =>
-    config.publicUrl ?? (request ? `${request.protocol}://${request.host}` : listeningUrl());
+  // Never a request's Host header: a client would choose the URLs the server hands out.
+  const publicUrl = (): string => config.publicUrl ?? listeningUrl();
 
   const deps: HoistDeps = {
     config,

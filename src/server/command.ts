@@ -51,6 +51,7 @@ function parse(argv: string[]): { config: ServerConfig } | { help: true } {
 
 /** `hoist server init`: migrates the database and prints a new admin token as the last stdout line. */
 async function init(config: ServerConfig): Promise<number> {
+  for (const w of config.warnings) process.stderr.write(`hoist server: warning: ${w}\n`);
   const db = await openMigrated(config);
   try {
     const tokens = new TokenService(db, systemClock);

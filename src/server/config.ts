@@ -1,3 +1,5 @@
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError } from '../lib/errors.js';
@@ -11,8 +13,18 @@ export interface ServerConfig {
   dataDir: string;
   /** postgres://… or sqlite:PATH; undefined = SQLite file hoist.db in dataDir. */
   databaseUrl?: string;
-  /** Base URL clients reach this server at (no trailing slash); undefined = derived from each request. */
+  /**
+   * Base URL clients reach this server at (no trailing slash); undefined = http://LISTEN, allowed
+   * only on a loopback address. Never taken from a request's Host header.
+   */
   publicUrl?: string;
+  /**
+   * Proxies (addresses, CIDRs or loopback/linklocal/uniquelocal) whose X-Forwarded-For names the
+   * client; undefined = the TCP peer is the client.
+   */
+  trustProxy?: string[];
+  /** Said once at start (a password on the command line, a readable secret file). */
+  warnings: string[];
   oidc: {
     issuer: string;
     /** undefined = the public URL (or http://HOST:PORT once listening). */
@@ -66,9 +78,19 @@ export const SERVER_OPTIONS: Spec[] = [
     help: 'postgres://… to use PostgreSQL; default SQLite in the data dir',
   },
   {
+    flag: 'database-url-file',
+    env: 'HOIST_DATABASE_URL_FILE',
+    help: 'file holding the database URL (keeps a password out of the process list)',
+  },
+  {
     flag: 'public-url',
     env: 'HOIST_PUBLIC_URL',
-    help: 'URL clients reach this server at; default http://LISTEN',
+    help: 'URL clients reach this server at; required unless --listen is a loopback address',
+  },
+  {
+    flag: 'trust-proxy',
+    env: 'HOIST_TRUST_PROXY',
+    help: 'comma-separated proxy addresses/CIDRs (or "loopback") whose X-Forwarded-For names the client',
   },
   { flag: 'oidc-issuer', env: 'HOIST_OIDC_ISSUER', help: `GitHub OIDC issuer (default ${GITHUB_ISSUER})` },
   {
@@ -161,6 +183,66 @@ export function parseListen(raw: string, label = '--listen'): { host: string; po
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** "loopback", "127.0.0.1", "10.0.0.0/8", "::1" …: the proxies whose X-Forwarded-For is believed. */
+export function parseTrustProxy(label: string, raw: string): string[] {
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  for (const e of entries) {
+    const [addr, prefix, extra] = e.split('/');
+    const family = isIP(addr ?? '');
+    const okPrefix =
+      prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (PROXY_NAMES.includes(e) || (family !== 0 && okPrefix && extra === undefined)) continue;
+    throw new ConfigurationError(
+      `${label} takes the addresses of your reverse proxies, comma-separated: IPs, CIDRs such as 10.0.0.0/8, or ${PROXY_NAMES.join(', ')}; got "${e}". (Trusting every peer would let any client pick the address its rate limit is keyed on.)`,
+    );
+  }
+  if (entries.length === 0)
+    throw new ConfigurationError(`${label} is empty; name at least one proxy address`);
+  return entries;
+}
+
+/** 127.0.0.0/8, ::1, localhost: a listener only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** True when a database URL carries a password (in the userinfo or a password= parameter). */
+export function hasPassword(databaseUrl: string): boolean {
+  if (/[?&]password=[^&]/i.test(databaseUrl)) return true;
+  try {
+    return new URL(databaseUrl).password !== '';
+  } catch {
+    return /\/\/[^/@:]*:[^@/]+@/.test(databaseUrl);
+  }
+}
+
+/** The database URL from --database-url-file: its first line; the file should be private. */
+function readDatabaseUrlFile(label: string, file: string, warnings: string[]): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigurationError(
+      `${label}: cannot read ${file}: ${(err as Error).message}; write the database URL (postgres://USER:PASSWORD@HOST:PORT/DB) into it`,
+    );
+  }
+  const url = text.split(/\r?\n/)[0]!.trim();
+  if (!url)
+    throw new ConfigurationError(`${label}: ${file} is empty; write the database URL on its first line`);
+  const mode = statSync(file).mode & 0o777;
+  if (mode & 0o077) {
+    warnings.push(
+      `the database URL file ${file} is readable by group or others (mode 0${mode.toString(8)}); run chmod 600 ${file}`,
+    );
+  }
+  return url;
+}
+
 /** Builds the config from flag values (name → value) with HOIST_* environment variables as fallback. */
 export function loadConfig(
   flags: Record<string, string | undefined>,
@@ -182,6 +264,28 @@ export function loadConfig(
   }
   const { host, port } = parseListen(v('listen') ?? '127.0.0.1:8080', label('listen'));
   const publicUrl = v('public-url') && url(label('public-url'), v('public-url')!);
+  if (!publicUrl && !isLoopbackHost(host)) {
+    throw new ConfigurationError(
+      `--public-url (HOIST_PUBLIC_URL) is required when listening on ${host}, which is not a loopback address: it is the URL clients reach this server at, used in build and download URLs and as the default OIDC audience, and it is never taken from a request's Host header (a client controls that). Pass e.g. --public-url https://hoist.example.com`,
+    );
+  }
+  const warnings: string[] = [];
+  let databaseUrl = v('database-url');
+  const urlFile = v('database-url-file');
+  if (urlFile !== undefined) {
+    if (databaseUrl !== undefined) {
+      throw new ConfigurationError(
+        `${label('database-url')} and ${label('database-url-file')} are both set; keep one (the file keeps a password out of the process list)`,
+      );
+    }
+    databaseUrl = readDatabaseUrlFile(label('database-url-file'), urlFile, warnings);
+  } else if (flags['database-url'] && hasPassword(flags['database-url'])) {
+    warnings.push(
+      '--database-url holds a password, and every user of this machine can read command-line arguments in the process list; pass the URL in HOIST_DATABASE_URL or in a file named by --database-url-file (mode 0600) instead, or use PGPASSWORD or ~/.pgpass',
+    );
+  }
+  const rawProxy = v('trust-proxy');
+  const trustProxy = rawProxy === undefined ? undefined : parseTrustProxy(label('trust-proxy'), rawProxy);
   const logLevel = v('log-level') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigurationError(
@@ -202,8 +306,10 @@ export function loadConfig(
     host,
     port,
     dataDir: resolve(dataDir),
-    databaseUrl: v('database-url'),
+    databaseUrl,
     publicUrl: publicUrl || undefined,
+    trustProxy,
+    warnings,
     oidc: {
       issuer: url(label('oidc-issuer'), v('oidc-issuer') ?? GITHUB_ISSUER),
       audience: v('oidc-audience'),

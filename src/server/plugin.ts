@@ -30,8 +30,11 @@ export interface HoistDeps {
   audit: AuditLog;
   metrics: Registry;
   lifecycle: Lifecycle;
-  /** The public base URL (no trailing slash): --public-url, else the request's own host. */
-  publicUrl(request?: { protocol: string; host: string }): string;
+  /**
+   * The public base URL (no trailing slash): --public-url, else the loopback address listened on.
+   * Never derived from a request (its Host header is the client's choice).
+   */
+  publicUrl(): string;
 }
 
 /** An extra `hoist server` flag a plugin reads from `config.pluginOptions[name]`. */

@@ -1,9 +1,26 @@
 import type { Project } from '../lib/api-types.js';
 import type { Db } from './db/index.js';
-import { conflict, notFound } from './errors.js';
+import { badRequest, conflict, notFound } from './errors.js';
 import { type Clock, iso, newId } from './util.js';
 
 export const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
+
+/**
+ * A name shaped like an id (prj_…, or any PREFIX_ + 25 id characters) is refused: commands take
+ * "id or name", and a project named after another's id would make them act on the other one.
+ */
+export function nameLooksLikeId(name: string): boolean {
+  return name.startsWith('prj_') || /^[a-z]{2,4}_[0-9a-z]{25}$/.test(name);
+}
+
+function checkName(name: string): void {
+  if (nameLooksLikeId(name)) {
+    throw badRequest(
+      'invalid_name',
+      `the project name "${name}" looks like an id (ids are PREFIX_ and 25 letters or digits, and project ids start with "prj_"); commands that take "id or name" could then act on another project. Pick another name, such as my-app`,
+    );
+  }
+}
 
 interface ProjectRow {
   id: string;
@@ -31,6 +48,7 @@ export class ProjectStore {
     p: { name: string; max_concurrent_builds?: number | null },
     db: Db = this.db,
   ): Promise<Project> {
+    checkName(p.name);
     const now = iso(this.clock.now());
     const row: ProjectRow = {
       id: newId('prj'),
@@ -76,6 +94,7 @@ export class ProjectStore {
     patch: { name?: string; max_concurrent_builds?: number | null },
     db: Db = this.db,
   ): Promise<Project> {
+    if (patch.name !== undefined) checkName(patch.name);
     const cur = await this.require(idOrName, db);
     const next: Project = {
       ...cur,

@@ -55,6 +55,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const plugins = opts.plugins ?? PLUGINS;
+  for (const w of config.warnings) logger.warn(w);
   const loose = dataDirWarning(config.dataDir);
   if (loose) logger.warn({ data_dir: config.dataDir }, loose);
   const db = await openMigrated(config, plugins, logger);
@@ -86,6 +87,12 @@ export async function startServer(
     logger.warn(
       { oidc_audience: url },
       `neither --public-url nor --oidc-audience is set: GitHub OIDC tokens must carry the audience ${url}; set --public-url to the URL clients use`,
+    );
+  }
+  if (config.trustProxy) {
+    logger.info(
+      { trust_proxy: config.trustProxy },
+      'X-Forwarded-For from these proxies names the client (rate limits and audit use it)',
     );
   }
   if (config.metricsToken === undefined) {

@@ -69,7 +69,7 @@ export function registerReleaseRoutes(app: FastifyInstance, deps: HoistDeps): vo
       const { sha256, size } = await fileDigest(releasePath(dir, rel.file));
       const body: CliRelease = {
         version,
-        url: `${deps.publicUrl(req)}/v1/cli/downloads/${rel.file}`,
+        url: `${deps.publicUrl()}/v1/cli/downloads/${rel.file}`,
         sha256,
         size,
       };
