@@ -25,7 +25,8 @@ Hoist options:
                                 the machine can read a flag in the process list
       --api-url string          Hoist server URL (default: $HOIST_API_URL, else the config file)
       --build-platform string   Run every target on the native builder of this platform
-      --wait duration           Longest wait for a builder, e.g. 90s or 10m (default 10m)
+      --wait duration           Longest wait for the server to take the build and for a builder,
+                                e.g. 90s or 10m (default 10m)
 
 --print and --list only evaluate the definition: they run on this machine, with no Hoist build.
 A remote definition (a Git or HTTP URL) is read with your current buildx builder to learn its

@@ -7,6 +7,8 @@ import {
   BUILD_ERROR_MAX_BYTES,
   type BuilderActive,
   type BuilderAnswer,
+  type CreateBuildRequest,
+  type CreateBuildResponse,
   type FinishBuildRequest,
 } from '../lib/api-types.js';
 import { HoistClient } from '../lib/client.js';
@@ -56,7 +58,8 @@ Hoist options:
                                 the machine can read a flag in the process list
       --api-url string          Hoist server URL (default: $HOIST_API_URL, else the config file)
       --build-platform string   Run the whole build on the native builder of this platform
-      --wait duration           Longest wait for a builder, e.g. 90s or 10m (default 10m)
+      --wait duration           Longest wait for the server to take the build and for a builder,
+                                e.g. 90s or 10m (default 10m)
 
 Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
 HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG
@@ -334,11 +337,19 @@ export async function runOnHoist(
   let exitCode = 1;
   try {
     const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : run.platforms;
-    const created = await client.createBuild({
-      project: project.project,
-      platforms: platformsToAcquire,
-      options: { cli_version: VERSION, ...run.options },
-    });
+    // One --wait budget for the server to take the build and for its builders.
+    const deadline = Date.now() + waitMs;
+    const created = await createBuild(
+      client,
+      {
+        project: project.project,
+        platforms: platformsToAcquire,
+        options: { cli_version: VERSION, ...run.options },
+      },
+      deadline,
+      cancel.signal,
+      info,
+    );
     buildId = created.build_id;
     mask(created.build_token);
     buildClient = client.withToken(created.build_token);
@@ -369,7 +380,6 @@ export async function runOnHoist(
       platforms = b?.platforms.length ? b.platforms : [platformOfThisMachine()];
     }
     if (cancel.signal.aborted) throw new Error(cancelReason);
-    const deadline = Date.now() + waitMs;
     const nodes = await Promise.all(
       platforms.map((p) => acquire(bc, id, p, deadline, waitMs, cancel.signal, info)),
     );
@@ -533,6 +543,35 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Creates the build. A 429 (the project is at its cap of active builds, or creating builds
+ * faster than the server allows) is waited out as its Retry-After says, while the deadline allows.
+ */
+export async function createBuild(
+  client: HoistClient,
+  req: CreateBuildRequest,
+  deadline: number,
+  signal: AbortSignal,
+  info: (m: string) => void,
+): Promise<CreateBuildResponse> {
+  let told = false;
+  for (;;) {
+    if (signal.aborted) throw new Error('canceled');
+    try {
+      return await client.createBuild(req);
+    } catch (err) {
+      if (!(err instanceof HoistApiError) || err.status !== 429) throw err;
+      const wait = Math.max(err.retryAfterMs ?? 1000, 100);
+      if (Date.now() + wait > deadline) throw err;
+      if (!told) {
+        info(`the server cannot take the build yet; retrying within --wait: ${err.message}`);
+        told = true;
+      }
+      await sleep(wait, signal);
+    }
   }
 }
 

@@ -87,6 +87,9 @@ export class HoistClient {
     }
     if (!res.ok) {
       const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      const retryAfter = /^\d{1,6}$/.test(res.headers.get('retry-after') ?? '')
+        ? Number(res.headers.get('retry-after')) * 1000
+        : undefined;
       // The server's words are printed to terminals and logs: no control character gets through
       // (a build's error, which any build token can set, is quoted in some answers).
       throw new HoistApiError(
@@ -96,6 +99,7 @@ export class HoistClient {
           e?.message ??
             `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
         ),
+        retryAfter,
       );
     }
     return parsed as T;

@@ -10,6 +10,8 @@ export class HoistApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** From a Retry-After header in seconds (a 429 or 503), when the server sent one. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

@@ -12,6 +12,7 @@ import type { BuildInfo, CreateBuildResponse, Project } from '../../src/lib/api-
 import { HoistClient } from '../../src/lib/client.js';
 import { HoistApiError } from '../../src/lib/errors.js';
 import { runAdmin } from '../../src/cli/admin.js';
+import { createBuild } from '../../src/cli/build-run.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestServer, type ApiResult, type TestServer } from '../helpers/server.js';
 
@@ -138,6 +139,35 @@ describe.each(['sqlite', 'postgres'] as const)('build bounds on %s', (backend) =
     // After Retry-After, the project may create again.
     await new Promise((r) => setTimeout(r, retry * 1000 + 50));
     expect((await create(limited, a.token)).status).toBe(201);
+  });
+
+  it('hoist build waits out a 429 as Retry-After says, within --wait, and gives up past it', async () => {
+    const { token } = await project(limited, 'rate-cli');
+    const client = new HoistClient({ apiUrl: limited.url, token });
+    for (let i = 0; i < 3; i++) expect((await create(limited, token)).status).toBe(201);
+    const said: string[] = [];
+    const never = new AbortController().signal;
+    // Past the burst: a deadline shorter than Retry-After (1 s) fails at once with the server's words.
+    const t0 = Date.now();
+    const early = await createBuild(client, { platforms: [] }, Date.now() + 300, never, (m) =>
+      said.push(m),
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(early).toBeInstanceOf(HoistApiError);
+    expect(early).toMatchObject({ status: 429, code: 'build_rate_limited', retryAfterMs: 1000 });
+    expect(Date.now() - t0).toBeLessThan(300);
+    // With room, it retries after Retry-After and gets the build, saying once why it waits.
+    const created = await createBuild(client, { platforms: [] }, Date.now() + 10_000, never, (m) =>
+      said.push(m),
+    );
+    expect(created.build_id).toMatch(/^bld_/);
+    expect(said).toEqual([
+      expect.stringMatching(
+        /^the server cannot take the build yet; retrying within --wait: project rate-cli is creating builds faster/,
+      ),
+    ]);
   });
 
   it('refuses large options with a 413 and writes nothing', async () => {
