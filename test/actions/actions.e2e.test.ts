@@ -146,7 +146,12 @@ async function registryDigest(repo: string, tag: string): Promise<string | null>
  * The argv docker/build-push-action would build for these inputs in this job, computed in this
  * process by the pure getArgs with the temp dir the step used (from its saved state).
  */
-function expectedArgs(j: Job, inputs: Record<string, string>, tmpDir: string): string[] {
+function expectedArgs(
+  j: Job,
+  inputs: Record<string, string>,
+  tmpDir: string,
+  buildkitAttestations = true,
+): string[] {
   const defaults = actionDefaults(
     path.join(REPO_ROOT, 'build-push-action', 'action.yml'),
     'ghs_e2e_not_a_real_token',
@@ -161,6 +166,7 @@ function expectedArgs(j: Job, inputs: Record<string, string>, tmpDir: string): s
       runUrl: workflowRunUrl(gh),
       repoPrivate: isPrivateRepository(gh.payload),
       noDefaultAttestations: false,
+      buildkitAttestations,
       fileExists: (f) => fs.existsSync(f),
     });
   } finally {

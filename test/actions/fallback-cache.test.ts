@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import {
   branchCacheTag,
-  buildxDriver,
   dropCacheExport,
   fallbackCacheFacts,
   parseFallbackCacheRef,
   planFallbackCache,
+  planHoistCacheExport,
   withCacheArgs,
   type FallbackCacheFacts,
 } from '../../src/actions/build-push/fallback-cache.js';
@@ -231,18 +231,40 @@ describe('parseFallbackCacheRef', () => {
   });
 });
 
-describe('dropCacheExport and buildxDriver', () => {
+describe('dropCacheExport', () => {
   it('keeps the imports of a plan and drops its export', () => {
     const plan = planFallbackCache({ ref: REF, defaultBranch: 'main', branch: 'dev', fromFork: false });
     expect(dropCacheExport(plan)).toMatchObject({ cacheFrom: [R('main'), R('dev')], cacheTo: [] });
     expect(dropCacheExport(plan).note).toContain('exports nothing');
   });
+});
+
+describe('planHoistCacheExport', () => {
   it.each([
-    ['Name:          default\nDriver:        docker\nLast Activity: 2025-01-01\n', 'docker'],
-    ['Name:   builder\nDriver: docker-container\n', 'docker-container'],
-    ['Name:   hoist\nDriver:        remote\n', 'remote'],
-    ['ERROR: no builder "x" found\n', undefined],
-  ])('reads the driver of %j', (out, driver) => {
-    expect(buildxDriver(out)).toBe(driver);
+    [
+      'the default branch exports its tag, mode=max, ignoring export errors',
+      { branch: 'main', fromFork: false },
+      [`${R('main')},mode=max,ignore-error=true`],
+      /^exports .*:main \(the default branch\), which fork pull requests import/,
+    ],
+    ['another branch exports nothing', { branch: 'dev', fromFork: false }, [], /this run builds branch dev/],
+    ['a run without a branch exports nothing', { branch: '', fromFork: false }, [], /builds no branch/],
+    ["a fork's code never writes the cache", { branch: 'main', fromFork: true }, [], /comes from a fork/],
+  ])('%s', (_name, facts, cacheTo, note) => {
+    const plan = planHoistCacheExport({ ref: REF, defaultBranch: 'main', ...facts });
+    // Hoist builders keep their own cache: a Hoist build never imports the registry one.
+    expect(plan.cacheFrom).toEqual([]);
+    expect(plan.cacheTo).toEqual(cacheTo);
+    expect(plan.note).toMatch(note);
+  });
+  it('names the tag of a default branch with a slash as the fallback reads it', () => {
+    const plan = planHoistCacheExport({
+      ref: REF,
+      defaultBranch: 'release/v1',
+      branch: 'release/v1',
+      fromFork: false,
+    });
+    const fork = planFallbackCache({ ref: REF, defaultBranch: 'release/v1', branch: 'x', fromFork: true });
+    expect(plan.cacheTo[0]).toBe(`${fork.cacheFrom[0]},mode=max,ignore-error=true`);
   });
 });

@@ -114,6 +114,15 @@ describe('renderSummary', () => {
     }
   });
 
+  it('says what the fallback-cache input exported, and only when it is set', () => {
+    const note =
+      'exports ghcr.io/o/cache:main (the default branch), which fork pull requests import when they fall back';
+    expect(renderSummary({ ...base, cache: note })).toContain(
+      `<tr><th align="left">Fallback cache</th><td>${note}</td></tr>`,
+    );
+    expect(renderSummary(base)).not.toContain('Fallback cache');
+  });
+
   it('escapes HTML from inputs', () => {
     expect(renderSummary({ ...base, tags: ['<script>'] })).toContain('<code>&#60;script&#62;</code>');
   });

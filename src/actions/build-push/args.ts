@@ -19,6 +19,11 @@ export interface ArgsContext {
   repoPrivate: boolean;
   /** BUILDX_NO_DEFAULT_ATTESTATIONS is set to a true value. */
   noDefaultAttestations: boolean;
+  /**
+   * The builder's BuildKit is 0.11 or newer (docker's toolkit rule, see buildkitAtLeast): only
+   * then does docker's action add its default provenance. Hoist's own builders always are.
+   */
+  buildkitAttestations: boolean;
   /** Whether a secret file exists (docker skips a missing one with a warning). */
   fileExists: (file: string) => boolean;
 }
@@ -188,6 +193,7 @@ function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
   } else if (
     !attestsProvenance &&
     !ctx.noDefaultAttestations &&
+    ctx.buildkitAttestations &&
     !hasDockerExporter(inputs.outputs, inputs.load)
   ) {
     // buildx's own default for a private repository is min + inline-only; a

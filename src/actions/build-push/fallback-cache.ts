@@ -61,6 +61,36 @@ export function planFallbackCache(f: FallbackCacheFacts): FallbackCachePlan {
   };
 }
 
+/**
+ * The same cache on a Hoist build: Hoist builders keep their own cache, so nothing is imported,
+ * but a build of the default branch also exports `<ref>:<default branch>`, the tag every fork
+ * pull request imports when it falls back; without it that tag would only ever be written by
+ * fallback builds of the default branch, which a repository building on Hoist never runs.
+ * `ignore-error=true`: a registry hiccup costs the forks a warm cache, never this build.
+ */
+export function planHoistCacheExport(f: FallbackCacheFacts): FallbackCachePlan {
+  const main = branchCacheTag(f.defaultBranch);
+  if (f.fromFork) {
+    return {
+      cacheFrom: [],
+      cacheTo: [],
+      note: `exports nothing: the code comes from a fork, which must not write ${f.ref}:${main}`,
+    };
+  }
+  if (f.branch !== f.defaultBranch) {
+    return {
+      cacheFrom: [],
+      cacheTo: [],
+      note: `exports nothing: only a build of the default branch (${f.defaultBranch}) writes ${f.ref}:${main}, and this run builds ${f.branch ? `branch ${f.branch}` : 'no branch'}`,
+    };
+  }
+  return {
+    cacheFrom: [],
+    cacheTo: [`type=registry,ref=${f.ref}:${main},mode=max,ignore-error=true`],
+    note: `exports ${f.ref}:${main} (the default branch), which fork pull requests import when they fall back; an export error does not fail the build`,
+  };
+}
+
 /** The fallback argv with the cache flags before the context, so the user's own come first. */
 export function withCacheArgs(args: string[], plan: FallbackCachePlan): string[] {
   const flags: string[] = [];
@@ -78,11 +108,6 @@ export function dropCacheExport(plan: FallbackCachePlan): FallbackCachePlan {
     cacheTo: [],
     note: `imports ${reads}; exports nothing, the builder cannot export a registry cache`,
   };
-}
-
-/** The driver of `buildx inspect` output ("Driver:        docker-container"), if shown. */
-export function buildxDriver(inspectOutput: string): string | undefined {
-  return /^Driver:\s*(\S+)/m.exec(inspectOutput)?.[1];
 }
 
 /** pull_request_target runs untrusted head code too; like a fork it must not write the cache. */

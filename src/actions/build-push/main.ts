@@ -19,12 +19,20 @@ import { exchangeGithubOidc, idTokenAvailable } from '../lib/oidc.js';
 import { setupHoist } from '../setup/setup.js';
 import { planBuild, toHoistArgs, type ArgsContext } from './args.js';
 import {
-  buildxDriver,
   dropCacheExport,
   fallbackCacheFacts,
   planFallbackCache,
+  planHoistCacheExport,
   withCacheArgs,
+  type FallbackCachePlan,
 } from './fallback-cache.js';
+import {
+  buildkitAtLeast,
+  describeBuilder,
+  DEFAULT_PROVENANCE_BUILDKIT,
+  parseBuildxInspect,
+  type BuilderInfo,
+} from './builder.js';
 import { getInputs, type Inputs } from './inputs.js';
 import { decideRoute, type CredentialSource } from './route.js';
 import { countCachedSteps, renderSummary, summaryInputs } from './summary.js';
@@ -55,19 +63,6 @@ async function main(): Promise<void> {
   const tmpDir = makePrivateTempDir();
   core.saveState('tmpDir', tmpDir);
 
-  const ctx: ArgsContext = {
-    defaultContext: defaultGitContext(run, process.env),
-    tmpDir,
-    serverUrl: run.serverUrl,
-    runUrl: workflowRunUrl(run),
-    repoPrivate: isPrivateRepository(run.payload),
-    noDefaultAttestations,
-    fileExists: (f) => fs.existsSync(f),
-  };
-  const plan = planBuild(inputs, ctx);
-  for (const m of plan.masks) core.setSecret(m);
-  for (const w of plan.warnings) core.warning(w);
-
   const route = decideRoute({
     tokenInput: inputs.token,
     envToken,
@@ -76,13 +71,47 @@ async function main(): Promise<void> {
     fallback: inputs.fallback,
   });
   if (route.kind === 'fail') throw new ConfigurationError(route.message);
+  // The fallback asks the runner's builder what docker's action asks it (which BuildKit, which
+  // driver) before it plans the argv; Hoist's own builders are BuildKit 0.18.
+  const buildx = route.kind === 'fallback' ? await announceFallback(route.reason) : undefined;
+  const builder = buildx ? await inspectBuilder(buildx, inputs.builder) : undefined;
+
+  const ctx: ArgsContext = {
+    defaultContext: defaultGitContext(run, process.env),
+    tmpDir,
+    serverUrl: run.serverUrl,
+    runUrl: workflowRunUrl(run),
+    repoPrivate: isPrivateRepository(run.payload),
+    noDefaultAttestations,
+    buildkitAttestations: builder ? buildkitAtLeast(builder, DEFAULT_PROVENANCE_BUILDKIT) : true,
+    fileExists: (f) => fs.existsSync(f),
+  };
+  const plan = planBuild(inputs, ctx);
+  for (const m of plan.masks) core.setSecret(m);
+  for (const w of plan.warnings) core.warning(w);
+  if (builder && !ctx.buildkitAttestations) {
+    const withProvenance = planBuild(inputs, { ...ctx, buildkitAttestations: true });
+    if (withProvenance.args.length !== plan.args.length) {
+      core.info(
+        `No default provenance attestation: the builder ${describeBuilder(builder)} runs a BuildKit older than 0.11, which cannot make one (docker/build-push-action decides the same). Set up a newer builder, e.g. with docker/setup-buildx-action, to get it.`,
+      );
+    }
+  }
+
   // Everything that can fail before a build (server URL, OIDC exchange, CLI install, buildx
   // lookup) happens first: secrets reach the disk only for a build that runs now, and the
   // duration in the summary is the build's own.
+  const cache = inputs['fallback-cache'] ? cachePlan(inputs, run, route.kind, builder) : undefined;
+  const args = cache ? withCacheArgs(plan.args, cache) : plan.args;
   const launch =
     route.kind === 'hoist'
-      ? await prepareHoist(inputs, route.source, envToken, plan.args)
-      : await prepareFallback(route.reason, await fallbackCacheArgs(inputs, run, plan.args));
+      ? await prepareHoist(inputs, route.source, envToken, args)
+      : {
+          ...buildx!,
+          args: [...buildx!.args, ...args],
+          env: {},
+          where: `docker buildx on the runner (fallback: ${route.reason})`,
+        };
   for (const s of plan.secretFiles) fs.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
   core.debug(`buildx args: ${JSON.stringify(plan.args)}`);
 
@@ -120,6 +149,7 @@ async function main(): Promise<void> {
     imageId: result.imageId,
     buildId: info.buildId,
     buildUrl: info.buildUrl,
+    cache: cache?.note,
   });
   core.debug(`action took ${Date.now() - startedAt} ms`);
 
@@ -186,35 +216,68 @@ async function prepareHoist(
   };
 }
 
-async function prepareFallback(reason: string, planArgs: string[]): Promise<Launch> {
+/** Says why the build falls back, and finds buildx (docker's action fails the same way without it). */
+async function announceFallback(reason: string): Promise<{ command: string; args: string[] }> {
   core.notice(`${ACTION}: building with docker buildx on the runner instead of Hoist: ${reason}.`);
-  const cmd = await buildxCommand(planArgs);
-  return { ...cmd, env: {}, where: `docker buildx on the runner (fallback: ${reason})` };
+  return buildxCommand([]);
 }
 
-/** The fallback argv plus the branch cache of the `fallback-cache` input, when it is set. */
-async function fallbackCacheArgs(inputs: Inputs, run: GitHubRun, args: string[]): Promise<string[]> {
-  if (!inputs['fallback-cache']) return args;
-  const isFork = isForkPullRequest(run.eventName, run.payload);
-  const found = fallbackCacheFacts(inputs['fallback-cache'], run, isFork);
+/**
+ * `buildx inspect [builder]` of the builder the fallback will use, as docker's action reads it
+ * before it builds; like docker's, a builder that cannot be inspected fails the step.
+ */
+async function inspectBuilder(
+  buildx: { command: string; args: string[] },
+  name: string,
+): Promise<BuilderInfo> {
+  const args = [...buildx.args, 'inspect', ...(name ? [name] : [])];
+  const res = await exec.getExecOutput(buildx.command, args, { ignoreReturnCode: true, silent: true });
+  if (res.exitCode !== 0) {
+    const why = res.stderr.trim() || res.stdout.trim() || `exit code ${res.exitCode}`;
+    throw new ConfigurationError(
+      `cannot inspect the builder${name ? ` "${name}" of input 'builder'` : ''} for the fallback build: ${why}. Check that the builder exists (docker buildx ls)`,
+    );
+  }
+  const info = parseBuildxInspect(res.stdout);
+  core.info(`Fallback builder: ${describeBuilder(info)}`);
+  return info;
+}
+
+/**
+ * The registry cache of the `fallback-cache` input for this run: on the fallback, the branch
+ * cache; on Hoist, the default branch's export that fork pull requests import when they fall
+ * back. Undefined (with a warning) when the run's data cannot say which branch it builds.
+ */
+function cachePlan(
+  inputs: Inputs,
+  run: GitHubRun,
+  route: 'hoist' | 'fallback',
+  builder: BuilderInfo | undefined,
+): FallbackCachePlan | undefined {
+  const found = fallbackCacheFacts(
+    inputs['fallback-cache'],
+    run,
+    isForkPullRequest(run.eventName, run.payload),
+  );
   if ('skip' in found) {
     core.warning(`input 'fallback-cache' is ignored: ${found.skip}`);
-    return args;
+    return undefined;
+  }
+  if (route === 'hoist') {
+    const cache = planHoistCacheExport(found.facts);
+    core.info(`Fallback cache: ${cache.note}`);
+    return cache;
   }
   let cache = planFallbackCache(found.facts);
-  if (cache.cacheTo.length > 0) {
-    // The docker driver (the runner's default builder) fails the whole build on a registry cache export.
-    const cmd = await buildxCommand(['inspect', ...(inputs.builder ? ['--builder', inputs.builder] : [])]);
-    const inspect = await exec.getExecOutput(cmd.command, cmd.args, { ignoreReturnCode: true, silent: true });
-    if (buildxDriver(inspect.stdout) === 'docker') {
-      core.warning(
-        `input 'fallback-cache': the builder uses the docker driver, which cannot export a registry cache, so this build only imports it. Add docker/setup-buildx-action (a docker-container builder) before this step to export it too`,
-      );
-      cache = dropCacheExport(cache);
-    }
+  // The docker driver (the runner's default builder) fails the whole build on a registry cache export.
+  if (cache.cacheTo.length > 0 && builder?.driver === 'docker') {
+    core.warning(
+      `input 'fallback-cache': the builder uses the docker driver, which cannot export a registry cache, so this build only imports it. Add docker/setup-buildx-action (a docker-container builder) before this step to export it too`,
+    );
+    cache = dropCacheExport(cache);
   }
   core.info(`Fallback cache: ${cache.note}`);
-  return withCacheArgs(args, cache);
+  return cache;
 }
 
 async function post(): Promise<void> {

@@ -85,6 +85,8 @@ export interface SummaryData {
   buildUrl: string | undefined;
   buildId: string | undefined;
   inputs: Record<string, string | string[] | boolean>;
+  /** What the `fallback-cache` input made this build import and export, when it is set. */
+  cache?: string;
 }
 
 export function formatDuration(ms: number): string {
@@ -117,6 +119,7 @@ export function renderSummary(d: SummaryData): string {
     ['Tags', d.tags.length ? d.tags.map(code).join('<br>') : 'none'],
     ['Digest', d.digest ? code(d.digest) : 'none'],
   ];
+  if (d.cache) rows.push(['Fallback cache', escapeHtml(d.cache)]);
   if (d.imageId && d.imageId !== d.digest) rows.push(['Image ID', code(d.imageId)]);
   if (d.buildId)
     rows.push([
