@@ -30,6 +30,7 @@ import {
   parseBuildArgv,
   parseDuration,
 } from './build-argv.js';
+import { buildxHelp } from './build-help.js';
 import { configPath, fetchGithubIdToken, findHoistJson, readUserConfig } from './config.js';
 import { type HoistJsonFound, resolveApiUrl, resolveProject, resolveToken } from './resolve.js';
 import { VERSION } from './version.js';
@@ -126,7 +127,7 @@ export async function parseWithBuildx<T extends { kind: string }>(
     const parsed = command.parse(argv, extra);
     switch (parsed.kind) {
       case 'help':
-        io.stdout.write(command.help);
+        io.stdout.write(`${command.help}\n${await buildxHelp(getBuildx, io.env, command.name)}`);
         return 0;
       case 'usage-error':
         io.stderr.write(`hoist ${command.name}: ${(parsed as { message: string }).message}\n`);

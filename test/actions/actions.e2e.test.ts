@@ -181,6 +181,63 @@ function commandLine(stdout: string, tool: string): string | undefined {
 
 const errorLines = (stdout: string): string[] => stdout.split('\n').filter((l) => l.startsWith('::error::'));
 
+/**
+ * A `remote` buildx builder on a fresh buildkitd (the engine's BuildKit 0.18) with mTLS, as
+ * docker/setup-buildx-action would give a runner; its cache starts empty.
+ */
+async function remoteBuilder(name: string): Promise<{ name: string; stop: () => Promise<void> }> {
+  const ca = await createCa({ commonName: `hoist e2e ${name} CA` });
+  const serverCert = await issueServerCert(ca, { commonName: 'buildkitd', ipAddresses: ['127.0.0.1'] });
+  const client = await issueClientCert(ca, { commonName: name, notAfter: new Date(Date.now() + 3_600_000) });
+  const buildkitd = await startBuildkitd({
+    caPem: ca.certPem,
+    certPem: serverCert.certPem,
+    keyPem: serverCert.keyPem,
+    client,
+    registries: [registry.host],
+  });
+  const certs = fs.mkdtempSync(path.join(work, `${name}-certs-`));
+  const env = { ...process.env, ...dockerConfig.env };
+  const stop = async (): Promise<void> => {
+    await run(engineBinaries().docker, ['buildx', 'rm', '--force', name], env);
+    await buildkitd.stop();
+  };
+  try {
+    for (const [file, pem] of [
+      ['ca.pem', ca.certPem],
+      ['cert.pem', client.certPem],
+      ['key.pem', client.keyPem],
+    ] as const) {
+      fs.writeFileSync(path.join(certs, file), pem, { mode: 0o600 });
+    }
+    const create = await run(
+      engineBinaries().docker,
+      [
+        'buildx',
+        'create',
+        '--name',
+        name,
+        '--driver',
+        'remote',
+        '--driver-opt',
+        `cacert=${certs}/ca.pem,cert=${certs}/cert.pem,key=${certs}/key.pem,servername=127.0.0.1`,
+        buildkitd.address,
+      ],
+      env,
+    );
+    if (create.code !== 0) throw new Error(`buildx create ${name}: ${create.stderr}`);
+    return { name, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The annotation line core.warning writes for a build check (properties escaped as the runner reads them). */
+function annotationLines(stdout: string): string[] {
+  return stdout.split('\n').filter((l) => l.startsWith('::warning title='));
+}
+
 beforeAll(async () => {
   for (const f of ['dist/setup/index.js', 'dist/build-push/index.js']) {
     if (!fs.existsSync(path.join(REPO_ROOT, f))) throw new Error(`${f} is missing: run npm run build first`);
@@ -689,45 +746,9 @@ describe('fork pull requests', () => {
   });
 
   it('with fallback-cache and a builder that can export (remote driver), the fallback writes the branch cache to the registry', async () => {
-    const ca = await createCa({ commonName: 'hoist e2e fallback-cache CA' });
-    const serverCert = await issueServerCert(ca, { commonName: 'buildkitd', ipAddresses: ['127.0.0.1'] });
-    const client = await issueClientCert(ca, {
-      commonName: 'fallback',
-      notAfter: new Date(Date.now() + 3_600_000),
-    });
-    const buildkitd = await startBuildkitd({
-      caPem: ca.certPem,
-      certPem: serverCert.certPem,
-      keyPem: serverCert.keyPem,
-      client,
-      registries: [registry.host],
-    });
-    const certs = fs.mkdtempSync(path.join(work, 'fallback-certs-'));
-    const builder = 'hoist-e2e-fallback-cache';
+    const remote = await remoteBuilder('hoist-e2e-fallback-cache');
+    const builder = remote.name;
     try {
-      for (const [file, pem] of [
-        ['ca.pem', ca.certPem],
-        ['cert.pem', client.certPem],
-        ['key.pem', client.keyPem],
-      ] as const) {
-        fs.writeFileSync(path.join(certs, file), pem, { mode: 0o600 });
-      }
-      const create = await run(
-        engineBinaries().docker,
-        [
-          'buildx',
-          'create',
-          '--name',
-          builder,
-          '--driver',
-          'remote',
-          '--driver-opt',
-          `cacert=${certs}/ca.pem,cert=${certs}/cert.pem,key=${certs}/key.pem,servername=127.0.0.1`,
-          buildkitd.address,
-        ],
-        { ...process.env, ...dockerConfig.env },
-      );
-      expect(create.code).toBe(0);
       // The push payload's default branch is "master"; the run builds refs/heads/main.
       const j = job({ oidc: false });
       const cache = `${registry.host}/hoist-e2e/fallback-cache-remote`;
@@ -750,11 +771,7 @@ describe('fork pull requests', () => {
       expect(((await tags.json()) as { tags: string[] }).tags).toEqual(['main']);
       expect(await registryDigest('hoist-e2e/fallback-cache-remote', 'main')).toMatch(/^sha256:/);
     } finally {
-      await run(engineBinaries().docker, ['buildx', 'rm', '--force', builder], {
-        ...process.env,
-        ...dockerConfig.env,
-      });
-      await buildkitd.stop();
+      await remote.stop();
     }
   });
 
@@ -766,5 +783,200 @@ describe('fork pull requests', () => {
       /::notice::hoist\/setup-action: skipped the OIDC exchange: this is a pull request from a fork/,
     );
     expect(j.env.HOIST_TOKEN).toBeUndefined();
+  });
+});
+
+describe('the fallback asks the runner builder for its BuildKit, as docker/build-push-action does', () => {
+  it('on the engine dockerd (docker driver, BuildKit 0.8) a public fork pull request builds without default provenance', async () => {
+    const j = job({ eventName: 'pull_request', payload: forkPullRequestPayload(), oidc: false });
+    const tag = 'hoist-e2e/fork-old-builder:pr';
+    const inputs = { context: contextDir, tags: tag, network: 'host', 'api-url': server.url };
+    const step = await runStep(j, 'build-push-action', inputs, { cwd: contextDir });
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.stdout).not.toContain('Attestation is not supported');
+    expect(step.exitCode).toBe(0);
+    expect(step.stdout).toMatch(/Fallback builder: default \(docker driver, BuildKit v0\.8\S*\)/);
+    expect(step.stdout).toMatch(
+      /No default provenance attestation: the builder default \(docker driver, BuildKit v0\.8\S*\) runs a BuildKit older than 0\.11/,
+    );
+    // docker's argv for a builder below BuildKit 0.11: no --attest at all.
+    const line = commandLine(step.stdout, 'docker') ?? '';
+    expect(line).not.toContain('--attest');
+    expect(line.slice(line.indexOf(' buildx ') + ' buildx '.length)).toBe(
+      expectedArgs(j, inputs, step.state.tmpDir!, false).join(' '),
+    );
+    // The docker driver's default output: the image is in the runner's docker.
+    const inspect = await run(
+      engineBinaries().docker,
+      ['--host', dockerd.host, 'image', 'inspect', '--format', '{{.Id}}', tag],
+      { ...process.env, ...dockerConfig.env },
+    );
+    expect(inspect.code).toBe(0);
+    expect(inspect.stdout.trim()).toBe(step.outputs.imageid);
+  });
+
+  it('a builder that cannot be inspected fails the step before any build, naming the builder', async () => {
+    const j = job({ eventName: 'pull_request', payload: forkPullRequestPayload(), oidc: false });
+    const step = await runStep(
+      j,
+      'build-push-action',
+      { context: contextDir, builder: 'no-such-builder', 'api-url': server.url },
+      { cwd: contextDir },
+    );
+    expect(step.exitCode).toBe(1);
+    expect(errorLines(step.stdout)).toEqual([
+      expect.stringMatching(
+        /^::error::hoist\/build-push-action: cannot inspect the builder "no-such-builder" of input 'builder' for the fallback build: .*no-such-builder.*docker buildx ls/,
+      ),
+    ]);
+    expect(step.stdout).not.toMatch(/\[command\]\S*docker buildx build/);
+  });
+});
+
+describe('fork pull requests warm from the default branch Hoist cache (fallback-cache)', () => {
+  const cache = (): string => `${registry.host}/hoist-e2e/warm-cache`;
+  // A FROM … as with lowercase `as`: BuildKit's FromAsCasing build check warns on line 1.
+  const nonce = `${process.pid}-${Date.now()}`;
+  const writeCheckout = (dir: string): void => {
+    fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'src', 'hello.txt'), 'hello from main\n');
+    fs.writeFileSync(
+      path.join(dir, 'src', 'Dockerfile'),
+      [
+        `FROM ${registry.baseImage} as build`,
+        `RUN echo warm-${nonce} > /warm.txt`,
+        'COPY hello.txt /hello.txt',
+        'RUN cat /hello.txt /warm.txt > /both.txt',
+        '',
+      ].join('\n'),
+    );
+  };
+  const checkInputs = { context: 'src', file: 'src/Dockerfile' };
+  const annotation = (stdout: string): string | undefined =>
+    annotationLines(stdout).find((l) => l.includes('file=src/Dockerfile'));
+  let hoistDigest = '';
+
+  it('a push to the default branch on Hoist exports <ref>:<default branch>, says so, and annotates the build check', async () => {
+    const payload = pushPayload();
+    (payload.repository as Record<string, unknown>).private = false;
+    const j = job({ payload, env: { GITHUB_REF: 'refs/heads/master' } });
+    writeCheckout(j.dir);
+    await runStep(j, 'setup-action', { 'api-url': server.url });
+    const inputs = {
+      ...checkInputs,
+      project: 'web',
+      push: 'true',
+      tags: `${registry.host}/e2e/warm:main`,
+      'fallback-cache': cache(),
+    };
+    const step = await runStep(j, 'build-push-action', inputs, { cwd: j.dir });
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.outputs.builder).toBe('hoist');
+    expect(step.stdout).toContain(
+      `Fallback cache: exports ${cache()}:master (the default branch), which fork pull requests import when they fall back`,
+    );
+    const hoistLine =
+      step.stdout.split('\n').find((l) => l.startsWith('[command]') && l.includes('/hoist build')) ?? '';
+    expect(hoistLine).toContain(`--cache-to type=registry,ref=${cache()}:master,mode=max,ignore-error=true`);
+    expect(hoistLine).not.toContain('--cache-from');
+    // The cache is in the registry under the default branch's tag.
+    expect(await registryDigest('hoist-e2e/warm-cache', 'master')).toMatch(/^sha256:/);
+    const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
+    expect(summary).toMatch(/Fallback cache<\/th><td>exports \S+:master \(the default branch\)/);
+    // The FromAsCasing warning as a warning annotation on the Dockerfile's line 1.
+    expect(annotation(step.stdout)).toBe(
+      "::warning title=The 'as' keyword should match the case of the 'from' keyword,file=src/Dockerfile,line=1::FromAsCasing: 'as' and 'FROM' keywords' casing do not match%0AMore info: https://docs.docker.com/go/dockerfile/rule/from-as-casing/",
+    );
+    expect(step.stdout).toContain('::group::Generating GitHub annotations (1 build checks found)');
+    hoistDigest = step.outputs.digest!;
+    expect(hoistDigest).toMatch(/^sha256:/);
+
+    // DOCKER_BUILD_CHECKS_ANNOTATIONS=false turns them off; a feature branch exports nothing.
+    const k = job({
+      payload,
+      env: { GITHUB_REF: 'refs/heads/feature', DOCKER_BUILD_CHECKS_ANNOTATIONS: 'false' },
+    });
+    writeCheckout(k.dir);
+    await runStep(k, 'setup-action', { 'api-url': server.url });
+    const other = await runStep(
+      k,
+      'build-push-action',
+      { ...checkInputs, project: 'web', outputs: 'type=cacheonly', 'fallback-cache': cache() },
+      { cwd: k.dir },
+    );
+    expect(other.exitCode).toBe(0);
+    expect(annotationLines(other.stdout)).toEqual([]);
+    expect(other.stdout).toContain(
+      'Fallback cache: exports nothing: only a build of the default branch (master)',
+    );
+    expect(other.stdout).not.toMatch(/\[command\].*--cache-to/);
+  });
+
+  it('a fork pull request falling back on a BuildKit 0.18 builder imports it (CACHED steps), with default provenance and the annotation', async () => {
+    expect(hoistDigest).not.toBe('');
+    const builder = await remoteBuilder('hoist-e2e-fork-warm');
+    try {
+      const j = job({ eventName: 'pull_request', payload: forkPullRequestPayload(), oidc: false });
+      writeCheckout(j.dir);
+      const tag = `${registry.host}/e2e/fork-warm:pr`;
+      const inputs = {
+        ...checkInputs,
+        builder: builder.name,
+        push: 'true',
+        tags: tag,
+        'api-url': server.url,
+        'fallback-cache': cache(),
+      };
+      const step = await runStep(j, 'build-push-action', inputs, { cwd: j.dir });
+      expect(errorLines(step.stdout)).toEqual([]);
+      expect(step.exitCode).toBe(0);
+      expect(step.outputs.builder).toBe('buildx');
+      expect(step.stdout).toMatch(
+        /Fallback builder: hoist-e2e-fork-warm \(remote driver, BuildKit v0\.18\.\d+\)/,
+      );
+      expect(step.stdout).toContain(
+        `Fallback cache: imports ${cache()}:master (the default branch); exports nothing`,
+      );
+      const line = commandLine(step.stdout, 'docker') ?? '';
+      // docker's argv with its default provenance (a public repository: mode=max), plus the cache import.
+      const args = expectedArgs(j, inputs, step.state.tmpDir!);
+      expect(args).toContain(`type=provenance,mode=max,builder-id=${workflowRunUrl(readGitHubRun(j.env))}`);
+      expect(line.slice(line.indexOf(' buildx ') + ' buildx '.length)).toBe(
+        [
+          ...args.slice(0, -1),
+          '--cache-from',
+          `type=registry,ref=${cache()}:master`,
+          args[args.length - 1],
+        ].join(' '),
+      );
+      // Every Dockerfile step came from the imported cache: this buildkitd has never built anything.
+      const all = `${step.stdout}\n${step.stderr}`;
+      expect(all).toMatch(/importing cache manifest from .*warm-cache:master/);
+      const lines = all.split('\n');
+      for (const name of ['[2/4] RUN echo warm-', '[3/4] COPY hello.txt', '[4/4] RUN cat']) {
+        const id = /^#(\d+) /.exec(lines.find((l) => /^#\d+ /.test(l) && l.includes(name)) ?? '')?.[1];
+        expect(id).toBeDefined();
+        expect(lines).toContain(`#${id} CACHED`);
+      }
+      const summary = fs.readFileSync(j.env.GITHUB_STEP_SUMMARY!, 'utf8');
+      expect(summary).toMatch(/Cached steps<\/th><td>3 of 4</);
+      expect(summary).toMatch(/Fallback cache<\/th><td>imports \S+:master/);
+      // The default provenance is in the pushed image: an attestation manifest next to the image.
+      const index = await fetch(`${registry.url}/v2/e2e/fork-warm/manifests/pr`, {
+        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+      });
+      const manifests = ((await index.json()) as { manifests: { annotations?: Record<string, string> }[] })
+        .manifests;
+      expect(
+        manifests.some((m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'),
+      ).toBe(true);
+      // The same build check, annotated from the fallback's buildx state.
+      expect(annotation(step.stdout)).toMatch(
+        /^::warning title=The 'as' keyword should match the case of the 'from' keyword,file=src\/Dockerfile,line=1::FromAsCasing/,
+      );
+    } finally {
+      await builder.stop();
+    }
   });
 });

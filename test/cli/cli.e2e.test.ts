@@ -592,6 +592,19 @@ describe('errors a user can act on', () => {
     expect(r.stderr).toMatch(/docker buildx is not available.*Install Docker Buildx/);
   });
 
+  it('hoist build --help | grep -- --cache-to finds buildx own flag (the help shows every flag)', async () => {
+    const r = await run('sh', ['-c', `"${hoistBin}" build --help | grep -- --cache-to`], { env: baseEnv() });
+    expect(r.stdout).toMatch(/^ +--cache-to stringArray +Cache export destinations/m);
+    // Without buildx the help still answers, with where to get it.
+    const nodeOnly = path.join(tmp, 'node-only');
+    await fs.mkdir(nodeOnly, { recursive: true });
+    await fs.symlink(process.execPath, path.join(nodeOnly, 'node')).catch(() => undefined);
+    const bare = await hoist(['build', '--help'], { env: baseEnv({ PATH: nodeOnly }) });
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toContain('--build-platform string');
+    expect(bare.stdout).toMatch(/not shown, because buildx could not be run[\s\S]*Install Docker Buildx/);
+  });
+
   it('an unreachable server', async () => {
     const r = await hoist(['build', '.'], { env: baseEnv({ HOIST_API_URL: 'http://127.0.0.1:9' }) });
     expect(r.code).toBe(1);

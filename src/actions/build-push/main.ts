@@ -27,6 +27,15 @@ import {
   type FallbackCachePlan,
 } from './fallback-cache.js';
 import {
+  buildCheckAnnotations,
+  buildxRefsDir,
+  dockerfileOf,
+  localStateFor,
+  metadataRef,
+  metadataWarnings,
+  readLocalState,
+} from './annotations.js';
+import {
   buildkitAtLeast,
   describeBuilder,
   DEFAULT_PROVENANCE_BUILDKIT,
@@ -59,6 +68,7 @@ async function main(): Promise<void> {
 
   const noDefaultAttestations = envBool('BUILDX_NO_DEFAULT_ATTESTATIONS', false);
   const summaryEnabled = inputs.summary && envBool('DOCKER_BUILD_SUMMARY', true);
+  const annotationsEnabled = envBool('DOCKER_BUILD_CHECKS_ANNOTATIONS', true);
   const run = readGitHubRun();
   const tmpDir = makePrivateTempDir();
   core.saveState('tmpDir', tmpDir);
@@ -134,6 +144,9 @@ async function main(): Promise<void> {
     core.info(value);
     core.endGroup();
     core.setOutput(output, value);
+  }
+  if (annotationsEnabled && (!inputs.call || inputs.call === 'build')) {
+    annotateBuildChecks(route.kind, plan, inputs.file, result.metadata);
   }
   if (info.buildId) core.setOutput('build-id', info.buildId);
   if (info.buildUrl) core.setOutput('build-url', info.buildUrl);
@@ -278,6 +291,41 @@ function cachePlan(
   }
   core.info(`Fallback cache: ${cache.note}`);
   return cache;
+}
+
+/**
+ * The build's check warnings as warning annotations on its Dockerfile. The fallback finds the
+ * Dockerfile where docker's action does, in the state buildx saved under the build's ref; a
+ * Hoist build's temporary builder takes that state with it, so there it comes from the same
+ * context and file.
+ */
+function annotateBuildChecks(
+  route: 'hoist' | 'fallback',
+  plan: { context: string },
+  file: string,
+  metadata: Record<string, unknown> | undefined,
+): void {
+  const warnings = metadataWarnings(metadata);
+  const ref = metadataRef(metadata);
+  if (warnings.length === 0 || !ref) return;
+  const cwd = process.cwd();
+  const state =
+    route === 'fallback'
+      ? readLocalState(ref, buildxRefsDir(process.env, os.homedir()))
+      : localStateFor(plan.context, file, cwd);
+  const dockerfile =
+    state &&
+    dockerfileOf(state, {
+      workspace: process.env.GITHUB_WORKSPACE || cwd,
+      repository: process.env.GITHUB_REPOSITORY ?? '',
+      cwd,
+      readFile: (f) => (fs.existsSync(f) && fs.statSync(f).isFile() ? fs.readFileSync(f, 'utf8') : undefined),
+    });
+  const annotations = buildCheckAnnotations(warnings, dockerfile ? [dockerfile] : []);
+  if (annotations.length === 0) return;
+  core.startGroup(`Generating GitHub annotations (${annotations.length} build checks found)`);
+  for (const { message, ...where } of annotations) core.warning(message, where);
+  core.endGroup();
 }
 
 async function post(): Promise<void> {
