@@ -2,6 +2,7 @@
 // docker config dir), as HOIST_BUILDX, and with no buildx at all.
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { runBake } from '../../src/cli/bake-run.js';
 import { runBuild } from '../../src/cli/build-run.js';
 import { buildxFlagSections, buildxHelpSection } from '../../src/cli/build-help.js';
 import { engineBinaries, makeDockerConfig, type DockerConfig } from '../helpers/engine.js';
@@ -72,6 +73,22 @@ describe('hoist build --help', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('docker buildx build options: not shown');
     expect(r.stdout).toContain('/bin/false version');
+  });
+});
+
+describe('hoist bake --help', () => {
+  it('appends the flags of buildx bake', async () => {
+    const out = { stdout: '', stderr: '' };
+    const code = await runBake(['--help'], {
+      env: { HOIST_CONFIG: '/nonexistent/hoist.json', HOIST_BUILDX: engineBinaries().buildx, PATH: '' },
+      cwd: '/',
+      stdout: { write: (s: string) => (out.stdout += s) },
+      stderr: { write: (s: string) => (out.stderr += s) },
+    });
+    expect(code).toBe(0);
+    expect(out.stdout).toMatch(/^Usage: {2}hoist bake /);
+    expect(out.stdout).toContain(`docker buildx bake options (from "${engineBinaries().buildx} bake --help"`);
+    expect(out.stdout).toMatch(/^ +--set stringArray /m);
   });
 });
 
