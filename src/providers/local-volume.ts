@@ -5,6 +5,10 @@
 //                   it at shutdown. Builders can fill at most that volume, never the data dir's
 //                   filesystem (the database). With XFS quota support in the kernel it is mounted
 //                   with prjquota and each builder directory is an XFS project with a hard limit.
+//                   Without it (a kernel built without CONFIG_XFS_QUOTA), each builder's root is
+//                   its own sparse XFS image of the disk limit in builders/.images/, loop-mounted
+//                   while the builder runs: the same hard cap per builder, and an image file can
+//                   still be cloned with reflink on the volume.
 //   auto            builders stay on the data dir's filesystem; when that is XFS mounted with
 //                   prjquota, each builder directory gets a project quota, else a warning says
 //                   nothing caps builder disk use.
@@ -30,7 +34,7 @@ export interface VolumeLogger {
 /** How builder disk use is bounded, for the start-up log and tests. */
 export type DiskCap =
   | { kind: 'project-quota'; mount: string; limitBytes: number }
-  | { kind: 'volume'; mount: string; volumeBytes: number; reason: string }
+  | { kind: 'builder-image'; mount: string; volumeBytes: number; limitBytes: number; reason: string }
   | { kind: 'none'; reason: string };
 
 export interface MountEntry {
@@ -135,6 +139,15 @@ export class BuilderVolume {
     return path.join(this.buildersDir, '.hoist-projects.json');
   }
 
+  /** Per-builder images; a dot name, so it is never taken for a builder directory. */
+  private get imagesDir(): string {
+    return path.join(this.buildersDir, '.images');
+  }
+
+  private builderImage(id: string): string {
+    return path.join(this.imagesDir, `${id}.xfs`);
+  }
+
   /**
    * Prepares the builders directory (mounting the image when asked) and says at start what
    * bounds builder disk use; a missing bound is a warning that names the flag that fixes it.
@@ -155,12 +168,13 @@ export class BuilderVolume {
       await v.loadProjects();
     } else if (opts.spec.kind === 'xfs-image') {
       v.cap = {
-        kind: 'volume',
+        kind: 'builder-image',
         mount: opts.buildersDir,
         volumeBytes: opts.spec.sizeBytes,
-        reason:
-          'this kernel refused the XFS prjquota mount option (built without XFS quota support), so builders share the volume without a cap each',
+        limitBytes: opts.diskLimitBytes,
+        reason: 'this kernel refused the XFS prjquota mount option (built without XFS quota support)',
       };
+      await fs.mkdir(v.imagesDir, { recursive: true, mode: 0o700 });
     } else {
       v.cap = {
         kind: 'none',
@@ -181,11 +195,22 @@ export class BuilderVolume {
         { mount: c.mount, builder_disk_limit_bytes: c.limitBytes },
         'builder disk use capped by XFS project quotas',
       );
-    } else if (c.kind === 'volume') {
-      this.log.warn(
-        { mount: c.mount, volume_bytes: c.volumeBytes },
-        `builders are on their own XFS volume (${c.mount}): a RUN step cannot fill the data directory's filesystem, but ${c.reason}; one builder can fill the volume for the others`,
+    } else if (c.kind === 'builder-image') {
+      this.log.info(
+        {
+          mount: c.mount,
+          volume_bytes: c.volumeBytes,
+          builder_disk_limit_bytes: c.limitBytes,
+          why: c.reason,
+        },
+        'builder disk use capped by the XFS volume and an XFS image per builder root',
       );
+      if (c.limitBytes >= c.volumeBytes) {
+        this.log.warn(
+          { volume_bytes: c.volumeBytes, builder_disk_limit_bytes: c.limitBytes },
+          'the builder disk limit is not smaller than the builder volume, so one builder can fill the volume for the others; lower --builder-disk-limit (HOIST_BUILDER_DISK_LIMIT) or grow the volume',
+        );
+      }
     } else {
       this.log.warn(
         { builders_dir: this.buildersDir },
@@ -278,9 +303,13 @@ export class BuilderVolume {
     await fs.rename(tmp, this.projectsFile);
   }
 
-  /** Caps a builder's directory (an XFS project with a hard block and inode limit); no-op without quotas. */
+  /**
+   * Caps a builder before it starts: its directory becomes an XFS project with a hard block and
+   * inode limit, or its root is mounted from its own image; no-op without a cap.
+   */
   async assign(id: string, dir: string): Promise<void> {
     const c = this.cap;
+    if (c.kind === 'builder-image') return this.mountBuilderImage(id, path.join(dir, 'root'), c.limitBytes);
     if (c.kind !== 'project-quota') return;
     let projid = this.projects[id];
     if (projid === undefined) {
@@ -303,9 +332,50 @@ export class BuilderVolume {
     );
   }
 
-  /** Drops a destroyed builder's project limit. */
+  private async mountBuilderImage(id: string, root: string, bytes: number): Promise<void> {
+    if ((await readMounts()).some((m) => m.dir === root)) return;
+    const image = this.builderImage(id);
+    const exists = await fs.stat(image).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      // A root from before the volume had images is only cache: it would be hidden under the mount.
+      await fs.rm(root, { recursive: true, force: true });
+      const tmp = `${image}.tmp`;
+      try {
+        // Sparse: it takes volume space only as the builder writes, up to its size.
+        const fh = await fs.open(tmp, 'w', 0o600);
+        await fh.truncate(bytes);
+        await fh.close();
+        await tool('mkfs.xfs', ['-q', '-m', 'reflink=1', '-L', 'hoist-b', tmp], `mkfs.xfs on ${tmp}`);
+        await fs.rename(tmp, image);
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        throw new Error(`cannot create the disk image of builder ${id}: ${errorMessage(err)}`);
+      }
+    }
+    await fs.mkdir(root, { recursive: true, mode: 0o700 });
+    await tool('mount', ['-t', 'xfs', '-o', 'loop', image, root], `mount of builder ${id}'s disk image`);
+  }
+
+  /** Unmounts a stopped builder's root image (its loop device goes with it); no-op otherwise. */
+  async detach(id: string): Promise<void> {
+    if (this.cap.kind !== 'builder-image') return;
+    const root = path.join(this.buildersDir, id, 'root');
+    if (!(await readMounts()).some((m) => m.dir === root)) return;
+    await tool('umount', ['-R', root], `umount ${root}`).catch((err: unknown) =>
+      this.log.warn({ builder_id: id, err: errorMessage(err) }, 'could not unmount a builder disk image'),
+    );
+  }
+
+  /** Drops a destroyed builder's project limit or disk image. */
   async release(id: string): Promise<void> {
     const c = this.cap;
+    if (c.kind === 'builder-image') {
+      await fs.rm(this.builderImage(id), { force: true });
+      return;
+    }
     const projid = this.projects[id];
     if (c.kind !== 'project-quota' || projid === undefined) return;
     await tool(

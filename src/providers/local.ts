@@ -53,7 +53,7 @@ export interface LocalProviderOptions {
   limits?: BuilderLimits;
   /** What the builders directory lives on (see local-volume.ts); absent = as it is, no start-up check. */
   volume?: VolumeSpec;
-  /** Hard disk cap of one builder where XFS project quotas exist. Default twice maxUsedSpaceBytes. */
+  /** Hard disk cap of one builder on an XFS volume. Default twice maxUsedSpaceBytes (at least 300 MiB). */
   diskLimitBytes?: number;
 }
 
@@ -270,7 +270,7 @@ export class LocalProvider implements Provider {
       p.volume = await BuilderVolume.open({
         spec: opts.volume,
         buildersDir: p.buildersDir,
-        diskLimitBytes: opts.diskLimitBytes ?? 2 * p.maxUsedDefault,
+        diskLimitBytes: opts.diskLimitBytes ?? Math.max(2 * p.maxUsedDefault, 300 * 1024 ** 2),
         logger: p.log,
       });
     }
@@ -621,6 +621,7 @@ export class LocalProvider implements Provider {
       const left = await this.cgroups.release(id);
       if (left.length) this.log.warn({ builder_id: id, cgroups: left }, 'could not remove builder cgroups');
     }
+    await this.volume?.detach(id);
   }
 
   async destroy(id: string): Promise<void> {

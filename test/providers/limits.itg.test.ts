@@ -24,7 +24,8 @@ jest.setTimeout(300_000);
 const run = promisify(execFile);
 const PIDS = 64;
 const MEMORY_MIB = 160;
-const VOLUME_MIB = 700;
+const VOLUME_MIB = 1500;
+const DISK_LIMIT_MIB = 500;
 const layout = parseCgroupLayout(readFileSync('/proc/self/mounts', 'utf8'));
 const root = (c: 'pids' | 'memory' | 'cpu'): string =>
   layout.version === 2 ? layout.root : layout.controllers[c];
@@ -130,6 +131,7 @@ beforeAll(async () => {
       'builder-memory': `${MEMORY_MIB}MiB`,
       'builder-cpus': '0.5',
       'builder-volume': `xfs-image:${VOLUME_MIB}MiB`,
+      'builder-disk-limit': `${DISK_LIMIT_MIB}MiB`,
       'build-heartbeat-grace': '10m',
     },
   });
@@ -271,31 +273,69 @@ RUN perl -e 'my ($ok, $fail, @kids) = (0, 0); my $t = time; \\
 });
 
 describe('builder disk cap', () => {
-  it('a RUN step cannot fill the data directory: it gets ENOSPC on the builder volume', async () => {
+  it('a RUN step fills only its own builder: ENOSPC at the disk limit while another builder writes and the data dir keeps its space', async () => {
     const builders = path.join(s.dataDir, 'builders');
     const mount = mountsUnder(builders).find((l) => l.split(' ')[1] === builders);
     expect(mount?.split(' ')[2]).toBe('xfs');
     expect(await loopDevicesOf(path.join(s.dataDir, 'builders.xfs'))).toMatch(/\/dev\/loop\d+/);
     expect((await fs.stat(path.join(s.dataDir, 'builders.xfs'))).size).toBe(VOLUME_MIB * 1024 ** 2);
-    const free = () => {
-      const st = statfsSync(s.dataDir);
+    // What the data dir holds on its own filesystem (-x: not the volume's contents), and the
+    // image's allocated bytes: other processes share that filesystem, so not its free space.
+    const onHostFs = async () => Number((await run('du', ['-sxB1', s.dataDir])).stdout.split('\t')[0]);
+    const allocated = async () => (await fs.stat(path.join(s.dataDir, 'builders.xfs'))).blocks * 512;
+    const before = { du: await onHostFs(), image: await allocated() };
+    expect(before.image).toBeGreaterThanOrEqual(VOLUME_MIB * 1024 ** 2);
+    const alpha = await acquire('alpha');
+    const beta = await acquire('beta');
+    // The builder's root sees its own cap (an image per builder, or an XFS project quota).
+    const alphaRoot = path.join(builders, alpha.active.builder_id, 'root');
+    const size = statfsSync(alphaRoot);
+    expect(size.blocks * size.bsize).toBeLessThanOrEqual(DISK_LIMIT_MIB * 1024 ** 2);
+    const avail = () => {
+      const st = statfsSync(alphaRoot);
       return st.bavail * st.bsize;
     };
-    const before = free();
-    const { buildId, active } = await acquire('alpha');
-    const r = await build(
-      active,
-      `FROM ${registry.baseImage}\nRUN dd if=/dev/zero of=/fill bs=1M count=${VOLUME_MIB + 300} && echo wrote-$((6*7))\n`,
+    // alpha writes past its limit and then holds what it wrote for a while.
+    const filling = build(
+      alpha.active,
+      `FROM ${registry.baseImage}\nRUN dd if=/dev/zero of=/fill bs=1M count=${DISK_LIMIT_MIB + 200}; echo "dd-exit=$?"; sleep 8; exit 1\n`,
     );
+    const deadline = Date.now() + 60_000;
+    let full = false;
+    while (!full && Date.now() < deadline) {
+      full = avail() < 16 * 1024 ** 2;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(full).toBe(true);
+    // Meanwhile beta still has room on the shared volume.
+    const other = await build(
+      beta.active,
+      `FROM ${registry.baseImage}\nRUN dd if=/dev/zero of=/b bs=1M count=100 && echo beta-wrote-$((6*7))\n`,
+    );
+    const r = await filling;
     expect(r.ok).toBe(false);
-    expect(r.out).not.toContain('wrote-42');
     expect(r.out).toMatch(/No space left on device|Disk quota exceeded/);
+    expect(r.out).toContain('dd-exit=1');
+    const copied = Number(/(\d+) bytes .* copied/.exec(r.out)?.[1]);
+    expect(copied).toBeLessThan(DISK_LIMIT_MIB * 1024 ** 2);
+    expect(copied).toBeGreaterThan(0);
+    expect(other.out).toContain('beta-wrote-42');
+    expect(other.ok).toBe(true);
     // The data dir's filesystem lost (next to) nothing: the volume was reserved up front.
-    expect(before - free()).toBeLessThan(64 * 1024 ** 2);
-    // The failed step's layer is gone again, so the builder keeps working.
-    const again = await build(active, `FROM ${registry.baseImage}\nRUN echo room-again\n`);
+    expect((await onHostFs()) - before.du).toBeLessThan(16 * 1024 ** 2);
+    expect(await allocated()).toBe(before.image);
+    // buildkitd drops the failed step's layer (asynchronously), so alpha gets its room back.
+    const failedAt = Date.now();
+    while (avail() < 64 * 1024 ** 2 && Date.now() < failedAt + 90_000)
+      await new Promise((r) => setTimeout(r, 200));
+    const recoveryMs = Date.now() - failedAt;
+    const again = await build(alpha.active, `FROM ${registry.baseImage}\nRUN echo room-again\n`);
     expect(again.out).toContain('room-again');
-    await finish('alpha', buildId);
+    console.log(
+      `disk: alpha wrote ${copied} bytes before ENOSPC (limit ${DISK_LIMIT_MIB} MiB); beta wrote 100 MiB meanwhile; alpha had room again after ${recoveryMs} ms`,
+    );
+    await finish('alpha', alpha.buildId);
+    await finish('beta', beta.buildId);
   });
 
   it('says at start when it cannot cap builder disk use, naming the flag that fixes it', async () => {
@@ -311,9 +351,7 @@ describe('builder disk cap', () => {
     // The volume server said what it enforces instead.
     const msgs = s.logs().map((l) => l.msg);
     expect(msgs).toContain('builders run in their own cgroups');
-    expect(
-      msgs.some((m) => /builders are on their own XFS volume|capped by XFS project quotas/.test(m)),
-    ).toBe(true);
+    expect(msgs.some((m) => /^builder disk use capped by/.test(m))).toBe(true);
   });
 });
 
@@ -367,7 +405,7 @@ describe('cleanup', () => {
     const image = path.join(dataDir, 'builders.xfs');
     const volume = { kind: 'xfs-image' as const, sizeBytes: 320 * 1024 ** 2 };
     const p1 = await provider({ dataDir, volume });
-    expect(p1.diskCap?.kind).toMatch(/^(volume|project-quota)$/);
+    expect(p1.diskCap?.kind).toMatch(/^(builder-image|project-quota)$/);
     await fs.writeFile(path.join(builders, 'on-the-volume'), 'x');
     await p1.close({ stopBuilders: false });
     expect(mountsUnder(builders)).toHaveLength(1);

@@ -142,7 +142,7 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     name: 'builder-disk-limit',
     env: 'HOIST_BUILDER_DISK_LIMIT',
     description:
-      'hard disk cap of one builder where XFS project quotas work (default twice --builder-max-used-space)',
+      'hard disk cap of one builder on an XFS volume (default twice --builder-max-used-space, at least 300MiB)',
   },
   {
     name: 'project-max-active-builds',
@@ -265,12 +265,13 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
   };
   const volumeEnv = BUILDS_OPTIONS.find((o) => o.name === 'builder-volume')!.env;
   const volume = parseVolumeSpec(opts['builder-volume'], parseByteSize, `--builder-volume (${volumeEnv})`);
+  // 300MiB: the smallest XFS filesystem, for when each builder root is an image of this size.
   const diskLimit = size(
     opts,
     'builder-disk-limit',
-    2 * maxUsed,
-    64 * 1024 ** 2,
-    'at least 64MiB such as 20GiB',
+    Math.max(2 * maxUsed, 300 * 1024 ** 2),
+    300 * 1024 ** 2,
+    'at least 300MiB such as 20GiB',
   );
   const createRatePerMin = wholeNumber(opts, 'build-create-rate', 120, 0, 1_000_000);
   const retentionMs = duration(opts, 'build-retention', 30 * 86_400_000, 3_600_000);
