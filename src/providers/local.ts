@@ -454,6 +454,8 @@ export class LocalProvider implements Provider {
     } catch (err) {
       await this.killPid(pid);
       await fs.rm(f.pidfile, { force: true });
+      await this.cgroups?.release(spec.id);
+      await this.volume?.detach(spec.id);
       const tail = await this.logTail(f.log);
       throw new Error(
         `builder ${spec.id} did not start: ${errorMessage(err)}${tail ? `; buildkitd log: ${tail}` : ''}`,

@@ -399,6 +399,28 @@ describe('cleanup', () => {
     expect(cgroupDirsOf(cgroupBase(dataDir))).toEqual([]);
   });
 
+  it('a builder that cannot start leaves no cgroup and no mounted disk image behind', async () => {
+    const dataDir = path.join(tmp, 'crash');
+    const crashing = path.join(tmp, 'crashing-buildkitd');
+    await fs.writeFile(crashing, '#!/bin/sh\necho "fake buildkitd: cannot start" >&2\nexit 3\n', {
+      mode: 0o755,
+    });
+    const p = await provider({
+      dataDir,
+      buildkitdPath: crashing,
+      limits: LIMITS,
+      volume: { kind: 'xfs-image', sizeBytes: 400 * 1024 ** 2 },
+      diskLimitBytes: 300 * 1024 ** 2,
+    });
+    await expect(p.launch({ id: 'bkr_c', projectId: 'prj_c', platform: 'linux/amd64' })).rejects.toThrow(
+      /did not start: .*fake buildkitd: cannot start/,
+    );
+    expect(cgroupDirsOf(path.join(cgroupBase(dataDir), 'bkr_c'))).toEqual([]);
+    expect(mountsUnder(path.join(dataDir, 'builders', 'bkr_c'))).toEqual([]);
+    await p.close({ stopBuilders: true });
+    expect(mountsUnder(dataDir)).toEqual([]);
+  });
+
   it('a volume left mounted for kept builders is reused by the next server, then unmounted', async () => {
     const dataDir = path.join(tmp, 'vol');
     const builders = path.join(dataDir, 'builders');
