@@ -5,6 +5,7 @@ import { rmSync, existsSync } from 'node:fs';
 export const entries = {
   setup: 'src/actions/setup/index.ts',
   'build-push': 'src/actions/build-push/index.ts',
+  bake: 'src/actions/bake/index.ts',
   cli: 'src/cli/index.ts',
   server: 'src/server/index.ts',
 };

@@ -154,7 +154,7 @@ function exec(
  */
 export async function runStep(
   job: Job,
-  action: 'setup-action' | 'build-push-action',
+  action: 'setup-action' | 'build-push-action' | 'bake-action',
   inputs: Record<string, string>,
   opts: { runPost?: boolean; cwd?: string } = {},
 ): Promise<StepResult> {
@@ -167,7 +167,7 @@ export async function runStep(
   };
   for (const f of Object.values(files)) fs.writeFileSync(f, '');
   const actionYml = path.join(REPO_ROOT, action, 'action.yml');
-  const dist = path.join(REPO_ROOT, 'dist', action === 'setup-action' ? 'setup' : 'build-push', 'index.js');
+  const dist = path.join(REPO_ROOT, 'dist', action.replace(/-action$/, ''), 'index.js');
   const all = {
     ...actionDefaults(actionYml, job.env.GITHUB_TOKEN_FOR_TESTS ?? 'ghs_e2e_not_a_real_token'),
     ...inputs,

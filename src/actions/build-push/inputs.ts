@@ -104,7 +104,7 @@ export function getInputs(): Inputs {
   };
 }
 
-function getFallbackInput(): FallbackMode {
+export function getFallbackInput(): FallbackMode {
   const raw = core.getInput('fallback') || 'auto';
   if (raw === 'auto' || raw === 'never') return raw;
   throw new ConfigurationError(
@@ -112,7 +112,7 @@ function getFallbackInput(): FallbackMode {
   );
 }
 
-function getUrlInput(name: string): string {
+export function getUrlInput(name: string): string {
   const raw = core.getInput(name);
   if (!raw) return '';
   let url: URL;
@@ -129,7 +129,7 @@ function getUrlInput(name: string): string {
   return raw.replace(/\/+$/, '');
 }
 
-function getBuildPlatformInput(): string {
+export function getBuildPlatformInput(): string {
   const raw = core.getInput('build-platform');
   if (raw && !/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(raw)) {
     throw new ConfigurationError(
