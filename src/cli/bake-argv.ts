@@ -217,3 +217,33 @@ export function planBake(def: BakeDefinition, localPlatform: string): BakePlan {
     load: targets.some((t) => t.load),
   };
 }
+
+/** The build record of a bake: what `hoist builds show` and the API tell about it. */
+export interface BakeRecordOptions {
+  command: 'bake';
+  definition: 'local' | 'remote' | 'stdin';
+  files: string[];
+  targets: BakeTargetRecord[] | Pick<BakeTargetRecord, 'name' | 'platforms'>[];
+  /** Targets left out to keep the record within the server's size cap. */
+  targets_omitted?: number;
+  target_platforms: string[];
+  push: boolean;
+  load: boolean;
+}
+
+/**
+ * The record's options within `maxBytes` of JSON (the server refuses larger ones): a bake of
+ * many targets first loses the tags, then the last targets, which it counts instead. Pure.
+ */
+export function fitBakeRecord(options: BakeRecordOptions, maxBytes: number): BakeRecordOptions {
+  // room for cli_version, which the CLI adds
+  const fits = (o: BakeRecordOptions): boolean => Buffer.byteLength(JSON.stringify(o)) + 64 <= maxBytes;
+  if (fits(options)) return options;
+  const slim = options.targets.map((t) => ({ name: t.name, platforms: t.platforms }));
+  let fitted: BakeRecordOptions = { ...options, targets: slim };
+  for (let keep = slim.length; !fits(fitted) && keep > 0; keep = Math.floor(keep / 2)) {
+    fitted = { ...options, targets: slim.slice(0, keep), targets_omitted: slim.length - keep };
+  }
+  if (!fits(fitted)) fitted = { ...fitted, targets: [], targets_omitted: slim.length, files: [] };
+  return fitted;
+}

@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { ConfigurationError } from '../lib/errors.js';
-import { parseBakeArgv, parseBakeDefinition, planBake, type BakeFacts } from './bake-argv.js';
+import { BUILD_OPTIONS_MAX_BYTES } from '../lib/api-types.js';
+import { fitBakeRecord, parseBakeArgv, parseBakeDefinition, planBake, type BakeFacts } from './bake-argv.js';
 import { type BuildIo, Timings, parseWithBuildx, platformOfThisMachine, runOnHoist } from './build-run.js';
 import { type BuildxCommand, type Captured, findBuildx, signalNumber } from './buildx.js';
 import { findHoistJson } from './config.js';
@@ -153,13 +154,18 @@ export async function runBake(
     builder: facts.builder,
     platforms: plan.platforms,
     options: {
-      command: 'bake',
-      definition: facts.remote ? 'remote' : input ? 'stdin' : 'local',
-      files: facts.files,
-      targets: plan.targets,
-      target_platforms: plan.platforms,
-      push: plan.push,
-      load: plan.load,
+      ...fitBakeRecord(
+        {
+          command: 'bake',
+          definition: facts.remote ? 'remote' : input ? 'stdin' : 'local',
+          files: facts.files,
+          targets: plan.targets,
+          target_platforms: plan.platforms,
+          push: plan.push,
+          load: plan.load,
+        },
+        BUILD_OPTIONS_MAX_BYTES,
+      ),
     },
     projectFiles: () =>
       Promise.all([nearFile ? findHoistJson(nearFile) : Promise.resolve(undefined), findHoistJson(cwd)]),

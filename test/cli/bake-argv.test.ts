@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   BUILDX_BAKE_FLAGS,
+  fitBakeRecord,
+  type BakeRecordOptions,
   parseBakeArgv,
   parseBakeDefinition,
   planBake,
@@ -284,5 +286,44 @@ describe('planBake', () => {
     expect(parseBakeDefinition('{"group":{},"target":{"a":{}}}')).toEqual({ group: {}, target: { a: {} } });
     expect(() => parseBakeDefinition('#1 loading')).toThrow('did not print a JSON bake definition');
     expect(() => parseBakeDefinition('{"group":{}}')).toThrow('no "target" object');
+  });
+});
+
+describe('fitBakeRecord', () => {
+  const record = (n: number, tags = 3): BakeRecordOptions => ({
+    command: 'bake',
+    definition: 'local',
+    files: ['docker-bake.hcl'],
+    targets: Array.from({ length: n }, (_, i) => ({
+      name: `target-${i}`,
+      platforms: ['linux/amd64', 'linux/arm64'],
+      tags: Array.from({ length: tags }, (_, j) => `ghcr.io/acme/monorepo/service-${i}:tag-${j}`),
+      push: true,
+      load: false,
+    })),
+    target_platforms: ['linux/amd64', 'linux/arm64'],
+    push: true,
+    load: false,
+  });
+  const size = (o: BakeRecordOptions): number => Buffer.byteLength(JSON.stringify(o));
+
+  it('keeps a record that fits as it is', () => {
+    expect(fitBakeRecord(record(3), 16 * 1024)).toEqual(record(3));
+  });
+
+  it('drops the tags first, keeping every target and its platforms', () => {
+    const fitted = fitBakeRecord(record(100), 16 * 1024);
+    expect(size(record(100))).toBeGreaterThan(16 * 1024);
+    expect(fitted.targets).toHaveLength(100);
+    expect(fitted.targets[99]).toEqual({ name: 'target-99', platforms: ['linux/amd64', 'linux/arm64'] });
+    expect(fitted.targets_omitted).toBeUndefined();
+    expect(size(fitted) + 64).toBeLessThanOrEqual(16 * 1024);
+  });
+
+  it('then counts the targets it leaves out', () => {
+    const fitted = fitBakeRecord(record(1000, 0), 16 * 1024);
+    expect(fitted.targets.length).toBeGreaterThan(0);
+    expect(fitted.targets.length + fitted.targets_omitted!).toBe(1000);
+    expect(size(fitted) + 64).toBeLessThanOrEqual(16 * 1024);
   });
 });
