@@ -4,6 +4,7 @@ import { PLUGINS, allMigrations, buildApp } from './app.js';
 import type { ServerConfig } from './config.js';
 import { dataDirWarning, migrate, openDatabase, redactUrl, type Db } from './db/index.js';
 import type { HoistDeps, HoistPlugin } from './plugin.js';
+import { nameLooksLikeId } from './projects.js';
 import { type Clock } from './util.js';
 
 export interface RunningServer {
@@ -88,6 +89,15 @@ export async function startServer(
       { oidc_audience: url },
       `neither --public-url nor --oidc-audience is set: GitHub OIDC tokens must carry the audience ${url}; set --public-url to the URL clients use`,
     );
+  }
+  // Refused since, but a project created before could still shadow another's id.
+  for (const p of await deps.projects.list()) {
+    if (nameLooksLikeId(p.name)) {
+      logger.warn(
+        { project_id: p.id, name: p.name },
+        `project "${p.name}" has a name shaped like an id, so commands that take "id or name" may act on another project; rename it (PATCH /v1/projects/${p.id} {"name": "..."})`,
+      );
+    }
   }
   if (config.trustProxy) {
     logger.info(

@@ -370,4 +370,30 @@ describe.each(['sqlite', 'postgres'] as const)('build bounds on %s', (backend) =
     expect((await capped.api('POST', '/v1/projects', { name: 'my_app' })).status).toBe(201);
     expect((await capped.api<Project>('GET', `/v1/projects/${victim.id}`)).body.name).toBe('victim');
   });
+
+  it('warns at start about a project named like an id from before the rule', async () => {
+    const s = await startTestServer({
+      databaseUrl: pg ? await pg.createDatabase('hoist_names') : undefined,
+      captureLogs: true,
+      logLevel: 'warn',
+    });
+    try {
+      const victim = await s.createProject('victim');
+      await s.running!.deps.db.run(
+        'INSERT INTO projects (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)',
+        ['prj_legacy0000000000000000000', victim.id, victim.created_at, victim.created_at],
+      );
+      await s.restart();
+      const warned = s.logs().filter((l) => l.project_id === 'prj_legacy0000000000000000000');
+      expect(warned).toEqual([
+        expect.objectContaining({
+          name: victim.id,
+          msg: expect.stringMatching(/shaped like an id.*rename it \(PATCH \/v1\/projects\/prj_legacy/),
+        }),
+      ]);
+      expect(s.logs().filter((l) => l.project_id === victim.id)).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
 });
