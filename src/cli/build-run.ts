@@ -1,6 +1,6 @@
 // `hoist build`: the "One CI build" flow of ARCHITECTURE.md around a real `docker buildx build`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -10,6 +10,7 @@ import {
   type CreateBuildRequest,
   type CreateBuildResponse,
   type FinishBuildRequest,
+  type RenewedCert,
 } from '../lib/api-types.js';
 import { HoistClient } from '../lib/client.js';
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
@@ -64,7 +65,8 @@ Hoist options:
 
 Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
 HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG
-(the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates).
+(the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates),
+HOIST_CA_CERT (PEM file of the CA of an https:// server's certificate, trusted besides the system's).
 `;
 
 export function platformOfThisMachine(): string {
@@ -286,7 +288,11 @@ export async function runOnHoist(
   });
   for (const w of project.warnings) warn(w);
 
-  let client = new HoistClient({ apiUrl: api.value, userAgent: `hoist-cli/${VERSION}` });
+  let client = new HoistClient({
+    apiUrl: api.value,
+    userAgent: `hoist-cli/${VERSION}`,
+    caPem: await readCaCert(env),
+  });
   if (tokenChoice.value.kind === 'token') {
     client = client.withToken(tokenChoice.value.token);
   } else {
@@ -319,7 +325,7 @@ export async function runOnHoist(
     cancel.abort();
     if (child && child.exitCode === null && child.signalCode === null) {
       child.kill(signal ?? 'SIGTERM');
-      killTimer ??= setTimeout(() => child?.kill('SIGKILL'), 15_000);
+      killTimer ??= setTimeout(() => child?.kill('SIGKILL'), 10_000);
     }
   };
   const onSignal = (sig: NodeJS.Signals): void => requestCancel(`received ${sig}`, sig);
@@ -331,6 +337,7 @@ export async function runOnHoist(
   let tmp: string | undefined;
   let builder: string | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  const renewed = new CertFiles();
   let result: FinishBuildRequest = {
     status: 'failed',
     error: `hoist ${run.command} stopped before buildx ran`,
@@ -357,23 +364,31 @@ export async function runOnHoist(
     timings.mark('created');
     info(`build ${escapeControls(created.build_id)}: ${escapeControls(created.build_url)}`);
 
-    const hbMs = Number(env.HOIST_HEARTBEAT_MS) || 5_000;
+    let hbMs = Number(env.HOIST_HEARTBEAT_MS) || 5_000;
     const bc = buildClient;
     const id = buildId;
-    heartbeat = setInterval(() => {
-      bc.heartbeat(id).then(
-        (r) => {
-          if (r.cancel) requestCancel('the Hoist server canceled this build');
-        },
-        (err: unknown) => {
-          // the server ended the build (expired, canceled, finished): its certificate is dead too
-          if (err instanceof HoistApiError && err.status === 409) {
-            requestCancel(`the Hoist server ended this build (${err.message})`);
-          } else warn(`heartbeat failed: ${errorMessage(err)}`);
-        },
-      );
-    }, hbMs);
-    heartbeat.unref();
+    const beat = (): void => {
+      heartbeat = setTimeout(() => {
+        bc.heartbeat(id).then(
+          async (r) => {
+            if (r.cancel) requestCancel('the Hoist server canceled this build');
+            for (const c of r.certs ?? []) await renewed.set(c);
+            if (!cancel.signal.aborted) beat();
+          },
+          (err: unknown) => {
+            // the server ended the build (expired, canceled, finished): its certificate is dead too
+            if (err instanceof HoistApiError && err.status === 409) {
+              requestCancel(`the Hoist server ended this build: ${err.message}`);
+            } else {
+              warn(`heartbeat failed: ${errorMessage(err)}`);
+              if (!cancel.signal.aborted) beat();
+            }
+          },
+        );
+      }, hbMs);
+      heartbeat.unref();
+    };
+    beat();
 
     let platforms = platformsToAcquire;
     if (platforms.length === 0) {
@@ -384,6 +399,8 @@ export async function runOnHoist(
     const nodes = await Promise.all(
       platforms.map((p) => acquire(bc, id, p, deadline, waitMs, cancel.signal, info)),
     );
+    // renewals must come before the shortest certificate expires
+    for (const n of nodes) if (n.heartbeat_ms > 0) hbMs = Math.min(hbMs, n.heartbeat_ms);
     if (cancel.signal.aborted) throw new Error(cancelReason);
     timings.mark('acquired');
 
@@ -399,6 +416,7 @@ export async function runOnHoist(
       await writeFile(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' });
       await writeFile(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' });
       await writeFile(files.key, n.key_pem, { mode: 0o600, flag: 'wx' });
+      await renewed.attach(n.platform, files.cert);
       const args = createBuilderArgs(
         builder,
         {
@@ -430,6 +448,14 @@ export async function runOnHoist(
     });
     const spawned = child;
     if (run.stdin) spawned.stdin?.on('error', () => undefined).end(run.stdin);
+    // should this process be killed outright, the next run stops this buildx too
+    if (spawned.pid !== undefined) {
+      await writeFile(
+        join(tmp, OWNER_FILE),
+        JSON.stringify({ pid: process.pid, builder, buildx_pid: spawned.pid }),
+        { mode: 0o600 },
+      ).catch(() => undefined);
+    }
     exitCode = await new Promise<number>((res) => {
       spawned.on('error', (err) => {
         io.stderr.write(`hoist: cannot run ${bx.display}: ${errorMessage(err)}\n`);
@@ -461,7 +487,7 @@ export async function runOnHoist(
     }
     exitCode = exitCode === 0 ? 1 : exitCode;
   } finally {
-    if (heartbeat) clearInterval(heartbeat);
+    if (heartbeat) clearTimeout(heartbeat);
     if (killTimer) clearTimeout(killTimer);
     if (builder) {
       const bx = await buildxReady;
@@ -501,6 +527,57 @@ export async function runOnHoist(
 
 const OWNER_FILE = 'owner.json';
 
+/** HOIST_CA_CERT: the PEM of the CA that signed the server's certificate, added to the system's. */
+export async function readCaCert(env: Env): Promise<string | undefined> {
+  const file = env.HOIST_CA_CERT;
+  if (!file) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigurationError(
+      `HOIST_CA_CERT=${file} cannot be read (${errorMessage(err)}); set it to the PEM file of the CA that signed the Hoist server's certificate`,
+    );
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigurationError(
+      `HOIST_CA_CERT=${file} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); give the CA certificate in PEM form`,
+    );
+  }
+  return pem;
+}
+
+/**
+ * The client certificate of each platform: renewals that arrive before its files exist are kept
+ * for the first write; later ones replace cert.pem in place (same path, 0600, by rename, so buildx,
+ * which reads the file at every connection, never sees half a certificate). The key stays: a
+ * renewal certifies the same key.
+ */
+class CertFiles {
+  private readonly latest = new Map<string, string>();
+  private readonly paths = new Map<string, string>();
+
+  async set(c: RenewedCert): Promise<void> {
+    this.latest.set(c.platform, c.cert_pem);
+    const file = this.paths.get(c.platform);
+    if (file) await replaceFile(file, c.cert_pem);
+  }
+
+  /** The cert file of a platform now exists: bring it up to date with a renewal that came first. */
+  async attach(platform: string, file: string): Promise<void> {
+    this.paths.set(platform, file);
+    const pem = this.latest.get(platform);
+    if (pem) await replaceFile(file, pem);
+  }
+}
+
+async function replaceFile(file: string, content: string): Promise<void> {
+  const tmpFile = `${file}.${process.pid}.tmp`;
+  await rm(tmpFile, { force: true });
+  await writeFile(tmpFile, content, { mode: 0o600, flag: 'wx' });
+  await rename(tmpFile, file);
+}
+
 /**
  * Removes what a killed `hoist build` left behind: each `hoist-build-*` dir of ours whose owner
  * process is gone, and the buildx builder it names. Never throws; costs a readdir when all is clean.
@@ -516,7 +593,7 @@ async function sweepStale(
     for (const name of await readdir(parent)) {
       if (!name.startsWith('hoist-build-')) continue;
       const dir = join(parent, name);
-      let owner: { pid?: unknown; builder?: unknown };
+      let owner: { pid?: unknown; builder?: unknown; buildx_pid?: unknown };
       try {
         if (uid !== undefined && (await stat(dir)).uid !== uid) continue;
         owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as typeof owner;
@@ -524,6 +601,9 @@ async function sweepStale(
         continue; // being set up right now, or not ours
       }
       if (typeof owner.pid !== 'number' || processAlive(owner.pid)) continue;
+      if (typeof owner.buildx_pid === 'number' && typeof owner.builder === 'string') {
+        await stopOrphanBuildx(owner.buildx_pid, owner.builder);
+      }
       if (typeof owner.builder === 'string' && /^hoist-[\w.-]+$/.test(owner.builder)) {
         const via = bx.direct ?? bx;
         await capture(via.file, [...via.prefix, 'rm', '--force', owner.builder], env);
@@ -536,6 +616,46 @@ async function sweepStale(
   } catch {
     // a sweep that cannot run changes nothing for this build
   }
+}
+
+/**
+ * A buildx that outlived its killed `hoist build` still uses the builder: stop it, but only when
+ * the pid still runs a build on that very builder (a pid can be reused).
+ */
+async function stopOrphanBuildx(pid: number, builder: string): Promise<void> {
+  let argv: string[];
+  try {
+    argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  } catch {
+    return; // gone, or not Linux
+  }
+  const i = argv.indexOf('--builder');
+  if (i < 0 || argv[i + 1] !== builder) return;
+  // `docker buildx` runs the plugin as its child: stop both
+  const pids = [pid, ...(await childrenOf(pid))];
+  const signal = (sig: NodeJS.Signals): void => {
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  signal('SIGTERM');
+  for (let n = 0; n < 50 && pids.some(processAlive); n++) await new Promise((r) => setTimeout(r, 100));
+  if (pids.some(processAlive)) signal('SIGKILL');
+}
+
+async function childrenOf(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) out.push(Number(e));
+  }
+  return out;
 }
 
 function processAlive(pid: number): boolean {

@@ -182,13 +182,27 @@ export interface BuilderActive {
   ca_pem: string;
   cert_pem: string;
   key_pem: string;
+  /** When this certificate expires; heartbeats bring a renewed one before that. */
   expires_at: string;
+  /** When the build itself ends at the latest. */
+  build_expires_at: string;
+  /** Heartbeat at least this often, so renewals arrive before the certificate expires. */
+  heartbeat_ms: number;
 }
 
 export type BuilderAnswer = BuilderPending | BuilderActive;
 
+/** A renewed client certificate for the same key: write it over the platform's cert.pem. */
+export interface RenewedCert {
+  platform: string;
+  cert_pem: string;
+  expires_at: string;
+}
+
 export interface HeartbeatResponse {
   cancel: boolean;
+  /** Present when certificates were renewed. */
+  certs?: RenewedCert[];
 }
 
 export interface FinishBuildRequest {

@@ -19,6 +19,10 @@ import type {
   OidcExchangeResponse,
   WhoAmIResponse,
 } from './api-types.js';
+import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { HoistApiError, errorMessage } from './errors.js';
 import { escapeControls } from './text.js';
 
@@ -29,6 +33,109 @@ export interface ClientOptions {
   /** Per-request timeout in ms. */
   timeoutMs?: number;
   userAgent?: string;
+  /**
+   * PEM of a CA to trust for an https:// server, besides the system's (HOIST_CA_CERT): a
+   * private CA or a self-signed server certificate.
+   */
+  caPem?: string;
+}
+
+/** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
+const SYSTEM_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/cert.pem',
+];
+
+let systemCas: string[] | undefined;
+/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
+function trustedCas(): string[] {
+  if (!systemCas) {
+    systemCas = [...rootCertificates];
+    for (const f of SYSTEM_BUNDLES) {
+      try {
+        systemCas.push(readFileSync(f, 'utf8'));
+        break;
+      } catch {
+        /* not on this system */
+      }
+    }
+  }
+  return systemCas;
+}
+
+/** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
+export function caPemFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = env.HOIST_CA_CERT;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new HoistApiError(
+      0,
+      'bad_ca_cert',
+      `HOIST_CA_CERT=${file} cannot be read (${errorMessage(err)}); set it to the PEM file of the CA that signed the Hoist server's certificate`,
+    );
+  }
+}
+
+/** CAs to trust for https:// Hoist URLs: the system's, plus HOIST_CA_CERT when set. */
+export function hoistTrust(env: NodeJS.ProcessEnv = process.env): string[] {
+  const extra = caPemFromEnv(env);
+  return extra ? [...trustedCas(), extra] : trustedCas();
+}
+
+interface RawResponse {
+  status: number;
+  text: string;
+  headers: { get(name: string): string | null };
+}
+
+/** One HTTP(S) request with a total timeout; https trusts the system store and `caPem`. */
+function send(
+  url: URL,
+  opts: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; caPem?: string },
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const req = mod.request(
+      url,
+      {
+        method: opts.method,
+        headers: {
+          ...opts.headers,
+          ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
+        },
+        ...(url.protocol === 'https:'
+          ? { ca: opts.caPem ? [...trustedCas(), opts.caPem] : trustedCas() }
+          : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            headers: {
+              get: (name) => {
+                const v = res.headers[name.toLowerCase()];
+                return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+              },
+            },
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`)),
+      opts.timeoutMs,
+    );
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
 }
 
 /** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
@@ -37,12 +144,14 @@ export class HoistClient {
   private readonly token?: string;
   private readonly timeoutMs: number;
   private readonly userAgent: string;
+  private readonly caPem?: string;
 
   constructor(opts: ClientOptions) {
     this.apiUrl = normalizeApiUrl(opts.apiUrl);
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.userAgent = opts.userAgent ?? 'hoist-client';
+    this.caPem = opts.caPem ?? caPemFromEnv();
   }
 
   withToken(token: string): HoistClient {
@@ -51,6 +160,7 @@ export class HoistClient {
       token,
       timeoutMs: this.timeoutMs,
       userAgent: this.userAgent,
+      caPem: this.caPem,
     });
   }
 
@@ -59,24 +169,28 @@ export class HoistClient {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await fetch(url, {
+      res = await send(new URL(url), {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
+        caPem: this.caPem,
       });
     } catch (err) {
-      const cause =
-        err instanceof Error && err.cause ? `: ${errorMessage(err.cause)}` : `: ${errorMessage(err)}`;
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const tlsHint =
+        /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/.test(code) || /certificate/i.test(errorMessage(err))
+          ? " The server's TLS certificate is not trusted: set HOIST_CA_CERT to the PEM file of the CA that signed it."
+          : ' Check the API URL (--api-url or HOIST_API_URL) and that the server is running.';
       throw new HoistApiError(
         0,
         'unreachable',
-        `cannot reach the Hoist server at ${this.apiUrl}${cause}. Check the API URL (--api-url or HOIST_API_URL) and that the server is running.`,
+        `cannot reach the Hoist server at ${this.apiUrl}: ${errorMessage(err)}.${tlsHint}`,
       );
     }
-    const text = await res.text();
+    const text = res.text;
     let parsed: unknown = undefined;
     if (text) {
       try {
@@ -85,7 +199,7 @@ export class HoistClient {
         parsed = undefined;
       }
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status >= 300) {
       const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
       const retryAfter = /^\d{1,6}$/.test(res.headers.get('retry-after') ?? '')
         ? Number(res.headers.get('retry-after')) * 1000

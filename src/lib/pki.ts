@@ -113,17 +113,20 @@ async function issue(
     notAfter: Date;
     usage: x509.ExtendedKeyUsage;
     altNames: x509.JsonGeneralName[];
+    /** Certify this existing key instead of a new one (no private key is returned then). */
+    publicKey?: CryptoKey;
   },
 ): Promise<CertKeyPem> {
   const { cert: caCert, key: caKey } = await importCa(ca);
-  const keys = await generateKeys();
+  const keys = opts.publicKey ? null : await generateKeys();
+  const publicKey = opts.publicKey ?? keys!.publicKey;
   const notBefore = opts.notBefore ?? new Date(Date.now() - BACKDATE_MS);
   assertValidity(notBefore, opts.notAfter);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([opts.usage], false),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
   ];
   if (opts.altNames.length > 0) {
@@ -136,11 +139,11 @@ async function issue(
     notBefore,
     notAfter: opts.notAfter,
     signingAlgorithm: SIGNING,
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: caKey,
     extensions,
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
+  return { certPem: cert.toString('pem'), keyPem: keys ? await exportKeyPem(keys.privateKey) : '' };
 }
 
 /**
@@ -179,6 +182,32 @@ export async function issueClientCert(
     usage: x509.ExtendedKeyUsage.clientAuth,
     altNames: [],
   });
+}
+
+/**
+ * A new certificate for the key of `certPem` (same subject, new serial and validity), signed by
+ * `ca`. Renewing this way leaves the holder's key file untouched: a client that reads its cert
+ * and key files on every connection never sees a cert next to a key it does not match.
+ */
+export async function renewClientCert(
+  ca: CertKeyPem,
+  opts: { certPem: string; notAfter: Date; notBefore?: Date },
+): Promise<string> {
+  const old = new x509.X509Certificate(opts.certPem);
+  const publicKey = await old.publicKey.export(EC_KEY, ['verify']);
+  const cn = old.subjectName.getField('CN')[0];
+  const org = old.subjectName.getField('O')[0];
+  if (!cn) throw new Error('the certificate to renew has no common name');
+  const { certPem } = await issue(ca, {
+    commonName: cn,
+    organization: org,
+    notBefore: opts.notBefore,
+    notAfter: opts.notAfter,
+    usage: x509.ExtendedKeyUsage.clientAuth,
+    altNames: [],
+    publicKey,
+  });
+  return certPem;
 }
 
 /** Subject, issuer, serial, validity and SHA-256 fingerprint of a PEM certificate. */

@@ -1,6 +1,8 @@
 // The embedded default provider: every builder is a `buildkitd` process on this host
-// with its own persistent root directory, listening on TCP with mutual TLS under its
-// own CA. Builders run detached (own session, pidfile), so a control plane that is
+// with its own persistent root directory, listening only on a unix socket in its private
+// 0700 directory. Clients reach it through the provider's gateway (./gateway.ts): one TCP
+// port, mutual TLS under the builder's own CA, routed by SNI, each connection checked with
+// the control plane. Builders run detached (own session, pidfile), so a control plane that is
 // killed or restarted finds them still running and adopts them; a graceful stop of
 // the server stops them unless told to leave them running (see close()).
 import { spawn } from 'node:child_process';
@@ -10,11 +12,11 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tls from 'node:tls';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
-import { createCa, issueClientCert, issueServerCert, type CertKeyPem } from '../lib/pki.js';
+import { createCa, issueClientCert, issueServerCert, renewClientCert, type CertKeyPem } from '../lib/pki.js';
 import { BuilderCgroups, type BuilderLimits } from './local-cgroup.js';
 import { BuilderVolume, type VolumeSpec } from './local-volume.js';
+import { BuilderGateway, type ConnectionAuthorizer, type OpenConnection } from './gateway.js';
 import {
   nativePlatform,
   processAlive,
@@ -36,8 +38,10 @@ export interface LocalProviderOptions {
   dataDir: string;
   /** Path of buildkitd; resolved from HOIST_BUILDKITD, PATH, then ~/.cache/hoist-engine/bin when absent. */
   buildkitdPath?: string;
-  /** Address builders listen on. Default 127.0.0.1. */
+  /** Address the builders' gateway listens on. Default 127.0.0.1. */
   listenHost?: string;
+  /** TCP port of the builders' gateway; 0 (default) lets the kernel pick one at each start. */
+  gatewayPort?: number;
   /** Host clients dial (endpoint and certificate SAN). Default: listenHost, or 127.0.0.1 when that is a wildcard. */
   advertiseHost?: string;
   /** Default GC cap per builder in bytes. Default 10 GiB. */
@@ -85,8 +89,8 @@ interface BuilderState {
   id: string;
   projectId: string;
   platform: string;
-  port: number;
-  host: string;
+  /** buildkitd's unix socket; absent in the state of an older, TCP-listening builder. */
+  socket?: string;
   advertiseHost: string;
   pid: number | null;
   startedAt: string | null;
@@ -154,29 +158,6 @@ function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '';
 }
 
-/** A TCP port nobody listens on right now, picked by the kernel. */
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function portIsFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -241,11 +222,11 @@ export class LocalProvider implements Provider {
   private readonly log: ProviderLogger;
   private readonly launching = new Map<string, Promise<RunningBuilder>>();
   private readonly caCache = new Map<string, CertKeyPem>();
-  private readonly healthCerts = new Map<string, Promise<CertKeyPem>>();
   private readonly supported: string[];
   /** Set by create() when limits are asked for. */
   private cgroups: BuilderCgroups | null = null;
   private volume: BuilderVolume | null = null;
+  private gateway!: BuilderGateway;
 
   private constructor(
     private readonly buildkitd: string,
@@ -289,6 +270,12 @@ export class LocalProvider implements Provider {
         'builders run in their own cgroups',
       );
     }
+    try {
+      p.gateway = await p.listenGateway(opts.gatewayPort ?? 0);
+    } catch (err) {
+      await p.volume?.close();
+      throw err;
+    }
     return p;
   }
 
@@ -300,6 +287,66 @@ export class LocalProvider implements Provider {
   /** The cgroups of this provider's builders, when limits were asked for. */
   get builderCgroups(): BuilderCgroups | null {
     return this.cgroups;
+  }
+
+  /**
+   * With port 0 the gateway takes the port it had before when it is free, so builders keep their
+   * endpoint across server restarts, like they did when each listened on its own port.
+   */
+  private async listenGateway(port: number): Promise<BuilderGateway> {
+    const file = path.join(path.dirname(this.buildersDir), 'builder-gateway.json');
+    let wanted = port;
+    if (wanted === 0) {
+      try {
+        const prev = JSON.parse(await fs.readFile(file, 'utf8')) as { host?: string; port?: number };
+        if (prev.host === this.listenHost && Number.isInteger(prev.port)) wanted = prev.port!;
+      } catch {
+        /* first start */
+      }
+    }
+    const listen = (p: number) =>
+      BuilderGateway.listen({
+        host: this.listenHost,
+        port: p,
+        advertiseHost: this.advertiseHost,
+        logger: this.log,
+      });
+    let gw: BuilderGateway;
+    try {
+      gw = await listen(wanted);
+    } catch (err) {
+      if (port !== 0 || wanted === 0) {
+        throw new ConfigurationError(
+          `the builders' gateway cannot listen on ${this.listenHost}:${port} (${errorMessage(err)}); pick another --builder-gateway-port or --builder-listen-host`,
+        );
+      }
+      gw = await listen(0);
+    }
+    if (port === 0) {
+      await fs.writeFile(file, JSON.stringify({ host: this.listenHost, port: gw.port }), { mode: 0o600 });
+    }
+    return gw;
+  }
+
+  /** tcp://HOST:PORT of the gateway every builder is reached through. */
+  get gatewayEndpoint(): string {
+    return this.gateway.endpoint;
+  }
+
+  authorizeConnections(fn: ConnectionAuthorizer): void {
+    this.gateway.setAuthorizer(fn);
+  }
+
+  closeConnections(owners: string[]): number {
+    return this.gateway.closeOwners(owners);
+  }
+
+  closeSerials(serials: string[]): number {
+    return this.gateway.closeSerials(serials);
+  }
+
+  openConnections(): OpenConnection[] {
+    return this.gateway.connections();
   }
 
   get buildkitdPath(): string {
@@ -328,6 +375,7 @@ export class LocalProvider implements Provider {
       pidfile: path.join(d, 'buildkitd.pid'),
       state: path.join(d, 'state.json'),
       log: path.join(d, 'buildkitd.log'),
+      socket: socketPath(d),
     };
   }
 
@@ -354,8 +402,12 @@ export class LocalProvider implements Provider {
       const health: BuilderHealth =
         this.cgroups && !(await this.cgroups.contains(spec.id, runningPid))
           ? { healthy: false, reason: 'it runs outside its cgroup (started without limits)' }
-          : await this.handshake(spec.id, state, ca);
+          : prev.socket
+            ? await probe(prev.socket)
+            : { healthy: false, reason: 'it listens on TCP, not on its private socket' };
       if (health.healthy) {
+        await this.ensureServerCert(spec.id, ca, this.advertiseHost);
+        await this.route(spec.id, state, ca);
         this.log.info({ builder_id: spec.id, pid: runningPid }, 'adopted running builder');
         return this.toRunning(state, ca, true);
       }
@@ -372,10 +424,8 @@ export class LocalProvider implements Provider {
     }
 
     const advertiseHost = this.advertiseHost;
-    // Keep the previous port so a builder's endpoint stays the same across restarts.
-    let port = prev && prev.host === this.listenHost ? prev.port : 0;
-    if (!port || !(await portIsFree(this.listenHost, port))) port = await freePort(this.listenHost);
     await this.ensureServerCert(spec.id, ca, advertiseHost);
+    await prepareSocket(f.socket);
     await fs.writeFile(
       f.config,
       renderBuildkitdConfig({
@@ -392,14 +442,9 @@ export class LocalProvider implements Provider {
       f.config,
       '--root',
       f.root,
+      // Only a socket in the private builder dir: the gateway is the way in, no TCP port.
       '--addr',
-      tcpAddress(this.listenHost, port),
-      '--tlscert',
-      f.serverCert,
-      '--tlskey',
-      f.serverKey,
-      '--tlscacert',
-      f.caCert,
+      `unix://${f.socket}`,
       // Each daemon its own OTEL socket: the default /run/buildkit/otel-grpc.sock is shared.
       '--otel-socket-path',
       otelSocketPath(f.dir),
@@ -441,8 +486,7 @@ export class LocalProvider implements Provider {
       id: spec.id,
       projectId: spec.projectId,
       platform: spec.platform,
-      port,
-      host: this.listenHost,
+      socket: f.socket,
       advertiseHost,
       pid,
       startedAt: startedAt.toISOString(),
@@ -450,7 +494,7 @@ export class LocalProvider implements Provider {
     try {
       await fs.writeFile(f.pidfile, `${pid}\n`, { mode: 0o600 });
       await this.writeState(spec.id, state);
-      await this.waitReady(spec.id, state, ca, () => exited);
+      await this.waitReady(f.socket, () => exited);
     } catch (err) {
       await this.killPid(pid);
       await fs.rm(f.pidfile, { force: true });
@@ -465,18 +509,32 @@ export class LocalProvider implements Provider {
       {
         builder_id: spec.id,
         pid,
-        endpoint: tcpAddress(advertiseHost, port),
+        endpoint: this.gateway.endpoint,
         ms: Date.now() - startedAt.getTime(),
       },
       'builder started',
     );
+    await this.route(spec.id, state, ca);
     return this.toRunning(state, ca, false);
+  }
+
+  /** Lets the gateway reach this builder under its server name. */
+  private async route(id: string, state: BuilderState, ca: CertKeyPem): Promise<void> {
+    const f = this.files(id);
+    this.gateway.setRoute({
+      builderId: id,
+      serverName: serverName(id),
+      caPem: ca.certPem,
+      certPem: await fs.readFile(f.serverCert, 'utf8'),
+      keyPem: await fs.readFile(f.serverKey, 'utf8'),
+      upstream: { path: state.socket! },
+    });
   }
 
   private toRunning(state: BuilderState, ca: CertKeyPem, adopted: boolean): RunningBuilder {
     return {
       id: state.id,
-      endpoint: tcpAddress(state.advertiseHost, state.port),
+      endpoint: this.gateway.endpoint,
       serverName: serverName(state.id),
       caPem: ca.certPem,
       pid: state.pid,
@@ -485,85 +543,18 @@ export class LocalProvider implements Provider {
     };
   }
 
-  private async waitReady(
-    id: string,
-    state: BuilderState,
-    ca: CertKeyPem,
-    exited: () => string | null,
-  ): Promise<void> {
+  private async waitReady(socket: string, exited: () => string | null): Promise<void> {
     const deadline = Date.now() + this.readyTimeoutMs;
     let delay = 5;
     for (;;) {
       const why = exited();
       if (why) throw new Error(`buildkitd exited (${why})`);
-      if (await tcpOpen(state.advertiseHost, state.port, 250)) {
-        const h = await this.handshake(id, state, ca);
-        if (h.healthy) return;
-        if (Date.now() > deadline) throw new Error(h.reason);
-      }
+      const h = await probe(socket);
+      if (h.healthy) return;
       if (Date.now() > deadline) throw new Error(`not accepting connections after ${this.readyTimeoutMs} ms`);
       await sleep(delay);
       delay = Math.min(delay * 2, 50);
     }
-  }
-
-  /** Completes a mutual-TLS handshake with a short-lived certificate of the builder's own CA. */
-  private async handshake(id: string, state: BuilderState, ca: CertKeyPem): Promise<BuilderHealth> {
-    let certP = this.healthCerts.get(id);
-    if (!certP) {
-      certP = issueClientCert(ca, {
-        commonName: 'hoist-health',
-        notAfter: new Date(Date.now() + 24 * 3600_000),
-      });
-      this.healthCerts.set(id, certP);
-      certP.catch(() => this.healthCerts.delete(id));
-    }
-    const cert = await certP;
-    if (new Date(new X509Certificate(cert.certPem).validTo).getTime() < Date.now() + 60_000) {
-      this.healthCerts.delete(id);
-      return this.handshake(id, state, ca);
-    }
-    return new Promise<BuilderHealth>((resolve) => {
-      const socket = tls.connect({
-        host: state.advertiseHost,
-        port: state.port,
-        servername: serverName(id),
-        ca: ca.certPem,
-        cert: cert.certPem,
-        key: cert.keyPem,
-        ALPNProtocols: ['h2'],
-        timeout: 2000,
-      });
-      let settled = false;
-      const done = (h: BuilderHealth) => {
-        if (settled) return;
-        settled = true;
-        socket.destroy();
-        resolve(h);
-      };
-      // TLS 1.3 finishes the client side before the server has checked our certificate, so
-      // speak HTTP/2 until the server's SETTINGS frame: only an accepted client gets one.
-      let buf = Buffer.alloc(0);
-      socket.once('secureConnect', () => {
-        if (!socket.authorized) {
-          done({ healthy: false, reason: `TLS not authorized: ${String(socket.authorizationError)}` });
-          return;
-        }
-        socket.write(H2_PREFACE);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
-        if (buf.length < 9) return;
-        done(
-          buf[3] === 0x4
-            ? { healthy: true }
-            : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' },
-        );
-      });
-      socket.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
-      socket.once('timeout', () => done({ healthy: false, reason: 'TLS handshake timed out' }));
-      socket.once('error', (err) => done({ healthy: false, reason: `TLS handshake failed: ${err.message}` }));
-    });
   }
 
   async health(id: string): Promise<BuilderHealth> {
@@ -571,8 +562,8 @@ export class LocalProvider implements Provider {
     if (!state) return { healthy: false, reason: 'builder has never been started' };
     const pid = await this.findPid(id);
     if (pid === null) return { healthy: false, reason: 'buildkitd is not running' };
-    const ca = await this.ensureCa(id);
-    return this.handshake(id, { ...state, pid }, ca);
+    if (!state.socket) return { healthy: false, reason: 'it listens on TCP, not on its private socket' };
+    return probe(state.socket);
   }
 
   async issueClientCert(
@@ -582,6 +573,12 @@ export class LocalProvider implements Provider {
     const ca = await this.loadCa(id);
     if (!ca) throw new Error(`builder ${id} has no CA yet; launch it first`);
     return issueClientCert(ca, opts);
+  }
+
+  async renewClientCert(id: string, opts: { certPem: string; notAfter: Date }): Promise<string> {
+    const ca = await this.loadCa(id);
+    if (!ca) throw new Error(`builder ${id} has no CA; it cannot renew a certificate`);
+    return renewClientCert(ca, opts);
   }
 
   async list(): Promise<ListedBuilder[]> {
@@ -601,7 +598,7 @@ export class LocalProvider implements Provider {
         id,
         state: pid !== null ? 'running' : 'stopped',
         pid,
-        endpoint: state && pid !== null ? tcpAddress(state.advertiseHost, state.port) : null,
+        endpoint: state && pid !== null ? this.gateway.endpoint : null,
       });
     }
     // A buildkitd running from a builder root whose directory entry is unreadable is still ours.
@@ -613,6 +610,7 @@ export class LocalProvider implements Provider {
 
   async stop(id: string): Promise<void> {
     const f = this.files(id);
+    this.gateway.removeRoute(id);
     const pid = await this.findPid(id);
     if (pid !== null) {
       await this.killPid(pid);
@@ -629,7 +627,6 @@ export class LocalProvider implements Provider {
   async destroy(id: string): Promise<void> {
     await this.stop(id);
     this.caCache.delete(id);
-    this.healthCerts.delete(id);
     await fs.rm(this.dir(id), { recursive: true, force: true, maxRetries: 3 });
     await this.volume?.release(id);
     this.log.info({ builder_id: id }, 'builder destroyed');
@@ -637,6 +634,7 @@ export class LocalProvider implements Provider {
 
   async close(opts: { stopBuilders: boolean }): Promise<void> {
     await Promise.allSettled([...this.launching.values()]);
+    await this.gateway.close();
     if (!opts.stopBuilders) {
       if (this.volume)
         this.log.info(
@@ -833,11 +831,6 @@ export function builderEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
-/** The buildx/buildkitd address of a host and port, with IPv6 hosts in brackets. */
-function tcpAddress(host: string, port: number): string {
-  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
 export function serverName(id: string): string {
   return `${id.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.builders.hoist.internal`;
 }
@@ -858,15 +851,49 @@ async function writeSecret(file: string, content: string): Promise<void> {
   }
 }
 
-async function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean) => {
+/**
+ * Is buildkitd serving on its socket? It speaks HTTP/2 (gRPC) in clear text there: send the
+ * client preface and wait for its SETTINGS frame.
+ */
+function probe(socket: string, timeoutMs = 2000): Promise<BuilderHealth> {
+  return new Promise<BuilderHealth>((resolve) => {
+    const s = net.connect({ path: socket });
+    let settled = false;
+    let buf = Buffer.alloc(0);
+    const done = (h: BuilderHealth): void => {
+      if (settled) return;
+      settled = true;
       s.destroy();
-      resolve(ok);
+      resolve(h);
     };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
+    s.setTimeout(timeoutMs, () => done({ healthy: false, reason: 'buildkitd did not answer on its socket' }));
+    s.once('connect', () => s.write(H2_PREFACE));
+    s.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length < 9) return;
+      done(
+        buf[3] === 0x4 ? { healthy: true } : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' },
+      );
+    });
+    s.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
+    s.once('error', (err) => done({ healthy: false, reason: `cannot connect to buildkitd: ${err.message}` }));
   });
+}
+
+/**
+ * buildkitd's socket: in the builder's 0700 dir, or, when that path would exceed sun_path, in a
+ * private 0700 dir of its own under the temp dir.
+ */
+export function socketPath(dir: string): string {
+  const inDir = path.join(dir, 'buildkitd.sock');
+  if (Buffer.byteLength(inDir) < 100) return inDir;
+  const hash = createHash('sha256').update(dir).digest('hex').slice(0, 16);
+  return path.join(os.tmpdir(), `hoist-bk-${hash}`, 'buildkitd.sock');
+}
+
+/** A stale socket file makes buildkitd fail with "address already in use"; its dir must be private. */
+async function prepareSocket(socket: string): Promise<void> {
+  await fs.mkdir(path.dirname(socket), { recursive: true, mode: 0o700 });
+  await fs.chmod(path.dirname(socket), 0o700);
+  await fs.rm(socket, { force: true });
 }

@@ -3,6 +3,9 @@
 // BuildKit daemons and signs the client certificates that open them.
 import { readFileSync } from 'node:fs';
 import type { CertKeyPem } from '../lib/pki.js';
+import type { ConnectionAuthorizer, OpenConnection } from './gateway.js';
+
+export type { ConnectionAuthorizer, ConnectionVerdict, OpenConnection } from './gateway.js';
 
 /** What the control plane asks a provider to run: one builder of one project and platform. */
 export interface BuilderSpec {
@@ -18,7 +21,7 @@ export interface BuilderSpec {
 /** A running builder as clients reach it. */
 export interface RunningBuilder {
   id: string;
-  /** buildx remote driver endpoint, e.g. tcp://127.0.0.1:41234 */
+  /** buildx remote driver endpoint, e.g. tcp://127.0.0.1:41234 (the gateway, shared by every builder) */
   endpoint: string;
   /** Name in the builder's server certificate, to pass as `servername`. */
   serverName: string;
@@ -63,6 +66,19 @@ export interface Provider {
     id: string,
     opts: { commonName: string; organization?: string; notAfter: Date },
   ): Promise<CertKeyPem>;
+  /** A new certificate for the key of `certPem`, with a new validity; signed by this builder's CA. */
+  renewClientCert(id: string, opts: { certPem: string; notAfter: Date }): Promise<string>;
+  /**
+   * Installs the check every new client connection to a builder must pass once its certificate
+   * chain verified against the builder's CA. Without one, any certificate of that CA opens it.
+   */
+  authorizeConnections(fn: ConnectionAuthorizer): void;
+  /** Closes the open builder connections of these owners (build ids) now; returns how many. */
+  closeConnections(owners: string[]): number;
+  /** Closes the open builder connections that presented these serials; returns how many. */
+  closeSerials(serials: string[]): number;
+  /** Open client connections to builders, for re-checking them against the database. */
+  openConnections(): OpenConnection[];
   /** Releases the provider; stops its builders or leaves them for the next server to adopt. */
   close(opts: { stopBuilders: boolean }): Promise<void>;
 }

@@ -84,6 +84,7 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
 
   // Typed as the default instance so plugins and route modules share one FastifyInstance type.
   const app = Fastify({
+    ...(config.tls ? { https: { cert: config.tls.certPem, key: config.tls.keyPem } } : {}),
     loggerInstance: logger,
     // One log line per request, written in the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
@@ -202,13 +203,14 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
   const trust = new TrustPolicyStore(db, clock);
   const lifecycle = new LifecycleHooks();
 
+  const scheme = config.tls ? 'https' : 'http';
   const listeningUrl = (): string => {
     const addr = app.server.address();
     if (addr && typeof addr === 'object') {
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      return `http://${host}:${addr.port}`;
+      return `${scheme}://${host}:${addr.port}`;
     }
-    return `http://${config.host}:${config.port}`;
+    return `${scheme}://${config.host}:${config.port}`;
   };
   // Never a request's Host header: a client would choose the URLs the server hands out.
   const publicUrl = (): string => config.publicUrl ?? listeningUrl();

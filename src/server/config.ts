@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError } from '../lib/errors.js';
 import type { PluginOption } from './plugin.js';
@@ -13,6 +14,8 @@ export interface ServerConfig {
   dataDir: string;
   /** postgres://… or sqlite:PATH; undefined = SQLite file hoist.db in dataDir. */
   databaseUrl?: string;
+  /** Certificate chain and key (PEM) to serve HTTPS with; undefined = plain HTTP. */
+  tls?: { certPem: string; keyPem: string; certFile: string };
   /**
    * Base URL clients reach this server at (no trailing slash); undefined = http://LISTEN, allowed
    * only on a loopback address. Never taken from a request's Host header.
@@ -81,6 +84,16 @@ export const SERVER_OPTIONS: Spec[] = [
     flag: 'database-url-file',
     env: 'HOIST_DATABASE_URL_FILE',
     help: 'file holding the database URL (keeps a password out of the process list)',
+  },
+  {
+    flag: 'tls-cert',
+    env: 'HOIST_TLS_CERT',
+    help: 'PEM certificate (chain) to serve HTTPS with; needs --tls-key',
+  },
+  {
+    flag: 'tls-key',
+    env: 'HOIST_TLS_KEY',
+    help: 'PEM private key of --tls-cert',
   },
   {
     flag: 'public-url',
@@ -298,6 +311,7 @@ export function loadConfig(
       `${label('metrics-token')} must be at least 16 printable characters without spaces (for example the output of: openssl rand -hex 32)`,
     );
   }
+  const tls = loadTls(v('tls-cert'), v('tls-key'), label);
   const ttl = v('project-token-ttl');
   const rateLimitPerSec = int(label('oidc-rate-limit'), v('oidc-rate-limit'), 20, 0, 10_000_000);
   const plugin: Record<string, string | undefined> = {};
@@ -306,6 +320,7 @@ export function loadConfig(
     host,
     port,
     dataDir: resolve(dataDir),
+    tls,
     databaseUrl,
     publicUrl: publicUrl || undefined,
     trustProxy,
@@ -334,4 +349,36 @@ export function loadConfig(
     metricsToken,
     pluginOptions: plugin,
   };
+}
+
+/** Reads and checks the HTTPS certificate and key now, so a mistake stops the start with a reason. */
+function loadTls(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  label: (flag: string) => string,
+): ServerConfig['tls'] {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    const missing = certFile ? 'tls-key' : 'tls-cert';
+    throw new ConfigurationError(
+      `HTTPS needs both a certificate and its key: ${label(certFile ? 'tls-cert' : 'tls-key')} is set but --${missing} (${SERVER_OPTIONS.find((o) => o.flag === missing)!.env}) is not`,
+    );
+  }
+  const read = (flag: string, file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigurationError(`${label(flag)}: cannot read ${file} (${(err as Error).message})`);
+    }
+  };
+  const certPem = read('tls-cert', certFile);
+  const keyPem = read('tls-key', keyFile);
+  try {
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch (err) {
+    throw new ConfigurationError(
+      `${label('tls-cert')} and ${label('tls-key')} are not a PEM certificate and its private key (${(err as Error).message}); give the server certificate (with its intermediates) and the key it was issued for`,
+    );
+  }
+  return { certPem, keyPem, certFile: resolve(certFile) };
 }

@@ -105,6 +105,15 @@ export async function startServer(
       'X-Forwarded-For from these proxies names the client (rate limits and audit use it)',
     );
   }
+  if (config.tls) {
+    logger.info({ tls_cert: config.tls.certFile }, 'serving HTTPS');
+  } else {
+    const loopback = /^(127\.|::1$|localhost$)/.test(config.host);
+    logger[loopback ? 'info' : 'warn'](
+      { listen: `${config.host}:${config.port}` },
+      'serving plain HTTP: tokens and builder keys cross the network in clear; use it only behind a reverse proxy on this host that terminates TLS, or set --tls-cert and --tls-key',
+    );
+  }
   if (config.metricsToken === undefined) {
     logger.info(
       { metrics: `${url}/metrics` },
@@ -128,7 +137,7 @@ export async function startServer(
   const addr = app.server.address();
   const listened =
     addr && typeof addr === 'object'
-      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+      ? `${config.tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
       : url;
   return {
     app,

@@ -21,7 +21,7 @@ import {
   type DockerConfig,
   type Registry,
 } from '../helpers/engine.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { buildctlWorkers } from '../providers/buildctl.js';
 import { BuildxSession, vertex } from './buildx.js';
 
@@ -297,7 +297,8 @@ describe('builders that outlive the server (builders-on-exit=keep)', () => {
     const pid = await builderPid(s, a1.builder_id);
 
     // A stray builder dir with no row (as after a project deletion) gets a live process.
-    const side = await LocalProvider.create({ dataDir: s.dataDir });
+    // (on a port of its own: the server's gateway holds the one it keeps across restarts)
+    const side = await LocalProvider.create({ dataDir: s.dataDir, gatewayPort: await freePort() });
     const stray = await side.launch({ id: 'bkr_stray', projectId: 'gone', platform: 'linux/amd64' });
 
     await s.restart();
@@ -390,11 +391,19 @@ describe('queueing and expiry', () => {
     expect(await c2.heartbeat(b2.build_id)).toEqual({ cancel: false });
     await expect(c1.heartbeat(b1.build_id)).rejects.toMatchObject({ status: 409, code: 'build_finished' });
 
-    // Cancel through the project token: the heartbeat says so, the build finishes canceled.
-    await client.request('POST', `/v1/builds/${b2.build_id}/cancel`, {});
-    expect(await c2.heartbeat(b2.build_id)).toEqual({ cancel: true });
-    const fin = await c2.finishBuild(b2.build_id, { status: 'canceled', error: 'canceled by user' });
-    expect(fin).toMatchObject({ status: 'canceled', error: 'canceled by user' });
+    // Cancel through the project token: the build ends on the server at once; the client's next
+    // heartbeat hears it (409), and its finish is refused.
+    const canceled = await client.request<BuildInfo>('POST', `/v1/builds/${b2.build_id}/cancel`, {});
+    expect(canceled).toMatchObject({
+      status: 'canceled',
+      error: expect.stringMatching(/^canceled by project token tok_/) as unknown as string,
+    });
+    await expect(c2.heartbeat(b2.build_id)).rejects.toMatchObject({
+      status: 409,
+      code: 'build_finished',
+      message: expect.stringMatching(/finished with status canceled/) as unknown as string,
+    });
+    await expect(c2.finishBuild(b2.build_id, { status: 'success' })).rejects.toMatchObject({ status: 409 });
   });
 });
 

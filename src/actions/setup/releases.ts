@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { CliRelease } from '../../lib/api-types.js';
 import { HoistApiError, errorMessage } from '../../lib/errors.js';
-import { normalizeApiUrl } from '../../lib/client.js';
+import { hoistTrust, normalizeApiUrl } from '../../lib/client.js';
 import type { ReleaseSource } from './install.js';
 
 /**
@@ -34,6 +34,7 @@ export class HttpReleaseSource implements ReleaseSource {
         {
           headers: { accept: 'application/json', 'user-agent': 'hoist-setup-action' },
           timeout: this.timeoutMs,
+          ...(url.protocol === 'https:' ? { ca: hoistTrust() } : {}),
         },
         (res) => {
           let body = '';

@@ -11,16 +11,20 @@ import type { PluginOption } from '../plugin.js';
 export interface BuildsConfig {
   /** buildkitd binary; undefined = HOIST_BUILDKITD, PATH, ~/.cache/hoist-engine/bin. */
   buildkitdPath?: string;
-  /** Address local builders listen on. */
+  /** Address the builders' gateway listens on. */
   builderListenHost: string;
+  /** TCP port of the builders' gateway; 0 = any free port at each start. */
+  builderGatewayPort: number;
   /** Host clients dial; undefined = the listen host (127.0.0.1 for a wildcard). */
   builderAdvertiseHost?: string;
   /** A builder with no build for this long is stopped; its cache stays on disk. */
   idleTimeoutMs: number;
   /** GC cap of each builder's cache. */
   maxUsedSpaceBytes: number;
-  /** Longest life of a build, its token and its client certificates. */
+  /** Longest life of a build and its token (also capped by the token that created it). */
   maxBuildDurationMs: number;
+  /** Life of one client certificate; heartbeats renew it while its build runs. */
+  certLifetimeMs: number;
   /** A build with no heartbeat for this long is expired and frees its slot. */
   heartbeatGraceMs: number;
   /** A build that gets no builder within this time fails with a message that says so. */
@@ -68,7 +72,12 @@ export const BUILDS_OPTIONS: PluginOption[] = [
   {
     name: 'builder-listen-host',
     env: 'HOIST_BUILDER_LISTEN_HOST',
-    description: 'address local builders listen on (default 127.0.0.1)',
+    description: "address the builders' gateway listens on (default 127.0.0.1)",
+  },
+  {
+    name: 'builder-gateway-port',
+    env: 'HOIST_BUILDER_GATEWAY_PORT',
+    description: "TCP port of the builders' gateway, one for every builder (default 0: any free port)",
   },
   {
     name: 'builder-advertise-host',
@@ -88,7 +97,13 @@ export const BUILDS_OPTIONS: PluginOption[] = [
   {
     name: 'build-max-duration',
     env: 'HOIST_BUILD_MAX_DURATION',
-    description: 'longest life of a build and its client certificates (default 6h)',
+    description:
+      'longest life of a build, also capped by the expiry of the token that created it (default 6h)',
+  },
+  {
+    name: 'build-cert-lifetime',
+    env: 'HOIST_BUILD_CERT_LIFETIME',
+    description: "life of a build's client certificate, renewed by its heartbeats (default 10m)",
   },
   {
     name: 'build-heartbeat-grace',
@@ -275,13 +290,25 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
   );
   const createRatePerMin = wholeNumber(opts, 'build-create-rate', 120, 0, 1_000_000);
   const retentionMs = duration(opts, 'build-retention', 30 * 86_400_000, 3_600_000);
+  const rawPort = opts['builder-gateway-port']?.trim();
+  let gatewayPort = 0;
+  if (rawPort) {
+    gatewayPort = Number(rawPort);
+    if (!/^\d{1,5}$/.test(rawPort) || gatewayPort > 65535) {
+      throw new ConfigurationError(
+        `--builder-gateway-port (HOIST_BUILDER_GATEWAY_PORT) must be a TCP port from 0 to 65535, got "${rawPort}"`,
+      );
+    }
+  }
   return {
     buildkitdPath: opts.buildkitd?.trim() || undefined,
     builderListenHost: listenHost,
+    builderGatewayPort: gatewayPort,
     builderAdvertiseHost: host(opts, 'builder-advertise-host'),
     idleTimeoutMs: duration(opts, 'builder-idle-timeout', 15 * 60_000, 1000),
     maxUsedSpaceBytes: maxUsed,
     maxBuildDurationMs: duration(opts, 'build-max-duration', 6 * 3_600_000, 1000),
+    certLifetimeMs: duration(opts, 'build-cert-lifetime', 10 * 60_000, 1000),
     heartbeatGraceMs: duration(opts, 'build-heartbeat-grace', 60_000, 1000),
     builderWaitMs: duration(opts, 'build-wait', 30 * 60_000, 1000),
     acquireWaitMs: 5000,

@@ -1,4 +1,5 @@
 // The builds plugin of `hoist server`: build lifecycle routes, the local provider, the sweep.
+import { errorMessage } from '../../lib/errors.js';
 import { LocalProvider } from '../../providers/local.js';
 import type { HoistPlugin } from '../plugin.js';
 import { BUILDS_OPTIONS, loadBuildsConfig } from './config.js';
@@ -18,6 +19,7 @@ export const buildsPlugin: HoistPlugin = {
       dataDir: deps.config.dataDir,
       buildkitdPath: config.buildkitdPath,
       listenHost: config.builderListenHost,
+      gatewayPort: config.builderGatewayPort,
       advertiseHost: config.builderAdvertiseHost,
       maxUsedSpaceBytes: config.maxUsedSpaceBytes,
       insecureRegistries: config.insecureRegistries,
@@ -40,6 +42,7 @@ export const buildsPlugin: HoistPlugin = {
       logger,
       provider,
       config,
+      audit: deps.audit,
     });
     service.metrics = registerBuildMetrics(
       deps.metrics,
@@ -48,12 +51,23 @@ export const buildsPlugin: HoistPlugin = {
       () => service.store.countBuildersRunning(),
     );
     registerBuildRoutes(app, deps, service);
+    // A revoked token or a deleted project ends its builds now, not at the next sweep.
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.method === 'DELETE' && reply.statusCode < 300) {
+        await service
+          .endOrphans()
+          .catch((err: unknown) =>
+            logger.error({ err: errorMessage(err) }, 'ending the builds of a revoked token failed'),
+          );
+      }
+    });
     deps.lifecycle.onStart(() => service.start());
     deps.lifecycle.onShutdown(() => service.shutdown());
     logger.info(
       {
         buildkitd: provider.buildkitdPath,
-        builder_listen_host: config.builderListenHost,
+        builder_gateway: provider.gatewayEndpoint,
+        cert_lifetime_ms: config.certLifetimeMs,
         idle_timeout_ms: config.idleTimeoutMs,
         max_build_duration_ms: config.maxBuildDurationMs,
         heartbeat_grace_ms: config.heartbeatGraceMs,

@@ -65,4 +65,24 @@ CREATE INDEX builds_project_status ON builds(project_id, status);
 CREATE INDEX builds_finished ON builds(finished_at) WHERE finished_at IS NOT NULL;
 `,
   },
+  {
+    // Every client certificate ever issued for a build: the gateway in front of the builders
+    // lets a connection in only while its serial is here, unrevoked, and its build is active.
+    // cert_pem is public; a renewal certifies the same key again from it.
+    id: 'builds-002-certs',
+    sql: `
+CREATE TABLE build_certs (
+  serial TEXT PRIMARY KEY,
+  build_id TEXT NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+  platform TEXT NOT NULL,
+  builder_id TEXT NOT NULL,
+  cert_pem TEXT NOT NULL,
+  issued_at TEXT NOT NULL,
+  not_after TEXT NOT NULL,
+  revoked_at TEXT,
+  revoke_reason TEXT
+);
+CREATE INDEX build_certs_build ON build_certs(build_id, platform);
+`,
+  },
 ];

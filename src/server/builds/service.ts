@@ -14,10 +14,18 @@ import {
   type FinishBuildRequest,
   type HeartbeatResponse,
   type Project,
+  type RenewedCert,
 } from '../../lib/api-types.js';
 import { errorMessage } from '../../lib/errors.js';
 import { truncateUtf8 } from '../../lib/text.js';
-import { parsePlatform, processAlive, type Provider, type RunningBuilder } from '../../providers/provider.js';
+import {
+  parsePlatform,
+  processAlive,
+  type ConnectionVerdict,
+  type Provider,
+  type RunningBuilder,
+} from '../../providers/provider.js';
+import type { AuditLog } from '../audit.js';
 import type { Db } from '../db/index.js';
 import { ApiError, badRequest, conflict, notFound, tooLarge, tooMany } from '../errors.js';
 import type { ProjectStore } from '../projects.js';
@@ -39,6 +47,18 @@ const POLL_RETRY_MS = 1000;
 const CAP_RETRY_AFTER_SEC = 30;
 /** Finished builds deleted per transaction by the retention purge. */
 const PURGE_BATCH = 500;
+/** A certificate past this fraction of its life is renewed by the next heartbeat. */
+const RENEW_FRACTION = 0.5;
+/** How long the gateway trusts one database answer about a serial. */
+const VERDICT_CACHE_MS = 1000;
+
+/** Who ended a build, for the audit trail. */
+type Actor = { subject: string; token_id: string | null };
+const SERVER: Actor = { subject: 'hoist server', token_id: null };
+
+function actorOf(who: AuthContext): Actor {
+  return { subject: `${who.kind} token ${who.token_id}`, token_id: who.token_id };
+}
 
 interface Cached {
   running: RunningBuilder;
@@ -72,6 +92,7 @@ export interface BuildServiceDeps {
   logger: Logger;
   provider: Provider;
   config: BuildsConfig;
+  audit: AuditLog;
   metrics?: BuildMetrics;
 }
 
@@ -88,6 +109,7 @@ export class BuildService {
   private closed = false;
   /** Build creations per project (in memory: each replica counts its own). */
   private readonly createLimiter: TokenBuckets | null;
+  private readonly verdicts = new Map<string, { verdict: ConnectionVerdict; until: number }>();
   metrics?: BuildMetrics;
 
   constructor(private readonly deps: BuildServiceDeps) {
@@ -135,7 +157,11 @@ export class BuildService {
     this.takeCreateToken(project);
     const cap = this.deps.config.maxActiveBuildsPerProject;
     const now = this.now();
-    const expiresAt = new Date(now.getTime() + this.deps.config.maxBuildDurationMs);
+    // A build lives no longer than the token that created it: a short OIDC token gives a short build.
+    const parent = await this.deps.tokens.get(who.token_id);
+    let expiresAt = new Date(now.getTime() + this.deps.config.maxBuildDurationMs);
+    const cappedByToken = parent?.expires_at != null && Date.parse(parent.expires_at) < expiresAt.getTime();
+    if (cappedByToken) expiresAt = new Date(parent.expires_at!);
     const id = newId('bld');
     const row: BuildRow = {
       id,
@@ -167,6 +193,17 @@ export class BuildService {
         );
       }
       await this.store.insertBuild(row, platforms, tx);
+      await this.deps.audit.record(
+        {
+          action: 'build.create',
+          outcome: 'ok',
+          project_id: project.id,
+          subject: actorOf(who).subject,
+          reason: `build ${id} created for ${platforms.join(', ')}${cappedByToken ? `; it ends when the token that created it expires (${iso(expiresAt)})` : ''}`,
+          details: { build_id: id, platforms, created_by_token: who.token_id, expires_at: iso(expiresAt) },
+        },
+        tx,
+      );
       return this.deps.tokens.mintBuildToken(
         { project_id: project.id, build_id: id, expires_at: expiresAt },
         tx,
@@ -316,25 +353,57 @@ export class BuildService {
             : `builder ${platform} is starting`,
       };
     }
-    const notAfter = new Date(build.expires_at);
+    const notAfter = this.certNotAfter(build);
     const cert = await this.deps.provider.issueClientCert(builder.id, {
       commonName: `build ${build.id}`,
       organization: project.id,
       notAfter,
     });
-    const serial = new X509Certificate(cert.certPem).serialNumber;
+    const serial = serialOf(cert.certPem);
     const after = iso(this.now());
-    const ok = await this.store.recordAcquired({
-      buildId: build.id,
-      platform,
-      builderId: builder.id,
-      now: after,
-      certSerial: serial,
-      certExpiresAt: build.expires_at,
+    const ok = await this.deps.db.transaction(async (tx) => {
+      const acquired = await this.store.recordAcquired(
+        {
+          buildId: build.id,
+          platform,
+          builderId: builder.id,
+          now: after,
+          certSerial: serial,
+          certExpiresAt: iso(notAfter),
+        },
+        tx,
+      );
+      if (!acquired) return null;
+      // One current key per (build, platform): an acquire again (a retry) retires the earlier one.
+      const retired = await this.store.revokeCerts(
+        build.id,
+        'replaced by a new acquire',
+        after,
+        platform,
+        tx,
+      );
+      await this.store.insertCert(
+        {
+          serial,
+          build_id: build.id,
+          platform,
+          builder_id: builder.id,
+          cert_pem: cert.certPem,
+          issued_at: after,
+          not_after: iso(notAfter),
+        },
+        tx,
+      );
+      await this.auditCert(build, platform, builder.id, serial, notAfter, 'acquire', tx);
+      return retired;
     });
     if (!ok) {
       const b = (await this.store.getBuild(build.id))!;
       throw this.finishedError(b, 'start a new build to get a builder');
+    }
+    if (ok.length) {
+      this.verdicts.clear();
+      this.deps.provider.closeSerials(ok);
     }
     if (!build.acquired_at) {
       this.metrics?.acquireSeconds.observe(
@@ -355,8 +424,144 @@ export class BuildService {
       ca_pem: running.caPem,
       cert_pem: cert.certPem,
       key_pem: cert.keyPem,
-      expires_at: build.expires_at,
+      expires_at: iso(notAfter),
+      build_expires_at: build.expires_at,
+      heartbeat_ms: this.heartbeatMs(),
     };
+  }
+
+  /** A new certificate ends after one lifetime, or with its build when that comes first. */
+  private certNotAfter(build: BuildRow): Date {
+    const byLife = this.now().getTime() + this.deps.config.certLifetimeMs;
+    return new Date(Math.min(byLife, Date.parse(build.expires_at)));
+  }
+
+  /** Often enough that a renewal at half life arrives with time to spare. */
+  private heartbeatMs(): number {
+    return Math.max(250, Math.min(5000, Math.floor(this.deps.config.certLifetimeMs / 4)));
+  }
+
+  private async auditCert(
+    build: BuildRow,
+    platform: string,
+    builderId: string,
+    serial: string,
+    notAfter: Date,
+    kind: 'acquire' | 'renewal',
+    db?: Db,
+  ): Promise<void> {
+    await this.deps.audit.record(
+      {
+        action: 'build.cert_issue',
+        outcome: 'ok',
+        project_id: build.project_id,
+        subject: `build ${build.id}`,
+        reason: `client certificate ${serial} for builder ${builderId} (${platform}) issued on ${kind}, valid until ${iso(notAfter)}`,
+        details: {
+          build_id: build.id,
+          platform,
+          builder_id: builderId,
+          serial,
+          not_after: iso(notAfter),
+          kind,
+        },
+      },
+      db,
+    );
+  }
+
+  /** Renews the certificates past RENEW_FRACTION of their life, for the same keys. */
+  private renewCerts(build: BuildRow): Promise<RenewedCert[]> {
+    return this.mutex.run(`renew|${build.id}`, async () => {
+      const out: RenewedCert[] = [];
+      const nowMs = this.now().getTime();
+      for (const c of await this.store.currentCerts(build.id)) {
+        const issued = Date.parse(c.issued_at);
+        const end = Date.parse(c.not_after);
+        if (nowMs < issued + (end - issued) * RENEW_FRACTION) continue;
+        if (end >= Date.parse(build.expires_at)) continue; // it already lasts as long as the build
+        const notAfter = this.certNotAfter(build);
+        const certPem = await this.deps.provider.renewClientCert(c.builder_id, {
+          certPem: c.cert_pem,
+          notAfter,
+        });
+        const serial = serialOf(certPem);
+        const now = iso(this.now());
+        const stored = await this.deps.db.transaction(async (tx) => {
+          // a build that ended meanwhile gets nothing
+          const fresh = await this.store.getBuild(build.id, tx);
+          if (!fresh || !ACTIVE_STATUSES.includes(fresh.status)) return false;
+          await this.store.insertCert(
+            {
+              serial,
+              build_id: build.id,
+              platform: c.platform,
+              builder_id: c.builder_id,
+              cert_pem: certPem,
+              issued_at: now,
+              not_after: iso(notAfter),
+            },
+            tx,
+          );
+          await this.auditCert(build, c.platform, c.builder_id, serial, notAfter, 'renewal', tx);
+          return true;
+        });
+        if (!stored) break;
+        out.push({ platform: c.platform, cert_pem: certPem, expires_at: iso(notAfter) });
+      }
+      return out;
+    });
+  }
+
+  /**
+   * The gateway's question for every new builder connection: is this serial, issued for this
+   * builder, unrevoked, unexpired, and of an active build? Answers are kept for a second.
+   */
+  async authorizeConnection(peer: { builderId: string; serial: string }): Promise<ConnectionVerdict> {
+    const cached = this.verdicts.get(peer.serial);
+    if (cached && cached.until > Date.now()) return cached.verdict;
+    const [row] = await this.store.liveCerts([peer.serial], iso(this.now()), true);
+    const verdict: ConnectionVerdict =
+      row && row.builder_id === peer.builderId
+        ? { ok: true, owner: row.build_id }
+        : {
+            ok: false,
+            reason: row
+              ? `certificate was issued for builder ${row.builder_id}`
+              : 'no active build holds this certificate (finished, canceled, expired, revoked or unknown)',
+          };
+    this.verdicts.set(peer.serial, { verdict, until: Date.now() + VERDICT_CACHE_MS });
+    if (this.verdicts.size > 10_000) this.verdicts.clear();
+    return verdict;
+  }
+
+  /**
+   * Level-triggered: closes every open builder connection whose certificate no longer belongs
+   * to an active build (ended here, on another replica, or with its project). Expiry of a
+   * certificate alone does not close a connection: it only gates new ones.
+   */
+  async recheckConnections(): Promise<number> {
+    const open = this.deps.provider.openConnections();
+    if (open.length === 0) return 0;
+    const serials = [...new Set(open.map((c) => c.serial))];
+    const live = new Set((await this.store.liveCerts(serials, iso(this.now()), false)).map((r) => r.serial));
+    const dead = serials.filter((s) => !live.has(s));
+    if (dead.length === 0) return 0;
+    this.verdicts.clear();
+    const n = this.deps.provider.closeSerials(dead);
+    if (n) this.log.info({ connections: n }, 'closed builder connections of builds that ended');
+    return n;
+  }
+
+  /** Ends the active builds whose creating token was revoked, then drops dead connections. */
+  async endOrphans(): Promise<void> {
+    for (const b of await this.store.orphanedByToken()) {
+      const why = b.token_revoked_at
+        ? `the token that created this build was revoked at ${b.token_revoked_at}`
+        : 'the token that created this build no longer exists';
+      await this.finishInternal(b.id, 'canceled', why, SERVER);
+    }
+    await this.recheckConnections();
   }
 
   /** After repeated failed launches, the build fails with the reason instead of retrying forever. */
@@ -502,17 +707,25 @@ export class BuildService {
     const build = await this.visibleBuild(who, buildId);
     if (!ACTIVE_STATUSES.includes(build.status)) throw this.finishedError(build, 'stop the build');
     await this.store.heartbeat(build.id, iso(this.now()));
-    return { cancel: build.cancel_requested === 1 };
+    const certs = who.kind === 'build' ? await this.renewCerts(build) : [];
+    return { cancel: build.cancel_requested === 1, ...(certs.length ? { certs } : {}) };
   }
 
+  /**
+   * Ends the build on the server at once: status canceled, token and certificates revoked, its
+   * builder connections closed. The client learns it from its next heartbeat (409).
+   */
   async cancel(who: AuthContext, buildId: string): Promise<BuildInfo> {
     const build = await this.visibleBuild(who, buildId);
     if (!ACTIVE_STATUSES.includes(build.status))
       throw this.finishedError(build, 'there is nothing to cancel');
     await this.store.requestCancel(build.id);
-    // A build that never got a builder has nothing to stop: it ends now.
-    if (!build.acquired_at)
-      await this.finishInternal(build.id, 'canceled', 'canceled before it got a builder');
+    await this.finishInternal(
+      build.id,
+      'canceled',
+      build.acquired_at ? `canceled by ${actorOf(who).subject}` : 'canceled before it got a builder',
+      actorOf(who),
+    );
     return (await this.info([(await this.store.getBuild(build.id))!], () => ''))[0]!;
   }
 
@@ -529,29 +742,51 @@ export class BuildService {
         `body.error is ${errorBytes} bytes; at most ${BUILD_ERROR_MAX_BYTES} are accepted. Send the gist of the failure (hoist build truncates its own); build ${build.id} is still ${build.status}, so finish it again with a shorter error`,
       );
     }
-    const ok = await this.finishInternal(build.id, req.status, error);
+    const ok = await this.finishInternal(build.id, req.status, error, actorOf(who));
     const after = (await this.store.getBuild(build.id))!;
     if (!ok) throw this.finishedError(after, 'finish is accepted once per build');
     return after;
   }
 
-  /** Final status, token revoked, slots freed; false when the build had already finished. */
+  /**
+   * Final status, token and certificates revoked, builder connections closed, slots freed,
+   * audited; false when the build had already finished.
+   */
   private async finishInternal(
     buildId: string,
     status: BuildStatus,
     rawError: string | null,
+    actor: Actor = SERVER,
   ): Promise<boolean> {
     const now = iso(this.now());
     // The server's own reasons quote builder errors: bounded like a client's.
     const error = rawError === null ? null : truncateUtf8(rawError, BUILD_ERROR_MAX_BYTES);
     const ok = await this.deps.db.transaction(async (tx) => {
       const changed = await this.store.finish(buildId, status, error, now, tx);
-      if (changed) await this.deps.tokens.revokeForBuild(buildId, tx);
-      return changed;
+      if (!changed) return false;
+      await this.deps.tokens.revokeForBuild(buildId, tx);
+      const serials = await this.store.revokeCerts(buildId, `build ${status}`, now, undefined, tx);
+      const b = (await this.store.getBuild(buildId, tx))!;
+      await this.deps.audit.record(
+        {
+          action:
+            status === 'canceled' ? 'build.cancel' : status === 'expired' ? 'build.expire' : 'build.finish',
+          outcome: 'ok',
+          project_id: b.project_id,
+          subject: actor.subject,
+          reason: `build ${buildId} ended with status ${status}${error ? `: ${error.slice(0, 500)}` : ''}`,
+          details: { build_id: buildId, status, revoked_serials: serials },
+        },
+        tx,
+      );
+      return true;
     });
     if (ok) {
+      // Its certificates open nothing from now on, and what they opened closes now.
+      this.verdicts.clear();
+      const closed = this.deps.provider.closeConnections([buildId]);
       this.metrics?.buildsFinished.inc({ status });
-      this.log.info({ build_id: buildId, status, error }, 'build finished');
+      this.log.info({ build_id: buildId, status, error, connections_closed: closed }, 'build finished');
     }
     return ok;
   }
@@ -588,6 +823,7 @@ export class BuildService {
 
   /** Reconciles rows with processes, then starts the sweep. */
   async start(): Promise<void> {
+    this.deps.provider.authorizeConnections((peer) => this.authorizeConnection(peer));
     await this.reconcile({ adopt: true });
     this.lastReconcile = Date.now();
     await this.purgeFinished();
@@ -651,6 +887,8 @@ export class BuildService {
           : `no heartbeat for more than ${Math.round(cfg.heartbeatGraceMs / 1000)} s (last at ${b.last_heartbeat_at})`;
       await this.finishInternal(b.id, 'expired', why);
     }
+    // Builds whose creating token was revoked end; connections of ended builds close.
+    await this.endOrphans();
     // Builds that waited too long for a builder fail and say so.
     for (const b of await this.store.waitedTooLong(iso(new Date(nowD.getTime() - cfg.builderWaitMs)))) {
       await this.finishInternal(
@@ -744,4 +982,9 @@ export class BuildService {
     }
     this.cache.clear();
   }
+}
+
+/** The serial as the gateway sees it (node:crypto's upper-case hex). */
+function serialOf(certPem: string): string {
+  return new X509Certificate(certPem).serialNumber.toUpperCase();
 }

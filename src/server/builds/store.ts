@@ -32,6 +32,18 @@ export interface BuildBuilderRow {
   cert_expires_at: string | null;
 }
 
+export interface BuildCertRow {
+  serial: string;
+  build_id: string;
+  platform: string;
+  builder_id: string;
+  cert_pem: string;
+  issued_at: string;
+  not_after: string;
+  revoked_at: string | null;
+  revoke_reason: string | null;
+}
+
 export type BuilderState = 'stopped' | 'starting' | 'running' | 'failed';
 
 export interface BuilderRow {
@@ -164,6 +176,7 @@ export class BuildStore {
     if (ids.length === 0) return 0;
     const list = ids.map(() => '?').join(', ');
     await db.run(`DELETE FROM tokens WHERE kind = 'build' AND build_id IN (${list})`, ids);
+    await db.run(`DELETE FROM build_certs WHERE build_id IN (${list})`, ids);
     await db.run(`DELETE FROM build_builders WHERE build_id IN (${list})`, ids);
     await db.run(`DELETE FROM builds WHERE id IN (${list})`, ids);
     return ids.length;
@@ -303,6 +316,82 @@ export class BuildStore {
       'SELECT status, COUNT(*) AS n FROM builds GROUP BY status',
     );
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  // ---- client certificates ----
+
+  async insertCert(c: Omit<BuildCertRow, 'revoked_at' | 'revoke_reason'>, db: Db = this.db): Promise<void> {
+    await db.run(
+      `INSERT INTO build_certs (serial, build_id, platform, builder_id, cert_pem, issued_at, not_after)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [c.serial, c.build_id, c.platform, c.builder_id, c.cert_pem, c.issued_at, c.not_after],
+    );
+  }
+
+  /** The newest unrevoked certificate of each platform of a build. */
+  async currentCerts(buildId: string, db: Db = this.db): Promise<BuildCertRow[]> {
+    const rows = await db.all<BuildCertRow>(
+      `SELECT * FROM build_certs WHERE build_id = ? AND revoked_at IS NULL ORDER BY platform, issued_at DESC, serial`,
+      [buildId],
+    );
+    const out: BuildCertRow[] = [];
+    for (const r of rows) if (!out.some((o) => o.platform === r.platform)) out.push(r);
+    return out;
+  }
+
+  certsOf(buildId: string, db: Db = this.db): Promise<BuildCertRow[]> {
+    return db.all<BuildCertRow>('SELECT * FROM build_certs WHERE build_id = ? ORDER BY issued_at, serial', [
+      buildId,
+    ]);
+  }
+
+  /** Revokes the unrevoked certificates of a build (of one platform when given); returns their serials. */
+  async revokeCerts(
+    buildId: string,
+    reason: string,
+    now: string,
+    platform?: string,
+    db: Db = this.db,
+  ): Promise<string[]> {
+    const where = platform === undefined ? '' : ' AND platform = ?';
+    const params = platform === undefined ? [buildId] : [buildId, platform];
+    const rows = await db.all<{ serial: string }>(
+      `SELECT serial FROM build_certs WHERE build_id = ? AND revoked_at IS NULL${where}`,
+      params,
+    );
+    if (rows.length === 0) return [];
+    await db.run(
+      `UPDATE build_certs SET revoked_at = ?, revoke_reason = ? WHERE build_id = ? AND revoked_at IS NULL${where}`,
+      [now, reason, ...params],
+    );
+    return rows.map((r) => r.serial);
+  }
+
+  /**
+   * Of these serials, the ones that may open a builder now: unrevoked, unexpired, of an active
+   * build. With the builder they were issued for and their build.
+   */
+  liveCerts(
+    serials: string[],
+    now: string,
+    unexpired: boolean,
+    db: Db = this.db,
+  ): Promise<{ serial: string; build_id: string; builder_id: string; platform: string }[]> {
+    if (serials.length === 0) return Promise.resolve([]);
+    return db.all(
+      `SELECT c.serial, c.build_id, c.builder_id, c.platform FROM build_certs c JOIN builds b ON b.id = c.build_id
+       WHERE c.serial IN (${serials.map(() => '?').join(', ')}) AND c.revoked_at IS NULL
+         AND b.status IN ${ACTIVE_SQL}${unexpired ? ' AND c.not_after > ?' : ''}`,
+      unexpired ? [...serials, now] : serials,
+    );
+  }
+
+  /** Active builds whose creating token was revoked (or deleted). */
+  orphanedByToken(db: Db = this.db): Promise<(BuildRow & { token_revoked_at: string | null })[]> {
+    return db.all<BuildRow & { token_revoked_at: string | null }>(
+      `SELECT b.*, t.revoked_at AS token_revoked_at FROM builds b LEFT JOIN tokens t ON t.id = b.created_by_token
+       WHERE b.status IN ${ACTIVE_SQL} AND b.created_by_token IS NOT NULL AND (t.id IS NULL OR t.revoked_at IS NOT NULL)`,
+    );
   }
 
   // ---- builders ----
