@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
 
@@ -26,6 +27,20 @@ export interface BuilderLimits {
 
 /** What buildkitd itself may use on top of its steps' limits (threads, runc, layer export). */
 export const DAEMON_ALLOWANCE = { pids: 512, memoryBytes: 1024 ** 3 };
+
+/**
+ * What all builders of one server may use together: half the host's process ids (pid_max is
+ * only 32768 on many hosts, eight builders' worth of default limits) and 80% of its memory, so
+ * that fork loops or memory hogs in several projects at once still leave the host and the
+ * control plane room to run.
+ */
+export function serverTotals(
+  pidMax: number,
+  threadsMax: number,
+  totalMemBytes: number,
+): { pids: number; memoryBytes: number } {
+  return { pids: Math.floor(Math.min(pidMax, threadsMax) / 2), memoryBytes: Math.floor(totalMemBytes * 0.8) };
+}
 
 export const CONTROLLERS = ['pids', 'memory', 'cpu'] as const;
 type Controller = (typeof CONTROLLERS)[number];
@@ -140,6 +155,11 @@ export class BuilderCgroups {
     try {
       for (const dir of cg.limitedRoots()) await fs.mkdir(path.join(dir, cg.base), { recursive: true });
       if (layout.version === 2) await cg.enableControllers(cg.base);
+      const sysctl = (name: string) => Number(readFileSync(`/proc/sys/kernel/${name}`, 'utf8').trim());
+      const totals = serverTotals(sysctl('pid_max'), sysctl('threads-max'), os.totalmem());
+      await writeLimit(path.join(cg.controllerRoot('pids'), cg.base), 'pids.max', String(totals.pids));
+      const memFile = layout.version === 2 ? 'memory.max' : 'memory.limit_in_bytes';
+      await writeLimit(path.join(cg.controllerRoot('memory'), cg.base), memFile, String(totals.memoryBytes));
     } catch (err) {
       throw new ConfigurationError(
         `cannot create builder cgroups under ${cg.limitedRoots().join(', ')}: ${errorMessage(err)}. Run the server as root on a host whose cgroup filesystem is writable, or pass --builder-cgroups off to run builders without limits`,

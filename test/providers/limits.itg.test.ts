@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { BuilderActive, Project } from '../../src/lib/api-types.js';
 import { HoistClient } from '../../src/lib/client.js';
-import { parseCgroupLayout } from '../../src/providers/local-cgroup.js';
+import { parseCgroupLayout, serverTotals } from '../../src/providers/local-cgroup.js';
 import { LocalProvider, findBuildkitd } from '../../src/providers/local.js';
 import { startRegistry, type Registry } from '../helpers/engine.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -187,6 +187,18 @@ describe('builder cgroups', () => {
       expect(read(g('memory', 'buildkit', 'memory.max'))).toBe(String(MEMORY_MIB * 1024 ** 2));
       expect(read(g('cpu', 'cpu.max'))).toBe('50000 100000');
     }
+    // All builders of the server together leave the host half its pids and a fifth of its memory.
+    const totals = serverTotals(
+      Number(read('/proc/sys/kernel/pid_max')),
+      Number(read('/proc/sys/kernel/threads-max')),
+      os.totalmem(),
+    );
+    expect(read(path.join(root('pids'), base, 'pids.max'))).toBe(String(totals.pids));
+    const memFile = layout.version === 2 ? 'memory.max' : 'memory.limit_in_bytes';
+    // The kernel rounds memory limits down to whole pages.
+    expect(read(path.join(root('memory'), base, memFile))).toBe(
+      String(totals.memoryBytes - (totals.memoryBytes % 4096)),
+    );
     // A RUN step sees its own cgroup: below the builder's, not runc's default /buildkit at the root.
     const r = await build(
       active,

@@ -12,6 +12,7 @@ import {
   DAEMON_ALLOWANCE,
   limitFiles,
   parseCgroupLayout,
+  serverTotals,
 } from '../../src/providers/local-cgroup.js';
 import { hasProjectQuota, mountOf, parseMounts, parseVolumeSpec } from '../../src/providers/local-volume.js';
 import { parseByteSize, renderBuildkitdConfig } from '../../src/providers/local.js';
@@ -107,6 +108,16 @@ describe('limitFiles', () => {
       'buildkit/memory.max': String(256 * 1024 ** 2),
       'buildkit/memory.swap.max': '0',
     });
+  });
+});
+
+describe('serverTotals', () => {
+  it.each([
+    // pid_max, threads-max, memory → all builders of the server together
+    [32768, 192729, 24 * 1024 ** 3, { pids: 16384, memoryBytes: Math.floor(24 * 1024 ** 3 * 0.8) }],
+    [4194304, 63000, 8 * 1024 ** 3, { pids: 31500, memoryBytes: Math.floor(8 * 1024 ** 3 * 0.8) }],
+  ])('pid_max %d, threads-max %d, %d bytes', (pidMax, threads, mem, want) => {
+    expect(serverTotals(pidMax, threads, mem)).toEqual(want);
   });
 });
 
