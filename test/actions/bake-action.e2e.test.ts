@@ -343,6 +343,48 @@ describe('setup-action then bake-action on Hoist', () => {
   });
 });
 
+describe('bake-action build checks', () => {
+  it('annotates a check warning on the Dockerfile of the target it came from, once; DOCKER_BUILD_CHECKS_ANNOTATIONS=false turns it off', async () => {
+    const j = job();
+    await runStep(j, 'setup-action', { 'api-url': server.url });
+    // a checkout in the workspace: svc/Dockerfile with a FromAsCasing warning on line 1
+    fs.mkdirSync(path.join(j.dir, 'svc'), { recursive: true });
+    fs.writeFileSync(
+      path.join(j.dir, 'svc', 'Dockerfile'),
+      [`FROM ${registry.baseImage} as base`, 'RUN echo checked > /checked.txt', ''].join('\n'),
+    );
+    fs.writeFileSync(
+      path.join(j.dir, 'docker-bake.hcl'),
+      ['target "checked" {', '  context = "svc"', '  output = ["type=cacheonly"]', '}', ''].join('\n'),
+    );
+    const annotations = (stdout: string): string[] =>
+      stdout.split('\n').filter((l) => l.startsWith('::warning title='));
+    const step = await runStep(
+      j,
+      'bake-action',
+      { source: '.', project: 'web', targets: 'checked' },
+      { cwd: j.dir },
+    );
+    expect(errorLines(step.stdout)).toEqual([]);
+    expect(step.exitCode).toBe(0);
+    expect(step.outputs.builder).toBe('hoist');
+    expect(annotations(step.stdout)).toEqual([
+      "::warning title=The 'as' keyword should match the case of the 'from' keyword,file=svc/Dockerfile,line=1::FromAsCasing: 'as' and 'FROM' keywords' casing do not match%0AMore info: https://docs.docker.com/go/dockerfile/rule/from-as-casing/",
+    ]);
+    expect(step.stdout).toContain('::group::Generating GitHub annotations (1 build checks found)');
+
+    j.env.DOCKER_BUILD_CHECKS_ANNOTATIONS = 'false';
+    const off = await runStep(
+      j,
+      'bake-action',
+      { source: '.', project: 'web', targets: 'checked' },
+      { cwd: j.dir },
+    );
+    expect(off.exitCode).toBe(0);
+    expect(annotations(off.stdout)).toEqual([]);
+  });
+});
+
 describe('bake-action without Hoist', () => {
   it('a fork pull request bakes with docker buildx on the runner, with exactly docker/bake-action’s argv', async () => {
     const j = job({ eventName: 'pull_request', payload: forkPullRequestPayload(), oidc: false });

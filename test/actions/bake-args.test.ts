@@ -17,6 +17,7 @@ import {
   type BuildxVersion,
   type Definition,
 } from '../../src/actions/bake/args.js';
+import { bakeRefs, definitionLocalStates } from '../../src/actions/bake/checks.js';
 import { getInputs, type Inputs } from '../../src/actions/bake/inputs.js';
 import { checkFailure } from '../../src/actions/bake/main.js';
 import { cachedStepsByTarget, renderBakeSummary, summaryInputs } from '../../src/actions/bake/summary.js';
@@ -397,5 +398,40 @@ describe('bake-action/action.yml', () => {
     expect(text).toMatch(
       /using: 'node24'\n {2}main: '\.\.\/dist\/bake\/index\.js'\n {2}post: '\.\.\/dist\/bake\/index\.js'/,
     );
+  });
+});
+
+describe('build checks of a bake', () => {
+  it('reads each target’s build ref from the metadata file', () => {
+    expect(
+      bakeRefs({
+        app: { 'buildx.build.ref': 'b/b0/abc', 'containerimage.digest': 'sha256:1' },
+        worker: { 'buildx.build.ref': 'b/b0/def' },
+        'buildx.build.warnings': [],
+      }),
+    ).toEqual(['b/b0/abc', 'b/b0/def']);
+    expect(bakeRefs(undefined)).toEqual([]);
+  });
+
+  it('finds each target’s Dockerfile relative to its context, as bake reads it', () => {
+    expect(
+      definitionLocalStates(
+        {
+          target: {
+            a: {},
+            b: { context: 'svc', dockerfile: 'build/Dockerfile.b' },
+            c: { context: 'https://github.com/o/r.git#main', dockerfile: 'x.Dockerfile' },
+            d: { context: '.', 'dockerfile-inline': 'FROM scratch' },
+            e: { context: 'svc', dockerfile: '/abs/Dockerfile' },
+          },
+        },
+        '/ws',
+      ),
+    ).toEqual([
+      { LocalPath: '/ws', DockerfilePath: '/ws/Dockerfile' },
+      { LocalPath: '/ws/svc', DockerfilePath: '/ws/svc/build/Dockerfile.b' },
+      { LocalPath: 'https://github.com/o/r.git#main', DockerfilePath: 'x.Dockerfile' },
+      { LocalPath: '/ws/svc', DockerfilePath: '/abs/Dockerfile' },
+    ]);
   });
 });

@@ -4,8 +4,8 @@
 // shared stage runs once, and a second bake after a one-line change reuses the cache. A third
 // target names two platforms, so the temporary builder needs a node for each.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -63,7 +63,10 @@ function env(): NodeJS.ProcessEnv {
   return e;
 }
 
-function hoist(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function hoist(
+  args: string[],
+  onStderr?: (all: string, child: ChildProcess) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_BUNDLE, ...args], {
       env: env(),
@@ -73,9 +76,27 @@ function hoist(args: string[]): Promise<{ code: number | null; stdout: string; s
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      onStderr?.(stderr, child);
+    });
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : null), stdout, stderr }));
   });
+}
+
+/** pids of processes whose environment holds NONCE=<nonce>: the RUN steps of one bake. */
+function stepProcesses(nonce: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`NONCE=${nonce}`))
+        pids.push(Number(pid));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }
 
 async function builds(): Promise<BuildInfo[]> {
@@ -361,5 +382,50 @@ describe('hoist bake --push', () => {
     expect(row.error).toBe('docker buildx bake exited with code 1');
     expect(await hoistBuilders()).toEqual([]);
     expect(readdirSync(pemParent)).toEqual([]);
+  });
+  it('SIGINT mid-bake cancels every target: exit 130, the record canceled, the steps gone, nothing left behind', async () => {
+    await fs.writeFile(
+      path.join(ctx, 'slow.hcl'),
+      [
+        'group "default" {',
+        '  targets = ["one", "two"]',
+        '}',
+        ...['one', 'two'].flatMap((t) => [
+          `target "${t}" {`,
+          `  dockerfile-inline = "FROM ${registry.baseImage}\\nARG NONCE\\nRUN echo ${t} $NONCE && sleep 120\\n"`,
+          '  output = ["type=cacheonly"]',
+          '}',
+        ]),
+        '',
+      ].join('\n'),
+    );
+    const nonce = `sigint-${Date.now()}`;
+    let sent = false;
+    let running = 0;
+    const r = await hoist(
+      ['bake', '-f', 'slow.hcl', '--progress', 'rawjson', '--set', `*.args.NONCE=${nonce}`],
+      (all, child) => {
+        const sleeping = vertexes(all).filter((v) => v.started && v.name.includes('sleep 120'));
+        if (!sent && sleeping.length === 2) {
+          sent = true;
+          setTimeout(() => {
+            running = stepProcesses(nonce).length;
+            child.kill('SIGINT');
+          }, 1500);
+        }
+      },
+    );
+    if (!sent) throw new Error(`the slow steps never started:\n${r.stderr}`);
+    expect(running).toBeGreaterThanOrEqual(2);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('received SIGINT: canceling the build');
+    const id = /hoist: build (bld_\w+): /.exec(r.stderr)![1];
+    expect((await server.api<BuildInfo>('GET', `/v1/builds/${id}`)).body.status).toBe('canceled');
+    expect(await hoistBuilders()).toEqual([]);
+    expect(readdirSync(pemParent)).toEqual([]);
+    const deadline = Date.now() + 15_000;
+    while (stepProcesses(nonce).length && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 250));
+    expect(stepProcesses(nonce)).toEqual([]);
   });
 });

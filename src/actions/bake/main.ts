@@ -16,7 +16,17 @@ import {
 import { buildxCommand, connectHoist, ensureHoistCli } from '../lib/hoist-run.js';
 import { idTokenAvailable } from '../lib/oidc.js';
 import { buildkitAtLeast, DEFAULT_PROVENANCE_BUILDKIT, parseBuildxInspect } from '../build-push/builder.js';
+import {
+  buildCheckAnnotations,
+  buildxRefsDir,
+  dockerfileOf,
+  metadataWarnings,
+  readLocalState,
+  type DockerfileRef,
+  type LocalState,
+} from '../build-push/annotations.js';
 import { parseBuildInfoFromOutput } from '../build-push/result.js';
+import { bakeRefs, definitionLocalStates } from './checks.js';
 import { decideRoute } from '../build-push/route.js';
 import {
   definitionArgs,
@@ -180,6 +190,10 @@ async function main(): Promise<void> {
   if (info.buildUrl) core.setOutput('build-url', info.buildUrl);
   core.setOutput('builder', route.kind === 'hoist' ? 'hoist' : 'buildx');
 
+  if (envBool('DOCKER_BUILD_CHECKS_ANNOTATIONS', true)) {
+    annotateBuildChecks(route.kind, definition, cwd ?? process.cwd(), metadata);
+  }
+
   const names = Object.keys(definition.target);
   const steps = cachedStepsByTarget(`${outcome.stderr}\n${outcome.stdout}`, names);
   await writeSummary(inputs, summaryEnabled, {
@@ -224,6 +238,44 @@ export function checkFailure(stdout: string): string {
   if (total === 1) return 'Check complete, 1 warning has been found!';
   if (total > 1) return `Check complete, ${total} warnings have been found!`;
   return stdout.split('\n')[0]?.trim() || 'check failed';
+}
+
+/**
+ * The bake's check warnings as warning annotations on the Dockerfiles of its targets. The
+ * fallback finds them where docker's action does, in the state buildx saved under each build
+ * ref; a Hoist bake's temporary builder takes that state with it, so there they come from the
+ * definition's contexts and Dockerfiles.
+ */
+function annotateBuildChecks(
+  route: 'hoist' | 'fallback',
+  definition: Definition,
+  cwd: string,
+  metadata: Record<string, unknown> | undefined,
+): void {
+  const warnings = metadataWarnings(metadata);
+  const refs = bakeRefs(metadata);
+  if (warnings.length === 0 || refs.length === 0) return;
+  const states =
+    route === 'fallback'
+      ? refs
+          .map((ref) => readLocalState(ref, buildxRefsDir(process.env, os.homedir())))
+          .filter((s): s is LocalState => s !== undefined)
+      : definitionLocalStates(definition, cwd);
+  const facts = {
+    workspace: process.env.GITHUB_WORKSPACE || process.cwd(),
+    repository: process.env.GITHUB_REPOSITORY ?? '',
+    cwd,
+    readFile: (f: string) =>
+      fs.existsSync(f) && fs.statSync(f).isFile() ? fs.readFileSync(f, 'utf8') : undefined,
+  };
+  const dockerfiles = states
+    .map((s) => dockerfileOf(s, facts))
+    .filter((d): d is DockerfileRef => d !== undefined);
+  const annotations = buildCheckAnnotations(warnings, dockerfiles);
+  if (annotations.length === 0) return;
+  core.startGroup(`Generating GitHub annotations (${annotations.length} build checks found)`);
+  for (const { message, ...where } of annotations) core.warning(message, where);
+  core.endGroup();
 }
 
 /** Whether the runner's builder can make the default provenance attestation (BuildKit >= 0.11). */
