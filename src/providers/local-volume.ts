@@ -101,6 +101,14 @@ async function readMounts(): Promise<MountEntry[]> {
   return parseMounts(await fs.readFile('/proc/self/mounts', 'utf8'));
 }
 
+const DEBIAN_PACKAGE: Record<string, string> = {
+  'mkfs.xfs': 'xfsprogs',
+  xfs_quota: 'xfsprogs',
+  xfs_growfs: 'xfsprogs',
+  mount: 'mount',
+  umount: 'mount',
+};
+
 async function tool(cmd: string, args: string[], what: string): Promise<string> {
   try {
     const { stdout } = await run(cmd, args, {
@@ -112,7 +120,7 @@ async function tool(cmd: string, args: string[], what: string): Promise<string> 
     const e = err as { code?: string; stderr?: string; message: string };
     if (e.code === 'ENOENT') {
       throw new Error(
-        `${cmd} is not installed (${what}); install Debian's ${cmd.startsWith('xfs') || cmd.startsWith('mkfs.xfs') ? 'xfsprogs' : 'util-linux'} package`,
+        `${cmd} is not installed (${what}); install Debian's ${DEBIAN_PACKAGE[cmd] ?? 'util-linux'} package`,
       );
     }
     // The first line says what went wrong (mkfs follows it with its whole usage text).
@@ -335,11 +343,11 @@ export class BuilderVolume {
   private async mountBuilderImage(id: string, root: string, bytes: number): Promise<void> {
     if ((await readMounts()).some((m) => m.dir === root)) return;
     const image = this.builderImage(id);
-    const exists = await fs.stat(image).then(
-      () => true,
-      () => false,
+    const size = await fs.stat(image).then(
+      (st) => st.size,
+      () => null,
     );
-    if (!exists) {
+    if (size === null) {
       // A root from before the volume had images is only cache: it would be hidden under the mount.
       await fs.rm(root, { recursive: true, force: true });
       const tmp = `${image}.tmp`;
@@ -355,8 +363,18 @@ export class BuilderVolume {
         throw new Error(`cannot create the disk image of builder ${id}: ${errorMessage(err)}`);
       }
     }
+    // A raised --builder-disk-limit grows the image (XFS grows online); a lowered one cannot shrink it.
+    const grow = size !== null && size < bytes;
+    if (grow) await fs.truncate(image, bytes);
+    if (size !== null && size > bytes) {
+      this.log.warn(
+        { builder_id: id, image_bytes: size, builder_disk_limit_bytes: bytes },
+        'a builder disk image keeps its larger size (XFS cannot shrink); destroy the builder to apply the lower limit',
+      );
+    }
     await fs.mkdir(root, { recursive: true, mode: 0o700 });
     await tool('mount', ['-t', 'xfs', '-o', 'loop', image, root], `mount of builder ${id}'s disk image`);
+    if (grow) await tool('xfs_growfs', ['-d', root], `xfs_growfs of builder ${id}'s disk image`);
   }
 
   /** Unmounts a stopped builder's root image (its loop device goes with it); no-op otherwise. */

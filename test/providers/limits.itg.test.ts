@@ -433,6 +433,29 @@ describe('cleanup', () => {
     expect(mountsUnder(dataDir)).toEqual([]);
   });
 
+  it("a raised disk limit grows a builder's image, keeping its cache", async () => {
+    const dataDir = path.join(tmp, 'grow');
+    const volume = { kind: 'xfs-image' as const, sizeBytes: 1024 ** 3 };
+    const spec = { id: 'bkr_g', projectId: 'prj_g', platform: 'linux/amd64' };
+    const root = path.join(dataDir, 'builders', 'bkr_g', 'root');
+    const total = () => {
+      const st = statfsSync(root);
+      return st.blocks * st.bsize;
+    };
+    const p1 = await provider({ dataDir, volume, diskLimitBytes: 300 * 1024 ** 2 });
+    await p1.launch(spec);
+    const small = total();
+    await fs.writeFile(path.join(root, 'hoist-test-marker'), 'kept');
+    await p1.close({ stopBuilders: true });
+    const p2 = await provider({ dataDir, volume, diskLimitBytes: 600 * 1024 ** 2 });
+    await p2.launch(spec);
+    expect(total()).toBeGreaterThan(small + 250 * 1024 ** 2);
+    expect(total()).toBeLessThanOrEqual(600 * 1024 ** 2);
+    expect(await fs.readFile(path.join(root, 'hoist-test-marker'), 'utf8')).toBe('kept');
+    await p2.close({ stopBuilders: true });
+    expect(mountsUnder(dataDir)).toEqual([]);
+  });
+
   it('a volume left mounted for kept builders is reused by the next server, then unmounted', async () => {
     const dataDir = path.join(tmp, 'vol');
     const builders = path.join(dataDir, 'builders');
