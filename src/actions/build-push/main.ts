@@ -82,7 +82,8 @@ async function main(): Promise<void> {
   });
   if (route.kind === 'fail') throw new ConfigurationError(route.message);
   // The fallback asks the runner's builder what docker's action asks it (which BuildKit, which
-  // driver) before it plans the argv; Hoist's own builders are BuildKit 0.18.
+  // driver) before it plans the argv. Hoist's builders run the BuildKit Hoist ships (0.18), which
+  // makes provenance, so a Hoist build gets docker's defaults for a current builder.
   const buildx = route.kind === 'fallback' ? await announceFallback(route.reason) : undefined;
   const builder = buildx ? await inspectBuilder(buildx, inputs.builder) : undefined;
 
