@@ -329,6 +329,17 @@ export async function runOnHoist(
     }
   };
   const onSignal = (sig: NodeJS.Signals): void => requestCancel(`received ${sig}`, sig);
+  /** The server ended the build (canceled, expired, its token revoked): its certificates are dead too. */
+  const serverEnded = (err: HoistApiError): void => {
+    if (cancelReason !== undefined) return;
+    const status = /finished with status (\w+)/.exec(err.message)?.[1];
+    info(err.message);
+    requestCancel(
+      status === 'canceled'
+        ? 'the Hoist server canceled this build'
+        : `the Hoist server ended this build${status ? ` (status ${status})` : ''}`,
+    );
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
@@ -378,7 +389,7 @@ export async function runOnHoist(
           (err: unknown) => {
             // the server ended the build (expired, canceled, finished): its certificate is dead too
             if (err instanceof HoistApiError && err.status === 409) {
-              requestCancel(`the Hoist server ended this build: ${err.message}`);
+              serverEnded(err);
             } else {
               warn(`heartbeat failed: ${errorMessage(err)}`);
               if (!cancel.signal.aborted) beat();
@@ -465,6 +476,16 @@ export async function runOnHoist(
     });
     child = undefined;
     timings.mark('built');
+    // The server closes an ended build's builder connections at once, so buildx may fail
+    // before a heartbeat tells us why: ask.
+    if (exitCode !== 0 && cancelReason === undefined) {
+      await bc.heartbeat(id).then(
+        () => undefined,
+        (err: unknown) => {
+          if (err instanceof HoistApiError && err.status === 409) serverEnded(err);
+        },
+      );
+    }
     if (cancelReason !== undefined) {
       result = { status: 'canceled', error: cancelReason };
       if (exitCode === 0) exitCode = 1;

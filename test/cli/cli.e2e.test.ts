@@ -151,6 +151,16 @@ function processesWith(word: string): number[] {
   return pids;
 }
 
+/** Running (a zombie left for a parent that does not reap is not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !'ZX'.includes(stat[stat.lastIndexOf(')') + 2]!);
+  } catch {
+    return false;
+  }
+}
+
 /** Names of the vertexes that have started, from --progress=rawjson. */
 function startedVertexes(text: string): string[] {
   const names: string[] = [];
@@ -390,6 +400,12 @@ describe('hoist build', () => {
       expect(next.stderr).toContain(`removed hoist-${id}, left behind by a killed hoist build`);
       expect(await hoistBuilders()).toEqual([]);
       expect(leftovers()).toEqual([]);
+      // ...and the buildx it had started no longer runs, nor does its step on the builder
+      expect(orphans.filter(alive)).toEqual([]);
+      const deadline = Date.now() + 15_000;
+      while (stepProcesses(nonce).length && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 250));
+      expect(stepProcesses(nonce)).toEqual([]);
     } finally {
       for (const pid of orphans) {
         try {
@@ -397,6 +413,68 @@ describe('hoist build', () => {
         } catch {
           // already gone
         }
+      }
+    }
+  });
+
+  it('after a SIGKILL and no further run, the build expires and the server closes what the orphaned buildx holds', async () => {
+    const short = await startTestServer({
+      flags: { 'builder-insecure-registries': registry.host, 'build-heartbeat-grace': '3s' },
+    });
+    const orphans: number[] = [];
+    try {
+      const p = await short.createProject('kill-expiry');
+      const { token } = await short.createProjectToken(p.id);
+      const ctx = path.join(tmp, 'slow-kill-expiry');
+      await fs.mkdir(ctx);
+      await fs.writeFile(
+        path.join(ctx, 'Dockerfile'),
+        `FROM ${registry.baseImage}\nARG NONCE\nRUN echo "expire $NONCE" && sleep 120\n`,
+      );
+      const nonce = `expire-${Date.now()}`;
+      const child = spawn(hoistBin, ['build', '--progress=rawjson', '--build-arg', `NONCE=${nonce}`, ctx], {
+        env: baseEnv({ HOIST_API_URL: short.url, HOIST_TOKEN: token }),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      const exited = new Promise<void>((res) => child.on('exit', () => res()));
+      await new Promise<void>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error(`the slow step never started:\n${stderr}`)), 120_000);
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+          if (startedVertexes(stderr).some((n) => n.includes('sleep 120'))) {
+            clearTimeout(timer);
+            res();
+          }
+        });
+      });
+      child.kill('SIGKILL');
+      await exited;
+      const id = buildIdOf(stderr);
+      orphans.push(...processesWith(`hoist-${id}`));
+      expect(orphans.filter(alive).length).toBeGreaterThan(0);
+      // No heartbeat: the build expires after the 3 s grace, its connections close, buildx fails
+      // and the step is canceled on the builder; nothing of the killed run uses the builder.
+      const deadline = Date.now() + 30_000;
+      while ((orphans.some(alive) || stepProcesses(nonce).length) && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 250));
+      const row = (await short.api<BuildInfo>('GET', `/v1/builds/${id}`)).body;
+      expect(row.status).toBe('expired');
+      expect(row.error).toMatch(/no heartbeat/);
+      expect(orphans.filter(alive)).toEqual([]);
+      expect(stepProcesses(nonce)).toEqual([]);
+    } finally {
+      for (const pid of orphans.filter(alive)) process.kill(pid, 'SIGKILL');
+      await short.stop();
+      // the killed run's builder definition and PEMs are the next run's to remove
+      for (const d of leftovers()) {
+        const owner = JSON.parse(readFileSync(path.join(pemParent, d, 'owner.json'), 'utf8')) as {
+          builder: string;
+        };
+        await run('docker', ['buildx', 'rm', '--force', owner.builder], { env: baseEnv() }).catch(
+          () => undefined,
+        );
+        await fs.rm(path.join(pemParent, d), { recursive: true, force: true });
       }
     }
   });
