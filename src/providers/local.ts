@@ -645,6 +645,10 @@ export class LocalProvider implements Provider {
     }
     const running = await this.scanProcesses();
     await Promise.all([...running.keys()].map((id) => this.stop(id)));
+    // Groups of builders that died on their own (crashed, killed) have had no stop() yet.
+    const stale = await this.cgroups?.removeStale(new Set());
+    if (stale?.length)
+      this.log.info({ builder_ids: stale }, 'removed cgroups of builders that no longer run');
     await this.cgroups?.close();
     await this.volume?.close();
   }

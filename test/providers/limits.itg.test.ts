@@ -411,6 +411,18 @@ describe('cleanup', () => {
     expect(cgroupDirsOf(cgroupBase(dataDir))).toEqual([]);
   });
 
+  it("a builder killed behind the provider's back leaves no cgroup once the provider closes", async () => {
+    const dataDir = path.join(tmp, 'killed');
+    const p = await provider({ dataDir, limits: LIMITS });
+    const b = await p.launch({ id: 'bkr_x', projectId: 'prj_x', platform: 'linux/amd64' });
+    process.kill(b.pid!, 'SIGKILL');
+    for (let i = 0; i < 200 && existsSync(`/proc/${b.pid}/cmdline`); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(cgroupDirsOf(path.join(cgroupBase(dataDir), 'bkr_x')).length).toBeGreaterThan(0);
+    await p.close({ stopBuilders: true });
+    expect(cgroupDirsOf(cgroupBase(dataDir))).toEqual([]);
+  });
+
   it('a builder that cannot start leaves no cgroup and no mounted disk image behind', async () => {
     const dataDir = path.join(tmp, 'crash');
     const crashing = path.join(tmp, 'crashing-buildkitd');
