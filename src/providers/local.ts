@@ -17,6 +17,7 @@ import { createCa, issueClientCert, issueServerCert, renewClientCert, type CertK
 import { BuilderCgroups, type BuilderLimits } from './local-cgroup.js';
 import { BuilderVolume, type VolumeSpec } from './local-volume.js';
 import { BuilderGateway, type ConnectionAuthorizer, type OpenConnection } from './gateway.js';
+import { BuilderNetworks, type BuilderNetworkOptions } from './local-network.js';
 import {
   nativePlatform,
   processAlive,
@@ -59,6 +60,10 @@ export interface LocalProviderOptions {
   volume?: VolumeSpec;
   /** Hard disk cap of one builder on an XFS volume. Default twice maxUsedSpaceBytes (at least 300 MiB). */
   diskLimitBytes?: number;
+  /** How RUN steps are networked; default CNI isolation (see local-network.ts). */
+  network?: BuilderNetworkOptions;
+  /** Nameservers RUN steps use; default buildkitd's choice from the host's resolv.conf. */
+  dns?: string[];
 }
 
 const BINFMT_DIR = '/proc/sys/fs/binfmt_misc';
@@ -181,6 +186,8 @@ export function renderBuildkitdConfig(opts: {
   insecureRegistries: string[];
   /** runc puts RUN-step containers in <it>/buildkit/<id>: inside the builder's cgroup, not the root. */
   cgroupParent?: string;
+  dns?: string[];
+  cni?: { configPath: string; binaryDir: string } | null;
 }): string {
   const max = String(opts.maxUsedSpaceBytes);
   // Like buildkitd's default policy: first drop old local context, cache mounts and git
@@ -192,6 +199,14 @@ export function renderBuildkitdConfig(opts: {
     '  gc = true',
     ...(opts.cgroupParent ? [`  defaultCgroupParent = ${tomlString(opts.cgroupParent)}`] : []),
     `  maxUsedSpace = ${tomlString(max)}`,
+    // Keys of [worker.oci] itself: they must come before its [[worker.oci.gcpolicy]] tables.
+    ...(opts.cni
+      ? [
+          '  networkMode = "cni"',
+          `  cniConfigPath = ${tomlString(opts.cni.configPath)}`,
+          `  cniBinaryPath = ${tomlString(opts.cni.binaryDir)}`,
+        ]
+      : []),
     '  [[worker.oci.gcpolicy]]',
     `    maxUsedSpace = ${tomlString(max)}`,
     '    keepDuration = "48h"',
@@ -207,6 +222,9 @@ export function renderBuildkitdConfig(opts: {
   ];
   for (const reg of opts.insecureRegistries) {
     lines.push(`[registry.${tomlString(reg)}]`, '  http = true', '  insecure = true');
+  }
+  if (opts.dns && opts.dns.length > 0) {
+    lines.push('[dns]', `  nameservers = [${opts.dns.map(tomlString).join(', ')}]`);
   }
   return lines.join('\n') + '\n';
 }
@@ -227,10 +245,12 @@ export class LocalProvider implements Provider {
   private cgroups: BuilderCgroups | null = null;
   private volume: BuilderVolume | null = null;
   private gateway!: BuilderGateway;
+  private readonly dns: string[];
 
   private constructor(
     private readonly buildkitd: string,
     opts: LocalProviderOptions,
+    private readonly network: BuilderNetworks,
   ) {
     this.buildersDir = path.join(opts.dataDir, 'builders');
     this.listenHost = opts.listenHost ?? '127.0.0.1';
@@ -239,13 +259,20 @@ export class LocalProvider implements Provider {
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
     this.insecureRegistries = opts.insecureRegistries ?? [];
     this.log = opts.logger ?? nullLogger;
+    this.dns = opts.dns ?? [];
     const native = nativePlatform();
     this.supported = [native, ...emulatedPlatforms(opts.binfmtDir ?? BINFMT_DIR).filter((p) => p !== native)];
   }
 
   static async create(opts: LocalProviderOptions): Promise<LocalProvider> {
     const bin = await findBuildkitd(opts.buildkitdPath);
-    const p = new LocalProvider(bin, opts);
+    const network = await BuilderNetworks.create({
+      dataDir: opts.dataDir,
+      network: opts.network,
+      logger: opts.logger ?? nullLogger,
+      dns: opts.dns,
+    });
+    const p = new LocalProvider(bin, opts, network);
     await fs.mkdir(p.buildersDir, { recursive: true, mode: 0o700 });
     if (opts.volume) {
       p.volume = await BuilderVolume.open({
@@ -276,7 +303,14 @@ export class LocalProvider implements Provider {
       await p.volume?.close();
       throw err;
     }
+    // Bridges and rules a crashed server left; those of builders still running stay for adoption.
+    await network.reconcile(new Set((await p.scanProcesses()).keys()));
     return p;
+  }
+
+  /** `cni` (RUN steps isolated) or `host`. */
+  get networkMode(): 'cni' | 'host' {
+    return this.network.mode;
   }
 
   /** How builder disk use is bounded, when a volume was asked for. */
@@ -399,12 +433,15 @@ export class LocalProvider implements Provider {
     const runningPid = await this.findPid(spec.id);
     if (runningPid !== null && prev) {
       const state: BuilderState = { ...prev, pid: runningPid };
+      const argv = (await readCmdline(runningPid)) ?? [];
       const health: BuilderHealth =
         this.cgroups && !(await this.cgroups.contains(spec.id, runningPid))
           ? { healthy: false, reason: 'it runs outside its cgroup (started without limits)' }
-          : prev.socket
-            ? await probe(prev.socket)
-            : { healthy: false, reason: 'it listens on TCP, not on its private socket' };
+          : !prev.socket
+            ? { healthy: false, reason: 'it listens on TCP, not on its private socket' }
+            : !(await this.network.adopt(spec.id, f.dir, argv))
+              ? { healthy: false, reason: `its network is not the configured ${this.network.mode} network` }
+              : await probe(prev.socket);
       if (health.healthy) {
         await this.ensureServerCert(spec.id, ca, this.advertiseHost);
         await this.route(spec.id, state, ca);
@@ -422,6 +459,7 @@ export class LocalProvider implements Provider {
       await this.cgroups.release(spec.id);
       await this.cgroups.prepare(spec.id);
     }
+    const network = await this.network.prepare(spec.id, f.dir);
 
     const advertiseHost = this.advertiseHost;
     await this.ensureServerCert(spec.id, ca, advertiseHost);
@@ -432,6 +470,8 @@ export class LocalProvider implements Provider {
         maxUsedSpaceBytes: spec.maxUsedSpaceBytes ?? this.maxUsedDefault,
         insecureRegistries: this.insecureRegistries,
         cgroupParent: this.cgroups?.cgroupParent(spec.id),
+        dns: this.dns,
+        cni: network.cni,
       }),
       { mode: 0o600 },
     );
@@ -448,9 +488,8 @@ export class LocalProvider implements Provider {
       // Each daemon its own OTEL socket: the default /run/buildkit/otel-grpc.sock is shared.
       '--otel-socket-path',
       otelSocketPath(f.dir),
-      // No CNI here; `auto` falls back to host networking with a warning anyway.
-      '--oci-worker-net',
-      'host',
+      // Never `auto`: it silently falls back to host networking when CNI is missing.
+      ...network.args,
       '--oci-worker-platform',
       spec.platform,
     ];
@@ -466,6 +505,9 @@ export class LocalProvider implements Provider {
         stdio: ['ignore', logFd.fd, logFd.fd],
         env: builderEnv(process.env),
       });
+    } catch (err) {
+      await this.network.release(spec.id, f.dir);
+      throw err;
     } finally {
       await logFd.close();
     }
@@ -480,6 +522,7 @@ export class LocalProvider implements Provider {
     child.unref();
     if (pid === undefined) {
       await sleep(0);
+      await this.network.release(spec.id, f.dir);
       throw new Error(`could not start ${this.buildkitd}: ${exited ?? 'unknown error'}`);
     }
     const state: BuilderState = {
@@ -498,6 +541,8 @@ export class LocalProvider implements Provider {
     } catch (err) {
       await this.killPid(pid);
       await fs.rm(f.pidfile, { force: true });
+      // The network first: namespaces are mounted inside the builder's root, on its volume.
+      await this.network.release(spec.id, f.dir);
       await this.cgroups?.release(spec.id);
       await this.volume?.detach(spec.id);
       const tail = await this.logTail(f.log);
@@ -510,6 +555,7 @@ export class LocalProvider implements Provider {
         builder_id: spec.id,
         pid,
         endpoint: this.gateway.endpoint,
+        network: network.subnet ? `${network.bridge} ${network.subnet.cidr}` : 'host',
         ms: Date.now() - startedAt.getTime(),
       },
       'builder started',
@@ -621,6 +667,9 @@ export class LocalProvider implements Provider {
       const left = await this.cgroups.release(id);
       if (left.length) this.log.warn({ builder_id: id, cgroups: left }, 'could not remove builder cgroups');
     }
+    // Its bridge and rules go with it (before its volume: namespaces are mounted in the root);
+    // the subnet is preferred again at its next start.
+    await this.network.release(id, f.dir);
     await this.volume?.detach(id);
   }
 
@@ -641,10 +690,14 @@ export class LocalProvider implements Provider {
           { builders_dir: this.buildersDir },
           'builder volume stays mounted for the builders left running',
         );
+      // Builders left running for the next server keep their network: it is their firewall.
       return;
     }
     const running = await this.scanProcesses();
     await Promise.all([...running.keys()].map((id) => this.stop(id)));
+    // Networks before the volume: namespaces of killed builders may be mounted inside it.
+    await this.network.reconcile(new Set());
+    await this.network.close();
     // Groups of builders that died on their own (crashed, killed) have had no stop() yet.
     const stale = await this.cgroups?.removeStale(new Set());
     if (stale?.length)

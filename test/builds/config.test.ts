@@ -34,8 +34,12 @@ describe('loadBuildsConfig', () => {
       createBurst: 120,
       retentionMs: 30 * 86_400_000,
       purgeIntervalMs: 10 * 60_000,
+      builderNetwork: 'cni',
+      builderSubnetPool: '10.213.0.0/16',
+      builderDns: [],
     });
     expect(c.buildkitdPath).toBeUndefined();
+    expect(c.builderCniBinDir).toBeUndefined();
   });
 
   it('reads every option', () => {
@@ -54,6 +58,10 @@ describe('loadBuildsConfig', () => {
       'build-create-rate': '30',
       'build-create-burst': '4',
       'build-retention': '7d',
+      'builder-network': 'host',
+      'builder-subnet-pool': '172.30.0.0/20',
+      'builder-cni-bin-dir': '/opt/cni/bin',
+      'builder-dns': '192.0.2.53, 2001:db8::53',
     });
     expect(c).toMatchObject({
       buildkitdPath: '/opt/bk/buildkitd',
@@ -70,6 +78,10 @@ describe('loadBuildsConfig', () => {
       createRatePerMin: 30,
       createBurst: 4,
       retentionMs: 7 * 86_400_000,
+      builderNetwork: 'host',
+      builderSubnetPool: '172.30.0.0/20',
+      builderCniBinDir: '/opt/cni/bin',
+      builderDns: ['192.0.2.53', '2001:db8::53'],
     });
   });
 
@@ -118,6 +130,14 @@ describe('loadBuildsConfig', () => {
       { 'builder-advertise-host': 'tcp://builders.example.com' },
       /--builder-advertise-host .* without a port or scheme/,
     ],
+    [
+      { 'builder-network': 'bridge' },
+      /--builder-network \(HOIST_BUILDER_NETWORK\) must be "cni" .* or "host"/,
+    ],
+    [{ 'builder-subnet-pool': '10.213.0.0' }, /--builder-subnet-pool .* CIDR notation/],
+    [{ 'builder-subnet-pool': '10.213.1.0/16' }, /did you mean 10\.213\.0\.0\/16/],
+    [{ 'builder-subnet-pool': '10.0.0.0/26' }, /between \/8 and \/24/],
+    [{ 'builder-dns': '192.0.2.53,dns.example' }, /--builder-dns .* IP addresses/],
   ])('refuses %j with a message naming the flag', (opts, msg) => {
     expect(() => loadBuildsConfig(opts)).toThrow(ConfigurationError);
     expect(() => loadBuildsConfig(opts)).toThrow(msg);

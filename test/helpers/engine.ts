@@ -6,15 +6,16 @@
 // The binaries come from `npm run engine` (test/engine/engine.sh), which builds them into
 // $HOIST_ENGINE_CACHE (default ~/.cache/hoist-engine) together with the base image.
 //
-// buildkitd flags that work in this sandbox (cgroup v1, rootful runc, no CNI, overlayfs on
-// ext4) and that anything launching buildkitd should use — see `buildkitdArgs()`:
+// buildkitd flags that work in this sandbox (cgroup v1, rootful runc, overlayfs on ext4) for
+// the engine's own test daemon — see `buildkitdArgs()`:
 //   buildkitd --root <own dir> --addr tcp://127.0.0.1:<port>
 //             --tlscacert ca.pem --tlscert server.pem --tlskey server-key.pem
 //             --config <own dir>/buildkitd.toml       never the host's /etc/buildkit/buildkitd.toml
 //             --otel-socket-path <own dir>/otel.sock  otherwise every buildkitd fights over
 //                                                    /run/buildkit/otel-grpc.sock
-//             --oci-worker-net host                   there is no CNI here; `auto` falls back to it
-//                                                    with a warning anyway
+//             --oci-worker-net host                   this test daemon runs only the suite's own
+//                                                    builds; Hoist's builders isolate RUN steps
+//                                                    with CNI (src/providers/local-network.ts)
 //             --oci-worker-snapshotter auto           picks overlayfs here; `native` works too (tested)
 // With --tlscacert set, buildkitd requires and verifies a client certificate signed by that CA.
 // A refused client certificate (other CA, expired) is not named by buildx: over TLS 1.3 the

@@ -6,6 +6,11 @@ import { ConfigurationError } from '../../lib/errors.js';
 import type { BuilderLimits } from '../../providers/local-cgroup.js';
 import { parseVolumeSpec, type VolumeSpec } from '../../providers/local-volume.js';
 import { parseByteSize } from '../../providers/local.js';
+import {
+  DEFAULT_SUBNET_POOL,
+  parseSubnetPool,
+  type BuilderNetworkMode,
+} from '../../providers/local-network.js';
 import type { PluginOption } from '../plugin.js';
 
 export interface BuildsConfig {
@@ -53,6 +58,14 @@ export interface BuildsConfig {
   retentionMs: number;
   /** Interval of that purge (it also runs at start). */
   purgeIntervalMs: number;
+  /** `cni`: each RUN step in its own network namespace behind Hoist's firewall; `host`: trusted machines only. */
+  builderNetwork: BuilderNetworkMode;
+  /** IPv4 range split into one /24 per builder. */
+  builderSubnetPool: string;
+  /** Directory of the CNI plugins; undefined = /usr/lib/cni or /opt/cni/bin. */
+  builderCniBinDir?: string;
+  /** Nameservers of RUN steps; empty = the host's non-loopback resolvers. */
+  builderDns: string[];
 }
 
 /** Defaults of the builder limits on this host: half its memory, all its CPUs. */
@@ -180,6 +193,28 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     env: 'HOIST_BUILD_RETENTION',
     description: 'delete finished builds and their rows this long after they finished (default 30d)',
   },
+  {
+    name: 'builder-network',
+    env: 'HOIST_BUILDER_NETWORK',
+    description:
+      '"cni" (default): each RUN step in its own network namespace, cut off from this host; "host": RUN steps share the host network (trusted single-tenant machines only)',
+  },
+  {
+    name: 'builder-subnet-pool',
+    env: 'HOIST_BUILDER_SUBNET_POOL',
+    description: `IPv4 range split into one /24 per builder (default ${DEFAULT_SUBNET_POOL})`,
+  },
+  {
+    name: 'builder-cni-bin-dir',
+    env: 'HOIST_BUILDER_CNI_BIN_DIR',
+    description:
+      'directory of the CNI plugins bridge, host-local, loopback (default /usr/lib/cni or /opt/cni/bin)',
+  },
+  {
+    name: 'builder-dns',
+    env: 'HOIST_BUILDER_DNS',
+    description: "comma-separated nameservers for RUN steps (default: the host's non-loopback resolvers)",
+  },
 ];
 
 /** "90" (seconds), "90s", "1500ms", "15m", "6h", "30d" → ms; null when malformed. */
@@ -300,6 +335,28 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
       );
     }
   }
+  const network = (opts['builder-network'] ?? '').trim() || 'cni';
+  if (network !== 'cni' && network !== 'host') {
+    throw new ConfigurationError(
+      `--builder-network (HOIST_BUILDER_NETWORK) must be "cni" (isolated, the default) or "host" (trusted single-tenant machines only), got "${network}"`,
+    );
+  }
+  const pool = (opts['builder-subnet-pool'] ?? '').trim() || DEFAULT_SUBNET_POOL;
+  const parsedPool = parseSubnetPool(pool);
+  if (typeof parsedPool === 'string') {
+    throw new ConfigurationError(`--builder-subnet-pool (HOIST_BUILDER_SUBNET_POOL) ${parsedPool}`);
+  }
+  const dns = (opts['builder-dns'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const d of dns) {
+    if (!isIP(d)) {
+      throw new ConfigurationError(
+        `--builder-dns (HOIST_BUILDER_DNS) takes IP addresses separated by commas, such as 192.0.2.53, got "${d}"`,
+      );
+    }
+  }
   return {
     buildkitdPath: opts.buildkitd?.trim() || undefined,
     builderListenHost: listenHost,
@@ -323,6 +380,10 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     createBurst: wholeNumber(opts, 'build-create-burst', Math.max(1, createRatePerMin), 1, 1_000_000),
     retentionMs,
     purgeIntervalMs: Math.min(10 * 60_000, retentionMs),
+    builderNetwork: network,
+    builderSubnetPool: pool,
+    builderCniBinDir: opts['builder-cni-bin-dir']?.trim() || undefined,
+    builderDns: dns,
   };
 }
 

@@ -26,6 +26,12 @@ export const buildsPlugin: HoistPlugin = {
       limits: config.builderLimits ?? undefined,
       volume: config.builderVolume,
       diskLimitBytes: config.builderDiskLimitBytes,
+      network: {
+        mode: config.builderNetwork,
+        subnetPool: config.builderSubnetPool,
+        cniBinDir: config.builderCniBinDir,
+      },
+      dns: config.builderDns,
       logger,
     });
     if (!config.builderLimits) {
@@ -72,6 +78,7 @@ export const buildsPlugin: HoistPlugin = {
         max_build_duration_ms: config.maxBuildDurationMs,
         heartbeat_grace_ms: config.heartbeatGraceMs,
         builders_on_exit: config.buildersOnExit,
+        builder_network: provider.networkMode,
       },
       'builds enabled',
     );
