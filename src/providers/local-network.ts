@@ -251,6 +251,21 @@ export function teardownRules(table: 'filter' | 'nat', listing: string, chains: 
   return out;
 }
 
+/**
+ * `iptables-restore --noflush` input for commands of firewallRules/teardownRules: one
+ * transaction per table, so a builder's chains and the jumps into them appear (and go) at once.
+ */
+export function restoreInput(rules: IptablesArgs[]): string {
+  const byTable = new Map<string, string[]>();
+  for (const r of rules) {
+    const t = r[0] === '-t' ? r[1]! : 'filter';
+    const rest = r[0] === '-t' ? r.slice(2) : r;
+    const line = rest[0] === '-N' ? `:${rest[1]} - [0:0]` : rest.join(' ');
+    byTable.set(t, [...(byTable.get(t) ?? []), line]);
+  }
+  return [...byTable].map(([t, lines]) => `*${t}\n${lines.join('\n')}\nCOMMIT\n`).join('');
+}
+
 /** Hoist chain names declared in `iptables -S` output. */
 export function listedHoistChains(listing: string): string[] {
   return listing
@@ -303,6 +318,8 @@ interface AllocationRecord {
   sid: string;
   dataDir: string;
   builderId: string;
+  /** Where its buildkitd mounts network namespaces (unmounted when a crash left them). */
+  builderDir: string;
   index: number;
   subnet: string;
   bridge: string;
@@ -319,14 +336,22 @@ export interface PreparedNetwork {
   bridge: string | null;
 }
 
-function run(file: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+function run(file: string, args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: CMD_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const text = String(stderr || '').trim() || errorMessage(err);
-        reject(new Error(`${path.basename(file)} ${args.join(' ')}: ${text}`));
-      } else resolve({ stdout: String(stdout), stderr: String(stderr) });
-    });
+    const child = execFile(
+      file,
+      args,
+      { timeout: CMD_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const text = String(stderr || '').trim() || errorMessage(err);
+          reject(new Error(`${path.basename(file)} ${args.join(' ')}: ${text}`));
+        } else resolve({ stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    // A command that exits without reading its input must not crash the server with EPIPE.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
 }
 
@@ -367,6 +392,7 @@ export class BuilderNetworks {
   private readonly stateDir: string;
   private unavailable: string | null = null;
   private iptables = 'iptables';
+  private iptablesRestore = 'iptables-restore';
   private ip = 'ip';
   private cniBinDir = '';
   /** Serializes allocation and iptables changes of this process. */
@@ -386,8 +412,8 @@ export class BuilderNetworks {
   }
 
   /**
-   * Checks what CNI isolation needs and removes what a crashed server of this data directory
-   * left (`live`: builders whose buildkitd still runs keep their network for adoption).
+   * Checks what CNI isolation needs; a failed check is logged with its fix and makes every
+   * prepare() throw it. In host mode, logs the warning.
    */
   static async create(opts: {
     dataDir: string;
@@ -441,11 +467,13 @@ export class BuilderNetworks {
     }
     this.cniBinDir = found;
     const iptables = await findTool('iptables');
+    const restore = await findTool('iptables-restore');
     const ip = await findTool('ip');
-    if (!iptables || !ip) {
-      return `${!iptables ? 'iptables' : 'ip'} was not found; install Debian's ${!iptables ? 'iptables' : 'iproute2'} package, ${how}`;
+    if (!iptables || !restore || !ip) {
+      return `${!ip ? 'ip' : 'iptables'} was not found; install Debian's ${!ip ? 'iproute2' : 'iptables'} package, ${how}`;
     }
     this.iptables = iptables;
+    this.iptablesRestore = restore;
     this.ip = ip;
     try {
       await run(iptables, ['-w', '5', '-t', 'filter', '-S', 'INPUT']);
@@ -480,6 +508,11 @@ export class BuilderNetworks {
     return run(this.iptables, ['-w', '5', ...args]);
   }
 
+  private async apply(rules: IptablesArgs[]): Promise<void> {
+    if (rules.length === 0) return;
+    await run(this.iptablesRestore, ['-w', '5', '--noflush'], restoreInput(rules));
+  }
+
   /** The builder's network, ready for a new buildkitd: a fresh bridge, rules, CNI config. */
   prepare(builderId: string, builderDir: string): Promise<PreparedNetwork> {
     if (this.mode === 'host') {
@@ -488,6 +521,7 @@ export class BuilderNetworks {
     }
     return this.serial(async () => {
       if (this.unavailable) throw new Error(`builder network unavailable: ${this.unavailable}`);
+      await unmountNetns(builderDir);
       const rec = await this.allocate(builderId, builderDir);
       const names = networkNames(this.sid, rec.index);
       const subnet = subnetAt(this.pool, rec.index);
@@ -495,9 +529,7 @@ export class BuilderNetworks {
         await this.removeFirewall(names);
         await this.removeBridge(names.bridge);
         await this.createBridge(names.bridge, subnet);
-        for (const args of firewallRules({ names, subnet, poolCidr: poolCidr(this.pool) })) {
-          await this.exec(args);
-        }
+        await this.apply(firewallRules({ names, subnet, poolCidr: poolCidr(this.pool) }));
         const ipamDir = path.join(builderDir, 'cni-ipam');
         await fs.rm(ipamDir, { recursive: true, force: true });
         await fs.mkdir(ipamDir, { recursive: true, mode: 0o700 });
@@ -556,8 +588,7 @@ export class BuilderNetworks {
         'builder firewall was missing; restoring it',
       );
       await this.removeFirewall(names);
-      for (const args of firewallRules({ names, subnet, poolCidr: poolCidr(this.pool) }))
-        await this.exec(args);
+      await this.apply(firewallRules({ names, subnet, poolCidr: poolCidr(this.pool) }));
       return true;
     });
   }
@@ -618,7 +649,7 @@ export class BuilderNetworks {
     });
   }
 
-  /** Every network of this server (stopBuilders) is removed; the records stay otherwise. */
+  /** Waits for network changes under way. */
   async close(): Promise<void> {
     await this.queue;
   }
@@ -671,6 +702,7 @@ export class BuilderNetworks {
         sid: this.sid,
         dataDir: path.resolve(this.dataDir),
         builderId,
+        builderDir: path.resolve(builderDir),
         index,
         subnet: subnet.cidr,
         bridge: networkNames(this.sid, index).bridge,
@@ -708,6 +740,8 @@ export class BuilderNetworks {
   }
 
   private async teardown(rec: AllocationRecord): Promise<void> {
+    // A killed buildkitd leaves its namespaces mounted, each holding a veth (and its peer) alive.
+    if (rec.builderDir) await unmountNetns(rec.builderDir);
     const names = networkNames(rec.sid, rec.index);
     await this.removeFirewall(names);
     await this.removeBridge(names.bridge);
@@ -716,10 +750,11 @@ export class BuilderNetworks {
 
   private async removeFirewall(names: NetworkNames): Promise<void> {
     const chains = [names.inChain, names.fwdChain, names.natChain];
+    const rules: IptablesArgs[] = [];
     for (const table of ['filter', 'nat'] as const) {
-      const listing = (await this.exec(['-t', table, '-S'])).stdout;
-      for (const args of teardownRules(table, listing, chains)) await this.exec(args);
+      rules.push(...teardownRules(table, (await this.exec(['-t', table, '-S'])).stdout, chains));
     }
+    await this.apply(rules);
   }
 
   private async bridges(): Promise<string[]> {

@@ -15,9 +15,9 @@ import * as path from 'node:path';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
 import { createCa, issueClientCert, issueServerCert, renewClientCert, type CertKeyPem } from '../lib/pki.js';
 import { BuilderCgroups, type BuilderLimits } from './local-cgroup.js';
+import { BuilderNetworks, type BuilderNetworkOptions, type PreparedNetwork } from './local-network.js';
 import { BuilderVolume, type VolumeSpec } from './local-volume.js';
 import { BuilderGateway, type ConnectionAuthorizer, type OpenConnection } from './gateway.js';
-import { BuilderNetworks, type BuilderNetworkOptions } from './local-network.js';
 import {
   nativePlatform,
   processAlive,
@@ -459,11 +459,20 @@ export class LocalProvider implements Provider {
       await this.cgroups.release(spec.id);
       await this.cgroups.prepare(spec.id);
     }
-    const network = await this.network.prepare(spec.id, f.dir);
-
     const advertiseHost = this.advertiseHost;
-    await this.ensureServerCert(spec.id, ca, advertiseHost);
-    await prepareSocket(f.socket);
+    // The network is set up while a first start issues the server certificate.
+    const networkP = this.network.prepare(spec.id, f.dir);
+    let network: PreparedNetwork;
+    try {
+      [network] = await Promise.all([networkP, this.ensureServerCert(spec.id, ca, advertiseHost)]);
+      await prepareSocket(f.socket);
+    } catch (err) {
+      await networkP.then(
+        () => this.network.release(spec.id, f.dir),
+        () => undefined,
+      );
+      throw err;
+    }
     await fs.writeFile(
       f.config,
       renderBuildkitdConfig({

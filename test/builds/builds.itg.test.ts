@@ -317,11 +317,13 @@ describe('builders that outlive the server (builders-on-exit=keep)', () => {
     );
     expect(row).toEqual({ state: 'running', pid });
     await client.withToken(b2.build_token).finishBuild(b2.build_id, { status: 'success' });
-    // This server leaves its builders running on exit; stop them through the provider.
-    await s.stop();
+    // This server leaves its builders running on exit; stop them through the provider. The data
+    // dir goes last: a running builder's network namespaces are mounted under it.
+    await s.running!.stop();
     expect(await buildkitdsUnder(s.dataDir)).toEqual([pid]);
     await side.close({ stopBuilders: true });
     expect(await buildkitdsUnder(s.dataDir)).toEqual([]);
+    await s.stop();
   });
 });
 

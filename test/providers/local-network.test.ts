@@ -8,6 +8,7 @@ import {
   parseNetworkName,
   parseSubnetPool,
   renderCniConfig,
+  restoreInput,
   serverNetId,
   subnetAt,
   teardownRules,
@@ -132,6 +133,26 @@ describe('firewallRules', () => {
       '-t filter -I FORWARD 1 -i hstabcdef-3 -j HOIST-FW-abcdef-3',
       '-t nat -I POSTROUTING 1 -s 10.213.3.0/24 -j HOIST-NAT-abcdef-3',
     ]);
+  });
+});
+
+describe('restoreInput', () => {
+  it('groups the commands into one iptables-restore transaction per table, chains declared', () => {
+    const names = networkNames('abcdef', 3);
+    const rules = firewallRules({
+      names,
+      subnet: { index: 3, cidr: '10.213.3.0/24', gateway: '10.213.3.1' },
+      poolCidr: '10.213.0.0/16',
+    });
+    const text = restoreInput(rules);
+    expect(text.split('COMMIT\n')).toHaveLength(3);
+    expect(text.startsWith('*filter\n:HOIST-IN-abcdef-3 - [0:0]\n-A HOIST-IN-abcdef-3 -j DROP\n')).toBe(true);
+    expect(text).toContain(
+      'COMMIT\n*nat\n:HOIST-NAT-abcdef-3 - [0:0]\n-A HOIST-NAT-abcdef-3 ! -o hstabcdef-3 -j MASQUERADE\n',
+    );
+    expect(text).toContain('-I INPUT 1 -i hstabcdef-3 -j HOIST-IN-abcdef-3\n');
+    expect(text.endsWith('-I POSTROUTING 1 -s 10.213.3.0/24 -j HOIST-NAT-abcdef-3\nCOMMIT\n')).toBe(true);
+    expect(restoreInput([])).toBe('');
   });
 });
 

@@ -16,8 +16,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { BuilderActive } from '../../src/lib/api-types.js';
 import { HoistClient } from '../../src/lib/client.js';
-import { findBuildkitd } from '../../src/providers/local.js';
-import { parseNetworkName, serverNetId } from '../../src/providers/local-network.js';
+import { findBuildkitd, LocalProvider } from '../../src/providers/local.js';
+import { networkNames, parseNetworkName, serverNetId } from '../../src/providers/local-network.js';
 import { startRegistry, type Registry } from '../helpers/engine.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -46,12 +46,15 @@ let wildcard: net.Server;
 const servers: TestServer[] = [];
 const ourBridges = new Set<string>();
 const ourVeths = new Set<string>();
+const crashSids: string[] = [];
+const providers: LocalProvider[] = [];
 let before: HostNetState;
 
 interface HostNetState {
   links: string[];
   netns: string[];
   rules: string[];
+  routes: string[];
 }
 
 async function hostNetState(): Promise<HostNetState> {
@@ -73,7 +76,8 @@ async function hostNetState(): Promise<HostNetState> {
         .map((l) => `${table} ${l}`),
     );
   }
-  return { links, netns, rules };
+  const routes = (await run('ip', ['-4', 'route', 'show'])).stdout.split('\n').filter(Boolean);
+  return { links, netns, rules, routes };
 }
 
 async function sh(cmd: string, args: string[]): Promise<void> {
@@ -395,6 +399,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of servers) await s.stop().catch(() => undefined);
+  for (const p of providers) await p.close({ stopBuilders: true }).catch(() => undefined);
   await tearDownOutside();
   await new Promise((r) => pgLike?.close(r));
   await new Promise((r) => wildcard?.close(r));
@@ -519,22 +524,79 @@ describe('RUN step network isolation', () => {
     await s.stop();
   });
 
+  it('a restarted server removes what a crashed one left, keeps and repairs the network of a builder still running', async () => {
+    const dataDir = path.join(tmp, 'crash-data');
+    const sid = serverNetId(dataDir);
+    crashSids.push(sid);
+    const spec = (id: string) => ({ id, projectId: `prj_${id}`, platform: 'linux/amd64' });
+    const namesOf = async (id: string) => {
+      const { index } = JSON.parse(
+        await fs.readFile(path.join(dataDir, 'builders', id, 'network.json'), 'utf8'),
+      ) as { index: number };
+      return networkNames(sid, index);
+    };
+    const bridges = async () => (await hostNetState()).links.filter((l) => l.startsWith(`hst${sid}-`));
+    const rulesOf = async () => (await hostNetState()).rules.filter((r) => r.includes(`-${sid}-`));
+
+    const first = await LocalProvider.create({ dataDir });
+    providers.push(first);
+    const live = await first.launch(spec('bkr_live'));
+    const dead = await first.launch(spec('bkr_dead'));
+    const liveNet = await namesOf('bkr_live');
+    const deadNet = await namesOf('bkr_dead');
+    expect((await bridges()).sort()).toEqual([liveNet.bridge, deadNet.bridge].sort());
+    // The crash: the server vanishes without cleaning up and one builder dies with it.
+    process.kill(dead.pid!, 'SIGKILL');
+    for (let i = 0; i < 200; i++) {
+      if (!(await fs.stat(`/proc/${dead.pid}`).catch(() => null))) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // Someone flushed part of the live builder's firewall meanwhile.
+    await sh('iptables', ['-w', '5', '-D', 'INPUT', '-i', liveNet.bridge, '-j', liveNet.inChain]);
+
+    const deadVeths = (await run('ip', ['-o', 'link', 'show', 'master', deadNet.bridge])).stdout
+      .split('\n')
+      .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
+      .filter((n): n is string => !!n);
+    expect(deadVeths.length).toBeGreaterThan(0);
+    const second = await LocalProvider.create({ dataDir });
+    providers.push(second);
+    expect(await bridges()).toEqual([liveNet.bridge]);
+    // The dead builder's namespaces were unmounted: their veths are gone with them.
+    expect((await hostNetState()).links.filter((l) => deadVeths.includes(l))).toEqual([]);
+    const mounts = await fs.readFile('/proc/self/mountinfo', 'utf8');
+    expect(mounts.split('\n').filter((l) => l.includes(path.join(dataDir, 'builders', 'bkr_dead')))).toEqual(
+      [],
+    );
+    expect(
+      (await rulesOf()).filter((r) => r.includes(deadNet.bridge) || r.includes(deadNet.fwdChain)),
+    ).toEqual([]);
+    const adopted = await second.launch(spec('bkr_live'));
+    expect(adopted.adopted).toBe(true);
+    expect(adopted.pid).toBe(live.pid);
+    expect(await rulesOf()).toContain(`filter -A INPUT -i ${liveNet.bridge} -j ${liveNet.inChain}`);
+    await second.close({ stopBuilders: true });
+    expect(await bridges()).toEqual([]);
+    expect(await rulesOf()).toEqual([]);
+  });
+
   it('leaves no bridge, veth, namespace, mount or rule behind', async () => {
     for (const s of servers) await s.stop().catch(() => undefined);
     await tearDownOutside();
     const after = await hostNetState();
-    // Other suites may run at the same time: their servers' bridges, chains and veths are not ours.
-    const foreign = (item: string) => {
+    // Other suites may run at the same time (their dockerd bridges, their servers' builders):
+    // only what this suite makes counts, which is what the names below cover.
+    const ours = [...servers.map((s) => serverNetId(s.dataDir)), ...crashSids];
+    const mine = (item: string) => {
       const names = item.match(/\b(hst[0-9a-f]{6}-[0-9a-f]+|HOIST-[A-Z]+-[0-9a-f]{6}-[0-9a-f]+)\b/g) ?? [];
-      const ours = servers.map((s) => serverNetId(s.dataDir));
-      if (names.some((n) => ours.includes(parseNetworkName(n)!.sid))) return false;
-      if (names.length > 0) return true;
-      return /^veth/.test(item) && !ourVeths.has(item);
+      if (names.some((n) => ours.includes(parseNetworkName(n)!.sid))) return true;
+      return [OUT.ns, OUT.hostIf, OUT.nsIf, OUT.linkLocal, ...ourVeths].some((n) => item.includes(n));
     };
-    const added = (a: string[], b: string[]) => a.filter((x) => !b.includes(x)).filter((x) => !foreign(x));
+    const added = (a: string[], b: string[]) => a.filter((x) => !b.includes(x)).filter(mine);
     expect(added(after.links, before.links)).toEqual([]);
     expect(added(after.netns, before.netns)).toEqual([]);
     expect(added(after.rules, before.rules)).toEqual([]);
+    expect(added(after.routes, before.routes)).toEqual([]);
     expect(ourBridges.size).toBe(2);
     expect(ourVeths.size).toBeGreaterThan(0);
     const mounts = await fs.readFile('/proc/self/mountinfo', 'utf8');
