@@ -555,9 +555,9 @@ async function createBridge(): Promise<{ name: string; cidr: string }> {
 /**
  * Starts a private dockerd (Debian's docker.io) on a unix socket, with its own data-root,
  * exec-root and bridge, and no iptables rules. `registries` (host:port) are allowed over plain
- * HTTP.
+ * HTTP; `args` are more dockerd flags (e.g. `--add-runtime`).
  */
-export async function startDockerd(opts: { registries?: string[] } = {}): Promise<Dockerd> {
+export async function startDockerd(opts: { registries?: string[]; args?: string[] } = {}): Promise<Dockerd> {
   const bins = engineBinaries();
   // A short path: containerd's sockets live below exec-root and unix paths are limited to 108 bytes.
   const dir = await mkdtemp(join('/tmp', 'hoist-dockerd-'));
@@ -583,6 +583,7 @@ export async function startDockerd(opts: { registries?: string[] } = {}): Promis
     '--ip-masq=false',
   ];
   for (const registry of opts.registries ?? []) args.push('--insecure-registry', registry);
+  args.push(...(opts.args ?? []));
   await writeFile(join(dir, 'daemon.json'), '{}\n');
   let child: ChildProcess;
   try {

@@ -1,0 +1,244 @@
+// Pure parts of the end-to-end benchmark: its options, the statistics and the results table.
+// Tested by tables in report.test.ts; main.ts does the I/O.
+
+export const MODES = ['a', 'b', 'hoist-cli', 'hoist-action'] as const;
+export type Mode = (typeof MODES)[number];
+export const MODE_LABELS: Record<Mode, string> = {
+  a: '(a) fresh builder + registry cache',
+  b: '(b) fresh builder, no cache',
+  'hoist-cli': '(c) hoist build',
+  'hoist-action': '(c) build-push-action on Hoist',
+};
+
+export const SCENARIOS = ['cold', 'nochange', 'source', 'deps', 'concurrent'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+export const SCENARIO_LABELS: Record<Scenario, string> = {
+  cold: 'cold',
+  nochange: 'no change',
+  source: 'one-line change',
+  deps: 'dependency change',
+  concurrent: '4 concurrent (same commit)',
+};
+
+export const WORKLOADS = ['python-api', 'c-lua', 'monorepo'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
+export const NETWORKS = ['loopback', 'shaped'] as const;
+export type Network = (typeof NETWORKS)[number];
+
+export interface Options {
+  reps: number;
+  workloads: Workload[];
+  modes: Mode[];
+  scenarios: Scenario[];
+  networks: Network[];
+  /** tc netem arguments of the shaped link, applied to each direction. */
+  netem: string;
+  /** Where results.json and results.md go. */
+  out: string | undefined;
+}
+
+export const DEFAULT_NETEM = 'delay 10ms rate 200mbit limit 10000';
+
+const USAGE = `usage: npm run bench:e2e -- [--quick] [--reps N] [--workloads ${WORKLOADS.join(',')}]
+       [--modes ${MODES.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
+       [--network loopback|shaped|both] [--netem '${DEFAULT_NETEM}'] [--out DIR]`;
+
+function list<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = items.filter((s) => !(allowed as readonly string[]).includes(s));
+  if (items.length === 0 || bad.length > 0) {
+    throw new Error(
+      `${flag}: unknown ${bad.join(', ') || '(empty)'}; use a comma-separated subset of ${allowed.join(',')}\n${USAGE}`,
+    );
+  }
+  return [...new Set(items)] as T[];
+}
+
+/**
+ * Options from argv (after the script name) and the environment (BENCH_REPS). `--quick` is one
+ * repetition of everything on loopback; the full run is five repetitions on loopback and once
+ * more behind the shaped link.
+ */
+export function parseOptions(argv: string[], env: Record<string, string | undefined>): Options {
+  const o: Options = {
+    reps: 5,
+    workloads: [...WORKLOADS],
+    modes: [...MODES],
+    scenarios: [...SCENARIOS],
+    networks: ['loopback', 'shaped'],
+    netem: DEFAULT_NETEM,
+    out: undefined,
+  };
+  if (env.BENCH_REPS) o.reps = reps('BENCH_REPS', env.BENCH_REPS);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      if (eq > 0) return arg.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (flag) {
+      case '--quick':
+        o.reps = 1;
+        o.networks = ['loopback'];
+        break;
+      case '--reps':
+        o.reps = reps(flag, value());
+        break;
+      case '--workloads':
+        o.workloads = list(flag, value(), WORKLOADS);
+        break;
+      case '--modes':
+        o.modes = list(flag, value(), MODES);
+        break;
+      case '--scenarios':
+        o.scenarios = list(flag, value(), SCENARIOS);
+        break;
+      case '--network': {
+        const v = value();
+        if (v === 'both') o.networks = ['loopback', 'shaped'];
+        else o.networks = list(flag, v, NETWORKS);
+        break;
+      }
+      case '--netem':
+        o.netem = value();
+        if (!/^[a-z0-9 .%]+$/i.test(o.netem))
+          throw new Error(`--netem: '${o.netem}' is not tc netem arguments\n${USAGE}`);
+        break;
+      case '--out':
+        o.out = value();
+        break;
+      case '-h':
+      case '--help':
+        throw new Error(USAGE);
+      default:
+        throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    }
+  }
+  return o;
+}
+
+function reps(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 50)
+    throw new Error(`${flag}: '${v}' is not a repetition count from 1 to 50`);
+  return n;
+}
+
+/** Modes in a different order each repetition, so no mode always runs first (interleaving). */
+export function rotation<T>(items: readonly T[], rep: number): T[] {
+  const k = items.length === 0 ? 0 : rep % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+export interface Summary {
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function summarize(xs: number[]): Summary | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  const median = s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+  return { n: s.length, median, min: s[0] as number, max: s[s.length - 1] as number };
+}
+
+/** One CI step (or, for `concurrent`, four at once) as measured. */
+export interface Sample {
+  network: Network;
+  workload: Workload;
+  scenario: Scenario;
+  mode: Mode;
+  rep: number;
+  /** Wall time of the whole step, start to pushed image; for `concurrent`, until the last of the four. */
+  ms: number;
+  /** Builder creation and boot (baselines), or Hoist's acquire phase when known. */
+  bootMs?: number;
+  /** Bytes of the registry cache (a) read and written, through the counting proxy. */
+  cacheIn?: number;
+  cacheOut?: number;
+  /** All bytes through the registry proxy during the step, both ways. */
+  registryBytes?: number;
+}
+
+export function seconds(ms: number): string {
+  return (ms / 1000).toFixed(ms >= 100_000 ? 0 : 1);
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function cell(s: Summary | undefined): string {
+  if (!s) return '–';
+  return s.n === 1 ? `${seconds(s.median)}` : `${seconds(s.median)} (${seconds(s.min)}–${seconds(s.max)})`;
+}
+
+function ratio(base: Summary | undefined, hoist: Summary | undefined): string {
+  if (!base || !hoist || hoist.median <= 0) return '–';
+  return `${(base.median / hoist.median).toFixed(1)}×`;
+}
+
+/**
+ * The results as Markdown: per network, one row per workload and scenario with the median
+ * (min–max) seconds of each mode, the ratios baseline ÷ Hoist (hoist build), and the bytes of
+ * registry cache the baseline (a) imported and exported (medians).
+ */
+export function resultsTable(samples: Sample[]): string {
+  const out: string[] = [];
+  const networks = NETWORKS.filter((n) => samples.some((s) => s.network === n));
+  for (const network of networks) {
+    const mine = samples.filter((s) => s.network === network);
+    const reps = new Set(mine.map((s) => s.rep)).size;
+    out.push(
+      `**${network === 'loopback' ? 'Loopback registry' : 'Registry behind the shaped link'}** (${reps} repetition${reps === 1 ? '' : 's'}; seconds, median (min–max))`,
+    );
+    out.push('');
+    out.push(
+      '| workload | scenario | (a) fresh + registry cache | (b) fresh, no cache | hoist build | build-push-action on Hoist | (a) ÷ hoist | (b) ÷ hoist | (a) ÷ action | cache in / out (a) |',
+    );
+    out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const workload of WORKLOADS) {
+      for (const scenario of SCENARIOS) {
+        const pick = (mode: Mode): Sample[] =>
+          mine.filter((s) => s.workload === workload && s.scenario === scenario && s.mode === mode);
+        if (MODES.every((m) => pick(m).length === 0)) continue;
+        const sum = (mode: Mode): Summary | undefined => summarize(pick(mode).map((s) => s.ms));
+        const [a, bHere, cli, action] = MODES.map(sum);
+        // (b) builds everything every time; measured cold, it stands for every scenario.
+        const b =
+          bHere ??
+          summarize(
+            mine
+              .filter((s) => s.workload === workload && s.scenario === 'cold' && s.mode === 'b')
+              .map((s) => s.ms),
+          );
+        const aSamples = pick('a');
+        const cin = summarize(
+          aSamples.filter((s) => s.cacheIn !== undefined).map((s) => s.cacheIn as number),
+        );
+        const cout = summarize(
+          aSamples.filter((s) => s.cacheOut !== undefined).map((s) => s.cacheOut as number),
+        );
+        const cache = cin && cout ? `${bytes(cin.median)} / ${bytes(cout.median)}` : '–';
+        out.push(
+          `| ${workload} | ${SCENARIO_LABELS[scenario]} | ${cell(a)} | ${cell(b)} | ${cell(cli)} | ${cell(action)} | ${ratio(a, cli)} | ${ratio(b, cli)} | ${ratio(a, action)} | ${cache} |`,
+        );
+      }
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,3 @@
+from common.db import engine
+
+TABLES = ["jobs"]
