@@ -1,5 +1,5 @@
 // The benchmark's registry side: a docker-registry on loopback or in a network namespace behind
-// a tc-netem link, a byte-counting HTTP proxy in front of it on 127.0.0.1 (every client, baseline
+// a shaped link (tc tbf for the bandwidth, the proxy's delay for the latency), a byte-counting HTTP proxy in front of it on 127.0.0.1 (every client, baseline
 // and Hoist alike, talks to the proxy), and the seed storage holding the workloads' base image and
 // the BuildKit image of the docker-container baseline, built once and cached.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -47,39 +47,52 @@ export interface CountingProxy {
   /** 127.0.0.1:PORT */
   host: string;
   counters(): Counters;
-  /** Where requests go from now on (host:port of a registry). */
-  setUpstream(host: string): void;
+  /** Where requests go from now on (host:port of a registry), and the one-way delay to add. */
+  setUpstream(host: string, oneWayMs?: number): void;
   stop(): Promise<void>;
 }
 
-/** An HTTP reverse proxy that counts body bytes, to report what the baseline's cache moves. */
+/**
+ * An HTTP reverse proxy that counts body bytes, to report what the baseline's cache moves. With
+ * a one-way delay set, each request waits that long before it is forwarded and its response that
+ * long before it is returned: one round trip per request, the latency half of the shaped link
+ * (this kernel has no sch_netem).
+ */
 export async function startCountingProxy(): Promise<CountingProxy> {
   const c: Counters = { cacheIn: 0, cacheOut: 0, total: 0 };
   let upstream = '';
+  let oneWayMs = 0;
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const later = (f: () => void): void => void (oneWayMs > 0 ? setTimeout(f, oneWayMs) : f());
   const server: Server = createServer((req, res) => {
     const isCache = (req.url ?? '').startsWith(`/v2/${CACHE_REPO_PREFIX}`);
     const [host, port] = upstream.split(':');
-    const up = request(
-      { host, port: Number(port), method: req.method, path: req.url, headers: req.headers, agent },
-      (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.on('data', (d: Buffer) => {
-          c.total += d.length;
-          if (isCache) c.cacheIn += d.length;
-        });
-        upRes.pipe(res);
-      },
-    );
-    up.on('error', (err) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`proxy: ${err.message}`);
+    req.pause();
+    later(() => {
+      const up = request(
+        { host, port: Number(port), method: req.method, path: req.url, headers: req.headers, agent },
+        (upRes) => {
+          upRes.pause();
+          later(() => {
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            upRes.on('data', (d: Buffer) => {
+              c.total += d.length;
+              if (isCache) c.cacheIn += d.length;
+            });
+            upRes.pipe(res);
+          });
+        },
+      );
+      up.on('error', (err) => {
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`proxy: ${err.message}`);
+      });
+      req.on('data', (d: Buffer) => {
+        c.total += d.length;
+        if (isCache) c.cacheOut += d.length;
+      });
+      req.pipe(up);
     });
-    req.on('data', (d: Buffer) => {
-      c.total += d.length;
-      if (isCache) c.cacheOut += d.length;
-    });
-    req.pipe(up);
   });
   server.keepAliveTimeout = 30_000;
   const port = await freePort();
@@ -87,8 +100,9 @@ export async function startCountingProxy(): Promise<CountingProxy> {
   return {
     host: `127.0.0.1:${port}`,
     counters: () => ({ ...c }),
-    setUpstream: (h) => {
+    setUpstream: (h, delayMs = 0) => {
       upstream = h;
+      oneWayMs = delayMs;
       agent.destroy();
     },
     stop: async () => {
@@ -203,10 +217,11 @@ async function freeSubnet(): Promise<string> {
 
 /**
  * A docker-registry inside a network namespace of its own, reached over a veth pair whose two
- * ends both run `tc qdisc ... netem <netem>` (so each direction gets the delay and the rate).
- * stop() kills it and deletes the namespace and the veth pair.
+ * ends both run a token bucket (`tc qdisc ... tbf rate <rate>`), so each direction gets the
+ * bandwidth; the latency is the proxy's (startCountingProxy). stop() kills the registry and
+ * deletes the namespace and the veth pair.
  */
-export async function startShapedRegistry(seed: string, netem: string): Promise<BenchRegistry> {
+export async function startShapedRegistry(seed: string, rate: string): Promise<BenchRegistry> {
   const id = randomBytes(3).toString('hex');
   const ns = `hoistbench${id}`;
   const hostIf = `hb${id}h`;
@@ -231,9 +246,9 @@ export async function startShapedRegistry(seed: string, netem: string): Promise<
     await ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${prefix}.2/30`, 'dev', nsIf);
     await ip('netns', 'exec', ns, 'ip', 'link', 'set', nsIf, 'up');
     await ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-    const shape = netem.split(/\s+/).filter(Boolean);
-    await execFileP('tc', ['qdisc', 'add', 'dev', hostIf, 'root', 'netem', ...shape]);
-    await ip('netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', nsIf, 'root', 'netem', ...shape);
+    const shape = ['root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '100ms'];
+    await execFileP('tc', ['qdisc', 'add', 'dev', hostIf, ...shape]);
+    await ip('netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', nsIf, ...shape);
     const host = `${prefix}.2:5000`;
     writeFileSync(join(dir, 'config.yml'), registryConfig(storage, host));
     child = spawnGroup(

@@ -451,7 +451,7 @@ function environment(ctx: Ctx): string {
   return [
     `- Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; BuildKit v0.18.2, buildx v0.38.2, Debian docker.io, docker-registry.`,
     `- 1-minute load average seen at the steps: median ${(sorted[sorted.length >> 1] as number).toFixed(1)}, max ${(sorted[sorted.length - 1] as number).toFixed(1)} (other work shared the machine).`,
-    `- Started ${ctx.started}; options: reps ${ctx.opts.reps}, workloads ${ctx.opts.workloads.join(',')}, modes ${ctx.opts.modes.join(',')}, scenarios ${ctx.opts.scenarios.join(',')}, networks ${ctx.opts.networks.join(',')}${ctx.opts.networks.includes('shaped') ? `, netem '${ctx.opts.netem}' on each direction` : ''}.`,
+    `- Started ${ctx.started}; options: reps ${ctx.opts.reps}, workloads ${ctx.opts.workloads.join(',')}, modes ${ctx.opts.modes.join(',')}, scenarios ${ctx.opts.scenarios.join(',')}, networks ${ctx.opts.networks.join(',')}${ctx.opts.networks.includes('shaped') ? `, shaped link ${ctx.opts.link.rate} each way (tc tbf) and ${ctx.opts.link.rttMs} ms round trip per registry request (proxy)` : ''}.`,
   ].join('\n');
 }
 
@@ -463,11 +463,11 @@ function writeResults(ctx: Ctx): void {
   writeFileSync(join(ctx.outDir, 'results.md'), `${environment(ctx)}\n\n${resultsTable(ctx.samples)}\n`);
 }
 
-async function runWorkload(ctx: Ctx, network: Network, workload: Workload): Promise<void> {
+async function runWorkload(ctx: Ctx, network: Network, workload: Workload, rep: number): Promise<void> {
   const def = WORKLOAD_DEFS[workload];
   const { opts } = ctx;
-  log(`${network} ${workload}: ${def.description}`);
-  for (let rep = 1; rep <= opts.reps; rep++) {
+  log(`${network} ${workload} r${rep}: ${def.description}`);
+  {
     const prefix = `${workload}-${network}-r${rep}-${randomBytes(2).toString('hex')}`;
     const contextDir = join(ctx.work, 'ctx', prefix);
     rmSync(contextDir, { recursive: true, force: true });
@@ -564,29 +564,34 @@ async function main(): Promise<void> {
       loads: [],
     };
     log(`results go to ${outDir}`);
-    for (const network of opts.networks) {
+    // Repetitions outermost, then workloads, then networks: an interrupted run still has every
+    // network for the workloads it reached.
+    for (let rep = 1; rep <= opts.reps; rep++) {
       for (const workload of opts.workloads) {
-        // A fresh registry and server per workload: the caches of one never help another, and
-        // the disk is given back in between.
-        const registry =
-          network === 'loopback'
-            ? await startLoopbackRegistry(seed)
-            : await startShapedRegistry(seed, opts.netem);
-        proxy.setUpstream(registry.host);
-        const server = await startTestServer({
-          mode: 'process',
-          oidcIssuer: issuer.url,
-          flags: {
-            'releases-dir': join(REPO_ROOT, 'dist', 'releases'),
-            'builder-insecure-registries': proxy.host,
-          },
-        });
-        ctx.server = server;
-        try {
-          await runWorkload(ctx, network, workload);
-        } finally {
-          await server.stop();
-          await registry.stop();
+        for (const network of opts.networks) {
+          if (network === 'shaped' && rep > opts.shapedReps) continue;
+          // A fresh registry and server per workload: the caches of one never help another, and
+          // the disk is given back in between.
+          const registry =
+            network === 'loopback'
+              ? await startLoopbackRegistry(seed)
+              : await startShapedRegistry(seed, opts.link.rate);
+          proxy.setUpstream(registry.host, network === 'shaped' ? opts.link.rttMs / 2 : 0);
+          const server = await startTestServer({
+            mode: 'process',
+            oidcIssuer: issuer.url,
+            flags: {
+              'releases-dir': join(REPO_ROOT, 'dist', 'releases'),
+              'builder-insecure-registries': proxy.host,
+            },
+          });
+          ctx.server = server;
+          try {
+            await runWorkload(ctx, network, workload, rep);
+          } finally {
+            await server.stop();
+            await registry.stop();
+          }
         }
       }
     }

@@ -4,7 +4,8 @@ import { parseOptions, resultsTable, rotation, summarize, type Sample } from './
 
 describe('parseOptions', () => {
   it.each([
-    [[], {}, { reps: 5, networks: ['loopback', 'shaped'] }],
+    [[], {}, { reps: 5, networks: ['loopback', 'shaped'], shapedReps: 1 }],
+    [['--shaped-reps', '2'], {}, { shapedReps: 2 }],
     [['--quick'], {}, { reps: 1, networks: ['loopback'] }],
     [[], { BENCH_REPS: '3' }, { reps: 3 }],
     [['--reps', '7'], { BENCH_REPS: '3' }, { reps: 7 }],
@@ -16,7 +17,8 @@ describe('parseOptions', () => {
       {},
       { modes: ['a', 'hoist-cli'], scenarios: ['nochange'] },
     ],
-    [['--netem', 'delay 25ms rate 100mbit'], {}, { netem: 'delay 25ms rate 100mbit' }],
+    [['--link', '1gbit,5ms'], {}, { link: { rate: '1gbit', rttMs: 5 } }],
+    [[], {}, { link: { rate: '200mbit', rttMs: 20 } }],
   ])('%j with env %j', (argv, env, expected) => {
     expect(parseOptions(argv as string[], env as Record<string, string>)).toMatchObject(expected);
   });
@@ -30,7 +32,8 @@ describe('parseOptions', () => {
     ],
     [['--modes', ''], /--modes: unknown \(empty\)/],
     [['--network', 'wifi'], /--network: unknown wifi/],
-    [['--netem', 'delay 1ms; rm -rf /'], /--netem: 'delay 1ms; rm -rf \/' is not tc netem arguments/],
+    [['--link', '1gbit; rm -rf /,5ms'], /--link: '1gbit; rm -rf \/,5ms' is not RATE,RTT/],
+    [['--link', '100mbit'], /--link: '100mbit' is not RATE,RTT like 200mbit,20ms/],
     [['--fast'], /unknown argument --fast\nusage: npm run bench:e2e/],
   ])('%j is refused', (argv, message) => {
     expect(() => parseOptions(argv as string[], {})).toThrow(message);

@@ -32,17 +32,35 @@ export interface Options {
   modes: Mode[];
   scenarios: Scenario[];
   networks: Network[];
-  /** tc netem arguments of the shaped link, applied to each direction. */
-  netem: string;
+  /** Repetitions behind the shaped link (the first ones); the rest run on loopback only. */
+  shapedReps: number;
+  /** The shaped link: bandwidth (tc tbf rate, each direction) and round-trip time added per request. */
+  link: Link;
   /** Where results.json and results.md go. */
   out: string | undefined;
 }
 
-export const DEFAULT_NETEM = 'delay 10ms rate 200mbit limit 10000';
+export interface Link {
+  /** tc rate, e.g. 200mbit */
+  rate: string;
+  rttMs: number;
+}
+
+export const DEFAULT_LINK = '200mbit,20ms';
+
+/** `RATE,RTT`, e.g. `200mbit,20ms` or `1gbit,5ms`. */
+export function parseLink(v: string): Link {
+  const m = /^(\d+(?:\.\d+)?(?:kbit|mbit|gbit))\s*,\s*(\d+(?:\.\d+)?)ms$/i.exec(v.trim());
+  if (!m)
+    throw new Error(
+      `--link: '${v}' is not RATE,RTT like ${DEFAULT_LINK} (rate in kbit, mbit or gbit; RTT in ms)`,
+    );
+  return { rate: (m[1] as string).toLowerCase(), rttMs: Number(m[2]) };
+}
 
 const USAGE = `usage: npm run bench:e2e -- [--quick] [--reps N] [--workloads ${WORKLOADS.join(',')}]
        [--modes ${MODES.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
-       [--network loopback|shaped|both] [--netem '${DEFAULT_NETEM}'] [--out DIR]`;
+       [--network loopback|shaped|both] [--shaped-reps N] [--link ${DEFAULT_LINK}] [--out DIR]`;
 
 function list<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
   const items = value
@@ -60,8 +78,8 @@ function list<T extends string>(flag: string, value: string, allowed: readonly T
 
 /**
  * Options from argv (after the script name) and the environment (BENCH_REPS). `--quick` is one
- * repetition of everything on loopback; the full run is five repetitions on loopback and once
- * more behind the shaped link.
+ * repetition of everything on loopback; the full run is five repetitions on loopback and one
+ * (`--shaped-reps`) behind the shaped link.
  */
 export function parseOptions(argv: string[], env: Record<string, string | undefined>): Options {
   const o: Options = {
@@ -70,7 +88,8 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     modes: [...MODES],
     scenarios: [...SCENARIOS],
     networks: ['loopback', 'shaped'],
-    netem: DEFAULT_NETEM,
+    shapedReps: 1,
+    link: parseLink(DEFAULT_LINK),
     out: undefined,
   };
   if (env.BENCH_REPS) o.reps = reps('BENCH_REPS', env.BENCH_REPS);
@@ -107,10 +126,11 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         else o.networks = list(flag, v, NETWORKS);
         break;
       }
-      case '--netem':
-        o.netem = value();
-        if (!/^[a-z0-9 .%]+$/i.test(o.netem))
-          throw new Error(`--netem: '${o.netem}' is not tc netem arguments\n${USAGE}`);
+      case '--shaped-reps':
+        o.shapedReps = reps(flag, value());
+        break;
+      case '--link':
+        o.link = parseLink(value());
         break;
       case '--out':
         o.out = value();
