@@ -576,21 +576,29 @@ async function main(): Promise<void> {
             network === 'loopback'
               ? await startLoopbackRegistry(seed)
               : await startShapedRegistry(seed, opts.link.rate);
-          proxy.setUpstream(registry.host, network === 'shaped' ? opts.link.rttMs / 2 : 0);
-          const server = await startTestServer({
-            mode: 'process',
-            oidcIssuer: issuer.url,
-            flags: {
-              'releases-dir': join(REPO_ROOT, 'dist', 'releases'),
-              'builder-insecure-registries': proxy.host,
-            },
-          });
-          ctx.server = server;
+          let server: TestServer | undefined;
+          // On the stack while in use, so that a signal stops them too.
+          const stopBoth = async (): Promise<void> => {
+            await server?.stop();
+            await registry.stop();
+          };
+          cleanups.push(stopBoth);
           try {
+            proxy.setUpstream(registry.host, network === 'shaped' ? opts.link.rttMs / 2 : 0);
+            server = await startTestServer({
+              mode: 'process',
+              oidcIssuer: issuer.url,
+              flags: {
+                'releases-dir': join(REPO_ROOT, 'dist', 'releases'),
+                'builder-insecure-registries': proxy.host,
+              },
+            });
+            ctx.server = server;
             await runWorkload(ctx, network, workload, rep);
           } finally {
-            await server.stop();
-            await registry.stop();
+            const i = cleanups.indexOf(stopBoth);
+            if (i >= 0) cleanups.splice(i, 1);
+            await stopBoth();
           }
         }
       }
