@@ -43,23 +43,24 @@ describe('buildCheckAnnotations', () => {
       },
     ]);
   });
-  it.each<[string, VertexWarning, number]>([
-    ['no url: no link', warning({ url: undefined }), 1],
-    ['no range: no line', warning({ range: [] }), 1],
-    ['no detail: skipped', warning({ detail: undefined }), 0],
-    ['no short: skipped', warning({ short: undefined }), 0],
-    ['no source: skipped', warning({ sourceInfo: undefined }), 0],
-    ['another file name: skipped', warning({ sourceInfo: { filename: 'Other', data: b64(DOCKERFILE) } }), 0],
+  it('without a url the message has no link; without a range no line', () => {
+    const [noUrl] = buildCheckAnnotations([warning({ url: undefined })], [local]);
+    expect(noUrl?.message).toBe("FromAsCasing: 'as' and 'FROM' keywords' casing do not match");
+    const [noRange] = buildCheckAnnotations([warning({ range: [] })], [local]);
+    expect(noRange?.file).toBe('app/Dockerfile');
+    expect(noRange?.startLine).toBeUndefined();
+  });
+  it.each<[string, VertexWarning]>([
+    ['no detail', warning({ detail: undefined })],
+    ['no short', warning({ short: undefined })],
+    ['no source', warning({ sourceInfo: undefined })],
+    ['another file name', warning({ sourceInfo: { filename: 'Other', data: b64(DOCKERFILE) } })],
     [
-      'other content (the file changed): skipped',
+      'other content (the file changed)',
       warning({ sourceInfo: { filename: 'Dockerfile', data: b64('FROM x') } }),
-      0,
     ],
-  ])('%s', (_name, w, count) => {
-    const got = buildCheckAnnotations([w], [local]);
-    expect(got).toHaveLength(count);
-    if (_name === 'no url: no link') expect(got[0]?.message).not.toContain('More info');
-    if (_name === 'no range: no line') expect(got[0]?.startLine).toBeUndefined();
+  ])('skips a warning with %s', (_name, w) => {
+    expect(buildCheckAnnotations([w], [local])).toEqual([]);
   });
   it('a Git context of this repository takes any warning, named by the Dockerfile path', () => {
     const w = warning({ sourceInfo: { filename: 'Dockerfile', data: b64('unknowable') } });
