@@ -118,7 +118,15 @@ export async function runBake(
     input = await readAll(io.stdin);
   }
   const bx = await getBuildx();
-  if (facts.printOnly) return passThrough(bx, buildxArgs, io, input);
+  // nothing is built, so the user's own --builder (which reads a remote definition) stays
+  if (facts.printOnly) {
+    return passThrough(
+      bx,
+      [...(facts.builder ? ['--builder', facts.builder] : []), ...buildxArgs],
+      io,
+      input,
+    );
+  }
 
   // The definition with every --set, --push, --load and variable applied, as buildx will build it.
   const { HOIST_TOKEN: _token, ...printEnv } = io.env;

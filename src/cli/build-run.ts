@@ -20,6 +20,7 @@ import {
   builderName,
   capture,
   createBuilderArgs,
+  distinctEndpoints,
   findBuildx,
   signalNumber,
 } from './buildx.js';
@@ -420,6 +421,7 @@ export async function runOnHoist(
     // lets a later run remove this builder and these files should this process be killed outright
     await writeFile(join(tmp, OWNER_FILE), JSON.stringify({ pid: process.pid, builder }), { mode: 0o600 });
     const bx = await buildxReady;
+    const endpoints = distinctEndpoints(nodes.map((n) => n.endpoint));
     for (const [i, n] of nodes.entries()) {
       const dir = join(tmp, String(i));
       await mkdir(dir, { mode: 0o700 });
@@ -432,7 +434,7 @@ export async function runOnHoist(
         builder,
         {
           node: `${builder}-${i}`,
-          endpoint: n.endpoint,
+          endpoint: endpoints[i]!,
           // with --build-platform one native node takes every target platform
           platform: hoist.buildPlatform ? undefined : platforms[i],
           serverName: n.server_name,

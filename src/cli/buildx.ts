@@ -157,3 +157,19 @@ export function createBuilderArgs(builder: string, n: NodeSpec, append: boolean)
 export function builderName(buildId: string): string {
   return `hoist-${buildId.replace(/[^a-zA-Z0-9_.-]/g, '-')}`.slice(0, 63);
 }
+
+/**
+ * The endpoints of a builder's nodes, made distinct: every builder sits behind the server's one
+ * gateway address (SNI, from each node's servername, picks the builder), but buildx refuses two
+ * nodes with the same endpoint string. A repeated `tcp://host:port` gets leading zeros on its
+ * port (`:09`, `:009`): the same port to Go's dialer, a different string to buildx. Pure.
+ */
+export function distinctEndpoints(endpoints: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return endpoints.map((ep) => {
+    const n = seen.get(ep) ?? 0;
+    seen.set(ep, n + 1);
+    const m = /^(tcp:\/\/.+:)(\d+)$/.exec(ep);
+    return n > 0 && m ? `${m[1]}${'0'.repeat(n)}${m[2]}` : ep;
+  });
+}

@@ -66,17 +66,19 @@ function env(): NodeJS.ProcessEnv {
 function hoist(
   args: string[],
   onStderr?: (all: string, child: ChildProcess) => void,
+  stdin?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_BUNDLE, ...args], {
       env: env(),
       cwd: ctx,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (stdin !== undefined) child.stdin!.end(stdin);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
       onStderr?.(stderr, child);
     });
@@ -358,6 +360,19 @@ describe('hoist bake --push', () => {
     expect(Object.keys(def.target)).toEqual(['app']);
     expect(def.target.app?.platforms).toEqual([NATIVE]);
     expect((await builds()).length).toBe(before);
+  });
+
+  it('-f - reads the definition from standard input once, for the platforms and for the bake', async () => {
+    const meta = path.join(tmp, 'meta-stdin.json');
+    const def = `target "fromstdin" {\n  target = "static"\n  platforms = ["${NATIVE}"]\n  output = ["type=cacheonly"]\n}\n`;
+    const r = await hoist(['bake', '-f', '-', '--metadata-file', meta, 'fromstdin'], undefined, def);
+    if (r.code !== 0) throw new Error(`hoist bake -f - failed (${r.code}):\n${r.stderr}`);
+    const id = /hoist: build (bld_\w+): /.exec(r.stderr)![1];
+    const row = (await server.api<BuildInfo>('GET', `/v1/builds/${id}`)).body;
+    expect(row.status).toBe('success');
+    expect(row.targets).toEqual([{ name: 'fromstdin', platforms: [NATIVE] }]);
+    const metadata = JSON.parse(await fs.readFile(meta, 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(metadata)).toContain('fromstdin');
   });
 
   it("a bake definition error stops before any build, with buildx's own message", async () => {

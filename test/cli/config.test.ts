@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configPath, findHoistJson, readUserConfig, writeUserConfig } from '../../src/cli/config.js';
-import { builderName, createBuilderArgs } from '../../src/cli/buildx.js';
+import { builderName, createBuilderArgs, distinctEndpoints } from '../../src/cli/buildx.js';
 import { parseExpiresIn, parseFlags, renderTable } from '../../src/cli/flags.js';
 
 let dir: string;
@@ -143,6 +143,22 @@ describe('buildx create argv', () => {
     ['bld_01HX', 'hoist-bld_01HX'],
     ['a/b:c', 'hoist-a-b-c'],
   ])('builder name for %s', (id, name) => expect(builderName(id)).toBe(name));
+
+  it.each([
+    [
+      'distinct endpoints stay as they are',
+      ['tcp://10.0.0.1:1', 'tcp://10.0.0.2:1'],
+      ['tcp://10.0.0.1:1', 'tcp://10.0.0.2:1'],
+    ],
+    [
+      'the gateway for every node: leading zeros on the port of each repeat (the same port when dialed)',
+      ['tcp://127.0.0.1:9', 'tcp://127.0.0.1:9', 'tcp://127.0.0.1:9'],
+      ['tcp://127.0.0.1:9', 'tcp://127.0.0.1:09', 'tcp://127.0.0.1:009'],
+    ],
+    ['a unix socket is left alone', ['unix:///s', 'unix:///s'], ['unix:///s', 'unix:///s']],
+    ['one node', ['tcp://h:1'], ['tcp://h:1']],
+    ['IPv6', ['tcp://[::1]:7', 'tcp://[::1]:7'], ['tcp://[::1]:7', 'tcp://[::1]:07']],
+  ])('%s', (_n, eps, expected) => expect(distinctEndpoints(eps)).toEqual(expected));
 });
 
 describe('parseFlags (admin commands)', () => {
