@@ -155,11 +155,7 @@ export class BuilderCgroups {
     try {
       for (const dir of cg.limitedRoots()) await fs.mkdir(path.join(dir, cg.base), { recursive: true });
       if (layout.version === 2) await cg.enableControllers(cg.base);
-      const sysctl = (name: string) => Number(readFileSync(`/proc/sys/kernel/${name}`, 'utf8').trim());
-      const totals = serverTotals(sysctl('pid_max'), sysctl('threads-max'), os.totalmem());
-      await writeLimit(path.join(cg.controllerRoot('pids'), cg.base), 'pids.max', String(totals.pids));
-      const memFile = layout.version === 2 ? 'memory.max' : 'memory.limit_in_bytes';
-      await writeLimit(path.join(cg.controllerRoot('memory'), cg.base), memFile, String(totals.memoryBytes));
+      await cg.writeTotals();
     } catch (err) {
       throw new ConfigurationError(
         `cannot create builder cgroups under ${cg.limitedRoots().join(', ')}: ${errorMessage(err)}. Run the server as root on a host whose cgroup filesystem is writable, or pass --builder-cgroups off to run builders without limits`,
@@ -205,6 +201,19 @@ export class BuilderCgroups {
     }
   }
 
+  /** The limits of all builders together, on the server's group. */
+  private async writeTotals(): Promise<void> {
+    const sysctl = (name: string) => Number(readFileSync(`/proc/sys/kernel/${name}`, 'utf8').trim());
+    const totals = serverTotals(sysctl('pid_max'), sysctl('threads-max'), os.totalmem());
+    await writeLimit(path.join(this.controllerRoot('pids'), this.base), 'pids.max', String(totals.pids));
+    const memFile = this.layout.version === 2 ? 'memory.max' : 'memory.limit_in_bytes';
+    await writeLimit(
+      path.join(this.controllerRoot('memory'), this.base),
+      memFile,
+      String(totals.memoryBytes),
+    );
+  }
+
   /** Creates (or updates) a builder's groups and limits; idempotent, so an adopted builder gets current flags. */
   async prepare(id: string): Promise<void> {
     const g = this.group(id);
@@ -214,6 +223,8 @@ export class BuilderCgroups {
         await fs.mkdir(path.join(root, g, 'buildkit'), { recursive: true });
       }
       if (this.layout.version === 2) await this.enableControllers(g);
+      // Again here: another server's sweep may have removed this server's empty group meanwhile.
+      await this.writeTotals();
       for (const l of limitFiles(this.layout.version, this.limits)) {
         const dir = path.join(this.controllerRoot(l.controller), g, l.group);
         await writeLimit(dir, l.file, l.value);
@@ -329,6 +340,45 @@ export class BuilderCgroups {
       if (running.has(id)) continue;
       await this.release(id);
       removed.push(id);
+    }
+    return removed;
+  }
+
+  /**
+   * Removes what servers that are gone left behind (killed, their data dir deleted): another
+   * server's groups with no process in any hierarchy and none made or changed for `minAgeMs`.
+   * The age keeps a group that another server just made for a starting builder.
+   */
+  async sweepAbandoned(minAgeMs: number, now = Date.now()): Promise<string[]> {
+    const ownHash = path.posix.basename(this.base);
+    const bases = new Set<string>();
+    for (const root of this.layout.all) {
+      try {
+        for (const e of await fs.readdir(path.join(root, 'hoist'), { withFileTypes: true })) {
+          if (e.isDirectory() && e.name !== ownHash) bases.add(e.name);
+        }
+      } catch {
+        /* no hoist group in this hierarchy */
+      }
+    }
+    const removed: string[] = [];
+    for (const hash of bases) {
+      const dirs = (
+        await Promise.all(this.layout.all.map((r) => subtree(path.join(r, 'hoist', hash))))
+      ).flat();
+      let busy = false;
+      for (const dir of dirs) {
+        const st = await fs.stat(dir).catch(() => null);
+        const procs = await fs.readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+        if (!st || now - st.mtimeMs < minAgeMs || procs.trim() !== '') {
+          busy = true;
+          break;
+        }
+      }
+      if (busy) continue;
+      dirs.sort((a, b) => b.length - a.length);
+      for (const dir of dirs) await rmdirRetry(dir);
+      removed.push(hash);
     }
     return removed;
   }

@@ -109,6 +109,29 @@ const DEBIAN_PACKAGE: Record<string, string> = {
   umount: 'mount',
 };
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Loop devices backed by this file. */
+async function loopsOf(file: string): Promise<string[]> {
+  const out = await tool('losetup', ['-j', file], 'losetup -j').catch(() => '');
+  return out
+    .split('\n')
+    .map((l) => /^(\/dev\/loop\d+):/.exec(l)?.[1])
+    .filter((d): d is string => !!d);
+}
+
+/**
+ * After an unmount, waits for autoclear to detach the image's loop device (the kernel does it
+ * asynchronously), then detaches whatever still names the image.
+ */
+async function releaseLoop(file: string): Promise<void> {
+  for (let i = 0; i < 50 && (await loopsOf(file)).length; i++) await sleep(100);
+  for (const dev of await loopsOf(file))
+    await tool('losetup', ['-d', dev], `losetup -d ${dev}`).catch(() => undefined);
+}
+
 async function tool(cmd: string, args: string[], what: string): Promise<string> {
   try {
     const { stdout } = await run(cmd, args, {
@@ -382,9 +405,12 @@ export class BuilderVolume {
     if (this.cap.kind !== 'builder-image') return;
     const root = path.join(this.buildersDir, id, 'root');
     if (!(await readMounts()).some((m) => m.dir === root)) return;
-    await tool('umount', ['-R', root], `umount ${root}`).catch((err: unknown) =>
-      this.log.warn({ builder_id: id, err: errorMessage(err) }, 'could not unmount a builder disk image'),
-    );
+    try {
+      await tool('umount', ['-R', root], `umount ${root}`);
+      await releaseLoop(this.builderImage(id));
+    } catch (err) {
+      this.log.warn({ builder_id: id, err: errorMessage(err) }, 'could not unmount a builder disk image');
+    }
   }
 
   /** Drops a destroyed builder's project limit or disk image. */
@@ -410,23 +436,27 @@ export class BuilderVolume {
   /** Unmounts the image (its loop device goes with it); only once no builder runs from it. */
   async close(): Promise<void> {
     if (!this.mountedHere) return;
-    try {
-      // -R: a killed buildkitd can leave snapshot mounts below the volume.
-      await tool('umount', ['-R', this.buildersDir], `umount ${this.buildersDir}`);
-    } catch (err) {
-      this.log.warn(
-        { mount: this.buildersDir, err: errorMessage(err) },
-        'could not unmount the builder volume',
-      );
-      return;
+    // Builder images unmounted just before may still hold their loop devices (the kernel
+    // detaches them asynchronously), and those keep files of the volume open: retry a while.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // -R: a killed buildkitd can leave snapshot mounts below the volume.
+        await tool('umount', ['-R', this.buildersDir], `umount ${this.buildersDir}`);
+        break;
+      } catch (err) {
+        if (attempt < 25 && /busy/i.test(errorMessage(err))) {
+          await sleep(200);
+          continue;
+        }
+        this.log.warn(
+          { mount: this.buildersDir, err: errorMessage(err) },
+          'could not unmount the builder volume',
+        );
+        return;
+      }
     }
     this.mountedHere = false;
-    // autoclear detaches the loop device on unmount; detach any that still names the image.
-    const out = await tool('losetup', ['-j', this.imagePath], 'losetup -j').catch(() => '');
-    for (const line of out.split('\n')) {
-      const dev = /^(\/dev\/loop\d+):/.exec(line)?.[1];
-      if (dev) await tool('losetup', ['-d', dev], `losetup -d ${dev}`).catch(() => undefined);
-    }
+    await releaseLoop(this.imagePath);
     this.log.info({ mount: this.buildersDir }, 'builder volume unmounted');
   }
 }

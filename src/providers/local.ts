@@ -288,6 +288,9 @@ export class LocalProvider implements Provider {
         const stale = await p.cgroups.removeStale(new Set((await p.scanProcesses()).keys()));
         if (stale.length)
           p.log.info({ builder_ids: stale }, 'removed cgroups of builders that no longer run');
+        const abandoned = await p.cgroups.sweepAbandoned(10 * 60_000);
+        if (abandoned.length)
+          p.log.info({ cgroups: abandoned }, 'removed empty cgroups of servers that are gone');
       } catch (err) {
         await p.volume?.close();
         throw err;
