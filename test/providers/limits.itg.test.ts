@@ -336,8 +336,8 @@ describe('builder disk cap', () => {
     // The data dir's filesystem lost (next to) nothing: the volume was reserved up front.
     expect((await onHostFs()) - before.du).toBeLessThan(16 * 1024 ** 2);
     expect(await allocated()).toBe(before.image);
-    // buildkitd drops the failed step's layer, so alpha gets its room back: its snapshot garbage
-    // collector paces itself (20-60 s here under load), hence the generous bound.
+    // buildkitd drops the failed step's layer, so alpha gets its room back: asynchronously
+    // (10-60 s here under load), hence the generous bound.
     const failedAt = Date.now();
     while (avail() < 64 * 1024 ** 2 && Date.now() < failedAt + 120_000)
       await new Promise((r) => setTimeout(r, 200));
