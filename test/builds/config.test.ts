@@ -22,6 +22,8 @@ describe('loadBuildsConfig', () => {
     const c = loadBuildsConfig({});
     expect(c).toMatchObject({
       builderListenHost: '127.0.0.1',
+      builderGatewayPort: 0,
+      certLifetimeMs: 10 * 60_000,
       idleTimeoutMs: 15 * 60_000,
       maxUsedSpaceBytes: 10 * 1024 ** 3,
       maxBuildDurationMs: 6 * 3_600_000,
@@ -62,6 +64,8 @@ describe('loadBuildsConfig', () => {
       'builder-subnet-pool': '172.30.0.0/20',
       'builder-cni-bin-dir': '/opt/cni/bin',
       'builder-dns': '192.0.2.53, 2001:db8::53',
+      'builder-gateway-port': '7443',
+      'build-cert-lifetime': '2m',
     });
     expect(c).toMatchObject({
       buildkitdPath: '/opt/bk/buildkitd',
@@ -82,7 +86,25 @@ describe('loadBuildsConfig', () => {
       builderSubnetPool: '172.30.0.0/20',
       builderCniBinDir: '/opt/cni/bin',
       builderDns: ['192.0.2.53', '2001:db8::53'],
+      builderGatewayPort: 7443,
+      certLifetimeMs: 120_000,
     });
+  });
+
+  it.each([
+    [
+      { 'builder-gateway-port': '70000' },
+      /--builder-gateway-port \(HOIST_BUILDER_GATEWAY_PORT\) must be a TCP port/,
+    ],
+    [{ 'builder-gateway-port': 'https' }, /must be a TCP port from 0 to 65535, got "https"/],
+    [
+      { 'build-cert-lifetime': 'soon' },
+      /--build-cert-lifetime \(HOIST_BUILD_CERT_LIFETIME\) must be a duration/,
+    ],
+    [{ 'build-cert-lifetime': '500ms' }, /must be at least 1000 ms/],
+  ])('refuses %j', (opts, message) => {
+    expect(() => loadBuildsConfig(opts)).toThrow(ConfigurationError);
+    expect(() => loadBuildsConfig(opts)).toThrow(message);
   });
 
   it('turns the creation rate limit off with 0, and bursts default to the rate', () => {

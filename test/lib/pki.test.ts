@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { certInfo, createCa, issueClientCert, issueServerCert } from '../../src/lib/pki.js';
+import { certInfo, createCa, issueClientCert, issueServerCert, renewClientCert } from '../../src/lib/pki.js';
 
 const HOUR = 60 * 60 * 1000;
 
@@ -81,5 +81,24 @@ describe('pki', () => {
     await expect(
       issueClientCert(ca, { commonName: 'x', notBefore: new Date(), notAfter: new Date(Date.now() - HOUR) }),
     ).rejects.toThrow(/notAfter .* must be later than notBefore/);
+  });
+
+  it('renews a client certificate for the same key and subject, with a new serial and validity', async () => {
+    const ca = await createCa({ commonName: 'ca' });
+    const first = await issueClientCert(ca, {
+      commonName: 'build bld_1',
+      organization: 'prj_1',
+      notAfter: new Date(Date.now() + 60_000),
+    });
+    const notAfter = new Date(Math.floor((Date.now() + HOUR) / 1000) * 1000);
+    const renewed = new X509Certificate(await renewClientCert(ca, { certPem: first.certPem, notAfter }));
+    const old = new X509Certificate(first.certPem);
+    expect(renewed.serialNumber).not.toBe(old.serialNumber);
+    expect(renewed.subject).toBe(old.subject);
+    expect(new Date(renewed.validTo).getTime()).toBe(notAfter.getTime());
+    expect(renewed.verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+    expect(renewed.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    // the holder's existing key file goes with the renewed certificate
+    expect(renewed.checkPrivateKey(createPrivateKey(first.keyPem))).toBe(true);
   });
 });

@@ -94,6 +94,11 @@ describe('local provider', () => {
     const environ = (await fs.readFile(`/proc/${b.pid}/environ`, 'utf8')).split('\0');
     expect(environ.filter((e) => /^(HOIST_|PG)|secret/.test(e))).toEqual([]);
     expect(environ.some((e) => e.startsWith('PATH='))).toBe(true);
+    // buildkitd listens only on its socket in the private dir; the gateway is the way in.
+    const argv = (await fs.readFile(`/proc/${b.pid}/cmdline`, 'utf8')).split('\0');
+    expect(argv[argv.indexOf('--addr') + 1]).toBe(`unix://${path.join(dir, 'buildkitd.sock')}`);
+    expect(argv.filter((x) => x === '--addr')).toHaveLength(1);
+    expect(argv.some((x) => x.startsWith('--tls'))).toBe(false);
     // Without a client certificate the builder refuses.
     const anonymous = await workers(b.endpoint, b.serverName, b.caPem, null);
     expect(anonymous.ok).toBe(false);
