@@ -10,7 +10,7 @@
 // It bundles `hoist server` from the sources into a temp dir and serves the Debian base image
 // from a loopback docker-registry seeded from the engine cache (npm run engine).
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -153,7 +153,7 @@ async function startHoist(entry, mode, registry) {
     api(base, b.build_token, 'POST', `/v1/builds/${b.build_id}/finish`, { status: 'success' }).catch(
       () => undefined,
     );
-  return { mode, server, tls, finish };
+  return { mode, server, tls, finish, dataDir };
 }
 
 function context(name, lines) {
@@ -190,6 +190,14 @@ function build(h, ctx, nonce) {
 }
 
 const hosts = [];
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    // The servers stop their builders and remove bridges and rules; their data stays in tmp.
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    process.stderr.write(`interrupted; the servers are stopping; remove ${tmp} once they are gone\n`);
+    process.exit(130);
+  });
+}
 try {
   if (process.getuid?.() !== 0)
     throw new Error('run as root: CNI isolation creates bridges and iptables rules');
@@ -222,6 +230,11 @@ try {
     await build(h, cached, 'warm');
     await build(h, runs, randomBytes(6).toString('hex'));
   }
+  // The CNI server's builder really is on its own bridge (hst<hash of its data dir>-N).
+  const cni = hosts.find((h) => h.mode === 'cni');
+  const sid = createHash('sha256').update(path.resolve(cni.dataDir)).digest('hex').slice(0, 6);
+  const bridges = execFileSync('ip', ['-o', 'link', 'show', 'type', 'bridge'], { encoding: 'utf8' });
+  if (!bridges.includes(`hst${sid}-`)) throw new Error(`no bridge hst${sid}-* for the CNI builder`);
   const t = { host: { cached: [], runs: [] }, cni: { cached: [], runs: [] } };
   for (let r = 0; r < RUNS; r++) {
     const order = r % 2 ? [...hosts].reverse() : hosts;
@@ -232,14 +245,13 @@ try {
     process.stderr.write(`repetition ${r + 1}/${RUNS} done\n`);
   }
   const m = (mode, kind) => median(t[mode][kind]);
+  const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.round(p * (xs.length - 1))];
+  const iqr = (mode, kind) => `${q(t[mode][kind], 0.25).toFixed(0)}–${q(t[mode][kind], 0.75).toFixed(0)}`;
+  const signed = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(0)}`;
   const row = (label, kind) =>
-    `${label.padEnd(28)} host ${m('host', kind).toFixed(0).padStart(6)} ms   cni ${m('cni', kind)
-      .toFixed(0)
-      .padStart(6)} ms   cni/host ${(m('cni', kind) / m('host', kind)).toFixed(2)}   (+${(
-      m('cni', kind) - m('host', kind)
-    ).toFixed(0)} ms)`;
+    `${label.padEnd(20)} host ${m('host', kind).toFixed(0)} ms (IQR ${iqr('host', kind)}), cni ${m('cni', kind).toFixed(0)} ms (IQR ${iqr('cni', kind)}), cni/host ${(m('cni', kind) / m('host', kind)).toFixed(2)} (${signed(m('cni', kind) - m('host', kind))} ms)`;
   console.log(
-    `medians of ${RUNS} interleaved repetitions (${os.cpus().length} CPUs, ${os.loadavg()[0].toFixed(2)} load):`,
+    `medians of ${RUNS} interleaved repetitions (${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}):`,
   );
   console.log(row('warm cached build', 'cached'));
   console.log(row(`${STEPS}-step RUN build`, 'runs'));
