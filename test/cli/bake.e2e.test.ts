@@ -302,6 +302,16 @@ describe('hoist bake --push', () => {
       { name: 'worker', platforms: [] },
     ]);
 
+    // `hoist builds show` lists the targets with their platforms
+    const show = await hoist(['builds', 'show', m![1]!]);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(
+      new RegExp(
+        `^TARGET\\s+PLATFORMS\\napp\\s+${NATIVE}\\nstatic\\s+${STATIC_PLATFORMS.join(',')}\\nworker\\s+default\\n$`,
+        'm',
+      ),
+    );
+
     // the registry holds each target under the digest the metadata file names
     const metadata = JSON.parse(await fs.readFile(meta, 'utf8')) as Record<string, Record<string, unknown>>;
     for (const t of ['app', 'worker', 'static']) {
