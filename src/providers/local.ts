@@ -688,6 +688,9 @@ export class LocalProvider implements Provider {
   async destroy(id: string): Promise<void> {
     await this.stop(id);
     this.caCache.delete(id);
+    // a socket that did not fit in the builder dir has a private dir of its own in the temp dir
+    const socketDir = path.dirname(this.files(id).socket);
+    if (socketDir !== this.dir(id)) await fs.rm(socketDir, { recursive: true, force: true });
     await fs.rm(this.dir(id), { recursive: true, force: true, maxRetries: 3 });
     await this.volume?.release(id);
     this.log.info({ builder_id: id }, 'builder destroyed');

@@ -165,6 +165,24 @@ describe('a finished build', () => {
   });
 });
 
+describe('an expired build', () => {
+  it('has its open connections closed by the server and is audited', async () => {
+    const s = await server({ 'build-heartbeat-grace': '2s' });
+    const { client } = await project(s, 'silent');
+    const b = await client.createBuild({ platforms: ['linux/amd64'] });
+    const a = await acquire(client.withToken(b.build_token), b.build_id);
+    const held = await holdConnection(a);
+    // No heartbeat (a killed `hoist build`): the build expires and its connection is cut.
+    expect(await within(held.closed, 10_000)).toBeLessThan(10_000);
+    const info = (await s.api<BuildInfo>('GET', `/v1/builds/${b.build_id}`)).body;
+    expect(info.status).toBe('expired');
+    expect(await opens(a)).toBe(false);
+    const events = (await s.api<{ events: AuditEvent[] }>('GET', '/v1/audit?action=build.expire')).body
+      .events;
+    expect(events.map((e) => [e.subject, e.details.build_id])).toEqual([['hoist server', b.build_id]]);
+  });
+});
+
 describe('ending the parent ends the build', () => {
   it('revoking the token that created a build cancels it, closes its connections and refuses its certificate', async () => {
     const s = await server();
@@ -180,6 +198,9 @@ describe('ending the parent ends the build', () => {
     const info = (await s.api<BuildInfo>('GET', `/v1/builds/${b.build_id}`)).body;
     expect(info.status).toBe('canceled');
     expect(info.error).toMatch(/token that created this build was revoked/);
+    const cancel = (await s.api<{ events: AuditEvent[] }>('GET', '/v1/audit?action=build.cancel')).body
+      .events;
+    expect(cancel.map((e) => [e.subject, e.details.build_id])).toEqual([['hoist server', b.build_id]]);
     await expect(bc.heartbeat(b.build_id)).rejects.toMatchObject({ status: 409, code: 'build_finished' });
     await expect(bc.builder(b.build_id, 'linux/amd64')).rejects.toMatchObject({ status: 409 });
     expect(await opens(a)).toBe(false);
@@ -213,6 +234,17 @@ describe('ending the parent ends the build', () => {
     expect(await within(held.closed, 1000)).toBeLessThan(1000);
     await expect(bc.heartbeat(b.build_id)).rejects.toMatchObject({ status: 409, code: 'build_finished' });
     expect(await opens(a)).toBe(false);
+    const events = (await s.api<{ events: AuditEvent[] }>('GET', '/v1/audit?action=build.cancel')).body
+      .events;
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      subject: expect.stringMatching(/^admin token tok_/) as unknown as string,
+      details: {
+        build_id: b.build_id,
+        status: 'canceled',
+        revoked_serials: [new X509Certificate(a.cert_pem).serialNumber],
+      },
+    });
   });
 
   it('deleting the project closes its builds’ connections and refuses their certificates', async () => {
