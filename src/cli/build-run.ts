@@ -35,6 +35,7 @@ import {
 import { buildxHelp } from './build-help.js';
 import { configPath, fetchGithubIdToken, findHoistJson, readUserConfig } from './config.js';
 import { type HoistJsonFound, resolveApiUrl, resolveProject, resolveToken } from './resolve.js';
+import { buildContext, phasesOf, reportSteps } from './steps.js';
 import { VERSION } from './version.js';
 
 type Env = Record<string, string | undefined>;
@@ -192,6 +193,8 @@ export interface HoistRun {
   /** Standard input already read by Hoist (a definition on `-f -`), handed to buildx again. */
   stdin?: Buffer;
   timings?: Timings;
+  /** The local Dockerfile, for the build record (path, hash, contents). */
+  dockerfile?: string;
 }
 
 /** Runs `hoist build`; returns the exit code (buildx's, when buildx ran). */
@@ -229,6 +232,10 @@ export async function runBuild(argv: string[], io: BuildIo): Promise<number> {
           : Promise.resolve(undefined),
       ]),
     timings,
+    dockerfile:
+      local && facts.file !== '-'
+        ? resolve(io.cwd, facts.file ?? join(facts.context, 'Dockerfile'))
+        : undefined,
   });
 }
 
@@ -365,6 +372,7 @@ export async function runOnHoist(
         project: project.project,
         platforms: platformsToAcquire,
         options: { cli_version: VERSION, ...run.options },
+        context: buildContext(env),
       },
       deadline,
       cancel.signal,
@@ -488,6 +496,18 @@ export async function runOnHoist(
         },
       );
     }
+    // a build the server ended takes no steps any more
+    if (cancelReason === undefined) {
+      await reportSteps({
+        bx,
+        builder,
+        platforms,
+        env,
+        dockerfile: run.dockerfile,
+        warn,
+        send: (r) => bc.postSteps(id, r),
+      });
+    }
     if (cancelReason !== undefined) {
       result = { status: 'canceled', error: cancelReason };
       if (exitCode === 0) exitCode = 1;
@@ -529,7 +549,8 @@ export async function runOnHoist(
       try {
         // The server refuses a longer error (413): send its start rather than lose the finish.
         const error = result.error && truncateUtf8(result.error, BUILD_ERROR_MAX_BYTES);
-        await buildClient.finishBuild(buildId, error ? { ...result, error } : result);
+        const phases = phasesOf(timings.marks);
+        await buildClient.finishBuild(buildId, error ? { ...result, error, phases } : { ...result, phases });
       } catch (err) {
         // a build the server already canceled or expired refuses a finish; that is not the user's error
         if (!(err instanceof HoistApiError) || result.status !== 'canceled') {

@@ -157,6 +157,92 @@ export interface CreateBuildRequest {
   /** e.g. ["linux/amd64"]; empty = the server's native platform. */
   platforms: string[];
   options?: Record<string, unknown>;
+  /** Where the build came from (see BuildContextInput); stored for the dashboard. */
+  context?: BuildContextInput;
+}
+
+/** What a client says about a build at create: the terminal or GitHub Actions run it comes from. */
+export interface BuildContextInput {
+  source: 'cli' | 'action';
+  github?: {
+    repository?: string;
+    repository_id?: string;
+    ref?: string;
+    sha?: string;
+    workflow?: string;
+    run_id?: string;
+    run_attempt?: string;
+    job?: string;
+    actor?: string;
+    run_url?: string;
+  };
+}
+
+/** Per-phase wall time in ms measured by the client, sent with finish. */
+export interface BuildPhases {
+  /** create until every platform had a builder */
+  queued_ms?: number;
+  /** the temporary buildx builder set up */
+  setup_ms?: number;
+  /** buildx ran (solve, export, push) */
+  build_ms?: number;
+  /** builder removed, files deleted */
+  cleanup_ms?: number;
+}
+
+/** A build-check warning, at its Dockerfile lines when BuildKit gave them. */
+export interface StepWarning {
+  rule: string | null;
+  message: string;
+  line: number | null;
+  end_line: number | null;
+}
+
+/** One BuildKit vertex of one platform of a build. */
+export interface BuildStep {
+  platform: string;
+  digest: string;
+  /** e.g. "[build 3/5] RUN make" */
+  name: string;
+  /** "build" of "[build 3/5] ..." when the name carries one */
+  stage: string | null;
+  /** "RUN make" */
+  instruction: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  cached: boolean;
+  error: string | null;
+  /** the last STEP_LOG_TAIL_BYTES of its output */
+  log_tail: string;
+}
+
+/** Largest log tail kept per step, in bytes. */
+export const STEP_LOG_TAIL_BYTES = 8 * 1024;
+/** Most steps one build may report. */
+export const BUILD_STEPS_MAX = 2000;
+
+/** `POST /v1/builds/{id}/steps` (build token): replaces the steps of the platforms it names. */
+export interface PostStepsRequest {
+  steps: BuildStep[];
+  warnings?: (StepWarning & { platform: string })[];
+  dockerfile?: { path: string; sha256: string; contents?: string | null };
+}
+
+/** What the server knows about a build beyond its lifecycle (GET /v1/builds/{id}). */
+export interface BuildInsights {
+  context: BuildContextInput | null;
+  /** The token that created the build (id, kind, name). */
+  created_by: { id: string; kind: string; name: string } | null;
+  /** For a build created with an OIDC token: the trust policy and the claims it matched. */
+  trust: { policy_id: string | null; claims: Record<string, unknown> } | null;
+  phases: BuildPhases | null;
+  dockerfile: { path: string; sha256: string; contents: string | null } | null;
+  steps: BuildStep[];
+  warnings: (StepWarning & { platform: string })[];
+  steps_total: number;
+  steps_cached: number;
+  /** Where the cache broke against the previous build of the same ref (or project). */
+  cache_break: { previous_build_id: string | null; platform: string; step: string } | null;
 }
 
 export interface CreateBuildResponse {
@@ -208,6 +294,7 @@ export interface HeartbeatResponse {
 export interface FinishBuildRequest {
   status: 'success' | 'failed' | 'canceled';
   error?: string;
+  phases?: BuildPhases;
 }
 
 export interface BuildInfo {
@@ -223,4 +310,6 @@ export interface BuildInfo {
   build_url: string;
   /** For a `hoist bake`: each target with its platforms (empty: the builder's default). */
   targets?: { name: string; platforms: string[] }[];
+  /** GET /v1/builds/{id} only: context, steps, phases, trust. */
+  insights?: BuildInsights;
 }

@@ -17,6 +17,7 @@ import type {
   HeartbeatResponse,
   OidcExchangeRequest,
   OidcExchangeResponse,
+  PostStepsRequest,
   WhoAmIResponse,
 } from './api-types.js';
 import { readFileSync } from 'node:fs';
@@ -248,6 +249,11 @@ export class HoistClient {
 
   finishBuild(buildId: string, req: FinishBuildRequest): Promise<BuildInfo> {
     return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
+  }
+
+  /** Sends steps, warnings and the Dockerfile of a running build (its build token). */
+  postSteps(buildId: string, req: PostStepsRequest): Promise<{ steps: number }> {
+    return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req);
   }
 
   getBuild(buildId: string): Promise<BuildInfo> {

@@ -225,7 +225,7 @@ async function prepareHoist(
   return {
     command: 'hoist',
     args,
-    env: { HOIST_TOKEN: token, HOIST_API_URL: apiUrl },
+    env: { HOIST_TOKEN: token, HOIST_API_URL: apiUrl, HOIST_BUILD_SOURCE: 'action' },
     where: `Hoist at ${apiUrl}${projectNote ? ` (project ${projectNote})` : ''}`,
   };
 }

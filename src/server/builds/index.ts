@@ -3,6 +3,8 @@ import { errorMessage } from '../../lib/errors.js';
 import { LocalProvider } from '../../providers/local.js';
 import type { HoistPlugin } from '../plugin.js';
 import { BUILDS_OPTIONS, loadBuildsConfig } from './config.js';
+import { Insights, insightsMigrations } from '../insights/index.js';
+import { registerUi } from '../ui/index.js';
 import { registerBuildMetrics } from './metrics.js';
 import { buildsMigrations } from './migrations.js';
 import { registerBuildRoutes } from './routes.js';
@@ -10,7 +12,7 @@ import { BuildService } from './service.js';
 
 export const buildsPlugin: HoistPlugin = {
   name: 'builds',
-  migrations: buildsMigrations,
+  migrations: [...buildsMigrations, ...insightsMigrations],
   options: BUILDS_OPTIONS,
   async register(app, deps) {
     const config = loadBuildsConfig(deps.config.pluginOptions);
@@ -56,7 +58,10 @@ export const buildsPlugin: HoistPlugin = {
       () => deps.clock.now(),
       () => service.store.countBuildersRunning(),
     );
-    registerBuildRoutes(app, deps, service);
+    const insights = new Insights(deps);
+    registerBuildRoutes(app, deps, service, insights);
+    insights.registerRoutes(app, deps, service);
+    registerUi(app, deps, insights, service);
     // A revoked token or a deleted project ends its builds now, not at the next sweep.
     app.addHook('onResponse', async (request, reply) => {
       if (request.method === 'DELETE' && reply.statusCode < 300) {

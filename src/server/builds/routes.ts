@@ -10,6 +10,7 @@ import { ApiError, badRequest, conflict } from '../errors.js';
 import type { HoistDeps } from '../plugin.js';
 import type { AuthContext } from '../tokens.js';
 import { sha256Hex } from '../util.js';
+import type { Insights } from '../insights/index.js';
 import type { BuildService } from './service.js';
 
 const ID = { type: 'string', minLength: 1, maxLength: 128 } as const;
@@ -23,6 +24,19 @@ const createSchema = {
       project: { type: 'string', minLength: 1, maxLength: 128 },
       platforms: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
       options: { type: 'object' },
+      context: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['source'],
+        properties: {
+          source: { type: 'string', enum: ['cli', 'action'] },
+          github: {
+            type: 'object',
+            additionalProperties: { type: 'string', maxLength: 1024 },
+            maxProperties: 16,
+          },
+        },
+      },
     },
   },
 };
@@ -37,6 +51,11 @@ const finishSchema = {
       status: { type: 'string', enum: ['success', 'failed', 'canceled'] },
       // Its size in bytes is checked by the service (a 413 that says what to do).
       error: { type: ['string', 'null'] },
+      phases: {
+        type: 'object',
+        maxProperties: 16,
+        additionalProperties: { type: 'number', minimum: 0, maximum: 1e10 },
+      },
     },
   },
 };
@@ -56,7 +75,12 @@ const listSchema = {
   },
 };
 
-export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, service: BuildService): void {
+export function registerBuildRoutes(
+  app: FastifyInstance,
+  deps: HoistDeps,
+  service: BuildService,
+  insights: Insights,
+): void {
   const buildUrl = (id: string): string => `${deps.publicUrl()}/v1/builds/${id}`;
 
   /**
@@ -99,6 +123,7 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
       const who = await authenticate(request, 'project', 'oidc', 'admin', 'build');
       const body = (request.body ?? {}) as CreateBuildRequest;
       const res = await service.create(who, body, buildUrl);
+      await insights.created(res.build_id, who, body.context);
       return reply.code(201).send(res);
     },
   );
@@ -116,7 +141,7 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
   app.get('/v1/builds/:id', { schema: idParams }, async (request) => {
     const who = await authenticate(request);
     const build = await service.visibleBuild(who, (request.params as { id: string }).id);
-    return (await service.info([build], buildUrl))[0];
+    return { ...(await service.info([build], buildUrl))[0], insights: await insights.store.get(build.id) };
   });
 
   // The platform holds a slash: accept it percent-encoded (the client's form) or raw.
@@ -131,7 +156,9 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
         throw badRequest('invalid_platform', `platform "${platform}" is not valid percent-encoding`);
       }
     }
-    return service.acquire(who, params.id, platform);
+    const answer = await service.acquire(who, params.id, platform);
+    if (answer.status === 'active') insights.events.changed(params.id);
+    return answer;
   });
 
   app.post('/v1/builds/:id/heartbeat', { schema: idParams }, async (request) => {
@@ -144,11 +171,9 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
     { schema: finishSchema, bodyLimit: 8 * BUILD_ERROR_MAX_BYTES },
     async (request) => {
       const who = await authenticate(request);
-      const row = await service.finish(
-        who,
-        (request.params as { id: string }).id,
-        request.body as FinishBuildRequest,
-      );
+      const body = request.body as FinishBuildRequest;
+      const row = await service.finish(who, (request.params as { id: string }).id, body);
+      await insights.finished(row, body.phases);
       return (await service.info([row], buildUrl))[0];
     },
   );
@@ -156,6 +181,7 @@ export function registerBuildRoutes(app: FastifyInstance, deps: HoistDeps, servi
   app.post('/v1/builds/:id/cancel', { schema: idParams }, async (request) => {
     const who = await authenticate(request);
     const info = await service.cancel(who, (request.params as { id: string }).id);
+    insights.events.changed(info.id);
     return { ...info, build_url: buildUrl(info.id) };
   });
 }

@@ -1,0 +1,386 @@
+// Data access for build insights: context at create, steps and Dockerfile while running,
+// phases at finish; portable SQL for SQLite and PostgreSQL.
+import {
+  BUILD_STEPS_MAX,
+  STEP_LOG_TAIL_BYTES,
+  type BuildContextInput,
+  type BuildInsights,
+  type BuildPhases,
+  type BuildStatus,
+  type BuildStep,
+  type PostStepsRequest,
+  type StepWarning,
+} from '../../lib/api-types.js';
+import type { Db } from '../db/index.js';
+import type { AuthContext } from '../tokens.js';
+import { badRequest } from '../errors.js';
+
+const MAX_TEXT = 512;
+export const DOCKERFILE_MAX_BYTES = 256 * 1024;
+
+interface InsightsRow {
+  build_id: string;
+  project_id: string;
+  source: string;
+  repository: string | null;
+  repository_id: string | null;
+  ref: string | null;
+  sha: string | null;
+  workflow: string | null;
+  run_id: string | null;
+  run_attempt: string | null;
+  job: string | null;
+  actor: string | null;
+  run_url: string | null;
+  token_id: string | null;
+  token_kind: string | null;
+  token_name: string | null;
+  policy_id: string | null;
+  claims: string | null;
+  phases: string | null;
+  dockerfile_path: string | null;
+  dockerfile_sha256: string | null;
+  dockerfile: string | null;
+  warnings: string;
+  steps_total: number;
+  steps_cached: number;
+}
+
+interface StepRow {
+  platform: string;
+  seq: number;
+  digest: string;
+  name: string;
+  stage: string | null;
+  instruction: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  cached: number;
+  error: string | null;
+  log_tail: string;
+}
+
+/** A row of the builds list: the build and what the dashboard shows about it. */
+export interface BuildListRow {
+  id: string;
+  project_id: string;
+  project_name: string;
+  status: BuildStatus;
+  platforms: string;
+  queued_at: string;
+  acquired_at: string | null;
+  finished_at: string | null;
+  error: string | null;
+  source: string | null;
+  repository: string | null;
+  ref: string | null;
+  sha: string | null;
+  run_url: string | null;
+  phases: string | null;
+  steps_total: number | null;
+  steps_cached: number | null;
+}
+
+export interface ListFilter {
+  project?: string;
+  status?: string;
+  repository?: string;
+  /** A branch name ("main") or a full ref ("refs/heads/main"). */
+  branch?: string;
+  before?: string;
+  limit: number;
+}
+
+const clip = (v: unknown): string | null => (typeof v === 'string' && v ? v.slice(0, MAX_TEXT) : null);
+
+/**
+ * Where the cache broke: the earliest-started Dockerfile step that was not cached. A FROM step
+ * is never reported cached (BuildKit resolves the image each time); it counts only when the
+ * previous build did not have the same one (its name carries the image digest).
+ */
+export function firstUncached(steps: BuildStep[], previousNames?: Set<string>): BuildStep | undefined {
+  return steps
+    .filter(
+      (s) =>
+        s.instruction !== null &&
+        !s.cached &&
+        s.started_at !== null &&
+        (!/^FROM\s/i.test(s.instruction) || (previousNames !== undefined && !previousNames.has(s.name))),
+    )
+    .sort((a, b) => (a.started_at! < b.started_at! ? -1 : a.started_at! > b.started_at! ? 1 : 0))[0];
+}
+
+/** "main" → "refs/heads/main"; a full ref stays. */
+export function branchRef(branch: string): string {
+  return branch.startsWith('refs/') ? branch : `refs/heads/${branch}`;
+}
+
+export class InsightsStore {
+  constructor(readonly db: Db) {}
+
+  /** Records where a build came from and who created it (for OIDC: the policy and claims). */
+  async recordCreate(
+    buildId: string,
+    projectId: string,
+    who: AuthContext,
+    context: BuildContextInput | undefined,
+  ): Promise<void> {
+    const token = await this.db.get<{ id: string; kind: string; name: string }>(
+      'SELECT id, kind, name FROM tokens WHERE id = ?',
+      [who.token_id],
+    );
+    let policyId: string | null = null;
+    let claims: string | null = null;
+    if (who.kind === 'oidc') {
+      // The exchange audited the grant with the token it minted, the policy and the claims.
+      const ev = await this.db.get<{ details: string }>(
+        `SELECT details FROM audit_events WHERE project_id = ? AND action = 'auth.github_oidc'
+           AND outcome = 'granted' AND details LIKE ? ORDER BY id DESC LIMIT 1`,
+        [projectId, `%"token_id":"${who.token_id}"%`],
+      );
+      if (ev) {
+        const d = JSON.parse(ev.details) as Record<string, unknown>;
+        policyId = typeof d.policy_id === 'string' ? d.policy_id : null;
+        const { policy_id: _p, token_id: _t, pinned: _pin, ...rest } = d;
+        claims = JSON.stringify(rest);
+      }
+    }
+    const g = context?.github ?? {};
+    await this.db.run(
+      `INSERT INTO build_insights (build_id, project_id, source, repository, repository_id, ref, sha, workflow,
+         run_id, run_attempt, job, actor, run_url, token_id, token_kind, token_name, policy_id, claims)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        buildId,
+        projectId,
+        context?.source === 'action' ? 'action' : context?.source === 'cli' ? 'cli' : 'api',
+        clip(g.repository),
+        clip(g.repository_id),
+        clip(g.ref),
+        clip(g.sha),
+        clip(g.workflow),
+        clip(g.run_id),
+        clip(g.run_attempt),
+        clip(g.job),
+        clip(g.actor),
+        // only links a browser can follow safely
+        typeof g.run_url === 'string' && /^https:\/\/[^\s"'<>]+$/.test(g.run_url) ? clip(g.run_url) : null,
+        token?.id ?? who.token_id,
+        token?.kind ?? who.kind,
+        token?.name ?? null,
+        policyId,
+        claims,
+      ],
+    );
+  }
+
+  /** Replaces the steps of the platforms `req` names; stores warnings and the Dockerfile. */
+  async saveSteps(buildId: string, projectId: string, req: PostStepsRequest): Promise<number> {
+    if (req.steps.length > BUILD_STEPS_MAX) {
+      throw badRequest('too_many_steps', `at most ${BUILD_STEPS_MAX} steps per build are accepted`);
+    }
+    const df = req.dockerfile;
+    if (df?.contents && Buffer.byteLength(df.contents) > DOCKERFILE_MAX_BYTES) {
+      throw badRequest(
+        'dockerfile_too_large',
+        `dockerfile.contents is over ${DOCKERFILE_MAX_BYTES} bytes; send path and sha256 only`,
+      );
+    }
+    const platforms = [...new Set(req.steps.map((s) => s.platform))];
+    await this.db.transaction(async (tx) => {
+      await this.ensureRow(buildId, projectId, tx);
+      for (const p of platforms) {
+        await tx.run('DELETE FROM build_steps WHERE build_id = ? AND platform = ?', [buildId, p]);
+      }
+      let seq = 0;
+      for (const s of req.steps) {
+        await tx.run(
+          `INSERT INTO build_steps (build_id, platform, seq, digest, name, stage, instruction, started_at,
+             completed_at, cached, error, log_tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            buildId,
+            s.platform.slice(0, 64),
+            seq++,
+            s.digest.slice(0, 128),
+            s.name.slice(0, 2048),
+            s.stage?.slice(0, 256) ?? null,
+            s.instruction?.slice(0, 2048) ?? null,
+            s.started_at,
+            s.completed_at,
+            s.cached ? 1 : 0,
+            s.error?.slice(0, 4096) ?? null,
+            Buffer.from(s.log_tail, 'utf8').subarray(-STEP_LOG_TAIL_BYTES).toString('utf8'),
+          ],
+        );
+      }
+      const counts = await tx.get<{ total: number | string; cached: number | string | null }>(
+        `SELECT COUNT(*) AS total, SUM(cached) AS cached FROM build_steps WHERE build_id = ? AND instruction IS NOT NULL`,
+        [buildId],
+      );
+      await tx.run(
+        `UPDATE build_insights SET steps_total = ?, steps_cached = ?, warnings = ?,
+           dockerfile_path = COALESCE(?, dockerfile_path), dockerfile_sha256 = COALESCE(?, dockerfile_sha256),
+           dockerfile = COALESCE(?, dockerfile) WHERE build_id = ?`,
+        [
+          Number(counts?.total ?? 0),
+          Number(counts?.cached ?? 0),
+          JSON.stringify((req.warnings ?? []).slice(0, 500)),
+          df?.path?.slice(0, 1024) ?? null,
+          df?.sha256?.slice(0, 64) ?? null,
+          df?.contents ?? null,
+          buildId,
+        ],
+      );
+    });
+    return req.steps.length;
+  }
+
+  async savePhases(buildId: string, projectId: string, phases: BuildPhases): Promise<void> {
+    await this.ensureRow(buildId, projectId);
+    await this.db.run('UPDATE build_insights SET phases = ? WHERE build_id = ?', [
+      JSON.stringify(phases),
+      buildId,
+    ]);
+  }
+
+  /** Builds created before insights existed (or by an old client) get a bare row. */
+  private async ensureRow(buildId: string, projectId: string, db: Db = this.db): Promise<void> {
+    await db.run(
+      `INSERT INTO build_insights (build_id, project_id, source) VALUES (?, ?, 'api') ON CONFLICT (build_id) DO NOTHING`,
+      [buildId, projectId],
+    );
+  }
+
+  async steps(buildId: string): Promise<BuildStep[]> {
+    const rows = await this.db.all<StepRow>(
+      'SELECT * FROM build_steps WHERE build_id = ? ORDER BY platform, seq',
+      [buildId],
+    );
+    return rows.map((r) => ({
+      platform: r.platform,
+      digest: r.digest,
+      name: r.name,
+      stage: r.stage,
+      instruction: r.instruction,
+      started_at: r.started_at,
+      completed_at: r.completed_at,
+      cached: Number(r.cached) === 1,
+      error: r.error,
+      log_tail: r.log_tail,
+    }));
+  }
+
+  /** Everything the JSON API and the build page show about one build. */
+  async get(buildId: string): Promise<BuildInsights> {
+    const row = await this.db.get<InsightsRow>('SELECT * FROM build_insights WHERE build_id = ?', [buildId]);
+    const steps = await this.steps(buildId);
+    let previous: string | null = null;
+    if (row && steps.length) {
+      const prev = await this.db.get<{ build_id: string }>(
+        row.repository
+          ? `SELECT build_id FROM build_insights WHERE project_id = ? AND repository = ? AND ref IS NOT DISTINCT FROM ? AND build_id < ? AND steps_total > 0 ORDER BY build_id DESC LIMIT 1`
+          : `SELECT build_id FROM build_insights WHERE project_id = ? AND repository IS NULL AND dockerfile_path IS NOT DISTINCT FROM ? AND build_id < ? AND steps_total > 0 ORDER BY build_id DESC LIMIT 1`,
+        row.repository
+          ? [row.project_id, row.repository, row.ref, buildId]
+          : [row.project_id, row.dockerfile_path, buildId],
+      );
+      previous = prev?.build_id ?? null;
+    }
+    const previousNames = previous
+      ? new Set(
+          (
+            await this.db.all<{ name: string }>('SELECT name FROM build_steps WHERE build_id = ?', [previous])
+          ).map((r) => r.name),
+        )
+      : undefined;
+    const brk = firstUncached(steps, previousNames);
+    const g = row
+      ? Object.fromEntries(
+          (
+            [
+              'repository',
+              'repository_id',
+              'ref',
+              'sha',
+              'workflow',
+              'run_id',
+              'run_attempt',
+              'job',
+              'actor',
+              'run_url',
+            ] as const
+          )
+            .filter((k) => row[k] !== null)
+            .map((k) => [k, row[k]]),
+        )
+      : {};
+    return {
+      context: row
+        ? {
+            source: row.source as 'cli' | 'action',
+            ...(Object.keys(g).length ? { github: g } : {}),
+          }
+        : null,
+      created_by:
+        row?.token_id && row.token_kind
+          ? { id: row.token_id, kind: row.token_kind, name: row.token_name ?? '' }
+          : null,
+      trust:
+        row?.claims || row?.policy_id
+          ? {
+              policy_id: row.policy_id,
+              claims: row.claims ? (JSON.parse(row.claims) as Record<string, unknown>) : {},
+            }
+          : null,
+      phases: row?.phases ? (JSON.parse(row.phases) as BuildPhases) : null,
+      dockerfile:
+        row?.dockerfile_path && row.dockerfile_sha256
+          ? { path: row.dockerfile_path, sha256: row.dockerfile_sha256, contents: row.dockerfile }
+          : null,
+      steps,
+      warnings: row ? (JSON.parse(row.warnings) as (StepWarning & { platform: string })[]) : [],
+      steps_total: Number(row?.steps_total ?? 0),
+      steps_cached: Number(row?.steps_cached ?? 0),
+      cache_break: brk ? { previous_build_id: previous, platform: brk.platform, step: brk.name } : null,
+    };
+  }
+
+  /** A page of the builds list, newest first, joined with projects and insights. */
+  list(f: ListFilter, projectScope?: string): Promise<BuildListRow[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (projectScope) {
+      where.push('b.project_id = ?');
+      params.push(projectScope);
+    }
+    if (f.project) {
+      where.push('(p.name = ? OR p.id = ?)');
+      params.push(f.project, f.project);
+    }
+    if (f.status) {
+      where.push('b.status = ?');
+      params.push(f.status);
+    }
+    if (f.repository) {
+      where.push('i.repository = ?');
+      params.push(f.repository);
+    }
+    if (f.branch) {
+      where.push('i.ref = ?');
+      params.push(branchRef(f.branch));
+    }
+    if (f.before) {
+      where.push('b.id < ?');
+      params.push(f.before);
+    }
+    params.push(f.limit);
+    return this.db.all<BuildListRow>(
+      `SELECT b.id, b.project_id, p.name AS project_name, b.status, b.platforms, b.queued_at, b.acquired_at,
+         b.finished_at, b.error, i.source, i.repository, i.ref, i.sha, i.run_url, i.phases, i.steps_total,
+         i.steps_cached
+       FROM builds b JOIN projects p ON p.id = b.project_id LEFT JOIN build_insights i ON i.build_id = b.id
+       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY b.id DESC LIMIT ?`,
+      params,
+    );
+  }
+}

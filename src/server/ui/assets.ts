@@ -1,0 +1,54 @@
+// The dashboard's only script and stylesheet, served from the server bundle (no CDN, no
+// build step): the CSP allows scripts and styles from 'self' and nothing inline.
+
+/** Live updates: the builds list re-fetches its rows on each server-sent event; a running build's page reloads. */
+export const APP_JS = `'use strict';
+(function () {
+  var rows = document.getElementById('builds-rows');
+  var live = document.body.getAttribute('data-live');
+  if (!rows && !live) return;
+  var timer = null;
+  function refreshRows() {
+    if (timer) return;
+    timer = setTimeout(function () {
+      timer = null;
+      fetch('/ui/builds/rows' + location.search, { credentials: 'same-origin' }).then(function (r) {
+        if (r.ok) return r.text().then(function (t) { rows.innerHTML = t; });
+      }).catch(function () {});
+    }, 200);
+  }
+  var es = new EventSource('/ui/events');
+  es.addEventListener('build', function (e) {
+    if (rows) refreshRows();
+    else if (live && e.data === live) setTimeout(function () { location.reload(); }, 300);
+  });
+  // changes made through another replica, or by the server's own sweep
+  setInterval(function () { if (rows) refreshRows(); }, 15000);
+})();
+`;
+
+export const APP_CSS = `:root{--fg:#1b1f24;--muted:#667085;--bg:#fff;--line:#e4e7ec;--ok:#12b76a;--bad:#d92d20;--run:#2e90fa;--warn:#f79009;--cached:#98a2b3}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+.top{display:flex;gap:1.5rem;align-items:center;padding:.6rem 1.2rem;border-bottom:1px solid var(--line)}
+.brand{font-weight:700;text-decoration:none;color:inherit}.top nav a{margin-right:1rem}.logout{margin-left:auto}
+main{padding:1rem 1.2rem;max-width:1400px}h1{font-size:1.35rem}h2{font-size:1.05rem}
+a{color:#175cd3}.muted{color:var(--muted)}.mono,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
+.error{color:var(--bad)}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;color:var(--muted);font-size:.85rem}.num{text-align:right;white-space:nowrap}
+.badge{display:inline-block;padding:0 .45rem;border-radius:9px;font-size:.8rem;background:#f2f4f7}
+.st-success{background:#d1fadf;color:#05603a}.st-failed,.st-expired{background:#fee4e2;color:#912018}.st-running{background:#d1e9ff;color:#194185}
+.st-queued{background:#fef0c7;color:#93370d}.st-canceled{background:#f2f4f7}.badge.cached{background:#f2f4f7;color:var(--muted)}.badge.break{background:#fef0c7;color:#93370d}
+.filters{display:flex;gap:.8rem;flex-wrap:wrap;align-items:end;margin-bottom:1rem}.filters label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}
+input,select,button{font:inherit;padding:.3rem .5rem}.login{display:flex;flex-direction:column;gap:.5rem;max-width:28rem}
+.phasebar rect.ph-queued,.sw.ph-queued{fill:var(--warn);background:var(--warn)}.phasebar rect.ph-setup,.sw.ph-setup{fill:#7a5af8;background:#7a5af8}
+.phasebar rect.ph-build,.sw.ph-build{fill:var(--run);background:var(--run)}.phasebar rect.ph-cleanup,.sw.ph-cleanup{fill:var(--cached);background:var(--cached)}
+.legend{list-style:none;padding:0;display:flex;gap:1rem;font-size:.85rem}.sw{display:inline-block;width:.7rem;height:.7rem;margin-right:.3rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}.card{border:1px solid var(--line);border-radius:8px;padding:.6rem .9rem}
+.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}.kv dt{color:var(--muted)}.kv dd{margin:0;word-break:break-all}
+.waterfall rect.cached{fill:var(--cached)}.waterfall rect.run{fill:var(--run)}.waterfall rect.err{fill:var(--bad)}
+.waterfall tr.break td{background:#fffaeb}.waterfall tr.failed td{background:#fef3f2}.stepname{word-break:break-all;max-width:36rem}
+.log{max-height:24rem;overflow:auto;background:#101828;color:#f2f4f7;padding:.6rem;white-space:pre-wrap;word-break:break-all}
+.dockerfile{font-size:.9rem;background:#f9fafb;border:1px solid var(--line);padding:.5rem .5rem .5rem 3rem}.dockerfile li{white-space:pre-wrap}
+.dockerfile li.warned{background:#fffaeb}.warning{color:#93370d;font-family:system-ui,sans-serif;font-size:.85rem;padding:.1rem 0}
+.cachebreak{background:#fffaeb;border-left:3px solid var(--warn);padding:.4rem .7rem}
+`;

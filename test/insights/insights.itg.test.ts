@@ -1,0 +1,256 @@
+// Build insights through the real HTTP server and database: context at create, steps and
+// Dockerfile from the build token, phases at finish, the JSON API, and the dashboard's
+// sign-in, CSRF and Origin checks, CSP and escaping (no browser: see dashboard.e2e.test.ts).
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { BuildInfo, CreateBuildResponse, PostStepsRequest } from '../../src/lib/api-types.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+jest.setTimeout(60_000);
+
+let server: TestServer;
+let projectToken: string;
+
+const XSS = '<img src=x onerror="alert(1)"><script>alert(2)</script>';
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const p = await server.createProject('insights');
+  projectToken = (await server.createProjectToken(p.id)).token;
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function createBuild(github: Record<string, string>): Promise<CreateBuildResponse> {
+  const r = await server.api<CreateBuildResponse>(
+    'POST',
+    '/v1/builds',
+    { platforms: [], options: {}, context: { source: 'action', github } },
+    projectToken,
+  );
+  expect(r.status).toBe(201);
+  return r.body;
+}
+
+function steps(cachedFirst: boolean, extra: Partial<PostStepsRequest['steps'][0]> = {}): PostStepsRequest {
+  const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+  return {
+    steps: [
+      {
+        platform: 'linux/amd64',
+        digest: 'sha256:a',
+        name: '[internal] load build definition from Dockerfile',
+        stage: null,
+        instruction: null,
+        started_at: t(0),
+        completed_at: t(1),
+        cached: false,
+        error: null,
+        log_tail: '',
+      },
+      {
+        platform: 'linux/amd64',
+        digest: 'sha256:b',
+        name: '[1/2] RUN echo one',
+        stage: null,
+        instruction: 'RUN echo one',
+        started_at: t(1),
+        completed_at: t(2),
+        cached: cachedFirst,
+        error: null,
+        log_tail: 'one\n',
+      },
+      {
+        platform: 'linux/amd64',
+        digest: 'sha256:c',
+        name: '[2/2] RUN echo two',
+        stage: null,
+        instruction: 'RUN echo two',
+        started_at: t(2),
+        completed_at: t(4),
+        cached: false,
+        error: null,
+        log_tail: 'two\n',
+        ...extra,
+      },
+    ],
+    warnings: [
+      {
+        platform: 'linux/amd64',
+        rule: 'JSONArgsRecommended',
+        message: 'JSONArgsRecommended: use JSON',
+        line: 3,
+        end_line: 3,
+      },
+    ],
+    dockerfile: {
+      path: '/src/Dockerfile',
+      sha256: 'ab'.repeat(32),
+      contents: 'FROM scratch\nRUN echo one\nCMD run\n',
+    },
+  };
+}
+
+async function runBuild(github: Record<string, string>, req: PostStepsRequest): Promise<string> {
+  const b = await createBuild(github);
+  const posted = await server.api('POST', `/v1/builds/${b.build_id}/steps`, req, b.build_token);
+  expect(posted.status).toBe(200);
+  const fin = await server.api(
+    'POST',
+    `/v1/builds/${b.build_id}/finish`,
+    { status: 'success', phases: { queued_ms: 10, setup_ms: 20, build_ms: 300, cleanup_ms: 5 } },
+    b.build_token,
+  );
+  expect(fin.status).toBe(200);
+  return b.build_id;
+}
+
+const GH = {
+  repository: 'acme/app',
+  repository_id: '42',
+  ref: 'refs/heads/main',
+  sha: 'deadbeefcafe0000',
+  workflow: 'ci',
+  run_id: '7',
+  run_attempt: '2',
+  job: 'build',
+  actor: 'octocat',
+  run_url: 'https://github.com/acme/app/actions/runs/7/attempts/2',
+};
+
+describe('the JSON API', () => {
+  let first: string;
+  let second: string;
+  beforeAll(async () => {
+    first = await runBuild(GH, steps(false));
+    second = await runBuild(GH, steps(true));
+  });
+
+  it('returns the context, creator, phases, steps, Dockerfile and cache break of a build', async () => {
+    const r = await server.api<BuildInfo>('GET', `/v1/builds/${second}`);
+    expect(r.status).toBe(200);
+    const ins = r.body.insights!;
+    expect(ins.context).toEqual({ source: 'action', github: GH });
+    expect(ins.created_by?.kind).toBe('project');
+    expect(ins.phases).toEqual({ queued_ms: 10, setup_ms: 20, build_ms: 300, cleanup_ms: 5 });
+    expect(ins.steps.map((s) => s.name)).toHaveLength(3);
+    expect(ins.steps_total).toBe(2);
+    expect(ins.steps_cached).toBe(1);
+    expect(ins.cache_break).toEqual({
+      previous_build_id: first,
+      platform: 'linux/amd64',
+      step: '[2/2] RUN echo two',
+    });
+    expect(ins.dockerfile?.contents).toContain('RUN echo one');
+    expect(ins.warnings[0]).toMatchObject({ rule: 'JSONArgsRecommended', line: 3 });
+    const one = await server.api<BuildInfo>('GET', `/v1/builds/${first}`);
+    expect(one.body.insights!.cache_break).toEqual({
+      previous_build_id: null,
+      platform: 'linux/amd64',
+      step: '[1/2] RUN echo one',
+    });
+  });
+
+  it('refuses a malformed context, steps after finish, and steps from another build', async () => {
+    const bad = await server.api(
+      'POST',
+      '/v1/builds',
+      { platforms: [], context: { source: 'desk' } },
+      projectToken,
+    );
+    expect(bad.status).toBe(400);
+    const late = await server.api('POST', `/v1/builds/${first}/steps`, steps(false), projectToken);
+    expect(late.status).toBe(409);
+    expect(JSON.stringify(late.body)).toContain('already finished');
+    const a = await createBuild(GH);
+    const b = await createBuild(GH);
+    const cross = await server.api('POST', `/v1/builds/${a.build_id}/steps`, steps(false), b.build_token);
+    expect(cross.status).toBe(404);
+    for (const x of [a, b]) await server.api('POST', `/v1/builds/${x.build_id}/cancel`, {}, projectToken);
+  });
+
+  it('drops a run URL that is not https', async () => {
+    const id = await runBuild({ ...GH, run_url: 'javascript:alert(1)' }, steps(false));
+    const r = await server.api<BuildInfo>('GET', `/v1/builds/${id}`);
+    expect(r.body.insights!.context!.github!.run_url).toBeUndefined();
+  });
+});
+
+describe('the dashboard over HTTP', () => {
+  let cookie = '';
+  let csrf = '';
+  const origin = (): string => new URL(server.url).origin;
+  const get = (path: string, c = cookie): Promise<Response> =>
+    fetch(`${server.url}${path}`, { headers: c ? { cookie: c } : {}, redirect: 'manual' });
+  const post = (
+    path: string,
+    form: Record<string, string>,
+    headers: Record<string, string> = {},
+  ): Promise<Response> =>
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: origin(), cookie, ...headers },
+      body: new URLSearchParams(form).toString(),
+    });
+
+  it('sends a signed-out visitor to the sign-in page, with a strict CSP', async () => {
+    const r = await get('/ui/builds', '');
+    expect(r.status).toBe(303);
+    expect(r.headers.get('location')).toBe('/ui/login');
+    const login = await get('/ui/login', '');
+    expect(login.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(login.headers.get('content-security-policy')).not.toContain('unsafe-inline');
+  });
+
+  it('refuses a project token and a sign-in from another origin', async () => {
+    const prj = await post('/ui/login', { token: projectToken });
+    expect(prj.status).toBe(403);
+    const cross = await post('/ui/login', { token: server.adminToken }, { origin: 'https://evil.example' });
+    expect(cross.status).toBe(403);
+    expect(cross.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('signs in with an admin token into an HttpOnly SameSite=Strict cookie', async () => {
+    const r = await post('/ui/login', { token: server.adminToken });
+    expect(r.status).toBe(303);
+    const set = r.headers.get('set-cookie')!;
+    expect(set).toMatch(/hoist_session=[\w-]+; Path=\/ui; HttpOnly; SameSite=Strict/);
+    cookie = set.split(';')[0]!;
+    const page = await get('/ui/builds');
+    expect(page.status).toBe(200);
+    const text = await page.text();
+    csrf = /name="csrf" value="([^"]+)"/.exec(text)![1]!;
+    expect(text).toContain('acme/app');
+    expect(text).toContain('cached 1 of 2');
+  });
+
+  it('filters the list by repository, branch and status', async () => {
+    const other = await get('/ui/builds/rows?repository=other%2Frepo');
+    expect(await other.text()).toContain('No builds match');
+    const main = await (await get('/ui/builds/rows?repository=acme%2Fapp&branch=main&status=success')).text();
+    expect(main).toContain('data-status="success"');
+    expect(main).not.toContain('data-status="canceled"');
+  });
+
+  it('shows step names, logs and errors a build wrote as text', async () => {
+    const id = await runBuild(
+      GH,
+      steps(false, { name: `[2/2] RUN ${XSS}`, instruction: `RUN ${XSS}`, error: XSS, log_tail: XSS }),
+    );
+    const text = await (await get(`/ui/builds/${id}`)).text();
+    expect(text).not.toContain('<script>alert');
+    expect(text).not.toContain('<img src=x');
+    expect(text).toContain('&lt;script&gt;alert(2)&lt;/script&gt;');
+  });
+
+  it('refuses sign-out without the CSRF token or from another origin, and signs out with both', async () => {
+    expect((await post('/ui/logout', {})).status).toBe(403);
+    expect((await post('/ui/logout', { csrf: 'x'.repeat(csrf.length) })).status).toBe(403);
+    expect((await post('/ui/logout', { csrf }, { origin: 'http://127.0.0.1:1' })).status).toBe(403);
+    expect((await get('/ui/builds')).status).toBe(200);
+    const out = await post('/ui/logout', { csrf });
+    expect(out.status).toBe(303);
+    expect((await get('/ui/builds')).status).toBe(303);
+  });
+});
