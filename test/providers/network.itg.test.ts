@@ -116,6 +116,17 @@ async function setUpOutside(): Promise<void> {
     // A client that resets must not crash the server (an unhandled socket error would).
     'const s = net.createServer((c) => { c.on("error", () => {}); console.log(`peer ${c.remoteAddress} ${c.localAddress}`); c.end("outside\\n"); });',
     `s.listen(${OUT.port}, '0.0.0.0', () => console.log('listening'));`,
+    // A resolver of the outside world: every A question gets 192.0.2.77, others no answer.
+    "const u = require('node:dgram').createSocket('udp4');",
+    'u.on("message", (q, r) => {',
+    '  let i = 12; while (q[i] !== 0) i += q[i] + 1; const end = i + 5;',
+    '  const a = q.readUInt16BE(i + 1) === 1;',
+    '  const h = Buffer.from([q[0], q[1], 0x81, 0x80, 0, 1, 0, a ? 1 : 0, 0, 0, 0, 0]);',
+    '  const ans = a ? Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 77]) : Buffer.alloc(0);',
+    '  console.log(`dns ${r.address}`);',
+    '  u.send(Buffer.concat([h, q.subarray(12, end), ans]), r.port, r.address);',
+    '});',
+    `u.bind(53, '${OUT.nsIp}');`,
   ].join('\n');
   outside = spawn('ip', ['netns', 'exec', OUT.ns, process.execPath, '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -200,6 +211,8 @@ for my $f (glob "/tmp/probe-*") { open(my $h, '<', $f); print <$h> }
 `;
 
 interface Attack {
+  /** `getent hosts` of a name only the outside resolver knows, when asked (CNI with --builder-dns). */
+  dns: string | null;
   packets: number;
   probe: boolean;
   tokens: string[];
@@ -210,6 +223,7 @@ async function buildAttack(
   active: BuilderActive,
   targets: Record<string, string>,
   needle: string,
+  dnsProbe = false,
 ): Promise<Attack> {
   const dir = await fs.mkdtemp(path.join(tmp, 'attack-'));
   const pems = path.join(dir, 'pems');
@@ -225,10 +239,12 @@ async function buildAttack(
     path.join(ctx, 'Dockerfile'),
     [
       `FROM ${registry.baseImage} AS attack`,
-      'ARG NONCE NEEDLE TARGETS',
+      'ARG NONCE NEEDLE TARGETS DNS_PROBE',
       'COPY sniff.pl probe.pl /t/',
       'RUN mkdir -p /out && echo "$NONCE" > /out/nonce && perl /t/sniff.pl "$NEEDLE" > /out/sniff.txt 2>&1',
       'RUN perl /t/probe.pl "$TARGETS" > /out/probes.txt 2>&1',
+      // Only where the resolver is the test's own: never a lookup through the host's resolver.
+      'RUN if [ -n "$DNS_PROBE" ]; then getent hosts hoist-dns-probe.test > /out/dns.txt 2>&1 || echo "failed $?" > /out/dns.txt; fi',
       'FROM scratch',
       'COPY --from=attack /out /',
       '',
@@ -264,6 +280,8 @@ async function buildAttack(
       `build-arg:NEEDLE=${needle}`,
       '--opt',
       `build-arg:TARGETS=${targetArg}`,
+      '--opt',
+      `build-arg:DNS_PROBE=${dnsProbe ? '1' : ''}`,
       '--output',
       `type=local,dest=${out}`,
     ],
@@ -271,6 +289,7 @@ async function buildAttack(
   );
   const sniff = await fs.readFile(path.join(out, 'sniff.txt'), 'utf8');
   const probes = await fs.readFile(path.join(out, 'probes.txt'), 'utf8');
+  const dns = dnsProbe ? await fs.readFile(path.join(out, 'dns.txt'), 'utf8') : null;
   await fs.rm(dir, { recursive: true, force: true });
   const reach: Record<string, string> = {};
   for (const line of probes.split('\n')) {
@@ -278,6 +297,7 @@ async function buildAttack(
     if (m) reach[m[1]!] = m[2]!;
   }
   return {
+    dns,
     packets: Number(/packets=(\d+)/.exec(sniff)?.[1] ?? -1),
     probe: /probe=1/.test(sniff),
     tokens: [...sniff.matchAll(/^token=(\S+)$/gm)].map((m) => m[1]!),
@@ -367,7 +387,7 @@ async function attack(s: TestServer, mode: 'host' | 'cni'): Promise<{ result: At
     const stopChatter = apiChatter(s, needle);
     let result: Attack;
     try {
-      result = await buildAttack(alpha.active, targets, needle);
+      result = await buildAttack(alpha.active, targets, needle, mode === 'cni');
     } finally {
       await stopChatter();
     }
@@ -444,7 +464,8 @@ describe('RUN step network isolation', () => {
   it('under the default CNI network a RUN step sees no API traffic and reaches nothing of the host, but reaches the outside', async () => {
     const s = await startTestServer({
       captureLogs: true,
-      flags: { 'builder-insecure-registries': registry.host },
+      // RUN steps resolve names through a resolver in the outside namespace, through NAT.
+      flags: { 'builder-insecure-registries': registry.host, 'builder-dns': OUT.nsIp },
     });
     servers.push(s);
     const { result, gateways } = await attack(s, 'cni');
@@ -472,6 +493,8 @@ describe('RUN step network isolation', () => {
       linkLocal: 'timeout',
     });
     expect(result.reach.outside).toBe('open');
+    expect(result.dns).toMatch(/^192\.0\.2\.77\s+hoist-dns-probe\.test/);
+    expect(outsideLog).toContain(`dns ${OUT.hostIp}`);
     // Through NAT: the outside server saw the host's address on its link, not the builder subnet.
     expect(outsideLog).toContain(`peer ${OUT.hostIp} ${OUT.nsIp}`);
     expect(gateways.every((g) => g.startsWith('10.213.'))).toBe(true);
