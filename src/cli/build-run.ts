@@ -17,12 +17,15 @@ import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.j
 import { escapeControls, truncateUtf8 } from '../lib/text.js';
 import {
   type BuildxCommand,
+  type NodeSpec,
   builderName,
+  buildxConfigDir,
   capture,
-  createBuilderArgs,
   distinctEndpoints,
   findBuildx,
+  removeBuilder,
   signalNumber,
+  writeBuilder,
 } from './buildx.js';
 import {
   type FlagSpec,
@@ -316,7 +319,8 @@ export async function runOnHoist(
   timings.mark('buildx_found');
   const tmpParent = env.HOIST_TMPDIR || tmpdir();
   // builders and PEMs of hoist processes that were killed outright (SIGKILL, power loss)
-  const swept = sweepStale(tmpParent, await buildxReady, env, warn);
+  const bxConfig = buildxConfigDir(env);
+  const swept = sweepStale(tmpParent, bxConfig, warn);
 
   // From here on, a signal cancels the build and still cleans up.
   const cancel = new AbortController();
@@ -356,6 +360,7 @@ export async function runOnHoist(
   let tmp: string | undefined;
   let builder: string | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  let preparing: Promise<unknown> | undefined;
   const renewed = new CertFiles();
   let result: FinishBuildRequest = {
     status: 'failed',
@@ -410,10 +415,24 @@ export async function runOnHoist(
     };
     beat();
 
+    // The private dir (and the note that lets a later run clean up after a killed one) is made
+    // while the builders are being acquired.
+    builder = builderName(buildId);
+    const owner = { pid: process.pid, builder, buildx_config: bxConfig };
+    const prepared = mkdtemp(join(tmpParent, 'hoist-build-')).then(async (dir) => {
+      tmp = dir;
+      await writeFile(join(dir, OWNER_FILE), JSON.stringify(owner), { mode: 0o600 });
+      return dir;
+    });
+    preparing = prepared;
+    prepared.catch(() => undefined);
     let platforms = platformsToAcquire;
     if (platforms.length === 0) {
-      const b = await buildClient.getBuild(buildId).catch(() => undefined);
-      platforms = b?.platforms.length ? b.platforms : [platformOfThisMachine()];
+      // the server's default platform: in the creation answer, or (older servers) in the build
+      platforms = created.platforms?.length
+        ? created.platforms
+        : ((await buildClient.getBuild(buildId).catch(() => undefined))?.platforms ?? []);
+      if (platforms.length === 0) platforms = [platformOfThisMachine()];
     }
     if (cancel.signal.aborted) throw new Error(cancelReason);
     const nodes = await Promise.all(
@@ -424,39 +443,33 @@ export async function runOnHoist(
     if (cancel.signal.aborted) throw new Error(cancelReason);
     timings.mark('acquired');
 
-    tmp = await mkdtemp(join(tmpParent, 'hoist-build-'));
-    builder = builderName(buildId);
-    // lets a later run remove this builder and these files should this process be killed outright
-    await writeFile(join(tmp, OWNER_FILE), JSON.stringify({ pid: process.pid, builder }), { mode: 0o600 });
-    const bx = await buildxReady;
+    const dir0 = await prepared;
     const endpoints = distinctEndpoints(nodes.map((n) => n.endpoint));
-    for (const [i, n] of nodes.entries()) {
-      const dir = join(tmp, String(i));
-      await mkdir(dir, { mode: 0o700 });
-      const files = { cacert: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
-      await writeFile(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' });
-      await writeFile(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' });
-      await writeFile(files.key, n.key_pem, { mode: 0o600, flag: 'wx' });
-      await renewed.attach(n.platform, files.cert);
-      const args = createBuilderArgs(
-        builder,
-        {
+    const specs: NodeSpec[] = await Promise.all(
+      nodes.map(async (n, i) => {
+        const dir = join(dir0, String(i));
+        await mkdir(dir, { mode: 0o700 });
+        const files = { cacert: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+        await Promise.all([
+          writeFile(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' }),
+          writeFile(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' }),
+          writeFile(files.key, n.key_pem, { mode: 0o600, flag: 'wx' }),
+        ]);
+        await renewed.attach(n.platform, files.cert);
+        return {
           node: `${builder}-${i}`,
           endpoint: endpoints[i]!,
           // with --build-platform one native node takes every target platform
           platform: hoist.buildPlatform ? undefined : platforms[i],
           serverName: n.server_name,
           ...files,
-        },
-        i > 0,
-      );
-      const via = bx.direct ?? bx;
-      const r = await capture(via.file, [...via.prefix, ...args], env);
-      if (r.code !== 0) {
-        throw new Error(`${bx.display} create failed: ${(r.stderr || r.stdout).trim()}`);
-      }
-    }
+        };
+      }),
+    );
+    // the remote-driver builder buildx create would store, written directly (no buildx process)
+    await writeBuilder(bxConfig, builder, specs);
     timings.mark('builder_created');
+    const bx = await buildxReady;
     if (cancel.signal.aborted) throw new Error(cancelReason);
 
     const buildArgs = [...bx.prefix, run.command, '--builder', builder, ...buildxArgs];
@@ -471,11 +484,9 @@ export async function runOnHoist(
     if (run.stdin) spawned.stdin?.on('error', () => undefined).end(run.stdin);
     // should this process be killed outright, the next run stops this buildx too
     if (spawned.pid !== undefined) {
-      await writeFile(
-        join(tmp, OWNER_FILE),
-        JSON.stringify({ pid: process.pid, builder, buildx_pid: spawned.pid }),
-        { mode: 0o600 },
-      ).catch(() => undefined);
+      await writeFile(join(dir0, OWNER_FILE), JSON.stringify({ ...owner, buildx_pid: spawned.pid }), {
+        mode: 0o600,
+      }).catch(() => undefined);
     }
     exitCode = await new Promise<number>((res) => {
       spawned.on('error', (err) => {
@@ -532,20 +543,23 @@ export async function runOnHoist(
   } finally {
     if (heartbeat) clearTimeout(heartbeat);
     if (killTimer) clearTimeout(killTimer);
-    if (builder) {
-      const bx = await buildxReady;
-      const via = bx.direct ?? bx;
-      const r = await capture(via.file, [...via.prefix, 'rm', '--force', builder], env);
-      if (r.code !== 0 && !/no builder|not found/i.test(r.stderr)) {
-        warn(
-          `could not remove buildx builder ${builder}: ${r.stderr.trim()}; run "${bx.display} rm ${builder}"`,
+    await preparing?.catch(() => undefined);
+    // None of these waits on another: the builder definition and the private dir go while the
+    // server is told the build's end (which ends its certificates there).
+    const removed = (async (): Promise<void> => {
+      if (builder) {
+        const name = builder;
+        await removeBuilder(bxConfig, name).catch((err: unknown) =>
+          warn(
+            `could not remove buildx builder ${name} (${errorMessage(err)}); run "docker buildx rm ${name}"`,
+          ),
         );
       }
-    }
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-    await swept;
-    timings.mark('cleaned');
-    if (buildClient && buildId) {
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+      timings.mark('cleaned');
+    })();
+    const reported = (async (): Promise<void> => {
+      if (!buildClient || !buildId) return;
       try {
         // The server refuses a longer error (413): send its start rather than lose the finish.
         const error = result.error && truncateUtf8(result.error, BUILD_ERROR_MAX_BYTES);
@@ -557,7 +571,8 @@ export async function runOnHoist(
           warn(`could not report the build's end (${result.status}): ${errorMessage(err)}`);
         }
       }
-    }
+    })();
+    await Promise.all([removed, reported, swept]);
     timings.mark('finished');
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -626,18 +641,13 @@ async function replaceFile(file: string, content: string): Promise<void> {
  * Removes what a killed `hoist build` left behind: each `hoist-build-*` dir of ours whose owner
  * process is gone, and the buildx builder it names. Never throws; costs a readdir when all is clean.
  */
-async function sweepStale(
-  parent: string,
-  bx: BuildxCommand,
-  env: Env,
-  warn: (m: string) => void,
-): Promise<void> {
+async function sweepStale(parent: string, bxConfig: string, warn: (m: string) => void): Promise<void> {
   try {
     const uid = process.getuid?.();
     for (const name of await readdir(parent)) {
       if (!name.startsWith('hoist-build-')) continue;
       const dir = join(parent, name);
-      let owner: { pid?: unknown; builder?: unknown; buildx_pid?: unknown };
+      let owner: { pid?: unknown; builder?: unknown; buildx_pid?: unknown; buildx_config?: unknown };
       try {
         if (uid !== undefined && (await stat(dir)).uid !== uid) continue;
         owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as typeof owner;
@@ -649,8 +659,10 @@ async function sweepStale(
         await stopOrphanBuildx(owner.buildx_pid, owner.builder);
       }
       if (typeof owner.builder === 'string' && /^hoist-[\w.-]+$/.test(owner.builder)) {
-        const via = bx.direct ?? bx;
-        await capture(via.file, [...via.prefix, 'rm', '--force', owner.builder], env);
+        await removeBuilder(
+          typeof owner.buildx_config === 'string' ? owner.buildx_config : bxConfig,
+          owner.builder,
+        );
       }
       await rm(dir, { recursive: true, force: true });
       warn(

@@ -1,6 +1,7 @@
 // Running buildx: as `docker buildx` (the plugin) or as a standalone `buildx` binary.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ConfigurationError } from '../lib/errors.js';
@@ -172,4 +173,63 @@ export function distinctEndpoints(endpoints: readonly string[]): string[] {
     const m = /^(tcp:\/\/.+:)(\d+)$/.exec(ep);
     return n > 0 && m ? `${m[1]}${'0'.repeat(n)}${m[2]}` : ep;
   });
+}
+
+/**
+ * buildx's own config dir, where it keeps its builders: $BUILDX_CONFIG, else
+ * $DOCKER_CONFIG/buildx, else ~/.docker/buildx (docker/buildx confutil).
+ */
+export function buildxConfigDir(env: Env): string {
+  if (env.BUILDX_CONFIG) return env.BUILDX_CONFIG;
+  return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker'), 'buildx');
+}
+
+/** An OCI platform as buildx stores it: `linux/arm/v7` → {architecture: arm, os: linux, variant: v7}. Pure. */
+export function storedPlatform(platform: string): { architecture: string; os: string; variant?: string } {
+  const [os = '', architecture = '', variant] = platform.split('/');
+  return variant ? { architecture, os, variant } : { architecture, os };
+}
+
+/**
+ * The builder instance `buildx create --driver remote` (then `--append` per further node) stores
+ * in <config>/instances/<name>, as JSON. Hoist writes it itself: two buildx processes fewer per
+ * build (create, rm), each 40–250 ms. Pure.
+ */
+export function builderDefinition(name: string, nodes: NodeSpec[]): string {
+  return JSON.stringify({
+    Name: name,
+    Driver: 'remote',
+    Nodes: nodes.map((n) => ({
+      Name: n.node,
+      Endpoint: n.endpoint,
+      Platforms: n.platform ? [storedPlatform(n.platform)] : [],
+      DriverOpts: { cacert: n.cacert, cert: n.cert, key: n.key, servername: n.serverName },
+      Flags: null,
+      Files: null,
+    })),
+    Dynamic: false,
+  });
+}
+
+/** What buildx keeps of builder `name`: its definition, last-activity stamp and build refs. */
+export function builderFiles(configDir: string, name: string): string[] {
+  return [
+    join(configDir, 'instances', name),
+    join(configDir, 'activity', name),
+    join(configDir, 'refs', name),
+  ];
+}
+
+/** Stores the builder as buildx would (0600 file, written whole then renamed into place). */
+export async function writeBuilder(configDir: string, name: string, nodes: NodeSpec[]): Promise<void> {
+  const dir = join(configDir, 'instances');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  await writeFile(tmp, builderDefinition(name, nodes), { mode: 0o600 });
+  await rename(tmp, join(dir, name));
+}
+
+/** Forgets builder `name` as `buildx rm` does for a remote driver (which has nothing to stop). */
+export async function removeBuilder(configDir: string, name: string): Promise<void> {
+  await Promise.all(builderFiles(configDir, name).map((f) => rm(f, { recursive: true, force: true })));
 }

@@ -1,11 +1,10 @@
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
-import { ADMIN_HELP, runAdmin } from './admin.js';
-import { runBake } from './bake-run.js';
 import { runBuild } from './build-run.js';
-import { runCache } from './cache.js';
 import { VERSION } from './version.js';
 
-const USAGE = `Usage:  hoist COMMAND
+// Only `hoist build`'s modules load at start: the other commands' (and what they pull in, such as
+// node:readline and node:crypto) are imported when used, as each costs start-up time on every build.
+const usage = (adminHelp: string): string => `Usage:  hoist COMMAND
 
 Remote BuildKit builds on your project's persistent Hoist builder.
 
@@ -21,7 +20,7 @@ Commands:
   server     Run the Hoist control plane (hoist server --help)
   version    Print the version
 
-${ADMIN_HELP}`;
+${adminHelp}`;
 
 /** Dispatches `hoist <command>`; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -44,15 +43,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'build':
         return await runBuild(rest, io);
       case 'bake':
-        return await runBake(rest, io);
+        return await (await import('./bake-run.js')).runBake(rest, io);
       case 'login':
       case 'projects':
       case 'tokens':
       case 'trust':
       case 'builds':
-        return await runAdmin(command, rest, io);
+        return await (await import('./admin.js')).runAdmin(command, rest, io);
       case 'cache':
-        return await runCache(rest, io);
+        return await (await import('./cache.js')).runCache(rest, io);
       case 'version':
       case '--version':
       case '-v':
@@ -62,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(USAGE);
+        process.stdout.write(usage((await import('./admin.js')).ADMIN_HELP));
         return command === undefined ? 2 : 0;
     }
     process.stderr.write(`hoist: unknown command "${command}"; run "hoist --help"\n`);

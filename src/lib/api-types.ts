@@ -249,6 +249,8 @@ export interface CreateBuildResponse {
   build_id: string;
   build_token: string;
   build_url: string;
+  /** The platforms the build acquires builders for (the server's default when none was asked); absent from older servers. */
+  platforms?: string[];
 }
 
 export interface BuilderPending {

@@ -22,8 +22,6 @@ import type {
 } from './api-types.js';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
-import * as https from 'node:https';
-import { rootCertificates } from 'node:tls';
 import { HoistApiError, errorMessage } from './errors.js';
 import { escapeControls } from './text.js';
 
@@ -42,29 +40,6 @@ export interface ClientOptions {
 }
 
 /** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
-const SYSTEM_BUNDLES = [
-  '/etc/ssl/certs/ca-certificates.crt',
-  '/etc/pki/tls/certs/ca-bundle.crt',
-  '/etc/ssl/cert.pem',
-];
-
-let systemCas: string[] | undefined;
-/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
-function trustedCas(): string[] {
-  if (!systemCas) {
-    systemCas = [...rootCertificates];
-    for (const f of SYSTEM_BUNDLES) {
-      try {
-        systemCas.push(readFileSync(f, 'utf8'));
-        break;
-      } catch {
-        /* not on this system */
-      }
-    }
-  }
-  return systemCas;
-}
-
 /** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
 export function caPemFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const file = env.HOIST_CA_CERT;
@@ -80,25 +55,27 @@ export function caPemFromEnv(env: NodeJS.ProcessEnv = process.env): string | und
   }
 }
 
-/** CAs to trust for https:// Hoist URLs: the system's, plus HOIST_CA_CERT when set. */
-export function hoistTrust(env: NodeJS.ProcessEnv = process.env): string[] {
-  const extra = caPemFromEnv(env);
-  return extra ? [...trustedCas(), extra] : trustedCas();
-}
-
 interface RawResponse {
   status: number;
   text: string;
   headers: { get(name: string): string | null };
 }
 
-/** One HTTP(S) request with a total timeout; https trusts the system store and `caPem`. */
-function send(
+/**
+ * One HTTP(S) request with a total timeout; https trusts the system store and `caPem`. TLS is
+ * loaded only for an https URL: node:https and node:tls cost tens of ms at start-up, which
+ * every `hoist build` against a plain-HTTP (loopback, in-cluster) server would pay.
+ */
+async function send(
   url: URL,
   opts: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; caPem?: string },
 ): Promise<RawResponse> {
+  const tls =
+    url.protocol === 'https:'
+      ? { https: await import('node:https'), cas: (await import('./trust.js')).trustedCas() }
+      : undefined;
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
+    const mod = tls ? tls.https : http;
     const req = mod.request(
       url,
       {
@@ -107,9 +84,7 @@ function send(
           ...opts.headers,
           ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
         },
-        ...(url.protocol === 'https:'
-          ? { ca: opts.caPem ? [...trustedCas(), opts.caPem] : trustedCas() }
-          : {}),
+        ...(tls ? { ca: opts.caPem ? [...tls.cas, opts.caPem] : tls.cas } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];

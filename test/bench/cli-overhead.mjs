@@ -6,9 +6,10 @@
 //
 // It starts a real `hoist server` (SQLite, local buildkitd provider) on a free loopback port, creates
 // a project and a project token, warms the builder, then alternates:
-//   hoist:  hoist build --token T CONTEXT            (token, create, acquire, buildx create, build, rm, finish)
+//   hoist:  hoist build CONTEXT (HOIST_TOKEN)        (create, acquire, builder definition, build, clean-up + finish)
 //   plain:  buildx build --builder B CONTEXT         (B: a remote builder on the same buildkitd, made once)
-// and prints medians, the ratio, the median extra, and Hoist's breakdown (HOIST_TIMINGS_FILE).
+// and prints medians, the median extra, Hoist's breakdown (HOIST_TIMINGS_FILE), and last the line
+// `ratio hoist/plain R` (median of hoist over median of plain; goal <= 1.3).
 import { spawn, execFileSync } from 'node:child_process';
 import {
   existsSync,
@@ -218,24 +219,21 @@ async function main() {
   );
   console.log(`  plain buildx build   median ${r(pMed)} ms  p90 ${r(pct(plainMs, 90))} ms`);
   console.log(`  hoist build          median ${r(hMed)} ms  p90 ${r(pct(hoistMs, 90))} ms`);
-  console.log(`  ratio hoist/plain    ${(hMed / pMed).toFixed(2)}x`);
-  console.log(
-    `  extra per build      median ${r(median(extras))} ms (goal <= 1000 ms)  p90 ${r(pct(extras, 90))} ms`,
-  );
+  console.log(`  extra per build      median ${r(median(extras))} ms  p90 ${r(pct(extras, 90))} ms`);
   console.log('  hoist breakdown (median ms):');
   console.log(`    node start-up + module load     ${r(median(marks.map((m) => m.start)))}`);
   console.log(`    resolve token + find buildx     ${r(phase('start', 'buildx_found'))}`);
   console.log(`    create build                    ${r(phase('buildx_found', 'created'))}`);
   console.log(`    acquire builder                 ${r(phase('created', 'acquired'))}`);
-  console.log(`    write PEMs + buildx create      ${r(phase('acquired', 'builder_created'))}`);
+  console.log(`    write PEMs + builder definition ${r(phase('acquired', 'builder_created'))}`);
   console.log(`    buildx build (the solve)        ${r(phase('builder_created', 'built'))}`);
-  console.log(`    buildx rm + remove PEMs         ${r(phase('built', 'cleaned'))}`);
-  console.log(`    finish                          ${r(phase('cleaned', 'finished'))}`);
+  console.log(`    remove builder + PEMs, finish   ${r(phase('built', 'finished'))}  (at once)`);
   const exits = hoistMs.map((h, i) => h - marks[i].finished);
   console.log(`    process exit + spawn (rest)     ${r(median(exits))}`);
-  const ok = median(extras) <= 1000;
-  console.log(`cli-overhead: ${ok ? 'PASS' : 'FAIL'} median extra ${r(median(extras))} ms`);
-  process.exitCode = ok ? 0 : 1;
+  const ratio = hMed / pMed;
+  console.log(`cli-overhead: ${ratio <= 1.3 ? 'PASS' : 'FAIL'} (goal: ratio <= 1.3)`);
+  console.log(`ratio hoist/plain ${ratio.toFixed(2)}`);
+  process.exitCode = ratio <= 1.3 ? 0 : 1;
 }
 
 main()
@@ -243,7 +241,18 @@ main()
     console.error(`cli-overhead: ${err.stack || err}`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    for (const c of children) c.kill('SIGTERM');
-    rmSync(work, { recursive: true, force: true });
+  .finally(async () => {
+    // The server stops its builders (and unmounts what they mounted) before it exits: wait for
+    // that, or the data dir cannot be removed.
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((res) => {
+            if (c.exitCode !== null || c.signalCode !== null) return res();
+            c.once('exit', res);
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+    rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });

@@ -24,3 +24,26 @@ describe('HoistClient', () => {
     );
   });
 });
+
+describe('HoistClient over https', () => {
+  it('trusts a server certificate of the CA it is given (TLS loaded on first use), and refuses one it does not trust', async () => {
+    const { createServer } = await import('node:https');
+    const { createCa, issueServerCert } = await import('../../src/lib/pki.js');
+    const ca = await createCa({ commonName: 'client https test CA' });
+    const cert = await issueServerCert(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'] });
+    const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ version: '9.9.9', os: 'linux', arch: 'x64', url: '/x', sha256: 'ab' }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const trusted = new HoistClient({ apiUrl: url, caPem: ca.certPem, timeoutMs: 5000 });
+      await expect(trusted.cliRelease('latest')).resolves.toMatchObject({ version: '9.9.9' });
+      const untrusted = new HoistClient({ apiUrl: url, timeoutMs: 5000 });
+      await expect(untrusted.cliRelease('latest')).rejects.toThrow(/certificate/i);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+});

@@ -2,7 +2,8 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { CliRelease } from '../../lib/api-types.js';
 import { HoistApiError, errorMessage } from '../../lib/errors.js';
-import { hoistTrust, normalizeApiUrl } from '../../lib/client.js';
+import { normalizeApiUrl } from '../../lib/client.js';
+import { hoistTrust } from '../../lib/trust.js';
 import type { ReleaseSource } from './install.js';
 
 /**

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import * as tc from '@actions/tool-cache';
-import { hoistTrust } from '../../lib/client.js';
+import { hoistTrust } from '../../lib/trust.js';
 import { installHoist, type InstallResult, type ToolCache } from './install.js';
 import { HttpReleaseSource } from './releases.js';
 

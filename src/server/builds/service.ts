@@ -210,7 +210,7 @@ export class BuildService {
       );
     });
     this.log.info({ build_id: id, project_id: project.id, platforms }, 'build created');
-    return { build_id: id, build_token: token.token, build_url: buildUrl(id) };
+    return { build_id: id, build_token: token.token, build_url: buildUrl(id), platforms };
   }
 
   /** One token of the project's creation bucket, or a 429 that says when to retry. */

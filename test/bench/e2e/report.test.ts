@@ -91,6 +91,8 @@ describe('resultsTable', () => {
       s('hoist-cli', 'source', 12_000, 2),
       s('hoist-cli', 'source', 11_000, 3),
       s('b', 'cold', 99_000, 1),
+      s('a', 'concurrent', 200_000, 1),
+      s('hoist-cli', 'concurrent', 20_000, 1),
     ]);
     expect(table).toContain('**Loopback registry** (3 repetitions; seconds, median (min–max))');
     expect(table).toContain(
@@ -98,6 +100,10 @@ describe('resultsTable', () => {
     );
     // (b) measured cold stands for every scenario
     expect(table).toContain('| c-lua | cold | – | 99.0 | – | – | – | – | – | – |');
+    // ...but not for four builds at once
+    expect(table).toContain(
+      '| c-lua | 4 concurrent (same commit) | 200 | – | 20.0 | – | 10.0× | – | – | – |',
+    );
     expect(table).not.toContain('Registry behind the shaped link');
   });
 
