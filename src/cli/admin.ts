@@ -7,6 +7,7 @@ import { ConfigurationError, errorMessage } from '../lib/errors.js';
 import { configPath, readUserConfig, writeUserConfig } from './config.js';
 import { type FlagType, parseExpiresIn, parseFlags, renderTable } from './flags.js';
 import { resolveApiUrl, resolveToken } from './resolve.js';
+import { renderStepSummary } from './steps-summary.js';
 import { VERSION } from './version.js';
 
 type Env = Record<string, string | undefined>;
@@ -340,9 +341,11 @@ export async function runAdmin(group: string, argv: string[], io: AdminIo): Prom
       const b = await (await clientFor(values, env)).getBuild(id);
       out(Boolean(values.json), b, () => {
         const table = renderTable(HEAD.build, [buildRow(b)]);
-        if (!b.targets?.length) return table;
+        const steps = renderStepSummary(b);
+        const tail = steps ? `\n${steps}` : '';
+        if (!b.targets?.length) return `${table}${tail}`;
         const rows = b.targets.map((t) => [t.name, t.platforms.join(',') || 'default']);
-        return `${table}\n${renderTable(['TARGET', 'PLATFORMS'], rows)}`;
+        return `${table}\n${renderTable(['TARGET', 'PLATFORMS'], rows)}${tail}`;
       });
       return 0;
     }

@@ -3,7 +3,7 @@
 // (run `node .ci/build.mjs cli` first): sign-in, the list updating live, the build page's
 // waterfall and cache break after two builds, Dockerfile warnings, CSRF and XSS.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -181,6 +181,26 @@ describe('the dashboard in Chromium', () => {
     expect(ins.cache_break!.step).toContain('RUN echo "second 2"');
     expect(ins.steps.find((s) => s.name.includes('RUN echo "first step"'))?.cached).toBe(true);
     expect(ins.phases?.build_ms).toBeGreaterThan(0);
+
+    // the same in the terminal
+    const show = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [CLI_BUNDLE, 'builds', 'show', second],
+        {
+          env: {
+            ...process.env,
+            HOIST_API_URL: server.url,
+            HOIST_TOKEN: projectToken,
+            HOIST_CONFIG: path.join(tmp, 'none.json'),
+          },
+        },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      ),
+    );
+    expect(show).toContain(`cache broke at: ${ins.cache_break!.step} (linux/amd64), compared with ${first}`);
+    expect(show).toMatch(/CACHED .*RUN echo "first step"/);
+    expect(show).toContain('warning: line 1: FromAsCasing');
 
     await page.goto(`${server.url}/ui/builds/${second}`);
     const broke = await page.textContent('tr.step.break');

@@ -3,22 +3,35 @@
 // sign-in, CSRF and Origin checks, CSP and escaping (no browser: see dashboard.e2e.test.ts).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { BuildInfo, CreateBuildResponse, PostStepsRequest } from '../../src/lib/api-types.js';
+import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 jest.setTimeout(60_000);
 
 let server: TestServer;
 let projectToken: string;
+let issuer: OidcIssuer;
+let pg: TestPostgres | undefined;
 
 const XSS = '<img src=x onerror="alert(1)"><script>alert(2)</script>';
 
-beforeAll(async () => {
-  server = await startTestServer();
+async function setUp(databaseUrl?: string): Promise<void> {
+  server = await startTestServer({ oidcIssuer: issuer.url, databaseUrl });
+  issuer.setDefaultAudience(server.url);
   const p = await server.createProject('insights');
   projectToken = (await server.createProjectToken(p.id)).token;
+}
+
+beforeAll(async () => {
+  issuer = await startOidcIssuer({
+    defaults: { repository: 'acme/app', repository_id: '42', ref: 'refs/heads/main' },
+  });
 });
 afterAll(async () => {
   await server?.stop();
+  await issuer?.close();
+  await pg?.stop();
 });
 
 async function createBuild(github: Record<string, string>): Promise<CreateBuildResponse> {
@@ -118,10 +131,17 @@ const GH = {
   run_url: 'https://github.com/acme/app/actions/runs/7/attempts/2',
 };
 
-describe('the JSON API', () => {
+describe.each(['sqlite', 'postgres'] as const)('the JSON API on %s', (backend) => {
   let first: string;
   let second: string;
   beforeAll(async () => {
+    await server?.stop();
+    if (backend === 'postgres') {
+      pg = await startPostgres();
+      await setUp(await pg.createDatabase('hoist_insights'));
+    } else {
+      await setUp();
+    }
     first = await runBuild(GH, steps(false));
     second = await runBuild(GH, steps(true));
   });
@@ -167,6 +187,37 @@ describe('the JSON API', () => {
     const cross = await server.api('POST', `/v1/builds/${a.build_id}/steps`, steps(false), b.build_token);
     expect(cross.status).toBe(404);
     for (const x of [a, b]) await server.api('POST', `/v1/builds/${x.build_id}/cancel`, {}, projectToken);
+  });
+
+  it('records the trust policy and the claims that admitted an OIDC build', async () => {
+    const projectId = (await server.api<{ id: string }>('GET', '/v1/projects/insights')).body.id;
+    const policy = await server.addTrustPolicy(projectId, {
+      repository: 'acme/app',
+      refs: ['refs/heads/main'],
+    });
+    const ex = await server.api<{ token: string }>(
+      'POST',
+      '/v1/auth/github-oidc',
+      { token: await issuer.sign() },
+      null,
+    );
+    expect(ex.status).toBe(200);
+    const created = await server.api<CreateBuildResponse>(
+      'POST',
+      '/v1/builds',
+      { platforms: [] },
+      ex.body.token,
+    );
+    expect(created.status).toBe(201);
+    const r = await server.api<BuildInfo>('GET', `/v1/builds/${created.body.build_id}`);
+    expect(r.body.insights!.created_by?.kind).toBe('oidc');
+    expect(r.body.insights!.trust?.policy_id).toBe(policy.id);
+    expect(r.body.insights!.trust?.claims).toMatchObject({
+      repository: 'acme/app',
+      ref: 'refs/heads/main',
+      repository_id: '42',
+    });
+    await server.api('POST', `/v1/builds/${created.body.build_id}/cancel`, {}, projectToken);
   });
 
   it('drops a run URL that is not https', async () => {

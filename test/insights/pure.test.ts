@@ -2,6 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { BuildStep } from '../../src/lib/api-types.js';
 import { buildContext, parseRawJson, phasesOf, splitStepName, tailUtf8 } from '../../src/cli/steps.js';
+import { renderStepSummary } from '../../src/cli/steps-summary.js';
 import { branchRef, firstUncached } from '../../src/server/insights/store.js';
 import { escapeHtml, html, safeHref } from '../../src/server/ui/html.js';
 import { cookieValue, originAllowed } from '../../src/server/ui/session.js';
@@ -207,4 +208,63 @@ describe('formatDuration', () => {
     [1500, '1.5 s'],
     [61_000, '1m 1s'],
   ])('%s', (v, want) => expect(formatDuration(v)).toBe(want));
+});
+
+describe('renderStepSummary', () => {
+  const base = {
+    id: 'bld_1',
+    project_id: 'prj_1',
+    status: 'failed' as const,
+    platforms: ['linux/amd64'],
+    builders: [],
+    queued_at: '',
+    acquired_at: null,
+    finished_at: null,
+    error: null,
+    build_url: '',
+  };
+  const step = (name: string, s: number, cached: boolean, error: string | null = null): BuildStep => ({
+    platform: 'linux/amd64',
+    digest: name,
+    name,
+    ...splitStepName(name),
+    started_at: new Date(s * 1000).toISOString(),
+    completed_at: new Date(s * 1000 + 1500).toISOString(),
+    cached,
+    error,
+    log_tail: error ? 'line1\n\x1b[31mred\n' : '',
+  });
+  it('prints nothing without insights, and steps, the cache break, the failure and warnings with them', () => {
+    expect(renderStepSummary(base)).toBe('');
+    const text = renderStepSummary({
+      ...base,
+      insights: {
+        context: {
+          source: 'action',
+          github: { repository: 'a/b', ref: 'refs/heads/main', sha: 'abcdef1234567890' },
+        },
+        created_by: null,
+        trust: null,
+        phases: null,
+        dockerfile: null,
+        steps: [
+          step('[internal] load', 0, false),
+          step('[2/2] RUN b', 2, false, 'exit 1'),
+          step('[1/2] RUN a', 1, true),
+        ],
+        warnings: [{ platform: 'linux/amd64', rule: 'X', message: 'X: bad\nmore', line: 3, end_line: 3 }],
+        steps_total: 2,
+        steps_cached: 1,
+        cache_break: { previous_build_id: 'bld_0', platform: 'linux/amd64', step: '[2/2] RUN b' },
+      },
+    });
+    expect(text).toContain('source: action a/b refs/heads/main abcdef123456');
+    expect(text).toContain('steps: cached 1 of 2');
+    expect(text).toMatch(/linux\/amd64 +CACHED +1\.5 s +\[1\/2\] RUN a\n.*ERROR +1\.5 s +\[2\/2\] RUN b/s);
+    expect(text).not.toContain('[internal] load');
+    expect(text).toContain('cache broke at: [2/2] RUN b (linux/amd64), compared with bld_0');
+    expect(text).toContain('failed: [2/2] RUN b: exit 1');
+    expect(text).not.toContain('\x1b');
+    expect(text).toContain('warning: line 3: X: bad\n');
+  });
 });
