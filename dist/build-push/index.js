@@ -40292,7 +40292,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(613);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2556);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -40301,7 +40301,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 613:
+/***/ 2556:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40330,8 +40330,8 @@ __nccwpck_require__.d(tool_cache_namespaceObject, {
   isExplicitVersion: () => (isExplicitVersion)
 });
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:path"
@@ -43283,29 +43283,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./src/lib/errors.ts
-/** A mistake the user can fix (a wrong input, flag or setting), as opposed to a bug. */
-class ConfigurationError extends Error {
-    name = 'ConfigurationError';
-}
-/** An error answer from the Hoist API: `{error: {code, message}}` with its HTTP status. */
-class HoistApiError extends Error {
-    status;
-    code;
-    name = 'HoistApiError';
-    constructor(status, code, message) {
-        super(message);
-        this.status = status;
-        this.code = code;
-    }
-}
-/** The message of anything thrown, without a stack. */
-function errorMessage(err) {
-    if (err instanceof Error)
-        return err.message;
-    return String(err);
-}
-
+// EXTERNAL MODULE: ./src/lib/errors.ts
+var errors = __nccwpck_require__(7268);
 ;// CONCATENATED MODULE: ./src/lib/action.ts
 
 
@@ -43327,13 +43306,13 @@ async function runAction(action, main, post) {
         }
     }
     catch (err) {
-        const msg = errorMessage(err);
+        const msg = (0,errors/* errorMessage */.gJ)(err);
         if (isPost) {
             warning(`${action} (post): ${msg}`);
             return;
         }
-        if (!(err instanceof ConfigurationError) &&
-            !(err instanceof HoistApiError) &&
+        if (!(err instanceof errors/* ConfigurationError */.j1) &&
+            !(err instanceof errors/* HoistApiError */.Yg) &&
             err instanceof Error &&
             err.stack) {
             debug(err.stack);
@@ -45469,7 +45448,7 @@ function getListInput(name, opts = {}) {
         return parseList(raw, opts);
     }
     catch (err) {
-        throw new ConfigurationError(`input '${name}' could not be parsed as a list (${errorMessage(err)}): put one item per line, and close every double quote or write the item without quotes`);
+        throw new errors/* ConfigurationError */.j1(`input '${name}' could not be parsed as a list (${(0,errors/* errorMessage */.gJ)(err)}): put one item per line, and close every double quote or write the item without quotes`);
     }
 }
 const TRUE_VALUES = ['true', 'True', 'TRUE'];
@@ -45487,7 +45466,7 @@ function getBoolInput(name, defaultValue) {
         return true;
     if (FALSE_VALUES.includes(raw))
         return false;
-    throw new ConfigurationError(`input '${name}' must be true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE); got "${raw}"`);
+    throw new errors/* ConfigurationError */.j1(`input '${name}' must be true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE); got "${raw}"`);
 }
 /** Go's strconv.ParseBool, which buildx uses for attestation flags and env toggles. */
 function parseGoBool(value) {
@@ -45523,7 +45502,7 @@ function envBool(name, defaultValue, env = process.env) {
         return parseGoBool(value);
     }
     catch {
-        throw new ConfigurationError(`${name} must be a boolean (1, t, T, true, TRUE, True, 0, f, F, false, FALSE, False); got "${value}"`);
+        throw new errors/* ConfigurationError */.j1(`${name} must be a boolean (1, t, T, true, TRUE, True, 0, f, F, false, FALSE, False); got "${value}"`);
     }
 }
 /** A lenient environment toggle such as DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF: unset or unparsable means the default. */
@@ -45545,17 +45524,17 @@ function envToggle(value, defaultValue) {
 function readGitHubRun(env = process.env) {
     let payload = {};
     const eventPath = env.GITHUB_EVENT_PATH;
-    if (eventPath && external_node_fs_namespaceObject.existsSync(eventPath)) {
+    if (eventPath && external_node_fs_.existsSync(eventPath)) {
         // An unreadable payload must not pass for an empty one: it would make a private
         // repository look public (max provenance) and a fork's pull request look like a push.
         try {
-            payload = JSON.parse(external_node_fs_namespaceObject.readFileSync(eventPath, 'utf8'));
+            payload = JSON.parse(external_node_fs_.readFileSync(eventPath, 'utf8'));
         }
         catch (err) {
-            throw new ConfigurationError(`the event payload GITHUB_EVENT_PATH=${eventPath} could not be read as JSON (${errorMessage(err)}); the runner writes it, so do not override GITHUB_EVENT_PATH in the workflow`);
+            throw new errors/* ConfigurationError */.j1(`the event payload GITHUB_EVENT_PATH=${eventPath} could not be read as JSON (${(0,errors/* errorMessage */.gJ)(err)}); the runner writes it, so do not override GITHUB_EVENT_PATH in the workflow`);
         }
         if (!payload || typeof payload !== 'object') {
-            throw new ConfigurationError(`the event payload GITHUB_EVENT_PATH=${eventPath} is not a JSON object; do not override GITHUB_EVENT_PATH in the workflow`);
+            throw new errors/* ConfigurationError */.j1(`the event payload GITHUB_EVENT_PATH=${eventPath} is not a JSON object; do not override GITHUB_EVENT_PATH in the workflow`);
         }
     }
     return {
@@ -45621,150 +45600,8 @@ function defaultGitContext(run, env = {}) {
     return `${run.serverUrl}/${run.repository}.git#${pinned}`;
 }
 
-;// CONCATENATED MODULE: ./src/lib/client.ts
-
-/** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
-class HoistClient {
-    apiUrl;
-    token;
-    timeoutMs;
-    userAgent;
-    constructor(opts) {
-        this.apiUrl = normalizeApiUrl(opts.apiUrl);
-        this.token = opts.token;
-        this.timeoutMs = opts.timeoutMs ?? 30_000;
-        this.userAgent = opts.userAgent ?? 'hoist-client';
-    }
-    withToken(token) {
-        return new HoistClient({
-            apiUrl: this.apiUrl,
-            token,
-            timeoutMs: this.timeoutMs,
-            userAgent: this.userAgent,
-        });
-    }
-    async request(method, path, body) {
-        const url = `${this.apiUrl}${path}`;
-        const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
-        if (this.token)
-            headers.authorization = `Bearer ${this.token}`;
-        if (body !== undefined)
-            headers['content-type'] = 'application/json';
-        let res;
-        try {
-            res = await fetch(url, {
-                method,
-                headers,
-                body: body === undefined ? undefined : JSON.stringify(body),
-                signal: AbortSignal.timeout(this.timeoutMs),
-            });
-        }
-        catch (err) {
-            const cause = err instanceof Error && err.cause ? `: ${errorMessage(err.cause)}` : `: ${errorMessage(err)}`;
-            throw new HoistApiError(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}${cause}. Check the API URL (--api-url or HOIST_API_URL) and that the server is running.`);
-        }
-        const text = await res.text();
-        let parsed = undefined;
-        if (text) {
-            try {
-                parsed = JSON.parse(text);
-            }
-            catch {
-                parsed = undefined;
-            }
-        }
-        if (!res.ok) {
-            const e = parsed?.error;
-            throw new HoistApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-        }
-        return parsed;
-    }
-    exchangeGithubOidc(req) {
-        return this.request('POST', '/v1/auth/github-oidc', req);
-    }
-    /** Resolves a version spec; `target` picks the tarball for another OS/arch than the server's own. */
-    cliRelease(spec, target) {
-        const query = target
-            ? `?os=${encodeURIComponent(target.os)}&arch=${encodeURIComponent(target.arch)}`
-            : '';
-        return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
-    }
-    createBuild(req) {
-        return this.request('POST', '/v1/builds', req);
-    }
-    builder(buildId, platform) {
-        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);
-    }
-    heartbeat(buildId) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/heartbeat`, {});
-    }
-    finishBuild(buildId, req) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
-    }
-    getBuild(buildId) {
-        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
-    }
-    /** What the client's token is; any valid token may ask. */
-    whoami() {
-        return this.request('GET', '/v1/auth/whoami');
-    }
-    // ---- admin (used by the CLI's admin commands) ----
-    listProjects() {
-        return this.request('GET', '/v1/projects');
-    }
-    createProject(req) {
-        return this.request('POST', '/v1/projects', req);
-    }
-    /** By id or name. */
-    getProject(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
-    }
-    deleteProject(project) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
-    }
-    createProjectToken(project, req) {
-        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
-    }
-    listProjectTokens(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
-    }
-    revokeProjectToken(project, tokenId) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/tokens/${encodeURIComponent(tokenId)}`);
-    }
-    addTrustPolicy(project, req) {
-        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
-    }
-    listTrustPolicies(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
-    }
-    removeTrustPolicy(project, policyId) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/trust-policies/${encodeURIComponent(policyId)}`);
-    }
-    listBuilds(query = {}) {
-        const qs = new URLSearchParams();
-        if (query.project)
-            qs.set('project', query.project);
-        if (query.limit)
-            qs.set('limit', String(query.limit));
-        const q = qs.toString();
-        return this.request('GET', `/v1/builds${q ? `?${q}` : ''}`);
-    }
-}
-function normalizeApiUrl(raw) {
-    const trimmed = raw.trim().replace(/\/+$/, '');
-    let u;
-    try {
-        u = new URL(trimmed);
-    }
-    catch {
-        throw new HoistApiError(0, 'bad_api_url', `"${raw}" is not a valid Hoist API URL; expected e.g. https://hoist.example.com`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-        throw new HoistApiError(0, 'bad_api_url', `the Hoist API URL must be http(s), got "${raw}"`);
-    }
-    return trimmed;
-}
-
+// EXTERNAL MODULE: ./src/lib/client.ts + 1 modules
+var lib_client = __nccwpck_require__(1124);
 ;// CONCATENATED MODULE: ./src/actions/lib/oidc.ts
 
 
@@ -45778,7 +45615,7 @@ const ID_TOKEN_PERMISSION_HINT = 'GitHub Actions did not give this job an OIDC I
 /** Fails with the permission to add when the job cannot ask for an ID token. */
 function preflightIdToken(env = process.env) {
     if (!idTokenAvailable(env))
-        throw new ConfigurationError(ID_TOKEN_PERMISSION_HINT);
+        throw new errors/* ConfigurationError */.j1(ID_TOKEN_PERMISSION_HINT);
 }
 /**
  * Gets the job's ID token (retrying transient failures of the runtime's token
@@ -45788,7 +45625,7 @@ function preflightIdToken(env = process.env) {
 async function exchangeGithubOidc(params) {
     preflightIdToken();
     const idToken = await getIdTokenWithRetries(params.audience, params.attempts ?? 3, params.retryDelayMs ?? 1000);
-    const client = new HoistClient({ apiUrl: params.apiUrl, userAgent: 'hoist-actions' });
+    const client = new lib_client/* HoistClient */.Ls({ apiUrl: params.apiUrl, userAgent: 'hoist-actions' });
     let answer;
     try {
         answer = await client.exchangeGithubOidc({
@@ -45798,13 +45635,13 @@ async function exchangeGithubOidc(params) {
     }
     catch (err) {
         // Status 0 is "cannot reach the server", which already says where and what to check.
-        if (err instanceof HoistApiError && err.status !== 0) {
-            throw new HoistApiError(err.status, err.code, `the Hoist server at ${client.apiUrl} refused the GitHub OIDC exchange: ${err.message}`);
+        if (err instanceof errors/* HoistApiError */.Yg && err.status !== 0) {
+            throw new errors/* HoistApiError */.Yg(err.status, err.code, `the Hoist server at ${client.apiUrl} refused the GitHub OIDC exchange: ${err.message}`);
         }
         throw err;
     }
     if (!answer || typeof answer.token !== 'string' || !answer.token) {
-        throw new HoistApiError(0, 'bad_answer', `the Hoist server at ${client.apiUrl} answered the OIDC exchange without a token`);
+        throw new errors/* HoistApiError */.Yg(0, 'bad_answer', `the Hoist server at ${client.apiUrl} answered the OIDC exchange without a token`);
     }
     setSecret(answer.token);
     return answer;
@@ -45820,14 +45657,16 @@ async function getIdTokenWithRetries(audience, attempts, delayMs) {
         catch (err) {
             last = err;
             if (attempt < attempts) {
-                debug(`getting the GitHub ID token failed (attempt ${attempt}/${attempts}): ${errorMessage(err)}`);
+                debug(`getting the GitHub ID token failed (attempt ${attempt}/${attempts}): ${(0,errors/* errorMessage */.gJ)(err)}`);
                 await new Promise((r) => setTimeout(r, delayMs * attempt));
             }
         }
     }
-    throw new Error(`could not get a GitHub OIDC ID token for audience "${audience}" after ${attempts} attempts: ${errorMessage(last).replace(/\s+/g, ' ').trim()}`);
+    throw new Error(`could not get a GitHub OIDC ID token for audience "${audience}" after ${attempts} attempts: ${(0,errors/* errorMessage */.gJ)(last).replace(/\s+/g, ' ').trim()}`);
 }
 
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __nccwpck_require__(4708);
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var semver = __nccwpck_require__(2088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
@@ -46628,6 +46467,8 @@ function _unique(values) {
     return Array.from(new Set(values));
 }
 //# sourceMappingURL=tool-cache.js.map
+// EXTERNAL MODULE: ./src/lib/trust.ts
+var trust = __nccwpck_require__(6745);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/actions/setup/install.ts
@@ -46666,7 +46507,7 @@ async function installHoist(spec, deps) {
     }
     catch (err) {
         // The tool cache says only "Unexpected HTTP response: 404": name what and from where.
-        throw new Error(`could not download hoist ${version} from ${url}: ${errorMessage(err)}. Nothing was installed. Check that the Hoist server serves its CLI releases (GET /v1/cli/releases/${spec} pointed here).`);
+        throw new Error(`could not download hoist ${version} from ${url}: ${(0,errors/* errorMessage */.gJ)(err)}. Nothing was installed. Check that the Hoist server serves its CLI releases (GET /v1/cli/releases/${spec} pointed here).`);
     }
     try {
         const actual = await sha256File(archive);
@@ -46676,17 +46517,17 @@ async function installHoist(spec, deps) {
         const extracted = await toolCache.extractTar(archive, undefined, 'xz');
         try {
             const root = findToolRoot(extracted);
-            external_node_fs_namespaceObject.chmodSync(external_node_path_namespaceObject.join(root, 'bin', 'hoist'), 0o755);
+            external_node_fs_.chmodSync(external_node_path_namespaceObject.join(root, 'bin', 'hoist'), 0o755);
             const toolDir = await toolCache.cacheDir(root, TOOL_NAME, version);
             log(`Installed hoist ${version} into ${toolDir}`);
             return { version, toolDir, binDir: external_node_path_namespaceObject.join(toolDir, 'bin'), cacheHit: false };
         }
         finally {
-            external_node_fs_namespaceObject.rmSync(extracted, { recursive: true, force: true });
+            external_node_fs_.rmSync(extracted, { recursive: true, force: true });
         }
     }
     finally {
-        external_node_fs_namespaceObject.rmSync(archive, { force: true });
+        external_node_fs_.rmSync(archive, { force: true });
     }
 }
 function cached(version, toolDir, log) {
@@ -46711,12 +46552,12 @@ function validateRelease(r, spec) {
 }
 /** The tarball holds bin/hoist at its root or under one top-level folder. */
 function findToolRoot(extracted) {
-    if (external_node_fs_namespaceObject.existsSync(external_node_path_namespaceObject.join(extracted, 'bin', 'hoist')))
+    if (external_node_fs_.existsSync(external_node_path_namespaceObject.join(extracted, 'bin', 'hoist')))
         return extracted;
-    const entries = external_node_fs_namespaceObject.readdirSync(extracted, { withFileTypes: true }).filter((e) => e.isDirectory());
+    const entries = external_node_fs_.readdirSync(extracted, { withFileTypes: true }).filter((e) => e.isDirectory());
     for (const e of entries) {
         const candidate = external_node_path_namespaceObject.join(extracted, e.name);
-        if (external_node_fs_namespaceObject.existsSync(external_node_path_namespaceObject.join(candidate, 'bin', 'hoist')))
+        if (external_node_fs_.existsSync(external_node_path_namespaceObject.join(candidate, 'bin', 'hoist')))
             return candidate;
     }
     throw new Error('the hoist release tarball holds no bin/hoist; nothing was installed');
@@ -46724,20 +46565,19 @@ function findToolRoot(extracted) {
 async function sha256File(file) {
     const hash = external_node_crypto_.createHash('sha256');
     try {
-        for await (const chunk of external_node_fs_namespaceObject.createReadStream(file))
+        for await (const chunk of external_node_fs_.createReadStream(file))
             hash.update(chunk);
     }
     catch (err) {
-        throw new Error(`cannot read the downloaded hoist archive ${file}: ${errorMessage(err)}`);
+        throw new Error(`cannot read the downloaded hoist archive ${file}: ${(0,errors/* errorMessage */.gJ)(err)}`);
     }
     return hash.digest('hex');
 }
 
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 ;// CONCATENATED MODULE: ./src/actions/setup/releases.ts
+
 
 
 
@@ -46753,7 +46593,7 @@ class HttpReleaseSource {
     apiUrl;
     constructor(apiUrl, timeoutMs = 30_000) {
         this.timeoutMs = timeoutMs;
-        this.apiUrl = normalizeApiUrl(apiUrl);
+        this.apiUrl = (0,lib_client/* normalizeApiUrl */.Xz)(apiUrl);
     }
     cliRelease(spec, target) {
         const query = target
@@ -46761,11 +46601,12 @@ class HttpReleaseSource {
             : '';
         const path = `/v1/cli/releases/${encodeURIComponent(spec)}${query}`;
         const url = new URL(`${this.apiUrl}${path}`);
-        const get = url.protocol === 'https:' ? external_node_https_namespaceObject.get : external_node_http_.get;
+        const get = url.protocol === 'https:' ? external_node_https_.get : external_node_http_.get;
         return new Promise((resolve, reject) => {
             const req = get(url, {
                 headers: { accept: 'application/json', 'user-agent': 'hoist-setup-action' },
                 timeout: this.timeoutMs,
+                ...(url.protocol === 'https:' ? { ca: (0,trust.hoistTrust)() } : {}),
             }, (res) => {
                 let body = '';
                 res.setEncoding('utf8');
@@ -46783,7 +46624,7 @@ class HttpReleaseSource {
                     if (status >= 200 && status < 300 && parsed !== undefined)
                         return resolve(parsed);
                     const e = parsed?.error;
-                    reject(new HoistApiError(status, e?.code ?? `http_${status}`, e?.message ?? `GET ${path} answered HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`));
+                    reject(new errors/* HoistApiError */.Yg(status, e?.code ?? `http_${status}`, e?.message ?? `GET ${path} answered HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`));
                 });
             });
             req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
@@ -46791,7 +46632,7 @@ class HttpReleaseSource {
         });
     }
     unreachable(err) {
-        return new HoistApiError(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}: ${errorMessage(err)}. Check the api-url input (or HOIST_API_URL) and that the server is running.`);
+        return new errors/* HoistApiError */.Yg(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}: ${(0,errors/* errorMessage */.gJ)(err)}. Check the api-url input (or HOIST_API_URL) and that the server is running.`);
     }
 }
 
@@ -46800,15 +46641,53 @@ class HttpReleaseSource {
 
 
 
+
+
+
+
+
 /** Installs the hoist CLI from the server's releases and puts it on the PATH. */
 async function setupHoist(spec, apiUrl) {
     const result = await installHoist(spec, {
         releases: new HttpReleaseSource(apiUrl),
-        toolCache: tool_cache_namespaceObject,
+        toolCache: process.env.HOIST_CA_CERT ? withPrivateCa(tool_cache_namespaceObject) : tool_cache_namespaceObject,
         log: (m) => core_info(m),
     });
     addPath(result.binDir);
     return result;
+}
+/**
+ * The tool cache's download cannot be told to trust a CA; with HOIST_CA_CERT the tarball of an
+ * https:// server is fetched here, trusting the system's CAs and that one.
+ */
+function withPrivateCa(cache) {
+    return {
+        find: (...a) => cache.find(...a),
+        extractTar: (...a) => cache.extractTar(...a),
+        cacheDir: (...a) => cache.cacheDir(...a),
+        downloadTool: async (url, dest) => {
+            if (!url.startsWith('https:'))
+                return cache.downloadTool(url, dest);
+            const file = dest ?? external_node_path_namespaceObject.join(process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir(), `hoist-${Date.now()}.tar.xz`);
+            await new Promise((resolve, reject) => {
+                const req = external_node_https_.get(url, { ca: (0,trust.hoistTrust)(), timeout: 60_000 }, (res) => {
+                    if ((res.statusCode ?? 0) !== 200) {
+                        res.resume();
+                        reject(new Error(`Unexpected HTTP response: ${res.statusCode}`));
+                        return;
+                    }
+                    const out = external_node_fs_.createWriteStream(file, { mode: 0o600 });
+                    res.pipe(out);
+                    out.on('finish', () => resolve());
+                    out.on('error', reject);
+                    res.on('error', reject);
+                });
+                req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
+                req.on('error', reject);
+            });
+            return file;
+        },
+    };
 }
 
 // EXTERNAL MODULE: ./node_modules/handlebars/lib/index.js
@@ -46963,7 +46842,7 @@ function parsingInput(name, example, parse) {
         return parse();
     }
     catch (err) {
-        throw new ConfigurationError(`input '${name}' could not be parsed as comma-separated attributes (${errorMessage(err)}); quote a whole attribute, e.g. ${example}`);
+        throw new errors/* ConfigurationError */.j1(`input '${name}' could not be parsed as comma-separated attributes (${(0,errors/* errorMessage */.gJ)(err)}); quote a whole attribute, e.g. ${example}`);
     }
 }
 function attestArgs(inputs, ctx) {
@@ -46979,6 +46858,7 @@ function attestArgs(inputs, ctx) {
     }
     else if (!attestsProvenance &&
         !ctx.noDefaultAttestations &&
+        ctx.buildkitAttestations &&
         !hasDockerExporter(inputs.outputs, inputs.load)) {
         // buildx's own default for a private repository is min + inline-only; a
         // public one can show everything, so max.
@@ -47176,6 +47056,35 @@ function planFallbackCache(f) {
         note: `imports ${f.ref}:${main} (the default branch) and ${f.ref}:${own}; exports ${f.ref}:${own}`,
     };
 }
+/**
+ * The same cache on a Hoist build: Hoist builders keep their own cache, so nothing is imported,
+ * but a build of the default branch also exports `<ref>:<default branch>`, the tag every fork
+ * pull request imports when it falls back; without it that tag would only ever be written by
+ * fallback builds of the default branch, which a repository building on Hoist never runs.
+ * `ignore-error=true`: a registry hiccup costs the forks a warm cache, never this build.
+ */
+function planHoistCacheExport(f) {
+    const main = branchCacheTag(f.defaultBranch);
+    if (f.fromFork) {
+        return {
+            cacheFrom: [],
+            cacheTo: [],
+            note: `exports nothing: the code comes from a fork, which must not write ${f.ref}:${main}`,
+        };
+    }
+    if (f.branch !== f.defaultBranch) {
+        return {
+            cacheFrom: [],
+            cacheTo: [],
+            note: `exports nothing: only a build of the default branch (${f.defaultBranch}) writes ${f.ref}:${main}, and this run builds ${f.branch ? `branch ${f.branch}` : 'no branch'}`,
+        };
+    }
+    return {
+        cacheFrom: [],
+        cacheTo: [`type=registry,ref=${f.ref}:${main},mode=max,ignore-error=true`],
+        note: `exports ${f.ref}:${main} (the default branch), which fork pull requests import when they fall back; an export error does not fail the build`,
+    };
+}
 /** The fallback argv with the cache flags before the context, so the user's own come first. */
 function withCacheArgs(args, plan) {
     const flags = [];
@@ -47195,10 +47104,6 @@ function dropCacheExport(plan) {
         cacheTo: [],
         note: `imports ${reads}; exports nothing, the builder cannot export a registry cache`,
     };
-}
-/** The driver of `buildx inspect` output ("Driver:        docker-container"), if shown. */
-function buildxDriver(inspectOutput) {
-    return /^Driver:\s*(\S+)/m.exec(inspectOutput)?.[1];
 }
 /** pull_request_target runs untrusted head code too; like a fork it must not write the cache. */
 const fallback_cache_PULL_REQUEST_EVENTS = new Set([
@@ -47262,9 +47167,226 @@ function parseFallbackCacheRef(raw) {
             'characters a repository path cannot hold (lowercase letters and digits, separated by . _ - or /)';
     }
     if (problem) {
-        throw new ConfigurationError(`input 'fallback-cache' must be a registry repository without a tag, e.g. ghcr.io/acme/app-cache (the tags are the branches'); "${raw}" has ${problem}`);
+        throw new errors/* ConfigurationError */.j1(`input 'fallback-cache' must be a registry repository without a tag, e.g. ghcr.io/acme/app-cache (the tags are the branches'); "${raw}" has ${problem}`);
     }
     return ref;
+}
+
+;// CONCATENATED MODULE: ./src/actions/build-push/annotations.ts
+// Build-check warnings as GitHub warning annotations, as docker/build-push-action makes them
+// (DOCKER_BUILD_CHECKS_ANNOTATIONS, on by default): each warning buildx wrote to the metadata
+// file (`buildx.build.warnings`, with BUILDX_METADATA_WARNINGS=true) is annotated on its
+// Dockerfile and first line, when that Dockerfile is one this repository's workflow can link to.
+
+
+function metadataWarnings(metadata) {
+    const w = metadata?.['buildx.build.warnings'];
+    return Array.isArray(w) ? w : [];
+}
+function metadataRef(metadata) {
+    const r = metadata?.['buildx.build.ref'];
+    return typeof r === 'string' && r ? r : undefined;
+}
+const REMOTE_CONTEXT = /^(?:https?:\/\/|git@|git:\/\/|ssh:\/\/|github\.com\/)/;
+/**
+ * The local state buildx saves for a build of this context and `--file`: absolute paths for a
+ * local context, both as given for a remote one, '' for no `--file`. Used on Hoist, whose
+ * temporary builder (and with it the saved state) is removed when `hoist build` ends.
+ */
+function localStateFor(context, file, cwd) {
+    const remote = REMOTE_CONTEXT.test(context);
+    const local = !remote && context !== '-';
+    return {
+        LocalPath: local ? external_node_path_namespaceObject.resolve(cwd, context) : context,
+        DockerfilePath: file && local && file !== '-' ? external_node_path_namespaceObject.resolve(cwd, file) : file,
+    };
+}
+/** The saved state of a build ref ("builder/node/id"), as buildx wrote it; undefined if none. */
+function readLocalState(ref, refsDir) {
+    const [builder, node, id] = ref.split('/');
+    if (!builder || !node || !id)
+        return undefined;
+    try {
+        const s = JSON.parse(external_node_fs_.readFileSync(external_node_path_namespaceObject.join(refsDir, builder, node, id), 'utf8'));
+        return fixLocalState({ LocalPath: s.LocalPath ?? '', DockerfilePath: s.DockerfilePath ?? '' });
+    }
+    catch {
+        return undefined;
+    }
+}
+/** buildx's refs dir: BUILDX_CONFIG, else `buildx` in the docker config dir. */
+function buildxRefsDir(env, home) {
+    const config = env.BUILDX_CONFIG || external_node_path_namespaceObject.join(env.DOCKER_CONFIG || external_node_path_namespaceObject.join(home, '.docker'), 'buildx');
+    return external_node_path_namespaceObject.join(config, 'refs');
+}
+/**
+ * Older buildx made a remote context absolute ("/work/https:/github.com/o/r.git"): the URL is
+ * taken back out of it, and a "-" (stdin) path read as "-".
+ */
+function fixLocalState(ls) {
+    let { LocalPath, DockerfilePath } = ls;
+    const m = /(.*)(https?:\/{1,2}\S+|ssh:\/{1,2}\S+|git:\/{1,2}\S+)/i.exec(LocalPath);
+    if (m) {
+        const prefix = m[1];
+        LocalPath = m[2].replace(/^(https?|ssh|git):\/(?!\/)/i, '$1://');
+        if (DockerfilePath.startsWith(prefix))
+            DockerfilePath = DockerfilePath.slice(prefix.length);
+    }
+    if (LocalPath.endsWith('/-'))
+        LocalPath = '-';
+    if (DockerfilePath.endsWith('/-'))
+        DockerfilePath = '-';
+    return { LocalPath, DockerfilePath };
+}
+/**
+ * The Dockerfile of a build's local state, if a warning can be annotated on it: a Git context
+ * of this very repository on GitHub (or GHE.com), or a local file inside the workspace. A
+ * Dockerfile read from stdin, another repository or a file outside the workspace has none.
+ */
+function dockerfileOf(ls, f) {
+    if (ls.DockerfilePath === '-')
+        return undefined;
+    // buildx saves '' for no --file; docker's action then looks for ./Dockerfile.
+    const dockerfile = ls.DockerfilePath || 'Dockerfile';
+    const git = gitRemote(ls.LocalPath);
+    if (git) {
+        const host = git.host.replace(/:.*/, '');
+        if (host !== 'github.com' && !host.endsWith('.ghe.com'))
+            return undefined;
+        if (git.path.replace(/^\//, '').replace(/\.git$/, '') !== f.repository)
+            return undefined;
+        return { path: dockerfile, remote: true };
+    }
+    const abs = external_node_path_namespaceObject.resolve(f.cwd, dockerfile);
+    const content = f.readFile(abs);
+    if (content === undefined)
+        return undefined;
+    const workspace = external_node_path_namespaceObject.resolve(f.cwd, f.workspace);
+    if (!abs.startsWith(workspace.endsWith(external_node_path_namespaceObject.sep) ? workspace : `${workspace}${external_node_path_namespaceObject.sep}`))
+        return undefined;
+    return { path: external_node_path_namespaceObject.relative(workspace, abs), content: Buffer.from(content, 'utf8').toString('base64') };
+}
+/** host and path of a Git URL of a protocol BuildKit fetches (http, https, ssh, git). */
+function gitRemote(url) {
+    const proto = /^([a-zA-Z0-9]+):\/\//.exec(url)?.[1]?.toLowerCase();
+    if (!proto || !['http', 'https', 'ssh', 'git'].includes(proto))
+        return undefined;
+    try {
+        const u = new URL(url);
+        return { host: `${u.hostname}${u.port ? `:${u.port}` : ''}`, path: u.pathname };
+    }
+    catch {
+        return undefined;
+    }
+}
+const decode = (b64) => Buffer.from(b64, 'base64').toString('utf8');
+/**
+ * One annotation per warning that names its Dockerfile (by file name and identical content, or
+ * any warning for a Git context): the detail is the title, the short text without its
+ * "(line N)" the message, plus the check's documentation link, on the first line of its range.
+ */
+function buildCheckAnnotations(warnings, dockerfiles) {
+    const out = [];
+    if (dockerfiles.length === 0)
+        return out;
+    for (const w of warnings) {
+        if (!w.detail || !w.short)
+            continue;
+        const filename = w.sourceInfo?.filename;
+        const data = w.sourceInfo?.data;
+        if (!filename || !data)
+            continue;
+        const title = w.detail.map(decode).join(' ');
+        let message = decode(w.short).replace(/\s\(line \d+\)$/, '');
+        if (w.url)
+            message += `\nMore info: ${w.url}`;
+        const startLine = w.range?.[0]?.start?.line;
+        const target = dockerfiles.find((d) => d.remote || (d.path.endsWith(filename) && d.content === data));
+        if (target)
+            out.push({ title, message, file: target.path, ...(startLine ? { startLine } : {}) });
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/actions/build-push/builder.ts
+// What the fallback asks the runner's builder before it builds, as docker/build-push-action
+// does: `docker buildx inspect [builder]`, read for its driver and each node's BuildKit version.
+/**
+ * Parses `buildx inspect` text output. The first "Name:" is the builder's, each later one
+ * starts a node; keys are matched unindented, so labels and GC policies never pass for them.
+ */
+function parseBuildxInspect(output) {
+    const info = { nodes: [] };
+    let node;
+    for (const line of output.trim().split('\n')) {
+        const colon = line.indexOf(':');
+        if (colon <= 0)
+            continue;
+        const key = line.slice(0, colon).toLowerCase();
+        const value = line
+            .slice(colon + 1)
+            .split(':')
+            .map((v) => v.trim())
+            .join(':');
+        if (key === 'name') {
+            if (info.name === undefined)
+                info.name = value;
+            else {
+                if (node)
+                    info.nodes.push(node);
+                node = { name: value };
+            }
+        }
+        else if (key === 'driver') {
+            info.driver = value;
+        }
+        else if ((key === 'buildkit version' || key === 'buildkit') && node) {
+            node.buildkit = value;
+        }
+    }
+    if (node)
+        info.nodes.push(node);
+    return info;
+}
+/**
+ * A strict semantic version ("v0.18.2", "0.12.5+unknown"); undefined for anything else
+ * ("v0.8+unknown", "", a prerelease such as "0.13.0-rc1", which a plain `>=` range excludes).
+ */
+function releaseVersion(text) {
+    const m = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.exec(text.trim());
+    if (!m || m[4])
+        return undefined;
+    return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+function atLeast(v, min) {
+    for (let i = 0; i < 3; i++)
+        if (v[i] !== min[i])
+            return v[i] > min[i];
+    return true;
+}
+/**
+ * Whether every node's BuildKit is at least `min`, as docker's toolkit decides it: a node
+ * without a version, or with one that is not a release version, does not qualify; the docker
+ * driver qualifies only with moby's own BuildKit, reported as "vX.Y.Z-moby" (Docker 23 and
+ * later), so the BuildKit vendored by an older dockerd ("v0.8+unknown") never does.
+ */
+function buildkitAtLeast(info, min) {
+    for (const node of info.nodes) {
+        const reported = node.buildkit ?? '';
+        if (info.driver === 'docker' && !reported.endsWith('-moby'))
+            return false;
+        const v = releaseVersion(reported.replace(/-moby$/, ''));
+        if (!v || !atLeast(v, min))
+            return false;
+    }
+    return true;
+}
+/** docker/build-push-action adds its default provenance only from this BuildKit version on. */
+const DEFAULT_PROVENANCE_BUILDKIT = [0, 11, 0];
+/** "docker driver, BuildKit v0.8+unknown", for messages. */
+function describeBuilder(info) {
+    const versions = [...new Set(info.nodes.map((n) => n.buildkit || 'version unknown'))];
+    return `${info.name ?? 'the builder'} (${info.driver ?? 'unknown'} driver, BuildKit ${versions.join(', ') || 'version unknown'})`;
 }
 
 ;// CONCATENATED MODULE: ./src/actions/build-push/inputs.ts
@@ -47322,7 +47444,7 @@ function getFallbackInput() {
     const raw = getInput('fallback') || 'auto';
     if (raw === 'auto' || raw === 'never')
         return raw;
-    throw new ConfigurationError(`input 'fallback' must be "auto" (build with docker buildx on the runner when Hoist cannot be reached: fork pull requests, no credential) or "never" (fail instead); got "${raw}"`);
+    throw new errors/* ConfigurationError */.j1(`input 'fallback' must be "auto" (build with docker buildx on the runner when Hoist cannot be reached: fork pull requests, no credential) or "never" (fail instead); got "${raw}"`);
 }
 function getUrlInput(name) {
     const raw = getInput(name);
@@ -47333,17 +47455,17 @@ function getUrlInput(name) {
         url = new URL(raw);
     }
     catch {
-        throw new ConfigurationError(`input '${name}' must be the http(s) URL of the Hoist server, e.g. https://hoist.example.com; got "${raw}"`);
+        throw new errors/* ConfigurationError */.j1(`input '${name}' must be the http(s) URL of the Hoist server, e.g. https://hoist.example.com; got "${raw}"`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new ConfigurationError(`input '${name}' must be an http or https URL; got "${raw}"`);
+        throw new errors/* ConfigurationError */.j1(`input '${name}' must be an http or https URL; got "${raw}"`);
     }
     return raw.replace(/\/+$/, '');
 }
 function getBuildPlatformInput() {
     const raw = getInput('build-platform');
     if (raw && !/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(raw)) {
-        throw new ConfigurationError(`input 'build-platform' must be one platform in os/arch[/variant] form, e.g. linux/amd64 or linux/arm64; got "${raw}"`);
+        throw new errors/* ConfigurationError */.j1(`input 'build-platform' must be one platform in os/arch[/variant] form, e.g. linux/amd64 or linux/arm64; got "${raw}"`);
     }
     return raw;
 }
@@ -47482,6 +47604,8 @@ function renderSummary(d) {
         ['Tags', d.tags.length ? d.tags.map(code).join('<br>') : 'none'],
         ['Digest', d.digest ? code(d.digest) : 'none'],
     ];
+    if (d.cache)
+        rows.push(['Fallback cache', escapeHtml(d.cache)]);
     if (d.imageId && d.imageId !== d.digest)
         rows.push(['Image ID', code(d.imageId)]);
     if (d.buildId)
@@ -47522,12 +47646,12 @@ function renderSummary(d) {
 /** What buildx wrote to the iidfile and the metadata file, as docker's action reads them. */
 function readBuildResult(plan) {
     let imageId;
-    if (plan.iidFile && external_node_fs_namespaceObject.existsSync(plan.iidFile)) {
-        imageId = external_node_fs_namespaceObject.readFileSync(plan.iidFile, 'utf8').trim() || undefined;
+    if (plan.iidFile && external_node_fs_.existsSync(plan.iidFile)) {
+        imageId = external_node_fs_.readFileSync(plan.iidFile, 'utf8').trim() || undefined;
     }
     let metadata;
-    if (external_node_fs_namespaceObject.existsSync(plan.metadataFile)) {
-        const text = external_node_fs_namespaceObject.readFileSync(plan.metadataFile, 'utf8').trim();
+    if (external_node_fs_.existsSync(plan.metadataFile)) {
+        const text = external_node_fs_.readFileSync(plan.metadataFile, 'utf8').trim();
         if (text && text !== 'null') {
             try {
                 metadata = JSON.parse(text);
@@ -47569,6 +47693,8 @@ function parseBuildInfoFromOutput(output) {
 
 
 
+
+
 const ACTION = 'hoist/build-push-action';
 async function run() {
     await runAction(ACTION, main, post);
@@ -47583,23 +47709,10 @@ async function main() {
             setSecret(secret);
     const noDefaultAttestations = envBool('BUILDX_NO_DEFAULT_ATTESTATIONS', false);
     const summaryEnabled = inputs.summary && envBool('DOCKER_BUILD_SUMMARY', true);
+    const annotationsEnabled = envBool('DOCKER_BUILD_CHECKS_ANNOTATIONS', true);
     const run = readGitHubRun();
     const tmpDir = makePrivateTempDir();
     saveState('tmpDir', tmpDir);
-    const ctx = {
-        defaultContext: defaultGitContext(run, process.env),
-        tmpDir,
-        serverUrl: run.serverUrl,
-        runUrl: workflowRunUrl(run),
-        repoPrivate: isPrivateRepository(run.payload),
-        noDefaultAttestations,
-        fileExists: (f) => external_node_fs_namespaceObject.existsSync(f),
-    };
-    const plan = planBuild(inputs, ctx);
-    for (const m of plan.masks)
-        setSecret(m);
-    for (const w of plan.warnings)
-        warning(w);
     const route = decideRoute({
         tokenInput: inputs.token,
         envToken,
@@ -47608,15 +47721,48 @@ async function main() {
         fallback: inputs.fallback,
     });
     if (route.kind === 'fail')
-        throw new ConfigurationError(route.message);
+        throw new errors/* ConfigurationError */.j1(route.message);
+    // The fallback asks the runner's builder what docker's action asks it (which BuildKit, which
+    // driver) before it plans the argv. Hoist's builders run the BuildKit Hoist ships (0.18), which
+    // makes provenance, so a Hoist build gets docker's defaults for a current builder.
+    const buildx = route.kind === 'fallback' ? await announceFallback(route.reason) : undefined;
+    const builder = buildx ? await inspectBuilder(buildx, inputs.builder) : undefined;
+    const ctx = {
+        defaultContext: defaultGitContext(run, process.env),
+        tmpDir,
+        serverUrl: run.serverUrl,
+        runUrl: workflowRunUrl(run),
+        repoPrivate: isPrivateRepository(run.payload),
+        noDefaultAttestations,
+        buildkitAttestations: builder ? buildkitAtLeast(builder, DEFAULT_PROVENANCE_BUILDKIT) : true,
+        fileExists: (f) => external_node_fs_.existsSync(f),
+    };
+    const plan = planBuild(inputs, ctx);
+    for (const m of plan.masks)
+        setSecret(m);
+    for (const w of plan.warnings)
+        warning(w);
+    if (builder && !ctx.buildkitAttestations) {
+        const withProvenance = planBuild(inputs, { ...ctx, buildkitAttestations: true });
+        if (withProvenance.args.length !== plan.args.length) {
+            core_info(`No default provenance attestation: the builder ${describeBuilder(builder)} runs a BuildKit older than 0.11, which cannot make one (docker/build-push-action decides the same). Set up a newer builder, e.g. with docker/setup-buildx-action, to get it.`);
+        }
+    }
     // Everything that can fail before a build (server URL, OIDC exchange, CLI install, buildx
     // lookup) happens first: secrets reach the disk only for a build that runs now, and the
     // duration in the summary is the build's own.
+    const cache = inputs['fallback-cache'] ? cachePlan(inputs, run, route.kind, builder) : undefined;
+    const args = cache ? withCacheArgs(plan.args, cache) : plan.args;
     const launch = route.kind === 'hoist'
-        ? await prepareHoist(inputs, route.source, envToken, plan.args)
-        : await prepareFallback(route.reason, await fallbackCacheArgs(inputs, run, plan.args));
+        ? await prepareHoist(inputs, route.source, envToken, args)
+        : {
+            ...buildx,
+            args: [...buildx.args, ...args],
+            env: {},
+            where: `docker buildx on the runner (fallback: ${route.reason})`,
+        };
     for (const s of plan.secretFiles)
-        external_node_fs_namespaceObject.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
+        external_node_fs_.writeFileSync(s.path, s.content, { mode: 0o600, flag: 'wx' });
     debug(`buildx args: ${JSON.stringify(plan.args)}`);
     const buildStart = Date.now();
     const outcome = await runBuild(launch.command, launch.args, launch.env);
@@ -47637,6 +47783,9 @@ async function main() {
         endGroup();
         setOutput(output, value);
     }
+    if (annotationsEnabled && (!inputs.call || inputs.call === 'build')) {
+        annotateBuildChecks(route.kind, plan, inputs.file, result.metadata);
+    }
     if (info.buildId)
         setOutput('build-id', info.buildId);
     if (info.buildUrl)
@@ -47652,6 +47801,7 @@ async function main() {
         imageId: result.imageId,
         buildId: info.buildId,
         buildUrl: info.buildUrl,
+        cache: cache?.note,
     });
     debug(`action took ${Date.now() - startedAt} ms`);
     if (outcome.exitCode !== 0) {
@@ -47667,7 +47817,7 @@ async function main() {
 async function prepareHoist(inputs, source, envToken, planArgs) {
     const apiUrl = inputs['api-url'] || (process.env.HOIST_API_URL ?? '').replace(/\/+$/, '');
     if (!apiUrl) {
-        throw new ConfigurationError("no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first");
+        throw new errors/* ConfigurationError */.j1("no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first");
     }
     let token = source === 'input' ? inputs.token : envToken;
     let projectNote = inputs.project;
@@ -47694,44 +47844,91 @@ async function prepareHoist(inputs, source, envToken, planArgs) {
     return {
         command: 'hoist',
         args,
-        env: { HOIST_TOKEN: token, HOIST_API_URL: apiUrl },
+        env: { HOIST_TOKEN: token, HOIST_API_URL: apiUrl, HOIST_BUILD_SOURCE: 'action' },
         where: `Hoist at ${apiUrl}${projectNote ? ` (project ${projectNote})` : ''}`,
     };
 }
-async function prepareFallback(reason, planArgs) {
+/** Says why the build falls back, and finds buildx (docker's action fails the same way without it). */
+async function announceFallback(reason) {
     notice(`${ACTION}: building with docker buildx on the runner instead of Hoist: ${reason}.`);
-    const cmd = await buildxCommand(planArgs);
-    return { ...cmd, env: {}, where: `docker buildx on the runner (fallback: ${reason})` };
+    return buildxCommand([]);
 }
-/** The fallback argv plus the branch cache of the `fallback-cache` input, when it is set. */
-async function fallbackCacheArgs(inputs, run, args) {
-    if (!inputs['fallback-cache'])
-        return args;
-    const isFork = isForkPullRequest(run.eventName, run.payload);
-    const found = fallbackCacheFacts(inputs['fallback-cache'], run, isFork);
+/**
+ * `buildx inspect [builder]` of the builder the fallback will use, as docker's action reads it
+ * before it builds; like docker's, a builder that cannot be inspected fails the step.
+ */
+async function inspectBuilder(buildx, name) {
+    const args = [...buildx.args, 'inspect', ...(name ? [name] : [])];
+    const res = await getExecOutput(buildx.command, args, { ignoreReturnCode: true, silent: true });
+    if (res.exitCode !== 0) {
+        const why = res.stderr.trim() || res.stdout.trim() || `exit code ${res.exitCode}`;
+        throw new errors/* ConfigurationError */.j1(`cannot inspect the builder${name ? ` "${name}" of input 'builder'` : ''} for the fallback build: ${why}. Check that the builder exists (docker buildx ls)`);
+    }
+    const info = parseBuildxInspect(res.stdout);
+    core_info(`Fallback builder: ${describeBuilder(info)}`);
+    return info;
+}
+/**
+ * The registry cache of the `fallback-cache` input for this run: on the fallback, the branch
+ * cache; on Hoist, the default branch's export that fork pull requests import when they fall
+ * back. Undefined (with a warning) when the run's data cannot say which branch it builds.
+ */
+function cachePlan(inputs, run, route, builder) {
+    const found = fallbackCacheFacts(inputs['fallback-cache'], run, isForkPullRequest(run.eventName, run.payload));
     if ('skip' in found) {
         warning(`input 'fallback-cache' is ignored: ${found.skip}`);
-        return args;
+        return undefined;
+    }
+    if (route === 'hoist') {
+        const cache = planHoistCacheExport(found.facts);
+        core_info(`Fallback cache: ${cache.note}`);
+        return cache;
     }
     let cache = planFallbackCache(found.facts);
-    if (cache.cacheTo.length > 0) {
-        // The docker driver (the runner's default builder) fails the whole build on a registry cache export.
-        const cmd = await buildxCommand(['inspect', ...(inputs.builder ? ['--builder', inputs.builder] : [])]);
-        const inspect = await getExecOutput(cmd.command, cmd.args, { ignoreReturnCode: true, silent: true });
-        if (buildxDriver(inspect.stdout) === 'docker') {
-            warning(`input 'fallback-cache': the builder uses the docker driver, which cannot export a registry cache, so this build only imports it. Add docker/setup-buildx-action (a docker-container builder) before this step to export it too`);
-            cache = dropCacheExport(cache);
-        }
+    // The docker driver (the runner's default builder) fails the whole build on a registry cache export.
+    if (cache.cacheTo.length > 0 && builder?.driver === 'docker') {
+        warning(`input 'fallback-cache': the builder uses the docker driver, which cannot export a registry cache, so this build only imports it. Add docker/setup-buildx-action (a docker-container builder) before this step to export it too`);
+        cache = dropCacheExport(cache);
     }
     core_info(`Fallback cache: ${cache.note}`);
-    return withCacheArgs(args, cache);
+    return cache;
+}
+/**
+ * The build's check warnings as warning annotations on its Dockerfile. The fallback finds the
+ * Dockerfile where docker's action does, in the state buildx saved under the build's ref; a
+ * Hoist build's temporary builder takes that state with it, so there it comes from the same
+ * context and file.
+ */
+function annotateBuildChecks(route, plan, file, metadata) {
+    const warnings = metadataWarnings(metadata);
+    const ref = metadataRef(metadata);
+    if (warnings.length === 0 || !ref)
+        return;
+    const cwd = process.cwd();
+    const state = route === 'fallback'
+        ? readLocalState(ref, buildxRefsDir(process.env, external_node_os_namespaceObject.homedir()))
+        : localStateFor(plan.context, file, cwd);
+    const dockerfile = state &&
+        dockerfileOf(state, {
+            workspace: process.env.GITHUB_WORKSPACE || cwd,
+            repository: process.env.GITHUB_REPOSITORY ?? '',
+            cwd,
+            readFile: (f) => (external_node_fs_.existsSync(f) && external_node_fs_.statSync(f).isFile() ? external_node_fs_.readFileSync(f, 'utf8') : undefined),
+        });
+    const annotations = buildCheckAnnotations(warnings, dockerfile ? [dockerfile] : []);
+    if (annotations.length === 0)
+        return;
+    startGroup(`Generating GitHub annotations (${annotations.length} build checks found)`);
+    for (const { message, ...where } of annotations)
+        warning(message, where);
+    endGroup();
 }
 async function post() {
     const tmpDir = getState('tmpDir');
     if (!tmpDir)
         return;
     try {
-        external_node_fs_namespaceObject.rmSync(tmpDir, { recursive: true, force: true });
+        external_node_fs_.rmSync(tmpDir, { recursive: true, force: true });
         core_info(`Removed temp folder ${tmpDir}`);
     }
     catch (err) {
@@ -47740,9 +47937,9 @@ async function post() {
 }
 function makePrivateTempDir() {
     const base = process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
-    external_node_fs_namespaceObject.mkdirSync(base, { recursive: true });
-    const dir = external_node_fs_namespaceObject.mkdtempSync(external_node_path_namespaceObject.join(base, 'hoist-build-push-'));
-    external_node_fs_namespaceObject.chmodSync(dir, 0o700);
+    external_node_fs_.mkdirSync(base, { recursive: true });
+    const dir = external_node_fs_.mkdtempSync(external_node_path_namespaceObject.join(base, 'hoist-build-push-'));
+    external_node_fs_.chmodSync(dir, 0o700);
     return dir;
 }
 async function ensureHoistCli(apiUrl) {
@@ -47757,7 +47954,7 @@ async function buildxCommand(args) {
         return { command: 'docker', args: ['buildx', ...args] };
     if (await which('buildx', false))
         return { command: 'buildx', args };
-    throw new ConfigurationError('docker buildx is required for the fallback build and was not found: see https://github.com/docker/setup-buildx-action to set it up');
+    throw new errors/* ConfigurationError */.j1('docker buildx is required for the fallback build and was not found: see https://github.com/docker/setup-buildx-action to set it up');
 }
 async function runBuild(command, args, extraEnv) {
     const env = {};
@@ -47793,6 +47990,365 @@ async function writeSummary(inputs, enabled, d) {
     catch (err) {
         warning(`could not write the job summary: ${String(err)}`);
     }
+}
+
+
+/***/ }),
+
+/***/ 1124:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Ls: () => (/* binding */ HoistClient),
+  cV: () => (/* binding */ caPemFromEnv),
+  Xz: () => (/* binding */ normalizeApiUrl)
+});
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+// EXTERNAL MODULE: ./src/lib/errors.ts
+var errors = __nccwpck_require__(7268);
+;// CONCATENATED MODULE: ./src/lib/text.ts
+// Text that came from elsewhere (a server, a build's error), made safe to print or store.
+// C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates that reorder what
+// a terminal shows ("Trojan Source"); the backslash too, so an escape in the output is unambiguous.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\]/g;
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/**
+ * Shows every control character as a visible escape (`\x1b`, `\n`, `\u202e`), so text from a
+ * server or a build cannot move the cursor, recolour, retitle or rewrite a terminal. Pure.
+ */
+function escapeControls(s) {
+    return s.replace(UNSAFE, (c) => {
+        const named = NAMED[c];
+        if (named)
+            return named;
+        const code = c.charCodeAt(0);
+        return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+    });
+}
+/** The longest prefix of `s` that fits in `maxBytes` of UTF-8, never splitting a character. Pure. */
+function truncateUtf8(s, maxBytes, marker = '…') {
+    if (Buffer.byteLength(s) <= maxBytes)
+        return s;
+    const room = maxBytes - Buffer.byteLength(marker);
+    let out = '';
+    let used = 0;
+    for (const ch of s) {
+        const n = Buffer.byteLength(ch);
+        if (used + n > room)
+            break;
+        out += ch;
+        used += n;
+    }
+    return out + marker;
+}
+
+;// CONCATENATED MODULE: ./src/lib/client.ts
+
+
+
+
+/** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
+/** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
+function caPemFromEnv(env = process.env) {
+    const file = env.HOIST_CA_CERT;
+    if (!file)
+        return undefined;
+    try {
+        return (0,external_node_fs_.readFileSync)(file, 'utf8');
+    }
+    catch (err) {
+        throw new errors/* HoistApiError */.Yg(0, 'bad_ca_cert', `HOIST_CA_CERT=${file} cannot be read (${(0,errors/* errorMessage */.gJ)(err)}); set it to the PEM file of the CA that signed the Hoist server's certificate`);
+    }
+}
+/**
+ * One HTTP(S) request with a total timeout; https trusts the system store and `caPem`. TLS is
+ * loaded only for an https URL: node:https and node:tls cost tens of ms at start-up, which
+ * every `hoist build` against a plain-HTTP (loopback, in-cluster) server would pay.
+ */
+async function send(url, opts) {
+    const tls = url.protocol === 'https:'
+        ? { https: await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 4708, 23)), cas: (await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 6745))).trustedCas() }
+        : undefined;
+    return new Promise((resolve, reject) => {
+        const mod = tls ? tls.https : external_node_http_;
+        const req = mod.request(url, {
+            method: opts.method,
+            headers: {
+                ...opts.headers,
+                ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
+            },
+            ...(tls ? { ca: opts.caPem ? [...tls.cas, opts.caPem] : tls.cas } : {}),
+        }, (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => resolve({
+                status: res.statusCode ?? 0,
+                text: Buffer.concat(chunks).toString('utf8'),
+                headers: {
+                    get: (name) => {
+                        const v = res.headers[name.toLowerCase()];
+                        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+                    },
+                },
+            }));
+            res.on('error', reject);
+        });
+        const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`)), opts.timeoutMs);
+        req.on('close', () => clearTimeout(timer));
+        req.on('error', reject);
+        req.end(opts.body);
+    });
+}
+/** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
+class HoistClient {
+    apiUrl;
+    token;
+    timeoutMs;
+    userAgent;
+    caPem;
+    constructor(opts) {
+        this.apiUrl = normalizeApiUrl(opts.apiUrl);
+        this.token = opts.token;
+        this.timeoutMs = opts.timeoutMs ?? 30_000;
+        this.userAgent = opts.userAgent ?? 'hoist-client';
+        this.caPem = opts.caPem ?? caPemFromEnv();
+    }
+    withToken(token) {
+        return new HoistClient({
+            apiUrl: this.apiUrl,
+            token,
+            timeoutMs: this.timeoutMs,
+            userAgent: this.userAgent,
+            caPem: this.caPem,
+        });
+    }
+    async request(method, path, body) {
+        const url = `${this.apiUrl}${path}`;
+        const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
+        if (this.token)
+            headers.authorization = `Bearer ${this.token}`;
+        if (body !== undefined)
+            headers['content-type'] = 'application/json';
+        let res;
+        try {
+            res = await send(new URL(url), {
+                method,
+                headers,
+                body: body === undefined ? undefined : JSON.stringify(body),
+                timeoutMs: this.timeoutMs,
+                caPem: this.caPem,
+            });
+        }
+        catch (err) {
+            const code = err.code ?? '';
+            const tlsHint = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/.test(code) || /certificate/i.test((0,errors/* errorMessage */.gJ)(err))
+                ? " The server's TLS certificate is not trusted: set HOIST_CA_CERT to the PEM file of the CA that signed it."
+                : ' Check the API URL (--api-url or HOIST_API_URL) and that the server is running.';
+            throw new errors/* HoistApiError */.Yg(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}: ${(0,errors/* errorMessage */.gJ)(err)}.${tlsHint}`);
+        }
+        const text = res.text;
+        let parsed = undefined;
+        if (text) {
+            try {
+                parsed = JSON.parse(text);
+            }
+            catch {
+                parsed = undefined;
+            }
+        }
+        if (res.status < 200 || res.status >= 300) {
+            const e = parsed?.error;
+            const retryAfter = /^\d{1,6}$/.test(res.headers.get('retry-after') ?? '')
+                ? Number(res.headers.get('retry-after')) * 1000
+                : undefined;
+            // The server's words are printed to terminals and logs: no control character gets through
+            // (a build's error, which any build token can set, is quoted in some answers).
+            throw new errors/* HoistApiError */.Yg(res.status, e?.code ?? `http_${res.status}`, escapeControls(e?.message ??
+                `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`), retryAfter);
+        }
+        return parsed;
+    }
+    exchangeGithubOidc(req) {
+        return this.request('POST', '/v1/auth/github-oidc', req);
+    }
+    /** Resolves a version spec; `target` picks the tarball for another OS/arch than the server's own. */
+    cliRelease(spec, target) {
+        const query = target
+            ? `?os=${encodeURIComponent(target.os)}&arch=${encodeURIComponent(target.arch)}`
+            : '';
+        return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
+    }
+    createBuild(req) {
+        return this.request('POST', '/v1/builds', req);
+    }
+    builder(buildId, platform) {
+        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);
+    }
+    heartbeat(buildId) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/heartbeat`, {});
+    }
+    finishBuild(buildId, req) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
+    }
+    /** Sends steps, warnings and the Dockerfile of a running build (its build token). */
+    postSteps(buildId, req) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req);
+    }
+    getBuild(buildId) {
+        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
+    }
+    /** What the client's token is; any valid token may ask. */
+    whoami() {
+        return this.request('GET', '/v1/auth/whoami');
+    }
+    // ---- admin (used by the CLI's admin commands) ----
+    listProjects() {
+        return this.request('GET', '/v1/projects');
+    }
+    createProject(req) {
+        return this.request('POST', '/v1/projects', req);
+    }
+    /** By id or name. */
+    getProject(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    deleteProject(project) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    createProjectToken(project, req) {
+        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
+    }
+    listProjectTokens(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
+    }
+    revokeProjectToken(project, tokenId) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/tokens/${encodeURIComponent(tokenId)}`);
+    }
+    addTrustPolicy(project, req) {
+        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
+    }
+    listTrustPolicies(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
+    }
+    removeTrustPolicy(project, policyId) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/trust-policies/${encodeURIComponent(policyId)}`);
+    }
+    listBuilds(query = {}) {
+        const qs = new URLSearchParams();
+        if (query.project)
+            qs.set('project', query.project);
+        if (query.limit)
+            qs.set('limit', String(query.limit));
+        const q = qs.toString();
+        return this.request('GET', `/v1/builds${q ? `?${q}` : ''}`);
+    }
+}
+function normalizeApiUrl(raw) {
+    const trimmed = raw.trim().replace(/\/+$/, '');
+    let u;
+    try {
+        u = new URL(trimmed);
+    }
+    catch {
+        throw new errors/* HoistApiError */.Yg(0, 'bad_api_url', `"${raw}" is not a valid Hoist API URL; expected e.g. https://hoist.example.com`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+        throw new errors/* HoistApiError */.Yg(0, 'bad_api_url', `the Hoist API URL must be http(s), got "${raw}"`);
+    }
+    return trimmed;
+}
+
+
+/***/ }),
+
+/***/ 7268:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Yg: () => (/* binding */ HoistApiError),
+/* harmony export */   gJ: () => (/* binding */ errorMessage),
+/* harmony export */   j1: () => (/* binding */ ConfigurationError)
+/* harmony export */ });
+/** A mistake the user can fix (a wrong input, flag or setting), as opposed to a bug. */
+class ConfigurationError extends Error {
+    name = 'ConfigurationError';
+}
+/** An error answer from the Hoist API: `{error: {code, message}}` with its HTTP status. */
+class HoistApiError extends Error {
+    status;
+    code;
+    retryAfterMs;
+    name = 'HoistApiError';
+    constructor(status, code, message, 
+    /** From a Retry-After header in seconds (a 429 or 503), when the server sent one. */
+    retryAfterMs) {
+        super(message);
+        this.status = status;
+        this.code = code;
+        this.retryAfterMs = retryAfterMs;
+    }
+}
+/** The message of anything thrown, without a stack. */
+function errorMessage(err) {
+    if (err instanceof Error)
+        return err.message;
+    return String(err);
+}
+
+
+/***/ }),
+
+/***/ 6745:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.r(__webpack_exports__);
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   hoistTrust: () => (/* binding */ hoistTrust),
+/* harmony export */   trustedCas: () => (/* binding */ trustedCas)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1692);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_tls__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _client_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1124);
+// The CAs Hoist trusts for https:// server URLs. Its own module so that node:tls loads only when
+// an https URL is used (see send() in client.ts).
+
+
+
+const SYSTEM_BUNDLES = [
+    '/etc/ssl/certs/ca-certificates.crt',
+    '/etc/pki/tls/certs/ca-bundle.crt',
+    '/etc/ssl/cert.pem',
+];
+let systemCas;
+/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
+function trustedCas() {
+    if (!systemCas) {
+        systemCas = [...node_tls__WEBPACK_IMPORTED_MODULE_1__.rootCertificates];
+        for (const f of SYSTEM_BUNDLES) {
+            try {
+                systemCas.push((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(f, 'utf8'));
+                break;
+            }
+            catch {
+                /* not on this system */
+            }
+        }
+    }
+    return systemCas;
+}
+/** CAs to trust for https:// Hoist URLs: the system's, plus HOIST_CA_CERT when set. */
+function hoistTrust(env = process.env) {
+    const extra = (0,_client_js__WEBPACK_IMPORTED_MODULE_2__/* .caPemFromEnv */ .cV)(env);
+    return extra ? [...trustedCas(), extra] : trustedCas();
 }
 
 
@@ -47896,6 +48452,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -47907,6 +48470,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2");
+
+/***/ }),
+
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 
 /***/ }),
 

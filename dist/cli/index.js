@@ -2,185 +2,1550 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 70486:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+/***/ 25321:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(62220);
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   A8: () => (/* binding */ scanArgv),
+/* harmony export */   E9: () => (/* binding */ parseDuration),
+/* harmony export */   GT: () => (/* binding */ parseBuildArgv),
+/* harmony export */   Je: () => (/* binding */ recordHoistFlag),
+/* harmony export */   j: () => (/* binding */ flagSpecFromHelp),
+/* harmony export */   q6: () => (/* binding */ parseBool),
+/* harmony export */   uN: () => (/* binding */ isRemoteContext)
+/* harmony export */ });
+/* unused harmony exports BUILDX_BUILD_FLAGS, HOIST_BUILD_FLAGS */
+/* harmony import */ var _lib_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(82543);
+// `hoist build` argv → Hoist's own options + the argv handed to `docker buildx build`.
+// Pure: no I/O, so the whole mapping is tested by a table (test/cli/build-argv.test.ts).
 
-process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
+/**
+ * Every flag `docker buildx build` accepts (docker/buildx commands/build.go and the root's persistent
+ * flags), which covers everything docker/build-push-action can produce. Hidden legacy flags are
+ * included so that buildx, not Hoist, decides what they do.
+ */
+const BUILDX_BUILD_FLAGS = {
+    'add-host': { kind: 'value' },
+    allow: { kind: 'value' },
+    annotation: { kind: 'value' },
+    attest: { kind: 'value' },
+    'build-arg': { kind: 'value' },
+    'build-context': { kind: 'value' },
+    'cache-from': { kind: 'value' },
+    'cache-to': { kind: 'value' },
+    call: { kind: 'value' },
+    'cgroup-parent': { kind: 'value' },
+    check: { kind: 'optional' },
+    file: { kind: 'value', short: 'f' },
+    iidfile: { kind: 'value' },
+    label: { kind: 'value' },
+    load: { kind: 'bool' },
+    'metadata-file': { kind: 'value' },
+    network: { kind: 'value' },
+    'no-cache': { kind: 'bool' },
+    'no-cache-filter': { kind: 'value' },
+    output: { kind: 'value', short: 'o' },
+    platform: { kind: 'value' },
+    policy: { kind: 'value' },
+    progress: { kind: 'value' },
+    provenance: { kind: 'value' },
+    pull: { kind: 'bool' },
+    push: { kind: 'bool' },
+    quiet: { kind: 'bool', short: 'q' },
+    resource: { kind: 'value' },
+    sbom: { kind: 'value' },
+    secret: { kind: 'value' },
+    'shm-size': { kind: 'value' },
+    ssh: { kind: 'value' },
+    tag: { kind: 'value', short: 't' },
+    target: { kind: 'value' },
+    ulimit: { kind: 'value' },
+    // hidden / legacy, still accepted by buildx
+    print: { kind: 'value' },
+    memory: { kind: 'value', short: 'm' },
+    'memory-swap': { kind: 'value' },
+    'cpu-shares': { kind: 'value', short: 'c' },
+    'cpu-period': { kind: 'value' },
+    'cpu-quota': { kind: 'value' },
+    'cpuset-cpus': { kind: 'value' },
+    'cpuset-mems': { kind: 'value' },
+    compress: { kind: 'bool' },
+    isolation: { kind: 'value' },
+    'security-opt': { kind: 'value' },
+    squash: { kind: 'bool' },
+    rm: { kind: 'bool' },
+    'force-rm': { kind: 'bool' },
+    // persistent flags of the buildx root command
+    debug: { kind: 'bool', short: 'D' },
+    timeout: { kind: 'value' },
+};
+/** Hoist's own flags; they are never passed to buildx. */
+const HOIST_BUILD_FLAGS = ['project', 'token', 'api-url', 'build-platform', 'wait'];
+function lookupLong(name, flags) {
+    if (HOIST_BUILD_FLAGS.includes(name)) {
+        return { name, hoist: true, spec: { kind: 'value' } };
+    }
+    if (name === 'builder')
+        return { name, hoist: false, spec: { kind: 'value' } };
+    const spec = flags[name];
+    return spec ? { name, hoist: false, spec } : undefined;
+}
+function lookupShort(ch, flags) {
+    for (const [name, spec] of Object.entries(flags)) {
+        if (spec.short === ch)
+            return { name, hoist: false, spec };
+    }
+    return undefined;
+}
+/** strconv.ParseBool, which pflag uses. */
+function parseBool(raw) {
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw))
+        return true;
+    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw))
+        return false;
+    return undefined;
+}
+/** Hoist's own options from a flag the scanner reported as Hoist's. */
+function recordHoistFlag(hoist, name, value) {
+    const key = {
+        project: 'project',
+        token: 'token',
+        'api-url': 'apiUrl',
+        'build-platform': 'buildPlatform',
+        wait: 'wait',
+    }[name];
+    hoist[key] = value;
+}
+/**
+ * Walks argv the way pflag (cobra) walks a buildx command's argv, so that positionals are found
+ * exactly where buildx finds them. `record` sees every flag with its value and may refuse it with
+ * a usage error. Shared by `hoist build` and `hoist bake`; pure.
+ */
+function scanArgv(argv, flags, record) {
+    const buildxArgs = [];
+    const positionals = [];
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        if (arg === '--') {
+            buildxArgs.push(...argv.slice(i));
+            positionals.push(...argv.slice(i + 1));
+            break;
+        }
+        if (arg === '--help' || arg === '-h')
+            return { kind: 'help' };
+        if (arg.startsWith('--')) {
+            const eq = arg.indexOf('=');
+            const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+            const t = lookupLong(name, flags);
+            if (!t)
+                return { kind: 'unknown-flag', flag: `--${name}`, token: arg };
+            const tokens = [arg];
+            let value;
+            if (eq !== -1) {
+                value = arg.slice(eq + 1);
+            }
+            else if (t.spec.kind === 'value') {
+                if (i + 1 >= argv.length)
+                    return { kind: 'usage-error', message: `flag needs an argument: --${name}` };
+                value = argv[++i];
+                tokens.push(value);
+            }
+            else {
+                value = 'true';
+            }
+            const err = record(t, value);
+            if (err)
+                return { kind: 'usage-error', message: err };
+            if (!t.hoist && t.name !== 'builder')
+                buildxArgs.push(...tokens);
+            continue;
+        }
+        if (arg.startsWith('-') && arg !== '-') {
+            // a shorthand group: -q, -qt tag, -ttag, -t=tag, -qttag
+            const tokens = [arg];
+            let j = 1;
+            while (j < arg.length) {
+                const ch = arg[j];
+                const t = lookupShort(ch, flags);
+                if (!t) {
+                    return { kind: 'unknown-flag', flag: `-${ch}`, token: arg };
+                }
+                if (t.spec.kind === 'value') {
+                    let value = arg.slice(j + 1);
+                    if (value.startsWith('='))
+                        value = value.slice(1);
+                    else if (value === '') {
+                        if (i + 1 >= argv.length) {
+                            return { kind: 'usage-error', message: `flag needs an argument: '${ch}' in -${ch}` };
+                        }
+                        value = argv[++i];
+                        tokens.push(value);
+                    }
+                    const err = record(t, value);
+                    if (err)
+                        return { kind: 'usage-error', message: err };
+                    break;
+                }
+                // a bool shorthand, possibly `-q=false`
+                if (arg[j + 1] === '=') {
+                    const err = record(t, arg.slice(j + 2));
+                    if (err)
+                        return { kind: 'usage-error', message: err };
+                    break;
+                }
+                const err = record(t, 'true');
+                if (err)
+                    return { kind: 'usage-error', message: err };
+                j++;
+            }
+            buildxArgs.push(...tokens);
+            continue;
+        }
+        positionals.push(arg);
+        buildxArgs.push(arg);
+    }
+    return { kind: 'ok', buildxArgs, positionals };
+}
+/**
+ * Parses `hoist build` argv the way pflag would parse `docker buildx build` argv, so that the context
+ * positional is found exactly where buildx would find it. `extraFlags` extends the table with flags a
+ * newer buildx reported (see the unknown-flag path in run.ts).
+ */
+function parseBuildArgv(argv, extraFlags = {}) {
+    const flags = { ...BUILDX_BUILD_FLAGS, ...extraFlags };
+    const hoist = {};
+    const facts = { platforms: [], tags: [], push: false, load: false };
+    const record = (t, value) => {
+        if (t.hoist) {
+            recordHoistFlag(hoist, t.name, value);
+            return undefined;
+        }
+        if (t.spec.kind === 'bool') {
+            const b = parseBool(value);
+            if (b === undefined) {
+                return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
+            }
+            if (t.name === 'push')
+                facts.push = b;
+            if (t.name === 'load')
+                facts.load = b;
+            return undefined;
+        }
+        switch (t.name) {
+            case 'platform':
+                for (const p of value.split(',')) {
+                    const trimmed = p.trim();
+                    if (trimmed && !facts.platforms.includes(trimmed))
+                        facts.platforms.push(trimmed);
+                }
+                break;
+            case 'tag':
+                facts.tags.push(value);
+                break;
+            case 'file':
+                facts.file = value;
+                break;
+            case 'iidfile':
+                facts.iidfile = value;
+                break;
+            case 'metadata-file':
+                facts.metadataFile = value;
+                break;
+            case 'target':
+                facts.target = value;
+                break;
+            case 'builder':
+                facts.builder = value;
+                break;
+            case 'output':
+                // `-o type=registry` / `type=image,push=true` push like --push does
+                if (/(^|,)type=registry(,|$)/.test(value) || /(^|,)push=true(,|$)/.test(value))
+                    facts.push = true;
+                if (/(^|,)type=docker(,|$)/.test(value))
+                    facts.load = true;
+                break;
+        }
+        return undefined;
+    };
+    const scanned = scanArgv(argv, flags, record);
+    if (scanned.kind !== 'ok')
+        return scanned;
+    const { buildxArgs, positionals } = scanned;
+    if (positionals.length !== 1) {
+        return {
+            kind: 'usage-error',
+            message: `"hoist build" requires exactly 1 argument (PATH | URL | -), got ${positionals.length}.\nUsage:  hoist build [OPTIONS] PATH | URL | -`,
+        };
+    }
+    return { kind: 'build', hoist, buildxArgs, facts: { ...facts, context: positionals[0] } };
+}
+/** True when buildx would treat the context as remote (Git or HTTP(S)), not a local directory. */
+function isRemoteContext(context) {
+    return (/^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || /^github\.com\//.test(context));
+}
+/** Parses a --wait value: "90s", "5m", "1h30m", "250ms" or plain seconds. Returns ms, or undefined. */
+const parseDuration = _lib_duration_js__WEBPACK_IMPORTED_MODULE_0__/* .parseDurationMs */ .y;
+/**
+ * Reads a flag's kind from `buildx build --help` output, for a flag a newer buildx knows and this
+ * table does not. A line looks like `  -t, --tag stringArray   Image identifier` (value) or
+ * `      --push   Shorthand ...` (bool).
+ */
+function flagSpecFromHelp(help, name) {
+    const re = new RegExp(`^\\s+(?:-(\\w), )?--${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?: (\\w+))?(?:\\s{2,}|$)`, 'm');
+    const m = re.exec(help);
+    if (!m)
+        return undefined;
+    const short = m[1];
+    const type = m[2];
+    const kind = type ? 'value' : 'bool';
+    return short ? { kind, short } : { kind };
+}
 
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 62220:
+/***/ 35426:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  i: () => (/* binding */ main)
+  Mv: () => (/* binding */ Timings),
+  wz: () => (/* binding */ parseWithBuildx),
+  AT: () => (/* binding */ platformOfThisMachine),
+  cM: () => (/* binding */ runBuild),
+  IK: () => (/* binding */ runOnHoist)
 });
 
-// EXTERNAL MODULE: ./src/lib/errors.ts
-var errors = __nccwpck_require__(97268);
-;// CONCATENATED MODULE: external "node:readline"
-const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(57075);
-;// CONCATENATED MODULE: ./src/lib/client.ts
+// UNUSED EXPORTS: BUILD_HELP, createBuild, readCaCert
 
-/** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
-class HoistClient {
-    apiUrl;
-    token;
-    timeoutMs;
-    userAgent;
-    constructor(opts) {
-        this.apiUrl = normalizeApiUrl(opts.apiUrl);
-        this.token = opts.token;
-        this.timeoutMs = opts.timeoutMs ?? 30_000;
-        this.userAgent = opts.userAgent ?? 'hoist-client';
-    }
-    withToken(token) {
-        return new HoistClient({
-            apiUrl: this.apiUrl,
-            token,
-            timeoutMs: this.timeoutMs,
-            userAgent: this.userAgent,
-        });
-    }
-    async request(method, path, body) {
-        const url = `${this.apiUrl}${path}`;
-        const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
-        if (this.token)
-            headers.authorization = `Bearer ${this.token}`;
-        if (body !== undefined)
-            headers['content-type'] = 'application/json';
-        let res;
-        try {
-            res = await fetch(url, {
-                method,
-                headers,
-                body: body === undefined ? undefined : JSON.stringify(body),
-                signal: AbortSignal.timeout(this.timeoutMs),
-            });
-        }
-        catch (err) {
-            const cause = err instanceof Error && err.cause ? `: ${(0,errors/* errorMessage */.gJ)(err.cause)}` : `: ${(0,errors/* errorMessage */.gJ)(err)}`;
-            throw new errors/* HoistApiError */.Yg(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}${cause}. Check the API URL (--api-url or HOIST_API_URL) and that the server is running.`);
-        }
-        const text = await res.text();
-        let parsed = undefined;
-        if (text) {
-            try {
-                parsed = JSON.parse(text);
-            }
-            catch {
-                parsed = undefined;
-            }
-        }
-        if (!res.ok) {
-            const e = parsed?.error;
-            throw new errors/* HoistApiError */.Yg(res.status, e?.code ?? `http_${res.status}`, e?.message ?? `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-        }
-        return parsed;
-    }
-    exchangeGithubOidc(req) {
-        return this.request('POST', '/v1/auth/github-oidc', req);
-    }
-    /** Resolves a version spec; `target` picks the tarball for another OS/arch than the server's own. */
-    cliRelease(spec, target) {
-        const query = target
-            ? `?os=${encodeURIComponent(target.os)}&arch=${encodeURIComponent(target.arch)}`
-            : '';
-        return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
-    }
-    createBuild(req) {
-        return this.request('POST', '/v1/builds', req);
-    }
-    builder(buildId, platform) {
-        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);
-    }
-    heartbeat(buildId) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/heartbeat`, {});
-    }
-    finishBuild(buildId, req) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
-    }
-    getBuild(buildId) {
-        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
-    }
-    /** What the client's token is; any valid token may ask. */
-    whoami() {
-        return this.request('GET', '/v1/auth/whoami');
-    }
-    // ---- admin (used by the CLI's admin commands) ----
-    listProjects() {
-        return this.request('GET', '/v1/projects');
-    }
-    createProject(req) {
-        return this.request('POST', '/v1/projects', req);
-    }
-    /** By id or name. */
-    getProject(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
-    }
-    deleteProject(project) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
-    }
-    createProjectToken(project, req) {
-        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
-    }
-    listProjectTokens(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
-    }
-    revokeProjectToken(project, tokenId) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/tokens/${encodeURIComponent(tokenId)}`);
-    }
-    addTrustPolicy(project, req) {
-        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
-    }
-    listTrustPolicies(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
-    }
-    removeTrustPolicy(project, policyId) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/trust-policies/${encodeURIComponent(policyId)}`);
-    }
-    listBuilds(query = {}) {
-        const qs = new URLSearchParams();
-        if (query.project)
-            qs.set('project', query.project);
-        if (query.limit)
-            qs.set('limit', String(query.limit));
-        const q = qs.toString();
-        return this.request('GET', `/v1/builds${q ? `?${q}` : ''}`);
-    }
-}
-function normalizeApiUrl(raw) {
-    const trimmed = raw.trim().replace(/\/+$/, '');
-    let u;
-    try {
-        u = new URL(trimmed);
-    }
-    catch {
-        throw new errors/* HoistApiError */.Yg(0, 'bad_api_url', `"${raw}" is not a valid Hoist API URL; expected e.g. https://hoist.example.com`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-        throw new errors/* HoistApiError */.Yg(0, 'bad_api_url', `the Hoist API URL must be http(s), got "${raw}"`);
-    }
-    return trimmed;
-}
-
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(31421);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(51455);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
-;// CONCATENATED MODULE: ./src/cli/config.ts
+// EXTERNAL MODULE: ./src/lib/api-types.ts
+var api_types = __nccwpck_require__(96575);
+// EXTERNAL MODULE: ./src/lib/client.ts
+var lib_client = __nccwpck_require__(47072);
+// EXTERNAL MODULE: ./src/lib/errors.ts
+var errors = __nccwpck_require__(97268);
+// EXTERNAL MODULE: ./src/lib/text.ts
+var lib_text = __nccwpck_require__(79112);
+// EXTERNAL MODULE: ./src/cli/buildx.ts
+var buildx = __nccwpck_require__(43796);
+// EXTERNAL MODULE: ./src/cli/build-argv.ts
+var build_argv = __nccwpck_require__(25321);
+;// CONCATENATED MODULE: ./src/cli/build-help.ts
+// `hoist build --help` (and `hoist bake --help`): Hoist's own flags, then the flags of the
+// buildx subcommand it will run, which it passes through unchanged, so that one help shows
+// every flag it accepts.
+
+
+/**
+ * The flag sections of `buildx build --help`: from "Options:" (docker's plugin help) or
+ * "Flags:" (a standalone buildx) to the end, "Global Flags:" included. Undefined when the text
+ * has neither. Pure.
+ */
+function buildxFlagSections(help) {
+    const lines = help.replace(/\r\n/g, '\n').split('\n');
+    const start = lines.findIndex((l) => /^(Options|Flags):\s*$/.test(l));
+    if (start < 0)
+        return undefined;
+    return lines.slice(start).join('\n').trimEnd();
+}
+/** The text appended to Hoist's help: buildx's flags, or where to get buildx when it is missing. Pure. */
+function buildxHelpSection(found, sub = 'build') {
+    if ('problem' in found) {
+        return [
+            `docker buildx ${sub} options: not shown, because buildx could not be run`,
+            `(${found.problem}).`,
+            `Every "docker buildx ${sub}" flag is accepted. ${buildx/* BUILDX_INSTALL_HINT */.FD}`,
+            '',
+        ].join('\n');
+    }
+    const flags = buildxFlagSections(found.help);
+    if (!flags) {
+        return `docker buildx ${sub} options: "${found.display} ${sub} --help" printed no flag list; run it to see them.\n`;
+    }
+    return `docker buildx ${sub} options (from "${found.display} ${sub} --help", passed to buildx unchanged):\n\n${flags}\n`;
+}
+/** Asks the buildx `hoist <sub>` will run for the flags of `buildx <sub>`; never throws. */
+async function buildxHelp(getBuildx, env, sub = 'build') {
+    let bx;
+    try {
+        bx = await getBuildx();
+    }
+    catch (err) {
+        return buildxHelpSection({ problem: (0,errors/* errorMessage */.gJ)(err).replace(/\.? Install Docker Buildx[\s\S]*$/, '') }, sub);
+    }
+    const r = await (0,buildx/* capture */.Fg)(bx.file, [...bx.prefix, sub, '--help'], env);
+    if (r.code !== 0) {
+        const why = (r.stderr || r.stdout).trim().split('\n')[0] || `exit code ${r.code}`;
+        return buildxHelpSection({ problem: `${bx.display} ${sub} --help: ${why}` }, sub);
+    }
+    return buildxHelpSection({ display: bx.display, help: r.stdout }, sub);
+}
+
+// EXTERNAL MODULE: ./src/cli/config.ts
+var cli_config = __nccwpck_require__(74114);
+// EXTERNAL MODULE: ./src/cli/resolve.ts
+var resolve = __nccwpck_require__(68558);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+;// CONCATENATED MODULE: ./src/cli/steps.ts
+// What `hoist build` tells the server beyond the build's lifecycle: where it came from (the
+// terminal or a GitHub Actions run), its steps, and its Dockerfile.
+//
+// Steps come from BuildKit's own build record, replayed after the build with
+// `buildx history logs --progress rawjson REF`: the user's chosen --progress output is left
+// exactly as it was (no second renderer, no extra pipe), and the record carries every vertex,
+// its logs and the build-check warnings with their Dockerfile lines.
+
+
+
+
+
+
+/** Largest Dockerfile sent with its contents; a bigger one is sent as path and hash only. */
+const DOCKERFILE_MAX_BYTES = 256 * 1024;
+/** The build's origin from the GITHUB_* variables a runner sets (none: a terminal). */
+function buildContext(env) {
+    const source = env.HOIST_BUILD_SOURCE === 'action' ? 'action' : 'cli';
+    if (!env.GITHUB_REPOSITORY)
+        return { source };
+    const pick = (v) => (v ? v.slice(0, 512) : undefined);
+    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+    const runUrl = env.GITHUB_RUN_ID && /^\d+$/.test(env.GITHUB_RUN_ID)
+        ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT && /^\d+$/.test(env.GITHUB_RUN_ATTEMPT)
+            ? `/attempts/${env.GITHUB_RUN_ATTEMPT}`
+            : ''}`
+        : undefined;
+    const github = {
+        repository: pick(env.GITHUB_REPOSITORY),
+        repository_id: pick(env.GITHUB_REPOSITORY_ID),
+        ref: pick(env.GITHUB_REF),
+        sha: pick(env.GITHUB_SHA),
+        workflow: pick(env.GITHUB_WORKFLOW),
+        run_id: pick(env.GITHUB_RUN_ID),
+        run_attempt: pick(env.GITHUB_RUN_ATTEMPT),
+        job: pick(env.GITHUB_JOB),
+        actor: pick(env.GITHUB_ACTOR),
+        run_url: runUrl,
+    };
+    return {
+        source,
+        github: Object.fromEntries(Object.entries(github).filter(([, v]) => v !== undefined)),
+    };
+}
+/** Phase durations from `hoist build`'s timing marks (performance.now() ms). */
+function phasesOf(marks) {
+    const span = (a, b) => marks[a] !== undefined && marks[b] !== undefined ? Math.round(marks[b] - marks[a]) : undefined;
+    const p = {
+        queued_ms: span('created', 'acquired'),
+        setup_ms: span('acquired', 'builder_created'),
+        build_ms: span('builder_created', 'built'),
+        cleanup_ms: span('built', 'cleaned'),
+    };
+    return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined));
+}
+const b64 = (s) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+/** "[build 3/5] RUN make" → stage "build", instruction "RUN make"; "[2/3] COPY . ." → stage null. */
+function splitStepName(name) {
+    const m = /^\[(?:([^\]\s]+)\s+)?\d+\/\d+\]\s+(.*)$/s.exec(name);
+    if (!m)
+        return { stage: null, instruction: null };
+    return { stage: m[1] ?? null, instruction: m[2] };
+}
+/** Keeps the last `max` bytes of a UTF-8 text, cut at a character boundary. */
+function tailUtf8(text, max) {
+    const buf = Buffer.from(text, 'utf8');
+    if (buf.length <= max)
+        return text;
+    let start = buf.length - max;
+    while (start < buf.length && (buf[start] & 0xc0) === 0x80)
+        start++;
+    return buf.subarray(start).toString('utf8');
+}
+/**
+ * The steps and build-check warnings of one platform from buildx's rawjson progress (one
+ * SolveStatus JSON object per line; a vertex appears several times as it progresses).
+ */
+function parseRawJson(text, platform) {
+    const order = [];
+    const vertexes = new Map();
+    const logs = new Map();
+    const warnings = [];
+    for (const line of text.split('\n')) {
+        if (!line.startsWith('{'))
+            continue;
+        let s;
+        try {
+            s = JSON.parse(line);
+        }
+        catch {
+            continue;
+        }
+        for (const v of s.vertexes ?? []) {
+            if (!v?.digest)
+                continue;
+            const cur = vertexes.get(v.digest);
+            if (!cur)
+                order.push(v.digest);
+            const known = Object.fromEntries(Object.entries(v).filter(([, x]) => x != null));
+            vertexes.set(v.digest, { ...cur, ...known, digest: v.digest });
+        }
+        for (const l of s.logs ?? []) {
+            if (!l?.vertex)
+                continue;
+            const list = logs.get(l.vertex) ?? [];
+            list.push(b64(l.data));
+            logs.set(l.vertex, list);
+        }
+        for (const w of s.warnings ?? []) {
+            const short = b64(w.short);
+            const detail = (w.detail ?? []).map(b64).join('\n');
+            const rule = /^(\w+):/.exec(short)?.[1] ?? null;
+            const r = w.range?.[0];
+            warnings.push({
+                platform,
+                rule,
+                message: detail ? `${short}\n${detail}` : short,
+                line: r?.start?.line ?? null,
+                end_line: r?.end?.line ?? r?.start?.line ?? null,
+            });
+        }
+    }
+    const steps = order.slice(0, api_types/* BUILD_STEPS_MAX */.m9).map((digest) => {
+        const v = vertexes.get(digest);
+        const name = v.name ?? digest;
+        return {
+            platform,
+            digest,
+            name,
+            ...splitStepName(name),
+            started_at: v.started ?? null,
+            completed_at: v.completed ?? null,
+            cached: v.cached === true,
+            error: v.error || null,
+            log_tail: tailUtf8((logs.get(digest) ?? []).join(''), api_types/* STEP_LOG_TAIL_BYTES */.zT),
+        };
+    });
+    // the same warning is reported once per vertex that saw it
+    const seen = new Set();
+    const unique = warnings.filter((w) => {
+        const k = `${w.rule}|${w.line}|${w.message}`;
+        if (seen.has(k))
+            return false;
+        seen.add(k);
+        return true;
+    });
+    return { steps, warnings: unique };
+}
+/** buildx's state directory (BUILDX_CONFIG, else DOCKER_CONFIG/buildx, else ~/.docker/buildx). */
+function buildxStateDir(env) {
+    if (env.BUILDX_CONFIG)
+        return env.BUILDX_CONFIG;
+    return (0,external_node_path_.join)(env.DOCKER_CONFIG || (0,external_node_path_.join)(env.HOME || (0,external_node_os_.homedir)(), '.docker'), 'buildx');
+}
+/**
+ * The steps of the build(s) buildx just ran on `builder`: buildx keeps a local ref file per
+ * build under refs/BUILDER/NODE/, so only this run's records are read (the project's builders
+ * hold other builds' records too). Node i served platforms[i]. Never throws: a failure costs
+ * the dashboard its steps, never the build.
+ */
+async function captureSteps(bx, builder, platforms, env) {
+    const out = { steps: [], warnings: [] };
+    const refsDir = (0,external_node_path_.join)(buildxStateDir(env), 'refs', builder);
+    let nodes;
+    try {
+        nodes = (await (0,promises_.readdir)(refsDir)).sort();
+    }
+    catch (err) {
+        return { ...out, error: `no build records under ${refsDir}: ${err.message}` };
+    }
+    const via = bx.direct ?? bx;
+    for (const node of nodes) {
+        const i = Number(/-(\d+)$/.exec(node)?.[1] ?? 0);
+        const platform = platforms[i] ?? platforms[0] ?? 'default';
+        const refs = await (0,promises_.readdir)((0,external_node_path_.join)(refsDir, node)).catch(() => []);
+        for (const ref of refs) {
+            const r = await (0,buildx/* capture */.Fg)(via.file, [...via.prefix, 'history', 'logs', '--builder', builder, '--progress', 'rawjson', ref], env);
+            if (r.code !== 0) {
+                out.error = `buildx history logs ${ref} failed: ${r.stderr.trim().slice(0, 300)}`;
+                continue;
+            }
+            // rawjson goes to stderr, like a build's progress
+            const parsed = parseRawJson(`${r.stdout}\n${r.stderr}`, platform);
+            out.steps.push(...parsed.steps);
+            out.warnings.push(...parsed.warnings);
+        }
+    }
+    out.steps = out.steps.slice(0, api_types/* BUILD_STEPS_MAX */.m9);
+    return out;
+}
+/** The Dockerfile's path, SHA-256 and (unless HOIST_DOCKERFILE_CONTENTS=false) contents. */
+async function dockerfileInfo(path, env) {
+    if (!path)
+        return undefined;
+    let buf;
+    try {
+        buf = await (0,promises_.readFile)(path);
+    }
+    catch {
+        return undefined;
+    }
+    const send = !/^(0|false|no|off)$/i.test(env.HOIST_DOCKERFILE_CONTENTS ?? '');
+    return {
+        path,
+        sha256: (0,external_node_crypto_.createHash)('sha256').update(buf).digest('hex'),
+        contents: send && buf.length <= DOCKERFILE_MAX_BYTES ? buf.toString('utf8') : null,
+    };
+}
+/** Captures this run's steps and sends them with the Dockerfile; warns (never throws) on failure. */
+async function reportSteps(opts) {
+    if (/^(0|false|no|off)$/i.test(opts.env.HOIST_STEPS ?? ''))
+        return;
+    try {
+        const { error, ...req } = await captureSteps(opts.bx, opts.builder, opts.platforms, opts.env);
+        const dockerfile = await dockerfileInfo(opts.dockerfile, opts.env);
+        if (dockerfile)
+            req.dockerfile = dockerfile;
+        if (error && req.steps.length === 0)
+            opts.warn(`build steps not recorded: ${error}`);
+        if (req.steps.length || dockerfile)
+            await opts.send(req);
+    }
+    catch (err) {
+        opts.warn(`build steps not recorded: ${err.message}`);
+    }
+}
+
+// EXTERNAL MODULE: ./src/cli/version.ts + 1 modules
+var version = __nccwpck_require__(3985);
+;// CONCATENATED MODULE: ./src/cli/build-run.ts
+// `hoist build`: the "One CI build" flow of ARCHITECTURE.md around a real `docker buildx build`.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const DEFAULT_WAIT_MS = 10 * 60_000;
+const BUILD_HELP = `Usage:  hoist build [OPTIONS] PATH | URL | -
+
+Builds on your project's Hoist builder with "docker buildx build". Every
+"docker buildx build" flag is accepted and passed to buildx unchanged.
+
+Hoist options:
+      --project string          Project id or name (default: $HOIST_PROJECT_ID, else "project" in the
+                                nearest hoist.json above the context or the Dockerfile)
+      --token string            Hoist token (default: $HOIST_TOKEN, the "hoist login" config file,
+                                else GitHub Actions OIDC). Prefer HOIST_TOKEN: other users of
+                                the machine can read a flag in the process list
+      --api-url string          Hoist server URL (default: $HOIST_API_URL, else the config file)
+      --build-platform string   Run the whole build on the native builder of this platform
+      --wait duration           Longest wait for the server to take the build and for a builder,
+                                e.g. 90s or 10m (default 10m)
+
+Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
+HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG
+(the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates),
+HOIST_CA_CERT (PEM file of the CA of an https:// server's certificate, trusted besides the system's).
+`;
+function platformOfThisMachine() {
+    const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm/v7', ppc64: 'ppc64le', s390x: 's390x' }[process.arch];
+    return `linux/${arch ?? process.arch}`;
+}
+/** Time stamps (ms since the process started) for the overhead breakdown, in HOIST_TIMINGS_FILE. */
+class Timings {
+    marks = {};
+    constructor() {
+        this.mark('start');
+    }
+    mark(name) {
+        this.marks[name] = Math.round(performance.now() * 10) / 10;
+    }
+}
+const sleep = (ms, signal) => new Promise((res) => {
+    if (signal.aborted)
+        return res();
+    const t = setTimeout(done, ms);
+    function done() {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        res();
+    }
+    signal.addEventListener('abort', done);
+});
+/** Parses argv, consulting buildx itself about flags Hoist's table does not know. */
+async function parseWithBuildx(argv, io, getBuildx, command) {
+    const extra = {};
+    for (let round = 0; round < 20; round++) {
+        const parsed = command.parse(argv, extra);
+        switch (parsed.kind) {
+            case 'help':
+                io.stdout.write(`${command.help}\n${await buildxHelp(getBuildx, io.env, command.name)}`);
+                return 0;
+            case 'usage-error':
+                io.stderr.write(`hoist ${command.name}: ${parsed.message}\n`);
+                return 1;
+            case 'unknown-flag': {
+                const unknown = parsed;
+                // buildx decides: its own error message if it does not know the flag either,
+                // else the flag's kind from its help text. `--help` keeps buildx from building anything.
+                const bx = await getBuildx();
+                const r = await (0,buildx/* capture */.Fg)(bx.file, [...bx.prefix, command.name, '--help', unknown.token, 'x'], io.env);
+                if (r.code !== 0) {
+                    io.stderr.write(r.stderr || r.stdout);
+                    return r.code;
+                }
+                const name = unknown.flag.replace(/^-+/, '');
+                const spec = unknown.flag.startsWith('--')
+                    ? (0,build_argv/* flagSpecFromHelp */.j)(r.stdout, name)
+                    : undefined;
+                if (unknown.flag.startsWith('--')) {
+                    extra[name] = spec ?? { kind: unknown.token.includes('=') ? 'value' : 'bool' };
+                }
+                else {
+                    const m = new RegExp(`^\\s+-${name}, --([\\w-]+)(?: (\\w+))?`, 'm').exec(r.stdout);
+                    if (!m) {
+                        io.stderr.write(`hoist ${command.name}: cannot tell how buildx parses ${unknown.flag}; use its long form\n`);
+                        return 1;
+                    }
+                    extra[m[1]] = { kind: m[2] ? 'value' : 'bool', short: name };
+                }
+                break;
+            }
+            default:
+                return parsed;
+        }
+    }
+    io.stderr.write(`hoist ${command.name}: too many flags unknown to Hoist\n`);
+    return 1;
+}
+/** Runs `hoist build`; returns the exit code (buildx's, when buildx ran). */
+async function runBuild(argv, io) {
+    const timings = new Timings();
+    let buildxPromise;
+    const getBuildx = () => (buildxPromise ??= (0,buildx/* findBuildx */.ah)(io.env));
+    const parsed = await parseWithBuildx(argv, io, getBuildx, {
+        name: 'build',
+        help: BUILD_HELP,
+        parse: build_argv/* parseBuildArgv */.GT,
+    });
+    if (typeof parsed === 'number')
+        return parsed;
+    const { hoist, buildxArgs, facts } = parsed;
+    const local = !(0,build_argv/* isRemoteContext */.uN)(facts.context) && facts.context !== '-';
+    return runOnHoist(io, getBuildx, {
+        command: 'build',
+        hoist,
+        buildxArgs,
+        builder: facts.builder,
+        platforms: facts.platforms,
+        options: {
+            target_platforms: facts.platforms,
+            tags: facts.tags,
+            push: facts.push,
+            load: facts.load,
+            target: facts.target ?? null,
+            context: local ? 'local' : facts.context === '-' ? 'stdin' : 'remote',
+        },
+        projectFiles: () => Promise.all([
+            local ? (0,cli_config/* findHoistJson */.P2)((0,external_node_path_.resolve)(io.cwd, facts.context)) : Promise.resolve(undefined),
+            facts.file && facts.file !== '-' && !(0,build_argv/* isRemoteContext */.uN)(facts.context)
+                ? (0,cli_config/* findHoistJson */.P2)((0,external_node_path_.dirname)((0,external_node_path_.resolve)(io.cwd, facts.file)))
+                : Promise.resolve(undefined),
+        ]),
+        timings,
+        dockerfile: local && facts.file !== '-'
+            ? (0,external_node_path_.resolve)(io.cwd, facts.file ?? (0,external_node_path_.join)(facts.context, 'Dockerfile'))
+            : undefined,
+    });
+}
+/**
+ * Runs one buildx command on the project's Hoist builders: the build record, the builder nodes
+ * for its platforms, a temporary buildx builder with private certificates, cancel on
+ * SIGINT/SIGTERM, and clean-up. Returns buildx's exit code when buildx ran.
+ */
+async function runOnHoist(io, getBuildx, run) {
+    const { env } = io;
+    const timings = run.timings ?? new Timings();
+    const warn = (m) => void io.stderr.write(`hoist: warning: ${m}\n`);
+    const info = (m) => void io.stderr.write(`hoist: ${m}\n`);
+    // Inside GitHub Actions, the runner hides every value it was told to mask from the job log;
+    // tokens this process obtains itself are masked the moment it has them (stderr, so that
+    // stdout stays buildx's own, e.g. with --quiet).
+    const mask = (secret) => {
+        if (env.GITHUB_ACTIONS === 'true' && secret)
+            void io.stderr.write(`::add-mask::${secret}\n`);
+    };
+    const { hoist, buildxArgs } = run;
+    if (run.builder)
+        warn(`ignoring --builder ${run.builder}: the build runs on the project's Hoist builder`);
+    const waitMs = hoist.wait === undefined ? DEFAULT_WAIT_MS : (0,build_argv/* parseDuration */.E9)(hoist.wait);
+    if (waitMs === undefined) {
+        throw new errors/* ConfigurationError */.j1(`--wait "${hoist.wait}" is not a duration; use e.g. 90s, 10m or 1h`);
+    }
+    // Find buildx while the server is being asked: its absence must stop us before a build exists,
+    // but it need not cost a round trip of its own.
+    const buildxReady = getBuildx();
+    buildxReady.catch(() => undefined);
+    const config = await (0,cli_config/* readUserConfig */.AV)((0,cli_config/* configPath */.eQ)(env));
+    const api = (0,resolve/* resolveApiUrl */.c_)({ flag: hoist.apiUrl, env: env.HOIST_API_URL, config });
+    if (!api.ok)
+        throw new errors/* ConfigurationError */.j1(api.message);
+    const tokenChoice = (0,resolve/* resolveToken */.E7)({
+        flag: hoist.token,
+        env: env.HOIST_TOKEN,
+        config,
+        apiUrl: api.value,
+        githubOidc: Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+        inGithubActions: env.GITHUB_ACTIONS === 'true',
+        allowOidc: true,
+    });
+    if (!tokenChoice.ok)
+        throw new errors/* ConfigurationError */.j1(tokenChoice.message);
+    const [fromContext, fromDockerfile] = await run.projectFiles();
+    const project = (0,resolve/* resolveProject */.KI)({
+        flag: hoist.project,
+        env: env.HOIST_PROJECT_ID,
+        fromContext,
+        fromDockerfile,
+    });
+    for (const w of project.warnings)
+        warn(w);
+    let client = new lib_client/* HoistClient */.Ls({
+        apiUrl: api.value,
+        userAgent: `hoist-cli/${version/* VERSION */.x}`,
+        caPem: await readCaCert(env),
+    });
+    if (tokenChoice.value.kind === 'token') {
+        client = client.withToken(tokenChoice.value.token);
+    }
+    else {
+        const audience = env.HOIST_OIDC_AUDIENCE || api.value;
+        const idToken = await (0,cli_config/* fetchGithubIdToken */.oe)(env, audience);
+        mask(idToken);
+        const exchanged = await client.exchangeGithubOidc({ token: idToken, project: project.project });
+        mask(exchanged.token);
+        client = client.withToken(exchanged.token);
+    }
+    timings.mark('token');
+    await buildxReady; // throws the install hint
+    timings.mark('buildx_found');
+    const tmpParent = env.HOIST_TMPDIR || (0,external_node_os_.tmpdir)();
+    // builders and PEMs of hoist processes that were killed outright (SIGKILL, power loss)
+    const bxConfig = (0,buildx/* buildxConfigDir */.iL)(env);
+    const swept = sweepStale(tmpParent, bxConfig, warn);
+    // From here on, a signal cancels the build and still cleans up.
+    const cancel = new AbortController();
+    let cancelReason;
+    let exitSignal;
+    let child;
+    let killTimer;
+    const requestCancel = (reason, signal) => {
+        if (cancelReason === undefined) {
+            cancelReason = reason;
+            exitSignal = signal;
+            info(`${reason}: canceling the build`);
+        }
+        cancel.abort();
+        if (child && child.exitCode === null && child.signalCode === null) {
+            child.kill(signal ?? 'SIGTERM');
+            killTimer ??= setTimeout(() => child?.kill('SIGKILL'), 10_000);
+        }
+    };
+    const onSignal = (sig) => requestCancel(`received ${sig}`, sig);
+    /** The server ended the build (canceled, expired, its token revoked): its certificates are dead too. */
+    const serverEnded = (err) => {
+        if (cancelReason !== undefined)
+            return;
+        const status = /finished with status (\w+)/.exec(err.message)?.[1];
+        info(err.message);
+        requestCancel(status === 'canceled'
+            ? 'the Hoist server canceled this build'
+            : `the Hoist server ended this build${status ? ` (status ${status})` : ''}`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let buildId;
+    let buildClient;
+    let tmp;
+    let builder;
+    let heartbeat;
+    let preparing;
+    const renewed = new CertFiles();
+    let result = {
+        status: 'failed',
+        error: `hoist ${run.command} stopped before buildx ran`,
+    };
+    let exitCode = 1;
+    try {
+        const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : run.platforms;
+        // One --wait budget for the server to take the build and for its builders.
+        const deadline = Date.now() + waitMs;
+        const created = await createBuild(client, {
+            project: project.project,
+            platforms: platformsToAcquire,
+            options: { cli_version: version/* VERSION */.x, ...run.options },
+            context: buildContext(env),
+        }, deadline, cancel.signal, info);
+        buildId = created.build_id;
+        mask(created.build_token);
+        buildClient = client.withToken(created.build_token);
+        timings.mark('created');
+        info(`build ${(0,lib_text/* escapeControls */.U)(created.build_id)}: ${(0,lib_text/* escapeControls */.U)(created.build_url)}`);
+        let hbMs = Number(env.HOIST_HEARTBEAT_MS) || 5_000;
+        const bc = buildClient;
+        const id = buildId;
+        const beat = () => {
+            heartbeat = setTimeout(() => {
+                bc.heartbeat(id).then(async (r) => {
+                    if (r.cancel)
+                        requestCancel('the Hoist server canceled this build');
+                    for (const c of r.certs ?? [])
+                        await renewed.set(c);
+                    if (!cancel.signal.aborted)
+                        beat();
+                }, (err) => {
+                    // the server ended the build (expired, canceled, finished): its certificate is dead too
+                    if (err instanceof errors/* HoistApiError */.Yg && err.status === 409) {
+                        serverEnded(err);
+                    }
+                    else {
+                        warn(`heartbeat failed: ${(0,errors/* errorMessage */.gJ)(err)}`);
+                        if (!cancel.signal.aborted)
+                            beat();
+                    }
+                });
+            }, hbMs);
+            heartbeat.unref();
+        };
+        beat();
+        // The private dir (and the note that lets a later run clean up after a killed one) is made
+        // while the builders are being acquired.
+        builder = (0,buildx/* builderName */.b8)(buildId);
+        const owner = { pid: process.pid, builder, buildx_config: bxConfig };
+        const prepared = (0,promises_.mkdtemp)((0,external_node_path_.join)(tmpParent, 'hoist-build-')).then(async (dir) => {
+            tmp = dir;
+            await (0,promises_.writeFile)((0,external_node_path_.join)(dir, OWNER_FILE), JSON.stringify(owner), { mode: 0o600 });
+            return dir;
+        });
+        preparing = prepared;
+        prepared.catch(() => undefined);
+        let platforms = platformsToAcquire;
+        if (platforms.length === 0) {
+            // the server's default platform: in the creation answer, or (older servers) in the build
+            platforms = created.platforms?.length
+                ? created.platforms
+                : ((await buildClient.getBuild(buildId).catch(() => undefined))?.platforms ?? []);
+            if (platforms.length === 0)
+                platforms = [platformOfThisMachine()];
+        }
+        if (cancel.signal.aborted)
+            throw new Error(cancelReason);
+        const nodes = await Promise.all(platforms.map((p) => acquire(bc, id, p, deadline, waitMs, cancel.signal, info)));
+        // renewals must come before the shortest certificate expires
+        for (const n of nodes)
+            if (n.heartbeat_ms > 0)
+                hbMs = Math.min(hbMs, n.heartbeat_ms);
+        if (cancel.signal.aborted)
+            throw new Error(cancelReason);
+        timings.mark('acquired');
+        const dir0 = await prepared;
+        const endpoints = (0,buildx/* distinctEndpoints */.TB)(nodes.map((n) => n.endpoint));
+        const specs = await Promise.all(nodes.map(async (n, i) => {
+            const dir = (0,external_node_path_.join)(dir0, String(i));
+            await (0,promises_.mkdir)(dir, { mode: 0o700 });
+            const files = { cacert: (0,external_node_path_.join)(dir, 'ca.pem'), cert: (0,external_node_path_.join)(dir, 'cert.pem'), key: (0,external_node_path_.join)(dir, 'key.pem') };
+            await Promise.all([
+                (0,promises_.writeFile)(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' }),
+                (0,promises_.writeFile)(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' }),
+                (0,promises_.writeFile)(files.key, n.key_pem, { mode: 0o600, flag: 'wx' }),
+            ]);
+            await renewed.attach(n.platform, files.cert);
+            return {
+                node: `${builder}-${i}`,
+                endpoint: endpoints[i],
+                // with --build-platform one native node takes every target platform
+                platform: hoist.buildPlatform ? undefined : platforms[i],
+                serverName: n.server_name,
+                ...files,
+            };
+        }));
+        // the remote-driver builder buildx create would store, written directly (no buildx process)
+        await (0,buildx/* writeBuilder */.Vl)(bxConfig, builder, specs);
+        timings.mark('builder_created');
+        const bx = await buildxReady;
+        if (cancel.signal.aborted)
+            throw new Error(cancelReason);
+        const buildArgs = [...bx.prefix, run.command, '--builder', builder, ...buildxArgs];
+        // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
+        const { HOIST_TOKEN: _token, ...buildxEnv } = env;
+        child = (0,external_node_child_process_.spawn)(bx.file, buildArgs, {
+            env: buildxEnv,
+            stdio: run.stdin ? ['pipe', 'inherit', 'inherit'] : 'inherit',
+            cwd: io.cwd,
+        });
+        const spawned = child;
+        if (run.stdin)
+            spawned.stdin?.on('error', () => undefined).end(run.stdin);
+        // should this process be killed outright, the next run stops this buildx too
+        if (spawned.pid !== undefined) {
+            await (0,promises_.writeFile)((0,external_node_path_.join)(dir0, OWNER_FILE), JSON.stringify({ ...owner, buildx_pid: spawned.pid }), {
+                mode: 0o600,
+            }).catch(() => undefined);
+        }
+        exitCode = await new Promise((res) => {
+            spawned.on('error', (err) => {
+                io.stderr.write(`hoist: cannot run ${bx.display}: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
+                res(127);
+            });
+            spawned.on('close', (code, signal) => res(code ?? 128 + (0,buildx/* signalNumber */.Al)(signal)));
+        });
+        child = undefined;
+        timings.mark('built');
+        // The server closes an ended build's builder connections at once, so buildx may fail
+        // before a heartbeat tells us why: ask.
+        if (exitCode !== 0 && cancelReason === undefined) {
+            await bc.heartbeat(id).then(() => undefined, (err) => {
+                if (err instanceof errors/* HoistApiError */.Yg && err.status === 409)
+                    serverEnded(err);
+            });
+        }
+        // a build the server ended takes no steps any more
+        if (cancelReason === undefined) {
+            await reportSteps({
+                bx,
+                builder,
+                platforms,
+                env,
+                dockerfile: run.dockerfile,
+                warn,
+                send: (r) => bc.postSteps(id, r),
+            });
+        }
+        if (cancelReason !== undefined) {
+            result = { status: 'canceled', error: cancelReason };
+            if (exitCode === 0)
+                exitCode = 1;
+        }
+        else if (exitCode === 0) {
+            result = { status: 'success' };
+        }
+        else {
+            result = { status: 'failed', error: `docker buildx ${run.command} exited with code ${exitCode}` };
+        }
+    }
+    catch (err) {
+        if (err instanceof errors/* HoistApiError */.Yg && err.code === 'build_canceled' && cancelReason === undefined) {
+            cancelReason = 'the Hoist server canceled this build';
+            info(cancelReason);
+        }
+        if (cancelReason !== undefined) {
+            result = { status: 'canceled', error: cancelReason };
+        }
+        else {
+            result = { status: 'failed', error: (0,errors/* errorMessage */.gJ)(err) };
+            if (!buildId)
+                throw err;
+            io.stderr.write(`hoist: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
+        }
+        exitCode = exitCode === 0 ? 1 : exitCode;
+    }
+    finally {
+        if (heartbeat)
+            clearTimeout(heartbeat);
+        if (killTimer)
+            clearTimeout(killTimer);
+        await preparing?.catch(() => undefined);
+        // None of these waits on another: the builder definition and the private dir go while the
+        // server is told the build's end (which ends its certificates there).
+        const removed = (async () => {
+            if (builder) {
+                const name = builder;
+                await (0,buildx/* removeBuilder */.iq)(bxConfig, name).catch((err) => warn(`could not remove buildx builder ${name} (${(0,errors/* errorMessage */.gJ)(err)}); run "docker buildx rm ${name}"`));
+            }
+            if (tmp)
+                await (0,promises_.rm)(tmp, { recursive: true, force: true });
+            timings.mark('cleaned');
+        })();
+        const reported = (async () => {
+            if (!buildClient || !buildId)
+                return;
+            try {
+                // The server refuses a longer error (413): send its start rather than lose the finish.
+                const error = result.error && (0,lib_text/* truncateUtf8 */.C)(result.error, api_types/* BUILD_ERROR_MAX_BYTES */.fI);
+                const phases = phasesOf(timings.marks);
+                await buildClient.finishBuild(buildId, error ? { ...result, error, phases } : { ...result, phases });
+            }
+            catch (err) {
+                // a build the server already canceled or expired refuses a finish; that is not the user's error
+                if (!(err instanceof errors/* HoistApiError */.Yg) || result.status !== 'canceled') {
+                    warn(`could not report the build's end (${result.status}): ${(0,errors/* errorMessage */.gJ)(err)}`);
+                }
+            }
+        })();
+        await Promise.all([removed, reported, swept]);
+        timings.mark('finished');
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        if (env.HOIST_TIMINGS_FILE) {
+            await (0,promises_.writeFile)(env.HOIST_TIMINGS_FILE, JSON.stringify({ build_id: buildId, ...timings.marks }));
+        }
+    }
+    if (exitSignal)
+        return 128 + (0,buildx/* signalNumber */.Al)(exitSignal);
+    return exitCode;
+}
+const OWNER_FILE = 'owner.json';
+/** HOIST_CA_CERT: the PEM of the CA that signed the server's certificate, added to the system's. */
+async function readCaCert(env) {
+    const file = env.HOIST_CA_CERT;
+    if (!file)
+        return undefined;
+    let pem;
+    try {
+        pem = await (0,promises_.readFile)(file, 'utf8');
+    }
+    catch (err) {
+        throw new errors/* ConfigurationError */.j1(`HOIST_CA_CERT=${file} cannot be read (${(0,errors/* errorMessage */.gJ)(err)}); set it to the PEM file of the CA that signed the Hoist server's certificate`);
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+        throw new errors/* ConfigurationError */.j1(`HOIST_CA_CERT=${file} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); give the CA certificate in PEM form`);
+    }
+    return pem;
+}
+/**
+ * The client certificate of each platform: renewals that arrive before its files exist are kept
+ * for the first write; later ones replace cert.pem in place (same path, 0600, by rename, so buildx,
+ * which reads the file at every connection, never sees half a certificate). The key stays: a
+ * renewal certifies the same key.
+ */
+class CertFiles {
+    latest = new Map();
+    paths = new Map();
+    async set(c) {
+        this.latest.set(c.platform, c.cert_pem);
+        const file = this.paths.get(c.platform);
+        if (file)
+            await replaceFile(file, c.cert_pem);
+    }
+    /** The cert file of a platform now exists: bring it up to date with a renewal that came first. */
+    async attach(platform, file) {
+        this.paths.set(platform, file);
+        const pem = this.latest.get(platform);
+        if (pem)
+            await replaceFile(file, pem);
+    }
+}
+async function replaceFile(file, content) {
+    const tmpFile = `${file}.${process.pid}.tmp`;
+    await (0,promises_.rm)(tmpFile, { force: true });
+    await (0,promises_.writeFile)(tmpFile, content, { mode: 0o600, flag: 'wx' });
+    await (0,promises_.rename)(tmpFile, file);
+}
+/**
+ * Removes what a killed `hoist build` left behind: each `hoist-build-*` dir of ours whose owner
+ * process is gone, and the buildx builder it names. Never throws; costs a readdir when all is clean.
+ */
+async function sweepStale(parent, bxConfig, warn) {
+    try {
+        const uid = process.getuid?.();
+        for (const name of await (0,promises_.readdir)(parent)) {
+            if (!name.startsWith('hoist-build-'))
+                continue;
+            const dir = (0,external_node_path_.join)(parent, name);
+            let owner;
+            try {
+                if (uid !== undefined && (await (0,promises_.stat)(dir)).uid !== uid)
+                    continue;
+                owner = JSON.parse(await (0,promises_.readFile)((0,external_node_path_.join)(dir, OWNER_FILE), 'utf8'));
+            }
+            catch {
+                continue; // being set up right now, or not ours
+            }
+            if (typeof owner.pid !== 'number' || processAlive(owner.pid))
+                continue;
+            if (typeof owner.buildx_pid === 'number' && typeof owner.builder === 'string') {
+                await stopOrphanBuildx(owner.buildx_pid, owner.builder);
+            }
+            if (typeof owner.builder === 'string' && /^hoist-[\w.-]+$/.test(owner.builder)) {
+                await (0,buildx/* removeBuilder */.iq)(typeof owner.buildx_config === 'string' ? owner.buildx_config : bxConfig, owner.builder);
+            }
+            await (0,promises_.rm)(dir, { recursive: true, force: true });
+            warn(`removed ${typeof owner.builder === 'string' ? owner.builder : name}, left behind by a killed hoist build`);
+        }
+    }
+    catch {
+        // a sweep that cannot run changes nothing for this build
+    }
+}
+/**
+ * A buildx that outlived its killed `hoist build` still uses the builder: stop it, but only when
+ * the pid still runs a build on that very builder (a pid can be reused).
+ */
+async function stopOrphanBuildx(pid, builder) {
+    let argv;
+    try {
+        argv = (await (0,promises_.readFile)(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    }
+    catch {
+        return; // gone, or not Linux
+    }
+    const i = argv.indexOf('--builder');
+    if (i < 0 || argv[i + 1] !== builder)
+        return;
+    // `docker buildx` runs the plugin as its child: stop both
+    const pids = [pid, ...(await childrenOf(pid))];
+    const signal = (sig) => {
+        for (const p of pids) {
+            try {
+                process.kill(p, sig);
+            }
+            catch {
+                /* gone */
+            }
+        }
+    };
+    signal('SIGTERM');
+    for (let n = 0; n < 50 && pids.some(processAlive); n++)
+        await new Promise((r) => setTimeout(r, 100));
+    if (pids.some(processAlive))
+        signal('SIGKILL');
+}
+async function childrenOf(pid) {
+    const out = [];
+    for (const e of await (0,promises_.readdir)('/proc').catch(() => [])) {
+        if (!/^\d+$/.test(e))
+            continue;
+        const stat = await (0,promises_.readFile)(`/proc/${e}/stat`, 'utf8').catch(() => '');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === pid)
+            out.push(Number(e));
+    }
+    return out;
+}
+function processAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (err) {
+        return err.code === 'EPERM';
+    }
+}
+/**
+ * Creates the build. A 429 (the project is at its cap of active builds, or creating builds
+ * faster than the server allows) is waited out as its Retry-After says, while the deadline allows.
+ */
+async function createBuild(client, req, deadline, signal, info) {
+    let told = false;
+    for (;;) {
+        if (signal.aborted)
+            throw new Error('canceled');
+        try {
+            return await client.createBuild(req);
+        }
+        catch (err) {
+            if (!(err instanceof errors/* HoistApiError */.Yg) || err.status !== 429)
+                throw err;
+            const wait = Math.max(err.retryAfterMs ?? 1000, 100);
+            if (Date.now() + wait > deadline)
+                throw err;
+            if (!told) {
+                info(`the server cannot take the build yet; retrying within --wait: ${err.message}`);
+                told = true;
+            }
+            await sleep(wait, signal);
+        }
+    }
+}
+/** Polls one platform's builder until it is active, honouring retry_after_ms, up to the deadline. */
+async function acquire(client, buildId, platform, deadline, waitMs, signal, info) {
+    let lastReason = '';
+    let told = false;
+    for (;;) {
+        if (signal.aborted)
+            throw new Error('canceled');
+        let answer;
+        try {
+            answer = await client.builder(buildId, platform);
+        }
+        catch (err) {
+            // an unreachable or overloaded server is waited out like a pending answer, up to --wait
+            const transient = err instanceof errors/* HoistApiError */.Yg && (err.status === 0 || err.status === 429 || err.status >= 500);
+            if (!transient || Date.now() >= deadline)
+                throw err;
+            answer = { status: 'pending', retry_after_ms: 1000, reason: (0,errors/* errorMessage */.gJ)(err) };
+        }
+        if (answer.status === 'active')
+            return answer;
+        lastReason = answer.reason;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+            throw new Error(`no ${platform} builder became available within --wait ${Math.round(waitMs / 1000)}s` +
+                `${lastReason ? ` (the server said: ${lastReason})` : ''}. ` +
+                'Try again later, raise --wait, or ask your Hoist admin about builder capacity.');
+        }
+        if (!told) {
+            info(`waiting for a ${platform} builder: ${(0,lib_text/* escapeControls */.U)(lastReason)}`);
+            told = true;
+        }
+        await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);
+    }
+}
+
+
+/***/ }),
+
+/***/ 43796:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Al: () => (/* binding */ signalNumber),
+/* harmony export */   FD: () => (/* binding */ BUILDX_INSTALL_HINT),
+/* harmony export */   Fg: () => (/* binding */ capture),
+/* harmony export */   TB: () => (/* binding */ distinctEndpoints),
+/* harmony export */   Vl: () => (/* binding */ writeBuilder),
+/* harmony export */   ah: () => (/* binding */ findBuildx),
+/* harmony export */   b8: () => (/* binding */ builderName),
+/* harmony export */   iL: () => (/* binding */ buildxConfigDir),
+/* harmony export */   iq: () => (/* binding */ removeBuilder)
+/* harmony export */ });
+/* unused harmony exports pluginDirs, onPath, createBuilderArgs, storedPlatform, builderDefinition, builderFiles */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(97268);
+// Running buildx: as `docker buildx` (the plugin) or as a standalone `buildx` binary.
+
+
+
+
+
+
+/** Where the docker CLI looks for plugins (docker/cli's defaults), user dir first. */
+function pluginDirs(env) {
+    const home = env.HOME || (0,node_os__WEBPACK_IMPORTED_MODULE_3__.homedir)();
+    return [
+        (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(env.DOCKER_CONFIG || (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(home, '.docker'), 'cli-plugins'),
+        '/usr/local/lib/docker/cli-plugins',
+        '/usr/local/libexec/docker/cli-plugins',
+        '/usr/lib/docker/cli-plugins',
+        '/usr/libexec/docker/cli-plugins',
+    ];
+}
+function executable(path) {
+    try {
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.accessSync)(path, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.X_OK);
+        return (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.statSync)(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+/** The first executable `name` on PATH, without spawning anything. */
+function onPath(name, env) {
+    for (const dir of (env.PATH ?? '').split(node_path__WEBPACK_IMPORTED_MODULE_4__.delimiter)) {
+        if (!dir)
+            continue;
+        const candidate = (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(dir, name);
+        if (executable(candidate))
+            return candidate;
+    }
+    return undefined;
+}
+/** Runs a program to completion, capturing its output. */
+function capture(file, args, env) {
+    return new Promise((resolveP) => {
+        let stdout = '';
+        let stderr = '';
+        let child;
+        try {
+            child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(file, args, { env: env, stdio: ['ignore', 'pipe', 'pipe'] });
+        }
+        catch (err) {
+            resolveP({ code: 127, stdout, stderr, spawnError: err });
+            return;
+        }
+        child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+        child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+        child.on('error', (err) => resolveP({ code: 127, stdout, stderr, spawnError: err }));
+        child.on('close', (code, signal) => resolveP({ code: code ?? 128 + signalNumber(signal), stdout, stderr }));
+    });
+}
+function signalNumber(signal) {
+    return ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }[signal ?? ''] ??
+        1);
+}
+const BUILDX_INSTALL_HINT = 'Install Docker Buildx: the "docker-buildx-plugin" package from Docker\'s repository (or Debian\'s "docker-buildx"), ' +
+    'or download a release binary from https://github.com/docker/buildx/releases to ~/.docker/cli-plugins/docker-buildx ' +
+    'and chmod +x it. Or set HOIST_BUILDX to the path of a buildx binary.';
+/**
+ * Finds buildx: HOIST_BUILDX (a standalone binary), else `docker buildx`, else `docker-buildx` or
+ * `buildx` on PATH. Throws a ConfigurationError saying how to install it.
+ */
+async function findBuildx(env) {
+    const candidates = [];
+    if (env.HOIST_BUILDX)
+        candidates.push({ file: env.HOIST_BUILDX, prefix: [], display: env.HOIST_BUILDX });
+    else {
+        // fast path: docker on PATH and the buildx plugin where docker looks for it; no process started
+        const docker = onPath('docker', env);
+        const plugin = pluginDirs(env)
+            .map((d) => (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(d, 'docker-buildx'))
+            .find(executable);
+        if (docker && plugin) {
+            return {
+                file: docker,
+                prefix: ['buildx'],
+                display: 'docker buildx',
+                direct: { file: plugin, prefix: [] },
+            };
+        }
+        candidates.push({ file: 'docker', prefix: ['buildx'], display: 'docker buildx' });
+        candidates.push({ file: 'docker-buildx', prefix: [], display: 'docker-buildx' });
+        candidates.push({ file: 'buildx', prefix: [], display: 'buildx' });
+    }
+    const problems = [];
+    for (const c of candidates) {
+        const r = await capture(c.file, [...c.prefix, 'version'], env);
+        if (r.code === 0 && /buildx/i.test(r.stdout))
+            return c;
+        if (r.spawnError?.code === 'ENOENT')
+            problems.push(`${c.file}: not found`);
+        else
+            problems.push(`${c.display} version: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}`);
+    }
+    throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigurationError */ .j1(`docker buildx is not available (${problems.join('; ')}). ${BUILDX_INSTALL_HINT}`);
+}
+/** argv (after the buildx prefix) creating or appending one remote-driver node. Pure. */
+function createBuilderArgs(builder, n, append) {
+    const args = ['create', '--name', builder, '--node', n.node, '--driver', 'remote'];
+    args.push('--driver-opt', `cacert=${n.cacert},cert=${n.cert},key=${n.key},servername=${n.serverName}`);
+    if (n.platform)
+        args.push('--platform', n.platform);
+    if (append)
+        args.push('--append');
+    args.push(n.endpoint);
+    return args;
+}
+/** A buildx builder name for a build id: `hoist-<id>`, restricted to what buildx accepts. */
+function builderName(buildId) {
+    return `hoist-${buildId.replace(/[^a-zA-Z0-9_.-]/g, '-')}`.slice(0, 63);
+}
+/**
+ * The endpoints of a builder's nodes, made distinct: every builder sits behind the server's one
+ * gateway address (SNI, from each node's servername, picks the builder), but buildx refuses two
+ * nodes with the same endpoint string. A repeated `tcp://host:port` gets leading zeros on its
+ * port (`:09`, `:009`): the same port to Go's dialer, a different string to buildx. Pure.
+ */
+function distinctEndpoints(endpoints) {
+    const seen = new Map();
+    return endpoints.map((ep) => {
+        const n = seen.get(ep) ?? 0;
+        seen.set(ep, n + 1);
+        const m = /^(tcp:\/\/.+:)(\d+)$/.exec(ep);
+        return n > 0 && m ? `${m[1]}${'0'.repeat(n)}${m[2]}` : ep;
+    });
+}
+/**
+ * buildx's own config dir, where it keeps its builders: $BUILDX_CONFIG, else
+ * $DOCKER_CONFIG/buildx, else ~/.docker/buildx (docker/buildx confutil).
+ */
+function buildxConfigDir(env) {
+    if (env.BUILDX_CONFIG)
+        return env.BUILDX_CONFIG;
+    return (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(env.DOCKER_CONFIG || (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(env.HOME || (0,node_os__WEBPACK_IMPORTED_MODULE_3__.homedir)(), '.docker'), 'buildx');
+}
+/** An OCI platform as buildx stores it: `linux/arm/v7` → {architecture: arm, os: linux, variant: v7}. Pure. */
+function storedPlatform(platform) {
+    const [os = '', architecture = '', variant] = platform.split('/');
+    return variant ? { architecture, os, variant } : { architecture, os };
+}
+/**
+ * The builder instance `buildx create --driver remote` (then `--append` per further node) stores
+ * in <config>/instances/<name>, as JSON. Hoist writes it itself: two buildx processes fewer per
+ * build (create, rm), each 40–250 ms. Pure.
+ */
+function builderDefinition(name, nodes) {
+    return JSON.stringify({
+        Name: name,
+        Driver: 'remote',
+        Nodes: nodes.map((n) => ({
+            Name: n.node,
+            Endpoint: n.endpoint,
+            Platforms: n.platform ? [storedPlatform(n.platform)] : [],
+            DriverOpts: { cacert: n.cacert, cert: n.cert, key: n.key, servername: n.serverName },
+            Flags: null,
+            Files: null,
+        })),
+        Dynamic: false,
+    });
+}
+/** What buildx keeps of builder `name`: its definition, last-activity stamp and build refs. */
+function builderFiles(configDir, name) {
+    return [
+        (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(configDir, 'instances', name),
+        (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(configDir, 'activity', name),
+        (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(configDir, 'refs', name),
+    ];
+}
+/** Stores the builder as buildx would (0600 file, written whole then renamed into place). */
+async function writeBuilder(configDir, name, nodes) {
+    const dir = (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(configDir, 'instances');
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(dir, { recursive: true, mode: 0o700 });
+    const tmp = (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(dir, `.${name}.${process.pid}.tmp`);
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(tmp, builderDefinition(name, nodes), { mode: 0o600 });
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(tmp, (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(dir, name));
+}
+/** Forgets builder `name` as `buildx rm` does for a remote driver (which has nothing to stop). */
+async function removeBuilder(configDir, name) {
+    await Promise.all(builderFiles(configDir, name).map((f) => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(f, { recursive: true, force: true })));
+}
+
+
+/***/ }),
+
+/***/ 74114:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   AV: () => (/* binding */ readUserConfig),
+/* harmony export */   P2: () => (/* binding */ findHoistJson),
+/* harmony export */   Z_: () => (/* binding */ writeUserConfig),
+/* harmony export */   eQ: () => (/* binding */ configPath),
+/* harmony export */   oe: () => (/* binding */ fetchGithubIdToken)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(97268);
 // The I/O that feeds resolve.ts: the user config file, hoist.json files, GitHub Actions' ID token.
 
 
@@ -189,20 +1554,20 @@ var external_node_path_ = __nccwpck_require__(76760);
 /** HOIST_CONFIG, else $XDG_CONFIG_HOME/hoist/config.json, else ~/.config/hoist/config.json. */
 function configPath(env) {
     if (env.HOIST_CONFIG)
-        return (0,external_node_path_.resolve)(env.HOIST_CONFIG);
-    const base = env.XDG_CONFIG_HOME || (0,external_node_path_.join)(env.HOME || (0,external_node_os_.homedir)(), '.config');
-    return (0,external_node_path_.join)(base, 'hoist', 'config.json');
+        return (0,node_path__WEBPACK_IMPORTED_MODULE_2__.resolve)(env.HOIST_CONFIG);
+    const base = env.XDG_CONFIG_HOME || (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(env.HOME || (0,node_os__WEBPACK_IMPORTED_MODULE_1__.homedir)(), '.config');
+    return (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(base, 'hoist', 'config.json');
 }
 /** Reads the config file; a file others can read is refused, since it holds a token. */
 async function readUserConfig(path) {
     let mode;
     try {
-        mode = (await (0,promises_.stat)(path)).mode;
+        mode = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(path)).mode;
     }
     catch (err) {
         if (err.code === 'ENOENT')
             return { state: 'absent', path };
-        return { state: 'error', path, problem: `cannot read ${path}: ${(0,errors/* errorMessage */.gJ)(err)}` };
+        return { state: 'error', path, problem: `cannot read ${path}: ${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err)}` };
     }
     if (mode & 0o077) {
         return {
@@ -212,7 +1577,7 @@ async function readUserConfig(path) {
         };
     }
     try {
-        const parsed = JSON.parse(await (0,promises_.readFile)(path, 'utf8'));
+        const parsed = JSON.parse(await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(path, 'utf8'));
         if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
             return { state: 'error', path, problem: `${path} is not a JSON object; run "hoist login" again` };
         }
@@ -228,40 +1593,40 @@ async function readUserConfig(path) {
         return {
             state: 'error',
             path,
-            problem: `${path} is not valid JSON (${(0,errors/* errorMessage */.gJ)(err)}); run "hoist login" again`,
+            problem: `${path} is not valid JSON (${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err)}); run "hoist login" again`,
         };
     }
 }
 /** Writes the config file with mode 0600 (atomically, via a 0600 temp file) in a 0700 directory. */
 async function writeUserConfig(path, config) {
-    await (0,promises_.mkdir)((0,external_node_path_.dirname)(path), { recursive: true, mode: 0o700 });
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.mkdir)((0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.tmp`;
     // a new file (wx), so the token is never written into a leftover file with looser permissions
-    await (0,promises_.rm)(tmp, { force: true });
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm)(tmp, { force: true });
     try {
-        await (0,promises_.writeFile)(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-        await (0,promises_.chmod)(tmp, 0o600); // the umask may have taken bits off, never added any
-        await (0,promises_.rename)(tmp, path);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.writeFile)(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.chmod)(tmp, 0o600); // the umask may have taken bits off, never added any
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rename)(tmp, path);
     }
     catch (err) {
-        await (0,promises_.rm)(tmp, { force: true });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm)(tmp, { force: true });
         throw err;
     }
 }
 /** The nearest hoist.json at or above `startDir`, with the project it names. */
 async function findHoistJson(startDir) {
-    let dir = (0,external_node_path_.resolve)(startDir);
-    const root = (0,external_node_path_.parse)(dir).root;
+    let dir = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.resolve)(startDir);
+    const root = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.parse)(dir).root;
     for (;;) {
-        const path = (0,external_node_path_.join)(dir, 'hoist.json');
+        const path = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(dir, 'hoist.json');
         let text;
         try {
-            text = await (0,promises_.readFile)(path, 'utf8');
+            text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(path, 'utf8');
         }
         catch (err) {
             const code = err.code;
             if (code !== 'ENOENT' && code !== 'ENOTDIR')
-                return { path, problem: (0,errors/* errorMessage */.gJ)(err) };
+                return { path, problem: (0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err) };
         }
         if (text !== undefined) {
             try {
@@ -271,12 +1636,12 @@ async function findHoistJson(startDir) {
                 return { path, problem: 'it has no "project" string, e.g. {"project": "my-app"}' };
             }
             catch (err) {
-                return { path, problem: `not valid JSON (${(0,errors/* errorMessage */.gJ)(err)})` };
+                return { path, problem: `not valid JSON (${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err)})` };
             }
         }
         if (dir === root)
             return undefined;
-        dir = (0,external_node_path_.dirname)(dir);
+        dir = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.dirname)(dir);
     }
 }
 /**
@@ -287,7 +1652,7 @@ async function fetchGithubIdToken(env, audience, timeoutMs = 15_000) {
     const url = env.ACTIONS_ID_TOKEN_REQUEST_URL;
     const bearer = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
     if (!url || !bearer) {
-        throw new errors/* ConfigurationError */.j1('GitHub Actions OIDC is not available: add `permissions: id-token: write` to the workflow or job');
+        throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigurationError */ .j1('GitHub Actions OIDC is not available: add `permissions: id-token: write` to the workflow or job');
     }
     const full = `${url}${url.includes('?') ? '&' : '?'}audience=${encodeURIComponent(audience)}`;
     let lastError = '';
@@ -311,110 +1676,130 @@ async function fetchGithubIdToken(env, audience, timeoutMs = 15_000) {
             }
         }
         catch (err) {
-            lastError = (0,errors/* errorMessage */.gJ)(err);
+            lastError = (0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err);
         }
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
     }
-    throw new errors/* ConfigurationError */.j1(`cannot get a GitHub Actions ID token: ${lastError}`);
+    throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigurationError */ .j1(`cannot get a GitHub Actions ID token: ${lastError}`);
 }
 
-;// CONCATENATED MODULE: ./src/lib/duration.ts
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-/**
- * A duration as Go (and so buildx) writes it, plus days: "250ms", "90s", "10m", "1h30m", "30d".
- * A plain number is seconds. Returns milliseconds, or undefined for anything else (negative,
- * trailing words, unknown units).
- */
-function parseDurationMs(raw) {
-    const s = raw.trim();
-    if (/^\d+(\.\d+)?$/.test(s))
-        return Math.round(Number(s) * 1000);
-    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-    let total = 0;
-    let matched = 0;
-    for (let m = re.exec(s); m; m = re.exec(s)) {
-        total += Number(m[1]) * UNIT_MS[m[2]];
-        matched = re.lastIndex;
+
+/***/ }),
+
+/***/ 70486:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(12957);
+
+process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 12957:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   i: () => (/* binding */ main)
+/* harmony export */ });
+/* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(97268);
+/* harmony import */ var _build_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35426);
+/* harmony import */ var _version_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3985);
+
+
+
+// Only `hoist build`'s modules load at start: the other commands' (and what they pull in, such as
+// node:readline and node:crypto) are imported when used, as each costs start-up time on every build.
+const usage = (adminHelp) => `Usage:  hoist COMMAND
+
+Remote BuildKit builds on your project's persistent Hoist builder.
+
+Commands:
+  build      Build with "docker buildx build" on a Hoist builder (hoist build --help)
+  bake       Build a bake file's targets with "docker buildx bake" on Hoist builders (hoist bake --help)
+  login      Save the Hoist API URL and a token
+  projects   Manage projects
+  tokens     Manage project tokens
+  trust      Manage GitHub OIDC trust policies
+  builds     List and show builds
+  cache      Prune stale branch caches of the fallback build (hoist cache prune --help)
+  server     Run the Hoist control plane (hoist server --help)
+  version    Print the version
+
+${adminHelp}`;
+/** Dispatches `hoist <command>`; returns the process exit code. */
+async function main(argv) {
+    const [command, ...rest] = argv;
+    const io = {
+        env: process.env,
+        cwd: process.cwd(),
+        stdout: process.stdout,
+        stderr: process.stderr,
+        stdin: process.stdin,
+    };
+    try {
+        switch (command) {
+            case 'server': {
+                // Loaded only for `hoist server`: the control plane's modules (fastify, SQLite, pg, pino…)
+                // would otherwise add hundreds of ms to every `hoist build`.
+                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(847)]).then(__nccwpck_require__.bind(__nccwpck_require__, 41847));
+                return await runServerCommand(rest);
+            }
+            case 'build':
+                return await (0,_build_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runBuild */ .cM)(rest, io);
+            case 'bake':
+                return await (await __nccwpck_require__.e(/* import() */ 596).then(__nccwpck_require__.bind(__nccwpck_require__, 46596))).runBake(rest, io);
+            case 'login':
+            case 'projects':
+            case 'tokens':
+            case 'trust':
+            case 'builds':
+                return await (await __nccwpck_require__.e(/* import() */ 263).then(__nccwpck_require__.bind(__nccwpck_require__, 52263))).runAdmin(command, rest, io);
+            case 'cache':
+                return await (await __nccwpck_require__.e(/* import() */ 394).then(__nccwpck_require__.bind(__nccwpck_require__, 26394))).runCache(rest, io);
+            case 'version':
+            case '--version':
+            case '-v':
+                process.stdout.write(`hoist ${_version_js__WEBPACK_IMPORTED_MODULE_2__/* .VERSION */ .x}\n`);
+                return 0;
+            case undefined:
+            case 'help':
+            case '--help':
+            case '-h':
+                process.stdout.write(usage((await __nccwpck_require__.e(/* import() */ 263).then(__nccwpck_require__.bind(__nccwpck_require__, 52263))).ADMIN_HELP));
+                return command === undefined ? 2 : 0;
+        }
+        process.stderr.write(`hoist: unknown command "${command}"; run "hoist --help"\n`);
+        return 2;
     }
-    if (matched === 0 || matched !== s.length)
-        return undefined;
-    return Math.round(total);
-}
-
-;// CONCATENATED MODULE: ./src/cli/flags.ts
-// A small strict flag parser for the admin commands (`hoist build` has its own, buildx-compatible one).
-
-
-/** Parses `--name value`, `--name=value`, bool `--name`, repeatable list flags. Pure. */
-function parseFlags(command, argv, spec) {
-    const values = {};
-    const positionals = [];
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        if (arg === '--') {
-            positionals.push(...argv.slice(i + 1));
-            break;
+    catch (err) {
+        if (err instanceof _lib_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .HoistApiError */ .Yg && (err.status === 401 || err.status === 403)) {
+            process.stderr.write(`hoist: the Hoist server refused the token: ${err.message}\n`);
         }
-        if (!arg.startsWith('--') || arg === '--') {
-            if (arg.startsWith('-') && arg.length > 1) {
-                throw new errors/* ConfigurationError */.j1(`${command}: unknown flag ${arg}; see "${command} --help"`);
-            }
-            positionals.push(arg);
-            continue;
-        }
-        const eq = arg.indexOf('=');
-        const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-        const type = spec[name];
-        if (!type) {
-            const known = Object.keys(spec)
-                .map((k) => `--${k}`)
-                .join(', ');
-            throw new errors/* ConfigurationError */.j1(`${command}: unknown flag --${name}${known ? ` (known: ${known})` : ''}`);
-        }
-        if (type === 'bool') {
-            const raw = eq === -1 ? 'true' : arg.slice(eq + 1);
-            if (raw !== 'true' && raw !== 'false') {
-                throw new errors/* ConfigurationError */.j1(`${command}: --${name} takes true or false, got "${raw}"`);
-            }
-            values[name] = raw === 'true';
-            continue;
-        }
-        let value;
-        if (eq !== -1)
-            value = arg.slice(eq + 1);
         else {
-            if (i + 1 >= argv.length)
-                throw new errors/* ConfigurationError */.j1(`${command}: --${name} needs a value`);
-            value = argv[++i];
+            const message = (0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .errorMessage */ .gJ)(err);
+            // messages of admin commands already name theirs ("hoist tokens create: ...")
+            process.stderr.write(`${message.startsWith('hoist ') ? '' : 'hoist: '}${message}\n`);
         }
-        if (type === 'list')
-            values[name] = [...(values[name] ?? []), value];
-        else
-            values[name] = value;
+        return err instanceof _lib_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1 ? 2 : 1;
     }
-    return { values, positionals };
-}
-/** Renders rows as an aligned text table. Pure. */
-function renderTable(headers, rows) {
-    const cells = [
-        headers,
-        ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c)))),
-    ];
-    const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-    return (cells
-        .map((r) => r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
-        .join('  ')
-        .trimEnd())
-        .join('\n') + '\n');
-}
-/** Parses "30d", "12h", "90m", "3600s" or plain seconds into whole seconds. */
-function parseExpiresIn(raw) {
-    const ms = parseDurationMs(raw);
-    return ms === undefined ? undefined : Math.round(ms / 1000);
 }
 
-;// CONCATENATED MODULE: ./src/cli/resolve.ts
+
+/***/ }),
+
+/***/ 68558:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   E7: () => (/* binding */ resolveToken),
+/* harmony export */   KI: () => (/* binding */ resolveProject),
+/* harmony export */   c_: () => (/* binding */ resolveApiUrl)
+/* harmony export */ });
+/* unused harmony export sameApiUrl */
 // Where the API URL, the token and the project come from. Pure functions over the sources,
 // table-tested in test/cli/resolve.test.ts; the I/O that gathers the sources lives in config.ts.
 const nonEmpty = (s) => {
@@ -515,6 +1900,18 @@ function resolveProject(s) {
     return { project: chosen.value, source: chosen.source, warnings };
 }
 
+
+/***/ }),
+
+/***/ 3985:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  x: () => (/* binding */ VERSION)
+});
+
 ;// CONCATENATED MODULE: ./package.json
 const package_namespaceObject = {"rE":"0.1.0"};
 ;// CONCATENATED MODULE: ./src/cli/version.ts
@@ -522,1667 +1919,297 @@ const package_namespaceObject = {"rE":"0.1.0"};
 /** The CLI's version: package.json's, bundled at build time. */
 const VERSION = package_namespaceObject.rE;
 
-;// CONCATENATED MODULE: ./src/cli/admin.ts
-// Admin commands: login, projects, tokens, trust, builds. Table output by default, --json for scripts.
 
+/***/ }),
 
+/***/ 96575:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-
-
-
-
-
-const COMMON = { 'api-url': 'string', token: 'string', json: 'bool' };
-const ADMIN_HELP = `Admin commands (an admin token, from --token, HOIST_TOKEN or "hoist login"):
-  hoist login [--api-url URL] [--token TOKEN]     save the API URL and a token (read from stdin if omitted)
-  hoist projects create NAME [--max-concurrent-builds N]
-  hoist projects list | show PROJECT | delete PROJECT
-  hoist tokens create --project P [--name NAME] [--expires-in 30d]
-  hoist tokens list --project P | revoke TOKEN_ID --project P
-  hoist trust add --project P --repo OWNER/NAME [--repository-id ID] [--owner-id ID]
-                  [--ref GLOB]... [--environment ENV] [--workflow FILE] [--allow-pull-request-target]
-  hoist trust list --project P | remove POLICY_ID --project P
-  hoist builds list [--project P] [--limit N] | show BUILD_ID
-Every admin command takes --api-url, --token and --json (prefer HOIST_TOKEN or "hoist login" to
---token: other users of the machine can read a flag in the process list).
-`;
-async function clientFor(values, env) {
-    const config = await readUserConfig(configPath(env));
-    const api = resolveApiUrl({
-        flag: values['api-url'],
-        env: env.HOIST_API_URL,
-        config,
-    });
-    if (!api.ok)
-        throw new errors/* ConfigurationError */.j1(api.message);
-    const tok = resolveToken({
-        flag: values.token,
-        env: env.HOIST_TOKEN,
-        config,
-        apiUrl: api.value,
-        githubOidc: false,
-        allowOidc: false,
-    });
-    if (!tok.ok)
-        throw new errors/* ConfigurationError */.j1(tok.message);
-    if (tok.value.kind !== 'token')
-        throw new errors/* ConfigurationError */.j1('admin commands need a token');
-    return new HoistClient({ apiUrl: api.value, token: tok.value.token, userAgent: `hoist-cli/${VERSION}` });
-}
-function projectOf(values, env, command) {
-    const p = values.project ?? env.HOIST_PROJECT_ID;
-    if (!p)
-        throw new errors/* ConfigurationError */.j1(`${command}: --project is required (a project id or name), or set HOIST_PROJECT_ID`);
-    return p;
-}
-function one(positionals, what, command) {
-    if (positionals.length !== 1) {
-        throw new errors/* ConfigurationError */.j1(`${command}: expected exactly one ${what}, got ${positionals.length}`);
-    }
-    return positionals[0];
-}
-/**
- * One line from stdin: piped, or typed at a terminal without echo (readline in terminal mode
- * echoes into a stream that drops it), so the token stays off the screen and the scrollback.
- */
-async function readSecretLine(io, prompt) {
-    const tty = Boolean(io.stdin.isTTY);
-    if (tty)
-        io.stderr.write(prompt);
-    const muted = new external_node_stream_.Writable({ write: (_chunk, _enc, done) => done() });
-    const rl = (0,external_node_readline_namespaceObject.createInterface)({ input: io.stdin, output: muted, terminal: tty });
-    try {
-        return await new Promise((resolveLine, reject) => {
-            rl.once('line', (line) => resolveLine(line.trim()));
-            rl.once('close', () => resolveLine(''));
-            rl.once('SIGINT', () => reject(new errors/* ConfigurationError */.j1('hoist login: canceled')));
-        });
-    }
-    finally {
-        rl.close();
-        if (tty)
-            io.stderr.write('\n');
-    }
-}
-const projectRow = (p) => [
-    p.id,
-    p.name,
-    p.max_concurrent_builds ?? 'unlimited',
-    p.created_at,
-];
-const tokenRow = (t) => [
-    t.id,
-    t.name,
-    t.kind,
-    t.created_at,
-    t.expires_at,
-    t.last_used_at,
-    t.revoked_at ? `revoked ${t.revoked_at}` : 'active',
-];
-const policyRow = (p) => [
-    p.id,
-    p.repository,
-    p.repository_id,
-    p.repository_owner_id,
-    p.refs.length ? p.refs.join(',') : '*',
-    p.environment,
-    p.workflow,
-    p.allow_pull_request_target ? 'yes' : 'no',
-];
-const buildRow = (b) => [
-    b.id,
-    b.project_id,
-    b.status,
-    b.platforms.join(','),
-    b.queued_at,
-    b.acquired_at,
-    b.finished_at,
-    b.error,
-];
-const HEAD = {
-    project: ['ID', 'NAME', 'MAX BUILDS/BUILDER', 'CREATED'],
-    token: ['ID', 'NAME', 'KIND', 'CREATED', 'EXPIRES', 'LAST USED', 'STATE'],
-    policy: ['ID', 'REPOSITORY', 'REPO ID', 'OWNER ID', 'REFS', 'ENVIRONMENT', 'WORKFLOW', 'PR TARGET'],
-    build: ['ID', 'PROJECT', 'STATUS', 'PLATFORMS', 'QUEUED', 'ACQUIRED', 'FINISHED', 'ERROR'],
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $Q: () => (/* binding */ TOKEN_PREFIXES),
+/* harmony export */   fI: () => (/* binding */ BUILD_ERROR_MAX_BYTES),
+/* harmony export */   m9: () => (/* binding */ BUILD_STEPS_MAX),
+/* harmony export */   r8: () => (/* binding */ BUILD_OPTIONS_MAX_BYTES),
+/* harmony export */   zT: () => (/* binding */ STEP_LOG_TAIL_BYTES)
+/* harmony export */ });
+// Wire types of the Hoist HTTP API, shared by the server, the CLI and the actions.
+// All timestamps are ISO 8601 strings in UTC. Field names are snake_case on the wire.
+const TOKEN_PREFIXES = {
+    admin: 'hoist_adm_',
+    project: 'hoist_prj_',
+    oidc: 'hoist_oidc_',
+    build: 'hoist_bld_',
 };
-/** Runs one admin command; returns the exit code. `group` is e.g. "projects". */
-async function runAdmin(group, argv, io) {
-    const { env } = io;
-    const [sub, ...rest] = argv;
-    const out = (json, data, table) => {
-        io.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : table());
-    };
-    const cmd = `hoist ${group}${sub && group !== 'login' ? ` ${sub}` : ''}`;
-    if (sub === '--help' || sub === '-h' || sub === 'help') {
-        io.stdout.write(ADMIN_HELP);
-        return 0;
-    }
-    if (group === 'login') {
-        const { values, positionals } = parseFlags('hoist login', argv, { 'api-url': 'string', token: 'string' });
-        if (positionals.length)
-            throw new errors/* ConfigurationError */.j1(`hoist login: unexpected argument "${positionals[0]}"`);
-        const path = configPath(env);
-        const current = await readUserConfig(path);
-        const api = resolveApiUrl({
-            flag: values['api-url'],
-            env: env.HOIST_API_URL,
-            config: current,
-        });
-        if (!api.ok)
-            throw new errors/* ConfigurationError */.j1('hoist login: --api-url is required, e.g. --api-url https://hoist.example.com');
-        const apiUrl = normalizeApiUrl(api.value);
-        const token = values.token ?? (await readSecretLine(io, 'Hoist token: '));
-        if (!token)
-            throw new errors/* ConfigurationError */.j1('hoist login: no token given; pass --token or pipe it on stdin');
-        const client = new HoistClient({ apiUrl, token, userAgent: `hoist-cli/${VERSION}` });
-        try {
-            await client.whoami();
-        }
-        catch (err) {
-            throw new errors/* ConfigurationError */.j1(`hoist login: the server did not accept this token: ${(0,errors/* errorMessage */.gJ)(err)}`);
-        }
-        await writeUserConfig(path, { api_url: apiUrl, token });
-        io.stderr.write(`hoist: saved the API URL and token for ${apiUrl} to ${path} (mode 0600)\n`);
-        return 0;
-    }
-    switch (`${group} ${sub ?? ''}`) {
-        case 'projects create': {
-            const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, 'max-concurrent-builds': 'string' });
-            const name = one(positionals, 'project name', cmd);
-            const max = values['max-concurrent-builds'];
-            if (max !== undefined && !/^\d+$/.test(max)) {
-                throw new errors/* ConfigurationError */.j1(`${cmd}: --max-concurrent-builds takes a whole number, got "${max}"`);
-            }
-            const client = await clientFor(values, env);
-            const p = await client.createProject({
-                name,
-                ...(max !== undefined ? { max_concurrent_builds: Number(max) } : {}),
-            });
-            out(Boolean(values.json), p, () => renderTable(HEAD.project, [projectRow(p)]));
-            return 0;
-        }
-        case 'projects list': {
-            const { values, positionals } = parseFlags(cmd, rest, COMMON);
-            if (positionals.length)
-                throw new errors/* ConfigurationError */.j1(`${cmd}: unexpected argument "${positionals[0]}"`);
-            const { projects } = await (await clientFor(values, env)).listProjects();
-            out(Boolean(values.json), projects, () => renderTable(HEAD.project, projects.map(projectRow)));
-            return 0;
-        }
-        case 'projects show': {
-            const { values, positionals } = parseFlags(cmd, rest, COMMON);
-            const id = one(positionals, 'project id or name', cmd);
-            const p = await (await clientFor(values, env)).getProject(id);
-            out(Boolean(values.json), p, () => renderTable(HEAD.project, [projectRow(p)]));
-            return 0;
-        }
-        case 'projects delete': {
-            const { values, positionals } = parseFlags(cmd, rest, COMMON);
-            const id = one(positionals, 'project id or name', cmd);
-            await (await clientFor(values, env)).deleteProject(id);
-            out(Boolean(values.json), { deleted: id }, () => `deleted project ${id}\n`);
-            return 0;
-        }
-        case 'tokens create': {
-            const { values, positionals } = parseFlags(cmd, rest, {
-                ...COMMON,
-                project: 'string',
-                name: 'string',
-                'expires-in': 'string',
-            });
-            if (positionals.length)
-                throw new errors/* ConfigurationError */.j1(`${cmd}: unexpected argument "${positionals[0]}"`);
-            const project = projectOf(values, env, cmd);
-            const rawExp = values['expires-in'];
-            const expiresIn = rawExp === undefined ? undefined : parseExpiresIn(rawExp);
-            if (rawExp !== undefined && expiresIn === undefined) {
-                throw new errors/* ConfigurationError */.j1(`${cmd}: --expires-in takes e.g. 3600, 90m, 12h or 30d, got "${rawExp}"`);
-            }
-            const client = await clientFor(values, env);
-            const t = await client.createProjectToken(project, {
-                name: values.name ?? `cli-${new Date().toISOString().slice(0, 10)}`,
-                ...(expiresIn !== undefined ? { expires_in: expiresIn } : {}),
-            });
-            if (values.json)
-                out(true, t, () => '');
-            else {
-                io.stdout.write(renderTable(HEAD.token, [tokenRow(t)]));
-                io.stderr.write('The token is shown once; store it as a secret:\n');
-                io.stdout.write(`${t.token}\n`);
-            }
-            return 0;
-        }
-        case 'tokens list': {
-            const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, project: 'string' });
-            if (positionals.length)
-                throw new errors/* ConfigurationError */.j1(`${cmd}: unexpected argument "${positionals[0]}"`);
-            const project = projectOf(values, env, cmd);
-            const { tokens } = await (await clientFor(values, env)).listProjectTokens(project);
-            out(Boolean(values.json), tokens, () => renderTable(HEAD.token, tokens.map(tokenRow)));
-            return 0;
-        }
-        case 'tokens revoke': {
-            const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, project: 'string' });
-            const id = one(positionals, 'token id', cmd);
-            const project = projectOf(values, env, cmd);
-            await (await clientFor(values, env)).revokeProjectToken(project, id);
-            out(Boolean(values.json), { revoked: id }, () => `revoked token ${id}\n`);
-            return 0;
-        }
-        case 'trust add': {
-            const { values, positionals } = parseFlags(cmd, rest, {
-                ...COMMON,
-                project: 'string',
-                repo: 'string',
-                'repository-id': 'string',
-                'owner-id': 'string',
-                ref: 'list',
-                environment: 'string',
-                workflow: 'string',
-                'allow-pull-request-target': 'bool',
-            });
-            if (positionals.length)
-                throw new errors/* ConfigurationError */.j1(`${cmd}: unexpected argument "${positionals[0]}"`);
-            const project = projectOf(values, env, cmd);
-            const repo = values.repo;
-            if (!repo || !/^[^/\s]+\/[^/\s]+$/.test(repo)) {
-                throw new errors/* ConfigurationError */.j1(`${cmd}: --repo OWNER/NAME is required, e.g. --repo octo-org/app${repo ? ` (got "${repo}")` : ''}`);
-            }
-            for (const f of ['repository-id', 'owner-id']) {
-                const v = values[f];
-                if (v !== undefined && !/^\d+$/.test(v)) {
-                    throw new errors/* ConfigurationError */.j1(`${cmd}: --${f} takes GitHub's numeric id, got "${v}"`);
-                }
-            }
-            const req = { provider: 'github', repository: repo };
-            if (values['repository-id'])
-                req.repository_id = values['repository-id'];
-            if (values['owner-id'])
-                req.repository_owner_id = values['owner-id'];
-            if (values.ref)
-                req.refs = values.ref;
-            if (values.environment)
-                req.environment = values.environment;
-            if (values.workflow)
-                req.workflow = values.workflow;
-            if (values['allow-pull-request-target'])
-                req.allow_pull_request_target = true;
-            const p = await (await clientFor(values, env)).addTrustPolicy(project, req);
-            out(Boolean(values.json), p, () => renderTable(HEAD.policy, [policyRow(p)]));
-            return 0;
-        }
-        case 'trust list': {
-            const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, project: 'string' });
-            if (positionals.length)
-                throw new errors/* ConfigurationError */.j1(`${cmd}: unexpected argument "${positionals[0]}"`);
-            const project = projectOf(values, env, cmd);
-            const { trust_policies } = await (await clientFor(values, env)).listTrustPolicies(project);
-            out(Boolean(values.json), trust_policies, () => renderTable(HEAD.policy, trust_policies.map(policyRow)));
-            return 0;
-        }
-        case 'trust remove': {
-            const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, project: 'string' });
-            const id = one(positionals, 'trust policy id', cmd);
-            const project = projectOf(values, env, cmd);
-            await (await clientFor(values, env)).removeTrustPolicy(project, id);
-            out(Boolean(values.json), { removed: id }, () => `removed trust policy ${id}\n`);
-            return 0;
-        }
-        case 'builds list': {
-            const { values, positionals } = parseFlags(cmd, rest, {
-                ...COMMON,
-                project: 'string',
-                limit: 'string',
-            });
-            if (positionals.length)
-                throw new errors/* ConfigurationError */.j1(`${cmd}: unexpected argument "${positionals[0]}"`);
-            const limit = values.limit;
-            if (limit !== undefined && !/^[1-9]\d*$/.test(limit)) {
-                throw new errors/* ConfigurationError */.j1(`${cmd}: --limit takes a positive whole number, got "${limit}"`);
-            }
-            const project = values.project ?? env.HOIST_PROJECT_ID;
-            const { builds } = await (await clientFor(values, env)).listBuilds({
-                project,
-                limit: limit ? Number(limit) : undefined,
-            });
-            out(Boolean(values.json), builds, () => renderTable(HEAD.build, builds.map(buildRow)));
-            return 0;
-        }
-        case 'builds show': {
-            const { values, positionals } = parseFlags(cmd, rest, COMMON);
-            const id = one(positionals, 'build id', cmd);
-            const b = await (await clientFor(values, env)).getBuild(id);
-            out(Boolean(values.json), b, () => renderTable(HEAD.build, [buildRow(b)]));
-            return 0;
-        }
-    }
-    const subs = {
-        projects: 'create, list, show, delete',
-        tokens: 'create, list, revoke',
-        trust: 'add, list, remove',
-        builds: 'list, show',
-    };
-    io.stderr.write(sub === undefined
-        ? `hoist ${group}: a subcommand is needed, one of: ${subs[group]}\n\n${ADMIN_HELP}`
-        : `hoist ${group}: unknown subcommand "${sub}"; expected one of: ${subs[group]}\n`);
-    return 2;
-}
+/** Largest `options` of a build, as JSON in UTF-8; larger ones get a 413. */
+const BUILD_OPTIONS_MAX_BYTES = 16 * 1024;
+/** Largest `error` of a finished build, in UTF-8; longer ones get a 413 (hoist build truncates). */
+const BUILD_ERROR_MAX_BYTES = 4096;
+/** Largest log tail kept per step, in bytes. */
+const STEP_LOG_TAIL_BYTES = 8 * 1024;
+/** Most steps one build may report. */
+const BUILD_STEPS_MAX = 2000;
 
-// EXTERNAL MODULE: external "node:child_process"
-var external_node_child_process_ = __nccwpck_require__(31421);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(73024);
-;// CONCATENATED MODULE: ./src/cli/buildx.ts
-// Running buildx: as `docker buildx` (the plugin) or as a standalone `buildx` binary.
+
+/***/ }),
+
+/***/ 47072:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ls: () => (/* binding */ HoistClient),
+/* harmony export */   Xz: () => (/* binding */ normalizeApiUrl),
+/* harmony export */   cV: () => (/* binding */ caPemFromEnv)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_http__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37067);
+/* harmony import */ var node_http__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_http__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(97268);
+/* harmony import */ var _text_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(79112);
 
 
 
 
-
-/** Where the docker CLI looks for plugins (docker/cli's defaults), user dir first. */
-function pluginDirs(env) {
-    const home = env.HOME || (0,external_node_os_.homedir)();
-    return [
-        (0,external_node_path_.join)(env.DOCKER_CONFIG || (0,external_node_path_.join)(home, '.docker'), 'cli-plugins'),
-        '/usr/local/lib/docker/cli-plugins',
-        '/usr/local/libexec/docker/cli-plugins',
-        '/usr/lib/docker/cli-plugins',
-        '/usr/libexec/docker/cli-plugins',
-    ];
-}
-function executable(path) {
-    try {
-        (0,external_node_fs_.accessSync)(path, external_node_fs_.constants.X_OK);
-        return (0,external_node_fs_.statSync)(path).isFile();
-    }
-    catch {
-        return false;
-    }
-}
-/** The first executable `name` on PATH, without spawning anything. */
-function onPath(name, env) {
-    for (const dir of (env.PATH ?? '').split(external_node_path_.delimiter)) {
-        if (!dir)
-            continue;
-        const candidate = (0,external_node_path_.join)(dir, name);
-        if (executable(candidate))
-            return candidate;
-    }
-    return undefined;
-}
-/** Runs a program to completion, capturing its output. */
-function capture(file, args, env) {
-    return new Promise((resolveP) => {
-        let stdout = '';
-        let stderr = '';
-        let child;
-        try {
-            child = (0,external_node_child_process_.spawn)(file, args, { env: env, stdio: ['ignore', 'pipe', 'pipe'] });
-        }
-        catch (err) {
-            resolveP({ code: 127, stdout, stderr, spawnError: err });
-            return;
-        }
-        child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-        child.on('error', (err) => resolveP({ code: 127, stdout, stderr, spawnError: err }));
-        child.on('close', (code, signal) => resolveP({ code: code ?? 128 + signalNumber(signal), stdout, stderr }));
-    });
-}
-function signalNumber(signal) {
-    return ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }[signal ?? ''] ??
-        1);
-}
-const BUILDX_INSTALL_HINT = 'Install Docker Buildx: the "docker-buildx-plugin" package from Docker\'s repository (or Debian\'s "docker-buildx"), ' +
-    'or download a release binary from https://github.com/docker/buildx/releases to ~/.docker/cli-plugins/docker-buildx ' +
-    'and chmod +x it. Or set HOIST_BUILDX to the path of a buildx binary.';
-/**
- * Finds buildx: HOIST_BUILDX (a standalone binary), else `docker buildx`, else `docker-buildx` or
- * `buildx` on PATH. Throws a ConfigurationError saying how to install it.
- */
-async function findBuildx(env) {
-    const candidates = [];
-    if (env.HOIST_BUILDX)
-        candidates.push({ file: env.HOIST_BUILDX, prefix: [], display: env.HOIST_BUILDX });
-    else {
-        // fast path: docker on PATH and the buildx plugin where docker looks for it; no process started
-        const docker = onPath('docker', env);
-        const plugin = pluginDirs(env)
-            .map((d) => (0,external_node_path_.join)(d, 'docker-buildx'))
-            .find(executable);
-        if (docker && plugin) {
-            return {
-                file: docker,
-                prefix: ['buildx'],
-                display: 'docker buildx',
-                direct: { file: plugin, prefix: [] },
-            };
-        }
-        candidates.push({ file: 'docker', prefix: ['buildx'], display: 'docker buildx' });
-        candidates.push({ file: 'docker-buildx', prefix: [], display: 'docker-buildx' });
-        candidates.push({ file: 'buildx', prefix: [], display: 'buildx' });
-    }
-    const problems = [];
-    for (const c of candidates) {
-        const r = await capture(c.file, [...c.prefix, 'version'], env);
-        if (r.code === 0 && /buildx/i.test(r.stdout))
-            return c;
-        if (r.spawnError?.code === 'ENOENT')
-            problems.push(`${c.file}: not found`);
-        else
-            problems.push(`${c.display} version: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}`);
-    }
-    throw new errors/* ConfigurationError */.j1(`docker buildx is not available (${problems.join('; ')}). ${BUILDX_INSTALL_HINT}`);
-}
-/** argv (after the buildx prefix) creating or appending one remote-driver node. Pure. */
-function createBuilderArgs(builder, n, append) {
-    const args = ['create', '--name', builder, '--node', n.node, '--driver', 'remote'];
-    args.push('--driver-opt', `cacert=${n.cacert},cert=${n.cert},key=${n.key},servername=${n.serverName}`);
-    if (n.platform)
-        args.push('--platform', n.platform);
-    if (append)
-        args.push('--append');
-    args.push(n.endpoint);
-    return args;
-}
-/** A buildx builder name for a build id: `hoist-<id>`, restricted to what buildx accepts. */
-function builderName(buildId) {
-    return `hoist-${buildId.replace(/[^a-zA-Z0-9_.-]/g, '-')}`.slice(0, 63);
-}
-
-;// CONCATENATED MODULE: ./src/cli/build-argv.ts
-// `hoist build` argv → Hoist's own options + the argv handed to `docker buildx build`.
-// Pure: no I/O, so the whole mapping is tested by a table (test/cli/build-argv.test.ts).
-
-/**
- * Every flag `docker buildx build` accepts (docker/buildx commands/build.go and the root's persistent
- * flags), which covers everything docker/build-push-action can produce. Hidden legacy flags are
- * included so that buildx, not Hoist, decides what they do.
- */
-const BUILDX_BUILD_FLAGS = {
-    'add-host': { kind: 'value' },
-    allow: { kind: 'value' },
-    annotation: { kind: 'value' },
-    attest: { kind: 'value' },
-    'build-arg': { kind: 'value' },
-    'build-context': { kind: 'value' },
-    'cache-from': { kind: 'value' },
-    'cache-to': { kind: 'value' },
-    call: { kind: 'value' },
-    'cgroup-parent': { kind: 'value' },
-    check: { kind: 'optional' },
-    file: { kind: 'value', short: 'f' },
-    iidfile: { kind: 'value' },
-    label: { kind: 'value' },
-    load: { kind: 'bool' },
-    'metadata-file': { kind: 'value' },
-    network: { kind: 'value' },
-    'no-cache': { kind: 'bool' },
-    'no-cache-filter': { kind: 'value' },
-    output: { kind: 'value', short: 'o' },
-    platform: { kind: 'value' },
-    policy: { kind: 'value' },
-    progress: { kind: 'value' },
-    provenance: { kind: 'value' },
-    pull: { kind: 'bool' },
-    push: { kind: 'bool' },
-    quiet: { kind: 'bool', short: 'q' },
-    resource: { kind: 'value' },
-    sbom: { kind: 'value' },
-    secret: { kind: 'value' },
-    'shm-size': { kind: 'value' },
-    ssh: { kind: 'value' },
-    tag: { kind: 'value', short: 't' },
-    target: { kind: 'value' },
-    ulimit: { kind: 'value' },
-    // hidden / legacy, still accepted by buildx
-    print: { kind: 'value' },
-    memory: { kind: 'value', short: 'm' },
-    'memory-swap': { kind: 'value' },
-    'cpu-shares': { kind: 'value', short: 'c' },
-    'cpu-period': { kind: 'value' },
-    'cpu-quota': { kind: 'value' },
-    'cpuset-cpus': { kind: 'value' },
-    'cpuset-mems': { kind: 'value' },
-    compress: { kind: 'bool' },
-    isolation: { kind: 'value' },
-    'security-opt': { kind: 'value' },
-    squash: { kind: 'bool' },
-    rm: { kind: 'bool' },
-    'force-rm': { kind: 'bool' },
-    // persistent flags of the buildx root command
-    debug: { kind: 'bool', short: 'D' },
-    timeout: { kind: 'value' },
-};
-/** Hoist's own flags; they are never passed to buildx. */
-const HOIST_BUILD_FLAGS = ['project', 'token', 'api-url', 'build-platform', 'wait'];
-function lookupLong(name, flags) {
-    if (HOIST_BUILD_FLAGS.includes(name)) {
-        return { name, hoist: true, spec: { kind: 'value' } };
-    }
-    if (name === 'builder')
-        return { name, hoist: false, spec: { kind: 'value' } };
-    const spec = flags[name];
-    return spec ? { name, hoist: false, spec } : undefined;
-}
-function lookupShort(ch, flags) {
-    for (const [name, spec] of Object.entries(flags)) {
-        if (spec.short === ch)
-            return { name, hoist: false, spec };
-    }
-    return undefined;
-}
-function parseBool(raw) {
-    // strconv.ParseBool, which pflag uses
-    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw))
-        return true;
-    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw))
-        return false;
-    return undefined;
-}
-/**
- * Parses `hoist build` argv the way pflag would parse `docker buildx build` argv, so that the context
- * positional is found exactly where buildx would find it. `extraFlags` extends the table with flags a
- * newer buildx reported (see the unknown-flag path in run.ts).
- */
-function parseBuildArgv(argv, extraFlags = {}) {
-    const flags = { ...BUILDX_BUILD_FLAGS, ...extraFlags };
-    const hoist = {};
-    const buildxArgs = [];
-    const positionals = [];
-    const facts = { platforms: [], tags: [], push: false, load: false };
-    const record = (t, value) => {
-        if (t.hoist) {
-            const key = {
-                project: 'project',
-                token: 'token',
-                'api-url': 'apiUrl',
-                'build-platform': 'buildPlatform',
-                wait: 'wait',
-            }[t.name];
-            hoist[key] = value;
-            return undefined;
-        }
-        if (t.spec.kind === 'bool') {
-            const b = parseBool(value);
-            if (b === undefined) {
-                return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
-            }
-            if (t.name === 'push')
-                facts.push = b;
-            if (t.name === 'load')
-                facts.load = b;
-            return undefined;
-        }
-        switch (t.name) {
-            case 'platform':
-                for (const p of value.split(',')) {
-                    const trimmed = p.trim();
-                    if (trimmed && !facts.platforms.includes(trimmed))
-                        facts.platforms.push(trimmed);
-                }
-                break;
-            case 'tag':
-                facts.tags.push(value);
-                break;
-            case 'file':
-                facts.file = value;
-                break;
-            case 'iidfile':
-                facts.iidfile = value;
-                break;
-            case 'metadata-file':
-                facts.metadataFile = value;
-                break;
-            case 'target':
-                facts.target = value;
-                break;
-            case 'builder':
-                facts.builder = value;
-                break;
-            case 'output':
-                // `-o type=registry` / `type=image,push=true` push like --push does
-                if (/(^|,)type=registry(,|$)/.test(value) || /(^|,)push=true(,|$)/.test(value))
-                    facts.push = true;
-                if (/(^|,)type=docker(,|$)/.test(value))
-                    facts.load = true;
-                break;
-        }
+/** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
+/** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
+function caPemFromEnv(env = process.env) {
+    const file = env.HOIST_CA_CERT;
+    if (!file)
         return undefined;
-    };
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        if (arg === '--') {
-            buildxArgs.push(...argv.slice(i));
-            positionals.push(...argv.slice(i + 1));
-            break;
-        }
-        if (arg === '--help' || arg === '-h')
-            return { kind: 'help' };
-        if (arg.startsWith('--')) {
-            const eq = arg.indexOf('=');
-            const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-            const t = lookupLong(name, flags);
-            if (!t)
-                return { kind: 'unknown-flag', flag: `--${name}`, token: arg };
-            const tokens = [arg];
-            let value;
-            if (eq !== -1) {
-                value = arg.slice(eq + 1);
-            }
-            else if (t.spec.kind === 'value') {
-                if (i + 1 >= argv.length)
-                    return { kind: 'usage-error', message: `flag needs an argument: --${name}` };
-                value = argv[++i];
-                tokens.push(value);
-            }
-            else {
-                value = 'true';
-            }
-            const err = record(t, value);
-            if (err)
-                return { kind: 'usage-error', message: err };
-            if (!t.hoist && t.name !== 'builder')
-                buildxArgs.push(...tokens);
-            continue;
-        }
-        if (arg.startsWith('-') && arg !== '-') {
-            // a shorthand group: -q, -qt tag, -ttag, -t=tag, -qttag
-            const tokens = [arg];
-            let j = 1;
-            while (j < arg.length) {
-                const ch = arg[j];
-                const t = lookupShort(ch, flags);
-                if (!t) {
-                    return { kind: 'unknown-flag', flag: `-${ch}`, token: arg };
-                }
-                if (t.spec.kind === 'value') {
-                    let value = arg.slice(j + 1);
-                    if (value.startsWith('='))
-                        value = value.slice(1);
-                    else if (value === '') {
-                        if (i + 1 >= argv.length) {
-                            return { kind: 'usage-error', message: `flag needs an argument: '${ch}' in -${ch}` };
-                        }
-                        value = argv[++i];
-                        tokens.push(value);
-                    }
-                    const err = record(t, value);
-                    if (err)
-                        return { kind: 'usage-error', message: err };
-                    break;
-                }
-                // a bool shorthand, possibly `-q=false`
-                if (arg[j + 1] === '=') {
-                    const err = record(t, arg.slice(j + 2));
-                    if (err)
-                        return { kind: 'usage-error', message: err };
-                    break;
-                }
-                record(t, 'true');
-                j++;
-            }
-            buildxArgs.push(...tokens);
-            continue;
-        }
-        positionals.push(arg);
-        buildxArgs.push(arg);
-    }
-    if (positionals.length !== 1) {
-        return {
-            kind: 'usage-error',
-            message: `"hoist build" requires exactly 1 argument (PATH | URL | -), got ${positionals.length}.\nUsage:  hoist build [OPTIONS] PATH | URL | -`,
-        };
-    }
-    return { kind: 'build', hoist, buildxArgs, facts: { ...facts, context: positionals[0] } };
-}
-/** True when buildx would treat the context as remote (Git or HTTP(S)), not a local directory. */
-function isRemoteContext(context) {
-    return (/^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@') || /^github\.com\//.test(context));
-}
-/** Parses a --wait value: "90s", "5m", "1h30m", "250ms" or plain seconds. Returns ms, or undefined. */
-const parseDuration = parseDurationMs;
-/**
- * Reads a flag's kind from `buildx build --help` output, for a flag a newer buildx knows and this
- * table does not. A line looks like `  -t, --tag stringArray   Image identifier` (value) or
- * `      --push   Shorthand ...` (bool).
- */
-function flagSpecFromHelp(help, name) {
-    const re = new RegExp(`^\\s+(?:-(\\w), )?--${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?: (\\w+))?(?:\\s{2,}|$)`, 'm');
-    const m = re.exec(help);
-    if (!m)
-        return undefined;
-    const short = m[1];
-    const type = m[2];
-    const kind = type ? 'value' : 'bool';
-    return short ? { kind, short } : { kind };
-}
-
-;// CONCATENATED MODULE: ./src/cli/build-run.ts
-// `hoist build`: the "One CI build" flow of ARCHITECTURE.md around a real `docker buildx build`.
-
-
-
-
-
-
-
-
-
-
-
-const DEFAULT_WAIT_MS = 10 * 60_000;
-const BUILD_HELP = `Usage:  hoist build [OPTIONS] PATH | URL | -
-
-Builds on your project's Hoist builder with "docker buildx build". Every
-"docker buildx build" flag is accepted and passed to buildx unchanged.
-
-Hoist options:
-      --project string          Project id or name (default: $HOIST_PROJECT_ID, else "project" in the
-                                nearest hoist.json above the context or the Dockerfile)
-      --token string            Hoist token (default: $HOIST_TOKEN, the "hoist login" config file,
-                                else GitHub Actions OIDC). Prefer HOIST_TOKEN: other users of
-                                the machine can read a flag in the process list
-      --api-url string          Hoist server URL (default: $HOIST_API_URL, else the config file)
-      --build-platform string   Run the whole build on the native builder of this platform
-      --wait duration           Longest wait for a builder, e.g. 90s or 10m (default 10m)
-
-Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
-HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG
-(the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates).
-`;
-function platformOfThisMachine() {
-    const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm/v7', ppc64: 'ppc64le', s390x: 's390x' }[process.arch];
-    return `linux/${arch ?? process.arch}`;
-}
-/** Time stamps (ms since the process started) for the overhead breakdown, in HOIST_TIMINGS_FILE. */
-class Timings {
-    marks = {};
-    constructor() {
-        this.mark('start');
-    }
-    mark(name) {
-        this.marks[name] = Math.round(performance.now() * 10) / 10;
-    }
-}
-const sleep = (ms, signal) => new Promise((res) => {
-    if (signal.aborted)
-        return res();
-    const t = setTimeout(done, ms);
-    function done() {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        res();
-    }
-    signal.addEventListener('abort', done);
-});
-/** Parses argv, consulting buildx itself about flags Hoist's table does not know. */
-async function parseWithBuildx(argv, io, getBuildx) {
-    const extra = {};
-    for (let round = 0; round < 20; round++) {
-        const parsed = parseBuildArgv(argv, extra);
-        switch (parsed.kind) {
-            case 'help':
-                io.stdout.write(BUILD_HELP);
-                return 0;
-            case 'usage-error':
-                io.stderr.write(`hoist build: ${parsed.message}\n`);
-                return 1;
-            case 'build':
-                return parsed;
-            case 'unknown-flag': {
-                // buildx decides: its own error message if it does not know the flag either,
-                // else the flag's kind from its help text. `--help` keeps buildx from building anything.
-                const bx = await getBuildx();
-                const r = await capture(bx.file, [...bx.prefix, 'build', '--help', parsed.token, 'x'], io.env);
-                if (r.code !== 0) {
-                    io.stderr.write(r.stderr || r.stdout);
-                    return r.code;
-                }
-                const name = parsed.flag.replace(/^-+/, '');
-                const spec = parsed.flag.startsWith('--')
-                    ? flagSpecFromHelp(r.stdout, name)
-                    : undefined;
-                if (parsed.flag.startsWith('--')) {
-                    extra[name] = spec ?? { kind: parsed.token.includes('=') ? 'value' : 'bool' };
-                }
-                else {
-                    const m = new RegExp(`^\\s+-${name}, --([\\w-]+)(?: (\\w+))?`, 'm').exec(r.stdout);
-                    if (!m) {
-                        io.stderr.write(`hoist build: cannot tell how buildx parses ${parsed.flag}; use its long form\n`);
-                        return 1;
-                    }
-                    extra[m[1]] = { kind: m[2] ? 'value' : 'bool', short: name };
-                }
-                break;
-            }
-        }
-    }
-    io.stderr.write('hoist build: too many flags unknown to Hoist\n');
-    return 1;
-}
-/** Runs `hoist build`; returns the exit code (buildx's, when buildx ran). */
-async function runBuild(argv, io) {
-    const { env } = io;
-    const timings = new Timings();
-    const warn = (m) => void io.stderr.write(`hoist: warning: ${m}\n`);
-    const info = (m) => void io.stderr.write(`hoist: ${m}\n`);
-    // Inside GitHub Actions, the runner hides every value it was told to mask from the job log;
-    // tokens this process obtains itself are masked the moment it has them (stderr, so that
-    // stdout stays buildx's own, e.g. with --quiet).
-    const mask = (secret) => {
-        if (env.GITHUB_ACTIONS === 'true' && secret)
-            void io.stderr.write(`::add-mask::${secret}\n`);
-    };
-    let buildxPromise;
-    const getBuildx = () => (buildxPromise ??= findBuildx(env));
-    const parsed = await parseWithBuildx(argv, io, getBuildx);
-    if (typeof parsed === 'number')
-        return parsed;
-    const { hoist, buildxArgs, facts } = parsed;
-    if (facts.builder)
-        warn(`ignoring --builder ${facts.builder}: the build runs on the project's Hoist builder`);
-    const waitMs = hoist.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(hoist.wait);
-    if (waitMs === undefined) {
-        throw new errors/* ConfigurationError */.j1(`--wait "${hoist.wait}" is not a duration; use e.g. 90s, 10m or 1h`);
-    }
-    // Find buildx while the server is being asked: its absence must stop us before a build exists,
-    // but it need not cost a round trip of its own.
-    const buildxReady = getBuildx();
-    buildxReady.catch(() => undefined);
-    const config = await readUserConfig(configPath(env));
-    const api = resolveApiUrl({ flag: hoist.apiUrl, env: env.HOIST_API_URL, config });
-    if (!api.ok)
-        throw new errors/* ConfigurationError */.j1(api.message);
-    const tokenChoice = resolveToken({
-        flag: hoist.token,
-        env: env.HOIST_TOKEN,
-        config,
-        apiUrl: api.value,
-        githubOidc: Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN),
-        inGithubActions: env.GITHUB_ACTIONS === 'true',
-        allowOidc: true,
-    });
-    if (!tokenChoice.ok)
-        throw new errors/* ConfigurationError */.j1(tokenChoice.message);
-    const local = !isRemoteContext(facts.context) && facts.context !== '-';
-    const [fromContext, fromDockerfile] = await Promise.all([
-        local ? findHoistJson((0,external_node_path_.resolve)(io.cwd, facts.context)) : Promise.resolve(undefined),
-        facts.file && facts.file !== '-' && !isRemoteContext(facts.context)
-            ? findHoistJson((0,external_node_path_.dirname)((0,external_node_path_.resolve)(io.cwd, facts.file)))
-            : Promise.resolve(undefined),
-    ]);
-    const project = resolveProject({
-        flag: hoist.project,
-        env: env.HOIST_PROJECT_ID,
-        fromContext,
-        fromDockerfile,
-    });
-    for (const w of project.warnings)
-        warn(w);
-    let client = new HoistClient({ apiUrl: api.value, userAgent: `hoist-cli/${VERSION}` });
-    if (tokenChoice.value.kind === 'token') {
-        client = client.withToken(tokenChoice.value.token);
-    }
-    else {
-        const audience = env.HOIST_OIDC_AUDIENCE || api.value;
-        const idToken = await fetchGithubIdToken(env, audience);
-        mask(idToken);
-        const exchanged = await client.exchangeGithubOidc({ token: idToken, project: project.project });
-        mask(exchanged.token);
-        client = client.withToken(exchanged.token);
-    }
-    timings.mark('token');
-    await buildxReady; // throws the install hint
-    timings.mark('buildx_found');
-    const tmpParent = env.HOIST_TMPDIR || (0,external_node_os_.tmpdir)();
-    // builders and PEMs of hoist processes that were killed outright (SIGKILL, power loss)
-    const swept = sweepStale(tmpParent, await buildxReady, env, warn);
-    // From here on, a signal cancels the build and still cleans up.
-    const cancel = new AbortController();
-    let cancelReason;
-    let exitSignal;
-    let child;
-    let killTimer;
-    const requestCancel = (reason, signal) => {
-        if (cancelReason === undefined) {
-            cancelReason = reason;
-            exitSignal = signal;
-            info(`${reason}: canceling the build`);
-        }
-        cancel.abort();
-        if (child && child.exitCode === null && child.signalCode === null) {
-            child.kill(signal ?? 'SIGTERM');
-            killTimer ??= setTimeout(() => child?.kill('SIGKILL'), 15_000);
-        }
-    };
-    const onSignal = (sig) => requestCancel(`received ${sig}`, sig);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    let buildId;
-    let buildClient;
-    let tmp;
-    let builder;
-    let heartbeat;
-    let result = { status: 'failed', error: 'hoist build stopped before buildx ran' };
-    let exitCode = 1;
     try {
-        const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : facts.platforms;
-        const created = await client.createBuild({
-            project: project.project,
-            platforms: platformsToAcquire,
-            options: {
-                cli_version: VERSION,
-                target_platforms: facts.platforms,
-                tags: facts.tags,
-                push: facts.push,
-                load: facts.load,
-                target: facts.target ?? null,
-                context: local ? 'local' : facts.context === '-' ? 'stdin' : 'remote',
-            },
-        });
-        buildId = created.build_id;
-        mask(created.build_token);
-        buildClient = client.withToken(created.build_token);
-        timings.mark('created');
-        info(`build ${created.build_id}: ${created.build_url}`);
-        const hbMs = Number(env.HOIST_HEARTBEAT_MS) || 5_000;
-        const bc = buildClient;
-        const id = buildId;
-        heartbeat = setInterval(() => {
-            bc.heartbeat(id).then((r) => {
-                if (r.cancel)
-                    requestCancel('the Hoist server canceled this build');
-            }, (err) => {
-                // the server ended the build (expired, canceled, finished): its certificate is dead too
-                if (err instanceof errors/* HoistApiError */.Yg && err.status === 409) {
-                    requestCancel(`the Hoist server ended this build (${err.message})`);
-                }
-                else
-                    warn(`heartbeat failed: ${(0,errors/* errorMessage */.gJ)(err)}`);
-            });
-        }, hbMs);
-        heartbeat.unref();
-        let platforms = platformsToAcquire;
-        if (platforms.length === 0) {
-            const b = await buildClient.getBuild(buildId).catch(() => undefined);
-            platforms = b?.platforms.length ? b.platforms : [platformOfThisMachine()];
-        }
-        if (cancel.signal.aborted)
-            throw new Error(cancelReason);
-        const deadline = Date.now() + waitMs;
-        const nodes = await Promise.all(platforms.map((p) => acquire(bc, id, p, deadline, waitMs, cancel.signal, info)));
-        if (cancel.signal.aborted)
-            throw new Error(cancelReason);
-        timings.mark('acquired');
-        tmp = await (0,promises_.mkdtemp)((0,external_node_path_.join)(tmpParent, 'hoist-build-'));
-        builder = builderName(buildId);
-        // lets a later run remove this builder and these files should this process be killed outright
-        await (0,promises_.writeFile)((0,external_node_path_.join)(tmp, OWNER_FILE), JSON.stringify({ pid: process.pid, builder }), { mode: 0o600 });
-        const bx = await buildxReady;
-        for (const [i, n] of nodes.entries()) {
-            const dir = (0,external_node_path_.join)(tmp, String(i));
-            await (0,promises_.mkdir)(dir, { mode: 0o700 });
-            const files = { cacert: (0,external_node_path_.join)(dir, 'ca.pem'), cert: (0,external_node_path_.join)(dir, 'cert.pem'), key: (0,external_node_path_.join)(dir, 'key.pem') };
-            await (0,promises_.writeFile)(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' });
-            await (0,promises_.writeFile)(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' });
-            await (0,promises_.writeFile)(files.key, n.key_pem, { mode: 0o600, flag: 'wx' });
-            const args = createBuilderArgs(builder, {
-                node: `${builder}-${i}`,
-                endpoint: n.endpoint,
-                // with --build-platform one native node takes every target platform
-                platform: hoist.buildPlatform ? undefined : platforms[i],
-                serverName: n.server_name,
-                ...files,
-            }, i > 0);
-            const via = bx.direct ?? bx;
-            const r = await capture(via.file, [...via.prefix, ...args], env);
-            if (r.code !== 0) {
-                throw new Error(`${bx.display} create failed: ${(r.stderr || r.stdout).trim()}`);
-            }
-        }
-        timings.mark('builder_created');
-        if (cancel.signal.aborted)
-            throw new Error(cancelReason);
-        const buildArgs = [...bx.prefix, 'build', '--builder', builder, ...buildxArgs];
-        // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
-        const { HOIST_TOKEN: _token, ...buildxEnv } = env;
-        child = (0,external_node_child_process_.spawn)(bx.file, buildArgs, { env: buildxEnv, stdio: 'inherit', cwd: io.cwd });
-        const spawned = child;
-        exitCode = await new Promise((res) => {
-            spawned.on('error', (err) => {
-                io.stderr.write(`hoist: cannot run ${bx.display}: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
-                res(127);
-            });
-            spawned.on('close', (code, signal) => res(code ?? 128 + signalNumber(signal)));
-        });
-        child = undefined;
-        timings.mark('built');
-        if (cancelReason !== undefined) {
-            result = { status: 'canceled', error: cancelReason };
-            if (exitCode === 0)
-                exitCode = 1;
-        }
-        else if (exitCode === 0) {
-            result = { status: 'success' };
-        }
-        else {
-            result = { status: 'failed', error: `docker buildx build exited with code ${exitCode}` };
-        }
+        return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(file, 'utf8');
     }
     catch (err) {
-        if (err instanceof errors/* HoistApiError */.Yg && err.code === 'build_canceled' && cancelReason === undefined) {
-            cancelReason = 'the Hoist server canceled this build';
-            info(cancelReason);
-        }
-        if (cancelReason !== undefined) {
-            result = { status: 'canceled', error: cancelReason };
-        }
-        else {
-            result = { status: 'failed', error: (0,errors/* errorMessage */.gJ)(err) };
-            if (!buildId)
-                throw err;
-            io.stderr.write(`hoist: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
-        }
-        exitCode = exitCode === 0 ? 1 : exitCode;
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HoistApiError */ .Yg(0, 'bad_ca_cert', `HOIST_CA_CERT=${file} cannot be read (${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .gJ)(err)}); set it to the PEM file of the CA that signed the Hoist server's certificate`);
     }
-    finally {
-        if (heartbeat)
-            clearInterval(heartbeat);
-        if (killTimer)
-            clearTimeout(killTimer);
-        if (builder) {
-            const bx = await buildxReady;
-            const via = bx.direct ?? bx;
-            const r = await capture(via.file, [...via.prefix, 'rm', '--force', builder], env);
-            if (r.code !== 0 && !/no builder|not found/i.test(r.stderr)) {
-                warn(`could not remove buildx builder ${builder}: ${r.stderr.trim()}; run "${bx.display} rm ${builder}"`);
-            }
-        }
-        if (tmp)
-            await (0,promises_.rm)(tmp, { recursive: true, force: true });
-        await swept;
-        timings.mark('cleaned');
-        if (buildClient && buildId) {
-            try {
-                await buildClient.finishBuild(buildId, result);
-            }
-            catch (err) {
-                // a build the server already canceled or expired refuses a finish; that is not the user's error
-                if (!(err instanceof errors/* HoistApiError */.Yg) || result.status !== 'canceled') {
-                    warn(`could not report the build's end (${result.status}): ${(0,errors/* errorMessage */.gJ)(err)}`);
-                }
-            }
-        }
-        timings.mark('finished');
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        if (env.HOIST_TIMINGS_FILE) {
-            await (0,promises_.writeFile)(env.HOIST_TIMINGS_FILE, JSON.stringify({ build_id: buildId, ...timings.marks }));
-        }
-    }
-    if (exitSignal)
-        return 128 + signalNumber(exitSignal);
-    return exitCode;
 }
-const OWNER_FILE = 'owner.json';
 /**
- * Removes what a killed `hoist build` left behind: each `hoist-build-*` dir of ours whose owner
- * process is gone, and the buildx builder it names. Never throws; costs a readdir when all is clean.
+ * One HTTP(S) request with a total timeout; https trusts the system store and `caPem`. TLS is
+ * loaded only for an https URL: node:https and node:tls cost tens of ms at start-up, which
+ * every `hoist build` against a plain-HTTP (loopback, in-cluster) server would pay.
  */
-async function sweepStale(parent, bx, env, warn) {
-    try {
-        const uid = process.getuid?.();
-        for (const name of await (0,promises_.readdir)(parent)) {
-            if (!name.startsWith('hoist-build-'))
-                continue;
-            const dir = (0,external_node_path_.join)(parent, name);
-            let owner;
+async function send(url, opts) {
+    const tls = url.protocol === 'https:'
+        ? { https: await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 44708, 23)), cas: (await __nccwpck_require__.e(/* import() */ 745).then(__nccwpck_require__.bind(__nccwpck_require__, 86745))).trustedCas() }
+        : undefined;
+    return new Promise((resolve, reject) => {
+        const mod = tls ? tls.https : node_http__WEBPACK_IMPORTED_MODULE_1__;
+        const req = mod.request(url, {
+            method: opts.method,
+            headers: {
+                ...opts.headers,
+                ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
+            },
+            ...(tls ? { ca: opts.caPem ? [...tls.cas, opts.caPem] : tls.cas } : {}),
+        }, (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => resolve({
+                status: res.statusCode ?? 0,
+                text: Buffer.concat(chunks).toString('utf8'),
+                headers: {
+                    get: (name) => {
+                        const v = res.headers[name.toLowerCase()];
+                        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+                    },
+                },
+            }));
+            res.on('error', reject);
+        });
+        const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`)), opts.timeoutMs);
+        req.on('close', () => clearTimeout(timer));
+        req.on('error', reject);
+        req.end(opts.body);
+    });
+}
+/** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
+class HoistClient {
+    apiUrl;
+    token;
+    timeoutMs;
+    userAgent;
+    caPem;
+    constructor(opts) {
+        this.apiUrl = normalizeApiUrl(opts.apiUrl);
+        this.token = opts.token;
+        this.timeoutMs = opts.timeoutMs ?? 30_000;
+        this.userAgent = opts.userAgent ?? 'hoist-client';
+        this.caPem = opts.caPem ?? caPemFromEnv();
+    }
+    withToken(token) {
+        return new HoistClient({
+            apiUrl: this.apiUrl,
+            token,
+            timeoutMs: this.timeoutMs,
+            userAgent: this.userAgent,
+            caPem: this.caPem,
+        });
+    }
+    async request(method, path, body) {
+        const url = `${this.apiUrl}${path}`;
+        const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
+        if (this.token)
+            headers.authorization = `Bearer ${this.token}`;
+        if (body !== undefined)
+            headers['content-type'] = 'application/json';
+        let res;
+        try {
+            res = await send(new URL(url), {
+                method,
+                headers,
+                body: body === undefined ? undefined : JSON.stringify(body),
+                timeoutMs: this.timeoutMs,
+                caPem: this.caPem,
+            });
+        }
+        catch (err) {
+            const code = err.code ?? '';
+            const tlsHint = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/.test(code) || /certificate/i.test((0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .gJ)(err))
+                ? " The server's TLS certificate is not trusted: set HOIST_CA_CERT to the PEM file of the CA that signed it."
+                : ' Check the API URL (--api-url or HOIST_API_URL) and that the server is running.';
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HoistApiError */ .Yg(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .gJ)(err)}.${tlsHint}`);
+        }
+        const text = res.text;
+        let parsed = undefined;
+        if (text) {
             try {
-                if (uid !== undefined && (await (0,promises_.stat)(dir)).uid !== uid)
-                    continue;
-                owner = JSON.parse(await (0,promises_.readFile)((0,external_node_path_.join)(dir, OWNER_FILE), 'utf8'));
+                parsed = JSON.parse(text);
             }
             catch {
-                continue; // being set up right now, or not ours
+                parsed = undefined;
             }
-            if (typeof owner.pid !== 'number' || processAlive(owner.pid))
-                continue;
-            if (typeof owner.builder === 'string' && /^hoist-[\w.-]+$/.test(owner.builder)) {
-                const via = bx.direct ?? bx;
-                await capture(via.file, [...via.prefix, 'rm', '--force', owner.builder], env);
-            }
-            await (0,promises_.rm)(dir, { recursive: true, force: true });
-            warn(`removed ${typeof owner.builder === 'string' ? owner.builder : name}, left behind by a killed hoist build`);
         }
+        if (res.status < 200 || res.status >= 300) {
+            const e = parsed?.error;
+            const retryAfter = /^\d{1,6}$/.test(res.headers.get('retry-after') ?? '')
+                ? Number(res.headers.get('retry-after')) * 1000
+                : undefined;
+            // The server's words are printed to terminals and logs: no control character gets through
+            // (a build's error, which any build token can set, is quoted in some answers).
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HoistApiError */ .Yg(res.status, e?.code ?? `http_${res.status}`, (0,_text_js__WEBPACK_IMPORTED_MODULE_3__/* .escapeControls */ .U)(e?.message ??
+                `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`), retryAfter);
+        }
+        return parsed;
+    }
+    exchangeGithubOidc(req) {
+        return this.request('POST', '/v1/auth/github-oidc', req);
+    }
+    /** Resolves a version spec; `target` picks the tarball for another OS/arch than the server's own. */
+    cliRelease(spec, target) {
+        const query = target
+            ? `?os=${encodeURIComponent(target.os)}&arch=${encodeURIComponent(target.arch)}`
+            : '';
+        return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
+    }
+    createBuild(req) {
+        return this.request('POST', '/v1/builds', req);
+    }
+    builder(buildId, platform) {
+        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);
+    }
+    heartbeat(buildId) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/heartbeat`, {});
+    }
+    finishBuild(buildId, req) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
+    }
+    /** Sends steps, warnings and the Dockerfile of a running build (its build token). */
+    postSteps(buildId, req) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req);
+    }
+    getBuild(buildId) {
+        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
+    }
+    /** What the client's token is; any valid token may ask. */
+    whoami() {
+        return this.request('GET', '/v1/auth/whoami');
+    }
+    // ---- admin (used by the CLI's admin commands) ----
+    listProjects() {
+        return this.request('GET', '/v1/projects');
+    }
+    createProject(req) {
+        return this.request('POST', '/v1/projects', req);
+    }
+    /** By id or name. */
+    getProject(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    deleteProject(project) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    createProjectToken(project, req) {
+        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
+    }
+    listProjectTokens(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
+    }
+    revokeProjectToken(project, tokenId) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/tokens/${encodeURIComponent(tokenId)}`);
+    }
+    addTrustPolicy(project, req) {
+        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
+    }
+    listTrustPolicies(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
+    }
+    removeTrustPolicy(project, policyId) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/trust-policies/${encodeURIComponent(policyId)}`);
+    }
+    listBuilds(query = {}) {
+        const qs = new URLSearchParams();
+        if (query.project)
+            qs.set('project', query.project);
+        if (query.limit)
+            qs.set('limit', String(query.limit));
+        const q = qs.toString();
+        return this.request('GET', `/v1/builds${q ? `?${q}` : ''}`);
+    }
+}
+function normalizeApiUrl(raw) {
+    const trimmed = raw.trim().replace(/\/+$/, '');
+    let u;
+    try {
+        u = new URL(trimmed);
     }
     catch {
-        // a sweep that cannot run changes nothing for this build
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HoistApiError */ .Yg(0, 'bad_api_url', `"${raw}" is not a valid Hoist API URL; expected e.g. https://hoist.example.com`);
     }
-}
-function processAlive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HoistApiError */ .Yg(0, 'bad_api_url', `the Hoist API URL must be http(s), got "${raw}"`);
     }
-    catch (err) {
-        return err.code === 'EPERM';
-    }
-}
-/** Polls one platform's builder until it is active, honouring retry_after_ms, up to the deadline. */
-async function acquire(client, buildId, platform, deadline, waitMs, signal, info) {
-    let lastReason = '';
-    let told = false;
-    for (;;) {
-        if (signal.aborted)
-            throw new Error('canceled');
-        let answer;
-        try {
-            answer = await client.builder(buildId, platform);
-        }
-        catch (err) {
-            // an unreachable or overloaded server is waited out like a pending answer, up to --wait
-            const transient = err instanceof errors/* HoistApiError */.Yg && (err.status === 0 || err.status === 429 || err.status >= 500);
-            if (!transient || Date.now() >= deadline)
-                throw err;
-            answer = { status: 'pending', retry_after_ms: 1000, reason: (0,errors/* errorMessage */.gJ)(err) };
-        }
-        if (answer.status === 'active')
-            return answer;
-        lastReason = answer.reason;
-        const left = deadline - Date.now();
-        if (left <= 0) {
-            throw new Error(`no ${platform} builder became available within --wait ${Math.round(waitMs / 1000)}s` +
-                `${lastReason ? ` (the server said: ${lastReason})` : ''}. ` +
-                'Try again later, raise --wait, or ask your Hoist admin about builder capacity.');
-        }
-        if (!told) {
-            info(`waiting for a ${platform} builder: ${lastReason}`);
-            told = true;
-        }
-        await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);
-    }
+    return trimmed;
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-;// CONCATENATED MODULE: ./src/lib/cache-tag.ts
 
-// Shared by the build-push action (fallback-cache) and `hoist cache prune`: both must name a
-// branch's registry cache tag the same way.
-/** OCI distribution-spec tag grammar. */
-const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-const MAX_TAG = 128;
+/***/ }),
+
+/***/ 82543:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   y: () => (/* binding */ parseDurationMs)
+/* harmony export */ });
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 /**
- * A branch name as a valid OCI tag: lowercased, every character outside [a-z0-9_.-] as `-`,
- * at most 128 characters. When that changed the name, a hash of the original is appended
- * so that `feature/a` and `feature-a` (or `Main` and `main`) never share a cache.
+ * A duration as Go (and so buildx) writes it, plus days: "250ms", "90s", "10m", "1h30m", "30d".
+ * A plain number is seconds. Returns milliseconds, or undefined for anything else (negative,
+ * trailing words, unknown units).
  */
-function branchCacheTag(branch) {
-    if (branch === '')
-        throw new Error('branchCacheTag: empty branch name');
-    if (TAG.test(branch) && branch === branch.toLowerCase())
-        return branch;
-    const hash = (0,external_node_crypto_.createHash)('sha256').update(branch).digest('hex').slice(0, 8);
-    let base = branch.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
-    base = base.replace(/^[.-]+/, '');
-    base = base.slice(0, MAX_TAG - hash.length - 1).replace(/[.-]+$/, '');
-    return base ? `${base}-${hash}` : hash;
-}
-
-;// CONCATENATED MODULE: ./src/cli/cache.ts
-// `hoist cache prune`: deletes stale branch caches of the fallback build's registry cache
-// (the build-push input `fallback-cache`) through the registry's HTTP API.
-
-
-
-
-
-
-
-
-const CACHE_HELP = `Usage:  hoist cache prune --ref REGISTRY/REPOSITORY [--keep TAG]... [--default-branch main]
-                         [--older-than 14d] [--dry-run] [--insecure]
-
-Deletes the branch caches of a fallback-cache repository (the build-push input
-\`fallback-cache\`) that are older than --older-than. The default branch's tag and every
---keep tag are kept, and so is a cache whose age cannot be told. Credentials come from
-the docker config (DOCKER_CONFIG or ~/.docker/config.json, "auths" entries); the
-registry must allow deletes. --insecure talks plain HTTP to the registry.
-`;
-const MANIFEST_ACCEPT = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-    'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
-const CREATED_ANNOTATION = 'org.opencontainers.image.created';
-/** BuildKit stamps every layer of an exported cache with this annotation. */
-const BUILDKIT_CREATED_ANNOTATION = 'buildkit/createdat';
-/**
- * Which tags go. Pure. A manifest is deleted by digest, which removes every tag that points
- * to it, so a digest shared with a tag that stays is kept too.
- */
-function decidePrune(tags, opts) {
-    const defaultTag = branchCacheTag(opts.defaultBranch);
-    const first = tags.map((t) => {
-        if (t.tag === defaultTag)
-            return { ...t, action: 'keep', reason: 'the default branch' };
-        if (opts.keep.includes(t.tag))
-            return { ...t, action: 'keep', reason: '--keep' };
-        if (!t.created)
-            return { ...t, action: 'keep', reason: `age unknown: ${t.unknownAge ?? 'no date'}` };
-        const age = opts.now.getTime() - t.created.getTime();
-        if (age <= opts.olderThanMs)
-            return { ...t, action: 'keep', reason: `fresh (${formatAge(age)} old)` };
-        return { ...t, action: 'delete', reason: `stale (${formatAge(age)} old)` };
-    });
-    const kept = new Map();
-    for (const d of first)
-        if (d.action === 'keep' && !kept.has(d.digest))
-            kept.set(d.digest, d.tag);
-    return first.map((d) => {
-        const shared = kept.get(d.digest);
-        return d.action === 'delete' && shared
-            ? { ...d, action: 'keep', reason: `same manifest as kept tag ${shared}` }
-            : d;
-    });
-}
-function formatAge(ms) {
-    const m = Math.max(0, ms);
-    if (m >= 86_400_000)
-        return `${Math.floor(m / 86_400_000)}d`;
-    if (m >= 3_600_000)
-        return `${Math.floor(m / 3_600_000)}h`;
-    if (m >= 60_000)
-        return `${Math.floor(m / 60_000)}m`;
-    return `${Math.floor(m / 1000)}s`;
-}
-/** `host[:port]/path` of the --ref flag. */
-function parseRegistryRef(raw) {
-    const ref = raw.trim();
-    const slash = ref.indexOf('/');
-    const host = slash > 0 ? ref.slice(0, slash) : '';
-    const repository = slash > 0 ? ref.slice(slash + 1) : '';
-    const looksLikeHost = host.includes('.') || host.includes(':') || host === 'localhost';
-    const component = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-    const lastPart = repository.split('/').pop() ?? '';
-    if (!looksLikeHost || !repository || ref.includes('@') || lastPart.includes(':')) {
-        throw new errors/* ConfigurationError */.j1(`hoist cache prune: --ref must be a registry host and repository without a tag, e.g. ghcr.io/acme/app-cache (the value of the build-push input fallback-cache); got "${raw}"`);
+function parseDurationMs(raw) {
+    const s = raw.trim();
+    if (/^\d+(\.\d+)?$/.test(s))
+        return Math.round(Number(s) * 1000);
+    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+    let total = 0;
+    let matched = 0;
+    for (let m = re.exec(s); m; m = re.exec(s)) {
+        total += Number(m[1]) * UNIT_MS[m[2]];
+        matched = re.lastIndex;
     }
-    if (!repository.split('/').every((c) => component.test(c))) {
-        throw new errors/* ConfigurationError */.j1(`hoist cache prune: --ref "${raw}": the repository path may hold lowercase letters and digits, separated by . _ - or /`);
-    }
-    return { host, repository };
-}
-/** The `auths` entry of the docker config for this registry host, if any. */
-async function readDockerCredential(dir, host) {
-    let text;
-    try {
-        text = await (0,promises_.readFile)((0,external_node_path_.join)(dir, 'config.json'), 'utf8');
-    }
-    catch {
+    if (matched === 0 || matched !== s.length)
         return undefined;
-    }
-    let config;
-    try {
-        config = JSON.parse(text);
-    }
-    catch (err) {
-        throw new errors/* ConfigurationError */.j1(`hoist cache prune: ${(0,external_node_path_.join)(dir, 'config.json')} is not valid JSON (${(0,errors/* errorMessage */.gJ)(err)}); fix it or point DOCKER_CONFIG elsewhere`);
-    }
-    for (const [key, entry] of Object.entries(config.auths ?? {})) {
-        const keyHost = key.replace(/^https?:\/\//, '').split('/')[0];
-        if (keyHost !== host)
-            continue;
-        if (entry.username && entry.password)
-            return { username: entry.username, password: entry.password };
-        if (entry.auth) {
-            const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-            const colon = decoded.indexOf(':');
-            if (colon > 0)
-                return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-        }
-    }
-    return undefined;
-}
-/** Key="value" pairs of a WWW-Authenticate challenge. */
-function parseChallenge(header) {
-    const space = header.indexOf(' ');
-    const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
-    const params = {};
-    for (const m of header.slice(space + 1).matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
-        params[m[1]] = m[2];
-    return { scheme, params };
-}
-/** A registry API client for one repository: anonymous, basic, or bearer tokens by challenge. */
-class RegistryClient {
-    repository;
-    credential;
-    base;
-    authorization;
-    constructor(host, repository, insecure, credential) {
-        this.repository = repository;
-        this.credential = credential;
-        this.base = `${insecure ? 'http' : 'https'}://${host}`;
-    }
-    async request(method, path, headers = {}) {
-        const url = path.startsWith('http') ? path : `${this.base}${path}`;
-        const send = () => fetch(url, {
-            method,
-            headers: { ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) },
-            redirect: 'follow',
-        }).catch((err) => {
-            const cause = err.cause;
-            throw new errors/* ConfigurationError */.j1(`hoist cache prune: cannot reach the registry at ${this.base} (${(0,errors/* errorMessage */.gJ)(cause ?? err)}); check --ref${this.base.startsWith('https') ? ', and add --insecure for a plain-HTTP registry' : ''}`);
-        });
-        let res = await send();
-        if (res.status === 401) {
-            const challenge = res.headers.get('www-authenticate');
-            if (challenge && (await this.authenticate(challenge))) {
-                await res.arrayBuffer();
-                res = await send();
-            }
-        }
-        return res;
-    }
-    async authenticate(header) {
-        const { scheme, params } = parseChallenge(header);
-        const basic = this.credential
-            ? `Basic ${Buffer.from(`${this.credential.username}:${this.credential.password}`).toString('base64')}`
-            : undefined;
-        if (scheme === 'basic') {
-            if (!basic || this.authorization === basic)
-                return false;
-            this.authorization = basic;
-            return true;
-        }
-        if (scheme !== 'bearer' || !params.realm)
-            return false;
-        const tokenUrl = new URL(params.realm);
-        if (params.service)
-            tokenUrl.searchParams.set('service', params.service);
-        // Ask for delete up front so one token serves the whole run.
-        tokenUrl.searchParams.append('scope', `repository:${this.repository}:pull,delete`);
-        if (params.scope && !params.scope.startsWith(`repository:${this.repository}:`)) {
-            tokenUrl.searchParams.append('scope', params.scope);
-        }
-        const res = await fetch(tokenUrl, { headers: basic ? { authorization: basic } : {} });
-        if (!res.ok) {
-            throw new errors/* ConfigurationError */.j1(`hoist cache prune: the registry's token service ${tokenUrl.origin}${tokenUrl.pathname} refused ${this.credential ? `the credential of ${this.credential.username}` : 'an anonymous token'} (HTTP ${res.status}); log in with "docker login" for this registry`);
-        }
-        const body = (await res.json());
-        const token = body.token ?? body.access_token;
-        if (!token)
-            return false;
-        const next = `Bearer ${token}`;
-        if (this.authorization === next)
-            return false;
-        this.authorization = next;
-        return true;
-    }
-    /** Every tag, following `Link: <…>; rel="next"` pagination. */
-    async listTags() {
-        const tags = [];
-        let next = `/v2/${this.repository}/tags/list?n=100`;
-        for (let page = 0; next && page < 10_000; page++) {
-            const res = await this.request('GET', next, { accept: 'application/json' });
-            if (res.status === 404) {
-                await res.arrayBuffer();
-                return tags;
-            }
-            await this.expectOk(res, `list the tags of ${this.repository}`);
-            const body = (await res.json());
-            tags.push(...(body.tags ?? []));
-            const link = res.headers.get('link');
-            const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
-            next = m ? new URL(m[1], `${this.base}/`).toString() : undefined;
-        }
-        return tags;
-    }
-    async expectOk(res, what) {
-        if (res.ok)
-            return;
-        const text = (await res.text()).slice(0, 300).trim();
-        const hint = res.status === 401 || res.status === 403
-            ? ': the registry refused the credential; run "docker login" for it (or set DOCKER_CONFIG)'
-            : res.status === 405 && what.startsWith('delete')
-                ? ': the registry does not allow deletes (for docker-registry set storage.delete.enabled: true)'
-                : '';
-        throw new errors/* ConfigurationError */.j1(`hoist cache prune: could not ${what} (HTTP ${res.status}${text ? `: ${text}` : ''})${hint}`);
-    }
-    /** The digest a tag points to: HEAD with every manifest type accepted. */
-    async manifestDigest(tag) {
-        const res = await this.request('HEAD', `/v2/${this.repository}/manifests/${tag}`, {
-            accept: MANIFEST_ACCEPT,
-        });
-        await this.expectOk(res, `read the manifest of ${this.repository}:${tag}`);
-        const digest = res.headers.get('docker-content-digest');
-        if (digest)
-            return digest;
-        // Some registries answer HEAD without the header: hash the manifest itself.
-        const get = await this.request('GET', `/v2/${this.repository}/manifests/${tag}`, {
-            accept: MANIFEST_ACCEPT,
-        });
-        await this.expectOk(get, `read the manifest of ${this.repository}:${tag}`);
-        return `sha256:${(0,external_node_crypto_.createHash)('sha256')
-            .update(Buffer.from(await get.arrayBuffer()))
-            .digest('hex')}`;
-    }
-    async getJson(path, accept, what) {
-        const res = await this.request('GET', path, { accept });
-        await this.expectOk(res, what);
-        return res.json();
-    }
-    async deleteManifest(digest) {
-        const res = await this.request('DELETE', `/v2/${this.repository}/manifests/${digest}`);
-        await this.expectOk(res, `delete ${this.repository}@${digest}`);
-        await res.arrayBuffer();
-    }
-}
-function validDate(raw) {
-    if (!raw)
-        return undefined;
-    const d = new Date(raw);
-    return Number.isNaN(d.getTime()) ? undefined : d;
-}
-/**
- * When a cache was written: the manifest's (or its config descriptor's) created annotation,
- * else the newest `buildkit/createdat` of its layers, else the image config's `created`.
- */
-async function cacheAge(client, digest) {
-    const path = `/v2/${client.repository}/manifests/${digest}`;
-    const manifest = (await client.getJson(path, MANIFEST_ACCEPT, `read ${client.repository}@${digest}`));
-    const annotated = validDate(manifest.annotations?.[CREATED_ANNOTATION]) ??
-        validDate(manifest.config?.annotations?.[CREATED_ANNOTATION]);
-    if (annotated)
-        return { created: annotated, createdFrom: 'annotation' };
-    const stamps = [...(manifest.layers ?? []), ...(manifest.manifests ?? [])]
-        .map((d) => validDate(d.annotations?.[BUILDKIT_CREATED_ANNOTATION]))
-        .filter((d) => d !== undefined);
-    if (stamps.length > 0) {
-        return {
-            created: new Date(Math.max(...stamps.map((d) => d.getTime()))),
-            createdFrom: 'buildkit/createdat',
-        };
-    }
-    let config = manifest.config;
-    if (!config && manifest.manifests?.length) {
-        // An image index: the first image's config tells its age.
-        const inner = manifest.manifests.find((m) => m.mediaType?.includes('manifest'));
-        if (inner?.digest) {
-            const child = (await client.getJson(`/v2/${client.repository}/manifests/${inner.digest}`, MANIFEST_ACCEPT, `read ${client.repository}@${inner.digest}`));
-            config = child.config;
-        }
-    }
-    if (config?.digest && /image\.config|container\.image/.test(config.mediaType ?? '')) {
-        const blob = (await client.getJson(`/v2/${client.repository}/blobs/${config.digest}`, '*/*', `read the image config ${config.digest}`));
-        const created = validDate(blob.created);
-        if (created)
-            return { created, createdFrom: 'image config' };
-        return { unknownAge: 'the image config has no created date' };
-    }
-    return { unknownAge: 'no created annotation, no buildkit/createdat and no image config' };
-}
-/** Lists, judges and (unless dry-run) deletes; prints one table. */
-async function pruneCache(opts, io) {
-    const { host, repository } = parseRegistryRef(opts.ref);
-    const credential = await readDockerCredential(opts.dockerConfigDir ?? (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.docker'), host);
-    const client = new RegistryClient(host, repository, opts.insecure, credential);
-    const tags = [];
-    for (const tag of await client.listTags()) {
-        const digest = await client.manifestDigest(tag);
-        tags.push({ tag, digest, ...(await cacheAge(client, digest)) });
-    }
-    const decisions = decidePrune(tags, opts);
-    const deleted = [];
-    const doneDigests = new Set();
-    for (const d of decisions) {
-        if (d.action !== 'delete' || opts.dryRun)
-            continue;
-        if (!doneDigests.has(d.digest))
-            await client.deleteManifest(d.digest);
-        doneDigests.add(d.digest);
-        deleted.push(d.tag);
-    }
-    const verb = opts.dryRun ? 'would delete' : 'deleted';
-    io.stdout.write(decisions.length === 0
-        ? `${opts.ref} has no tags\n`
-        : renderTable(['TAG', 'DIGEST', 'CREATED', 'ACTION'], decisions.map((d) => [
-            d.tag,
-            d.digest.slice(0, 19),
-            d.created?.toISOString(),
-            d.action === 'delete' ? `${verb}: ${d.reason}` : `keep: ${d.reason}`,
-        ])));
-    const count = decisions.filter((d) => d.action === 'delete').length;
-    io.stdout.write(`${opts.dryRun ? `dry run: would delete ${count}` : `deleted ${deleted.length}`} of ${decisions.length} tags\n`);
-    return { decisions, deleted };
-}
-/** `hoist cache SUBCOMMAND`; returns the exit code. */
-async function runCache(argv, io) {
-    const [sub, ...rest] = argv;
-    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-        io.stdout.write(CACHE_HELP);
-        return sub === undefined ? 2 : 0;
-    }
-    if (sub !== 'prune') {
-        throw new errors/* ConfigurationError */.j1(`hoist cache: unknown subcommand "${sub}"; expected: prune`);
-    }
-    if (rest.includes('--help') || rest.includes('-h')) {
-        io.stdout.write(CACHE_HELP);
-        return 0;
-    }
-    const { values, positionals } = parseFlags('hoist cache prune', rest, {
-        ref: 'string',
-        keep: 'list',
-        'default-branch': 'string',
-        'older-than': 'string',
-        'dry-run': 'bool',
-        insecure: 'bool',
-    });
-    if (positionals.length)
-        throw new errors/* ConfigurationError */.j1(`hoist cache prune: unexpected argument "${positionals[0]}"`);
-    const ref = values.ref;
-    if (!ref) {
-        throw new errors/* ConfigurationError */.j1('hoist cache prune: --ref is required: the registry repository of the cache, as given to the build-push input fallback-cache (e.g. --ref ghcr.io/acme/app-cache)');
-    }
-    const olderThanRaw = values['older-than'] ?? '14d';
-    const olderThanMs = parseDurationMs(olderThanRaw);
-    if (olderThanMs === undefined) {
-        throw new errors/* ConfigurationError */.j1(`hoist cache prune: --older-than takes a duration such as 14d, 36h or 90m; got "${olderThanRaw}"`);
-    }
-    const defaultBranch = values['default-branch'] ?? 'main';
-    if (!defaultBranch)
-        throw new errors/* ConfigurationError */.j1('hoist cache prune: --default-branch must not be empty');
-    await pruneCache({
-        ref,
-        keep: values.keep ?? [],
-        defaultBranch,
-        olderThanMs,
-        dryRun: values['dry-run'] === true,
-        insecure: values.insecure === true,
-        now: new Date(),
-        dockerConfigDir: io.env.DOCKER_CONFIG || (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.docker'),
-    }, io);
-    return 0;
-}
-
-;// CONCATENATED MODULE: ./src/cli/main.ts
-
-
-
-
-
-const USAGE = `Usage:  hoist COMMAND
-
-Remote BuildKit builds on your project's persistent Hoist builder.
-
-Commands:
-  build      Build with "docker buildx build" on a Hoist builder (hoist build --help)
-  login      Save the Hoist API URL and a token
-  projects   Manage projects
-  tokens     Manage project tokens
-  trust      Manage GitHub OIDC trust policies
-  builds     List and show builds
-  cache      Prune stale branch caches of the fallback build (hoist cache prune --help)
-  server     Run the Hoist control plane (hoist server --help)
-  version    Print the version
-
-${ADMIN_HELP}`;
-/** Dispatches `hoist <command>`; returns the process exit code. */
-async function main(argv) {
-    const [command, ...rest] = argv;
-    const io = {
-        env: process.env,
-        cwd: process.cwd(),
-        stdout: process.stdout,
-        stderr: process.stderr,
-        stdin: process.stdin,
-    };
-    try {
-        switch (command) {
-            case 'server': {
-                // Loaded only for `hoist server`: the control plane's modules (fastify, SQLite, pg, pino…)
-                // would otherwise add hundreds of ms to every `hoist build`.
-                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(751)]).then(__nccwpck_require__.bind(__nccwpck_require__, 97751));
-                return await runServerCommand(rest);
-            }
-            case 'build':
-                return await runBuild(rest, io);
-            case 'login':
-            case 'projects':
-            case 'tokens':
-            case 'trust':
-            case 'builds':
-                return await runAdmin(command, rest, io);
-            case 'cache':
-                return await runCache(rest, io);
-            case 'version':
-            case '--version':
-            case '-v':
-                process.stdout.write(`hoist ${VERSION}\n`);
-                return 0;
-            case undefined:
-            case 'help':
-            case '--help':
-            case '-h':
-                process.stdout.write(USAGE);
-                return command === undefined ? 2 : 0;
-        }
-        process.stderr.write(`hoist: unknown command "${command}"; run "hoist --help"\n`);
-        return 2;
-    }
-    catch (err) {
-        if (err instanceof errors/* HoistApiError */.Yg && (err.status === 401 || err.status === 403)) {
-            process.stderr.write(`hoist: the Hoist server refused the token: ${err.message}\n`);
-        }
-        else {
-            const message = (0,errors/* errorMessage */.gJ)(err);
-            // messages of admin commands already name theirs ("hoist tokens create: ...")
-            process.stderr.write(`${message.startsWith('hoist ') ? '' : 'hoist: '}${message}\n`);
-        }
-        return err instanceof errors/* ConfigurationError */.j1 ? 2 : 1;
-    }
+    return Math.round(total);
 }
 
 
@@ -2204,11 +2231,15 @@ class ConfigurationError extends Error {
 class HoistApiError extends Error {
     status;
     code;
+    retryAfterMs;
     name = 'HoistApiError';
-    constructor(status, code, message) {
+    constructor(status, code, message, 
+    /** From a Retry-After header in seconds (a 429 or 503), when the server sent one. */
+    retryAfterMs) {
         super(message);
         this.status = status;
         this.code = code;
+        this.retryAfterMs = retryAfterMs;
     }
 }
 /** The message of anything thrown, without a stack. */
@@ -2216,6 +2247,52 @@ function errorMessage(err) {
     if (err instanceof Error)
         return err.message;
     return String(err);
+}
+
+
+/***/ }),
+
+/***/ 79112:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   C: () => (/* binding */ truncateUtf8),
+/* harmony export */   U: () => (/* binding */ escapeControls)
+/* harmony export */ });
+// Text that came from elsewhere (a server, a build's error), made safe to print or store.
+// C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates that reorder what
+// a terminal shows ("Trojan Source"); the backslash too, so an escape in the output is unambiguous.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\]/g;
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/**
+ * Shows every control character as a visible escape (`\x1b`, `\n`, `\u202e`), so text from a
+ * server or a build cannot move the cursor, recolour, retitle or rewrite a terminal. Pure.
+ */
+function escapeControls(s) {
+    return s.replace(UNSAFE, (c) => {
+        const named = NAMED[c];
+        if (named)
+            return named;
+        const code = c.charCodeAt(0);
+        return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+    });
+}
+/** The longest prefix of `s` that fits in `maxBytes` of UTF-8, never splitting a character. Pure. */
+function truncateUtf8(s, maxBytes, marker = '…') {
+    if (Buffer.byteLength(s) <= maxBytes)
+        return s;
+    const room = maxBytes - Buffer.byteLength(marker);
+    let out = '';
+    let used = 0;
+    for (const ch of s) {
+        const n = Buffer.byteLength(ch);
+        if (used + n > room)
+            break;
+        out += ch;
+        used += n;
+    }
+    return out + marker;
 }
 
 
@@ -2407,6 +2484,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
+
+/***/ }),
+
+/***/ 80481:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
 
 /***/ }),
 
@@ -2639,6 +2723,36 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 /******/ 			() => (module);
 /******/ 		__nccwpck_require__.d(getter, { a: getter });
 /******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
 /******/ 	};
 /******/ })();
 /******/ 

@@ -46614,7 +46614,7 @@ function extend(target) {
 
 /***/ }),
 
-/***/ 78990:
+/***/ 9124:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -46636,11 +46636,15 @@ class ConfigurationError extends Error {
 class HoistApiError extends Error {
     status;
     code;
+    retryAfterMs;
     name = 'HoistApiError';
-    constructor(status, code, message) {
+    constructor(status, code, message, 
+    /** From a Retry-After header in seconds (a 429 or 503), when the server sent one. */
+    retryAfterMs) {
         super(message);
         this.status = status;
         this.code = code;
+        this.retryAfterMs = retryAfterMs;
     }
 }
 /** The message of anything thrown, without a stack. */
@@ -46754,8 +46758,6 @@ const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impor
 var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
-;// CONCATENATED MODULE: external "node:tls"
-const external_node_tls_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
 // EXTERNAL MODULE: ./node_modules/reflect-metadata/Reflect.js
 var Reflect = __nccwpck_require__(80477);
 // EXTERNAL MODULE: ./node_modules/@peculiar/x509/build/x509.cjs.js
@@ -46838,14 +46840,15 @@ async function createCa(opts) {
 }
 async function issue(ca, opts) {
     const { cert: caCert, key: caKey } = await importCa(ca);
-    const keys = await generateKeys();
+    const keys = opts.publicKey ? null : await generateKeys();
+    const publicKey = opts.publicKey ?? keys.publicKey;
     const notBefore = opts.notBefore ?? new Date(Date.now() - BACKDATE_MS);
     assertValidity(notBefore, opts.notAfter);
     const extensions = [
         new x509_cjs/* BasicConstraintsExtension */.WA(false, undefined, true),
         new x509_cjs/* KeyUsagesExtension */.hy(x509_cjs/* KeyUsageFlags */.Ob.digitalSignature, true),
         new x509_cjs/* ExtendedKeyUsageExtension */.j6([opts.usage], false),
-        await x509_cjs/* SubjectKeyIdentifierExtension */.QE.create(keys.publicKey),
+        await x509_cjs/* SubjectKeyIdentifierExtension */.QE.create(publicKey),
         await x509_cjs/* AuthorityKeyIdentifierExtension */.Z$.create(caCert.publicKey),
     ];
     if (opts.altNames.length > 0) {
@@ -46858,11 +46861,11 @@ async function issue(ca, opts) {
         notBefore,
         notAfter: opts.notAfter,
         signingAlgorithm: SIGNING,
-        publicKey: keys.publicKey,
+        publicKey,
         signingKey: caKey,
         extensions,
     });
-    return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
+    return { certPem: cert.toString('pem'), keyPem: keys ? await exportKeyPem(keys.privateKey) : '' };
 }
 /**
  * A server certificate (serverAuth) signed by `ca`, valid for the given DNS names and IP
@@ -46894,6 +46897,29 @@ async function issueClientCert(ca, opts) {
         altNames: [],
     });
 }
+/**
+ * A new certificate for the key of `certPem` (same subject, new serial and validity), signed by
+ * `ca`. Renewing this way leaves the holder's key file untouched: a client that reads its cert
+ * and key files on every connection never sees a cert next to a key it does not match.
+ */
+async function renewClientCert(ca, opts) {
+    const old = new x509_cjs/* X509Certificate */.yI(opts.certPem);
+    const publicKey = await old.publicKey.export(EC_KEY, ['verify']);
+    const cn = old.subjectName.getField('CN')[0];
+    const org = old.subjectName.getField('O')[0];
+    if (!cn)
+        throw new Error('the certificate to renew has no common name');
+    const { certPem } = await issue(ca, {
+        commonName: cn,
+        organization: org,
+        notBefore: opts.notBefore,
+        notAfter: opts.notAfter,
+        usage: x509_cjs/* ExtendedKeyUsage */.CD.clientAuth,
+        altNames: [],
+        publicKey,
+    });
+    return certPem;
+}
 /** Subject, issuer, serial, validity and SHA-256 fingerprint of a PEM certificate. */
 function certInfo(certPem) {
     const cert = new NodeX509Certificate(certPem);
@@ -46905,6 +46931,1683 @@ function certInfo(certPem) {
         notAfter: new Date(cert.validTo),
         fingerprint256: cert.fingerprint256,
     };
+}
+
+;// CONCATENATED MODULE: ./src/providers/local-cgroup.ts
+// Resource limits of local builders: one cgroup per builder, on cgroup v1 or v2.
+//
+// Layout under every hierarchy (v1: each controller's mount; v2: the unified mount):
+//   /hoist/<server>/<builder>            the whole builder: steps' limits plus the daemon's allowance
+//   /hoist/<server>/<builder>/daemon     buildkitd itself (v2 forbids processes in a parent)
+//   /hoist/<server>/<builder>/buildkit   RUN steps: runc puts each container in buildkit/<id> below
+//                                        it, because buildkitd.toml sets defaultCgroupParent
+// <server> is a hash of the builders directory, so two servers on one host never touch each
+// other's groups. Without defaultCgroupParent runc would put containers in /buildkit/<id> at
+// the root of each hierarchy: outside every limit of the builder.
+
+
+
+
+
+
+/** What buildkitd itself may use on top of its steps' limits (threads, runc, layer export). */
+const DAEMON_ALLOWANCE = { pids: 512, memoryBytes: 1024 ** 3 };
+/**
+ * What all builders of one server may use together: half the host's process ids (pid_max is
+ * only 32768 on many hosts, eight builders' worth of default limits) and 80% of its memory, so
+ * that fork loops or memory hogs in several projects at once still leave the host and the
+ * control plane room to run.
+ */
+function serverTotals(pidMax, threadsMax, totalMemBytes) {
+    return { pids: Math.floor(Math.min(pidMax, threadsMax) / 2), memoryBytes: Math.floor(totalMemBytes * 0.8) };
+}
+const CONTROLLERS = ['pids', 'memory', 'cpu'];
+const CPU_PERIOD_US = 100_000;
+/**
+ * The cgroup layout from /proc/self/mounts, as runc sees it: v2 when the unified hierarchy is
+ * mounted at /sys/fs/cgroup itself, else v1 (a hybrid host's extra cgroup2 mount holds no
+ * controllers runc uses). Throws a message naming what is missing.
+ */
+function parseCgroupLayout(mounts, root = '/sys/fs/cgroup') {
+    const entries = mounts
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter((f) => f.length >= 4)
+        .map((f) => ({ dir: unescapeMount(f[1]), type: f[2], opts: f[3].split(',') }));
+    const v2 = entries.find((e) => e.type === 'cgroup2' && e.dir === root);
+    if (v2)
+        return { version: 2, root: v2.dir, all: [v2.dir] };
+    const v1 = entries.filter((e) => e.type === 'cgroup');
+    const controllers = {};
+    const missing = [];
+    for (const c of CONTROLLERS) {
+        const m = v1.find((e) => e.opts.includes(c));
+        if (m)
+            controllers[c] = m.dir;
+        else
+            missing.push(c);
+    }
+    if (v1.length === 0) {
+        throw new ConfigurationError(`no cgroup filesystem is mounted at ${root} (neither cgroup2 nor v1 controllers); builders cannot get pids, memory and CPU limits. Mount cgroups (a normal systemd or container host has them), or pass --builder-cgroups off to run builders without limits`);
+    }
+    if (missing.length) {
+        throw new ConfigurationError(`the cgroup v1 controller(s) ${missing.join(', ')} are not mounted; builders need pids, memory and cpu for their limits. Mount them (e.g. mount -t cgroup -o ${missing[0]} cgroup ${root}/${missing[0]}), or pass --builder-cgroups off to run builders without limits`);
+    }
+    const all = [
+        ...new Set([...v1.map((e) => e.dir), ...entries.filter((e) => e.type === 'cgroup2').map((e) => e.dir)]),
+    ];
+    return { version: 1, controllers, all };
+}
+/** /proc/mounts escapes spaces and such as \040. */
+function unescapeMount(s) {
+    return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+}
+/** The files and values that set a builder's limits, per group (relative to the builder group). */
+function limitFiles(version, limits) {
+    const steps = limits;
+    const whole = {
+        pids: limits.pids + DAEMON_ALLOWANCE.pids,
+        memoryBytes: limits.memoryBytes + DAEMON_ALLOWANCE.memoryBytes,
+    };
+    const quota = String(Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US)));
+    if (version === 1) {
+        return [
+            { group: '', controller: 'pids', file: 'pids.max', value: String(whole.pids) },
+            { group: '', controller: 'memory', file: 'memory.limit_in_bytes', value: String(whole.memoryBytes) },
+            { group: '', controller: 'cpu', file: 'cpu.cfs_period_us', value: String(CPU_PERIOD_US) },
+            { group: '', controller: 'cpu', file: 'cpu.cfs_quota_us', value: quota },
+            { group: 'buildkit', controller: 'pids', file: 'pids.max', value: String(steps.pids) },
+            {
+                group: 'buildkit',
+                controller: 'memory',
+                file: 'memory.limit_in_bytes',
+                value: String(steps.memoryBytes),
+            },
+        ];
+    }
+    return [
+        { group: '', controller: 'pids', file: 'pids.max', value: String(whole.pids) },
+        { group: '', controller: 'memory', file: 'memory.max', value: String(whole.memoryBytes) },
+        { group: '', controller: 'memory', file: 'memory.swap.max', value: '0' },
+        { group: '', controller: 'cpu', file: 'cpu.max', value: `${quota} ${CPU_PERIOD_US}` },
+        { group: 'buildkit', controller: 'pids', file: 'pids.max', value: String(steps.pids) },
+        { group: 'buildkit', controller: 'memory', file: 'memory.max', value: String(steps.memoryBytes) },
+        { group: 'buildkit', controller: 'memory', file: 'memory.swap.max', value: '0' },
+    ];
+}
+function sleep(ms) {
+    return new Promise((r) => setTimeout(r, ms));
+}
+/** Creates, fills with limits, kills and removes the cgroups of one server's builders. */
+class BuilderCgroups {
+    layout;
+    limits;
+    /** The server's group, e.g. "hoist/3f2a…", relative to each hierarchy's root. */
+    base;
+    constructor(layout, limits, buildersDir) {
+        this.layout = layout;
+        this.limits = limits;
+        this.base = external_node_path_.posix.join('hoist', (0,external_node_crypto_.createHash)('sha256').update(buildersDir).digest('hex').slice(0, 12));
+    }
+    /** Detects the host's layout and checks that this process may create groups in it. */
+    static async create(limits, buildersDir) {
+        const layout = parseCgroupLayout((0,external_node_fs_.readFileSync)('/proc/self/mounts', 'utf8'));
+        const cg = new BuilderCgroups(layout, limits, buildersDir);
+        try {
+            for (const dir of cg.limitedRoots())
+                await promises_namespaceObject.mkdir(external_node_path_.join(dir, cg.base), { recursive: true });
+            if (layout.version === 2)
+                await cg.enableControllers(cg.base);
+            await cg.writeTotals();
+        }
+        catch (err) {
+            throw new ConfigurationError(`cannot create builder cgroups under ${cg.limitedRoots().join(', ')}: ${errorMessage(err)}. Run the server as root on a host whose cgroup filesystem is writable, or pass --builder-cgroups off to run builders without limits`);
+        }
+        return cg;
+    }
+    /** Relative path of a builder's group, e.g. "hoist/3f2a…/bkr_x". */
+    group(id) {
+        return external_node_path_.posix.join(this.base, id);
+    }
+    /** The value of buildkitd.toml's defaultCgroupParent: runc then uses <it>/buildkit/<container>. */
+    cgroupParent(id) {
+        return `/${this.group(id)}`;
+    }
+    /** The roots of the hierarchies that carry limits (v1: pids, memory, cpu mounts; v2: the unified root). */
+    limitedRoots() {
+        return this.layout.version === 2
+            ? [this.layout.root]
+            : [...new Set(Object.values(this.layout.controllers))];
+    }
+    controllerRoot(c) {
+        return this.layout.version === 2 ? this.layout.root : this.layout.controllers[c];
+    }
+    /** v2: a parent passes controllers down only when its cgroup.subtree_control names them. */
+    async enableControllers(rel) {
+        if (this.layout.version !== 2)
+            return;
+        const root = this.layout.root;
+        const available = (await promises_namespaceObject.readFile(external_node_path_.join(root, 'cgroup.controllers'), 'utf8')).split(/\s+/);
+        const missing = CONTROLLERS.filter((c) => !available.includes(c));
+        if (missing.length) {
+            throw new Error(`the unified hierarchy does not offer the ${missing.join(', ')} controller(s)`);
+        }
+        const parts = rel.split('/');
+        for (let i = 0; i <= parts.length; i++) {
+            const dir = external_node_path_.join(root, ...parts.slice(0, i));
+            await promises_namespaceObject.writeFile(external_node_path_.join(dir, 'cgroup.subtree_control'), CONTROLLERS.map((c) => `+${c}`).join(' '));
+        }
+    }
+    /** The limits of all builders together, on the server's group. */
+    async writeTotals() {
+        const sysctl = (name) => Number((0,external_node_fs_.readFileSync)(`/proc/sys/kernel/${name}`, 'utf8').trim());
+        const totals = serverTotals(sysctl('pid_max'), sysctl('threads-max'), external_node_os_.totalmem());
+        await writeLimit(external_node_path_.join(this.controllerRoot('pids'), this.base), 'pids.max', String(totals.pids));
+        const memFile = this.layout.version === 2 ? 'memory.max' : 'memory.limit_in_bytes';
+        await writeLimit(external_node_path_.join(this.controllerRoot('memory'), this.base), memFile, String(totals.memoryBytes));
+    }
+    /** Creates (or updates) a builder's groups and limits; idempotent, so an adopted builder gets current flags. */
+    async prepare(id) {
+        const g = this.group(id);
+        try {
+            for (const root of this.limitedRoots()) {
+                await promises_namespaceObject.mkdir(external_node_path_.join(root, g, 'daemon'), { recursive: true });
+                await promises_namespaceObject.mkdir(external_node_path_.join(root, g, 'buildkit'), { recursive: true });
+            }
+            if (this.layout.version === 2)
+                await this.enableControllers(g);
+            // Again here: another server's sweep may have removed this server's empty group meanwhile.
+            await this.writeTotals();
+            for (const l of limitFiles(this.layout.version, this.limits)) {
+                const dir = external_node_path_.join(this.controllerRoot(l.controller), g, l.group);
+                await writeLimit(dir, l.file, l.value);
+            }
+        }
+        catch (err) {
+            throw new Error(`cannot set up the cgroup of builder ${id}: ${errorMessage(err)}`);
+        }
+    }
+    /** The cgroup.procs files buildkitd must join before it runs (one per limited hierarchy). */
+    procsFiles(id) {
+        return this.limitedRoots().map((r) => external_node_path_.join(r, this.group(id), 'daemon', 'cgroup.procs'));
+    }
+    /**
+     * The command that starts buildkitd inside the builder's daemon group: a shell joins each
+     * group and then execs buildkitd, so buildkitd (same pid, same argv) never runs outside it.
+     */
+    wrap(command, args, id) {
+        const script = 'while [ "$1" != -- ]; do echo $$ > "$1" || { echo "hoist: cannot join cgroup $1" >&2; exit 111; }; shift; done; shift; exec "$@"';
+        return {
+            command: '/bin/sh',
+            args: ['-c', script, 'hoist-cgroup', ...this.procsFiles(id), '--', command, ...args],
+        };
+    }
+    /** Is this process in the builder's daemon group (in every limited hierarchy)? */
+    async contains(id, pid) {
+        let text;
+        try {
+            text = await promises_namespaceObject.readFile(`/proc/${pid}/cgroup`, 'utf8');
+        }
+        catch {
+            return false;
+        }
+        const want = `/${this.group(id)}/daemon`;
+        const lines = text
+            .trim()
+            .split('\n')
+            .map((l) => l.split(':'));
+        if (this.layout.version === 2)
+            return lines.some((f) => f[0] === '0' && f[2] === want);
+        return CONTROLLERS.every((c) => lines.some((f) => f[1].split(',').includes(c) && f[2] === want));
+    }
+    /** Every process left in the builder's groups, in any hierarchy. */
+    async pids(id) {
+        const out = new Set();
+        for (const root of this.layout.all) {
+            for (const dir of await subtree(external_node_path_.join(root, this.group(id)))) {
+                try {
+                    for (const p of (await promises_namespaceObject.readFile(external_node_path_.join(dir, 'cgroup.procs'), 'utf8')).split('\n')) {
+                        if (/^\d+$/.test(p))
+                            out.add(Number(p));
+                    }
+                }
+                catch {
+                    /* removed meanwhile */
+                }
+            }
+        }
+        return [...out];
+    }
+    /**
+     * Kills whatever still runs in the builder's groups (steps a killed buildkitd left behind, a
+     * fork loop), then removes the groups in every hierarchy. Returns what it could not remove.
+     */
+    async release(id) {
+        const g = this.group(id);
+        const killFile = this.layout.version === 2 ? external_node_path_.join(this.layout.root, g, 'cgroup.kill') : null;
+        for (let round = 0; round < 100; round++) {
+            const left = await this.pids(id);
+            if (left.length === 0)
+                break;
+            if (killFile)
+                await promises_namespaceObject.writeFile(killFile, '1').catch(() => undefined);
+            for (const pid of left) {
+                try {
+                    process.kill(pid, 'SIGKILL');
+                }
+                catch {
+                    /* gone */
+                }
+            }
+            await sleep(20);
+        }
+        const failed = [];
+        for (const root of this.layout.all) {
+            const dirs = await subtree(external_node_path_.join(root, g));
+            // Deepest first: a group with children cannot be removed.
+            dirs.sort((a, b) => b.length - a.length);
+            for (const dir of dirs) {
+                if (!(await rmdirRetry(dir)))
+                    failed.push(dir);
+            }
+        }
+        return failed;
+    }
+    /** Builder ids that have a group under this server's base in any hierarchy. */
+    async listGroups() {
+        const ids = new Set();
+        for (const root of this.layout.all) {
+            try {
+                for (const e of await promises_namespaceObject.readdir(external_node_path_.join(root, this.base), { withFileTypes: true })) {
+                    if (e.isDirectory())
+                        ids.add(e.name);
+                }
+            }
+            catch {
+                /* no group here */
+            }
+        }
+        return [...ids];
+    }
+    /** Removes the groups of builders that no longer run (a crashed server, a killed buildkitd). */
+    async removeStale(running) {
+        const removed = [];
+        for (const id of await this.listGroups()) {
+            if (running.has(id))
+                continue;
+            await this.release(id);
+            removed.push(id);
+        }
+        return removed;
+    }
+    /**
+     * Removes what servers that are gone left behind (killed, their data dir deleted): another
+     * server's groups with no process in any hierarchy and none made or changed for `minAgeMs`.
+     * The age keeps a group that another server just made for a starting builder.
+     */
+    async sweepAbandoned(minAgeMs, now = Date.now()) {
+        const ownHash = external_node_path_.posix.basename(this.base);
+        const bases = new Set();
+        for (const root of this.layout.all) {
+            try {
+                for (const e of await promises_namespaceObject.readdir(external_node_path_.join(root, 'hoist'), { withFileTypes: true })) {
+                    if (e.isDirectory() && e.name !== ownHash)
+                        bases.add(e.name);
+                }
+            }
+            catch {
+                /* no hoist group in this hierarchy */
+            }
+        }
+        const removed = [];
+        for (const hash of bases) {
+            const dirs = (await Promise.all(this.layout.all.map((r) => subtree(external_node_path_.join(r, 'hoist', hash))))).flat();
+            let busy = false;
+            for (const dir of dirs) {
+                const st = await promises_namespaceObject.stat(dir).catch(() => null);
+                const procs = await promises_namespaceObject.readFile(external_node_path_.join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+                if (!st || now - st.mtimeMs < minAgeMs || procs.trim() !== '') {
+                    busy = true;
+                    break;
+                }
+            }
+            if (busy)
+                continue;
+            dirs.sort((a, b) => b.length - a.length);
+            for (const dir of dirs)
+                await rmdirRetry(dir);
+            removed.push(hash);
+        }
+        return removed;
+    }
+    /** Removes the server's (empty) base groups and the shared "hoist" parent when nobody else uses it. */
+    async close() {
+        for (const root of this.layout.all) {
+            await promises_namespaceObject.rmdir(external_node_path_.join(root, this.base)).catch(() => undefined);
+            await promises_namespaceObject.rmdir(external_node_path_.join(root, 'hoist')).catch(() => undefined);
+        }
+    }
+}
+/** v1 memory: with swap accounting, memsw must stay ≥ limit, so the write order depends on the direction. */
+async function writeLimit(dir, file, value) {
+    if (file === 'memory.limit_in_bytes') {
+        const memsw = external_node_path_.join(dir, 'memory.memsw.limit_in_bytes');
+        const hasMemsw = await promises_namespaceObject.access(memsw).then(() => true, () => false);
+        if (hasMemsw) {
+            try {
+                await promises_namespaceObject.writeFile(memsw, value);
+                await promises_namespaceObject.writeFile(external_node_path_.join(dir, file), value);
+            }
+            catch {
+                await promises_namespaceObject.writeFile(external_node_path_.join(dir, file), value);
+                await promises_namespaceObject.writeFile(memsw, value);
+            }
+            return;
+        }
+    }
+    if (file === 'memory.swap.max') {
+        // Absent without swap accounting: nothing to cap.
+        await promises_namespaceObject.writeFile(external_node_path_.join(dir, file), value).catch((err) => {
+            if (err.code !== 'ENOENT')
+                throw err;
+        });
+        return;
+    }
+    await promises_namespaceObject.writeFile(external_node_path_.join(dir, file), value);
+}
+/** A directory and every directory below it (cgroup directories only hold groups and control files). */
+async function subtree(dir) {
+    let entries;
+    try {
+        entries = await promises_namespaceObject.readdir(dir, { withFileTypes: true });
+    }
+    catch {
+        return [];
+    }
+    const out = [dir];
+    for (const e of entries)
+        if (e.isDirectory())
+            out.push(...(await subtree(external_node_path_.join(dir, e.name))));
+    return out;
+}
+/** rmdir of a cgroup; EBUSY while the kernel still tears down the last task, so retry briefly. */
+async function rmdirRetry(dir) {
+    for (let i = 0; i < 50; i++) {
+        try {
+            await promises_namespaceObject.rmdir(dir);
+            return true;
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === 'ENOENT')
+                return true;
+            if (code !== 'EBUSY')
+                return false;
+            await sleep(20);
+        }
+    }
+    return false;
+}
+
+;// CONCATENATED MODULE: ./src/providers/local-network.ts
+// Network isolation of local builders. With `cni` (the default) every builder gets its own
+// Linux bridge and /24 subnet, and buildkitd puts each RUN step in its own network
+// namespace on that bridge (CNI bridge + host-local IPAM + loopback from Debian's
+// containernetworking-plugins). Hoist-owned iptables chains then:
+//   INPUT   from the bridge: drop everything, so no address of this host (the gateway,
+//           every interface address, anything delivered locally) answers a RUN step;
+//   FORWARD from the bridge: drop spoofed sources, link-local 169.254.0.0/16 and every
+//           builder subnet of the pool; accept the rest (the outside world, through NAT);
+//           to the bridge: only replies, so nothing (another builder included) opens a
+//           connection into a builder's network;
+//   nat POSTROUTING: masquerade the subnet behind the outgoing interface.
+// buildkitd itself stays in the host's namespace: it pulls and pushes (a loopback registry
+// included) as before. Subnets are allocated host-wide in a state directory under /run,
+// so concurrently running servers never share one; chain and bridge names carry a short
+// id of the server's data directory, so a restarted server finds and removes what a
+// crashed one left, and never touches another server's.
+
+
+
+
+
+
+
+
+const DEFAULT_SUBNET_POOL = '10.213.0.0/16';
+const DEFAULT_NETWORK_STATE_DIR = '/run/hoist/networks';
+const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+const CNI_PLUGINS = ['bridge', 'host-local', 'loopback'];
+const LINK_LOCAL = '169.254.0.0/16';
+const CMD_TIMEOUT_MS = 15_000;
+const HOST_MODE_WARNING = 'builder network is "host": every RUN step shares this host\'s network namespace as root (it can reach loopback services such as the API, the database and the registry, and read loopback traffic); use --builder-network host only on a trusted single-tenant machine';
+function ipToInt(ip) {
+    return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+function intToIp(n) {
+    return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+/** An IPv4 CIDR of prefix 8–24, aligned, as a pool of /24s; a message saying what is wrong otherwise. */
+function parseSubnetPool(raw) {
+    const m = /^\s*(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})\s*$/.exec(raw);
+    if (!m || external_node_net_namespaceObject.isIPv4(m[1]) === false) {
+        return `must be an IPv4 range in CIDR notation such as ${DEFAULT_SUBNET_POOL}, got "${raw}"`;
+    }
+    const prefix = Number(m[2]);
+    if (prefix < 8 || prefix > 24) {
+        return `must have a prefix between /8 and /24 (it is split into one /24 per builder), got "${raw}"`;
+    }
+    const base = ipToInt(m[1]);
+    if (base % 2 ** (32 - prefix) !== 0) {
+        const aligned = base - (base % 2 ** (32 - prefix));
+        return `"${raw}" is not a network address; did you mean ${intToIp(aligned)}/${prefix}?`;
+    }
+    if (base >= ipToInt('224.0.0.0') || m[1].startsWith('127.') || m[1].startsWith('169.254.')) {
+        return `must be a private unicast range such as ${DEFAULT_SUBNET_POOL} (not loopback, link-local or multicast), got "${raw}"`;
+    }
+    return { base, prefix, size: 2 ** (24 - prefix) };
+}
+function poolCidr(pool) {
+    return `${intToIp(pool.base)}/${pool.prefix}`;
+}
+function subnetAt(pool, index) {
+    if (!Number.isInteger(index) || index < 0 || index >= pool.size) {
+        throw new RangeError(`subnet index ${index} is outside the pool ${poolCidr(pool)}`);
+    }
+    const base = pool.base + index * 256;
+    return { index, cidr: `${intToIp(base)}/24`, gateway: intToIp(base + 1) };
+}
+/** A short id of a server's data directory: names of its bridges and chains carry it. */
+function serverNetId(dataDir) {
+    return (0,external_node_crypto_.createHash)('sha256').update(external_node_path_.resolve(dataDir)).digest('hex').slice(0, 6);
+}
+/** Bridge (≤ 15 characters, the kernel's limit) and chain (≤ 28) names of one builder network. */
+function networkNames(sid, index) {
+    const tag = `${sid}-${index.toString(16)}`;
+    return {
+        bridge: `hst${tag}`,
+        network: `hoist-${tag}`,
+        inChain: `HOIST-IN-${tag}`,
+        fwdChain: `HOIST-FW-${tag}`,
+        natChain: `HOIST-NAT-${tag}`,
+    };
+}
+const NAME_RE = /^HOIST-(?:IN|FW|NAT)-([0-9a-f]{6})-([0-9a-f]{1,4})$/;
+const BRIDGE_RE = /^hst([0-9a-f]{6})-([0-9a-f]{1,4})$/;
+/** The server id and subnet index a Hoist chain or bridge name carries, or null for a foreign name. */
+function parseNetworkName(name) {
+    const m = NAME_RE.exec(name) ?? BRIDGE_RE.exec(name);
+    return m ? { sid: m[1], index: parseInt(m[2], 16) } : null;
+}
+/** The conflist buildkitd's CNI provider loads: a bridge with host-local IPAM; no plugin-made iptables. */
+function renderCniConfig(opts) {
+    return (JSON.stringify({
+        cniVersion: '1.0.0',
+        name: opts.names.network,
+        plugins: [
+            {
+                type: 'bridge',
+                bridge: opts.names.bridge,
+                isGateway: true,
+                // Hoist's own chains masquerade and filter; the plugin's would outlive a crash.
+                ipMasq: false,
+                hairpinMode: false,
+                ipam: {
+                    type: 'host-local',
+                    ranges: [[{ subnet: opts.subnet.cidr, gateway: opts.subnet.gateway }]],
+                    routes: [{ dst: '0.0.0.0/0' }],
+                    dataDir: opts.ipamDir,
+                },
+            },
+        ],
+    }, null, 2) + '\n');
+}
+/**
+ * The chains and jumps isolating one builder network, in the order to apply them: chains
+ * are filled before the jumps that lead to them are inserted at the top of the built-in
+ * chains. Interfaces, not only source addresses, select the traffic: a RUN step holds
+ * CAP_NET_RAW and can forge any source address.
+ */
+function firewallRules(opts) {
+    const { bridge, inChain, fwdChain, natChain } = opts.names;
+    return [
+        ['-t', 'filter', '-N', inChain],
+        // Every address of this host: the gateway, each interface, anything routed locally.
+        ['-t', 'filter', '-A', inChain, '-j', 'DROP'],
+        ['-t', 'filter', '-N', fwdChain],
+        // Into the builder network: replies only; nobody (another builder included) opens connections.
+        [
+            '-t',
+            'filter',
+            '-A',
+            fwdChain,
+            '-o',
+            bridge,
+            '-m',
+            'conntrack',
+            '--ctstate',
+            'RELATED,ESTABLISHED',
+            '-j',
+            'ACCEPT',
+        ],
+        ['-t', 'filter', '-A', fwdChain, '-o', bridge, '-j', 'DROP'],
+        // Out of it: only its own addresses, never link-local (cloud metadata) or any builder subnet.
+        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '!', '-s', opts.subnet.cidr, '-j', 'DROP'],
+        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-d', LINK_LOCAL, '-j', 'DROP'],
+        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-d', opts.poolCidr, '-j', 'DROP'],
+        // Accepted here, so a FORWARD policy of DROP (Docker sets one) does not cut builds off.
+        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-j', 'ACCEPT'],
+        ['-t', 'nat', '-N', natChain],
+        ['-t', 'nat', '-A', natChain, '!', '-o', bridge, '-j', 'MASQUERADE'],
+        ['-t', 'filter', '-I', 'INPUT', '1', '-i', bridge, '-j', inChain],
+        ['-t', 'filter', '-I', 'FORWARD', '1', '-o', bridge, '-j', fwdChain],
+        ['-t', 'filter', '-I', 'FORWARD', '1', '-i', bridge, '-j', fwdChain],
+        ['-t', 'nat', '-I', 'POSTROUTING', '1', '-s', opts.subnet.cidr, '-j', natChain],
+    ];
+}
+/**
+ * The commands that delete every rule of `iptables -t TABLE -S` output jumping to one of
+ * `chains`, then flush and delete those chains: removal works from what is really there,
+ * so it also cleans up after a crash in the middle of a setup.
+ */
+function teardownRules(table, listing, chains) {
+    const ours = new Set(chains);
+    const out = [];
+    const present = [];
+    for (const line of listing.split('\n')) {
+        const words = line.trim().split(/\s+/);
+        if (words[0] === '-N' && ours.has(words[1]))
+            present.push(words[1]);
+        if (words[0] !== '-A' || ours.has(words[1]))
+            continue;
+        const j = words.indexOf('-j');
+        if (j > 0 && ours.has(words[j + 1]))
+            out.push(['-t', table, '-D', ...words.slice(1)]);
+    }
+    for (const c of present)
+        out.push(['-t', table, '-F', c], ['-t', table, '-X', c]);
+    return out;
+}
+/**
+ * `iptables-restore --noflush` input for commands of firewallRules/teardownRules: one
+ * transaction per table, so a builder's chains and the jumps into them appear (and go) at once.
+ */
+function restoreInput(rules) {
+    const byTable = new Map();
+    for (const r of rules) {
+        const t = r[0] === '-t' ? r[1] : 'filter';
+        const rest = r[0] === '-t' ? r.slice(2) : r;
+        const line = rest[0] === '-N' ? `:${rest[1]} - [0:0]` : rest.join(' ');
+        byTable.set(t, [...(byTable.get(t) ?? []), line]);
+    }
+    return [...byTable].map(([t, lines]) => `*${t}\n${lines.join('\n')}\nCOMMIT\n`).join('');
+}
+/** Hoist chain names declared in `iptables -S` output. */
+function listedHoistChains(listing) {
+    return listing
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((w) => w[0] === '-N' && NAME_RE.test(w[1] ?? ''))
+        .map((w) => w[1]);
+}
+/** Nameservers of a resolv.conf text. */
+function parseNameservers(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        const m = /^\s*nameserver\s+(\S+)/.exec(line);
+        if (m)
+            out.push(m[1].replace(/%.*$/, ''));
+    }
+    return out;
+}
+function isLoopbackAddress(ip) {
+    return ip.startsWith('127.') || ip === '::1';
+}
+/**
+ * What a RUN step's resolv.conf will hold under CNI and whether it works: buildkitd copies the
+ * host's (systemd-resolved's upstream list when the stub is in use) and drops loopback
+ * resolvers, which are unreachable from another namespace; with none left it writes public
+ * resolvers. A resolver on an address of this host is refused by the firewall.
+ */
+function dnsAdvice(opts) {
+    const servers = opts.configured.length > 0 ? opts.configured : parseNameservers(opts.hostResolvConf);
+    const usable = servers.filter((s) => !isLoopbackAddress(s) && !opts.hostAddresses.includes(s));
+    if (usable.length > 0)
+        return null;
+    if (opts.configured.length > 0) {
+        return `--builder-dns names only addresses of this host (${servers.join(', ')}), which RUN steps cannot reach; name a resolver outside this host`;
+    }
+    return servers.length > 0
+        ? `the host's resolvers (${servers.join(', ')}) are on loopback or on this host's own addresses, which RUN steps cannot reach; buildkitd then gives RUN steps public resolvers (8.8.8.8, 8.8.4.4); set --builder-dns to a resolver on your network`
+        : 'the host has no resolver in /etc/resolv.conf; buildkitd gives RUN steps public resolvers (8.8.8.8, 8.8.4.4); set --builder-dns to a resolver on your network';
+}
+function run(file, args, input) {
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.execFile)(file, args, { timeout: CMD_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+            if (err) {
+                const text = String(stderr || '').trim() || errorMessage(err);
+                reject(new Error(`${external_node_path_.basename(file)} ${args.join(' ')}: ${text}`));
+            }
+            else
+                resolve({ stdout: String(stdout), stderr: String(stderr) });
+        });
+        // A command that exits without reading its input must not crash the server with EPIPE.
+        child.stdin?.on('error', () => undefined);
+        child.stdin?.end(input);
+    });
+}
+async function isExecutable(p) {
+    try {
+        const st = await promises_namespaceObject.stat(p);
+        if (!st.isFile())
+            return false;
+        await promises_namespaceObject.access(p, external_node_fs_.constants.X_OK);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+async function findTool(name) {
+    const dirs = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', ...(process.env.PATH ?? '').split(':')];
+    for (const d of dirs) {
+        if (d && (await isExecutable(external_node_path_.join(d, name))))
+            return external_node_path_.join(d, name);
+    }
+    return null;
+}
+/** Every IPv4 and IPv6 address assigned to an interface of this host. */
+function hostAddresses() {
+    return Object.values(external_node_os_.networkInterfaces())
+        .flatMap((list) => list ?? [])
+        .map((a) => a.address.replace(/%.*$/, ''));
+}
+/**
+ * Sets up, adopts and removes builder networks. In host mode it only says so; in cni mode a
+ * failed check keeps every builder from starting, with the reason and the fix.
+ */
+class BuilderNetworks {
+    dataDir;
+    log;
+    mode;
+    pool;
+    sid;
+    stateDir;
+    unavailable = null;
+    iptables = 'iptables';
+    iptablesRestore = 'iptables-restore';
+    ip = 'ip';
+    cniBinDir = '';
+    /** Serializes allocation and iptables changes of this process. */
+    queue = Promise.resolve();
+    constructor(dataDir, opts, log) {
+        this.dataDir = dataDir;
+        this.log = log;
+        this.mode = opts.mode ?? 'cni';
+        const pool = parseSubnetPool(opts.subnetPool ?? DEFAULT_SUBNET_POOL);
+        if (typeof pool === 'string')
+            throw new ConfigurationError(`--builder-subnet-pool ${pool}`);
+        this.pool = pool;
+        this.sid = serverNetId(dataDir);
+        this.stateDir = opts.stateDir ?? DEFAULT_NETWORK_STATE_DIR;
+    }
+    /**
+     * Checks what CNI isolation needs; a failed check is logged with its fix and makes every
+     * prepare() throw it. In host mode, logs the warning.
+     */
+    static async create(opts) {
+        const n = new BuilderNetworks(opts.dataDir, opts.network ?? {}, opts.logger);
+        if (n.mode === 'host') {
+            opts.logger.warn({ builder_network: 'host' }, HOST_MODE_WARNING);
+            return n;
+        }
+        n.unavailable = await n.preflight(opts.network?.cniBinDir);
+        if (n.unavailable) {
+            opts.logger.error({ builder_network: 'cni', reason: n.unavailable }, 'builders cannot start');
+            return n;
+        }
+        const advice = dnsAdvice({
+            hostResolvConf: await promises_namespaceObject.readFile(resolvConfPath(), 'utf8').catch(() => ''),
+            configured: opts.dns ?? [],
+            hostAddresses: hostAddresses(),
+        });
+        if (advice)
+            opts.logger.warn({ builder_network: 'cni' }, `builder DNS: ${advice}`);
+        return n;
+    }
+    get serverId() {
+        return this.sid;
+    }
+    get subnetPool() {
+        return poolCidr(this.pool);
+    }
+    async preflight(cniBinDir) {
+        const how = 'or run with --builder-network host on a trusted single-tenant machine';
+        if (process.getuid && process.getuid() !== 0) {
+            return `isolating RUN steps (--builder-network cni) needs root to create bridges and iptables rules; run the server as root ${how}`;
+        }
+        const dirs = cniBinDir ? [cniBinDir] : CNI_DIRS;
+        let found = null;
+        for (const d of dirs) {
+            const ok = await Promise.all(CNI_PLUGINS.map((p) => isExecutable(external_node_path_.join(d, p))));
+            if (ok.every(Boolean)) {
+                found = d;
+                break;
+            }
+        }
+        if (!found) {
+            return `the CNI plugins ${CNI_PLUGINS.join(', ')} were not found in ${dirs.join(' or ')}; install Debian's containernetworking-plugins (apt-get install containernetworking-plugins) or point --builder-cni-bin-dir at them, ${how}`;
+        }
+        this.cniBinDir = found;
+        const iptables = await findTool('iptables');
+        const restore = await findTool('iptables-restore');
+        const ip = await findTool('ip');
+        if (!iptables || !restore || !ip) {
+            return `${!ip ? 'ip' : 'iptables'} was not found; install Debian's ${!ip ? 'iproute2' : 'iptables'} package, ${how}`;
+        }
+        this.iptables = iptables;
+        this.iptablesRestore = restore;
+        this.ip = ip;
+        try {
+            await run(iptables, ['-w', '5', '-t', 'filter', '-S', 'INPUT']);
+            await run(iptables, ['-w', '5', '-t', 'nat', '-S', 'POSTROUTING']);
+        }
+        catch (err) {
+            return `iptables cannot read the filter and nat tables (${errorMessage(err)}); the server needs CAP_NET_ADMIN and a kernel with nf_tables (Debian's iptables uses the nft backend), ${how}`;
+        }
+        try {
+            const fwd = (await promises_namespaceObject.readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+            if (fwd !== '1') {
+                await promises_namespaceObject.writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+                this.log.info({}, 'enabled net.ipv4.ip_forward so RUN steps reach outside networks through NAT');
+            }
+        }
+        catch (err) {
+            return `IPv4 forwarding (net.ipv4.ip_forward) is off and could not be turned on (${errorMessage(err)}); run: sysctl -w net.ipv4.ip_forward=1, ${how}`;
+        }
+        try {
+            await promises_namespaceObject.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+        }
+        catch (err) {
+            return `cannot create the network state directory ${this.stateDir}: ${errorMessage(err)}`;
+        }
+        return null;
+    }
+    serial(fn) {
+        const p = this.queue.then(fn, fn);
+        this.queue = p.catch(() => undefined);
+        return p;
+    }
+    exec(args) {
+        return run(this.iptables, ['-w', '5', ...args]);
+    }
+    async apply(rules) {
+        if (rules.length === 0)
+            return;
+        await run(this.iptablesRestore, ['-w', '5', '--noflush'], restoreInput(rules));
+    }
+    /** The builder's network, ready for a new buildkitd: a fresh bridge, rules, CNI config. */
+    prepare(builderId, builderDir) {
+        if (this.mode === 'host') {
+            this.log.warn({ builder_id: builderId, builder_network: 'host' }, HOST_MODE_WARNING);
+            return Promise.resolve({ args: ['--oci-worker-net', 'host'], cni: null, subnet: null, bridge: null });
+        }
+        return this.serial(async () => {
+            if (this.unavailable)
+                throw new Error(`builder network unavailable: ${this.unavailable}`);
+            await unmountNetns(builderDir);
+            const rec = await this.allocate(builderId, builderDir);
+            const names = networkNames(this.sid, rec.index);
+            const subnet = subnetAt(this.pool, rec.index);
+            try {
+                await this.removeFirewall(names);
+                await this.removeBridge(names.bridge);
+                await this.createBridge(names.bridge, subnet);
+                await this.apply(firewallRules({ names, subnet, poolCidr: poolCidr(this.pool) }));
+                const ipamDir = external_node_path_.join(builderDir, 'cni-ipam');
+                await promises_namespaceObject.rm(ipamDir, { recursive: true, force: true });
+                await promises_namespaceObject.mkdir(ipamDir, { recursive: true, mode: 0o700 });
+                const conf = external_node_path_.join(builderDir, 'cni.conflist');
+                await promises_namespaceObject.writeFile(conf, renderCniConfig({ names, subnet, ipamDir }), { mode: 0o600 });
+                return {
+                    args: ['--oci-worker-net', 'cni'],
+                    cni: { configPath: conf, binaryDir: this.cniBinDir },
+                    subnet,
+                    bridge: names.bridge,
+                };
+            }
+            catch (err) {
+                await this.teardown(rec).catch(() => undefined);
+                throw new Error(`could not set up the isolated network of builder ${builderId} (bridge ${names.bridge}, ${subnet.cidr}): ${errorMessage(err)}; check that iptables and iproute2 work as root, or free the pool with --builder-subnet-pool`);
+            }
+        });
+    }
+    /**
+     * May a running buildkitd with this argv be adopted? Only when its network mode is the
+     * configured one and, under CNI, its bridge and firewall are in place (re-created when
+     * someone flushed them); otherwise it is replaced.
+     */
+    adopt(builderId, builderDir, argv) {
+        const i = argv.indexOf('--oci-worker-net');
+        const mode = i >= 0 ? argv[i + 1] : 'auto';
+        if (mode !== this.mode)
+            return Promise.resolve(false);
+        if (this.mode === 'host') {
+            this.log.warn({ builder_id: builderId, builder_network: 'host' }, HOST_MODE_WARNING);
+            return Promise.resolve(true);
+        }
+        return this.serial(async () => {
+            if (this.unavailable)
+                return false;
+            const rec = (await this.records()).find((r) => r.sid === this.sid && r.builderId === builderId);
+            if (!rec)
+                return false;
+            const names = networkNames(this.sid, rec.index);
+            let conf;
+            try {
+                conf = await promises_namespaceObject.readFile(external_node_path_.join(builderDir, 'cni.conflist'), 'utf8');
+            }
+            catch {
+                return false;
+            }
+            if (!conf.includes(`"${names.bridge}"`))
+                return false;
+            const listing = (await this.exec(['-t', 'filter', '-S'])).stdout;
+            const natListing = (await this.exec(['-t', 'nat', '-S'])).stdout;
+            const intact = listing.includes(`-A INPUT -i ${names.bridge} -j ${names.inChain}`) &&
+                listing.includes(`-A FORWARD -i ${names.bridge} -j ${names.fwdChain}`) &&
+                natListing.includes(`-j ${names.natChain}`);
+            if (intact)
+                return true;
+            const subnet = subnetAt(this.pool, rec.index);
+            this.log.warn({ builder_id: builderId, bridge: names.bridge }, 'builder firewall was missing; restoring it');
+            await this.removeFirewall(names);
+            await this.apply(firewallRules({ names, subnet, poolCidr: poolCidr(this.pool) }));
+            return true;
+        });
+    }
+    /** Removes the builder's bridge, rules and allocation (its buildkitd must be stopped). */
+    release(builderId, builderDir) {
+        if (this.mode === 'host')
+            return Promise.resolve();
+        return this.serial(async () => {
+            await unmountNetns(builderDir);
+            for (const rec of await this.records()) {
+                if (rec.sid === this.sid && rec.builderId === builderId)
+                    await this.teardown(rec);
+            }
+        });
+    }
+    /**
+     * Removes what no running builder uses: this server's records, chains and bridges of
+     * builders not in `live`, and records of any server whose data directory is gone.
+     */
+    reconcile(live) {
+        if (this.mode === 'host' || this.unavailable)
+            return Promise.resolve();
+        return this.serial(async () => {
+            const keep = new Set();
+            for (const rec of await this.records()) {
+                const ours = rec.sid === this.sid;
+                if (ours && live.has(rec.builderId)) {
+                    keep.add(rec.index);
+                    continue;
+                }
+                const gone = !ours && !(await exists(rec.dataDir));
+                if (ours || gone) {
+                    this.log.info({ builder_id: rec.builderId, bridge: rec.bridge }, 'removing a stale builder network');
+                    await this.teardown(rec);
+                }
+            }
+            // Chains and bridges of this server without a record: a crash between the two.
+            const chains = [
+                ...listedHoistChains((await this.exec(['-t', 'filter', '-S'])).stdout),
+                ...listedHoistChains((await this.exec(['-t', 'nat', '-S'])).stdout),
+            ];
+            const indexes = new Set();
+            for (const c of chains) {
+                const p = parseNetworkName(c);
+                if (p && p.sid === this.sid && !keep.has(p.index))
+                    indexes.add(p.index);
+            }
+            for (const b of await this.bridges()) {
+                const p = parseNetworkName(b);
+                if (p && p.sid === this.sid && !keep.has(p.index))
+                    indexes.add(p.index);
+            }
+            for (const index of indexes) {
+                const names = networkNames(this.sid, index);
+                await this.removeFirewall(names);
+                await this.removeBridge(names.bridge);
+            }
+        });
+    }
+    /** Waits for network changes under way. */
+    async close() {
+        await this.queue;
+    }
+    async records() {
+        let names;
+        try {
+            names = await promises_namespaceObject.readdir(this.stateDir);
+        }
+        catch {
+            return [];
+        }
+        const out = [];
+        for (const n of names) {
+            if (!/^subnet-\d+\.json$/.test(n))
+                continue;
+            try {
+                out.push(JSON.parse(await promises_namespaceObject.readFile(external_node_path_.join(this.stateDir, n), 'utf8')));
+            }
+            catch {
+                /* being written, or removed meanwhile */
+            }
+        }
+        return out;
+    }
+    recordPath(index) {
+        return external_node_path_.join(this.stateDir, `subnet-${index}.json`);
+    }
+    /**
+     * This builder's subnet: the one it already holds, else the one it held last time when
+     * still free (kept in its directory), else the first free one. Creating the record with
+     * O_EXCL makes the choice atomic across every server on this host.
+     */
+    async allocate(builderId, builderDir) {
+        const mine = (await this.records()).find((r) => r.sid === this.sid && r.builderId === builderId);
+        if (mine)
+            return mine;
+        const hintFile = external_node_path_.join(builderDir, 'network.json');
+        let hint = -1;
+        try {
+            hint = JSON.parse(await promises_namespaceObject.readFile(hintFile, 'utf8')).index;
+        }
+        catch {
+            /* first start */
+        }
+        const order = [
+            ...(hint >= 0 && hint < this.pool.size ? [hint] : []),
+            ...Array.from({ length: this.pool.size }, (_, i) => i),
+        ];
+        for (const index of order) {
+            const subnet = subnetAt(this.pool, index);
+            const rec = {
+                sid: this.sid,
+                dataDir: external_node_path_.resolve(this.dataDir),
+                builderId,
+                builderDir: external_node_path_.resolve(builderDir),
+                index,
+                subnet: subnet.cidr,
+                bridge: networkNames(this.sid, index).bridge,
+                createdAt: new Date().toISOString(),
+            };
+            try {
+                await promises_namespaceObject.writeFile(this.recordPath(index), JSON.stringify(rec), { mode: 0o600, flag: 'wx' });
+            }
+            catch (err) {
+                if (err.code === 'EEXIST')
+                    continue;
+                throw err;
+            }
+            if (await this.subnetInUse(subnet)) {
+                // Someone else's interface (not Hoist's) already has addresses there: skip it for good.
+                this.log.warn({ subnet: subnet.cidr }, 'subnet of the builder pool is in use on this host; skipping it');
+                await promises_namespaceObject.rm(this.recordPath(index), { force: true });
+                continue;
+            }
+            await promises_namespaceObject.writeFile(hintFile, JSON.stringify({ index }), { mode: 0o600 });
+            return rec;
+        }
+        throw new Error(`no free /24 left in the builder subnet pool ${poolCidr(this.pool)} (${this.pool.size} subnets); give a larger --builder-subnet-pool`);
+    }
+    async subnetInUse(subnet) {
+        const { stdout } = await run(this.ip, ['-o', '-4', 'addr', 'show']);
+        const prefix = subnet.cidr.split('.').slice(0, 3).join('.') + '.';
+        return stdout
+            .split('\n')
+            .some((l) => l.includes(` inet ${prefix}`) && !BRIDGE_RE.test(l.split(/\s+/)[1] ?? ''));
+    }
+    async teardown(rec) {
+        // A killed buildkitd leaves its namespaces mounted, each holding a veth (and its peer) alive.
+        if (rec.builderDir)
+            await unmountNetns(rec.builderDir);
+        const names = networkNames(rec.sid, rec.index);
+        await this.removeFirewall(names);
+        await this.removeBridge(names.bridge);
+        await promises_namespaceObject.rm(this.recordPath(rec.index), { force: true });
+    }
+    async removeFirewall(names) {
+        const chains = [names.inChain, names.fwdChain, names.natChain];
+        const rules = [];
+        for (const table of ['filter', 'nat']) {
+            rules.push(...teardownRules(table, (await this.exec(['-t', table, '-S'])).stdout, chains));
+        }
+        await this.apply(rules);
+    }
+    async bridges() {
+        const { stdout } = await run(this.ip, ['-o', 'link', 'show', 'type', 'bridge']);
+        return stdout
+            .split('\n')
+            .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
+            .filter((n) => !!n);
+    }
+    async removeBridge(bridge) {
+        if (!(await this.bridges()).includes(bridge))
+            return;
+        await run(this.ip, ['link', 'del', bridge]);
+    }
+    async createBridge(bridge, subnet) {
+        await run(this.ip, ['link', 'add', 'name', bridge, 'type', 'bridge']);
+        // No IPv6 on the bridge: a link-local address there would be one more host address to reach.
+        await promises_namespaceObject.writeFile(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, '1\n').catch(() => undefined);
+        await run(this.ip, ['addr', 'add', `${subnet.gateway}/24`, 'dev', bridge]);
+        await run(this.ip, ['link', 'set', bridge, 'up']);
+    }
+}
+async function exists(p) {
+    try {
+        await promises_namespaceObject.access(p);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** The resolv.conf buildkitd reads: systemd-resolved's upstream list when its stub is in use. */
+function resolvConfPath() {
+    try {
+        const text = (0,external_node_fs_.readFileSync)('/etc/resolv.conf', 'utf8');
+        const servers = parseNameservers(text);
+        if (servers.length > 0 && servers.every((s) => s === '127.0.0.53')) {
+            return '/run/systemd/resolve/resolv.conf';
+        }
+    }
+    catch {
+        /* fall through */
+    }
+    return '/etc/resolv.conf';
+}
+/**
+ * Network namespaces buildkitd bind-mounts under its root stay mounted when it is killed;
+ * unmount them so the namespaces (and their veths) go away and the directory can be removed.
+ */
+async function unmountNetns(builderDir) {
+    let text;
+    try {
+        text = await promises_namespaceObject.readFile('/proc/self/mountinfo', 'utf8');
+    }
+    catch {
+        return;
+    }
+    const prefix = external_node_path_.resolve(builderDir) + external_node_path_.sep;
+    for (const line of text.split('\n')) {
+        const mountPoint = line.split(' ')[4];
+        if (!mountPoint)
+            continue;
+        const decoded = mountPoint.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+        if (decoded.startsWith(prefix) && line.includes(' - nsfs ')) {
+            await run('umount', ['-l', decoded]).catch(() => undefined);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/providers/local-volume.ts
+// Where local builders keep their roots, and what stops a RUN step from filling the disk.
+//
+//   xfs-image:SIZE  the server makes <dataDir>/builders.xfs (preallocated, XFS with reflink=1 so
+//                   caches can later be cloned), loop-mounts it on <dataDir>/builders and unmounts
+//                   it at shutdown. Builders can fill at most that volume, never the data dir's
+//                   filesystem (the database). With XFS quota support in the kernel it is mounted
+//                   with prjquota and each builder directory is an XFS project with a hard limit.
+//                   Without it (a kernel built without CONFIG_XFS_QUOTA), each builder's root is
+//                   its own sparse XFS image of the disk limit in builders/.images/, loop-mounted
+//                   while the builder runs: the same hard cap per builder, and an image file can
+//                   still be cloned with reflink on the volume.
+//   auto            builders stay on the data dir's filesystem; when that is XFS mounted with
+//                   prjquota, each builder directory gets a project quota, else a warning says
+//                   nothing caps builder disk use.
+//   none            no cap, with the same warning.
+
+
+
+
+
+const local_volume_run = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+/** mkfs.xfs refuses smaller filesystems. */
+const MIN_IMAGE_BYTES = 300 * 1024 ** 2;
+/** Parses /proc/self/mounts. */
+function parseMounts(text) {
+    const unescape = (s) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+    return text
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter((f) => f.length >= 4)
+        .map((f) => ({ source: unescape(f[0]), dir: unescape(f[1]), type: f[2], options: f[3].split(',') }));
+}
+/** The mount a path lives on: the longest mount point that is the path or one of its parents (last one wins). */
+function mountOf(mounts, p) {
+    let best;
+    for (const m of mounts) {
+        const inside = p === m.dir || m.dir === '/' || p.startsWith(m.dir.endsWith('/') ? m.dir : `${m.dir}/`);
+        if (inside && (!best || m.dir.length >= best.dir.length))
+            best = m;
+    }
+    return best;
+}
+/** Does this mount enforce XFS project quotas? */
+function hasProjectQuota(m) {
+    return !!m && m.type === 'xfs' && m.options.some((o) => o === 'prjquota' || o === 'pquota');
+}
+/** "auto", "none" or "xfs-image:SIZE"; `parseSize` turns "20GiB" into bytes or null. */
+function parseVolumeSpec(raw, parseSize, label = '--builder-volume (HOIST_BUILDER_VOLUME)') {
+    const v = (raw ?? '').trim();
+    if (v === '' || v === 'auto')
+        return { kind: 'auto' };
+    if (v === 'none')
+        return { kind: 'none' };
+    const m = /^xfs-image:(.*)$/.exec(v);
+    if (m) {
+        const size = parseSize(m[1]);
+        if (size === null || size < MIN_IMAGE_BYTES) {
+            throw new ConfigurationError(`${label}: the image size must be at least 300MiB, such as xfs-image:50GiB; got "${m[1]}"`);
+        }
+        return { kind: 'xfs-image', sizeBytes: size };
+    }
+    throw new ConfigurationError(`${label} must be auto, none or xfs-image:SIZE (e.g. xfs-image:50GiB), got "${v}"`);
+}
+const NO_CAP_FIX = 'pass --builder-volume xfs-image:SIZE (HOIST_BUILDER_VOLUME) to keep builders on a loop-mounted XFS volume of that size';
+async function readMounts() {
+    return parseMounts(await promises_namespaceObject.readFile('/proc/self/mounts', 'utf8'));
+}
+const DEBIAN_PACKAGE = {
+    'mkfs.xfs': 'xfsprogs',
+    xfs_quota: 'xfsprogs',
+    xfs_growfs: 'xfsprogs',
+    mount: 'mount',
+    umount: 'mount',
+};
+function local_volume_sleep(ms) {
+    return new Promise((r) => setTimeout(r, ms));
+}
+/** Loop devices backed by this file. */
+async function loopsOf(file) {
+    const out = await tool('losetup', ['-j', file], 'losetup -j').catch(() => '');
+    return out
+        .split('\n')
+        .map((l) => /^(\/dev\/loop\d+):/.exec(l)?.[1])
+        .filter((d) => !!d);
+}
+/**
+ * After an unmount, waits for autoclear to detach the image's loop device (the kernel does it
+ * asynchronously), then detaches whatever still names the image.
+ */
+async function releaseLoop(file) {
+    for (let i = 0; i < 50 && (await loopsOf(file)).length; i++)
+        await local_volume_sleep(100);
+    for (const dev of await loopsOf(file))
+        await tool('losetup', ['-d', dev], `losetup -d ${dev}`).catch(() => undefined);
+}
+async function tool(cmd, args, what) {
+    try {
+        const { stdout } = await local_volume_run(cmd, args, {
+            timeout: 120_000,
+            env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` },
+        });
+        return stdout;
+    }
+    catch (err) {
+        const e = err;
+        if (e.code === 'ENOENT') {
+            throw new Error(`${cmd} is not installed (${what}); install Debian's ${DEBIAN_PACKAGE[cmd] ?? 'util-linux'} package`);
+        }
+        // The first line says what went wrong (mkfs follows it with its whole usage text).
+        const lines = (e.stderr || e.message).trim().split('\n');
+        throw new Error(`${what} failed: ${lines[0]}${lines.length > 1 ? ` … ${lines[lines.length - 1]}` : ''}`);
+    }
+}
+/** The builders directory's volume: set-up at start, a quota per builder, tear-down at shutdown. */
+class BuilderVolume {
+    spec;
+    buildersDir;
+    imagePath;
+    diskLimitBytes;
+    log;
+    cap;
+    mountedHere = false;
+    projects = {};
+    constructor(spec, buildersDir, imagePath, diskLimitBytes, log, cap = { kind: 'none', reason: 'not set up' }) {
+        this.spec = spec;
+        this.buildersDir = buildersDir;
+        this.imagePath = imagePath;
+        this.diskLimitBytes = diskLimitBytes;
+        this.log = log;
+        this.cap = cap;
+    }
+    get projectsFile() {
+        return external_node_path_.join(this.buildersDir, '.hoist-projects.json');
+    }
+    /** Per-builder images; a dot name, so it is never taken for a builder directory. */
+    get imagesDir() {
+        return external_node_path_.join(this.buildersDir, '.images');
+    }
+    builderImage(id) {
+        return external_node_path_.join(this.imagesDir, `${id}.xfs`);
+    }
+    /**
+     * Prepares the builders directory (mounting the image when asked) and says at start what
+     * bounds builder disk use; a missing bound is a warning that names the flag that fixes it.
+     */
+    static async open(opts) {
+        const image = external_node_path_.join(external_node_path_.dirname(opts.buildersDir), 'builders.xfs');
+        const v = new BuilderVolume(opts.spec, opts.buildersDir, image, opts.diskLimitBytes, opts.logger);
+        await promises_namespaceObject.mkdir(opts.buildersDir, { recursive: true, mode: 0o700 });
+        if (opts.spec.kind === 'xfs-image')
+            await v.mountImage(opts.spec.sizeBytes);
+        const mount = mountOf(await readMounts(), opts.buildersDir);
+        if (hasProjectQuota(mount)) {
+            v.cap = { kind: 'project-quota', mount: mount.dir, limitBytes: opts.diskLimitBytes };
+            await v.loadProjects();
+        }
+        else if (opts.spec.kind === 'xfs-image') {
+            v.cap = {
+                kind: 'builder-image',
+                mount: opts.buildersDir,
+                volumeBytes: opts.spec.sizeBytes,
+                limitBytes: opts.diskLimitBytes,
+                reason: 'this kernel refused the XFS prjquota mount option (built without XFS quota support)',
+            };
+            await promises_namespaceObject.mkdir(v.imagesDir, { recursive: true, mode: 0o700 });
+        }
+        else {
+            v.cap = {
+                kind: 'none',
+                reason: opts.spec.kind === 'none'
+                    ? '--builder-volume none'
+                    : `${opts.buildersDir} is on ${mount?.type ?? 'an unknown filesystem'} (${mount?.dir ?? '?'}) without XFS project quotas`,
+            };
+        }
+        v.report();
+        return v;
+    }
+    report() {
+        const c = this.cap;
+        if (c.kind === 'project-quota') {
+            this.log.info({ mount: c.mount, builder_disk_limit_bytes: c.limitBytes }, 'builder disk use capped by XFS project quotas');
+        }
+        else if (c.kind === 'builder-image') {
+            this.log.info({
+                mount: c.mount,
+                volume_bytes: c.volumeBytes,
+                builder_disk_limit_bytes: c.limitBytes,
+                why: c.reason,
+            }, 'builder disk use capped by the XFS volume and an XFS image per builder root');
+            if (c.limitBytes >= c.volumeBytes) {
+                this.log.warn({ volume_bytes: c.volumeBytes, builder_disk_limit_bytes: c.limitBytes }, 'the builder disk limit is not smaller than the builder volume, so one builder can fill the volume for the others; lower --builder-disk-limit (HOIST_BUILDER_DISK_LIMIT) or grow the volume');
+            }
+        }
+        else {
+            this.log.warn({ builders_dir: this.buildersDir }, `builder disk use is not capped (${c.reason}): a RUN step can fill the filesystem that also holds the data directory; ${NO_CAP_FIX}`);
+        }
+    }
+    /** Creates the image on first use, then mounts it on the builders directory (unless already). */
+    async mountImage(sizeBytes) {
+        const mounts = await readMounts();
+        const here = mounts.find((m) => m.dir === this.buildersDir);
+        if (here) {
+            if (here.type !== 'xfs') {
+                throw new ConfigurationError(`${this.buildersDir} is already a ${here.type} mount, not the XFS volume --builder-volume asks for; unmount it or use --builder-volume auto`);
+            }
+            // A previous server left it mounted (builders kept running): use it, and own it from now on.
+            this.mountedHere = true;
+            this.log.info({ mount: this.buildersDir }, 'builder volume already mounted; reusing it');
+            return;
+        }
+        const present = await promises_namespaceObject.readdir(this.buildersDir);
+        if (present.length > 0) {
+            throw new ConfigurationError(`${this.buildersDir} already holds ${present.length} entr${present.length === 1 ? 'y' : 'ies'} on the data directory's filesystem; mounting the builder volume over it would hide them. Stop the server's builders and move or delete that directory's contents (the builder caches), then start again`);
+        }
+        let existing = null;
+        try {
+            existing = (await promises_namespaceObject.stat(this.imagePath)).size;
+        }
+        catch {
+            /* first use */
+        }
+        if (existing === null) {
+            const tmp = `${this.imagePath}.tmp`;
+            await promises_namespaceObject.rm(tmp, { force: true });
+            try {
+                // Preallocated, not sparse: the space is the volume's from the start, so filling the
+                // volume can never run the data directory's filesystem out of space.
+                await tool('fallocate', ['-l', String(sizeBytes), tmp], `reserving ${sizeBytes} bytes for ${this.imagePath}`);
+                await promises_namespaceObject.chmod(tmp, 0o600);
+                await tool('mkfs.xfs', ['-q', '-m', 'reflink=1', '-L', 'hoist', tmp], `mkfs.xfs on ${tmp}`);
+                await promises_namespaceObject.rename(tmp, this.imagePath);
+            }
+            catch (err) {
+                await promises_namespaceObject.rm(tmp, { force: true });
+                throw new ConfigurationError(`cannot create the builder volume ${this.imagePath}: ${errorMessage(err)}`);
+            }
+            this.log.info({ image: this.imagePath, bytes: sizeBytes }, 'builder volume created');
+        }
+        else if (existing !== sizeBytes) {
+            this.log.warn({ image: this.imagePath, bytes: existing, requested_bytes: sizeBytes }, 'the builder volume keeps its size; to change it, stop the server, delete the image (the builder caches go with it) and start again');
+        }
+        // `-o loop` sets autoclear: the loop device goes away with the unmount.
+        try {
+            await tool('mount', ['-t', 'xfs', '-o', 'loop,prjquota', this.imagePath, this.buildersDir], 'mount');
+        }
+        catch {
+            try {
+                await tool('mount', ['-t', 'xfs', '-o', 'loop', this.imagePath, this.buildersDir], 'mount');
+            }
+            catch (err) {
+                throw new ConfigurationError(`cannot mount the builder volume ${this.imagePath} on ${this.buildersDir}: ${errorMessage(err)}`);
+            }
+        }
+        this.mountedHere = true;
+        await promises_namespaceObject.chmod(this.buildersDir, 0o700);
+    }
+    async loadProjects() {
+        try {
+            this.projects = JSON.parse(await promises_namespaceObject.readFile(this.projectsFile, 'utf8'));
+        }
+        catch {
+            this.projects = {};
+        }
+    }
+    async saveProjects() {
+        const tmp = `${this.projectsFile}.tmp`;
+        await promises_namespaceObject.writeFile(tmp, JSON.stringify(this.projects), { mode: 0o600 });
+        await promises_namespaceObject.rename(tmp, this.projectsFile);
+    }
+    /**
+     * Caps a builder before it starts: its directory becomes an XFS project with a hard block and
+     * inode limit, or its root is mounted from its own image; no-op without a cap.
+     */
+    async assign(id, dir) {
+        const c = this.cap;
+        if (c.kind === 'builder-image')
+            return this.mountBuilderImage(id, external_node_path_.join(dir, 'root'), c.limitBytes);
+        if (c.kind !== 'project-quota')
+            return;
+        let projid = this.projects[id];
+        if (projid === undefined) {
+            projid = Math.max(999, ...Object.values(this.projects)) + 1;
+            // Marks the directory (and what it holds) with the project id, inherited by new files.
+            await tool('xfs_quota', ['-x', '-c', `project -s -p ${dir} ${projid}`, c.mount], `xfs_quota project for ${dir}`);
+            this.projects[id] = projid;
+            await this.saveProjects();
+        }
+        const kib = Math.ceil(this.diskLimitBytes / 1024);
+        const inodes = Math.max(10_000, Math.ceil(this.diskLimitBytes / 4096));
+        await tool('xfs_quota', ['-x', '-c', `limit -p bhard=${kib}k ihard=${inodes} ${projid}`, c.mount], `xfs_quota limit for ${dir}`);
+    }
+    async mountBuilderImage(id, root, bytes) {
+        if ((await readMounts()).some((m) => m.dir === root))
+            return;
+        const image = this.builderImage(id);
+        const size = await promises_namespaceObject.stat(image).then((st) => st.size, () => null);
+        if (size === null) {
+            // A root from before the volume had images is only cache: it would be hidden under the mount.
+            await promises_namespaceObject.rm(root, { recursive: true, force: true });
+            const tmp = `${image}.tmp`;
+            try {
+                // Sparse: it takes volume space only as the builder writes, up to its size.
+                const fh = await promises_namespaceObject.open(tmp, 'w', 0o600);
+                await fh.truncate(bytes);
+                await fh.close();
+                await tool('mkfs.xfs', ['-q', '-m', 'reflink=1', '-L', 'hoist-b', tmp], `mkfs.xfs on ${tmp}`);
+                await promises_namespaceObject.rename(tmp, image);
+            }
+            catch (err) {
+                await promises_namespaceObject.rm(tmp, { force: true });
+                throw new Error(`cannot create the disk image of builder ${id}: ${errorMessage(err)}`);
+            }
+        }
+        // A raised --builder-disk-limit grows the image (XFS grows online); a lowered one cannot shrink it.
+        const grow = size !== null && size < bytes;
+        if (grow)
+            await promises_namespaceObject.truncate(image, bytes);
+        if (size !== null && size > bytes) {
+            this.log.warn({ builder_id: id, image_bytes: size, builder_disk_limit_bytes: bytes }, 'a builder disk image keeps its larger size (XFS cannot shrink); destroy the builder to apply the lower limit');
+        }
+        await promises_namespaceObject.mkdir(root, { recursive: true, mode: 0o700 });
+        await tool('mount', ['-t', 'xfs', '-o', 'loop', image, root], `mount of builder ${id}'s disk image`);
+        if (grow)
+            await tool('xfs_growfs', ['-d', root], `xfs_growfs of builder ${id}'s disk image`);
+    }
+    /** Unmounts a stopped builder's root image (its loop device goes with it); no-op otherwise. */
+    async detach(id) {
+        if (this.cap.kind !== 'builder-image')
+            return;
+        const root = external_node_path_.join(this.buildersDir, id, 'root');
+        if (!(await readMounts()).some((m) => m.dir === root))
+            return;
+        try {
+            await tool('umount', ['-R', root], `umount ${root}`);
+            await releaseLoop(this.builderImage(id));
+        }
+        catch (err) {
+            this.log.warn({ builder_id: id, err: errorMessage(err) }, 'could not unmount a builder disk image');
+        }
+    }
+    /** Drops a destroyed builder's project limit or disk image. */
+    async release(id) {
+        const c = this.cap;
+        if (c.kind === 'builder-image') {
+            await promises_namespaceObject.rm(this.builderImage(id), { force: true });
+            return;
+        }
+        const projid = this.projects[id];
+        if (c.kind !== 'project-quota' || projid === undefined)
+            return;
+        await tool('xfs_quota', ['-x', '-c', `limit -p bhard=0 ihard=0 ${projid}`, c.mount], 'xfs_quota limit').catch((err) => this.log.warn({ builder_id: id, err: errorMessage(err) }, 'could not drop a project quota'));
+        delete this.projects[id];
+        await this.saveProjects();
+    }
+    /** Unmounts the image (its loop device goes with it); only once no builder runs from it. */
+    async close() {
+        if (!this.mountedHere)
+            return;
+        // Builder images unmounted just before may still hold their loop devices (the kernel
+        // detaches them asynchronously), and those keep files of the volume open: retry a while.
+        for (let attempt = 1;; attempt++) {
+            try {
+                // -R: a killed buildkitd can leave snapshot mounts below the volume.
+                await tool('umount', ['-R', this.buildersDir], `umount ${this.buildersDir}`);
+                break;
+            }
+            catch (err) {
+                if (attempt < 25 && /busy/i.test(errorMessage(err))) {
+                    await local_volume_sleep(200);
+                    continue;
+                }
+                this.log.warn({ mount: this.buildersDir, err: errorMessage(err) }, 'could not unmount the builder volume');
+                return;
+            }
+        }
+        this.mountedHere = false;
+        await releaseLoop(this.imagePath);
+        this.log.info({ mount: this.buildersDir }, 'builder volume unmounted');
+    }
+}
+
+;// CONCATENATED MODULE: external "node:tls"
+const external_node_tls_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
+;// CONCATENATED MODULE: ./src/providers/gateway.ts
+// The one entry point to every builder: a TLS server on one TCP port that routes on the SNI
+// server name (each builder has its own name and CA), verifies the client certificate against
+// that builder's CA, asks the control plane whether the certificate's serial may open that
+// builder now, and only then pipes bytes to the builder's buildkitd, which listens on a socket
+// nobody else can reach. BuildKit cannot revoke a certificate; this can: ending a build closes
+// its open connections at once, and its serial opens nothing from then on. A Kubernetes
+// deployment needs the same thing (one address that routes on the server name).
+
+
+
+/** Any certificate of the builder's CA (what buildkitd's own mTLS allowed). */
+const anyCertOfTheCa = async (p) => ({ ok: true, owner: p.serial });
+class BuilderGateway {
+    routes;
+    server;
+    endpoint;
+    log;
+    open = new Set();
+    authorize = anyCertOfTheCa;
+    closed = false;
+    constructor(routes, server, endpoint, log) {
+        this.routes = routes;
+        this.server = server;
+        this.endpoint = endpoint;
+        this.log = log;
+    }
+    /** Listens on host:port (0 = any free port); clients are told to dial advertiseHost. */
+    static async listen(opts) {
+        const routes = new Map();
+        const server = external_node_tls_namespaceObject.createServer({
+            requestCert: true,
+            rejectUnauthorized: true,
+            // A handshake that stalls holds a socket and nothing else: drop it soon.
+            handshakeTimeout: 10_000,
+            // gRPC's small frames must not wait for Nagle and delayed ACKs (≈40 ms a round trip)
+            noDelay: true,
+            // Only the SNI context (a builder's cert and CA) can complete a handshake.
+            SNICallback: (name, cb) => cb(null, routes.get(name.toLowerCase())?.context),
+        });
+        await new Promise((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(opts.port, opts.host, () => {
+                server.off('error', reject);
+                resolve();
+            });
+        });
+        const port = server.address().port;
+        const host = opts.advertiseHost.includes(':') ? `[${opts.advertiseHost}]` : opts.advertiseHost;
+        const self = new BuilderGateway(routes, server, `tcp://${host}:${port}`, opts.logger);
+        server.on('secureConnection', (socket) => void self.accept(socket));
+        // Refused handshakes (another CA, expired, no certificate, unknown name) end here.
+        server.on('tlsClientError', () => undefined);
+        return self;
+    }
+    get port() {
+        return this.server.address().port;
+    }
+    /** Installs the check every new connection must pass after its certificate chain verified. */
+    setAuthorizer(fn) {
+        this.authorize = fn;
+    }
+    setRoute(route) {
+        const context = external_node_tls_namespaceObject.createSecureContext({ cert: route.certPem, key: route.keyPem, ca: route.caPem });
+        this.routes.set(route.serverName.toLowerCase(), { route, context });
+    }
+    /** Forgets a builder and closes its connections (it stopped). */
+    removeRoute(builderId) {
+        for (const [name, r] of this.routes)
+            if (r.route.builderId === builderId)
+                this.routes.delete(name);
+        for (const c of this.open)
+            if (c.builderId === builderId)
+                this.drop(c);
+    }
+    /** Closes every open connection of these owners now; returns how many were closed. */
+    closeOwners(owners) {
+        const set = new Set(owners);
+        let n = 0;
+        for (const c of this.open) {
+            if (set.has(c.owner)) {
+                this.drop(c);
+                n++;
+            }
+        }
+        return n;
+    }
+    /** Closes every open connection that presented one of these serials; returns how many. */
+    closeSerials(serials) {
+        const set = new Set(serials);
+        let n = 0;
+        for (const c of this.open) {
+            if (set.has(c.serial)) {
+                this.drop(c);
+                n++;
+            }
+        }
+        return n;
+    }
+    connections() {
+        return [...this.open].map(({ owner, serial, builderId }) => ({ owner, serial, builderId }));
+    }
+    async close() {
+        this.closed = true;
+        for (const c of this.open)
+            this.drop(c);
+        await new Promise((resolve) => this.server.close(() => resolve()));
+    }
+    drop(c) {
+        this.open.delete(c);
+        c.client.destroy();
+        c.upstream?.destroy();
+    }
+    async accept(client) {
+        // Nothing the client sent is read until it is let in.
+        client.pause();
+        client.setNoDelay(true);
+        client.on('error', () => undefined);
+        const name = client.servername;
+        const entry = typeof name === 'string' ? this.routes.get(name.toLowerCase()) : undefined;
+        const cert = client.getPeerX509Certificate();
+        if (!entry || !client.authorized || !cert) {
+            client.destroy();
+            return;
+        }
+        const peer = {
+            builderId: entry.route.builderId,
+            serial: cert.serialNumber.toUpperCase(),
+            notAfter: new Date(cert.validTo),
+        };
+        let verdict;
+        try {
+            verdict = await this.authorize(peer);
+        }
+        catch (err) {
+            verdict = { ok: false, reason: `authorization failed: ${errorMessage(err)}` };
+        }
+        if (!verdict.ok || this.closed || client.destroyed) {
+            if (!verdict.ok) {
+                this.log.info({ builder_id: peer.builderId, cert_serial: peer.serial, reason: verdict.reason }, 'builder connection refused');
+            }
+            client.destroy();
+            return;
+        }
+        const tracked = {
+            owner: verdict.owner,
+            serial: peer.serial,
+            builderId: peer.builderId,
+            client,
+            upstream: null,
+        };
+        this.open.add(tracked);
+        const up = external_node_net_namespaceObject.connect(entry.route.upstream);
+        tracked.upstream = up;
+        const end = () => {
+            this.open.delete(tracked);
+            client.destroy();
+            up.destroy();
+        };
+        up.once('connect', () => {
+            client.pipe(up);
+            up.pipe(client);
+            client.resume();
+        });
+        up.on('error', (err) => {
+            this.log.warn({ builder_id: peer.builderId, err: errorMessage(err) }, 'builder unreachable');
+            end();
+        });
+        up.once('close', end);
+        client.once('close', end);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/providers/provider.ts
@@ -46980,10 +48683,15 @@ function processAlive(pid) {
 
 ;// CONCATENATED MODULE: ./src/providers/local.ts
 // The embedded default provider: every builder is a `buildkitd` process on this host
-// with its own persistent root directory, listening on TCP with mutual TLS under its
-// own CA. Builders run detached (own session, pidfile), so a control plane that is
+// with its own persistent root directory, listening only on a unix socket in its private
+// 0700 directory. Clients reach it through the provider's gateway (./gateway.ts): one TCP
+// port, mutual TLS under the builder's own CA, routed by SNI, each connection checked with
+// the control plane. Builders run detached (own session, pidfile), so a control plane that is
 // killed or restarted finds them still running and adopts them; a graceful stop of
 // the server stops them unless told to leave them running (see close()).
+
+
+
 
 
 
@@ -47032,7 +48740,7 @@ const nullLogger = { info() { }, warn() { }, error() { } };
 async function findBuildkitd(explicit, env = process.env) {
     const wanted = explicit || env.HOIST_BUILDKITD;
     if (wanted) {
-        if (!(await isExecutable(wanted))) {
+        if (!(await local_isExecutable(wanted))) {
             throw new ConfigurationError(`buildkitd not found or not executable at "${wanted}" (--buildkitd / HOIST_BUILDKITD); point it at a buildkitd binary`);
         }
         return external_node_path_.resolve(wanted);
@@ -47041,12 +48749,12 @@ async function findBuildkitd(explicit, env = process.env) {
     dirs.push(external_node_path_.join(external_node_os_.homedir(), '.cache', 'hoist-engine', 'bin'));
     for (const dir of dirs) {
         const candidate = external_node_path_.join(dir, 'buildkitd');
-        if (await isExecutable(candidate))
+        if (await local_isExecutable(candidate))
             return candidate;
     }
     throw new ConfigurationError('buildkitd was not found on PATH or in ~/.cache/hoist-engine/bin; install BuildKit v0.18+ or set --buildkitd / HOIST_BUILDKITD');
 }
-async function isExecutable(p) {
+async function local_isExecutable(p) {
     try {
         const st = await promises_namespaceObject.stat(p);
         if (!st.isFile())
@@ -47072,28 +48780,7 @@ function parseByteSize(raw) {
 function isWildcard(host) {
     return host === '0.0.0.0' || host === '::' || host === '';
 }
-/** A TCP port nobody listens on right now, picked by the kernel. */
-async function freePort(host) {
-    return new Promise((resolve, reject) => {
-        const srv = external_node_net_namespaceObject.createServer();
-        srv.unref();
-        srv.once('error', reject);
-        srv.listen(0, host, () => {
-            const addr = srv.address();
-            const port = typeof addr === 'object' && addr ? addr.port : 0;
-            srv.close(() => resolve(port));
-        });
-    });
-}
-async function portIsFree(host, port) {
-    return new Promise((resolve) => {
-        const srv = external_node_net_namespaceObject.createServer();
-        srv.unref();
-        srv.once('error', () => resolve(false));
-        srv.listen(port, host, () => srv.close(() => resolve(true)));
-    });
-}
-function sleep(ms) {
+function local_sleep(ms) {
     return new Promise((r) => setTimeout(r, ms));
 }
 async function readCmdline(pid) {
@@ -47118,7 +48805,16 @@ function renderBuildkitdConfig(opts) {
         '[worker.oci]',
         '  enabled = true',
         '  gc = true',
+        ...(opts.cgroupParent ? [`  defaultCgroupParent = ${tomlString(opts.cgroupParent)}`] : []),
         `  maxUsedSpace = ${tomlString(max)}`,
+        // Keys of [worker.oci] itself: they must come before its [[worker.oci.gcpolicy]] tables.
+        ...(opts.cni
+            ? [
+                '  networkMode = "cni"',
+                `  cniConfigPath = ${tomlString(opts.cni.configPath)}`,
+                `  cniBinaryPath = ${tomlString(opts.cni.binaryDir)}`,
+            ]
+            : []),
         '  [[worker.oci.gcpolicy]]',
         `    maxUsedSpace = ${tomlString(max)}`,
         '    keepDuration = "48h"',
@@ -47135,10 +48831,14 @@ function renderBuildkitdConfig(opts) {
     for (const reg of opts.insecureRegistries) {
         lines.push(`[registry.${tomlString(reg)}]`, '  http = true', '  insecure = true');
     }
+    if (opts.dns && opts.dns.length > 0) {
+        lines.push('[dns]', `  nameservers = [${opts.dns.map(tomlString).join(', ')}]`);
+    }
     return lines.join('\n') + '\n';
 }
 class LocalProvider {
     buildkitd;
+    network;
     name = 'local';
     buildersDir;
     listenHost;
@@ -47149,10 +48849,15 @@ class LocalProvider {
     log;
     launching = new Map();
     caCache = new Map();
-    healthCerts = new Map();
     supported;
-    constructor(buildkitd, opts) {
+    /** Set by create() when limits are asked for. */
+    cgroups = null;
+    volume = null;
+    gateway;
+    dns;
+    constructor(buildkitd, opts, network) {
         this.buildkitd = buildkitd;
+        this.network = network;
         this.buildersDir = external_node_path_.join(opts.dataDir, 'builders');
         this.listenHost = opts.listenHost ?? '127.0.0.1';
         this.advertiseHost = opts.advertiseHost ?? (isWildcard(this.listenHost) ? '127.0.0.1' : this.listenHost);
@@ -47160,14 +48865,120 @@ class LocalProvider {
         this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
         this.insecureRegistries = opts.insecureRegistries ?? [];
         this.log = opts.logger ?? nullLogger;
+        this.dns = opts.dns ?? [];
         const native = nativePlatform();
         this.supported = [native, ...emulatedPlatforms(opts.binfmtDir ?? BINFMT_DIR).filter((p) => p !== native)];
     }
     static async create(opts) {
         const bin = await findBuildkitd(opts.buildkitdPath);
-        const p = new LocalProvider(bin, opts);
+        const network = await BuilderNetworks.create({
+            dataDir: opts.dataDir,
+            network: opts.network,
+            logger: opts.logger ?? nullLogger,
+            dns: opts.dns,
+        });
+        const p = new LocalProvider(bin, opts, network);
         await promises_namespaceObject.mkdir(p.buildersDir, { recursive: true, mode: 0o700 });
+        if (opts.volume) {
+            p.volume = await BuilderVolume.open({
+                spec: opts.volume,
+                buildersDir: p.buildersDir,
+                diskLimitBytes: opts.diskLimitBytes ?? Math.max(2 * p.maxUsedDefault, 300 * 1024 ** 2),
+                logger: p.log,
+            });
+        }
+        if (opts.limits) {
+            try {
+                p.cgroups = await BuilderCgroups.create(opts.limits, p.buildersDir);
+                const stale = await p.cgroups.removeStale(new Set((await p.scanProcesses()).keys()));
+                if (stale.length)
+                    p.log.info({ builder_ids: stale }, 'removed cgroups of builders that no longer run');
+                const abandoned = await p.cgroups.sweepAbandoned(10 * 60_000);
+                if (abandoned.length)
+                    p.log.info({ cgroups: abandoned }, 'removed empty cgroups of servers that are gone');
+            }
+            catch (err) {
+                await p.volume?.close();
+                throw err;
+            }
+            p.log.info({ cgroup: p.cgroups.base, cgroup_version: p.cgroups.layout.version, ...opts.limits }, 'builders run in their own cgroups');
+        }
+        try {
+            p.gateway = await p.listenGateway(opts.gatewayPort ?? 0);
+        }
+        catch (err) {
+            await p.volume?.close();
+            throw err;
+        }
+        // Bridges and rules a crashed server left; those of builders still running stay for adoption.
+        await network.reconcile(new Set((await p.scanProcesses()).keys()));
         return p;
+    }
+    /** `cni` (RUN steps isolated) or `host`. */
+    get networkMode() {
+        return this.network.mode;
+    }
+    /** How builder disk use is bounded, when a volume was asked for. */
+    get diskCap() {
+        return this.volume?.cap ?? null;
+    }
+    /** The cgroups of this provider's builders, when limits were asked for. */
+    get builderCgroups() {
+        return this.cgroups;
+    }
+    /**
+     * With port 0 the gateway takes the port it had before when it is free, so builders keep their
+     * endpoint across server restarts, like they did when each listened on its own port.
+     */
+    async listenGateway(port) {
+        const file = external_node_path_.join(external_node_path_.dirname(this.buildersDir), 'builder-gateway.json');
+        let wanted = port;
+        if (wanted === 0) {
+            try {
+                const prev = JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
+                if (prev.host === this.listenHost && Number.isInteger(prev.port))
+                    wanted = prev.port;
+            }
+            catch {
+                /* first start */
+            }
+        }
+        const listen = (p) => BuilderGateway.listen({
+            host: this.listenHost,
+            port: p,
+            advertiseHost: this.advertiseHost,
+            logger: this.log,
+        });
+        let gw;
+        try {
+            gw = await listen(wanted);
+        }
+        catch (err) {
+            if (port !== 0 || wanted === 0) {
+                throw new ConfigurationError(`the builders' gateway cannot listen on ${this.listenHost}:${port} (${errorMessage(err)}); pick another --builder-gateway-port or --builder-listen-host`);
+            }
+            gw = await listen(0);
+        }
+        if (port === 0) {
+            await promises_namespaceObject.writeFile(file, JSON.stringify({ host: this.listenHost, port: gw.port }), { mode: 0o600 });
+        }
+        return gw;
+    }
+    /** tcp://HOST:PORT of the gateway every builder is reached through. */
+    get gatewayEndpoint() {
+        return this.gateway.endpoint;
+    }
+    authorizeConnections(fn) {
+        this.gateway.setAuthorizer(fn);
+    }
+    closeConnections(owners) {
+        return this.gateway.closeOwners(owners);
+    }
+    closeSerials(serials) {
+        return this.gateway.closeSerials(serials);
+    }
+    openConnections() {
+        return this.gateway.connections();
     }
     get buildkitdPath() {
         return this.buildkitd;
@@ -47193,6 +49004,7 @@ class LocalProvider {
             pidfile: external_node_path_.join(d, 'buildkitd.pid'),
             state: external_node_path_.join(d, 'state.json'),
             log: external_node_path_.join(d, 'buildkitd.log'),
+            socket: socketPath(d),
         };
     }
     launch(spec) {
@@ -47206,14 +49018,25 @@ class LocalProvider {
     async doLaunch(spec) {
         const f = this.files(spec.id);
         await promises_namespaceObject.mkdir(f.dir, { recursive: true, mode: 0o700 });
+        await this.volume?.assign(spec.id, f.dir);
+        await this.cgroups?.prepare(spec.id);
         const ca = await this.ensureCa(spec.id);
         const prev = await this.readState(spec.id);
         // Adopt a buildkitd that still runs from this root (a restarted control plane).
         const runningPid = await this.findPid(spec.id);
         if (runningPid !== null && prev) {
             const state = { ...prev, pid: runningPid };
-            const health = await this.handshake(spec.id, state, ca);
+            const argv = (await readCmdline(runningPid)) ?? [];
+            const health = this.cgroups && !(await this.cgroups.contains(spec.id, runningPid))
+                ? { healthy: false, reason: 'it runs outside its cgroup (started without limits)' }
+                : !prev.socket
+                    ? { healthy: false, reason: 'it listens on TCP, not on its private socket' }
+                    : !(await this.network.adopt(spec.id, f.dir, argv))
+                        ? { healthy: false, reason: `its network is not the configured ${this.network.mode} network` }
+                        : await probe(prev.socket);
             if (health.healthy) {
+                await this.ensureServerCert(spec.id, ca, this.advertiseHost);
+                await this.route(spec.id, state, ca);
                 this.log.info({ builder_id: spec.id, pid: runningPid }, 'adopted running builder');
                 return this.toRunning(state, ca, true);
             }
@@ -47221,15 +49044,29 @@ class LocalProvider {
         }
         if (runningPid !== null)
             await this.killPid(runningPid);
+        // Steps of a previous buildkitd (killed, crashed) must not count against the new one.
+        if (this.cgroups && (await this.cgroups.pids(spec.id)).length) {
+            await this.cgroups.release(spec.id);
+            await this.cgroups.prepare(spec.id);
+        }
         const advertiseHost = this.advertiseHost;
-        // Keep the previous port so a builder's endpoint stays the same across restarts.
-        let port = prev && prev.host === this.listenHost ? prev.port : 0;
-        if (!port || !(await portIsFree(this.listenHost, port)))
-            port = await freePort(this.listenHost);
-        await this.ensureServerCert(spec.id, ca, advertiseHost);
+        // The network is set up while a first start issues the server certificate.
+        const networkP = this.network.prepare(spec.id, f.dir);
+        let network;
+        try {
+            [network] = await Promise.all([networkP, this.ensureServerCert(spec.id, ca, advertiseHost)]);
+            await prepareSocket(f.socket);
+        }
+        catch (err) {
+            await networkP.then(() => this.network.release(spec.id, f.dir), () => undefined);
+            throw err;
+        }
         await promises_namespaceObject.writeFile(f.config, renderBuildkitdConfig({
             maxUsedSpaceBytes: spec.maxUsedSpaceBytes ?? this.maxUsedDefault,
             insecureRegistries: this.insecureRegistries,
+            cgroupParent: this.cgroups?.cgroupParent(spec.id),
+            dns: this.dns,
+            cni: network.cni,
         }), { mode: 0o600 });
         await this.trimLog(f.log);
         const logFd = await promises_namespaceObject.open(f.log, 'a', 0o600);
@@ -47238,31 +49075,33 @@ class LocalProvider {
             f.config,
             '--root',
             f.root,
+            // Only a socket in the private builder dir: the gateway is the way in, no TCP port.
             '--addr',
-            tcpAddress(this.listenHost, port),
-            '--tlscert',
-            f.serverCert,
-            '--tlskey',
-            f.serverKey,
-            '--tlscacert',
-            f.caCert,
+            `unix://${f.socket}`,
             // Each daemon its own OTEL socket: the default /run/buildkit/otel-grpc.sock is shared.
             '--otel-socket-path',
             otelSocketPath(f.dir),
-            // No CNI here; `auto` falls back to host networking with a warning anyway.
-            '--oci-worker-net',
-            'host',
+            // Never `auto`: it silently falls back to host networking when CNI is missing.
+            ...network.args,
             '--oci-worker-platform',
             spec.platform,
         ];
         const startedAt = new Date();
+        // With limits, a shell joins the builder's cgroup and execs buildkitd (same pid and argv).
+        const cmd = this.cgroups
+            ? this.cgroups.wrap(this.buildkitd, args, spec.id)
+            : { command: this.buildkitd, args };
         let child;
         try {
-            child = (0,external_node_child_process_namespaceObject.spawn)(this.buildkitd, args, {
+            child = (0,external_node_child_process_namespaceObject.spawn)(cmd.command, cmd.args, {
                 detached: true,
                 stdio: ['ignore', logFd.fd, logFd.fd],
                 env: builderEnv(process.env),
             });
+        }
+        catch (err) {
+            await this.network.release(spec.id, f.dir);
+            throw err;
         }
         finally {
             await logFd.close();
@@ -47277,15 +49116,15 @@ class LocalProvider {
         });
         child.unref();
         if (pid === undefined) {
-            await sleep(0);
+            await local_sleep(0);
+            await this.network.release(spec.id, f.dir);
             throw new Error(`could not start ${this.buildkitd}: ${exited ?? 'unknown error'}`);
         }
         const state = {
             id: spec.id,
             projectId: spec.projectId,
             platform: spec.platform,
-            port,
-            host: this.listenHost,
+            socket: f.socket,
             advertiseHost,
             pid,
             startedAt: startedAt.toISOString(),
@@ -47293,26 +49132,44 @@ class LocalProvider {
         try {
             await promises_namespaceObject.writeFile(f.pidfile, `${pid}\n`, { mode: 0o600 });
             await this.writeState(spec.id, state);
-            await this.waitReady(spec.id, state, ca, () => exited);
+            await this.waitReady(f.socket, () => exited);
         }
         catch (err) {
             await this.killPid(pid);
             await promises_namespaceObject.rm(f.pidfile, { force: true });
+            // The network first: namespaces are mounted inside the builder's root, on its volume.
+            await this.network.release(spec.id, f.dir);
+            await this.cgroups?.release(spec.id);
+            await this.volume?.detach(spec.id);
             const tail = await this.logTail(f.log);
             throw new Error(`builder ${spec.id} did not start: ${errorMessage(err)}${tail ? `; buildkitd log: ${tail}` : ''}`);
         }
         this.log.info({
             builder_id: spec.id,
             pid,
-            endpoint: tcpAddress(advertiseHost, port),
+            endpoint: this.gateway.endpoint,
+            network: network.subnet ? `${network.bridge} ${network.subnet.cidr}` : 'host',
             ms: Date.now() - startedAt.getTime(),
         }, 'builder started');
+        await this.route(spec.id, state, ca);
         return this.toRunning(state, ca, false);
+    }
+    /** Lets the gateway reach this builder under its server name. */
+    async route(id, state, ca) {
+        const f = this.files(id);
+        this.gateway.setRoute({
+            builderId: id,
+            serverName: serverName(id),
+            caPem: ca.certPem,
+            certPem: await promises_namespaceObject.readFile(f.serverCert, 'utf8'),
+            keyPem: await promises_namespaceObject.readFile(f.serverKey, 'utf8'),
+            upstream: { path: state.socket },
+        });
     }
     toRunning(state, ca, adopted) {
         return {
             id: state.id,
-            endpoint: tcpAddress(state.advertiseHost, state.port),
+            endpoint: this.gateway.endpoint,
             serverName: serverName(state.id),
             caPem: ca.certPem,
             pid: state.pid,
@@ -47320,83 +49177,21 @@ class LocalProvider {
             adopted,
         };
     }
-    async waitReady(id, state, ca, exited) {
+    async waitReady(socket, exited) {
         const deadline = Date.now() + this.readyTimeoutMs;
         let delay = 5;
         for (;;) {
             const why = exited();
             if (why)
                 throw new Error(`buildkitd exited (${why})`);
-            if (await tcpOpen(state.advertiseHost, state.port, 250)) {
-                const h = await this.handshake(id, state, ca);
-                if (h.healthy)
-                    return;
-                if (Date.now() > deadline)
-                    throw new Error(h.reason);
-            }
+            const h = await probe(socket);
+            if (h.healthy)
+                return;
             if (Date.now() > deadline)
                 throw new Error(`not accepting connections after ${this.readyTimeoutMs} ms`);
-            await sleep(delay);
+            await local_sleep(delay);
             delay = Math.min(delay * 2, 50);
         }
-    }
-    /** Completes a mutual-TLS handshake with a short-lived certificate of the builder's own CA. */
-    async handshake(id, state, ca) {
-        let certP = this.healthCerts.get(id);
-        if (!certP) {
-            certP = issueClientCert(ca, {
-                commonName: 'hoist-health',
-                notAfter: new Date(Date.now() + 24 * 3600_000),
-            });
-            this.healthCerts.set(id, certP);
-            certP.catch(() => this.healthCerts.delete(id));
-        }
-        const cert = await certP;
-        if (new Date(new external_node_crypto_.X509Certificate(cert.certPem).validTo).getTime() < Date.now() + 60_000) {
-            this.healthCerts.delete(id);
-            return this.handshake(id, state, ca);
-        }
-        return new Promise((resolve) => {
-            const socket = external_node_tls_namespaceObject.connect({
-                host: state.advertiseHost,
-                port: state.port,
-                servername: serverName(id),
-                ca: ca.certPem,
-                cert: cert.certPem,
-                key: cert.keyPem,
-                ALPNProtocols: ['h2'],
-                timeout: 2000,
-            });
-            let settled = false;
-            const done = (h) => {
-                if (settled)
-                    return;
-                settled = true;
-                socket.destroy();
-                resolve(h);
-            };
-            // TLS 1.3 finishes the client side before the server has checked our certificate, so
-            // speak HTTP/2 until the server's SETTINGS frame: only an accepted client gets one.
-            let buf = Buffer.alloc(0);
-            socket.once('secureConnect', () => {
-                if (!socket.authorized) {
-                    done({ healthy: false, reason: `TLS not authorized: ${String(socket.authorizationError)}` });
-                    return;
-                }
-                socket.write(H2_PREFACE);
-            });
-            socket.on('data', (chunk) => {
-                buf = Buffer.concat([buf, chunk]);
-                if (buf.length < 9)
-                    return;
-                done(buf[3] === 0x4
-                    ? { healthy: true }
-                    : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' });
-            });
-            socket.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
-            socket.once('timeout', () => done({ healthy: false, reason: 'TLS handshake timed out' }));
-            socket.once('error', (err) => done({ healthy: false, reason: `TLS handshake failed: ${err.message}` }));
-        });
     }
     async health(id) {
         const state = await this.readState(id);
@@ -47405,14 +49200,21 @@ class LocalProvider {
         const pid = await this.findPid(id);
         if (pid === null)
             return { healthy: false, reason: 'buildkitd is not running' };
-        const ca = await this.ensureCa(id);
-        return this.handshake(id, { ...state, pid }, ca);
+        if (!state.socket)
+            return { healthy: false, reason: 'it listens on TCP, not on its private socket' };
+        return probe(state.socket);
     }
     async issueClientCert(id, opts) {
         const ca = await this.loadCa(id);
         if (!ca)
             throw new Error(`builder ${id} has no CA yet; launch it first`);
         return issueClientCert(ca, opts);
+    }
+    async renewClientCert(id, opts) {
+        const ca = await this.loadCa(id);
+        if (!ca)
+            throw new Error(`builder ${id} has no CA; it cannot renew a certificate`);
+        return renewClientCert(ca, opts);
     }
     async list() {
         let names;
@@ -47433,7 +49235,7 @@ class LocalProvider {
                 id,
                 state: pid !== null ? 'running' : 'stopped',
                 pid,
-                endpoint: state && pid !== null ? tcpAddress(state.advertiseHost, state.port) : null,
+                endpoint: state && pid !== null ? this.gateway.endpoint : null,
             });
         }
         // A buildkitd running from a builder root whose directory entry is unreadable is still ours.
@@ -47445,26 +49247,54 @@ class LocalProvider {
     }
     async stop(id) {
         const f = this.files(id);
+        this.gateway.removeRoute(id);
         const pid = await this.findPid(id);
         if (pid !== null) {
             await this.killPid(pid);
             this.log.info({ builder_id: id, pid }, 'builder stopped');
         }
         await promises_namespaceObject.rm(f.pidfile, { force: true });
+        if (this.cgroups) {
+            const left = await this.cgroups.release(id);
+            if (left.length)
+                this.log.warn({ builder_id: id, cgroups: left }, 'could not remove builder cgroups');
+        }
+        // Its bridge and rules go with it (before its volume: namespaces are mounted in the root);
+        // the subnet is preferred again at its next start.
+        await this.network.release(id, f.dir);
+        await this.volume?.detach(id);
     }
     async destroy(id) {
         await this.stop(id);
         this.caCache.delete(id);
-        this.healthCerts.delete(id);
+        // a socket that did not fit in the builder dir has a private dir of its own in the temp dir
+        const socketDir = external_node_path_.dirname(this.files(id).socket);
+        if (socketDir !== this.dir(id))
+            await promises_namespaceObject.rm(socketDir, { recursive: true, force: true });
         await promises_namespaceObject.rm(this.dir(id), { recursive: true, force: true, maxRetries: 3 });
+        await this.volume?.release(id);
         this.log.info({ builder_id: id }, 'builder destroyed');
     }
     async close(opts) {
         await Promise.allSettled([...this.launching.values()]);
-        if (!opts.stopBuilders)
+        await this.gateway.close();
+        if (!opts.stopBuilders) {
+            if (this.volume)
+                this.log.info({ builders_dir: this.buildersDir }, 'builder volume stays mounted for the builders left running');
+            // Builders left running for the next server keep their network: it is their firewall.
             return;
+        }
         const running = await this.scanProcesses();
         await Promise.all([...running.keys()].map((id) => this.stop(id)));
+        // Networks before the volume: namespaces of killed builders may be mounted inside it.
+        await this.network.reconcile(new Set());
+        await this.network.close();
+        // Groups of builders that died on their own (crashed, killed) have had no stop() yet.
+        const stale = await this.cgroups?.removeStale(new Set());
+        if (stale?.length)
+            this.log.info({ builder_ids: stale }, 'removed cgroups of builders that no longer run');
+        await this.cgroups?.close();
+        await this.volume?.close();
     }
     /** SIGTERM, then SIGKILL of the process group after a grace period. */
     async killPid(pid) {
@@ -47478,7 +49308,7 @@ class LocalProvider {
         while (Date.now() < deadline) {
             if (!processAlive(pid))
                 return;
-            await sleep(20);
+            await local_sleep(20);
         }
         try {
             process.kill(-pid, 'SIGKILL');
@@ -47492,7 +49322,7 @@ class LocalProvider {
             }
         }
         for (let i = 0; i < 100 && processAlive(pid); i++)
-            await sleep(20);
+            await local_sleep(20);
     }
     /** The pid of the buildkitd serving this builder's root, from the pidfile or a /proc scan. */
     async findPid(id) {
@@ -47654,10 +49484,6 @@ function builderEnv(env) {
     out.PATH = `${env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
     return out;
 }
-/** The buildx/buildkitd address of a host and port, with IPv6 hosts in brackets. */
-function tcpAddress(host, port) {
-    return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
 function serverName(id) {
     return `${id.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.builders.hoist.internal`;
 }
@@ -47677,17 +49503,50 @@ async function writeSecret(file, content) {
         throw err;
     }
 }
-async function tcpOpen(host, port, timeoutMs) {
+/**
+ * Is buildkitd serving on its socket? It speaks HTTP/2 (gRPC) in clear text there: send the
+ * client preface and wait for its SETTINGS frame.
+ */
+function probe(socket, timeoutMs = 2000) {
     return new Promise((resolve) => {
-        const s = external_node_net_namespaceObject.connect({ host, port });
-        const done = (ok) => {
+        const s = external_node_net_namespaceObject.connect({ path: socket });
+        let settled = false;
+        let buf = Buffer.alloc(0);
+        const done = (h) => {
+            if (settled)
+                return;
+            settled = true;
             s.destroy();
-            resolve(ok);
+            resolve(h);
         };
-        s.setTimeout(timeoutMs, () => done(false));
-        s.once('connect', () => done(true));
-        s.once('error', () => done(false));
+        s.setTimeout(timeoutMs, () => done({ healthy: false, reason: 'buildkitd did not answer on its socket' }));
+        s.once('connect', () => s.write(H2_PREFACE));
+        s.on('data', (chunk) => {
+            buf = Buffer.concat([buf, chunk]);
+            if (buf.length < 9)
+                return;
+            done(buf[3] === 0x4 ? { healthy: true } : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' });
+        });
+        s.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
+        s.once('error', (err) => done({ healthy: false, reason: `cannot connect to buildkitd: ${err.message}` }));
     });
+}
+/**
+ * buildkitd's socket: in the builder's 0700 dir, or, when that path would exceed sun_path, in a
+ * private 0700 dir of its own under the temp dir.
+ */
+function socketPath(dir) {
+    const inDir = external_node_path_.join(dir, 'buildkitd.sock');
+    if (Buffer.byteLength(inDir) < 100)
+        return inDir;
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(dir).digest('hex').slice(0, 16);
+    return external_node_path_.join(external_node_os_.tmpdir(), `hoist-bk-${hash}`, 'buildkitd.sock');
+}
+/** A stale socket file makes buildkitd fail with "address already in use"; its dir must be private. */
+async function prepareSocket(socket) {
+    await promises_namespaceObject.mkdir(external_node_path_.dirname(socket), { recursive: true, mode: 0o700 });
+    await promises_namespaceObject.chmod(external_node_path_.dirname(socket), 0o700);
+    await promises_namespaceObject.rm(socket, { force: true });
 }
 
 ;// CONCATENATED MODULE: ./src/server/builds/config.ts
@@ -47696,6 +49555,13 @@ async function tcpOpen(host, port, timeoutMs) {
 
 
 
+
+
+
+/** Defaults of the builder limits on this host: half its memory, all its CPUs. */
+function defaultBuilderLimits(totalMemBytes = external_node_os_.totalmem(), cpus = external_node_os_.availableParallelism()) {
+    return { pids: 4096, memoryBytes: Math.max(256 * 1024 ** 2, Math.floor(totalMemBytes / 2)), cpus };
+}
 const BUILDS_OPTIONS = [
     {
         name: 'buildkitd',
@@ -47705,7 +49571,12 @@ const BUILDS_OPTIONS = [
     {
         name: 'builder-listen-host',
         env: 'HOIST_BUILDER_LISTEN_HOST',
-        description: 'address local builders listen on (default 127.0.0.1)',
+        description: "address the builders' gateway listens on (default 127.0.0.1)",
+    },
+    {
+        name: 'builder-gateway-port',
+        env: 'HOIST_BUILDER_GATEWAY_PORT',
+        description: "TCP port of the builders' gateway, one for every builder (default 0: any free port)",
     },
     {
         name: 'builder-advertise-host',
@@ -47725,7 +49596,12 @@ const BUILDS_OPTIONS = [
     {
         name: 'build-max-duration',
         env: 'HOIST_BUILD_MAX_DURATION',
-        description: 'longest life of a build and its client certificates (default 6h)',
+        description: 'longest life of a build, also capped by the expiry of the token that created it (default 6h)',
+    },
+    {
+        name: 'build-cert-lifetime',
+        env: 'HOIST_BUILD_CERT_LIFETIME',
+        description: "life of a build's client certificate, renewed by its heartbeats (default 10m)",
     },
     {
         name: 'build-heartbeat-grace',
@@ -47747,13 +49623,83 @@ const BUILDS_OPTIONS = [
         env: 'HOIST_BUILDER_INSECURE_REGISTRIES',
         description: 'comma-separated host:port registries builders reach over plain HTTP',
     },
+    {
+        name: 'builder-cgroups',
+        env: 'HOIST_BUILDER_CGROUPS',
+        description: '"on" (default): each builder in its own cgroup with the limits below; "off": no limits',
+    },
+    {
+        name: 'builder-pids-limit',
+        env: 'HOIST_BUILDER_PIDS_LIMIT',
+        description: "most processes and threads of one builder's RUN steps together (default 4096)",
+    },
+    {
+        name: 'builder-memory',
+        env: 'HOIST_BUILDER_MEMORY',
+        description: "most memory of one builder's RUN steps together (default half the host's memory; e.g. 4GiB)",
+    },
+    {
+        name: 'builder-cpus',
+        env: 'HOIST_BUILDER_CPUS',
+        description: "CPU time of one builder in CPUs, e.g. 1.5 (default: all of the host's CPUs)",
+    },
+    {
+        name: 'builder-volume',
+        env: 'HOIST_BUILDER_VOLUME',
+        description: '"auto" (default), "none", or "xfs-image:SIZE": builders on a loop-mounted XFS image of SIZE in the data dir',
+    },
+    {
+        name: 'builder-disk-limit',
+        env: 'HOIST_BUILDER_DISK_LIMIT',
+        description: 'hard disk cap of one builder on an XFS volume (default twice --builder-max-used-space, at least 300MiB)',
+    },
+    {
+        name: 'project-max-active-builds',
+        env: 'HOIST_PROJECT_MAX_ACTIVE_BUILDS',
+        description: 'most queued or running builds per project; more get a 429 (default 200)',
+    },
+    {
+        name: 'build-create-rate',
+        env: 'HOIST_BUILD_CREATE_RATE',
+        description: 'builds a project may create a minute, 0 = no limit (default 120)',
+    },
+    {
+        name: 'build-create-burst',
+        env: 'HOIST_BUILD_CREATE_BURST',
+        description: 'builds a project may create at once before the rate applies (default: the rate, at least 1)',
+    },
+    {
+        name: 'build-retention',
+        env: 'HOIST_BUILD_RETENTION',
+        description: 'delete finished builds and their rows this long after they finished (default 30d)',
+    },
+    {
+        name: 'builder-network',
+        env: 'HOIST_BUILDER_NETWORK',
+        description: '"cni" (default): each RUN step in its own network namespace, cut off from this host; "host": RUN steps share the host network (trusted single-tenant machines only)',
+    },
+    {
+        name: 'builder-subnet-pool',
+        env: 'HOIST_BUILDER_SUBNET_POOL',
+        description: `IPv4 range split into one /24 per builder (default ${DEFAULT_SUBNET_POOL})`,
+    },
+    {
+        name: 'builder-cni-bin-dir',
+        env: 'HOIST_BUILDER_CNI_BIN_DIR',
+        description: 'directory of the CNI plugins bridge, host-local, loopback (default /usr/lib/cni or /opt/cni/bin)',
+    },
+    {
+        name: 'builder-dns',
+        env: 'HOIST_BUILDER_DNS',
+        description: "comma-separated nameservers for RUN steps (default: the host's non-loopback resolvers)",
+    },
 ];
-/** "90" (seconds), "90s", "1500ms", "15m", "6h" → ms; null when malformed. */
+/** "90" (seconds), "90s", "1500ms", "15m", "6h", "30d" → ms; null when malformed. */
 function parseDuration(raw) {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(raw);
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(raw);
     if (!m)
         return null;
-    const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's').toLowerCase()];
+    const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's').toLowerCase()];
     const ms = Math.round(Number(m[1]) * mult);
     return ms > 0 ? ms : null;
 }
@@ -47766,8 +49712,10 @@ function duration(opts, name, def, min) {
     if (ms === null) {
         throw new ConfigurationError(`--${name} (${env}) must be a duration such as 90, 90s, 15m or 1h, got "${raw}"`);
     }
-    if (ms < min)
-        throw new ConfigurationError(`--${name} (${env}) must be at least ${min} ms, got "${raw}"`);
+    if (ms < min) {
+        const least = min % 3_600_000 === 0 ? `${min / 3_600_000}h` : `${min} ms`;
+        throw new ConfigurationError(`--${name} (${env}) must be at least ${least}, got "${raw}"`);
+    }
     return ms;
 }
 /**
@@ -47810,25 +49758,1446 @@ function loadBuildsConfig(opts) {
         }
     }
     const listenHost = host(opts, 'builder-listen-host') ?? '127.0.0.1';
+    const cgroups = (opts['builder-cgroups'] ?? 'on').trim() || 'on';
+    if (cgroups !== 'on' && cgroups !== 'off') {
+        throw new ConfigurationError(`--builder-cgroups (HOIST_BUILDER_CGROUPS) must be "on" or "off", got "${cgroups}"`);
+    }
+    const defaults = defaultBuilderLimits();
+    const limits = {
+        pids: wholeNumber(opts, 'builder-pids-limit', defaults.pids, 16, 4_194_304),
+        memoryBytes: size(opts, 'builder-memory', defaults.memoryBytes, 64 * 1024 ** 2, 'at least 64MiB such as 512MiB or 8GiB'),
+        cpus: cpuCount(opts, defaults.cpus),
+    };
+    const volumeEnv = BUILDS_OPTIONS.find((o) => o.name === 'builder-volume').env;
+    const volume = parseVolumeSpec(opts['builder-volume'], parseByteSize, `--builder-volume (${volumeEnv})`);
+    // 300MiB: the smallest XFS filesystem, for when each builder root is an image of this size.
+    const diskLimit = size(opts, 'builder-disk-limit', Math.max(2 * maxUsed, 300 * 1024 ** 2), 300 * 1024 ** 2, 'at least 300MiB such as 20GiB');
+    const createRatePerMin = wholeNumber(opts, 'build-create-rate', 120, 0, 1_000_000);
+    const retentionMs = duration(opts, 'build-retention', 30 * 86_400_000, 3_600_000);
+    const rawPort = opts['builder-gateway-port']?.trim();
+    let gatewayPort = 0;
+    if (rawPort) {
+        gatewayPort = Number(rawPort);
+        if (!/^\d{1,5}$/.test(rawPort) || gatewayPort > 65535) {
+            throw new ConfigurationError(`--builder-gateway-port (HOIST_BUILDER_GATEWAY_PORT) must be a TCP port from 0 to 65535, got "${rawPort}"`);
+        }
+    }
+    const network = (opts['builder-network'] ?? '').trim() || 'cni';
+    if (network !== 'cni' && network !== 'host') {
+        throw new ConfigurationError(`--builder-network (HOIST_BUILDER_NETWORK) must be "cni" (isolated, the default) or "host" (trusted single-tenant machines only), got "${network}"`);
+    }
+    const pool = (opts['builder-subnet-pool'] ?? '').trim() || DEFAULT_SUBNET_POOL;
+    const parsedPool = parseSubnetPool(pool);
+    if (typeof parsedPool === 'string') {
+        throw new ConfigurationError(`--builder-subnet-pool (HOIST_BUILDER_SUBNET_POOL) ${parsedPool}`);
+    }
+    const dns = (opts['builder-dns'] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    for (const d of dns) {
+        if (!(0,external_node_net_namespaceObject.isIP)(d)) {
+            throw new ConfigurationError(`--builder-dns (HOIST_BUILDER_DNS) takes IP addresses separated by commas, such as 192.0.2.53, got "${d}"`);
+        }
+    }
     return {
         buildkitdPath: opts.buildkitd?.trim() || undefined,
         builderListenHost: listenHost,
+        builderGatewayPort: gatewayPort,
         builderAdvertiseHost: host(opts, 'builder-advertise-host'),
         idleTimeoutMs: duration(opts, 'builder-idle-timeout', 15 * 60_000, 1000),
         maxUsedSpaceBytes: maxUsed,
         maxBuildDurationMs: duration(opts, 'build-max-duration', 6 * 3_600_000, 1000),
+        certLifetimeMs: duration(opts, 'build-cert-lifetime', 10 * 60_000, 1000),
         heartbeatGraceMs: duration(opts, 'build-heartbeat-grace', 60_000, 1000),
         builderWaitMs: duration(opts, 'build-wait', 30 * 60_000, 1000),
         acquireWaitMs: 5000,
         sweepIntervalMs: 1000,
         buildersOnExit: onExit,
         insecureRegistries: registries,
+        builderLimits: cgroups === 'on' ? limits : null,
+        builderVolume: volume,
+        builderDiskLimitBytes: diskLimit,
+        maxActiveBuildsPerProject: wholeNumber(opts, 'project-max-active-builds', 200, 1, 1_000_000),
+        createRatePerMin,
+        createBurst: wholeNumber(opts, 'build-create-burst', Math.max(1, createRatePerMin), 1, 1_000_000),
+        retentionMs,
+        purgeIntervalMs: Math.min(10 * 60_000, retentionMs),
+        builderNetwork: network,
+        builderSubnetPool: pool,
+        builderCniBinDir: opts['builder-cni-bin-dir']?.trim() || undefined,
+        builderDns: dns,
     };
+}
+function envOf(name) {
+    return BUILDS_OPTIONS.find((o) => o.name === name)?.env;
+}
+function wholeNumber(opts, name, def, min, max) {
+    const raw = opts[name]?.trim();
+    if (!raw)
+        return def;
+    const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!(n >= min && n <= max)) {
+        throw new ConfigurationError(`--${name} (${envOf(name)}) must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return n;
+}
+function size(opts, name, def, min, hint) {
+    const raw = opts[name]?.trim();
+    if (!raw)
+        return def;
+    const n = parseByteSize(raw);
+    if (n === null || n < min)
+        throw new ConfigurationError(`--${name} (${envOf(name)}) must be a size of ${hint}, got "${raw}"`);
+    return n;
+}
+function cpuCount(opts, def) {
+    const raw = opts['builder-cpus']?.trim();
+    if (!raw)
+        return def;
+    const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+    if (!(n >= 0.01 && n <= 4096)) {
+        throw new ConfigurationError(`--builder-cpus (${envOf('builder-cpus')}) must be a number of CPUs from 0.01 to 4096 such as 1 or 1.5, got "${raw}"`);
+    }
+    return n;
+}
+
+;// CONCATENATED MODULE: ./src/server/projects.ts
+
+
+const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
+/**
+ * A name shaped like an id (prj_…, or any PREFIX_ + 25 id characters) is refused: commands take
+ * "id or name", and a project named after another's id would make them act on the other one.
+ */
+function nameLooksLikeId(name) {
+    return name.startsWith('prj_') || /^[a-z]{2,4}_[0-9a-z]{25}$/.test(name);
+}
+function checkName(name) {
+    if (nameLooksLikeId(name)) {
+        throw badRequest('invalid_name', `the project name "${name}" looks like an id (ids are PREFIX_ and 25 letters or digits, and project ids start with "prj_"); commands that take "id or name" could then act on another project. Pick another name, such as my-app`);
+    }
+}
+const toProject = (r) => ({
+    id: r.id,
+    name: r.name,
+    max_concurrent_builds: r.max_concurrent_builds === null ? null : Number(r.max_concurrent_builds),
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+});
+/** Projects: create, find by id or name, update, delete (cascades to tokens and trust policies). */
+class ProjectStore {
+    db;
+    clock;
+    constructor(db, clock) {
+        this.db = db;
+        this.clock = clock;
+    }
+    async create(p, db = this.db) {
+        checkName(p.name);
+        const now = iso(this.clock.now());
+        const row = {
+            id: newId('prj'),
+            name: p.name,
+            max_concurrent_builds: p.max_concurrent_builds ?? null,
+            created_at: now,
+            updated_at: now,
+        };
+        const r = await db.run('INSERT INTO projects (id, name, max_concurrent_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING', [row.id, row.name, row.max_concurrent_builds, row.created_at, row.updated_at]);
+        if (r.changes === 0)
+            throw conflict('project_exists', `a project named "${p.name}" already exists; pick another name`);
+        return toProject(row);
+    }
+    async list(db = this.db) {
+        return (await db.all('SELECT * FROM projects ORDER BY name')).map(toProject);
+    }
+    /** By id, else by name. */
+    async find(idOrName, db = this.db) {
+        const r = await db.get('SELECT * FROM projects WHERE id = ? OR name = ? ORDER BY (id = ?) DESC', [idOrName, idOrName, idOrName]);
+        return r && toProject(r);
+    }
+    async require(idOrName, db = this.db) {
+        const p = await this.find(idOrName, db);
+        if (!p)
+            throw notFound('project_not_found', `no project with id or name "${idOrName}"; list them with GET /v1/projects`);
+        return p;
+    }
+    async update(idOrName, patch, db = this.db) {
+        if (patch.name !== undefined)
+            checkName(patch.name);
+        const cur = await this.require(idOrName, db);
+        const next = {
+            ...cur,
+            name: patch.name ?? cur.name,
+            max_concurrent_builds: patch.max_concurrent_builds === undefined ? cur.max_concurrent_builds : patch.max_concurrent_builds,
+            updated_at: iso(this.clock.now()),
+        };
+        if (next.name !== cur.name) {
+            const clash = await db.get('SELECT id FROM projects WHERE name = ? AND id <> ?', [next.name, cur.id]);
+            if (clash)
+                throw conflict('project_exists', `a project named "${next.name}" already exists; pick another name`);
+        }
+        await db.run('UPDATE projects SET name = ?, max_concurrent_builds = ?, updated_at = ? WHERE id = ?', [
+            next.name,
+            next.max_concurrent_builds,
+            next.updated_at,
+            cur.id,
+        ]);
+        return next;
+    }
+    async delete(idOrName, db = this.db) {
+        const cur = await this.require(idOrName, db);
+        await db.run('DELETE FROM projects WHERE id = ?', [cur.id]);
+        return cur;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/server/errors.ts
+
+/** An answer the client caused or can act on; becomes `{error: {code, message}}` with `status`. */
+class ApiError extends Error {
+    status;
+    code;
+    headers;
+    name = 'ApiError';
+    constructor(status, code, message, 
+    /** Extra response headers, e.g. Retry-After on a 429. */
+    headers = {}) {
+        super(message);
+        this.status = status;
+        this.code = code;
+        this.headers = headers;
+    }
+}
+const badRequest = (code, message) => new ApiError(400, code, message);
+const unauthorized = (code, message) => new ApiError(401, code, message);
+const forbidden = (code, message) => new ApiError(403, code, message);
+const notFound = (code, message) => new ApiError(404, code, message);
+const conflict = (code, message) => new ApiError(409, code, message);
+const tooLarge = (code, message) => new ApiError(413, code, message);
+const tooMany = (code, message, retryAfterSec) => new ApiError(429, code, message, { 'retry-after': String(retryAfterSec) });
+function errorBody(code, message) {
+    return { error: { code, message } };
+}
+/**
+ * What the schemas' patterns mean, for people who do not read regular expressions. A function:
+ * projects.ts imports this module, so its constant is read at call time, not at load time.
+ */
+const patternHints = () => ({
+    [PROJECT_NAME_PATTERN]: 'up to 63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit, e.g. my-app',
+    '^refs/': 'a full ref or glob, e.g. refs/heads/main, refs/heads/release/* or refs/tags/v*',
+    '^[0-9]+$': "GitHub's numeric id, e.g. from https://api.github.com/repos/OWNER/NAME",
+    '^[0-9]{1,4}$': 'a whole number',
+});
+/** "body.refs[0] must be string": names the field, from the first schema error. */
+function validationMessage(context, errors) {
+    const e = errors[0];
+    if (!e)
+        return `${context} is invalid`;
+    const path = context +
+        e.instancePath
+            .split('/')
+            .slice(1)
+            .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p.replace(/~1/g, '/').replace(/~0/g, '~')}`))
+            .join('');
+    switch (e.keyword) {
+        case 'required':
+            return `${path}.${String(e.params.missingProperty)} is required`;
+        case 'additionalProperties':
+            return `${path}.${String(e.params.additionalProperty)} is not a known field; remove it`;
+        case 'type':
+            return `${path} must be ${String(e.params.type)}`;
+        case 'pattern': {
+            const pattern = String(e.params.pattern);
+            const hint = patternHints()[pattern];
+            return `${path} must match pattern "${pattern}"${hint ? `: ${hint}` : ''}`;
+        }
+        case 'enum':
+            return `${path} must be one of ${e.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+        default:
+            return `${path} ${e.message ?? 'is invalid'}`;
+    }
+}
+/** Fastify error handler: never a stack or a 5xx for bad input. */
+function handleError(err, request, reply) {
+    if (err instanceof ApiError) {
+        return reply.code(err.status).headers(err.headers).send(errorBody(err.code, err.message));
+    }
+    const fe = err;
+    if (fe.validation) {
+        return reply
+            .code(400)
+            .send(errorBody('invalid_request', validationMessage(fe.validationContext ?? 'body', fe.validation)));
+    }
+    switch (fe.code) {
+        case 'FST_ERR_CTP_BODY_TOO_LARGE':
+            return reply
+                .code(413)
+                .send(errorBody('body_too_large', `the request body is larger than the limit of ${request.routeOptions.bodyLimit ?? 0} bytes`));
+        // Bodies are parsed by app.ts's own parser, whose errors are ApiErrors; these come from Fastify.
+        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+            return reply
+                .code(400)
+                .send(errorBody('invalid_body', 'the request body is not valid JSON; send a JSON object with Content-Type: application/json'));
+        default:
+            break;
+    }
+    const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+    if (status >= 400 && status < 500) {
+        return reply.code(status).send(errorBody(String(fe.code ?? `http_${status}`).toLowerCase(), fe.message));
+    }
+    request.log.error({ err }, 'request failed');
+    return reply.code(500).send(errorBody('internal', 'internal server error; the server log has the details'));
+}
+
+// EXTERNAL MODULE: external "node:events"
+var external_node_events_ = __nccwpck_require__(78474);
+;// CONCATENATED MODULE: ./src/server/insights/events.ts
+// In-process notices that a build changed (created, got a builder, sent steps, finished), for
+// the dashboard's server-sent events. One replica sees its own requests' changes; the page
+// also refreshes on a slow timer, so changes made through another replica show up too.
+
+class BuildEvents {
+    emitter = new external_node_events_.EventEmitter();
+    constructor() {
+        // every open dashboard tab listens
+        this.emitter.setMaxListeners(0);
+    }
+    changed(buildId) {
+        this.emitter.emit('build', buildId);
+    }
+    subscribe(fn) {
+        this.emitter.on('build', fn);
+        return () => this.emitter.off('build', fn);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/lib/api-types.ts
+// Wire types of the Hoist HTTP API, shared by the server, the CLI and the actions.
+// All timestamps are ISO 8601 strings in UTC. Field names are snake_case on the wire.
+const TOKEN_PREFIXES = {
+    admin: 'hoist_adm_',
+    project: 'hoist_prj_',
+    oidc: 'hoist_oidc_',
+    build: 'hoist_bld_',
+};
+/** Largest `options` of a build, as JSON in UTF-8; larger ones get a 413. */
+const BUILD_OPTIONS_MAX_BYTES = 16 * 1024;
+/** Largest `error` of a finished build, in UTF-8; longer ones get a 413 (hoist build truncates). */
+const BUILD_ERROR_MAX_BYTES = 4096;
+/** Largest log tail kept per step, in bytes. */
+const STEP_LOG_TAIL_BYTES = 8 * 1024;
+/** Most steps one build may report. */
+const BUILD_STEPS_MAX = 2000;
+
+;// CONCATENATED MODULE: ./src/server/insights/store.ts
+// Data access for build insights: context at create, steps and Dockerfile while running,
+// phases at finish; portable SQL for SQLite and PostgreSQL.
+
+
+const MAX_TEXT = 512;
+const DOCKERFILE_MAX_BYTES = 256 * 1024;
+const clip = (v) => (typeof v === 'string' && v ? v.slice(0, MAX_TEXT) : null);
+/**
+ * Where the cache broke: the earliest-started Dockerfile step that was not cached. A FROM step
+ * is never reported cached (BuildKit resolves the image each time); it counts only when the
+ * previous build did not have the same one (its name carries the image digest).
+ */
+function firstUncached(steps, previousNames) {
+    return steps
+        .filter((s) => s.instruction !== null &&
+        !s.cached &&
+        s.started_at !== null &&
+        (!/^FROM\s/i.test(s.instruction) || (previousNames !== undefined && !previousNames.has(s.name))))
+        .sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : 0))[0];
+}
+/** "main" → "refs/heads/main"; a full ref stays. */
+function branchRef(branch) {
+    return branch.startsWith('refs/') ? branch : `refs/heads/${branch}`;
+}
+class InsightsStore {
+    db;
+    constructor(db) {
+        this.db = db;
+    }
+    /** Records where a build came from and who created it (for OIDC: the policy and claims). */
+    async recordCreate(buildId, projectId, who, context) {
+        const token = await this.db.get('SELECT id, kind, name FROM tokens WHERE id = ?', [who.token_id]);
+        let policyId = null;
+        let claims = null;
+        if (who.kind === 'oidc') {
+            // The exchange audited the grant with the token it minted, the policy and the claims.
+            const ev = await this.db.get(`SELECT details FROM audit_events WHERE project_id = ? AND action = 'auth.github_oidc'
+           AND outcome = 'granted' AND details LIKE ? ORDER BY id DESC LIMIT 1`, [projectId, `%"token_id":"${who.token_id}"%`]);
+            if (ev) {
+                const d = JSON.parse(ev.details);
+                policyId = typeof d.policy_id === 'string' ? d.policy_id : null;
+                const { policy_id: _p, token_id: _t, pinned: _pin, ...rest } = d;
+                claims = JSON.stringify(rest);
+            }
+        }
+        const g = context?.github ?? {};
+        await this.db.run(`INSERT INTO build_insights (build_id, project_id, source, repository, repository_id, ref, sha, workflow,
+         run_id, run_attempt, job, actor, run_url, token_id, token_kind, token_name, policy_id, claims)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+            buildId,
+            projectId,
+            context?.source === 'action' ? 'action' : context?.source === 'cli' ? 'cli' : 'api',
+            clip(g.repository),
+            clip(g.repository_id),
+            clip(g.ref),
+            clip(g.sha),
+            clip(g.workflow),
+            clip(g.run_id),
+            clip(g.run_attempt),
+            clip(g.job),
+            clip(g.actor),
+            // only links a browser can follow safely
+            typeof g.run_url === 'string' && /^https:\/\/[^\s"'<>]+$/.test(g.run_url) ? clip(g.run_url) : null,
+            token?.id ?? who.token_id,
+            token?.kind ?? who.kind,
+            token?.name ?? null,
+            policyId,
+            claims,
+        ]);
+    }
+    /** Replaces the steps of the platforms `req` names; stores warnings and the Dockerfile. */
+    async saveSteps(buildId, projectId, req) {
+        if (req.steps.length > BUILD_STEPS_MAX) {
+            throw badRequest('too_many_steps', `at most ${BUILD_STEPS_MAX} steps per build are accepted`);
+        }
+        const df = req.dockerfile;
+        if (df?.contents && Buffer.byteLength(df.contents) > DOCKERFILE_MAX_BYTES) {
+            throw badRequest('dockerfile_too_large', `dockerfile.contents is over ${DOCKERFILE_MAX_BYTES} bytes; send path and sha256 only`);
+        }
+        const platforms = [...new Set(req.steps.map((s) => s.platform))];
+        await this.db.transaction(async (tx) => {
+            await this.ensureRow(buildId, projectId, tx);
+            for (const p of platforms) {
+                await tx.run('DELETE FROM build_steps WHERE build_id = ? AND platform = ?', [buildId, p]);
+            }
+            let seq = 0;
+            for (const s of req.steps) {
+                await tx.run(`INSERT INTO build_steps (build_id, platform, seq, digest, name, stage, instruction, started_at,
+             completed_at, cached, error, log_tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+                    buildId,
+                    s.platform.slice(0, 64),
+                    seq++,
+                    s.digest.slice(0, 128),
+                    s.name.slice(0, 2048),
+                    s.stage?.slice(0, 256) ?? null,
+                    s.instruction?.slice(0, 2048) ?? null,
+                    s.started_at,
+                    s.completed_at,
+                    s.cached ? 1 : 0,
+                    s.error?.slice(0, 4096) ?? null,
+                    Buffer.from(s.log_tail, 'utf8').subarray(-STEP_LOG_TAIL_BYTES).toString('utf8'),
+                ]);
+            }
+            const counts = await tx.get(`SELECT COUNT(*) AS total, SUM(cached) AS cached FROM build_steps WHERE build_id = ? AND instruction IS NOT NULL`, [buildId]);
+            await tx.run(`UPDATE build_insights SET steps_total = ?, steps_cached = ?, warnings = ?,
+           dockerfile_path = COALESCE(?, dockerfile_path), dockerfile_sha256 = COALESCE(?, dockerfile_sha256),
+           dockerfile = COALESCE(?, dockerfile) WHERE build_id = ?`, [
+                Number(counts?.total ?? 0),
+                Number(counts?.cached ?? 0),
+                JSON.stringify((req.warnings ?? []).slice(0, 500)),
+                df?.path?.slice(0, 1024) ?? null,
+                df?.sha256?.slice(0, 64) ?? null,
+                df?.contents ?? null,
+                buildId,
+            ]);
+        });
+        return req.steps.length;
+    }
+    async savePhases(buildId, projectId, phases) {
+        await this.ensureRow(buildId, projectId);
+        await this.db.run('UPDATE build_insights SET phases = ? WHERE build_id = ?', [
+            JSON.stringify(phases),
+            buildId,
+        ]);
+    }
+    /** Builds created before insights existed (or by an old client) get a bare row. */
+    async ensureRow(buildId, projectId, db = this.db) {
+        await db.run(`INSERT INTO build_insights (build_id, project_id, source) VALUES (?, ?, 'api') ON CONFLICT (build_id) DO NOTHING`, [buildId, projectId]);
+    }
+    async steps(buildId) {
+        const rows = await this.db.all('SELECT * FROM build_steps WHERE build_id = ? ORDER BY platform, seq', [buildId]);
+        return rows.map((r) => ({
+            platform: r.platform,
+            digest: r.digest,
+            name: r.name,
+            stage: r.stage,
+            instruction: r.instruction,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+            cached: Number(r.cached) === 1,
+            error: r.error,
+            log_tail: r.log_tail,
+        }));
+    }
+    /** Everything the JSON API and the build page show about one build. */
+    async get(buildId) {
+        const row = await this.db.get('SELECT * FROM build_insights WHERE build_id = ?', [buildId]);
+        const steps = await this.steps(buildId);
+        let previous = null;
+        if (row && steps.length) {
+            const prev = await this.db.get(row.repository
+                ? `SELECT build_id FROM build_insights WHERE project_id = ? AND repository = ? AND ref IS NOT DISTINCT FROM ? AND build_id < ? AND steps_total > 0 ORDER BY build_id DESC LIMIT 1`
+                : `SELECT build_id FROM build_insights WHERE project_id = ? AND repository IS NULL AND dockerfile_path IS NOT DISTINCT FROM ? AND build_id < ? AND steps_total > 0 ORDER BY build_id DESC LIMIT 1`, row.repository
+                ? [row.project_id, row.repository, row.ref, buildId]
+                : [row.project_id, row.dockerfile_path, buildId]);
+            previous = prev?.build_id ?? null;
+        }
+        const previousNames = previous
+            ? new Set((await this.db.all('SELECT name FROM build_steps WHERE build_id = ?', [previous])).map((r) => r.name))
+            : undefined;
+        const brk = firstUncached(steps, previousNames);
+        const g = row
+            ? Object.fromEntries([
+                'repository',
+                'repository_id',
+                'ref',
+                'sha',
+                'workflow',
+                'run_id',
+                'run_attempt',
+                'job',
+                'actor',
+                'run_url',
+            ]
+                .filter((k) => row[k] !== null)
+                .map((k) => [k, row[k]]))
+            : {};
+        return {
+            context: row
+                ? {
+                    source: row.source,
+                    ...(Object.keys(g).length ? { github: g } : {}),
+                }
+                : null,
+            created_by: row?.token_id && row.token_kind
+                ? { id: row.token_id, kind: row.token_kind, name: row.token_name ?? '' }
+                : null,
+            trust: row?.claims || row?.policy_id
+                ? {
+                    policy_id: row.policy_id,
+                    claims: row.claims ? JSON.parse(row.claims) : {},
+                }
+                : null,
+            phases: row?.phases ? JSON.parse(row.phases) : null,
+            dockerfile: row?.dockerfile_path && row.dockerfile_sha256
+                ? { path: row.dockerfile_path, sha256: row.dockerfile_sha256, contents: row.dockerfile }
+                : null,
+            steps,
+            warnings: row ? JSON.parse(row.warnings) : [],
+            steps_total: Number(row?.steps_total ?? 0),
+            steps_cached: Number(row?.steps_cached ?? 0),
+            cache_break: brk ? { previous_build_id: previous, platform: brk.platform, step: brk.name } : null,
+        };
+    }
+    /** A page of the builds list, newest first, joined with projects and insights. */
+    list(f, projectScope) {
+        const where = [];
+        const params = [];
+        if (projectScope) {
+            where.push('b.project_id = ?');
+            params.push(projectScope);
+        }
+        if (f.project) {
+            where.push('(p.name = ? OR p.id = ?)');
+            params.push(f.project, f.project);
+        }
+        if (f.status) {
+            where.push('b.status = ?');
+            params.push(f.status);
+        }
+        if (f.repository) {
+            where.push('i.repository = ?');
+            params.push(f.repository);
+        }
+        if (f.branch) {
+            where.push('i.ref = ?');
+            params.push(branchRef(f.branch));
+        }
+        if (f.before) {
+            where.push('b.id < ?');
+            params.push(f.before);
+        }
+        params.push(f.limit);
+        return this.db.all(`SELECT b.id, b.project_id, p.name AS project_name, b.status, b.platforms, b.queued_at, b.acquired_at,
+         b.finished_at, b.error, i.source, i.repository, i.ref, i.sha, i.run_url, i.phases, i.steps_total,
+         i.steps_cached
+       FROM builds b JOIN projects p ON p.id = b.project_id LEFT JOIN build_insights i ON i.build_id = b.id
+       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY b.id DESC LIMIT ?`, params);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/server/insights/migrations.ts
+// One build_insights row per build (its origin, creator, trust, phases, Dockerfile and step
+// counts, kept with the build), and its steps per platform in build_steps. Both go with their
+// build (ON DELETE CASCADE), so the builds' retention purge covers them.
+const insightsMigrations = [
+    {
+        id: 'insights-001-init',
+        sql: `
+CREATE TABLE build_insights (
+  build_id TEXT PRIMARY KEY REFERENCES builds(id) ON DELETE CASCADE,
+  project_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  repository TEXT,
+  repository_id TEXT,
+  ref TEXT,
+  sha TEXT,
+  workflow TEXT,
+  run_id TEXT,
+  run_attempt TEXT,
+  job TEXT,
+  actor TEXT,
+  run_url TEXT,
+  token_id TEXT,
+  token_kind TEXT,
+  token_name TEXT,
+  policy_id TEXT,
+  claims TEXT,
+  phases TEXT,
+  dockerfile_path TEXT,
+  dockerfile_sha256 TEXT,
+  dockerfile TEXT,
+  warnings TEXT NOT NULL DEFAULT '[]',
+  steps_total INTEGER NOT NULL DEFAULT 0,
+  steps_cached INTEGER NOT NULL DEFAULT 0,
+  cache_break TEXT
+);
+CREATE INDEX build_insights_ref ON build_insights(project_id, repository, ref, build_id);
+CREATE TABLE build_steps (
+  build_id TEXT NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+  platform TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  name TEXT NOT NULL,
+  stage TEXT,
+  instruction TEXT,
+  started_at TEXT,
+  completed_at TEXT,
+  cached INTEGER NOT NULL,
+  error TEXT,
+  log_tail TEXT NOT NULL,
+  PRIMARY KEY (build_id, platform, seq)
+);
+CREATE TABLE ui_sessions (
+  id_hash TEXT PRIMARY KEY,
+  token_id TEXT NOT NULL,
+  csrf TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+`,
+    },
+];
+
+;// CONCATENATED MODULE: ./src/server/insights/index.ts
+
+
+
+
+const str = (max) => ({ type: 'string', maxLength: max });
+const nullable = (max) => ({ type: ['string', 'null'], maxLength: max });
+const stepsSchema = {
+    params: { type: 'object', properties: { id: str(128) }, required: ['id'] },
+    body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['steps'],
+        properties: {
+            steps: {
+                type: 'array',
+                maxItems: 2000,
+                items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['platform', 'digest', 'name', 'cached', 'log_tail'],
+                    properties: {
+                        platform: str(64),
+                        digest: str(128),
+                        name: str(4096),
+                        stage: nullable(256),
+                        instruction: nullable(4096),
+                        started_at: nullable(64),
+                        completed_at: nullable(64),
+                        cached: { type: 'boolean' },
+                        error: nullable(8192),
+                        log_tail: str(64 * 1024),
+                    },
+                },
+            },
+            warnings: {
+                type: 'array',
+                maxItems: 500,
+                items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['platform', 'message'],
+                    properties: {
+                        platform: str(64),
+                        rule: nullable(128),
+                        message: str(8192),
+                        line: { type: ['integer', 'null'] },
+                        end_line: { type: ['integer', 'null'] },
+                    },
+                },
+            },
+            dockerfile: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['path', 'sha256'],
+                properties: { path: str(1024), sha256: str(64), contents: nullable(1024 * 1024) },
+            },
+        },
+    },
+};
+class Insights {
+    store;
+    events = new BuildEvents();
+    constructor(deps) {
+        this.store = new InsightsStore(deps.db);
+    }
+    async created(buildId, who, context) {
+        const row = await this.store.db.get('SELECT project_id FROM builds WHERE id = ?', [buildId]);
+        if (row)
+            await this.store.recordCreate(buildId, row.project_id, who, context);
+        this.events.changed(buildId);
+    }
+    async finished(row, phases) {
+        if (phases)
+            await this.store.savePhases(row.id, row.project_id, phases);
+        this.events.changed(row.id);
+    }
+    /** POST /v1/builds/{id}/steps: a running build's steps, warnings and Dockerfile. */
+    registerRoutes(app, deps, service) {
+        app.post('/v1/builds/:id/steps', { schema: stepsSchema, bodyLimit: 32 * 1024 * 1024 }, async (request) => {
+            const who = await deps.auth.authenticate(request, 'build', 'project', 'oidc', 'admin');
+            const build = await service.visibleBuild(who, request.params.id);
+            if (build.status !== 'queued' && build.status !== 'running') {
+                throw conflict('build_finished', `build ${build.id} already finished (${build.status}); send steps before finishing it`);
+            }
+            const n = await this.store.saveSteps(build.id, build.project_id, request.body);
+            this.events.changed(build.id);
+            return { steps: n };
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/server/ui/assets.ts
+// The dashboard's only script and stylesheet, served from the server bundle (no CDN, no
+// build step): the CSP allows scripts and styles from 'self' and nothing inline.
+/** Live updates: the builds list re-fetches its rows on each server-sent event; a running build's page reloads. */
+const APP_JS = `'use strict';
+(function () {
+  var rows = document.getElementById('builds-rows');
+  var live = document.body.getAttribute('data-live');
+  if (!rows && !live) return;
+  var timer = null;
+  function refreshRows() {
+    if (timer) return;
+    timer = setTimeout(function () {
+      timer = null;
+      fetch('/ui/builds/rows' + location.search, { credentials: 'same-origin' }).then(function (r) {
+        if (r.ok) return r.text().then(function (t) { rows.innerHTML = t; });
+      }).catch(function () {});
+    }, 200);
+  }
+  var es = new EventSource('/ui/events');
+  es.addEventListener('build', function (e) {
+    if (rows) refreshRows();
+    else if (live && e.data === live) setTimeout(function () { location.reload(); }, 300);
+  });
+  // changes made through another replica, or by the server's own sweep
+  setInterval(function () { if (rows) refreshRows(); }, 15000);
+})();
+`;
+const APP_CSS = `:root{--fg:#1b1f24;--muted:#667085;--bg:#fff;--line:#e4e7ec;--ok:#12b76a;--bad:#d92d20;--run:#2e90fa;--warn:#f79009;--cached:#98a2b3}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+.top{display:flex;gap:1.5rem;align-items:center;padding:.6rem 1.2rem;border-bottom:1px solid var(--line)}
+.brand{font-weight:700;text-decoration:none;color:inherit}.top nav a{margin-right:1rem}.logout{margin-left:auto}
+main{padding:1rem 1.2rem;max-width:1400px}h1{font-size:1.35rem}h2{font-size:1.05rem}
+a{color:#175cd3}.muted{color:var(--muted)}.mono,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
+.error{color:var(--bad)}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;color:var(--muted);font-size:.85rem}.num{text-align:right;white-space:nowrap}
+.badge{display:inline-block;padding:0 .45rem;border-radius:9px;font-size:.8rem;background:#f2f4f7}
+.st-success{background:#d1fadf;color:#05603a}.st-failed,.st-expired{background:#fee4e2;color:#912018}.st-running{background:#d1e9ff;color:#194185}
+.st-queued{background:#fef0c7;color:#93370d}.st-canceled{background:#f2f4f7}.badge.cached{background:#f2f4f7;color:var(--muted)}.badge.break{background:#fef0c7;color:#93370d}
+.filters{display:flex;gap:.8rem;flex-wrap:wrap;align-items:end;margin-bottom:1rem}.filters label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}
+input,select,button{font:inherit;padding:.3rem .5rem}.login{display:flex;flex-direction:column;gap:.5rem;max-width:28rem}
+.phasebar rect.ph-queued,.sw.ph-queued{fill:var(--warn);background:var(--warn)}.phasebar rect.ph-setup,.sw.ph-setup{fill:#7a5af8;background:#7a5af8}
+.phasebar rect.ph-build,.sw.ph-build{fill:var(--run);background:var(--run)}.phasebar rect.ph-cleanup,.sw.ph-cleanup{fill:var(--cached);background:var(--cached)}
+.legend{list-style:none;padding:0;display:flex;gap:1rem;font-size:.85rem}.sw{display:inline-block;width:.7rem;height:.7rem;margin-right:.3rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}.card{border:1px solid var(--line);border-radius:8px;padding:.6rem .9rem}
+.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}.kv dt{color:var(--muted)}.kv dd{margin:0;word-break:break-all}
+.waterfall rect.cached{fill:var(--cached)}.waterfall rect.run{fill:var(--run)}.waterfall rect.err{fill:var(--bad)}
+.waterfall tr.break td{background:#fffaeb}.waterfall tr.failed td{background:#fef3f2}.stepname{word-break:break-all;max-width:36rem}
+.log{max-height:24rem;overflow:auto;background:#101828;color:#f2f4f7;padding:.6rem;white-space:pre-wrap;word-break:break-all}
+.dockerfile{font-size:.9rem;background:#f9fafb;border:1px solid var(--line);padding:.5rem .5rem .5rem 3rem}.dockerfile li{white-space:pre-wrap}
+.dockerfile li.warned{background:#fffaeb}.warning{color:#93370d;font-family:system-ui,sans-serif;font-size:.85rem;padding:.1rem 0}
+.cachebreak{background:#fffaeb;border-left:3px solid var(--warn);padding:.4rem .7rem}
+`;
+
+;// CONCATENATED MODULE: ./src/server/ui/html.ts
+// The dashboard's one way to write HTML: a tagged template that escapes every interpolated
+// value unless it is already Html (made by this template). Text a build or a user wrote
+// (step names, logs, errors, Dockerfiles) can only ever reach the page as text.
+class Html {
+    value;
+    constructor(value) {
+        this.value = value;
+    }
+    toString() {
+        return this.value;
+    }
+}
+const ESCAPES = {
+    '&': '&amp;',
+    '<': '&lt;',
+    '>': '&gt;',
+    '"': '&quot;',
+    "'": '&#39;',
+    '`': '&#96;',
+};
+/** Escapes text for HTML element content and quoted attribute values. */
+function escapeHtml(s) {
+    return s.replace(/[&<>"'`]/g, (c) => ESCAPES[c]);
+}
+function render(v) {
+    if (v === null || v === undefined || v === false)
+        return '';
+    if (v instanceof Html)
+        return v.value;
+    if (Array.isArray(v))
+        return v.map(render).join('');
+    return escapeHtml(String(v));
+}
+function html(strings, ...values) {
+    let out = strings[0];
+    for (let i = 0; i < values.length; i++)
+        out += render(values[i]) + strings[i + 1];
+    return new Html(out);
+}
+/** A URL fit for an href: only https (and the dashboard's own relative paths) pass. */
+function safeHref(url) {
+    if (!url)
+        return null;
+    if (url.startsWith('/ui/') && !url.startsWith('//'))
+        return url;
+    return /^https:\/\/[^\s"'<>\\]+$/i.test(url) ? url : null;
+}
+
+;// CONCATENATED MODULE: ./src/server/ui/pages.ts
+
+const STATUSES = ['queued', 'running', 'success', 'failed', 'canceled', 'expired'];
+function layout(title, body, opts = {}) {
+    return `<!doctype html>${html `<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · Hoist</title>
+<link rel="stylesheet" href="/ui/assets/app.css">
+<script src="/ui/assets/app.js" defer></script>
+</head>
+<body${opts.live ? html ` data-live="${opts.live}"` : ''}>
+<header class="top">
+<a class="brand" href="/ui/builds">Hoist</a>
+${opts.csrf
+        ? html `<nav><a href="/ui/builds">Builds</a></nav>
+        <form method="post" action="/ui/logout" class="logout">
+          <input type="hidden" name="csrf" value="${opts.csrf}" /><button type="submit">Sign out</button>
+        </form>`
+        : ''}
+</header>
+<main>${body}</main>
+</body>
+</html>`.value}`;
+}
+function loginPage(error) {
+    return layout('Sign in', html `<h1>Sign in</h1>
+      <p>
+        Paste an admin token (<code>hoist_adm_…</code>). It is exchanged for a session cookie and not kept by
+        the browser.
+      </p>
+      ${error ? html `<p class="error" role="alert">${error}</p>` : ''}
+      <form method="post" action="/ui/login" class="login">
+        <label for="token">Admin token</label>
+        <input id="token" name="token" type="password" autocomplete="off" required />
+        <button type="submit">Sign in</button>
+      </form>`);
+}
+function errorPage(status, message, csrf) {
+    return layout(`Error ${status}`, html `<h1>Error ${status}</h1>
+      <p class="error" role="alert">${message}</p>`, {
+        csrf,
+    });
+}
+const ms = (a, b) => a && b ? Math.max(0, Date.parse(b) - Date.parse(a)) : null;
+/** 950 → "950 ms", 61_000 → "1m 1s". */
+function formatDuration(v) {
+    if (v === null || !Number.isFinite(v))
+        return '—';
+    if (v < 1000)
+        return `${Math.round(v)} ms`;
+    const s = v / 1000;
+    if (s < 60)
+        return `${s.toFixed(1)} s`;
+    return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
+}
+const shortRef = (ref) => ref ? ref.replace(/^refs\/heads\//, '').replace(/^refs\/tags\//, 'tag ') : null;
+const PHASES = [
+    ['queued_ms', 'queued'],
+    ['setup_ms', 'acquired'],
+    ['build_ms', 'solve and push'],
+    ['cleanup_ms', 'cleanup'],
+];
+/** A horizontal bar of the phases, each segment's width its share of the total. */
+function phaseBar(phases, width = 140) {
+    if (!phases)
+        return html `<span class="muted">—</span>`;
+    const total = PHASES.reduce((n, [k]) => n + (phases[k] ?? 0), 0);
+    if (total <= 0)
+        return html `<span class="muted">—</span>`;
+    let x = 0;
+    const rects = PHASES.map(([k, label]) => {
+        const v = phases[k] ?? 0;
+        const w = (v / total) * width;
+        const r = html `<rect
+      class="ph-${k.replace('_ms', '')}"
+      x="${x.toFixed(1)}"
+      y="0"
+      width="${w.toFixed(1)}"
+      height="10"
+      ><title>${label}: ${formatDuration(v)}</title></rect
+    >`;
+        x += w;
+        return r;
+    });
+    return html `<svg
+    class="phasebar"
+    width="${width}"
+    height="10"
+    viewBox="0 0 ${width} 10"
+    role="img"
+    aria-label="phases"
+  >
+    ${rects}
+  </svg>`;
+}
+function statusBadge(status) {
+    return html `<span class="badge st-${status}">${status}</span>`;
+}
+function buildRows(rows) {
+    if (rows.length === 0)
+        return html `<tr>
+      <td colspan="10" class="muted">No builds match.</td>
+    </tr>`;
+    return html `${rows.map((r) => {
+        const run = safeHref(r.run_url);
+        const phases = r.phases ? JSON.parse(r.phases) : null;
+        const end = r.finished_at ?? null;
+        return html `<tr data-build="${r.id}" data-status="${r.status}">
+      <td>${statusBadge(r.status)}</td>
+      <td><a href="/ui/builds/${r.id}">${r.id}</a></td>
+      <td>${r.project_name}</td>
+      <td>${r.repository ?? html `<span class="muted">${r.source ?? ''}</span>`}</td>
+      <td>${shortRef(r.ref) ?? ''}</td>
+      <td class="mono">${r.sha ? r.sha.slice(0, 7) : ''}</td>
+      <td>${run ? html `<a href="${run}" rel="noopener noreferrer">run</a>` : ''}</td>
+      <td class="num">
+        ${end ? formatDuration(ms(r.queued_at, end)) : html `<span class="muted">${r.status}</span>`}
+      </td>
+      <td>${phaseBar(phases)}</td>
+      <td class="num cached">${r.steps_total ? `cached ${r.steps_cached ?? 0} of ${r.steps_total}` : ''}</td>
+    </tr>`;
+    })}`;
+}
+function buildsPage(rows, filter, csrf, nextBefore) {
+    const q = (k) => String(filter[k] ?? '');
+    const more = nextBefore
+        ? `/ui/builds?${new URLSearchParams({
+            ...Object.fromEntries(['project', 'status', 'repository', 'branch']
+                .filter((k) => filter[k])
+                .map((k) => [k, q(k)])),
+            before: nextBefore,
+        }).toString()}`
+        : null;
+    return layout('Builds', html `<h1>Builds</h1>
+      <form method="get" action="/ui/builds" class="filters">
+        <label>Project <input name="project" value="${q('project')}" /></label>
+        <label
+          >Status
+          <select name="status">
+            <option value="">any</option>
+            ${STATUSES.map((s) => html `<option value="${s}" ${filter.status === s ? html ` selected` : ''}>${s}</option>`)}
+          </select></label
+        >
+        <label
+          >Repository <input name="repository" value="${q('repository')}" placeholder="owner/name"
+        /></label>
+        <label>Branch <input name="branch" value="${q('branch')}" placeholder="main" /></label>
+        <button type="submit">Filter</button>
+      </form>
+      <table class="builds">
+        <thead>
+          <tr>
+            <th>Status</th>
+            <th>Build</th>
+            <th>Project</th>
+            <th>Repository</th>
+            <th>Ref</th>
+            <th>Commit</th>
+            <th>GitHub</th>
+            <th>Duration</th>
+            <th>Phases</th>
+            <th>Steps</th>
+          </tr>
+        </thead>
+        <tbody id="builds-rows">
+          ${buildRows(rows)}
+        </tbody>
+      </table>
+      ${more ? html `<p><a href="${more}">Older builds</a></p>` : ''}`, { csrf });
+}
+/** Dockerfile lines with the build-check warnings under the lines they point at. */
+function dockerfileView(contents, warnings) {
+    const at = new Map();
+    for (const w of warnings) {
+        if (w.line === null)
+            continue;
+        const list = at.get(w.line) ?? [];
+        list.push(w);
+        at.set(w.line, list);
+    }
+    const lines = contents.replace(/\n$/, '').split('\n');
+    return html `<ol class="dockerfile">
+    ${lines.map((text, i) => {
+        const ws = at.get(i + 1) ?? [];
+        return html `<li id="L${i + 1}" ${ws.length ? html ` class="warned"` : ''}>
+        <code>${text}</code>${ws.map((w) => html `<div class="warning" role="note">
+              ⚠ ${w.rule ? html `<strong>${w.rule}</strong> ` : ''}${w.message}
+            </div>`)}
+      </li>`;
+    })}
+  </ol>`;
+}
+/** One platform's steps as a waterfall: a bar per step on a shared time axis. */
+function waterfall(unsorted, breakDigest, width = 420) {
+    const at = (s) => (s.started_at ? Date.parse(s.started_at) : Number.MAX_SAFE_INTEGER);
+    const steps = [...unsorted].sort((a, b) => at(a) - at(b));
+    const times = steps.flatMap((s) => [s.started_at, s.completed_at]).filter((t) => !!t);
+    const t0 = Math.min(...times.map(Date.parse));
+    const t1 = Math.max(...times.map(Date.parse));
+    const span = Math.max(1, t1 - t0);
+    return html `<table class="waterfall">
+    <thead>
+      <tr>
+        <th>Step</th>
+        <th>Timeline (${formatDuration(span)})</th>
+        <th>Duration</th>
+        <th></th>
+      </tr>
+    </thead>
+    <tbody>
+      ${steps.map((s) => {
+        const start = s.started_at ? Date.parse(s.started_at) : null;
+        const end = s.completed_at ? Date.parse(s.completed_at) : start;
+        const x = start === null ? 0 : ((start - t0) / span) * width;
+        const w = start === null || end === null ? 0 : Math.max(2, ((end - start) / span) * width);
+        const cls = s.error ? 'err' : s.cached ? 'cached' : 'run';
+        const isBreak = s.digest === breakDigest;
+        return html `<tr class="step${isBreak ? ' break' : ''}${s.error ? ' failed' : ''}">
+            <td class="stepname">
+              ${s.name}${isBreak ? html ` <span class="badge break" title="the first step that was not cached">cache broke here</span>` : ''}
+            </td>
+            <td>
+              <svg width="${width}" height="12" viewBox="0 0 ${width} 12">
+                <rect class="${cls}" x="${x.toFixed(1)}" y="1" width="${w.toFixed(1)}" height="10"></rect>
+              </svg>
+            </td>
+            <td class="num">${formatDuration(ms(s.started_at, s.completed_at))}</td>
+            <td>
+              ${s.cached ? html `<span class="badge cached">cached</span>` : ''}${s.error ? html `<span class="badge st-failed">error</span>` : ''}
+            </td>
+          </tr>
+          ${s.error || (isBreak && s.log_tail)
+            ? html `<tr class="steplog"><td colspan="4"><details${s.error ? html ` open` : ''}><summary>${s.error ? `Error: ${s.error}` : 'Output'}</summary><pre class="log">${s.log_tail}</pre></details></td></tr>`
+            : ''}`;
+    })}
+    </tbody>
+  </table>`;
+}
+const kv = (pairs) => html `<dl class="kv">
+    ${pairs
+    .filter(([, v]) => v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => html `<dt>${k}</dt>
+            <dd>${v}</dd>`)}
+  </dl>`;
+function buildPage(b, projectName, csrf) {
+    const ins = b.insights;
+    const g = ins.context?.github ?? {};
+    const run = safeHref(g.run_url);
+    const platforms = [...new Set(ins.steps.map((s) => s.platform))];
+    const brk = ins.cache_break;
+    const breakStep = brk
+        ? ins.steps.find((s) => s.platform === brk.platform && s.name === brk.step)
+        : undefined;
+    const failed = ins.steps.filter((s) => s.error);
+    const live = b.status === 'queued' || b.status === 'running' ? b.id : undefined;
+    return layout(`Build ${b.id}`, html `<h1>Build <span class="mono">${b.id}</span> ${statusBadge(b.status)}</h1>
+      ${b.error ? html `<p class="error" role="alert">${b.error}</p>` : ''}
+      <section class="cards">
+        <div class="card">
+          <h2>Build</h2>
+          ${kv([
+        ['Project', projectName],
+        ['Platforms', b.platforms.join(', ') || 'default'],
+        ['Queued', b.queued_at],
+        ['Builder acquired', b.acquired_at],
+        ['Finished', b.finished_at],
+        ['Duration', b.finished_at ? formatDuration(ms(b.queued_at, b.finished_at)) : null],
+        ['Steps', ins.steps_total ? `cached ${ins.steps_cached} of ${ins.steps_total}` : null],
+    ])}
+          <div class="phases">
+            ${phaseBar(ins.phases, 300)}${ins.phases
+        ? html `<ul class="legend">
+                    ${PHASES.filter(([k]) => ins.phases[k] !== undefined).map(([k, label]) => html `<li>
+                          <span class="sw ph-${k.replace('_ms', '')}"></span>${label}
+                          ${formatDuration(ins.phases[k] ?? null)}
+                        </li>`)}
+                  </ul>`
+        : ''}
+          </div>
+        </div>
+        <div class="card">
+          <h2>Source</h2>
+          ${kv([
+        ['From', ins.context?.source ?? null],
+        ['Repository', g.repository],
+        ['Repository id', g.repository_id],
+        ['Ref', g.ref],
+        ['Commit', g.sha],
+        ['Workflow', g.workflow],
+        ['Job', g.job],
+        ['Actor', g.actor],
+        [
+            'Run',
+            run
+                ? html `<a href="${run}" rel="noopener noreferrer"
+                    >${g.run_id ?? 'run'}${g.run_attempt ? ` (attempt ${g.run_attempt})` : ''}</a
+                  >`
+                : g.run_id,
+        ],
+        [
+            'Created by',
+            ins.created_by
+                ? `${ins.created_by.kind} token ${ins.created_by.name} (${ins.created_by.id})`
+                : null,
+        ],
+    ])}
+        </div>
+        <div class="card trust">
+          <h2>Trust</h2>
+          ${ins.trust
+        ? html `${kv([['Policy', ins.trust.policy_id]])}
+                  <table class="claims">
+                    <thead>
+                      <tr>
+                        <th>Claim</th>
+                        <th>Value</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      ${Object.entries(ins.trust.claims)
+            .filter(([, v]) => v !== null && v !== undefined)
+            .map(([k, v]) => html `<tr>
+                              <td>${k}</td>
+                              <td class="mono">${typeof v === 'string' ? v : JSON.stringify(v)}</td>
+                            </tr>`)}
+                    </tbody>
+                  </table>`
+        : html `<p class="muted">
+                  Created with a ${ins.created_by?.kind ?? 'Hoist'} token, not through a GitHub OIDC trust
+                  policy.
+                </p>`}
+        </div>
+      </section>
+      <section>
+        <h2>Steps</h2>
+        ${brk
+        ? html `<p class="cachebreak">
+                The cache broke at <strong>${brk.step}</strong> (${brk.platform})${brk.previous_build_id
+            ? html `, compared with the previous build of this ref,
+                        <a href="/ui/builds/${brk.previous_build_id}">${brk.previous_build_id}</a>`
+            : ', the first build of this ref'}.
+              </p>`
+        : ins.steps.length
+            ? html `<p class="cachebreak">Every step was cached.</p>`
+            : ''}
+        ${failed.length ? html `<p class="error">Failed at <strong>${failed[0].name}</strong>.</p>` : ''}
+        ${platforms.length
+        ? platforms.map((p) => html `<h3>${p}</h3>
+                    ${waterfall(ins.steps.filter((s) => s.platform === p), breakStep && breakStep.platform === p ? breakStep.digest : null)}`)
+        : html `<p class="muted">No steps recorded${live ? ' yet' : ''}.</p>`}
+      </section>
+      ${ins.warnings.length && !ins.dockerfile?.contents
+        ? html `<section>
+              <h2>Build checks</h2>
+              <ul>
+                ${ins.warnings.map((w) => html `<li>${w.line ? `line ${w.line}: ` : ''}${w.message}</li>`)}
+              </ul>
+            </section>`
+        : ''}
+      ${ins.dockerfile
+        ? html `<section>
+              <h2>Dockerfile</h2>
+              <p class="mono muted">
+                ${ins.dockerfile.path} · sha256
+                ${ins.dockerfile.sha256.slice(0, 12)}${ins.warnings.length
+            ? ` · ${ins.warnings.length} build-check warning${ins.warnings.length > 1 ? 's' : ''}`
+            : ''}
+              </p>
+              ${ins.dockerfile.contents !== null ? dockerfileView(ins.dockerfile.contents, ins.warnings) : html `<p class="muted">Contents not sent.</p>`}
+            </section>`
+        : ''}`, { csrf, live });
+}
+
+;// CONCATENATED MODULE: ./src/server/ui/session.ts
+// Dashboard sessions: an admin token is exchanged once for a random session id in an
+// HttpOnly, SameSite=Strict cookie. Only its SHA-256 is stored; the session dies with the
+// admin token (revoked or expired), at sign-out, or after SESSION_TTL_MS.
+
+
+const SESSION_COOKIE = 'hoist_session';
+const SESSION_TTL_MS = 12 * 3600_000;
+/** The value of one cookie in a Cookie header, or undefined. */
+function cookieValue(header, name) {
+    if (!header)
+        return undefined;
+    for (const part of header.split(';')) {
+        const i = part.indexOf('=');
+        if (i > 0 && part.slice(0, i).trim() === name)
+            return part.slice(i + 1).trim();
+    }
+    return undefined;
+}
+/** Constant-time comparison of two strings (a CSRF token against the session's). */
+function sameSecret(a, b) {
+    const x = Buffer.from(a);
+    const y = Buffer.from(b);
+    return x.length === y.length && (0,external_node_crypto_.timingSafeEqual)(x, y);
+}
+/**
+ * A form post comes from the dashboard itself when its Origin is the server's public origin.
+ * A missing Origin is refused: every browser that runs the dashboard sends one on POST.
+ */
+function originAllowed(origin, publicUrl) {
+    if (!origin)
+        return false;
+    try {
+        return new URL(origin).origin === new URL(publicUrl).origin;
+    }
+    catch {
+        return false;
+    }
+}
+function sessionCookie(id, secure, maxAgeSec) {
+    return `${SESSION_COOKIE}=${id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSec}${secure ? '; Secure' : ''}`;
+}
+class Sessions {
+    db;
+    clock;
+    constructor(db, clock) {
+        this.db = db;
+        this.clock = clock;
+    }
+    async create(tokenId) {
+        const id = (0,external_node_crypto_.randomBytes)(32).toString('base64url');
+        const csrf = (0,external_node_crypto_.randomBytes)(24).toString('base64url');
+        const now = this.clock.now();
+        await this.db.run('INSERT INTO ui_sessions (id_hash, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [sha256Hex(id), tokenId, csrf, iso(now), iso(new Date(now.getTime() + SESSION_TTL_MS))]);
+        // expired sessions go now and then, with the sign-ins that make new ones
+        await this.db.run('DELETE FROM ui_sessions WHERE expires_at < ?', [iso(now)]);
+        return { id, csrf };
+    }
+    /** The live session of a cookie value: unexpired, its admin token neither revoked nor expired. */
+    async get(id) {
+        if (!id || id.length > 128)
+            return undefined;
+        const now = iso(this.clock.now());
+        return this.db.get(`SELECT s.token_id, s.csrf FROM ui_sessions s JOIN tokens t ON t.id = s.token_id
+       WHERE s.id_hash = ? AND s.expires_at > ? AND t.kind = 'admin' AND t.revoked_at IS NULL
+         AND (t.expires_at IS NULL OR t.expires_at > ?)`, [sha256Hex(id), now, now]);
+    }
+    async delete(id) {
+        if (id)
+            await this.db.run('DELETE FROM ui_sessions WHERE id_hash = ?', [sha256Hex(id)]);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/server/ui/index.ts
+
+
+
+
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const PAGE_SIZE = 50;
+const ui_STATUSES = new Set(['queued', 'running', 'success', 'failed', 'canceled', 'expired']);
+/** The list filter from a query string; unknown or oversized values are dropped. */
+function listFilter(q) {
+    const s = (k, max = 256) => {
+        const v = q[k];
+        return typeof v === 'string' && v.trim() && v.length <= max ? v.trim() : undefined;
+    };
+    const status = s('status');
+    return {
+        project: s('project'),
+        status: status && ui_STATUSES.has(status) ? status : undefined,
+        repository: s('repository'),
+        branch: s('branch'),
+        before: s('before', 128),
+        limit: PAGE_SIZE,
+    };
+}
+function registerUi(app, deps, insights, service) {
+    const sessions = new Sessions(deps.db, deps.clock);
+    const secure = Boolean(deps.config.tls);
+    const streams = new Set();
+    // Open event streams would hold the server's close: end them first.
+    app.addHook('preClose', async () => {
+        for (const s of streams)
+            s.end();
+        streams.clear();
+    });
+    void app.register(async (ui) => {
+        // Forms post urlencoded bodies; only here (the API parses every body as JSON).
+        ui.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
+            done(null, Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : body.toString())));
+        });
+        ui.addHook('onRequest', async (request, reply) => {
+            void reply
+                .header('content-security-policy', CSP)
+                .header('x-content-type-options', 'nosniff')
+                .header('x-frame-options', 'DENY')
+                .header('referrer-policy', 'same-origin')
+                .header('cache-control', 'no-store');
+            const path = request.url.split('?', 1)[0];
+            if (request.method === 'POST' && !originAllowed(request.headers.origin, deps.publicUrl())) {
+                throw new ApiError(403, 'bad_origin', `refused: this form was not posted from the dashboard (Origin ${request.headers.origin ?? 'missing'}); open ${deps.publicUrl()}/ui and try again`);
+            }
+            if (path === '/ui/login' || path.startsWith('/ui/assets/'))
+                return;
+            const session = await sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
+            if (!session) {
+                if (request.method === 'GET' &&
+                    !path.startsWith('/ui/events') &&
+                    !path.startsWith('/ui/builds/rows')) {
+                    return reply.redirect('/ui/login', 303);
+                }
+                throw new ApiError(401, 'signed_out', 'your session has ended; sign in again at /ui/login');
+            }
+            request.uiSession = session;
+        });
+        // A form's CSRF token must be its session's (the Origin check above came first).
+        ui.addHook('preHandler', async (request) => {
+            if (request.method !== 'POST' || !request.uiSession)
+                return;
+            const sent = request.body?.csrf;
+            if (typeof sent !== 'string' || !sameSecret(sent, request.uiSession.csrf)) {
+                throw new ApiError(403, 'bad_csrf', 'refused: the form carried no valid CSRF token (it may come from an old page); reload the page and try again');
+            }
+        });
+        ui.setErrorHandler((err, request, reply) => {
+            const status = err instanceof ApiError ? err.status : (err.statusCode ?? 500);
+            const message = status >= 500 ? 'the server failed to render this page; see its log' : err.message;
+            if (status >= 500)
+                request.log.error({ err }, 'dashboard error');
+            return reply
+                .code(status)
+                .type('text/html; charset=utf-8')
+                .send(errorPage(status, message, request.uiSession?.csrf));
+        });
+        const page = (reply, body) => reply.type('text/html; charset=utf-8').send(body);
+        ui.get('/ui', async (_request, reply) => reply.redirect('/ui/builds', 303));
+        ui.get('/ui/assets/app.js', async (_r, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=300').send(APP_JS));
+        ui.get('/ui/assets/app.css', async (_r, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=300').send(APP_CSS));
+        ui.get('/ui/login', async (_request, reply) => page(reply, loginPage()));
+        ui.post('/ui/login', async (request, reply) => {
+            const token = request.body?.token;
+            let who;
+            try {
+                if (typeof token !== 'string' || !token.trim())
+                    throw new Error('no token');
+                who = await deps.tokens.authenticate(token.trim());
+            }
+            catch {
+                return page(reply.code(401), loginPage('That token is not a valid Hoist admin token.'));
+            }
+            if (who.kind !== 'admin') {
+                return page(reply.code(403), loginPage(`A ${who.kind} token cannot sign in to the dashboard; use an admin token.`));
+            }
+            const s = await sessions.create(who.token_id);
+            return reply
+                .header('set-cookie', sessionCookie(s.id, secure, Math.floor(SESSION_TTL_MS / 1000)))
+                .redirect('/ui/builds', 303);
+        });
+        ui.post('/ui/logout', async (request, reply) => {
+            await sessions.delete(cookieValue(request.headers.cookie, SESSION_COOKIE));
+            return reply.header('set-cookie', sessionCookie('', secure, 0)).redirect('/ui/login', 303);
+        });
+        const listPage = async (request) => {
+            const filter = listFilter(request.query);
+            const rows = await insights.store.list(filter);
+            return { filter, rows, next: rows.length === PAGE_SIZE ? rows[rows.length - 1].id : undefined };
+        };
+        ui.get('/ui/builds', async (request, reply) => {
+            const { filter, rows, next } = await listPage(request);
+            return page(reply, buildsPage(rows, filter, request.uiSession.csrf, next));
+        });
+        ui.get('/ui/builds/rows', async (request, reply) => {
+            const { rows } = await listPage(request);
+            return page(reply, buildRows(rows).value);
+        });
+        ui.get('/ui/builds/:id', async (request, reply) => {
+            const id = request.params.id;
+            const row = await service.store.getBuild(id);
+            if (!row)
+                throw new ApiError(404, 'build_not_found', `no build ${id}`);
+            const info = (await service.info([row], (b) => `${deps.publicUrl()}/v1/builds/${b}`))[0];
+            const project = await deps.projects.find(row.project_id);
+            const ins = await insights.store.get(id);
+            return page(reply, buildPage({ ...info, insights: ins }, project?.name ?? row.project_id, request.uiSession.csrf));
+        });
+        ui.get('/ui/events', async (request, reply) => {
+            const raw = reply.raw;
+            reply.hijack();
+            raw.writeHead(200, {
+                'content-type': 'text/event-stream; charset=utf-8',
+                'cache-control': 'no-store',
+                'x-content-type-options': 'nosniff',
+                connection: 'keep-alive',
+            });
+            raw.write('retry: 3000\n\n');
+            streams.add(raw);
+            const off = insights.events.subscribe((id) => raw.write(`event: build\ndata: ${id}\n\n`));
+            const ping = setInterval(() => raw.write(': ping\n\n'), 15_000);
+            ping.unref();
+            request.raw.on('close', () => {
+                off();
+                clearInterval(ping);
+                streams.delete(raw);
+            });
+        });
+    }, { prefix: '' });
 }
 
 ;// CONCATENATED MODULE: ./src/server/builds/metrics.ts
 
-const STATUSES = ['queued', 'running', 'success', 'failed', 'canceled', 'expired'];
+const metrics_STATUSES = ['queued', 'running', 'success', 'failed', 'canceled', 'expired'];
 /** Registers the builds metrics; gauges read the database when scraped. */
 function registerBuildMetrics(registry, store, now, runningBuilders) {
     new prom_client.Gauge({
@@ -47838,7 +51207,7 @@ function registerBuildMetrics(registry, store, now, runningBuilders) {
         registers: [registry],
         async collect() {
             const counts = await store.countByStatus();
-            for (const s of STATUSES)
+            for (const s of metrics_STATUSES)
                 this.set({ status: s }, counts[s] ?? 0);
         },
     });
@@ -47944,177 +51313,38 @@ CREATE TABLE build_builders (
 CREATE INDEX build_builders_builder ON build_builders(builder_id);
 `,
     },
+    {
+        // The per-project active-build count on every create, and the retention purge.
+        id: 'builds-bounds-001-indexes',
+        sql: `
+CREATE INDEX builds_project_status ON builds(project_id, status);
+CREATE INDEX builds_finished ON builds(finished_at) WHERE finished_at IS NOT NULL;
+`,
+    },
+    {
+        // Every client certificate ever issued for a build: the gateway in front of the builders
+        // lets a connection in only while its serial is here, unrevoked, and its build is active.
+        // cert_pem is public; a renewal certifies the same key again from it.
+        id: 'builds-002-certs',
+        sql: `
+CREATE TABLE build_certs (
+  serial TEXT PRIMARY KEY,
+  build_id TEXT NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+  platform TEXT NOT NULL,
+  builder_id TEXT NOT NULL,
+  cert_pem TEXT NOT NULL,
+  issued_at TEXT NOT NULL,
+  not_after TEXT NOT NULL,
+  revoked_at TEXT,
+  revoke_reason TEXT
+);
+CREATE INDEX build_certs_build ON build_certs(build_id, platform);
+`,
+    },
 ];
 
-;// CONCATENATED MODULE: ./src/server/projects.ts
-
-
-const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
-const toProject = (r) => ({
-    id: r.id,
-    name: r.name,
-    max_concurrent_builds: r.max_concurrent_builds === null ? null : Number(r.max_concurrent_builds),
-    created_at: r.created_at,
-    updated_at: r.updated_at,
-});
-/** Projects: create, find by id or name, update, delete (cascades to tokens and trust policies). */
-class ProjectStore {
-    db;
-    clock;
-    constructor(db, clock) {
-        this.db = db;
-        this.clock = clock;
-    }
-    async create(p, db = this.db) {
-        const now = iso(this.clock.now());
-        const row = {
-            id: newId('prj'),
-            name: p.name,
-            max_concurrent_builds: p.max_concurrent_builds ?? null,
-            created_at: now,
-            updated_at: now,
-        };
-        const r = await db.run('INSERT INTO projects (id, name, max_concurrent_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING', [row.id, row.name, row.max_concurrent_builds, row.created_at, row.updated_at]);
-        if (r.changes === 0)
-            throw conflict('project_exists', `a project named "${p.name}" already exists; pick another name`);
-        return toProject(row);
-    }
-    async list(db = this.db) {
-        return (await db.all('SELECT * FROM projects ORDER BY name')).map(toProject);
-    }
-    /** By id, else by name. */
-    async find(idOrName, db = this.db) {
-        const r = await db.get('SELECT * FROM projects WHERE id = ? OR name = ? ORDER BY (id = ?) DESC', [idOrName, idOrName, idOrName]);
-        return r && toProject(r);
-    }
-    async require(idOrName, db = this.db) {
-        const p = await this.find(idOrName, db);
-        if (!p)
-            throw notFound('project_not_found', `no project with id or name "${idOrName}"; list them with GET /v1/projects`);
-        return p;
-    }
-    async update(idOrName, patch, db = this.db) {
-        const cur = await this.require(idOrName, db);
-        const next = {
-            ...cur,
-            name: patch.name ?? cur.name,
-            max_concurrent_builds: patch.max_concurrent_builds === undefined ? cur.max_concurrent_builds : patch.max_concurrent_builds,
-            updated_at: iso(this.clock.now()),
-        };
-        if (next.name !== cur.name) {
-            const clash = await db.get('SELECT id FROM projects WHERE name = ? AND id <> ?', [next.name, cur.id]);
-            if (clash)
-                throw conflict('project_exists', `a project named "${next.name}" already exists; pick another name`);
-        }
-        await db.run('UPDATE projects SET name = ?, max_concurrent_builds = ?, updated_at = ? WHERE id = ?', [
-            next.name,
-            next.max_concurrent_builds,
-            next.updated_at,
-            cur.id,
-        ]);
-        return next;
-    }
-    async delete(idOrName, db = this.db) {
-        const cur = await this.require(idOrName, db);
-        await db.run('DELETE FROM projects WHERE id = ?', [cur.id]);
-        return cur;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/server/errors.ts
-
-/** An answer the client caused or can act on; becomes `{error: {code, message}}` with `status`. */
-class ApiError extends Error {
-    status;
-    code;
-    name = 'ApiError';
-    constructor(status, code, message) {
-        super(message);
-        this.status = status;
-        this.code = code;
-    }
-}
-const badRequest = (code, message) => new ApiError(400, code, message);
-const unauthorized = (code, message) => new ApiError(401, code, message);
-const forbidden = (code, message) => new ApiError(403, code, message);
-const notFound = (code, message) => new ApiError(404, code, message);
-const conflict = (code, message) => new ApiError(409, code, message);
-function errorBody(code, message) {
-    return { error: { code, message } };
-}
-/**
- * What the schemas' patterns mean, for people who do not read regular expressions. A function:
- * projects.ts imports this module, so its constant is read at call time, not at load time.
- */
-const patternHints = () => ({
-    [PROJECT_NAME_PATTERN]: 'up to 63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit, e.g. my-app',
-    '^refs/': 'a full ref or glob, e.g. refs/heads/main, refs/heads/release/* or refs/tags/v*',
-    '^[0-9]+$': "GitHub's numeric id, e.g. from https://api.github.com/repos/OWNER/NAME",
-    '^[0-9]{1,4}$': 'a whole number',
-});
-/** "body.refs[0] must be string": names the field, from the first schema error. */
-function validationMessage(context, errors) {
-    const e = errors[0];
-    if (!e)
-        return `${context} is invalid`;
-    const path = context +
-        e.instancePath
-            .split('/')
-            .slice(1)
-            .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p.replace(/~1/g, '/').replace(/~0/g, '~')}`))
-            .join('');
-    switch (e.keyword) {
-        case 'required':
-            return `${path}.${String(e.params.missingProperty)} is required`;
-        case 'additionalProperties':
-            return `${path}.${String(e.params.additionalProperty)} is not a known field; remove it`;
-        case 'type':
-            return `${path} must be ${String(e.params.type)}`;
-        case 'pattern': {
-            const pattern = String(e.params.pattern);
-            const hint = patternHints()[pattern];
-            return `${path} must match pattern "${pattern}"${hint ? `: ${hint}` : ''}`;
-        }
-        case 'enum':
-            return `${path} must be one of ${e.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-        default:
-            return `${path} ${e.message ?? 'is invalid'}`;
-    }
-}
-/** Fastify error handler: never a stack or a 5xx for bad input. */
-function handleError(err, request, reply) {
-    if (err instanceof ApiError) {
-        return reply.code(err.status).send(errorBody(err.code, err.message));
-    }
-    const fe = err;
-    if (fe.validation) {
-        return reply
-            .code(400)
-            .send(errorBody('invalid_request', validationMessage(fe.validationContext ?? 'body', fe.validation)));
-    }
-    switch (fe.code) {
-        case 'FST_ERR_CTP_BODY_TOO_LARGE':
-            return reply
-                .code(413)
-                .send(errorBody('body_too_large', `the request body is larger than the limit of ${request.routeOptions.bodyLimit ?? 0} bytes`));
-        // Bodies are parsed by app.ts's own parser, whose errors are ApiErrors; these come from Fastify.
-        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-            return reply
-                .code(400)
-                .send(errorBody('invalid_body', 'the request body is not valid JSON; send a JSON object with Content-Type: application/json'));
-        default:
-            break;
-    }
-    const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
-    if (status >= 400 && status < 500) {
-        return reply.code(status).send(errorBody(String(fe.code ?? `http_${status}`).toLowerCase(), fe.message));
-    }
-    request.log.error({ err }, 'request failed');
-    return reply.code(500).send(errorBody('internal', 'internal server error; the server log has the details'));
-}
-
 ;// CONCATENATED MODULE: ./src/server/builds/routes.ts
+
 
 
 const ID = { type: 'string', minLength: 1, maxLength: 128 };
@@ -48127,6 +51357,19 @@ const createSchema = {
             project: { type: 'string', minLength: 1, maxLength: 128 },
             platforms: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
             options: { type: 'object' },
+            context: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['source'],
+                properties: {
+                    source: { type: 'string', enum: ['cli', 'action'] },
+                    github: {
+                        type: 'object',
+                        additionalProperties: { type: 'string', maxLength: 1024 },
+                        maxProperties: 16,
+                    },
+                },
+            },
         },
     },
 };
@@ -48138,7 +51381,13 @@ const finishSchema = {
         required: ['status'],
         properties: {
             status: { type: 'string', enum: ['success', 'failed', 'canceled'] },
-            error: { type: ['string', 'null'], maxLength: 8192 },
+            // Its size in bytes is checked by the service (a 413 that says what to do).
+            error: { type: ['string', 'null'] },
+            phases: {
+                type: 'object',
+                maxProperties: 16,
+                additionalProperties: { type: 'number', minimum: 0, maximum: 1e10 },
+            },
         },
     },
 };
@@ -48155,11 +51404,8 @@ const listSchema = {
         },
     },
 };
-function registerBuildRoutes(app, deps, service) {
-    const buildUrl = (request) => {
-        const base = deps.publicUrl({ protocol: request.protocol, host: request.host });
-        return (id) => `${base}/v1/builds/${id}`;
-    };
+function registerBuildRoutes(app, deps, service, insights) {
+    const buildUrl = (id) => `${deps.publicUrl()}/v1/builds/${id}`;
     /**
      * Authenticates; a build token that died with its build gets a 409 that says the build
      * finished, rather than a bare "revoked".
@@ -48182,10 +51428,13 @@ function registerBuildRoutes(app, deps, service) {
             throw err;
         }
     };
-    app.post('/v1/builds', { schema: createSchema }, async (request, reply) => {
+    // Bodies larger than any valid request are refused before they are read in full (with room
+    // for JSON escapes: a control character takes 6 bytes as \u001b).
+    app.post('/v1/builds', { schema: createSchema, bodyLimit: 4 * BUILD_OPTIONS_MAX_BYTES }, async (request, reply) => {
         const who = await authenticate(request, 'project', 'oidc', 'admin', 'build');
         const body = (request.body ?? {});
-        const res = await service.create(who, body, buildUrl(request));
+        const res = await service.create(who, body, buildUrl);
+        await insights.created(res.build_id, who, body.context);
         return reply.code(201).send(res);
     });
     app.get('/v1/builds', { schema: listSchema }, async (request) => {
@@ -48195,12 +51444,12 @@ function registerBuildRoutes(app, deps, service) {
         if (limit < 1 || limit > 500)
             throw badRequest('invalid_request', 'querystring.limit must be between 1 and 500');
         const rows = await service.list(who, { project: q.project, status: q.status, limit, before: q.before });
-        return { builds: await service.info(rows, buildUrl(request)) };
+        return { builds: await service.info(rows, buildUrl) };
     });
     app.get('/v1/builds/:id', { schema: idParams }, async (request) => {
         const who = await authenticate(request);
         const build = await service.visibleBuild(who, request.params.id);
-        return (await service.info([build], buildUrl(request)))[0];
+        return { ...(await service.info([build], buildUrl))[0], insights: await insights.store.get(build.id) };
     });
     // The platform holds a slash: accept it percent-encoded (the client's form) or raw.
     app.get('/v1/builds/:id/builders/*', { schema: idParams }, async (request) => {
@@ -48215,22 +51464,121 @@ function registerBuildRoutes(app, deps, service) {
                 throw badRequest('invalid_platform', `platform "${platform}" is not valid percent-encoding`);
             }
         }
-        return service.acquire(who, params.id, platform);
+        const answer = await service.acquire(who, params.id, platform);
+        if (answer.status === 'active')
+            insights.events.changed(params.id);
+        return answer;
     });
     app.post('/v1/builds/:id/heartbeat', { schema: idParams }, async (request) => {
         const who = await authenticate(request);
         return service.heartbeat(who, request.params.id);
     });
-    app.post('/v1/builds/:id/finish', { schema: finishSchema }, async (request) => {
+    app.post('/v1/builds/:id/finish', { schema: finishSchema, bodyLimit: 8 * BUILD_ERROR_MAX_BYTES }, async (request) => {
         const who = await authenticate(request);
-        const row = await service.finish(who, request.params.id, request.body);
-        return (await service.info([row], buildUrl(request)))[0];
+        const body = request.body;
+        const row = await service.finish(who, request.params.id, body);
+        await insights.finished(row, body.phases);
+        return (await service.info([row], buildUrl))[0];
     });
     app.post('/v1/builds/:id/cancel', { schema: idParams }, async (request) => {
         const who = await authenticate(request);
         const info = await service.cancel(who, request.params.id);
-        return { ...info, build_url: buildUrl(request)(info.id) };
+        insights.events.changed(info.id);
+        return { ...info, build_url: buildUrl(info.id) };
     });
+}
+
+;// CONCATENATED MODULE: ./src/lib/text.ts
+// Text that came from elsewhere (a server, a build's error), made safe to print or store.
+// C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates that reorder what
+// a terminal shows ("Trojan Source"); the backslash too, so an escape in the output is unambiguous.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\]/g;
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/**
+ * Shows every control character as a visible escape (`\x1b`, `\n`, `\u202e`), so text from a
+ * server or a build cannot move the cursor, recolour, retitle or rewrite a terminal. Pure.
+ */
+function escapeControls(s) {
+    return s.replace(UNSAFE, (c) => {
+        const named = NAMED[c];
+        if (named)
+            return named;
+        const code = c.charCodeAt(0);
+        return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+    });
+}
+/** The longest prefix of `s` that fits in `maxBytes` of UTF-8, never splitting a character. Pure. */
+function truncateUtf8(s, maxBytes, marker = '…') {
+    if (Buffer.byteLength(s) <= maxBytes)
+        return s;
+    const room = maxBytes - Buffer.byteLength(marker);
+    let out = '';
+    let used = 0;
+    for (const ch of s) {
+        const n = Buffer.byteLength(ch);
+        if (used + n > room)
+            break;
+        out += ch;
+        used += n;
+    }
+    return out + marker;
+}
+
+;// CONCATENATED MODULE: ./src/server/rate-limit.ts
+/** Most clients tracked at once; past it, idle ones are forgotten first, then the oldest. */
+const MAX_CLIENTS = 100_000;
+/**
+ * One token bucket per client key (the peer IP): `ratePerSec` tokens a second, at most `burst`
+ * held. Memory stays bounded: a bucket that has refilled is the same as no bucket, so those are
+ * dropped when the map grows, and the oldest go if that is not enough.
+ */
+class TokenBuckets {
+    ratePerSec;
+    burst;
+    now;
+    buckets = new Map();
+    constructor(ratePerSec, burst, now = () => Date.now()) {
+        this.ratePerSec = ratePerSec;
+        this.burst = burst;
+        this.now = now;
+    }
+    /** Takes one token for `key`; when none is left, says in how many whole seconds one will be. */
+    take(key) {
+        const now = this.now();
+        let b = this.buckets.get(key);
+        if (!b) {
+            if (this.buckets.size >= MAX_CLIENTS)
+                this.sweep(now);
+            b = { tokens: this.burst, at: now };
+            this.buckets.set(key, b);
+        }
+        else {
+            b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSec);
+            b.at = now;
+        }
+        if (b.tokens >= 1) {
+            b.tokens -= 1;
+            return { ok: true };
+        }
+        return { ok: false, retryAfterSec: Math.max(1, Math.ceil((1 - b.tokens) / this.ratePerSec)) };
+    }
+    get size() {
+        return this.buckets.size;
+    }
+    sweep(now) {
+        const full = (this.burst / this.ratePerSec) * 1000;
+        for (const [k, b] of this.buckets)
+            if (now - b.at >= full)
+                this.buckets.delete(k);
+        // Still full (many clients at once): forget the least recently inserted tenth.
+        let drop = this.buckets.size >= MAX_CLIENTS ? Math.ceil(MAX_CLIENTS / 10) : 0;
+        for (const k of this.buckets.keys()) {
+            if (drop-- <= 0)
+                break;
+            this.buckets.delete(k);
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/server/builds/store.ts
@@ -48305,6 +51653,27 @@ class BuildStore {
        WHERE bb.builder_id = ? AND b.status IN ${ACTIVE_SQL}`, [builderId]);
         return Number(r?.n ?? 0);
     }
+    /** Queued or running builds of a project. */
+    async countActive(projectId, db = this.db) {
+        const r = await db.get(`SELECT COUNT(*) AS n FROM builds WHERE project_id = ? AND status IN ${ACTIVE_SQL}`, [projectId]);
+        return Number(r?.n ?? 0);
+    }
+    /**
+     * Deletes up to `limit` builds that finished before `before`, their platform rows and their
+     * build tokens (already revoked); returns how many builds went. Run it in a transaction.
+     */
+    async purgeFinished(before, limit, db = this.db) {
+        const ids = (await db.all(`SELECT id FROM builds WHERE finished_at IS NOT NULL AND finished_at < ? AND status NOT IN ${ACTIVE_SQL}
+         ORDER BY finished_at LIMIT ?`, [before, limit])).map((r) => r.id);
+        if (ids.length === 0)
+            return 0;
+        const list = ids.map(() => '?').join(', ');
+        await db.run(`DELETE FROM tokens WHERE kind = 'build' AND build_id IN (${list})`, ids);
+        await db.run(`DELETE FROM build_certs WHERE build_id IN (${list})`, ids);
+        await db.run(`DELETE FROM build_builders WHERE build_id IN (${list})`, ids);
+        await db.run(`DELETE FROM builds WHERE id IN (${list})`, ids);
+        return ids.length;
+    }
     /** Waiting platform requests of active builds for (project, platform) that queued before `since` and polled after `polledAfter`. */
     async waitersBefore(projectId, platform, buildId, since, polledAfter, db = this.db) {
         const r = await db.get(`SELECT COUNT(*) AS n FROM build_builders bb JOIN builds b ON b.id = bb.build_id
@@ -48373,6 +51742,51 @@ class BuildStore {
         const rows = await db.all('SELECT status, COUNT(*) AS n FROM builds GROUP BY status');
         return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
     }
+    // ---- client certificates ----
+    async insertCert(c, db = this.db) {
+        await db.run(`INSERT INTO build_certs (serial, build_id, platform, builder_id, cert_pem, issued_at, not_after)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`, [c.serial, c.build_id, c.platform, c.builder_id, c.cert_pem, c.issued_at, c.not_after]);
+    }
+    /** The newest unrevoked certificate of each platform of a build. */
+    async currentCerts(buildId, db = this.db) {
+        const rows = await db.all(`SELECT * FROM build_certs WHERE build_id = ? AND revoked_at IS NULL ORDER BY platform, issued_at DESC, serial`, [buildId]);
+        const out = [];
+        for (const r of rows)
+            if (!out.some((o) => o.platform === r.platform))
+                out.push(r);
+        return out;
+    }
+    certsOf(buildId, db = this.db) {
+        return db.all('SELECT * FROM build_certs WHERE build_id = ? ORDER BY issued_at, serial', [
+            buildId,
+        ]);
+    }
+    /** Revokes the unrevoked certificates of a build (of one platform when given); returns their serials. */
+    async revokeCerts(buildId, reason, now, platform, db = this.db) {
+        const where = platform === undefined ? '' : ' AND platform = ?';
+        const params = platform === undefined ? [buildId] : [buildId, platform];
+        const rows = await db.all(`SELECT serial FROM build_certs WHERE build_id = ? AND revoked_at IS NULL${where}`, params);
+        if (rows.length === 0)
+            return [];
+        await db.run(`UPDATE build_certs SET revoked_at = ?, revoke_reason = ? WHERE build_id = ? AND revoked_at IS NULL${where}`, [now, reason, ...params]);
+        return rows.map((r) => r.serial);
+    }
+    /**
+     * Of these serials, the ones that may open a builder now: unrevoked, unexpired, of an active
+     * build. With the builder they were issued for and their build.
+     */
+    liveCerts(serials, now, unexpired, db = this.db) {
+        if (serials.length === 0)
+            return Promise.resolve([]);
+        return db.all(`SELECT c.serial, c.build_id, c.builder_id, c.platform FROM build_certs c JOIN builds b ON b.id = c.build_id
+       WHERE c.serial IN (${serials.map(() => '?').join(', ')}) AND c.revoked_at IS NULL
+         AND b.status IN ${ACTIVE_SQL}${unexpired ? ' AND c.not_after > ?' : ''}`, unexpired ? [...serials, now] : serials);
+    }
+    /** Active builds whose creating token was revoked (or deleted). */
+    orphanedByToken(db = this.db) {
+        return db.all(`SELECT b.*, t.revoked_at AS token_revoked_at FROM builds b LEFT JOIN tokens t ON t.id = b.created_by_token
+       WHERE b.status IN ${ACTIVE_SQL} AND b.created_by_token IS NOT NULL AND (t.id IS NULL OR t.revoked_at IS NOT NULL)`);
+    }
     // ---- builders ----
     getBuilder(id, db = this.db) {
         return db.get('SELECT * FROM builders WHERE id = ?', [id]);
@@ -48433,6 +51847,28 @@ function toBuildInfo(b, bbs, buildUrl) {
         finished_at: b.finished_at,
         error: b.error,
         build_url: buildUrl,
+        ...bakeTargets(b.options),
+    };
+}
+/** The targets a `hoist bake` recorded in its options, when it is one. */
+function bakeTargets(options) {
+    let parsed;
+    try {
+        parsed = JSON.parse(options);
+    }
+    catch {
+        return {};
+    }
+    const targets = parsed?.targets;
+    if (!Array.isArray(targets))
+        return {};
+    return {
+        targets: targets
+            .filter((t) => typeof t?.name === 'string')
+            .map((t) => ({
+            name: t.name,
+            platforms: Array.isArray(t.platforms) ? t.platforms.filter((p) => typeof p === 'string') : [],
+        })),
     };
 }
 
@@ -48446,6 +51882,9 @@ function toBuildInfo(b, bbs, buildUrl) {
 
 
 
+
+
+
 const MAX_PLATFORMS = 8;
 /** A healthy check this recent lets an acquire skip its own. */
 const HEALTH_FRESH_MS = 2000;
@@ -48453,6 +51892,18 @@ const HEALTH_INTERVAL_MS = 5000;
 const RECONCILE_INTERVAL_MS = 60_000;
 const MAX_LAUNCH_FAILURES = 3;
 const POLL_RETRY_MS = 1000;
+/** What a project at its active-build cap is told to wait before trying again. */
+const CAP_RETRY_AFTER_SEC = 30;
+/** Finished builds deleted per transaction by the retention purge. */
+const PURGE_BATCH = 500;
+/** A certificate past this fraction of its life is renewed by the next heartbeat. */
+const RENEW_FRACTION = 0.5;
+/** How long the gateway trusts one database answer about a serial. */
+const VERDICT_CACHE_MS = 1000;
+const SERVER = { subject: 'hoist server', token_id: null };
+function actorOf(who) {
+    return { subject: `${who.kind} token ${who.token_id}`, token_id: who.token_id };
+}
 /** A chain of promises per key: one acquire at a time per (project, platform). */
 class KeyedMutex {
     tails = new Map();
@@ -48483,12 +51934,21 @@ class BuildService {
     sweeping = null;
     lastHealthSweep = 0;
     lastReconcile = 0;
+    lastPurge = 0;
     closed = false;
+    /** Build creations per project (in memory: each replica counts its own). */
+    createLimiter;
+    verdicts = new Map();
     metrics;
     constructor(deps) {
         this.deps = deps;
         this.store = new BuildStore(deps.db);
         this.metrics = deps.metrics;
+        const cfg = deps.config;
+        this.createLimiter =
+            cfg.createRatePerMin > 0
+                ? new TokenBuckets(cfg.createRatePerMin / 60, cfg.createBurst, () => deps.clock.now().getTime())
+                : null;
     }
     now() {
         return this.deps.clock.now();
@@ -48503,15 +51963,27 @@ class BuildService {
         }
         const project = await this.resolveProject(who, req.project);
         const platforms = this.validatePlatforms(req.platforms);
+        const options = JSON.stringify(req.options ?? {});
+        const optionsBytes = Buffer.byteLength(options);
+        if (optionsBytes > BUILD_OPTIONS_MAX_BYTES) {
+            throw tooLarge('options_too_large', `body.options is ${optionsBytes} bytes as JSON; at most ${BUILD_OPTIONS_MAX_BYTES} are accepted. Options describe a build for the record (tags, target, platforms): leave large data such as build args or files out of them`);
+        }
+        this.takeCreateToken(project);
+        const cap = this.deps.config.maxActiveBuildsPerProject;
         const now = this.now();
-        const expiresAt = new Date(now.getTime() + this.deps.config.maxBuildDurationMs);
+        // A build lives no longer than the token that created it: a short OIDC token gives a short build.
+        const parent = await this.deps.tokens.get(who.token_id);
+        let expiresAt = new Date(now.getTime() + this.deps.config.maxBuildDurationMs);
+        const cappedByToken = parent?.expires_at != null && Date.parse(parent.expires_at) < expiresAt.getTime();
+        if (cappedByToken)
+            expiresAt = new Date(parent.expires_at);
         const id = newId('bld');
         const row = {
             id,
             project_id: project.id,
             status: 'queued',
             platforms: JSON.stringify(platforms),
-            options: JSON.stringify(req.options ?? {}),
+            options,
             created_by_token: who.token_id,
             queued_at: iso(now),
             acquired_at: null,
@@ -48522,11 +51994,39 @@ class BuildService {
             error: null,
         };
         const token = await this.deps.db.transaction(async (tx) => {
+            // Creations of one project queue on its row, so the count below cannot be raced past the
+            // cap (SQLite transactions are serial already).
+            if (tx.dialect === 'postgres') {
+                await tx.get('SELECT id FROM projects WHERE id = ? FOR UPDATE', [project.id]);
+            }
+            const active = await this.store.countActive(project.id, tx);
+            if (active >= cap) {
+                throw tooMany('too_many_active_builds', `project ${project.name} has ${active} queued or running builds, the most this server allows per project; retry after ${CAP_RETRY_AFTER_SEC} s, once some have finished. Stale ones can be canceled (list them with: hoist builds list --project ${project.name}; POST /v1/builds/ID/cancel), or the operator can raise --project-max-active-builds (HOIST_PROJECT_MAX_ACTIVE_BUILDS, now ${cap}).`, CAP_RETRY_AFTER_SEC);
+            }
             await this.store.insertBuild(row, platforms, tx);
+            await this.deps.audit.record({
+                action: 'build.create',
+                outcome: 'ok',
+                project_id: project.id,
+                subject: actorOf(who).subject,
+                reason: `build ${id} created for ${platforms.join(', ')}${cappedByToken ? `; it ends when the token that created it expires (${iso(expiresAt)})` : ''}`,
+                details: { build_id: id, platforms, created_by_token: who.token_id, expires_at: iso(expiresAt) },
+            }, tx);
             return this.deps.tokens.mintBuildToken({ project_id: project.id, build_id: id, expires_at: expiresAt }, tx);
         });
         this.log.info({ build_id: id, project_id: project.id, platforms }, 'build created');
-        return { build_id: id, build_token: token.token, build_url: buildUrl(id) };
+        return { build_id: id, build_token: token.token, build_url: buildUrl(id), platforms };
+    }
+    /** One token of the project's creation bucket, or a 429 that says when to retry. */
+    takeCreateToken(project) {
+        const limiter = this.createLimiter;
+        if (!limiter)
+            return;
+        const d = limiter.take(project.id);
+        if (d.ok)
+            return;
+        const cfg = this.deps.config;
+        throw tooMany('build_rate_limited', `project ${project.name} is creating builds faster than this server allows: ${cfg.createRatePerMin} a minute per project (bursts of ${cfg.createBurst}); retry after ${d.retryAfterSec} s. The operator can raise the limit with --build-create-rate and --build-create-burst (HOIST_BUILD_CREATE_RATE, HOIST_BUILD_CREATE_BURST).`, d.retryAfterSec);
     }
     async resolveProject(who, requested) {
         if (requested === undefined || requested === '') {
@@ -48630,25 +52130,46 @@ class BuildService {
                     : `builder ${platform} is starting`,
             };
         }
-        const notAfter = new Date(build.expires_at);
+        const notAfter = this.certNotAfter(build);
         const cert = await this.deps.provider.issueClientCert(builder.id, {
             commonName: `build ${build.id}`,
             organization: project.id,
             notAfter,
         });
-        const serial = new external_node_crypto_.X509Certificate(cert.certPem).serialNumber;
+        const serial = serialOf(cert.certPem);
         const after = iso(this.now());
-        const ok = await this.store.recordAcquired({
-            buildId: build.id,
-            platform,
-            builderId: builder.id,
-            now: after,
-            certSerial: serial,
-            certExpiresAt: build.expires_at,
+        const ok = await this.deps.db.transaction(async (tx) => {
+            const acquired = await this.store.recordAcquired({
+                buildId: build.id,
+                platform,
+                builderId: builder.id,
+                now: after,
+                certSerial: serial,
+                certExpiresAt: iso(notAfter),
+            }, tx);
+            if (!acquired)
+                return null;
+            // One current key per (build, platform): an acquire again (a retry) retires the earlier one.
+            const retired = await this.store.revokeCerts(build.id, 'replaced by a new acquire', after, platform, tx);
+            await this.store.insertCert({
+                serial,
+                build_id: build.id,
+                platform,
+                builder_id: builder.id,
+                cert_pem: cert.certPem,
+                issued_at: after,
+                not_after: iso(notAfter),
+            }, tx);
+            await this.auditCert(build, platform, builder.id, serial, notAfter, 'acquire', tx);
+            return retired;
         });
         if (!ok) {
             const b = (await this.store.getBuild(build.id));
             throw this.finishedError(b, 'start a new build to get a builder');
+        }
+        if (ok.length) {
+            this.verdicts.clear();
+            this.deps.provider.closeSerials(ok);
         }
         if (!build.acquired_at) {
             this.metrics?.acquireSeconds.observe({ platform }, (Date.parse(after) - Date.parse(build.queued_at)) / 1000);
@@ -48663,8 +52184,131 @@ class BuildService {
             ca_pem: running.caPem,
             cert_pem: cert.certPem,
             key_pem: cert.keyPem,
-            expires_at: build.expires_at,
+            expires_at: iso(notAfter),
+            build_expires_at: build.expires_at,
+            heartbeat_ms: this.heartbeatMs(),
         };
+    }
+    /** A new certificate ends after one lifetime, or with its build when that comes first. */
+    certNotAfter(build) {
+        const byLife = this.now().getTime() + this.deps.config.certLifetimeMs;
+        return new Date(Math.min(byLife, Date.parse(build.expires_at)));
+    }
+    /** Often enough that a renewal at half life arrives with time to spare. */
+    heartbeatMs() {
+        return Math.max(250, Math.min(5000, Math.floor(this.deps.config.certLifetimeMs / 4)));
+    }
+    async auditCert(build, platform, builderId, serial, notAfter, kind, db) {
+        await this.deps.audit.record({
+            action: 'build.cert_issue',
+            outcome: 'ok',
+            project_id: build.project_id,
+            subject: `build ${build.id}`,
+            reason: `client certificate ${serial} for builder ${builderId} (${platform}) issued on ${kind}, valid until ${iso(notAfter)}`,
+            details: {
+                build_id: build.id,
+                platform,
+                builder_id: builderId,
+                serial,
+                not_after: iso(notAfter),
+                kind,
+            },
+        }, db);
+    }
+    /** Renews the certificates past RENEW_FRACTION of their life, for the same keys. */
+    renewCerts(build) {
+        return this.mutex.run(`renew|${build.id}`, async () => {
+            const out = [];
+            const nowMs = this.now().getTime();
+            for (const c of await this.store.currentCerts(build.id)) {
+                const issued = Date.parse(c.issued_at);
+                const end = Date.parse(c.not_after);
+                if (nowMs < issued + (end - issued) * RENEW_FRACTION)
+                    continue;
+                if (end >= Date.parse(build.expires_at))
+                    continue; // it already lasts as long as the build
+                const notAfter = this.certNotAfter(build);
+                const certPem = await this.deps.provider.renewClientCert(c.builder_id, {
+                    certPem: c.cert_pem,
+                    notAfter,
+                });
+                const serial = serialOf(certPem);
+                const now = iso(this.now());
+                const stored = await this.deps.db.transaction(async (tx) => {
+                    // a build that ended meanwhile gets nothing
+                    const fresh = await this.store.getBuild(build.id, tx);
+                    if (!fresh || !ACTIVE_STATUSES.includes(fresh.status))
+                        return false;
+                    await this.store.insertCert({
+                        serial,
+                        build_id: build.id,
+                        platform: c.platform,
+                        builder_id: c.builder_id,
+                        cert_pem: certPem,
+                        issued_at: now,
+                        not_after: iso(notAfter),
+                    }, tx);
+                    await this.auditCert(build, c.platform, c.builder_id, serial, notAfter, 'renewal', tx);
+                    return true;
+                });
+                if (!stored)
+                    break;
+                out.push({ platform: c.platform, cert_pem: certPem, expires_at: iso(notAfter) });
+            }
+            return out;
+        });
+    }
+    /**
+     * The gateway's question for every new builder connection: is this serial, issued for this
+     * builder, unrevoked, unexpired, and of an active build? Answers are kept for a second.
+     */
+    async authorizeConnection(peer) {
+        const cached = this.verdicts.get(peer.serial);
+        if (cached && cached.until > Date.now())
+            return cached.verdict;
+        const [row] = await this.store.liveCerts([peer.serial], iso(this.now()), true);
+        const verdict = row && row.builder_id === peer.builderId
+            ? { ok: true, owner: row.build_id }
+            : {
+                ok: false,
+                reason: row
+                    ? `certificate was issued for builder ${row.builder_id}`
+                    : 'no active build holds this certificate (finished, canceled, expired, revoked or unknown)',
+            };
+        this.verdicts.set(peer.serial, { verdict, until: Date.now() + VERDICT_CACHE_MS });
+        if (this.verdicts.size > 10_000)
+            this.verdicts.clear();
+        return verdict;
+    }
+    /**
+     * Level-triggered: closes every open builder connection whose certificate no longer belongs
+     * to an active build (ended here, on another replica, or with its project). Expiry of a
+     * certificate alone does not close a connection: it only gates new ones.
+     */
+    async recheckConnections() {
+        const open = this.deps.provider.openConnections();
+        if (open.length === 0)
+            return 0;
+        const serials = [...new Set(open.map((c) => c.serial))];
+        const live = new Set((await this.store.liveCerts(serials, iso(this.now()), false)).map((r) => r.serial));
+        const dead = serials.filter((s) => !live.has(s));
+        if (dead.length === 0)
+            return 0;
+        this.verdicts.clear();
+        const n = this.deps.provider.closeSerials(dead);
+        if (n)
+            this.log.info({ connections: n }, 'closed builder connections of builds that ended');
+        return n;
+    }
+    /** Ends the active builds whose creating token was revoked, then drops dead connections. */
+    async endOrphans() {
+        for (const b of await this.store.orphanedByToken()) {
+            const why = b.token_revoked_at
+                ? `the token that created this build was revoked at ${b.token_revoked_at}`
+                : 'the token that created this build no longer exists';
+            await this.finishInternal(b.id, 'canceled', why, SERVER);
+        }
+        await this.recheckConnections();
     }
     /** After repeated failed launches, the build fails with the reason instead of retrying forever. */
     async failForBuilder(build, builder) {
@@ -48795,16 +52439,19 @@ class BuildService {
         if (!ACTIVE_STATUSES.includes(build.status))
             throw this.finishedError(build, 'stop the build');
         await this.store.heartbeat(build.id, iso(this.now()));
-        return { cancel: build.cancel_requested === 1 };
+        const certs = who.kind === 'build' ? await this.renewCerts(build) : [];
+        return { cancel: build.cancel_requested === 1, ...(certs.length ? { certs } : {}) };
     }
+    /**
+     * Ends the build on the server at once: status canceled, token and certificates revoked, its
+     * builder connections closed. The client learns it from its next heartbeat (409).
+     */
     async cancel(who, buildId) {
         const build = await this.visibleBuild(who, buildId);
         if (!ACTIVE_STATUSES.includes(build.status))
             throw this.finishedError(build, 'there is nothing to cancel');
         await this.store.requestCancel(build.id);
-        // A build that never got a builder has nothing to stop: it ends now.
-        if (!build.acquired_at)
-            await this.finishInternal(build.id, 'canceled', 'canceled before it got a builder');
+        await this.finishInternal(build.id, 'canceled', build.acquired_at ? `canceled by ${actorOf(who).subject}` : 'canceled before it got a builder', actorOf(who));
         return (await this.info([(await this.store.getBuild(build.id))], () => ''))[0];
     }
     async finish(who, buildId, req) {
@@ -48813,24 +52460,47 @@ class BuildService {
             throw this.finishedError(build, 'finish is accepted once per build');
         }
         const error = req.status === 'success' ? null : (req.error ?? null);
-        const ok = await this.finishInternal(build.id, req.status, error);
+        const errorBytes = error === null ? 0 : Buffer.byteLength(error);
+        if (errorBytes > BUILD_ERROR_MAX_BYTES) {
+            throw tooLarge('error_too_large', `body.error is ${errorBytes} bytes; at most ${BUILD_ERROR_MAX_BYTES} are accepted. Send the gist of the failure (hoist build truncates its own); build ${build.id} is still ${build.status}, so finish it again with a shorter error`);
+        }
+        const ok = await this.finishInternal(build.id, req.status, error, actorOf(who));
         const after = (await this.store.getBuild(build.id));
         if (!ok)
             throw this.finishedError(after, 'finish is accepted once per build');
         return after;
     }
-    /** Final status, token revoked, slots freed; false when the build had already finished. */
-    async finishInternal(buildId, status, error) {
+    /**
+     * Final status, token and certificates revoked, builder connections closed, slots freed,
+     * audited; false when the build had already finished.
+     */
+    async finishInternal(buildId, status, rawError, actor = SERVER) {
         const now = iso(this.now());
+        // The server's own reasons quote builder errors: bounded like a client's.
+        const error = rawError === null ? null : truncateUtf8(rawError, BUILD_ERROR_MAX_BYTES);
         const ok = await this.deps.db.transaction(async (tx) => {
             const changed = await this.store.finish(buildId, status, error, now, tx);
-            if (changed)
-                await this.deps.tokens.revokeForBuild(buildId, tx);
-            return changed;
+            if (!changed)
+                return false;
+            await this.deps.tokens.revokeForBuild(buildId, tx);
+            const serials = await this.store.revokeCerts(buildId, `build ${status}`, now, undefined, tx);
+            const b = (await this.store.getBuild(buildId, tx));
+            await this.deps.audit.record({
+                action: status === 'canceled' ? 'build.cancel' : status === 'expired' ? 'build.expire' : 'build.finish',
+                outcome: 'ok',
+                project_id: b.project_id,
+                subject: actor.subject,
+                reason: `build ${buildId} ended with status ${status}${error ? `: ${error.slice(0, 500)}` : ''}`,
+                details: { build_id: buildId, status, revoked_serials: serials },
+            }, tx);
+            return true;
         });
         if (ok) {
+            // Its certificates open nothing from now on, and what they opened closes now.
+            this.verdicts.clear();
+            const closed = this.deps.provider.closeConnections([buildId]);
             this.metrics?.buildsFinished.inc({ status });
-            this.log.info({ build_id: buildId, status, error }, 'build finished');
+            this.log.info({ build_id: buildId, status, error, connections_closed: closed }, 'build finished');
         }
         return ok;
     }
@@ -48861,8 +52531,11 @@ class BuildService {
     // ---- background work ----
     /** Reconciles rows with processes, then starts the sweep. */
     async start() {
+        this.deps.provider.authorizeConnections((peer) => this.authorizeConnection(peer));
         await this.reconcile({ adopt: true });
         this.lastReconcile = Date.now();
+        await this.purgeFinished();
+        this.lastPurge = Date.now();
         this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
         this.timer.unref();
     }
@@ -48923,6 +52596,8 @@ class BuildService {
                 : `no heartbeat for more than ${Math.round(cfg.heartbeatGraceMs / 1000)} s (last at ${b.last_heartbeat_at})`;
             await this.finishInternal(b.id, 'expired', why);
         }
+        // Builds whose creating token was revoked end; connections of ended builds close.
+        await this.endOrphans();
         // Builds that waited too long for a builder fail and say so.
         for (const b of await this.store.waitedTooLong(iso(new Date(nowD.getTime() - cfg.builderWaitMs)))) {
             await this.finishInternal(b.id, 'failed', `no ${b.wait_platform} builder became available within ${Math.round(cfg.builderWaitMs / 1000)} s; raise the project's max_concurrent_builds or retry later`);
@@ -48960,6 +52635,28 @@ class BuildService {
             this.lastReconcile = Date.now();
             await this.reconcile({ adopt: false });
         }
+        if (Date.now() - this.lastPurge >= cfg.purgeIntervalMs) {
+            this.lastPurge = Date.now();
+            await this.purgeFinished();
+        }
+    }
+    /**
+     * Deletes builds that finished more than the retention period ago, with their platform rows
+     * and their (revoked) build tokens, a batch per transaction so no lock is held for long.
+     */
+    async purgeFinished() {
+        const before = iso(new Date(this.now().getTime() - this.deps.config.retentionMs));
+        let total = 0;
+        for (;;) {
+            const n = await this.deps.db.transaction((tx) => this.store.purgeFinished(before, PURGE_BATCH, tx));
+            total += n;
+            if (n < PURGE_BATCH || this.closed)
+                break;
+        }
+        if (total > 0) {
+            this.log.info({ purged: total, finished_before: before }, 'purged finished builds past the retention period');
+        }
+        return total;
     }
     async stopBuilder(row, why) {
         this.cache.delete(row.id);
@@ -48988,6 +52685,10 @@ class BuildService {
         this.cache.clear();
     }
 }
+/** The serial as the gateway sees it (node:crypto's upper-case hex). */
+function serialOf(certPem) {
+    return new external_node_crypto_.X509Certificate(certPem).serialNumber.toUpperCase();
+}
 
 ;// CONCATENATED MODULE: ./src/server/builds/index.ts
 // The builds plugin of `hoist server`: build lifecycle routes, the local provider, the sweep.
@@ -48997,9 +52698,12 @@ class BuildService {
 
 
 
+
+
+
 const buildsPlugin = {
     name: 'builds',
-    migrations: buildsMigrations,
+    migrations: [...buildsMigrations, ...insightsMigrations],
     options: BUILDS_OPTIONS,
     async register(app, deps) {
         const config = loadBuildsConfig(deps.config.pluginOptions);
@@ -49008,11 +52712,24 @@ const buildsPlugin = {
             dataDir: deps.config.dataDir,
             buildkitdPath: config.buildkitdPath,
             listenHost: config.builderListenHost,
+            gatewayPort: config.builderGatewayPort,
             advertiseHost: config.builderAdvertiseHost,
             maxUsedSpaceBytes: config.maxUsedSpaceBytes,
             insecureRegistries: config.insecureRegistries,
+            limits: config.builderLimits ?? undefined,
+            volume: config.builderVolume,
+            diskLimitBytes: config.builderDiskLimitBytes,
+            network: {
+                mode: config.builderNetwork,
+                subnetPool: config.builderSubnetPool,
+                cniBinDir: config.builderCniBinDir,
+            },
+            dns: config.builderDns,
             logger,
         });
+        if (!config.builderLimits) {
+            logger.warn({}, 'builders run without pids, memory or CPU limits (--builder-cgroups off): one build can exhaust the host for every other build and the server');
+        }
         const service = new BuildService({
             db: deps.db,
             tokens: deps.tokens,
@@ -49021,18 +52738,32 @@ const buildsPlugin = {
             logger,
             provider,
             config,
+            audit: deps.audit,
         });
         service.metrics = registerBuildMetrics(deps.metrics, service.store, () => deps.clock.now(), () => service.store.countBuildersRunning());
-        registerBuildRoutes(app, deps, service);
+        const insights = new Insights(deps);
+        registerBuildRoutes(app, deps, service, insights);
+        insights.registerRoutes(app, deps, service);
+        registerUi(app, deps, insights, service);
+        // A revoked token or a deleted project ends its builds now, not at the next sweep.
+        app.addHook('onResponse', async (request, reply) => {
+            if (request.method === 'DELETE' && reply.statusCode < 300) {
+                await service
+                    .endOrphans()
+                    .catch((err) => logger.error({ err: errorMessage(err) }, 'ending the builds of a revoked token failed'));
+            }
+        });
         deps.lifecycle.onStart(() => service.start());
         deps.lifecycle.onShutdown(() => service.shutdown());
         logger.info({
             buildkitd: provider.buildkitdPath,
-            builder_listen_host: config.builderListenHost,
+            builder_gateway: provider.gatewayEndpoint,
+            cert_lifetime_ms: config.certLifetimeMs,
             idle_timeout_ms: config.idleTimeoutMs,
             max_build_duration_ms: config.maxBuildDurationMs,
             heartbeat_grace_ms: config.heartbeatGraceMs,
             builders_on_exit: config.buildersOnExit,
+            builder_network: provider.networkMode,
         }, 'builds enabled');
     },
 };
@@ -50655,62 +54386,6 @@ class OidcExchange {
     }
 }
 
-;// CONCATENATED MODULE: ./src/server/rate-limit.ts
-/** Most clients tracked at once; past it, idle ones are forgotten first, then the oldest. */
-const MAX_CLIENTS = 100_000;
-/**
- * One token bucket per client key (the peer IP): `ratePerSec` tokens a second, at most `burst`
- * held. Memory stays bounded: a bucket that has refilled is the same as no bucket, so those are
- * dropped when the map grows, and the oldest go if that is not enough.
- */
-class TokenBuckets {
-    ratePerSec;
-    burst;
-    now;
-    buckets = new Map();
-    constructor(ratePerSec, burst, now = () => Date.now()) {
-        this.ratePerSec = ratePerSec;
-        this.burst = burst;
-        this.now = now;
-    }
-    /** Takes one token for `key`; when none is left, says in how many whole seconds one will be. */
-    take(key) {
-        const now = this.now();
-        let b = this.buckets.get(key);
-        if (!b) {
-            if (this.buckets.size >= MAX_CLIENTS)
-                this.sweep(now);
-            b = { tokens: this.burst, at: now };
-            this.buckets.set(key, b);
-        }
-        else {
-            b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSec);
-            b.at = now;
-        }
-        if (b.tokens >= 1) {
-            b.tokens -= 1;
-            return { ok: true };
-        }
-        return { ok: false, retryAfterSec: Math.max(1, Math.ceil((1 - b.tokens) / this.ratePerSec)) };
-    }
-    get size() {
-        return this.buckets.size;
-    }
-    sweep(now) {
-        const full = (this.burst / this.ratePerSec) * 1000;
-        for (const [k, b] of this.buckets)
-            if (now - b.at >= full)
-                this.buckets.delete(k);
-        // Still full (many clients at once): forget the least recently inserted tenth.
-        let drop = this.buckets.size >= MAX_CLIENTS ? Math.ceil(MAX_CLIENTS / 10) : 0;
-        for (const k of this.buckets.keys()) {
-            if (drop-- <= 0)
-                break;
-            this.buckets.delete(k);
-        }
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/server/refusal-audit.ts
 
 /** Open aggregation windows at most; past it, every window is closed (written) at once. */
@@ -51262,7 +54937,7 @@ function registerReleaseRoutes(app, deps) {
         const { sha256, size } = await fileDigest(releasePath(dir, rel.file));
         const body = {
             version,
-            url: `${deps.publicUrl(req)}/v1/cli/downloads/${rel.file}`,
+            url: `${deps.publicUrl()}/v1/cli/downloads/${rel.file}`,
             sha256,
             size,
         };
@@ -51318,16 +54993,6 @@ function registerSystemRoutes(app, deps) {
         return reply.header('content-type', deps.metrics.contentType).send(text);
     });
 }
-
-;// CONCATENATED MODULE: ./src/lib/api-types.ts
-// Wire types of the Hoist HTTP API, shared by the server, the CLI and the actions.
-// All timestamps are ISO 8601 strings in UTC. Field names are snake_case on the wire.
-const TOKEN_PREFIXES = {
-    admin: 'hoist_adm_',
-    project: 'hoist_prj_',
-    oidc: 'hoist_oidc_',
-    build: 'hoist_bld_',
-};
 
 ;// CONCATENATED MODULE: ./src/server/tokens.ts
 
@@ -51620,10 +55285,14 @@ async function buildApp(opts) {
     const plugins = opts.plugins ?? PLUGINS;
     // Typed as the default instance so plugins and route modules share one FastifyInstance type.
     const app = fastify_default()({
+        ...(config.tls ? { https: { cert: config.tls.certPem, key: config.tls.keyPem } } : {}),
         loggerInstance: logger,
         // One log line per request, written in the onResponse hook below.
         logController: new fastify.LogController({ disableRequestLogging: true }),
         bodyLimit: config.bodyLimit,
+        // Only the named proxies' X-Forwarded-For sets request.ip (the key of the rate limits); from
+        // any other peer the header is ignored, so a client cannot pick its own bucket.
+        ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}),
         return503OnClosing: true,
         ajv: {
             customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false },
@@ -51720,15 +55389,17 @@ async function buildApp(opts) {
     const audit = new AuditLog(db, clock);
     const trust = new TrustPolicyStore(db, clock);
     const lifecycle = new LifecycleHooks();
+    const scheme = config.tls ? 'https' : 'http';
     const listeningUrl = () => {
         const addr = app.server.address();
         if (addr && typeof addr === 'object') {
             const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-            return `http://${host}:${addr.port}`;
+            return `${scheme}://${host}:${addr.port}`;
         }
-        return `http://${config.host}:${config.port}`;
+        return `${scheme}://${config.host}:${config.port}`;
     };
-    const publicUrl = (request) => config.publicUrl ?? (request ? `${request.protocol}://${request.host}` : listeningUrl());
+    // Never a request's Host header: a client would choose the URLs the server hands out.
+    const publicUrl = () => config.publicUrl ?? listeningUrl();
     const deps = {
         config,
         db,
@@ -51826,6 +55497,9 @@ var external_node_url_ = __nccwpck_require__(73136);
 
 
 
+
+
+
 const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
 /** `dist/releases` next to the bundle running this code (dist/cli/index.js → dist/releases). */
 function defaultReleasesDir() {
@@ -51846,9 +55520,29 @@ const SERVER_OPTIONS = [
         help: 'postgres://… to use PostgreSQL; default SQLite in the data dir',
     },
     {
+        flag: 'database-url-file',
+        env: 'HOIST_DATABASE_URL_FILE',
+        help: 'file holding the database URL (keeps a password out of the process list)',
+    },
+    {
+        flag: 'tls-cert',
+        env: 'HOIST_TLS_CERT',
+        help: 'PEM certificate (chain) to serve HTTPS with; needs --tls-key',
+    },
+    {
+        flag: 'tls-key',
+        env: 'HOIST_TLS_KEY',
+        help: 'PEM private key of --tls-cert',
+    },
+    {
         flag: 'public-url',
         env: 'HOIST_PUBLIC_URL',
-        help: 'URL clients reach this server at; default http://LISTEN',
+        help: 'URL clients reach this server at; required unless --listen is a loopback address',
+    },
+    {
+        flag: 'trust-proxy',
+        env: 'HOIST_TRUST_PROXY',
+        help: 'comma-separated proxy addresses/CIDRs (or "loopback") whose X-Forwarded-For names the client',
     },
     { flag: 'oidc-issuer', env: 'HOIST_OIDC_ISSUER', help: `GitHub OIDC issuer (default ${GITHUB_ISSUER})` },
     {
@@ -51939,6 +55633,58 @@ function parseListen(raw, label = '--listen') {
     }
     return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+/** "loopback", "127.0.0.1", "10.0.0.0/8", "::1" …: the proxies whose X-Forwarded-For is believed. */
+function parseTrustProxy(label, raw) {
+    const entries = raw
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean);
+    for (const e of entries) {
+        const [addr, prefix, extra] = e.split('/');
+        const family = (0,external_node_net_namespaceObject.isIP)(addr ?? '');
+        const okPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+        if (PROXY_NAMES.includes(e) || (family !== 0 && okPrefix && extra === undefined))
+            continue;
+        throw new ConfigurationError(`${label} takes the addresses of your reverse proxies, comma-separated: IPs, CIDRs such as 10.0.0.0/8, or ${PROXY_NAMES.join(', ')}; got "${e}". (Trusting every peer would let any client pick the address its rate limit is keyed on.)`);
+    }
+    if (entries.length === 0)
+        throw new ConfigurationError(`${label} is empty; name at least one proxy address`);
+    return entries;
+}
+/** 127.0.0.0/8, ::1, localhost: a listener only this machine can reach. */
+function isLoopbackHost(host) {
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+/** True when a database URL carries a password (in the userinfo or a password= parameter). */
+function hasPassword(databaseUrl) {
+    if (/[?&]password=[^&]/i.test(databaseUrl))
+        return true;
+    try {
+        return new URL(databaseUrl).password !== '';
+    }
+    catch {
+        return /\/\/[^/@:]*:[^@/]+@/.test(databaseUrl);
+    }
+}
+/** The database URL from --database-url-file: its first line; the file should be private. */
+function readDatabaseUrlFile(label, file, warnings) {
+    let text;
+    try {
+        text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+    }
+    catch (err) {
+        throw new ConfigurationError(`${label}: cannot read ${file}: ${err.message}; write the database URL (postgres://USER:PASSWORD@HOST:PORT/DB) into it`);
+    }
+    const url = text.split(/\r?\n/)[0].trim();
+    if (!url)
+        throw new ConfigurationError(`${label}: ${file} is empty; write the database URL on its first line`);
+    const mode = (0,external_node_fs_.statSync)(file).mode & 0o777;
+    if (mode & 0o077) {
+        warnings.push(`the database URL file ${file} is readable by group or others (mode 0${mode.toString(8)}); run chmod 600 ${file}`);
+    }
+    return url;
+}
 /** Builds the config from flag values (name → value) with HOIST_* environment variables as fallback. */
 function loadConfig(flags, env, pluginOptions = []) {
     const v = (flag) => {
@@ -51957,6 +55703,23 @@ function loadConfig(flags, env, pluginOptions = []) {
     }
     const { host, port } = parseListen(v('listen') ?? '127.0.0.1:8080', label('listen'));
     const publicUrl = v('public-url') && url(label('public-url'), v('public-url'));
+    if (!publicUrl && !isLoopbackHost(host)) {
+        throw new ConfigurationError(`--public-url (HOIST_PUBLIC_URL) is required when listening on ${host}, which is not a loopback address: it is the URL clients reach this server at, used in build and download URLs and as the default OIDC audience, and it is never taken from a request's Host header (a client controls that). Pass e.g. --public-url https://hoist.example.com`);
+    }
+    const warnings = [];
+    let databaseUrl = v('database-url');
+    const urlFile = v('database-url-file');
+    if (urlFile !== undefined) {
+        if (databaseUrl !== undefined) {
+            throw new ConfigurationError(`${label('database-url')} and ${label('database-url-file')} are both set; keep one (the file keeps a password out of the process list)`);
+        }
+        databaseUrl = readDatabaseUrlFile(label('database-url-file'), urlFile, warnings);
+    }
+    else if (flags['database-url'] && hasPassword(flags['database-url'])) {
+        warnings.push('--database-url holds a password, and every user of this machine can read command-line arguments in the process list; pass the URL in HOIST_DATABASE_URL or in a file named by --database-url-file (mode 0600) instead, or use PGPASSWORD or ~/.pgpass');
+    }
+    const rawProxy = v('trust-proxy');
+    const trustProxy = rawProxy === undefined ? undefined : parseTrustProxy(label('trust-proxy'), rawProxy);
     const logLevel = v('log-level') ?? 'info';
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
         throw new ConfigurationError(`${label('log-level')} must be fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`);
@@ -51965,6 +55728,7 @@ function loadConfig(flags, env, pluginOptions = []) {
     if (metricsToken !== undefined && !/^[\x21-\x7e]{16,}$/.test(metricsToken)) {
         throw new ConfigurationError(`${label('metrics-token')} must be at least 16 printable characters without spaces (for example the output of: openssl rand -hex 32)`);
     }
+    const tls = loadTls(v('tls-cert'), v('tls-key'), label);
     const ttl = v('project-token-ttl');
     const rateLimitPerSec = config_int(label('oidc-rate-limit'), v('oidc-rate-limit'), 20, 0, 10_000_000);
     const plugin = {};
@@ -51974,8 +55738,11 @@ function loadConfig(flags, env, pluginOptions = []) {
         host,
         port,
         dataDir: (0,external_node_path_.resolve)(dataDir),
-        databaseUrl: v('database-url'),
+        tls,
+        databaseUrl,
         publicUrl: publicUrl || undefined,
+        trustProxy,
+        warnings,
         oidc: {
             issuer: url(label('oidc-issuer'), v('oidc-issuer') ?? GITHUB_ISSUER),
             audience: v('oidc-audience'),
@@ -51994,6 +55761,32 @@ function loadConfig(flags, env, pluginOptions = []) {
         metricsToken,
         pluginOptions: plugin,
     };
+}
+/** Reads and checks the HTTPS certificate and key now, so a mistake stops the start with a reason. */
+function loadTls(certFile, keyFile, label) {
+    if (!certFile && !keyFile)
+        return undefined;
+    if (!certFile || !keyFile) {
+        const missing = certFile ? 'tls-key' : 'tls-cert';
+        throw new ConfigurationError(`HTTPS needs both a certificate and its key: ${label(certFile ? 'tls-cert' : 'tls-key')} is set but --${missing} (${SERVER_OPTIONS.find((o) => o.flag === missing).env}) is not`);
+    }
+    const read = (flag, file) => {
+        try {
+            return (0,external_node_fs_.readFileSync)(file, 'utf8');
+        }
+        catch (err) {
+            throw new ConfigurationError(`${label(flag)}: cannot read ${file} (${err.message})`);
+        }
+    };
+    const certPem = read('tls-cert', certFile);
+    const keyPem = read('tls-key', keyFile);
+    try {
+        (0,external_node_tls_namespaceObject.createSecureContext)({ cert: certPem, key: keyPem });
+    }
+    catch (err) {
+        throw new ConfigurationError(`${label('tls-cert')} and ${label('tls-key')} are not a PEM certificate and its private key (${err.message}); give the server certificate (with its intermediates) and the key it was issued for`);
+    }
+    return { certPem, keyPem, certFile: (0,external_node_path_.resolve)(certFile) };
 }
 
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
@@ -52136,6 +55929,7 @@ class SqliteDb {
         }
         return s;
     }
+    /** Resolves once no transaction is open (for close(); statements check the gate inline). */
     async waitGate() {
         while (this.gate)
             await this.gate;
@@ -52149,28 +55943,34 @@ class SqliteDb {
     runNow(sql, params) {
         return { changes: this.stmt(sql).run(...params).changes };
     }
+    // Each statement checks the gate and runs with no await in between, so it can never slip
+    // into a transaction that another caller opened meanwhile.
     async all(sql, params = []) {
-        if (this.gate)
-            await this.waitGate();
+        while (this.gate)
+            await this.gate;
         return this.allNow(sql, params);
     }
     async get(sql, params = []) {
-        if (this.gate)
-            await this.waitGate();
+        while (this.gate)
+            await this.gate;
         return this.getNow(sql, params);
     }
     async run(sql, params = []) {
-        if (this.gate)
-            await this.waitGate();
+        while (this.gate)
+            await this.gate;
         return this.runNow(sql, params);
     }
     async exec(sql) {
-        if (this.gate)
-            await this.waitGate();
+        while (this.gate)
+            await this.gate;
         this.db.exec(sql);
     }
     async transaction(fn) {
-        await this.waitGate();
+        // Checked and claimed with no await in between: waking from an awaited helper would let
+        // two waiters both see the gate open and BEGIN on the one connection (the second fails and
+        // its ROLLBACK undoes the first's work).
+        while (this.gate)
+            await this.gate;
         let release;
         this.gate = new Promise((r) => (release = r));
         const tx = {
@@ -52343,6 +56143,7 @@ var pino = __nccwpck_require__(65005);
 
 
 
+
 /** The server's JSON logger, to stdout unless `destination` is given (tests read the lines). */
 function createLogger(level, destination) {
     const opts = {
@@ -52372,6 +56173,8 @@ async function openMigrated(config, plugins = PLUGINS, logger) {
 async function startServer(config, opts = {}) {
     const logger = opts.logger ?? createLogger(config.logLevel);
     const plugins = opts.plugins ?? PLUGINS;
+    for (const w of config.warnings)
+        logger.warn(w);
     const loose = dataDirWarning(config.dataDir);
     if (loose)
         logger.warn({ data_dir: config.dataDir }, loose);
@@ -52402,6 +56205,22 @@ async function startServer(config, opts = {}) {
         // Workflows ask for ID tokens with the URL they reach Hoist at; a listen address rarely is it.
         logger.warn({ oidc_audience: url }, `neither --public-url nor --oidc-audience is set: GitHub OIDC tokens must carry the audience ${url}; set --public-url to the URL clients use`);
     }
+    // Refused since, but a project created before could still shadow another's id.
+    for (const p of await deps.projects.list()) {
+        if (nameLooksLikeId(p.name)) {
+            logger.warn({ project_id: p.id, name: p.name }, `project "${p.name}" has a name shaped like an id, so commands that take "id or name" may act on another project; rename it (PATCH /v1/projects/${p.id} {"name": "..."})`);
+        }
+    }
+    if (config.trustProxy) {
+        logger.info({ trust_proxy: config.trustProxy }, 'X-Forwarded-For from these proxies names the client (rate limits and audit use it)');
+    }
+    if (config.tls) {
+        logger.info({ tls_cert: config.tls.certFile }, 'serving HTTPS');
+    }
+    else {
+        const loopback = /^(127\.|::1$|localhost$)/.test(config.host);
+        logger[loopback ? 'info' : 'warn']({ listen: `${config.host}:${config.port}` }, 'serving plain HTTP: tokens and builder keys cross the network in clear; use it only behind a reverse proxy on this host that terminates TLS, or set --tls-cert and --tls-key');
+    }
     if (config.metricsToken === undefined) {
         logger.info({ metrics: `${url}/metrics` }, '/metrics is open to anyone who can reach this server (the Prometheus convention); set --metrics-token (HOIST_METRICS_TOKEN) to require a bearer token');
     }
@@ -52421,7 +56240,7 @@ async function startServer(config, opts = {}) {
     })());
     const addr = app.server.address();
     const listened = addr && typeof addr === 'object'
-        ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+        ? `${config.tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
         : url;
     return {
         app,
@@ -52488,6 +56307,8 @@ function parse(argv) {
 }
 /** `hoist server init`: migrates the database and prints a new admin token as the last stdout line. */
 async function init(config) {
+    for (const w of config.warnings)
+        process.stderr.write(`hoist server: warning: ${w}\n`);
     const db = await openMigrated(config);
     try {
         const tokens = new TokenService(db, systemClock);
@@ -52572,7 +56393,7 @@ async function runServerCommand(argv) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(78990);
+/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9124);
 
 process.exitCode = await (0,_command_js__WEBPACK_IMPORTED_MODULE_0__/* .runServerCommand */ .i)(process.argv.slice(2));
 

@@ -31613,7 +31613,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8838);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1968);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31622,7 +31622,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8838:
+/***/ 1968:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34598,29 +34598,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./src/lib/errors.ts
-/** A mistake the user can fix (a wrong input, flag or setting), as opposed to a bug. */
-class errors_ConfigurationError extends Error {
-    name = 'ConfigurationError';
-}
-/** An error answer from the Hoist API: `{error: {code, message}}` with its HTTP status. */
-class HoistApiError extends Error {
-    status;
-    code;
-    name = 'HoistApiError';
-    constructor(status, code, message) {
-        super(message);
-        this.status = status;
-        this.code = code;
-    }
-}
-/** The message of anything thrown, without a stack. */
-function errors_errorMessage(err) {
-    if (err instanceof Error)
-        return err.message;
-    return String(err);
-}
-
+// EXTERNAL MODULE: ./src/lib/errors.ts
+var errors = __nccwpck_require__(7268);
 ;// CONCATENATED MODULE: ./src/lib/action.ts
 
 
@@ -34642,13 +34621,13 @@ async function runAction(action, main, post) {
         }
     }
     catch (err) {
-        const msg = errors_errorMessage(err);
+        const msg = (0,errors/* errorMessage */.gJ)(err);
         if (isPost) {
             warning(`${action} (post): ${msg}`);
             return;
         }
-        if (!(err instanceof errors_ConfigurationError) &&
-            !(err instanceof HoistApiError) &&
+        if (!(err instanceof errors/* ConfigurationError */.j1) &&
+            !(err instanceof errors/* HoistApiError */.Yg) &&
             err instanceof Error &&
             err.stack) {
             debug(err.stack);
@@ -34657,8 +34636,8 @@ async function runAction(action, main, post) {
     }
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./node_modules/csv-parse/lib/api/CsvError.js
 class CsvError_CsvError extends Error {
   constructor(code, message, options, ...contexts) {
@@ -36607,7 +36586,7 @@ function getBoolInput(name, defaultValue) {
         return true;
     if (FALSE_VALUES.includes(raw))
         return false;
-    throw new errors_ConfigurationError(`input '${name}' must be true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE); got "${raw}"`);
+    throw new errors/* ConfigurationError */.j1(`input '${name}' must be true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE); got "${raw}"`);
 }
 /** Go's strconv.ParseBool, which buildx uses for attestation flags and env toggles. */
 function parseGoBool(value) {
@@ -36665,17 +36644,17 @@ function input_util_envToggle(value, defaultValue) {
 function readGitHubRun(env = process.env) {
     let payload = {};
     const eventPath = env.GITHUB_EVENT_PATH;
-    if (eventPath && external_node_fs_namespaceObject.existsSync(eventPath)) {
+    if (eventPath && external_node_fs_.existsSync(eventPath)) {
         // An unreadable payload must not pass for an empty one: it would make a private
         // repository look public (max provenance) and a fork's pull request look like a push.
         try {
-            payload = JSON.parse(external_node_fs_namespaceObject.readFileSync(eventPath, 'utf8'));
+            payload = JSON.parse(external_node_fs_.readFileSync(eventPath, 'utf8'));
         }
         catch (err) {
-            throw new errors_ConfigurationError(`the event payload GITHUB_EVENT_PATH=${eventPath} could not be read as JSON (${errors_errorMessage(err)}); the runner writes it, so do not override GITHUB_EVENT_PATH in the workflow`);
+            throw new errors/* ConfigurationError */.j1(`the event payload GITHUB_EVENT_PATH=${eventPath} could not be read as JSON (${(0,errors/* errorMessage */.gJ)(err)}); the runner writes it, so do not override GITHUB_EVENT_PATH in the workflow`);
         }
         if (!payload || typeof payload !== 'object') {
-            throw new errors_ConfigurationError(`the event payload GITHUB_EVENT_PATH=${eventPath} is not a JSON object; do not override GITHUB_EVENT_PATH in the workflow`);
+            throw new errors/* ConfigurationError */.j1(`the event payload GITHUB_EVENT_PATH=${eventPath} is not a JSON object; do not override GITHUB_EVENT_PATH in the workflow`);
         }
     }
     return {
@@ -36741,150 +36720,8 @@ function defaultGitContext(run, env = {}) {
     return `${run.serverUrl}/${run.repository}.git#${pinned}`;
 }
 
-;// CONCATENATED MODULE: ./src/lib/client.ts
-
-/** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
-class HoistClient {
-    apiUrl;
-    token;
-    timeoutMs;
-    userAgent;
-    constructor(opts) {
-        this.apiUrl = normalizeApiUrl(opts.apiUrl);
-        this.token = opts.token;
-        this.timeoutMs = opts.timeoutMs ?? 30_000;
-        this.userAgent = opts.userAgent ?? 'hoist-client';
-    }
-    withToken(token) {
-        return new HoistClient({
-            apiUrl: this.apiUrl,
-            token,
-            timeoutMs: this.timeoutMs,
-            userAgent: this.userAgent,
-        });
-    }
-    async request(method, path, body) {
-        const url = `${this.apiUrl}${path}`;
-        const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
-        if (this.token)
-            headers.authorization = `Bearer ${this.token}`;
-        if (body !== undefined)
-            headers['content-type'] = 'application/json';
-        let res;
-        try {
-            res = await fetch(url, {
-                method,
-                headers,
-                body: body === undefined ? undefined : JSON.stringify(body),
-                signal: AbortSignal.timeout(this.timeoutMs),
-            });
-        }
-        catch (err) {
-            const cause = err instanceof Error && err.cause ? `: ${errors_errorMessage(err.cause)}` : `: ${errors_errorMessage(err)}`;
-            throw new HoistApiError(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}${cause}. Check the API URL (--api-url or HOIST_API_URL) and that the server is running.`);
-        }
-        const text = await res.text();
-        let parsed = undefined;
-        if (text) {
-            try {
-                parsed = JSON.parse(text);
-            }
-            catch {
-                parsed = undefined;
-            }
-        }
-        if (!res.ok) {
-            const e = parsed?.error;
-            throw new HoistApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-        }
-        return parsed;
-    }
-    exchangeGithubOidc(req) {
-        return this.request('POST', '/v1/auth/github-oidc', req);
-    }
-    /** Resolves a version spec; `target` picks the tarball for another OS/arch than the server's own. */
-    cliRelease(spec, target) {
-        const query = target
-            ? `?os=${encodeURIComponent(target.os)}&arch=${encodeURIComponent(target.arch)}`
-            : '';
-        return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
-    }
-    createBuild(req) {
-        return this.request('POST', '/v1/builds', req);
-    }
-    builder(buildId, platform) {
-        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);
-    }
-    heartbeat(buildId) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/heartbeat`, {});
-    }
-    finishBuild(buildId, req) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
-    }
-    getBuild(buildId) {
-        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
-    }
-    /** What the client's token is; any valid token may ask. */
-    whoami() {
-        return this.request('GET', '/v1/auth/whoami');
-    }
-    // ---- admin (used by the CLI's admin commands) ----
-    listProjects() {
-        return this.request('GET', '/v1/projects');
-    }
-    createProject(req) {
-        return this.request('POST', '/v1/projects', req);
-    }
-    /** By id or name. */
-    getProject(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
-    }
-    deleteProject(project) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
-    }
-    createProjectToken(project, req) {
-        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
-    }
-    listProjectTokens(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
-    }
-    revokeProjectToken(project, tokenId) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/tokens/${encodeURIComponent(tokenId)}`);
-    }
-    addTrustPolicy(project, req) {
-        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
-    }
-    listTrustPolicies(project) {
-        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
-    }
-    removeTrustPolicy(project, policyId) {
-        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/trust-policies/${encodeURIComponent(policyId)}`);
-    }
-    listBuilds(query = {}) {
-        const qs = new URLSearchParams();
-        if (query.project)
-            qs.set('project', query.project);
-        if (query.limit)
-            qs.set('limit', String(query.limit));
-        const q = qs.toString();
-        return this.request('GET', `/v1/builds${q ? `?${q}` : ''}`);
-    }
-}
-function normalizeApiUrl(raw) {
-    const trimmed = raw.trim().replace(/\/+$/, '');
-    let u;
-    try {
-        u = new URL(trimmed);
-    }
-    catch {
-        throw new HoistApiError(0, 'bad_api_url', `"${raw}" is not a valid Hoist API URL; expected e.g. https://hoist.example.com`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-        throw new HoistApiError(0, 'bad_api_url', `the Hoist API URL must be http(s), got "${raw}"`);
-    }
-    return trimmed;
-}
-
+// EXTERNAL MODULE: ./src/lib/client.ts + 1 modules
+var lib_client = __nccwpck_require__(1124);
 ;// CONCATENATED MODULE: ./src/actions/lib/oidc.ts
 
 
@@ -36898,7 +36735,7 @@ const ID_TOKEN_PERMISSION_HINT = 'GitHub Actions did not give this job an OIDC I
 /** Fails with the permission to add when the job cannot ask for an ID token. */
 function preflightIdToken(env = process.env) {
     if (!idTokenAvailable(env))
-        throw new errors_ConfigurationError(ID_TOKEN_PERMISSION_HINT);
+        throw new errors/* ConfigurationError */.j1(ID_TOKEN_PERMISSION_HINT);
 }
 /**
  * Gets the job's ID token (retrying transient failures of the runtime's token
@@ -36908,7 +36745,7 @@ function preflightIdToken(env = process.env) {
 async function exchangeGithubOidc(params) {
     preflightIdToken();
     const idToken = await getIdTokenWithRetries(params.audience, params.attempts ?? 3, params.retryDelayMs ?? 1000);
-    const client = new HoistClient({ apiUrl: params.apiUrl, userAgent: 'hoist-actions' });
+    const client = new lib_client/* HoistClient */.Ls({ apiUrl: params.apiUrl, userAgent: 'hoist-actions' });
     let answer;
     try {
         answer = await client.exchangeGithubOidc({
@@ -36918,13 +36755,13 @@ async function exchangeGithubOidc(params) {
     }
     catch (err) {
         // Status 0 is "cannot reach the server", which already says where and what to check.
-        if (err instanceof HoistApiError && err.status !== 0) {
-            throw new HoistApiError(err.status, err.code, `the Hoist server at ${client.apiUrl} refused the GitHub OIDC exchange: ${err.message}`);
+        if (err instanceof errors/* HoistApiError */.Yg && err.status !== 0) {
+            throw new errors/* HoistApiError */.Yg(err.status, err.code, `the Hoist server at ${client.apiUrl} refused the GitHub OIDC exchange: ${err.message}`);
         }
         throw err;
     }
     if (!answer || typeof answer.token !== 'string' || !answer.token) {
-        throw new HoistApiError(0, 'bad_answer', `the Hoist server at ${client.apiUrl} answered the OIDC exchange without a token`);
+        throw new errors/* HoistApiError */.Yg(0, 'bad_answer', `the Hoist server at ${client.apiUrl} answered the OIDC exchange without a token`);
     }
     setSecret(answer.token);
     return answer;
@@ -36940,12 +36777,12 @@ async function getIdTokenWithRetries(audience, attempts, delayMs) {
         catch (err) {
             last = err;
             if (attempt < attempts) {
-                debug(`getting the GitHub ID token failed (attempt ${attempt}/${attempts}): ${errors_errorMessage(err)}`);
+                debug(`getting the GitHub ID token failed (attempt ${attempt}/${attempts}): ${(0,errors/* errorMessage */.gJ)(err)}`);
                 await new Promise((r) => setTimeout(r, delayMs * attempt));
             }
         }
     }
-    throw new Error(`could not get a GitHub OIDC ID token for audience "${audience}" after ${attempts} attempts: ${errors_errorMessage(last).replace(/\s+/g, ' ').trim()}`);
+    throw new Error(`could not get a GitHub OIDC ID token for audience "${audience}" after ${attempts} attempts: ${(0,errors/* errorMessage */.gJ)(last).replace(/\s+/g, ' ').trim()}`);
 }
 
 // EXTERNAL MODULE: ./node_modules/semver/index.js
@@ -36960,23 +36797,23 @@ var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
 function getInputs(env = process.env) {
     const version = getInput('version') || 'latest';
     if (!isVersionSpec(version)) {
-        throw new errors_ConfigurationError(`input 'version' must be "latest", an exact version such as 1.2.3, or a semver range such as ^1.2 or 1.x; got "${version}"`);
+        throw new errors/* ConfigurationError */.j1(`input 'version' must be "latest", an exact version such as 1.2.3, or a semver range such as ^1.2 or 1.x; got "${version}"`);
     }
     const apiUrl = getInput('api-url') || env.HOIST_API_URL || '';
     // Name where a bad URL came from: the input, or HOIST_API_URL when the input is empty.
     const source = getInput('api-url') ? "input 'api-url'" : 'HOIST_API_URL';
     if (!apiUrl) {
-        throw new errors_ConfigurationError("input 'api-url' is empty and HOIST_API_URL is not set: give the URL of your Hoist server, e.g. `api-url: https://hoist.example.com`");
+        throw new errors/* ConfigurationError */.j1("input 'api-url' is empty and HOIST_API_URL is not set: give the URL of your Hoist server, e.g. `api-url: https://hoist.example.com`");
     }
     let url;
     try {
         url = new URL(apiUrl);
     }
     catch {
-        throw new errors_ConfigurationError(`${source} must be an http(s) URL such as https://hoist.example.com; got "${apiUrl}"`);
+        throw new errors/* ConfigurationError */.j1(`${source} must be an http(s) URL such as https://hoist.example.com; got "${apiUrl}"`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new errors_ConfigurationError(`${source} must be an http or https URL; got "${apiUrl}"`);
+        throw new errors/* ConfigurationError */.j1(`${source} must be an http or https URL; got "${apiUrl}"`);
     }
     return {
         version,
@@ -36990,6 +36827,12 @@ function isVersionSpec(spec) {
     return spec === 'latest' || semver_default().valid(spec) !== null || semver_default().validRange(spec) !== null;
 }
 
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __nccwpck_require__(4708);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
 var manifest_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -37787,10 +37630,10 @@ function _unique(values) {
     return Array.from(new Set(values));
 }
 //# sourceMappingURL=tool-cache.js.map
+// EXTERNAL MODULE: ./src/lib/trust.ts
+var trust = __nccwpck_require__(6745);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/actions/setup/install.ts
 
 
@@ -37827,7 +37670,7 @@ async function installHoist(spec, deps) {
     }
     catch (err) {
         // The tool cache says only "Unexpected HTTP response: 404": name what and from where.
-        throw new Error(`could not download hoist ${version} from ${url}: ${errors_errorMessage(err)}. Nothing was installed. Check that the Hoist server serves its CLI releases (GET /v1/cli/releases/${spec} pointed here).`);
+        throw new Error(`could not download hoist ${version} from ${url}: ${(0,errors/* errorMessage */.gJ)(err)}. Nothing was installed. Check that the Hoist server serves its CLI releases (GET /v1/cli/releases/${spec} pointed here).`);
     }
     try {
         const actual = await sha256File(archive);
@@ -37837,17 +37680,17 @@ async function installHoist(spec, deps) {
         const extracted = await toolCache.extractTar(archive, undefined, 'xz');
         try {
             const root = findToolRoot(extracted);
-            external_node_fs_namespaceObject.chmodSync(external_node_path_namespaceObject.join(root, 'bin', 'hoist'), 0o755);
+            external_node_fs_.chmodSync(external_node_path_namespaceObject.join(root, 'bin', 'hoist'), 0o755);
             const toolDir = await toolCache.cacheDir(root, TOOL_NAME, version);
             log(`Installed hoist ${version} into ${toolDir}`);
             return { version, toolDir, binDir: external_node_path_namespaceObject.join(toolDir, 'bin'), cacheHit: false };
         }
         finally {
-            external_node_fs_namespaceObject.rmSync(extracted, { recursive: true, force: true });
+            external_node_fs_.rmSync(extracted, { recursive: true, force: true });
         }
     }
     finally {
-        external_node_fs_namespaceObject.rmSync(archive, { force: true });
+        external_node_fs_.rmSync(archive, { force: true });
     }
 }
 function cached(version, toolDir, log) {
@@ -37872,12 +37715,12 @@ function validateRelease(r, spec) {
 }
 /** The tarball holds bin/hoist at its root or under one top-level folder. */
 function findToolRoot(extracted) {
-    if (external_node_fs_namespaceObject.existsSync(external_node_path_namespaceObject.join(extracted, 'bin', 'hoist')))
+    if (external_node_fs_.existsSync(external_node_path_namespaceObject.join(extracted, 'bin', 'hoist')))
         return extracted;
-    const entries = external_node_fs_namespaceObject.readdirSync(extracted, { withFileTypes: true }).filter((e) => e.isDirectory());
+    const entries = external_node_fs_.readdirSync(extracted, { withFileTypes: true }).filter((e) => e.isDirectory());
     for (const e of entries) {
         const candidate = external_node_path_namespaceObject.join(extracted, e.name);
-        if (external_node_fs_namespaceObject.existsSync(external_node_path_namespaceObject.join(candidate, 'bin', 'hoist')))
+        if (external_node_fs_.existsSync(external_node_path_namespaceObject.join(candidate, 'bin', 'hoist')))
             return candidate;
     }
     throw new Error('the hoist release tarball holds no bin/hoist; nothing was installed');
@@ -37885,20 +37728,19 @@ function findToolRoot(extracted) {
 async function sha256File(file) {
     const hash = external_node_crypto_.createHash('sha256');
     try {
-        for await (const chunk of external_node_fs_namespaceObject.createReadStream(file))
+        for await (const chunk of external_node_fs_.createReadStream(file))
             hash.update(chunk);
     }
     catch (err) {
-        throw new Error(`cannot read the downloaded hoist archive ${file}: ${errors_errorMessage(err)}`);
+        throw new Error(`cannot read the downloaded hoist archive ${file}: ${(0,errors/* errorMessage */.gJ)(err)}`);
     }
     return hash.digest('hex');
 }
 
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 ;// CONCATENATED MODULE: ./src/actions/setup/releases.ts
+
 
 
 
@@ -37914,7 +37756,7 @@ class HttpReleaseSource {
     apiUrl;
     constructor(apiUrl, timeoutMs = 30_000) {
         this.timeoutMs = timeoutMs;
-        this.apiUrl = normalizeApiUrl(apiUrl);
+        this.apiUrl = (0,lib_client/* normalizeApiUrl */.Xz)(apiUrl);
     }
     cliRelease(spec, target) {
         const query = target
@@ -37922,11 +37764,12 @@ class HttpReleaseSource {
             : '';
         const path = `/v1/cli/releases/${encodeURIComponent(spec)}${query}`;
         const url = new URL(`${this.apiUrl}${path}`);
-        const get = url.protocol === 'https:' ? external_node_https_namespaceObject.get : external_node_http_.get;
+        const get = url.protocol === 'https:' ? external_node_https_.get : external_node_http_.get;
         return new Promise((resolve, reject) => {
             const req = get(url, {
                 headers: { accept: 'application/json', 'user-agent': 'hoist-setup-action' },
                 timeout: this.timeoutMs,
+                ...(url.protocol === 'https:' ? { ca: (0,trust.hoistTrust)() } : {}),
             }, (res) => {
                 let body = '';
                 res.setEncoding('utf8');
@@ -37944,7 +37787,7 @@ class HttpReleaseSource {
                     if (status >= 200 && status < 300 && parsed !== undefined)
                         return resolve(parsed);
                     const e = parsed?.error;
-                    reject(new HoistApiError(status, e?.code ?? `http_${status}`, e?.message ?? `GET ${path} answered HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`));
+                    reject(new errors/* HoistApiError */.Yg(status, e?.code ?? `http_${status}`, e?.message ?? `GET ${path} answered HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`));
                 });
             });
             req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
@@ -37952,7 +37795,7 @@ class HttpReleaseSource {
         });
     }
     unreachable(err) {
-        return new HoistApiError(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}: ${errors_errorMessage(err)}. Check the api-url input (or HOIST_API_URL) and that the server is running.`);
+        return new errors/* HoistApiError */.Yg(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}: ${(0,errors/* errorMessage */.gJ)(err)}. Check the api-url input (or HOIST_API_URL) and that the server is running.`);
     }
 }
 
@@ -37961,15 +37804,53 @@ class HttpReleaseSource {
 
 
 
+
+
+
+
+
 /** Installs the hoist CLI from the server's releases and puts it on the PATH. */
 async function setupHoist(spec, apiUrl) {
     const result = await installHoist(spec, {
         releases: new HttpReleaseSource(apiUrl),
-        toolCache: tool_cache_namespaceObject,
+        toolCache: process.env.HOIST_CA_CERT ? withPrivateCa(tool_cache_namespaceObject) : tool_cache_namespaceObject,
         log: (m) => info(m),
     });
     addPath(result.binDir);
     return result;
+}
+/**
+ * The tool cache's download cannot be told to trust a CA; with HOIST_CA_CERT the tarball of an
+ * https:// server is fetched here, trusting the system's CAs and that one.
+ */
+function withPrivateCa(cache) {
+    return {
+        find: (...a) => cache.find(...a),
+        extractTar: (...a) => cache.extractTar(...a),
+        cacheDir: (...a) => cache.cacheDir(...a),
+        downloadTool: async (url, dest) => {
+            if (!url.startsWith('https:'))
+                return cache.downloadTool(url, dest);
+            const file = dest ?? external_node_path_namespaceObject.join(process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir(), `hoist-${Date.now()}.tar.xz`);
+            await new Promise((resolve, reject) => {
+                const req = external_node_https_.get(url, { ca: (0,trust.hoistTrust)(), timeout: 60_000 }, (res) => {
+                    if ((res.statusCode ?? 0) !== 200) {
+                        res.resume();
+                        reject(new Error(`Unexpected HTTP response: ${res.statusCode}`));
+                        return;
+                    }
+                    const out = external_node_fs_.createWriteStream(file, { mode: 0o600 });
+                    res.pipe(out);
+                    out.on('finish', () => resolve());
+                    out.on('error', reject);
+                    res.on('error', reject);
+                });
+                req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
+                req.on('error', reject);
+            });
+            return file;
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/setup/main.ts
@@ -38003,6 +37884,365 @@ async function run() {
         exportVariable('HOIST_TOKEN', answer.token);
         info(`Exchanged the GitHub OIDC token for a Hoist token of project ${answer.project_id} (expires ${answer.expires_at})`);
     });
+}
+
+
+/***/ }),
+
+/***/ 1124:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Ls: () => (/* binding */ HoistClient),
+  cV: () => (/* binding */ caPemFromEnv),
+  Xz: () => (/* binding */ normalizeApiUrl)
+});
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+// EXTERNAL MODULE: ./src/lib/errors.ts
+var errors = __nccwpck_require__(7268);
+;// CONCATENATED MODULE: ./src/lib/text.ts
+// Text that came from elsewhere (a server, a build's error), made safe to print or store.
+// C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates that reorder what
+// a terminal shows ("Trojan Source"); the backslash too, so an escape in the output is unambiguous.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\]/g;
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/**
+ * Shows every control character as a visible escape (`\x1b`, `\n`, `\u202e`), so text from a
+ * server or a build cannot move the cursor, recolour, retitle or rewrite a terminal. Pure.
+ */
+function escapeControls(s) {
+    return s.replace(UNSAFE, (c) => {
+        const named = NAMED[c];
+        if (named)
+            return named;
+        const code = c.charCodeAt(0);
+        return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+    });
+}
+/** The longest prefix of `s` that fits in `maxBytes` of UTF-8, never splitting a character. Pure. */
+function truncateUtf8(s, maxBytes, marker = '…') {
+    if (Buffer.byteLength(s) <= maxBytes)
+        return s;
+    const room = maxBytes - Buffer.byteLength(marker);
+    let out = '';
+    let used = 0;
+    for (const ch of s) {
+        const n = Buffer.byteLength(ch);
+        if (used + n > room)
+            break;
+        out += ch;
+        used += n;
+    }
+    return out + marker;
+}
+
+;// CONCATENATED MODULE: ./src/lib/client.ts
+
+
+
+
+/** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
+/** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
+function caPemFromEnv(env = process.env) {
+    const file = env.HOIST_CA_CERT;
+    if (!file)
+        return undefined;
+    try {
+        return (0,external_node_fs_.readFileSync)(file, 'utf8');
+    }
+    catch (err) {
+        throw new errors/* HoistApiError */.Yg(0, 'bad_ca_cert', `HOIST_CA_CERT=${file} cannot be read (${(0,errors/* errorMessage */.gJ)(err)}); set it to the PEM file of the CA that signed the Hoist server's certificate`);
+    }
+}
+/**
+ * One HTTP(S) request with a total timeout; https trusts the system store and `caPem`. TLS is
+ * loaded only for an https URL: node:https and node:tls cost tens of ms at start-up, which
+ * every `hoist build` against a plain-HTTP (loopback, in-cluster) server would pay.
+ */
+async function send(url, opts) {
+    const tls = url.protocol === 'https:'
+        ? { https: await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 4708, 23)), cas: (await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 6745))).trustedCas() }
+        : undefined;
+    return new Promise((resolve, reject) => {
+        const mod = tls ? tls.https : external_node_http_;
+        const req = mod.request(url, {
+            method: opts.method,
+            headers: {
+                ...opts.headers,
+                ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
+            },
+            ...(tls ? { ca: opts.caPem ? [...tls.cas, opts.caPem] : tls.cas } : {}),
+        }, (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => resolve({
+                status: res.statusCode ?? 0,
+                text: Buffer.concat(chunks).toString('utf8'),
+                headers: {
+                    get: (name) => {
+                        const v = res.headers[name.toLowerCase()];
+                        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+                    },
+                },
+            }));
+            res.on('error', reject);
+        });
+        const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`)), opts.timeoutMs);
+        req.on('close', () => clearTimeout(timer));
+        req.on('error', reject);
+        req.end(opts.body);
+    });
+}
+/** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
+class HoistClient {
+    apiUrl;
+    token;
+    timeoutMs;
+    userAgent;
+    caPem;
+    constructor(opts) {
+        this.apiUrl = normalizeApiUrl(opts.apiUrl);
+        this.token = opts.token;
+        this.timeoutMs = opts.timeoutMs ?? 30_000;
+        this.userAgent = opts.userAgent ?? 'hoist-client';
+        this.caPem = opts.caPem ?? caPemFromEnv();
+    }
+    withToken(token) {
+        return new HoistClient({
+            apiUrl: this.apiUrl,
+            token,
+            timeoutMs: this.timeoutMs,
+            userAgent: this.userAgent,
+            caPem: this.caPem,
+        });
+    }
+    async request(method, path, body) {
+        const url = `${this.apiUrl}${path}`;
+        const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
+        if (this.token)
+            headers.authorization = `Bearer ${this.token}`;
+        if (body !== undefined)
+            headers['content-type'] = 'application/json';
+        let res;
+        try {
+            res = await send(new URL(url), {
+                method,
+                headers,
+                body: body === undefined ? undefined : JSON.stringify(body),
+                timeoutMs: this.timeoutMs,
+                caPem: this.caPem,
+            });
+        }
+        catch (err) {
+            const code = err.code ?? '';
+            const tlsHint = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/.test(code) || /certificate/i.test((0,errors/* errorMessage */.gJ)(err))
+                ? " The server's TLS certificate is not trusted: set HOIST_CA_CERT to the PEM file of the CA that signed it."
+                : ' Check the API URL (--api-url or HOIST_API_URL) and that the server is running.';
+            throw new errors/* HoistApiError */.Yg(0, 'unreachable', `cannot reach the Hoist server at ${this.apiUrl}: ${(0,errors/* errorMessage */.gJ)(err)}.${tlsHint}`);
+        }
+        const text = res.text;
+        let parsed = undefined;
+        if (text) {
+            try {
+                parsed = JSON.parse(text);
+            }
+            catch {
+                parsed = undefined;
+            }
+        }
+        if (res.status < 200 || res.status >= 300) {
+            const e = parsed?.error;
+            const retryAfter = /^\d{1,6}$/.test(res.headers.get('retry-after') ?? '')
+                ? Number(res.headers.get('retry-after')) * 1000
+                : undefined;
+            // The server's words are printed to terminals and logs: no control character gets through
+            // (a build's error, which any build token can set, is quoted in some answers).
+            throw new errors/* HoistApiError */.Yg(res.status, e?.code ?? `http_${res.status}`, escapeControls(e?.message ??
+                `${method} ${path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`), retryAfter);
+        }
+        return parsed;
+    }
+    exchangeGithubOidc(req) {
+        return this.request('POST', '/v1/auth/github-oidc', req);
+    }
+    /** Resolves a version spec; `target` picks the tarball for another OS/arch than the server's own. */
+    cliRelease(spec, target) {
+        const query = target
+            ? `?os=${encodeURIComponent(target.os)}&arch=${encodeURIComponent(target.arch)}`
+            : '';
+        return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
+    }
+    createBuild(req) {
+        return this.request('POST', '/v1/builds', req);
+    }
+    builder(buildId, platform) {
+        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);
+    }
+    heartbeat(buildId) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/heartbeat`, {});
+    }
+    finishBuild(buildId, req) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
+    }
+    /** Sends steps, warnings and the Dockerfile of a running build (its build token). */
+    postSteps(buildId, req) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req);
+    }
+    getBuild(buildId) {
+        return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);
+    }
+    /** What the client's token is; any valid token may ask. */
+    whoami() {
+        return this.request('GET', '/v1/auth/whoami');
+    }
+    // ---- admin (used by the CLI's admin commands) ----
+    listProjects() {
+        return this.request('GET', '/v1/projects');
+    }
+    createProject(req) {
+        return this.request('POST', '/v1/projects', req);
+    }
+    /** By id or name. */
+    getProject(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    deleteProject(project) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    createProjectToken(project, req) {
+        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/tokens`, req);
+    }
+    listProjectTokens(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/tokens`);
+    }
+    revokeProjectToken(project, tokenId) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/tokens/${encodeURIComponent(tokenId)}`);
+    }
+    addTrustPolicy(project, req) {
+        return this.request('POST', `/v1/projects/${encodeURIComponent(project)}/trust-policies`, req);
+    }
+    listTrustPolicies(project) {
+        return this.request('GET', `/v1/projects/${encodeURIComponent(project)}/trust-policies`);
+    }
+    removeTrustPolicy(project, policyId) {
+        return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}/trust-policies/${encodeURIComponent(policyId)}`);
+    }
+    listBuilds(query = {}) {
+        const qs = new URLSearchParams();
+        if (query.project)
+            qs.set('project', query.project);
+        if (query.limit)
+            qs.set('limit', String(query.limit));
+        const q = qs.toString();
+        return this.request('GET', `/v1/builds${q ? `?${q}` : ''}`);
+    }
+}
+function normalizeApiUrl(raw) {
+    const trimmed = raw.trim().replace(/\/+$/, '');
+    let u;
+    try {
+        u = new URL(trimmed);
+    }
+    catch {
+        throw new errors/* HoistApiError */.Yg(0, 'bad_api_url', `"${raw}" is not a valid Hoist API URL; expected e.g. https://hoist.example.com`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+        throw new errors/* HoistApiError */.Yg(0, 'bad_api_url', `the Hoist API URL must be http(s), got "${raw}"`);
+    }
+    return trimmed;
+}
+
+
+/***/ }),
+
+/***/ 7268:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Yg: () => (/* binding */ HoistApiError),
+/* harmony export */   gJ: () => (/* binding */ errorMessage),
+/* harmony export */   j1: () => (/* binding */ ConfigurationError)
+/* harmony export */ });
+/** A mistake the user can fix (a wrong input, flag or setting), as opposed to a bug. */
+class ConfigurationError extends Error {
+    name = 'ConfigurationError';
+}
+/** An error answer from the Hoist API: `{error: {code, message}}` with its HTTP status. */
+class HoistApiError extends Error {
+    status;
+    code;
+    retryAfterMs;
+    name = 'HoistApiError';
+    constructor(status, code, message, 
+    /** From a Retry-After header in seconds (a 429 or 503), when the server sent one. */
+    retryAfterMs) {
+        super(message);
+        this.status = status;
+        this.code = code;
+        this.retryAfterMs = retryAfterMs;
+    }
+}
+/** The message of anything thrown, without a stack. */
+function errorMessage(err) {
+    if (err instanceof Error)
+        return err.message;
+    return String(err);
+}
+
+
+/***/ }),
+
+/***/ 6745:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.r(__webpack_exports__);
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   hoistTrust: () => (/* binding */ hoistTrust),
+/* harmony export */   trustedCas: () => (/* binding */ trustedCas)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1692);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_tls__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _client_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1124);
+// The CAs Hoist trusts for https:// server URLs. Its own module so that node:tls loads only when
+// an https URL is used (see send() in client.ts).
+
+
+
+const SYSTEM_BUNDLES = [
+    '/etc/ssl/certs/ca-certificates.crt',
+    '/etc/pki/tls/certs/ca-bundle.crt',
+    '/etc/ssl/cert.pem',
+];
+let systemCas;
+/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
+function trustedCas() {
+    if (!systemCas) {
+        systemCas = [...node_tls__WEBPACK_IMPORTED_MODULE_1__.rootCertificates];
+        for (const f of SYSTEM_BUNDLES) {
+            try {
+                systemCas.push((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(f, 'utf8'));
+                break;
+            }
+            catch {
+                /* not on this system */
+            }
+        }
+    }
+    return systemCas;
+}
+/** CAs to trust for https:// Hoist URLs: the system's, plus HOIST_CA_CERT when set. */
+function hoistTrust(env = process.env) {
+    const extra = (0,_client_js__WEBPACK_IMPORTED_MODULE_2__/* .caPemFromEnv */ .cV)(env);
+    return extra ? [...trustedCas(), extra] : trustedCas();
 }
 
 
@@ -38099,6 +38339,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -38110,6 +38357,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2");
+
+/***/ }),
+
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 
 /***/ }),
 

@@ -1,0 +1,54 @@
+export const id = 745;
+export const ids = [745];
+export const modules = {
+
+/***/ 86745:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+__webpack_require__.r(__webpack_exports__);
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   hoistTrust: () => (/* binding */ hoistTrust),
+/* harmony export */   trustedCas: () => (/* binding */ trustedCas)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(41692);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_tls__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _client_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(47072);
+// The CAs Hoist trusts for https:// server URLs. Its own module so that node:tls loads only when
+// an https URL is used (see send() in client.ts).
+
+
+
+const SYSTEM_BUNDLES = [
+    '/etc/ssl/certs/ca-certificates.crt',
+    '/etc/pki/tls/certs/ca-bundle.crt',
+    '/etc/ssl/cert.pem',
+];
+let systemCas;
+/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
+function trustedCas() {
+    if (!systemCas) {
+        systemCas = [...node_tls__WEBPACK_IMPORTED_MODULE_1__.rootCertificates];
+        for (const f of SYSTEM_BUNDLES) {
+            try {
+                systemCas.push((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(f, 'utf8'));
+                break;
+            }
+            catch {
+                /* not on this system */
+            }
+        }
+    }
+    return systemCas;
+}
+/** CAs to trust for https:// Hoist URLs: the system's, plus HOIST_CA_CERT when set. */
+function hoistTrust(env = process.env) {
+    const extra = (0,_client_js__WEBPACK_IMPORTED_MODULE_2__/* .caPemFromEnv */ .cV)(env);
+    return extra ? [...trustedCas(), extra] : trustedCas();
+}
+
+
+/***/ })
+
+};
