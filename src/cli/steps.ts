@@ -7,7 +7,6 @@
 // its logs and the build-check warnings with their Dockerfile lines.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   BUILD_STEPS_MAX,
@@ -18,7 +17,7 @@ import {
   type PostStepsRequest,
   type StepWarning,
 } from '../lib/api-types.js';
-import { capture, type BuildxCommand } from './buildx.js';
+import { buildxConfigDir, capture, type BuildxCommand } from './buildx.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -181,12 +180,6 @@ export function parseRawJson(
   return { steps, warnings: unique };
 }
 
-/** buildx's state directory (BUILDX_CONFIG, else DOCKER_CONFIG/buildx, else ~/.docker/buildx). */
-export function buildxStateDir(env: Env): string {
-  if (env.BUILDX_CONFIG) return env.BUILDX_CONFIG;
-  return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker'), 'buildx');
-}
-
 /**
  * The steps of the build(s) buildx just ran on `builder`: buildx keeps a local ref file per
  * build under refs/BUILDER/NODE/, so only this run's records are read (the project's builders
@@ -200,7 +193,7 @@ export async function captureSteps(
   env: Env,
 ): Promise<PostStepsRequest & { error?: string }> {
   const out: PostStepsRequest & { error?: string } = { steps: [], warnings: [] };
-  const refsDir = join(buildxStateDir(env), 'refs', builder);
+  const refsDir = join(buildxConfigDir(env), 'refs', builder);
   let nodes: string[];
   try {
     nodes = (await readdir(refsDir)).sort();
