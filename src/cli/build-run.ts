@@ -518,6 +518,7 @@ export async function runOnHoist(
         warn,
         send: (r) => bc.postSteps(id, r),
       });
+      timings.mark('steps_sent');
     }
     if (cancelReason !== undefined) {
       result = { status: 'canceled', error: cancelReason };

@@ -42,7 +42,10 @@ const GH = {
   GITHUB_SERVER_URL: 'https://github.com',
 };
 
-function hoistBuild(args: string[]): Promise<{ code: number | null; stderr: string; id: string }> {
+function hoistBuild(
+  args: string[],
+  extra: Record<string, string> = {},
+): Promise<{ code: number | null; stderr: string; id: string }> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -52,6 +55,7 @@ function hoistBuild(args: string[]): Promise<{ code: number | null; stderr: stri
       HOIST_TOKEN: projectToken,
       HOIST_CONFIG: path.join(tmp, 'no-config.json'),
       HOIST_TMPDIR: tmp,
+      ...extra,
     };
     for (const k of [
       'HOIST_PROJECT_ID',
@@ -172,9 +176,21 @@ describe('the dashboard in Chromium', () => {
   });
 
   it('the second build of the ref marks where the cache broke, with warnings in the Dockerfile', async () => {
-    const r = await hoistBuild(['--progress=quiet', '--build-arg', 'BUST=2', 'ctx']);
+    const timingsFile = path.join(tmp, 'timings.json');
+    const r = await hoistBuild(['--progress=quiet', '--build-arg', 'BUST=2', 'ctx'], {
+      HOIST_TIMINGS_FILE: timingsFile,
+    });
     expect(r.code).toBe(0);
     second = r.id;
+    // what capturing and sending the steps cost this warm build (one run: a ratio, not a verdict)
+    const marks = JSON.parse(await fs.readFile(timingsFile, 'utf8')) as Record<string, number>;
+    expect(marks.steps_sent).toBeGreaterThan(marks.built!);
+    const overhead = {
+      steps_ms: Math.round(marks.steps_sent! - marks.built!),
+      wall_ms: Math.round(marks.finished! - marks.start!),
+      ratio: (marks.steps_sent! - marks.built!) / (marks.finished! - marks.start!),
+    };
+    await fs.writeFile(path.join(SHOTS, 'steps-overhead.json'), JSON.stringify(overhead));
     const api = await server.api<BuildInfo>('GET', `/v1/builds/${second}`);
     const ins = api.body.insights!;
     expect(ins.cache_break).toMatchObject({ previous_build_id: first });
