@@ -409,7 +409,6 @@ var external_node_crypto_ = __nccwpck_require__(77598);
 
 
 
-
 /** Largest Dockerfile sent with its contents; a bigger one is sent as path and hash only. */
 const DOCKERFILE_MAX_BYTES = 256 * 1024;
 /** The build's origin from the GITHUB_* variables a runner sets (none: a terminal). */
@@ -545,12 +544,6 @@ function parseRawJson(text, platform) {
     });
     return { steps, warnings: unique };
 }
-/** buildx's state directory (BUILDX_CONFIG, else DOCKER_CONFIG/buildx, else ~/.docker/buildx). */
-function buildxStateDir(env) {
-    if (env.BUILDX_CONFIG)
-        return env.BUILDX_CONFIG;
-    return (0,external_node_path_.join)(env.DOCKER_CONFIG || (0,external_node_path_.join)(env.HOME || (0,external_node_os_.homedir)(), '.docker'), 'buildx');
-}
 /**
  * The steps of the build(s) buildx just ran on `builder`: buildx keeps a local ref file per
  * build under refs/BUILDER/NODE/, so only this run's records are read (the project's builders
@@ -559,7 +552,7 @@ function buildxStateDir(env) {
  */
 async function captureSteps(bx, builder, platforms, env) {
     const out = { steps: [], warnings: [] };
-    const refsDir = (0,external_node_path_.join)(buildxStateDir(env), 'refs', builder);
+    const refsDir = (0,external_node_path_.join)((0,buildx/* buildxConfigDir */.iL)(env), 'refs', builder);
     let nodes;
     try {
         nodes = (await (0,promises_.readdir)(refsDir)).sort();
@@ -1038,6 +1031,7 @@ async function runOnHoist(io, getBuildx, run) {
                 warn,
                 send: (r) => bc.postSteps(id, r),
             });
+            timings.mark('steps_sent');
         }
         if (cancelReason !== undefined) {
             result = { status: 'canceled', error: cancelReason };
