@@ -2463,12 +2463,12 @@ class LocalProvider {
             });
         }
         catch (err) {
+            await logFd.close();
             await this.network.release(spec.id, f.dir);
             throw err;
         }
-        finally {
-            await logFd.close();
-        }
+        // Listen before any await: a child that exits at once emits 'exit' while we wait, and an
+        // event with no listener is lost (the launch then waited out the whole ready timeout).
         const pid = child.pid;
         let exited = null;
         child.once('exit', (code, signal) => {
@@ -2478,6 +2478,7 @@ class LocalProvider {
             exited = (0,errors/* errorMessage */.gJ)(err);
         });
         child.unref();
+        await logFd.close();
         if (pid === undefined) {
             await local_sleep(0);
             await this.network.release(spec.id, f.dir);

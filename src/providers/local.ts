@@ -518,11 +518,12 @@ export class LocalProvider implements Provider {
         env: builderEnv(process.env),
       });
     } catch (err) {
+      await logFd.close();
       await this.network.release(spec.id, f.dir);
       throw err;
-    } finally {
-      await logFd.close();
     }
+    // Listen before any await: a child that exits at once emits 'exit' while we wait, and an
+    // event with no listener is lost (the launch then waited out the whole ready timeout).
     const pid = child.pid;
     let exited: string | null = null;
     child.once('exit', (code, signal) => {
@@ -532,6 +533,7 @@ export class LocalProvider implements Provider {
       exited = errorMessage(err);
     });
     child.unref();
+    await logFd.close();
     if (pid === undefined) {
       await sleep(0);
       await this.network.release(spec.id, f.dir);
