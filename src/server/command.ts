@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
-import { PLUGINS } from './app.js';
+import { PLUGINS } from './http/app.js';
 import { SERVER_OPTIONS, loadConfig, type ServerConfig } from './config.js';
 import { redactUrl } from './db/index.js';
 import { createLogger, openMigrated, startServer } from './server.js';
-import { TokenService } from './tokens.js';
-import { AuditLog } from './audit.js';
+import { TokenService } from './auth/tokens.js';
+import { AuditLog } from './audit/log.js';
 import { systemClock } from './util.js';
 
 function usage(): string {

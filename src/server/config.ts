@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError } from '../lib/errors.js';
-import type { PluginOption } from './plugin.js';
+import type { PluginOption } from './http/plugin.js';
 
 export const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
 

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { PLUGINS, allMigrations, buildApp } from './app.js';
+import { PLUGINS, allMigrations, buildApp } from './http/app.js';
 import type { ServerConfig } from './config.js';
 import { dataDirWarning, migrate, openDatabase, redactUrl, type Db } from './db/index.js';
-import type { HoistDeps, HoistPlugin } from './plugin.js';
-import { nameLooksLikeId } from './projects.js';
+import type { HoistDeps, HoistPlugin } from './http/plugin.js';
+import { nameLooksLikeId } from './projects/store.js';
 import { type Clock } from './util.js';
 
 export interface RunningServer {

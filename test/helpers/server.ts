@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { CreateTokenResponse, Project, TrustPolicy, TrustPolicyInput } from '../../src/lib/api-types.js';
-import { PLUGINS } from '../../src/server/app.js';
+import { PLUGINS } from '../../src/server/http/app.js';
 import { loadConfig } from '../../src/server/config.js';
-import type { HoistPlugin } from '../../src/server/plugin.js';
+import type { HoistPlugin } from '../../src/server/http/plugin.js';
 import { createLogger, startServer, type RunningServer } from '../../src/server/server.js';
 
 const execFileP = promisify(execFile);

@@ -14,9 +14,9 @@ import type {
   TokenInfo,
   TrustPolicy,
 } from '../../src/lib/api-types.js';
-import { parseJsonBody } from '../../src/server/app.js';
-import { ApiError } from '../../src/server/errors.js';
-import type { HoistPlugin } from '../../src/server/plugin.js';
+import { parseJsonBody } from '../../src/server/http/app.js';
+import { ApiError } from '../../src/server/http/errors.js';
+import type { HoistPlugin } from '../../src/server/http/plugin.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 

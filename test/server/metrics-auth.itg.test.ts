@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ConfigurationError } from '../../src/lib/errors.js';
 import { loadConfig } from '../../src/server/config.js';
-import { bearerMatches } from '../../src/server/routes/system.js';
+import { bearerMatches } from '../../src/server/http/routes/system.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const TOKEN = 'metrics-0123456789abcdef-secret';

@@ -2,8 +2,8 @@
 // 1.0 §4.3), and it is read again on a schedule and when a token's key is not found, at most once
 // per JWKS cooldown. A real server (SQLite, then PostgreSQL) and the local issuer over HTTP.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiError } from '../../src/server/errors.js';
-import { GithubOidcVerifier } from '../../src/server/oidc.js';
+import { ApiError } from '../../src/server/http/errors.js';
+import { GithubOidcVerifier } from '../../src/server/auth/oidc.js';
 import { systemClock } from '../../src/server/util.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';

@@ -3,8 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiError } from '../../src/server/errors.js';
-import { GithubOidcVerifier } from '../../src/server/oidc.js';
+import { ApiError } from '../../src/server/http/errors.js';
+import { GithubOidcVerifier } from '../../src/server/auth/oidc.js';
 import { systemClock } from '../../src/server/util.js';
 
 let server: Server;

@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { classifySpec, normalizeArch, normalizeOs, resolveVersion } from '../../src/server/releases.js';
+import {
+  classifySpec,
+  normalizeArch,
+  normalizeOs,
+  resolveVersion,
+} from '../../src/server/releases/catalog.js';
 import { loadConfig, parseListen } from '../../src/server/config.js';
 import { ConfigurationError } from '../../src/lib/errors.js';
 

@@ -6,7 +6,7 @@ import {
   workflowMatches,
   type GithubClaims,
   type PolicyWithProject,
-} from '../../src/server/trust.js';
+} from '../../src/server/auth/trust.js';
 
 const claims = (o: Partial<GithubClaims> = {}): GithubClaims => ({
   sub: 'repo:acme/app:ref:refs/heads/main',

@@ -11,7 +11,7 @@ import {
   parseSubnetPool,
   type BuilderNetworkMode,
 } from '../../providers/local-network.js';
-import type { PluginOption } from '../plugin.js';
+import type { PluginOption } from '../http/plugin.js';
 
 export interface BuildsConfig {
   /** buildkitd binary; undefined = HOIST_BUILDKITD, PATH, ~/.cache/hoist-engine/bin. */

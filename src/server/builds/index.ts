@@ -1,7 +1,7 @@
 // The builds plugin of `hoist server`: build lifecycle routes, the local provider, the sweep.
 import { errorMessage } from '../../lib/errors.js';
 import { LocalProvider } from '../../providers/local.js';
-import type { HoistPlugin } from '../plugin.js';
+import type { HoistPlugin } from '../http/plugin.js';
 import { BUILDS_OPTIONS, loadBuildsConfig } from './config.js';
 import { Insights, insightsMigrations } from '../insights/index.js';
 import { registerUi } from '../ui/index.js';

@@ -6,9 +6,9 @@ import {
   type CreateBuildRequest,
   type FinishBuildRequest,
 } from '../../lib/api-types.js';
-import { ApiError, badRequest, conflict } from '../errors.js';
-import type { HoistDeps } from '../plugin.js';
-import type { AuthContext } from '../tokens.js';
+import { ApiError, badRequest, conflict } from '../http/errors.js';
+import type { HoistDeps } from '../http/plugin.js';
+import type { AuthContext } from '../auth/tokens.js';
 import { sha256Hex } from '../util.js';
 import type { Insights } from '../insights/index.js';
 import type { BuildService } from './service.js';

@@ -25,12 +25,12 @@ import {
   type Provider,
   type RunningBuilder,
 } from '../../providers/provider.js';
-import type { AuditLog } from '../audit.js';
+import type { AuditLog } from '../audit/log.js';
 import type { Db } from '../db/index.js';
-import { ApiError, badRequest, conflict, notFound, tooLarge, tooMany } from '../errors.js';
-import type { ProjectStore } from '../projects.js';
-import { TokenBuckets } from '../rate-limit.js';
-import type { AuthContext, TokenService } from '../tokens.js';
+import { ApiError, badRequest, conflict, notFound, tooLarge, tooMany } from '../http/errors.js';
+import type { ProjectStore } from '../projects/store.js';
+import { TokenBuckets } from '../http/rate-limit.js';
+import type { AuthContext, TokenService } from '../auth/tokens.js';
 import { type Clock, iso, newId } from '../util.js';
 import type { BuildsConfig } from './config.js';
 import type { BuildMetrics } from './metrics.js';

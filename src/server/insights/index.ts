@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import type { BuildContextInput, BuildPhases, PostStepsRequest } from '../../lib/api-types.js';
 import type { BuildRow } from '../builds/store.js';
 import type { BuildService } from '../builds/service.js';
-import { conflict } from '../errors.js';
-import type { HoistDeps } from '../plugin.js';
-import type { AuthContext } from '../tokens.js';
+import { conflict } from '../http/errors.js';
+import type { HoistDeps } from '../http/plugin.js';
+import type { AuthContext } from '../auth/tokens.js';
 import { BuildEvents } from './events.js';
 import { InsightsStore } from './store.js';
 

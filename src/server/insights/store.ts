@@ -12,8 +12,8 @@ import {
   type StepWarning,
 } from '../../lib/api-types.js';
 import type { Db } from '../db/index.js';
-import type { AuthContext } from '../tokens.js';
-import { badRequest } from '../errors.js';
+import type { AuthContext } from '../auth/tokens.js';
+import { badRequest } from '../http/errors.js';
 
 const MAX_TEXT = 512;
 export const DOCKERFILE_MAX_BYTES = 256 * 1024;

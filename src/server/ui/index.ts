@@ -4,10 +4,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { BuildService } from '../builds/service.js';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../http/errors.js';
 import type { Insights } from '../insights/index.js';
 import type { ListFilter } from '../insights/store.js';
-import type { HoistDeps } from '../plugin.js';
+import type { HoistDeps } from '../http/plugin.js';
 import { APP_CSS, APP_JS } from './assets.js';
 import { buildPage, buildRows, buildsPage, errorPage, loginPage } from './pages.js';
 import {

@@ -1,6 +1,6 @@
-import type { AuditEvent } from '../lib/api-types.js';
-import type { Db } from './db/index.js';
-import { type Clock, iso, newId } from './util.js';
+import type { AuditEvent } from '../../lib/api-types.js';
+import type { Db } from '../db/index.js';
+import { type Clock, iso, newId } from '../util.js';
 
 export type AuditInput = Omit<AuditEvent, 'id' | 'at'>;
 

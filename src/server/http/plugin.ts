@@ -3,13 +3,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Auth } from './auth.js';
-import type { ServerConfig } from './config.js';
-import type { Db, Migration } from './db/index.js';
-import type { ProjectStore } from './projects.js';
-import type { AuditLog } from './audit.js';
-import type { TokenService } from './tokens.js';
-import type { Clock } from './util.js';
+import type { Auth } from '../auth/guard.js';
+import type { ServerConfig } from '../config.js';
+import type { Db, Migration } from '../db/index.js';
+import type { ProjectStore } from '../projects/store.js';
+import type { AuditLog } from '../audit/log.js';
+import type { TokenService } from '../auth/tokens.js';
+import type { Clock } from '../util.js';
 
 /** Start and shutdown hooks; shutdown hooks run in reverse order after the HTTP server stopped accepting. */
 export interface Lifecycle {

@@ -6,13 +6,13 @@ import type {
   TokenKind,
   TrustPolicyInput,
   UpdateProjectRequest,
-} from '../../lib/api-types.js';
-import type { Db } from '../db/index.js';
+} from '../../../lib/api-types.js';
+import type { Db } from '../../db/index.js';
 import { badRequest } from '../errors.js';
 import type { HoistDeps } from '../plugin.js';
-import { PROJECT_NAME_PATTERN } from '../projects.js';
-import type { TrustPolicyStore } from '../trust-store.js';
-import { iso } from '../util.js';
+import { PROJECT_NAME_PATTERN } from '../../projects/store.js';
+import type { TrustPolicyStore } from '../../auth/trust-store.js';
+import { iso } from '../../util.js';
 
 const idParam = {
   type: 'object',

@@ -1,7 +1,7 @@
 // Trust-policy matching: a pure function from verified GitHub OIDC claims and the stored
 // policies to a decision with a reason the caller can act on. No I/O here.
 import picomatch from 'picomatch';
-import type { TrustPolicy } from '../lib/api-types.js';
+import type { TrustPolicy } from '../../lib/api-types.js';
 
 /** The claims of a GitHub Actions ID token that Hoist reads (all strings in GitHub's tokens). */
 export interface GithubClaims {

@@ -1,7 +1,7 @@
-import type { Project } from '../lib/api-types.js';
-import type { Db } from './db/index.js';
-import { badRequest, conflict, notFound } from './errors.js';
-import { type Clock, iso, newId } from './util.js';
+import type { Project } from '../../lib/api-types.js';
+import type { Db } from '../db/index.js';
+import { badRequest, conflict, notFound } from '../http/errors.js';
+import { type Clock, iso, newId } from '../util.js';
 
 export const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
 

@@ -1,6 +1,6 @@
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import type { TokenKind } from '../lib/api-types.js';
-import { forbidden, notFound, unauthorized } from './errors.js';
+import type { TokenKind } from '../../lib/api-types.js';
+import { forbidden, notFound, unauthorized } from '../http/errors.js';
 import type { AuthContext, TokenService } from './tokens.js';
 
 export type { AuthContext } from './tokens.js';

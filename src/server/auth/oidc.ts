@@ -5,9 +5,9 @@ import {
   jwtVerify,
   type JWTPayload,
 } from 'jose';
-import { ApiError } from './errors.js';
+import { ApiError } from '../http/errors.js';
 import type { GithubClaims } from './trust.js';
-import type { Clock } from './util.js';
+import type { Clock } from '../util.js';
 
 /** Claims every GitHub Actions ID token carries and Hoist relies on. */
 export const REQUIRED_CLAIMS = [

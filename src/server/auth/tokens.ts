@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { TOKEN_PREFIXES, type TokenInfo, type TokenKind } from '../lib/api-types.js';
-import type { Db } from './db/index.js';
-import { notFound, unauthorized } from './errors.js';
-import { type Clock, iso, newId, sha256Hex } from './util.js';
+import { TOKEN_PREFIXES, type TokenInfo, type TokenKind } from '../../lib/api-types.js';
+import type { Db } from '../db/index.js';
+import { notFound, unauthorized } from '../http/errors.js';
+import { type Clock, iso, newId, sha256Hex } from '../util.js';
 
 /** Who a request's Bearer token belongs to. A non-admin token is bound to one project. */
 export interface AuthContext {

@@ -2,11 +2,11 @@
 //
 // HOW TO PLUG IN (the builds API, issue 4):
 //   1. Write `src/server/builds/index.ts` exporting `buildsPlugin: HoistPlugin` (see ./plugin.ts).
-//      Import only types from ./plugin.ts and runtime helpers from ./auth.ts, ./errors.ts,
-//      ./tokens.ts, ./db/index.ts (never from this file, to keep imports acyclic).
+//      Import only types from ./plugin.ts and runtime helpers from ../auth/guard.ts, ./errors.ts,
+//      ../auth/tokens.ts, ../db/index.ts (never from this file, to keep imports acyclic).
 //   2. Add it to PLUGINS below: one import line and one array entry.
 //   - Migrations: `buildsPlugin.migrations` (e.g. [{id: 'builds-001-init', sql: {sqlite, postgres}}]);
-//     they run after the core ones (./db/migrations), each once, in order.
+//     they run after the core ones (../db/migrations), each once, in order.
 //   - Routes: `register(app, deps)`; authenticate with `await deps.auth.authenticate(req, 'project', 'oidc', 'admin')`,
 //     then `deps.auth.requireProject(who, projectId)` / `deps.auth.requireBuild(who, build)`.
 //     Throw `ApiError` (./errors.ts) for 4xx; use Fastify JSON schemas for bodies.
@@ -18,26 +18,26 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { AuditLog } from './audit.js';
-import { buildsPlugin } from './builds/index.js';
-import { Auth } from './auth.js';
-import type { ServerConfig } from './config.js';
-import type { Db, Migration } from './db/index.js';
-import { coreMigrations } from './db/migrations/index.js';
+import { AuditLog } from '../audit/log.js';
+import { buildsPlugin } from '../builds/index.js';
+import { Auth } from '../auth/guard.js';
+import type { ServerConfig } from '../config.js';
+import type { Db, Migration } from '../db/index.js';
+import { coreMigrations } from '../db/migrations/index.js';
 import { ApiError, errorBody, handleError } from './errors.js';
-import { OidcExchange } from './exchange.js';
-import { GithubOidcVerifier } from './oidc.js';
+import { OidcExchange } from '../auth/exchange.js';
+import { GithubOidcVerifier } from '../auth/oidc.js';
 import type { HoistDeps, HoistPlugin, Lifecycle } from './plugin.js';
-import { ProjectStore } from './projects.js';
+import { ProjectStore } from '../projects/store.js';
 import { TokenBuckets } from './rate-limit.js';
-import { RefusalAudit } from './refusal-audit.js';
+import { RefusalAudit } from '../audit/refusals.js';
 import { registerManagementRoutes } from './routes/management.js';
 import { registerOidcRoutes } from './routes/oidc.js';
 import { registerReleaseRoutes } from './routes/releases.js';
 import { registerSystemRoutes } from './routes/system.js';
-import { TokenService } from './tokens.js';
-import { TrustPolicyStore } from './trust-store.js';
-import { type Clock, systemClock } from './util.js';
+import { TokenService } from '../auth/tokens.js';
+import { TrustPolicyStore } from '../auth/trust-store.js';
+import { type Clock, systemClock } from '../util.js';
 
 /** Server plugins, registered in order. */
 export const PLUGINS: HoistPlugin[] = [buildsPlugin];

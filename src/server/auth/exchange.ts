@@ -1,14 +1,14 @@
-import type { OidcExchangeRequest, OidcExchangeResponse } from '../lib/api-types.js';
-import type { AuditLog } from './audit.js';
-import type { Db } from './db/index.js';
-import { ApiError } from './errors.js';
+import type { OidcExchangeRequest, OidcExchangeResponse } from '../../lib/api-types.js';
+import type { AuditLog } from '../audit/log.js';
+import type { Db } from '../db/index.js';
+import { ApiError } from '../http/errors.js';
 import { GithubOidcVerifier, InvalidIdToken } from './oidc.js';
-import type { ProjectStore } from './projects.js';
-import type { RefusalAudit } from './refusal-audit.js';
+import type { ProjectStore } from '../projects/store.js';
+import type { RefusalAudit } from '../audit/refusals.js';
 import type { TokenService } from './tokens.js';
 import { decideTrust, parseJobWorkflowRef, type GithubClaims } from './trust.js';
 import type { TrustPolicyStore } from './trust-store.js';
-import { type Clock, iso } from './util.js';
+import { type Clock, iso } from '../util.js';
 
 export const OIDC_AUDIT_ACTION = 'auth.github_oidc';
 

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import type { CliRelease } from '../../lib/api-types.js';
+import type { CliRelease } from '../../../lib/api-types.js';
 import { badRequest, notFound } from '../errors.js';
 import type { HoistDeps } from '../plugin.js';
 import {
@@ -12,7 +12,7 @@ import {
   releasePath,
   resolveVersion,
   scanReleases,
-} from '../releases.js';
+} from '../../releases/catalog.js';
 
 /** CLI releases for the setup action: resolve a spec, then download the tarball. No token needed. */
 export function registerReleaseRoutes(app: FastifyInstance, deps: HoistDeps): void {

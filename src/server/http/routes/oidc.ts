@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { OidcExchangeRequest } from '../../lib/api-types.js';
+import type { OidcExchangeRequest } from '../../../lib/api-types.js';
 import { errorBody } from '../errors.js';
-import type { OidcExchange } from '../exchange.js';
+import type { OidcExchange } from '../../auth/exchange.js';
 import type { TokenBuckets } from '../rate-limit.js';
 
 export function registerOidcRoutes(

@@ -1,8 +1,8 @@
-import type { TrustPolicy, TrustPolicyInput } from '../lib/api-types.js';
-import type { Db } from './db/index.js';
-import { notFound } from './errors.js';
+import type { TrustPolicy, TrustPolicyInput } from '../../lib/api-types.js';
+import type { Db } from '../db/index.js';
+import { notFound } from '../http/errors.js';
 import type { PolicyPin, PolicyWithProject } from './trust.js';
-import { type Clock, iso, newId } from './util.js';
+import { type Clock, iso, newId } from '../util.js';
 
 /** A trust_policies row: the wire shape with refs as JSON text and the flag as 0/1. */
 type PolicyRow = Omit<TrustPolicy, 'refs' | 'allow_pull_request_target'> & {

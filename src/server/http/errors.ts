@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiErrorBody } from '../lib/api-types.js';
-import { PROJECT_NAME_PATTERN } from './projects.js';
+import type { ApiErrorBody } from '../../lib/api-types.js';
+import { PROJECT_NAME_PATTERN } from '../projects/store.js';
 
 /** An answer the client caused or can act on; becomes `{error: {code, message}}` with `status`. */
 export class ApiError extends Error {

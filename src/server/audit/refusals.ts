@@ -1,5 +1,5 @@
-import type { AuditInput, AuditLog } from './audit.js';
-import { type Clock, iso } from './util.js';
+import type { AuditInput, AuditLog } from './log.js';
+import { type Clock, iso } from '../util.js';
 
 /** Open aggregation windows at most; past it, every window is closed (written) at once. */
 const MAX_WINDOWS = 10_000;
