@@ -21,11 +21,15 @@ import { BuilderGateway, type ConnectionAuthorizer, type OpenConnection } from '
 import {
   nativePlatform,
   processAlive,
+  ProvisionError,
   type BuilderHealth,
   type BuilderSpec,
+  type LaunchResult,
   type ListedBuilder,
   type Provider,
+  type ProviderCapabilities,
   type RunningBuilder,
+  type SnapshotInfo,
 } from './provider.js';
 
 export interface ProviderLogger {
@@ -392,6 +396,40 @@ export class LocalProvider implements Provider {
 
   platforms(): string[] {
     return this.supported;
+  }
+
+  // Transitional (issue 11 in progress): the local provider has no clone support yet, and a batch
+  // is as many local launches at once, each answered on its own.
+  capabilities(): ProviderCapabilities {
+    return { cloneMethod: 'none', maxBatchSize: 16 };
+  }
+
+  async launchBatch(specs: BuilderSpec[]): Promise<LaunchResult[]> {
+    return Promise.all(
+      specs.map(async (spec): Promise<LaunchResult> => {
+        try {
+          return { ok: true, builder: await this.launch(spec) };
+        } catch (err) {
+          const kind = err instanceof ConfigurationError ? 'permanent' : 'transient';
+          return { ok: false, error: new ProvisionError(kind, errorMessage(err), { cause: err }) };
+        }
+      }),
+    );
+  }
+
+  snapshot(builderId: string): Promise<SnapshotInfo> {
+    return Promise.reject(
+      new ProvisionError(
+        'permanent',
+        `the local provider cannot snapshot builder ${builderId}: clones are not supported yet`,
+      ),
+    );
+  }
+
+  async deleteSnapshot(): Promise<void> {}
+
+  listSnapshots(): Promise<SnapshotInfo[]> {
+    return Promise.resolve([]);
   }
 
   private dir(id: string): string {

@@ -7,6 +7,12 @@ import type { ConnectionAuthorizer, OpenConnection } from './gateway.js';
 
 export type { ConnectionAuthorizer, ConnectionVerdict, OpenConnection } from './gateway.js';
 
+/**
+ * A primary keeps a project's cache for good; a clone starts from a snapshot of its primary's
+ * cache, is never written back, and is destroyed with its builder.
+ */
+export type BuilderRole = 'primary' | 'clone';
+
 /** What the control plane asks a provider to run: one builder of one project and platform. */
 export interface BuilderSpec {
   /** Stable id chosen by the control plane; the builder's cache is keyed by it. */
@@ -16,6 +22,64 @@ export interface BuilderSpec {
   platform: string;
   /** GC cap for this builder's cache, in bytes; the provider's default when absent. */
   maxUsedSpaceBytes?: number;
+  /** "primary" when absent. */
+  role?: BuilderRole;
+  /** For a clone: the snapshot (from `snapshot()`) its cache starts from. */
+  snapshotId?: string;
+}
+
+/** How a provider makes a clone's cache from a snapshot, best first. */
+export type CloneMethod =
+  'btrfs-snapshot' | 'reflink' | 'csi-snapshot' | 'pvc-clone' | 'copy-pod' | 'full-copy' | 'none';
+
+export interface ProviderCapabilities {
+  cloneMethod: CloneMethod;
+  /** Most builders one `launchBatch` call may ask for. */
+  maxBatchSize: number;
+  /**
+   * The provider's own launch limits, when it has any (a cloud API's token buckets). The
+   * provisioning layer sets its buckets below them so other users of the account keep room.
+   */
+  launchLimits?: {
+    requestBurst: number;
+    requestsPerSecond: number;
+    resourceBurst: number;
+    resourcesPerSecond: number;
+  };
+}
+
+/** Why a provider call failed, so the provisioning layer can react without parsing messages. */
+export type ProvisionErrorKind = 'rate-limited' | 'capacity' | 'quota' | 'transient' | 'permanent';
+
+export class ProvisionError extends Error {
+  readonly kind: ProvisionErrorKind;
+  /** For "rate-limited": how long the provider asked to wait, when it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    kind: ProvisionErrorKind,
+    message: string,
+    opts: { retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'ProvisionError';
+    this.kind = kind;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/** One answer per builder asked for in a batch. */
+export type LaunchResult = { ok: true; builder: RunningBuilder } | { ok: false; error: ProvisionError };
+
+/** A point-in-time copy of a quiesced primary's cache that clones start from. */
+export interface SnapshotInfo {
+  id: string;
+  /** The primary it was taken from. */
+  builderId: string;
+  createdAt: Date;
+  /** Bytes on disk when the provider knows them. */
+  sizeBytes: number | null;
+  /** How long the primary was stopped to take it. */
+  downtimeMs: number;
 }
 
 /** A running builder as clients reach it. */
@@ -36,6 +100,8 @@ export interface RunningBuilder {
 
 export interface ListedBuilder {
   id: string;
+  /** Known when the provider records it (labels, a state file); used to adopt after a restart. */
+  role?: BuilderRole;
   state: 'running' | 'stopped';
   pid: number | null;
   endpoint: string | null;
@@ -53,6 +119,22 @@ export interface Provider {
    * TLS connections. On failure nothing is left running. Safe to call concurrently.
    */
   launch(spec: BuilderSpec): Promise<RunningBuilder>;
+  /** What this provider can do: clone method, batch size, its own launch limits. */
+  capabilities(): ProviderCapabilities;
+  /**
+   * Launches several builders in one provider call where the provider allows it, with one result
+   * per spec (in order). A failed builder leaves nothing running; its error is typed.
+   */
+  launchBatch(specs: BuilderSpec[]): Promise<LaunchResult[]>;
+  /**
+   * Takes a snapshot of a primary's cache. The caller guarantees no build runs on it; the provider
+   * stops its daemon cleanly, copies, restarts it and adopts it again. Never reads a live daemon.
+   */
+  snapshot(builderId: string, snapshotId: string): Promise<SnapshotInfo>;
+  /** Deletes a snapshot no clone uses any more. No-op when it does not exist. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  /** Snapshots the provider holds, for reconciling after a restart. */
+  listSnapshots(): Promise<SnapshotInfo[]>;
   /** Every builder the provider has state for, running or stopped (cache kept). */
   list(): Promise<ListedBuilder[]>;
   /** Stops the builder and keeps its cache. No-op when it does not run. */
