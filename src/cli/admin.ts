@@ -1,7 +1,14 @@
 // Admin commands: login, projects, tokens, trust, builds. Table output by default, --json for scripts.
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import type { BuildInfo, Project, TokenInfo, TrustPolicy, TrustPolicyInput } from '../lib/api-types.js';
+import type {
+  BuildInfo,
+  Project,
+  ProjectSettings,
+  TokenInfo,
+  TrustPolicy,
+  TrustPolicyInput,
+} from '../lib/api-types.js';
 import { HoistClient, normalizeApiUrl } from '../lib/client.js';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
 import { configPath, readUserConfig, writeUserConfig } from './config.js';
@@ -23,8 +30,12 @@ const COMMON: Record<string, FlagType> = { 'api-url': 'string', token: 'string',
 
 export const ADMIN_HELP = `Admin commands (an admin token, from --token, HOIST_TOKEN or "hoist login"):
   hoist login [--api-url URL] [--token TOKEN]     save the API URL and a token (read from stdin if omitted)
-  hoist projects create NAME [--max-concurrent-builds N]
+  hoist projects create NAME [SETTINGS]
+  hoist projects update PROJECT [--name NAME] [SETTINGS]
   hoist projects list | show PROJECT | delete PROJECT
+     SETTINGS: --max-concurrent-builds N|unlimited   builds one builder takes at once
+               --autoscaling on|off                  past that, start builders from clones of its cache
+               --max-builders-per-platform N         most builders of one platform, the primary included
   hoist tokens create --project P [--name NAME] [--expires-in 30d]
   hoist tokens list --project P | revoke TOKEN_ID --project P
   hoist trust add --project P --repo OWNER/NAME [--repository-id ID] [--owner-id ID]
@@ -93,10 +104,44 @@ export async function readSecretLine(io: AdminIo, prompt: string): Promise<strin
   }
 }
 
+const SETTING_FLAGS: Record<string, FlagType> = {
+  'max-concurrent-builds': 'string',
+  autoscaling: 'string',
+  'max-builders-per-platform': 'string',
+};
+
+/**
+ * The settings flags given, in API terms. Only their form is checked here (whole numbers,
+ * on/off); ranges and combinations are the server's, so its message names the rule once.
+ */
+export function projectSettingsFromFlags(values: Record<string, unknown>, cmd: string): ProjectSettings {
+  const out: ProjectSettings = {};
+  const whole = (flag: string, raw: string): number => {
+    if (!/^\d+$/.test(raw))
+      throw new ConfigurationError(`${cmd}: --${flag} takes a whole number, got "${raw}"`);
+    return Number(raw);
+  };
+  const max = values['max-concurrent-builds'] as string | undefined;
+  if (max !== undefined)
+    out.max_concurrent_builds = max === 'unlimited' ? null : whole('max-concurrent-builds', max);
+  const auto = values.autoscaling as string | undefined;
+  if (auto !== undefined) {
+    const v = auto.toLowerCase();
+    if (!['on', 'off', 'true', 'false'].includes(v))
+      throw new ConfigurationError(`${cmd}: --autoscaling takes on or off, got "${auto}"`);
+    out.autoscaling = v === 'on' || v === 'true';
+  }
+  const builders = values['max-builders-per-platform'] as string | undefined;
+  if (builders !== undefined) out.max_builders_per_platform = whole('max-builders-per-platform', builders);
+  return out;
+}
+
 const projectRow = (p: Project): (string | number | null)[] => [
   p.id,
   p.name,
   p.max_concurrent_builds ?? 'unlimited',
+  p.autoscaling ? 'on' : 'off',
+  p.max_builders_per_platform,
   p.created_at,
 ];
 const tokenRow = (t: TokenInfo): (string | null)[] => [
@@ -129,7 +174,7 @@ const buildRow = (b: BuildInfo): (string | null)[] => [
   b.error,
 ];
 const HEAD = {
-  project: ['ID', 'NAME', 'MAX BUILDS/BUILDER', 'CREATED'],
+  project: ['ID', 'NAME', 'MAX BUILDS/BUILDER', 'AUTOSCALING', 'MAX BUILDERS/PLATFORM', 'CREATED'],
   token: ['ID', 'NAME', 'KIND', 'CREATED', 'EXPIRES', 'LAST USED', 'STATE'],
   policy: ['ID', 'REPOSITORY', 'REPO ID', 'OWNER ID', 'REFS', 'ENVIRONMENT', 'WORKFLOW', 'PR TARGET'],
   build: ['ID', 'PROJECT', 'STATUS', 'PLATFORMS', 'QUEUED', 'ACQUIRED', 'FINISHED', 'ERROR'],
@@ -179,17 +224,27 @@ export async function runAdmin(group: string, argv: string[], io: AdminIo): Prom
 
   switch (`${group} ${sub ?? ''}`) {
     case 'projects create': {
-      const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, 'max-concurrent-builds': 'string' });
+      const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, ...SETTING_FLAGS });
       const name = one(positionals, 'project name', cmd);
-      const max = values['max-concurrent-builds'] as string | undefined;
-      if (max !== undefined && !/^\d+$/.test(max)) {
-        throw new ConfigurationError(`${cmd}: --max-concurrent-builds takes a whole number, got "${max}"`);
-      }
+      const settings = projectSettingsFromFlags(values, cmd);
       const client = await clientFor(values, env);
-      const p = await client.createProject({
-        name,
-        ...(max !== undefined ? { max_concurrent_builds: Number(max) } : {}),
-      });
+      const p = await client.createProject({ name, ...settings });
+      out(Boolean(values.json), p, () => renderTable(HEAD.project, [projectRow(p)]));
+      return 0;
+    }
+    case 'projects update': {
+      const { values, positionals } = parseFlags(cmd, rest, { ...COMMON, ...SETTING_FLAGS, name: 'string' });
+      const id = one(positionals, 'project id or name', cmd);
+      const patch = {
+        ...(values.name !== undefined ? { name: values.name as string } : {}),
+        ...projectSettingsFromFlags(values, cmd),
+      };
+      if (Object.keys(patch).length === 0) {
+        throw new ConfigurationError(
+          `${cmd}: nothing to change; pass --name, --max-concurrent-builds, --autoscaling or --max-builders-per-platform`,
+        );
+      }
+      const p = await (await clientFor(values, env)).updateProject(id, patch);
       out(Boolean(values.json), p, () => renderTable(HEAD.project, [projectRow(p)]));
       return 0;
     }

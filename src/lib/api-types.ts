@@ -21,13 +21,26 @@ export interface Project {
   name: string;
   /** Most concurrent builds one builder takes; null = unlimited (BuildKit deduplicates shared steps). */
   max_concurrent_builds: number | null;
+  /**
+   * Past max_concurrent_builds on a builder, start more builders for the platform, each from a
+   * clone of the primary's cache (when off, builds queue for the one primary).
+   */
+  autoscaling: boolean;
+  /** Most builders of one platform at once, the primary included (1..1000). */
+  max_builders_per_platform: number;
   created_at: string;
   updated_at: string;
 }
 
-export interface CreateProjectRequest {
-  name: string;
+/** The settings a project can be created with or changed to. */
+export interface ProjectSettings {
   max_concurrent_builds?: number | null;
+  autoscaling?: boolean;
+  max_builders_per_platform?: number;
+}
+
+export interface CreateProjectRequest extends ProjectSettings {
+  name: string;
 }
 
 export interface TokenInfo {
@@ -43,9 +56,8 @@ export interface TokenInfo {
   revoked_at: string | null;
 }
 
-export interface UpdateProjectRequest {
+export interface UpdateProjectRequest extends ProjectSettings {
   name?: string;
-  max_concurrent_builds?: number | null;
 }
 
 export interface ListProjectsResponse {

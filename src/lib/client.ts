@@ -7,6 +7,7 @@ import type {
   ListTokensResponse,
   ListTrustPoliciesResponse,
   Project,
+  UpdateProjectRequest,
   TrustPolicy,
   TrustPolicyInput,
   BuilderAnswer,
@@ -253,6 +254,10 @@ export class HoistClient {
   /** By id or name. */
   getProject(project: string): Promise<Project> {
     return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+  }
+
+  updateProject(project: string, req: UpdateProjectRequest): Promise<Project> {
+    return this.request('PATCH', `/v1/projects/${encodeURIComponent(project)}`, req);
   }
 
   deleteProject(project: string): Promise<unknown> {

@@ -130,7 +130,7 @@ describe.each(['sqlite', 'postgres'] as const)('hoist server API on %s', (backen
     const rows = await server.running!.deps.db.all<{ id: string }>(
       'SELECT id FROM schema_migrations ORDER BY id',
     );
-    expect(rows.map((r) => r.id)).toEqual(['001-core', 'probe-001']);
+    expect(rows.map((r) => r.id)).toEqual(['001-core', '002-project-autoscaling', 'probe-001']);
   });
 
   it('creates, lists, reads, updates and deletes projects', async () => {
@@ -360,14 +360,14 @@ describe.each(['sqlite', 'postgres'] as const)('hoist server API on %s', (backen
         '/v1/projects',
         { name: 'ok', max_concurrent_builds: 0 },
         400,
-        /body\.max_concurrent_builds must be >= 1/,
+        /max_concurrent_builds must be a whole number from 1 to 10000, got 0/,
       ],
       [
         'POST',
         '/v1/projects',
         { name: 'ok', max_concurrent_builds: '3' },
         400,
-        /body\.max_concurrent_builds must be integer,null/,
+        /body\.max_concurrent_builds must be number or null/,
       ],
       ['POST', '/v1/projects', '{"name":', 400, /not valid JSON/],
       ['POST', '/v1/projects', '', 400, /empty/],

@@ -65,7 +65,7 @@ export function validationMessage(context: string, errors: AjvError[]): string {
     case 'additionalProperties':
       return `${path}.${String(e.params.additionalProperty)} is not a known field; remove it`;
     case 'type':
-      return `${path} must be ${String(e.params.type)}`;
+      return `${path} must be ${String(e.params.type).split(',').join(' or ')}`;
     case 'pattern': {
       const pattern = String(e.params.pattern);
       const hint = patternHints()[pattern];

@@ -1,7 +1,8 @@
-import type { Project } from '../../lib/api-types.js';
+import type { Project, ProjectSettings } from '../../lib/api-types.js';
 import type { Db } from '../db/index.js';
 import { badRequest, conflict, notFound } from '../http/errors.js';
 import { type Clock, iso, newId } from '../util.js';
+import { applySettings, DEFAULT_MAX_BUILDERS_PER_PLATFORM, type EffectiveSettings } from './settings.js';
 
 export const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
 
@@ -11,6 +12,12 @@ export const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
  */
 export function nameLooksLikeId(name: string): boolean {
   return name.startsWith('prj_') || /^[a-z]{2,4}_[0-9a-z]{25}$/.test(name);
+}
+
+function settled(current: EffectiveSettings, patch: ProjectSettings): EffectiveSettings {
+  const r = applySettings(current, patch);
+  if (!r.ok) throw badRequest('invalid_settings', r.message);
+  return r.settings;
 }
 
 function checkName(name: string): void {
@@ -26,6 +33,8 @@ interface ProjectRow {
   id: string;
   name: string;
   max_concurrent_builds: number | null;
+  autoscaling: number | boolean;
+  max_builders_per_platform: number;
   created_at: string;
   updated_at: string;
 }
@@ -33,6 +42,8 @@ const toProject = (r: ProjectRow): Project => ({
   id: r.id,
   name: r.name,
   max_concurrent_builds: r.max_concurrent_builds === null ? null : Number(r.max_concurrent_builds),
+  autoscaling: Boolean(Number(r.autoscaling)),
+  max_builders_per_platform: Number(r.max_builders_per_platform),
   created_at: r.created_at,
   updated_at: r.updated_at,
 });
@@ -44,22 +55,35 @@ export class ProjectStore {
     private readonly clock: Clock,
   ) {}
 
-  async create(
-    p: { name: string; max_concurrent_builds?: number | null },
-    db: Db = this.db,
-  ): Promise<Project> {
+  async create(p: { name: string } & ProjectSettings, db: Db = this.db): Promise<Project> {
     checkName(p.name);
+    const settings = settled(
+      {
+        max_concurrent_builds: null,
+        autoscaling: false,
+        max_builders_per_platform: DEFAULT_MAX_BUILDERS_PER_PLATFORM,
+      },
+      p,
+    );
     const now = iso(this.clock.now());
     const row: ProjectRow = {
       id: newId('prj'),
       name: p.name,
-      max_concurrent_builds: p.max_concurrent_builds ?? null,
+      ...settings,
       created_at: now,
       updated_at: now,
     };
     const r = await db.run(
-      'INSERT INTO projects (id, name, max_concurrent_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
-      [row.id, row.name, row.max_concurrent_builds, row.created_at, row.updated_at],
+      'INSERT INTO projects (id, name, max_concurrent_builds, autoscaling, max_builders_per_platform, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      [
+        row.id,
+        row.name,
+        settings.max_concurrent_builds,
+        settings.autoscaling ? 1 : 0,
+        settings.max_builders_per_platform,
+        row.created_at,
+        row.updated_at,
+      ],
     );
     if (r.changes === 0)
       throw conflict('project_exists', `a project named "${p.name}" already exists; pick another name`);
@@ -91,16 +115,15 @@ export class ProjectStore {
 
   async update(
     idOrName: string,
-    patch: { name?: string; max_concurrent_builds?: number | null },
+    patch: { name?: string } & ProjectSettings,
     db: Db = this.db,
   ): Promise<Project> {
     if (patch.name !== undefined) checkName(patch.name);
     const cur = await this.require(idOrName, db);
     const next: Project = {
       ...cur,
+      ...settled(cur, patch),
       name: patch.name ?? cur.name,
-      max_concurrent_builds:
-        patch.max_concurrent_builds === undefined ? cur.max_concurrent_builds : patch.max_concurrent_builds,
       updated_at: iso(this.clock.now()),
     };
     if (next.name !== cur.name) {
@@ -108,12 +131,17 @@ export class ProjectStore {
       if (clash)
         throw conflict('project_exists', `a project named "${next.name}" already exists; pick another name`);
     }
-    await db.run('UPDATE projects SET name = ?, max_concurrent_builds = ?, updated_at = ? WHERE id = ?', [
-      next.name,
-      next.max_concurrent_builds,
-      next.updated_at,
-      cur.id,
-    ]);
+    await db.run(
+      'UPDATE projects SET name = ?, max_concurrent_builds = ?, autoscaling = ?, max_builders_per_platform = ?, updated_at = ? WHERE id = ?',
+      [
+        next.name,
+        next.max_concurrent_builds,
+        next.autoscaling ? 1 : 0,
+        next.max_builders_per_platform,
+        next.updated_at,
+        cur.id,
+      ],
+    );
     return next;
   }
 

@@ -1,5 +1,6 @@
 import type { Migration } from '../types.js';
 import { coreSchema } from './001-core.js';
+import { projectAutoscaling } from './002-project-autoscaling.js';
 
 /** The server's own migrations, in order. Plugins (builds) append theirs via HoistPlugin.migrations. */
-export const coreMigrations: Migration[] = [coreSchema];
+export const coreMigrations: Migration[] = [coreSchema, projectAutoscaling];

@@ -21,7 +21,13 @@ const idParam = {
 } as const;
 
 const projectName = { type: 'string', pattern: PROJECT_NAME_PATTERN, maxLength: 63 } as const;
-const maxConcurrent = { type: ['integer', 'null'], minimum: 1, maximum: 10000 } as const;
+// Types only: ranges and the settings' rules are checked by projects/settings.ts, whose
+// messages name the field and the accepted range.
+const settingsProps = {
+  max_concurrent_builds: { type: ['number', 'null'] },
+  autoscaling: { type: 'boolean' },
+  max_builders_per_platform: { type: 'number' },
+} as const;
 const GLOB = { type: 'string', minLength: 1, maxLength: 256, pattern: '^refs/' } as const;
 const tokenBody = {
   type: 'object',
@@ -86,7 +92,7 @@ export function registerManagementRoutes(
           type: 'object',
           additionalProperties: false,
           required: ['name'],
-          properties: { name: projectName, max_concurrent_builds: maxConcurrent },
+          properties: { name: projectName, ...settingsProps },
         },
       },
     },
@@ -128,7 +134,7 @@ export function registerManagementRoutes(
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: { name: projectName, max_concurrent_builds: maxConcurrent },
+          properties: { name: projectName, ...settingsProps },
         },
       },
     },
