@@ -40292,7 +40292,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8626);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4423);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -40301,7 +40301,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8626:
+/***/ 4423:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -46733,6 +46733,66 @@ async function buildxCommand(args) {
     throw new errors/* ConfigurationError */.j1('docker buildx is required and was not found: see https://github.com/docker/setup-buildx-action to set it up');
 }
 
+;// CONCATENATED MODULE: ./src/actions/lib/job-summary.ts
+// The job summary both build actions write, with docker's rules for when there is none.
+
+/**
+ * Writes `render()` to the job summary unless it is disabled (the `summary` input or
+ * DOCKER_BUILD_SUMMARY), the step runs a subrequest (`call` other than build), or the runner gave
+ * no summary file. A failed write is a warning: the build's result stands.
+ */
+async function writeJobSummary(enabled, call, render) {
+    if (!enabled) {
+        core_info('Build summary disabled');
+        return;
+    }
+    if (call && call !== 'build') {
+        core_info(`Build summary skipped for ${call} subrequest`);
+        return;
+    }
+    if (!process.env.GITHUB_STEP_SUMMARY) {
+        core_info('Build summary skipped: GITHUB_STEP_SUMMARY is not set');
+        return;
+    }
+    try {
+        await summary.addRaw(render(), true).write();
+    }
+    catch (err) {
+        warning(`could not write the job summary: ${String(err)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/lib/temp-dir.ts
+// The action's private temp folder: secret files (build secrets, certificates) live there for the
+// step only, and the post step removes it whatever happened in the main step.
+
+
+
+
+const STATE = 'tmpDir';
+/** Makes a 0700 folder under RUNNER_TEMP and remembers it for `removePrivateTempDir` in the post step. */
+function makePrivateTempDir(prefix) {
+    const base = process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
+    external_node_fs_.mkdirSync(base, { recursive: true });
+    const dir = external_node_fs_.mkdtempSync(external_node_path_namespaceObject.join(base, prefix));
+    external_node_fs_.chmodSync(dir, 0o700);
+    saveState(STATE, dir);
+    return dir;
+}
+/** The post step: removes the folder the main step made, if it made one. */
+async function removePrivateTempDir() {
+    const dir = getState(STATE);
+    if (!dir)
+        return;
+    try {
+        external_node_fs_.rmSync(dir, { recursive: true, force: true });
+        core_info(`Removed temp folder ${dir}`);
+    }
+    catch (err) {
+        warning(`Failed to remove temp folder ${dir}: ${String(err)}`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/actions/build-push/builder.ts
 // What the fallback asks the runner's builder before it builds, as docker/build-push-action
 // does: `docker buildx inspect [builder]`, read for its driver and each node's BuildKit version.
@@ -48136,9 +48196,11 @@ function renderBakeSummary(d) {
 
 
 
+
+
 const ACTION = 'hoist/bake-action';
 async function run() {
-    await runAction(ACTION, main, post);
+    await runAction(ACTION, main, removePrivateTempDir);
 }
 async function main() {
     const raw = inputs_getInputs();
@@ -48159,8 +48221,7 @@ async function main() {
     const inputs = { ...raw, provenance };
     const source = resolveSource(inputs.source, defaultGitContext(gh, process.env), (p) => external_node_fs_.existsSync(p));
     const summaryEnabled = inputs.summary && envBool('DOCKER_BUILD_SUMMARY', true);
-    const tmpDir = makePrivateTempDir();
-    saveState('tmpDir', tmpDir);
+    const tmpDir = makePrivateTempDir('hoist-bake-');
     const gitAuthToken = process.env.BUILDX_BAKE_GIT_AUTH_TOKEN ?? inputs['github-token'];
     const route = decideRoute({
         tokenInput: inputs.token,
@@ -48374,43 +48435,7 @@ function readMetadata(file) {
     }
 }
 async function writeSummary(inputs, enabled, d) {
-    if (!enabled) {
-        core_info('Build summary disabled');
-        return;
-    }
-    if (inputs.call && inputs.call !== 'build') {
-        core_info(`Build summary skipped for ${inputs.call} subrequest`);
-        return;
-    }
-    if (!process.env.GITHUB_STEP_SUMMARY) {
-        core_info('Build summary skipped: GITHUB_STEP_SUMMARY is not set');
-        return;
-    }
-    try {
-        await summary.addRaw(renderBakeSummary(d), true).write();
-    }
-    catch (err) {
-        warning(`could not write the job summary: ${String(err)}`);
-    }
-}
-async function post() {
-    const tmpDir = getState('tmpDir');
-    if (!tmpDir)
-        return;
-    try {
-        external_node_fs_.rmSync(tmpDir, { recursive: true, force: true });
-        core_info(`Removed temp folder ${tmpDir}`);
-    }
-    catch (err) {
-        warning(`Failed to remove temp folder ${tmpDir}: ${String(err)}`);
-    }
-}
-function makePrivateTempDir() {
-    const base = process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
-    external_node_fs_.mkdirSync(base, { recursive: true });
-    const dir = external_node_fs_.mkdtempSync(external_node_path_namespaceObject.join(base, 'hoist-bake-'));
-    external_node_fs_.chmodSync(dir, 0o700);
-    return dir;
+    await writeJobSummary(enabled, inputs.call, () => renderBakeSummary(d));
 }
 
 
@@ -48639,6 +48664,9 @@ class HoistClient {
     /** By id or name. */
     getProject(project) {
         return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    updateProject(project, req) {
+        return this.request('PATCH', `/v1/projects/${encodeURIComponent(project)}`, req);
     }
     deleteProject(project) {
         return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);

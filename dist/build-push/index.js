@@ -40292,7 +40292,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2556);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9044);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -40301,7 +40301,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2556:
+/***/ 9044:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40334,8 +40334,6 @@ __nccwpck_require__.d(tool_cache_namespaceObject, {
 var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -45600,73 +45598,10 @@ function defaultGitContext(run, env = {}) {
     return `${run.serverUrl}/${run.repository}.git#${pinned}`;
 }
 
-// EXTERNAL MODULE: ./src/lib/client.ts + 1 modules
-var lib_client = __nccwpck_require__(1124);
-;// CONCATENATED MODULE: ./src/actions/lib/oidc.ts
-
-
-
-/** The runner injects both variables only into jobs with `permissions: id-token: write`. */
-function idTokenAvailable(env = process.env) {
-    return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
-}
-const ID_TOKEN_PERMISSION_HINT = 'GitHub Actions did not give this job an OIDC ID token (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set). ' +
-    'Add `permissions: id-token: write` to the workflow or the job (keep `contents: read`), or pass a Hoist token with the `token` input or the HOIST_TOKEN variable.';
-/** Fails with the permission to add when the job cannot ask for an ID token. */
-function preflightIdToken(env = process.env) {
-    if (!idTokenAvailable(env))
-        throw new errors/* ConfigurationError */.j1(ID_TOKEN_PERMISSION_HINT);
-}
-/**
- * Gets the job's ID token (retrying transient failures of the runtime's token
- * service) and exchanges it at the Hoist server for a short-lived project
- * token. Both tokens are masked before anything else sees them.
- */
-async function exchangeGithubOidc(params) {
-    preflightIdToken();
-    const idToken = await getIdTokenWithRetries(params.audience, params.attempts ?? 3, params.retryDelayMs ?? 1000);
-    const client = new lib_client/* HoistClient */.Ls({ apiUrl: params.apiUrl, userAgent: 'hoist-actions' });
-    let answer;
-    try {
-        answer = await client.exchangeGithubOidc({
-            token: idToken,
-            ...(params.project ? { project: params.project } : {}),
-        });
-    }
-    catch (err) {
-        // Status 0 is "cannot reach the server", which already says where and what to check.
-        if (err instanceof errors/* HoistApiError */.Yg && err.status !== 0) {
-            throw new errors/* HoistApiError */.Yg(err.status, err.code, `the Hoist server at ${client.apiUrl} refused the GitHub OIDC exchange: ${err.message}`);
-        }
-        throw err;
-    }
-    if (!answer || typeof answer.token !== 'string' || !answer.token) {
-        throw new errors/* HoistApiError */.Yg(0, 'bad_answer', `the Hoist server at ${client.apiUrl} answered the OIDC exchange without a token`);
-    }
-    setSecret(answer.token);
-    return answer;
-}
-async function getIdTokenWithRetries(audience, attempts, delayMs) {
-    let last;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-        try {
-            const token = await getIDToken(audience);
-            setSecret(token);
-            return token;
-        }
-        catch (err) {
-            last = err;
-            if (attempt < attempts) {
-                debug(`getting the GitHub ID token failed (attempt ${attempt}/${attempts}): ${(0,errors/* errorMessage */.gJ)(err)}`);
-                await new Promise((r) => setTimeout(r, delayMs * attempt));
-            }
-        }
-    }
-    throw new Error(`could not get a GitHub OIDC ID token for audience "${audience}" after ${attempts} attempts: ${(0,errors/* errorMessage */.gJ)(last).replace(/\s+/g, ' ').trim()}`);
-}
-
 // EXTERNAL MODULE: external "node:https"
 var external_node_https_ = __nccwpck_require__(4708);
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var semver = __nccwpck_require__(2088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
@@ -46576,6 +46511,8 @@ async function sha256File(file) {
 
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
+// EXTERNAL MODULE: ./src/lib/client.ts + 1 modules
+var lib_client = __nccwpck_require__(1124);
 ;// CONCATENATED MODULE: ./src/actions/setup/releases.ts
 
 
@@ -46688,6 +46625,170 @@ function withPrivateCa(cache) {
             return file;
         },
     };
+}
+
+;// CONCATENATED MODULE: ./src/actions/lib/oidc.ts
+
+
+
+/** The runner injects both variables only into jobs with `permissions: id-token: write`. */
+function idTokenAvailable(env = process.env) {
+    return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+}
+const ID_TOKEN_PERMISSION_HINT = 'GitHub Actions did not give this job an OIDC ID token (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set). ' +
+    'Add `permissions: id-token: write` to the workflow or the job (keep `contents: read`), or pass a Hoist token with the `token` input or the HOIST_TOKEN variable.';
+/** Fails with the permission to add when the job cannot ask for an ID token. */
+function preflightIdToken(env = process.env) {
+    if (!idTokenAvailable(env))
+        throw new errors/* ConfigurationError */.j1(ID_TOKEN_PERMISSION_HINT);
+}
+/**
+ * Gets the job's ID token (retrying transient failures of the runtime's token
+ * service) and exchanges it at the Hoist server for a short-lived project
+ * token. Both tokens are masked before anything else sees them.
+ */
+async function exchangeGithubOidc(params) {
+    preflightIdToken();
+    const idToken = await getIdTokenWithRetries(params.audience, params.attempts ?? 3, params.retryDelayMs ?? 1000);
+    const client = new lib_client/* HoistClient */.Ls({ apiUrl: params.apiUrl, userAgent: 'hoist-actions' });
+    let answer;
+    try {
+        answer = await client.exchangeGithubOidc({
+            token: idToken,
+            ...(params.project ? { project: params.project } : {}),
+        });
+    }
+    catch (err) {
+        // Status 0 is "cannot reach the server", which already says where and what to check.
+        if (err instanceof errors/* HoistApiError */.Yg && err.status !== 0) {
+            throw new errors/* HoistApiError */.Yg(err.status, err.code, `the Hoist server at ${client.apiUrl} refused the GitHub OIDC exchange: ${err.message}`);
+        }
+        throw err;
+    }
+    if (!answer || typeof answer.token !== 'string' || !answer.token) {
+        throw new errors/* HoistApiError */.Yg(0, 'bad_answer', `the Hoist server at ${client.apiUrl} answered the OIDC exchange without a token`);
+    }
+    setSecret(answer.token);
+    return answer;
+}
+async function getIdTokenWithRetries(audience, attempts, delayMs) {
+    let last;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+        try {
+            const token = await getIDToken(audience);
+            setSecret(token);
+            return token;
+        }
+        catch (err) {
+            last = err;
+            if (attempt < attempts) {
+                debug(`getting the GitHub ID token failed (attempt ${attempt}/${attempts}): ${(0,errors/* errorMessage */.gJ)(err)}`);
+                await new Promise((r) => setTimeout(r, delayMs * attempt));
+            }
+        }
+    }
+    throw new Error(`could not get a GitHub OIDC ID token for audience "${audience}" after ${attempts} attempts: ${(0,errors/* errorMessage */.gJ)(last).replace(/\s+/g, ' ').trim()}`);
+}
+
+;// CONCATENATED MODULE: ./src/actions/lib/hoist-run.ts
+// What an action needs around a build on Hoist or on the runner: the server and the token (in
+// the credential order of route.ts, with the OIDC exchange), the hoist CLI, and buildx.
+
+
+
+
+
+/** The server URL and the token of the chosen credential, exchanging the job's OIDC token if that is it. */
+async function connectHoist(p) {
+    const apiUrl = p.apiUrlInput || (process.env.HOIST_API_URL ?? '').replace(/\/+$/, '');
+    if (!apiUrl) {
+        throw new errors/* ConfigurationError */.j1("no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first");
+    }
+    if (p.source !== 'oidc') {
+        return { apiUrl, token: p.source === 'input' ? p.tokenInput : p.envToken, project: p.project };
+    }
+    const answer = await exchangeGithubOidc({
+        apiUrl,
+        audience: p.audience || apiUrl,
+        project: p.project || undefined,
+    });
+    core_info(`Exchanged the GitHub OIDC token for a Hoist token of project ${answer.project_id}`);
+    return { apiUrl, token: answer.token, project: p.project || answer.project_id };
+}
+/** Puts the hoist CLI on the PATH when no step did (hoist/setup-action pins a version). */
+async function ensureHoistCli(action, apiUrl) {
+    if (await which('hoist', false))
+        return;
+    const installed = await setupHoist('latest', apiUrl);
+    notice(`${action}: the hoist CLI was not on the PATH, so hoist ${installed.version} was installed from ${apiUrl}${installed.cacheHit ? ' (tool cache)' : ''}. Add hoist/setup-action before this step to pin a version.`);
+}
+/** `docker buildx …`, or a standalone `buildx` when there is no docker CLI, as docker's toolkit does. */
+async function buildxCommand(args) {
+    if (await which('docker', false))
+        return { command: 'docker', args: ['buildx', ...args] };
+    if (await which('buildx', false))
+        return { command: 'buildx', args };
+    throw new errors/* ConfigurationError */.j1('docker buildx is required and was not found: see https://github.com/docker/setup-buildx-action to set it up');
+}
+
+;// CONCATENATED MODULE: ./src/actions/lib/job-summary.ts
+// The job summary both build actions write, with docker's rules for when there is none.
+
+/**
+ * Writes `render()` to the job summary unless it is disabled (the `summary` input or
+ * DOCKER_BUILD_SUMMARY), the step runs a subrequest (`call` other than build), or the runner gave
+ * no summary file. A failed write is a warning: the build's result stands.
+ */
+async function writeJobSummary(enabled, call, render) {
+    if (!enabled) {
+        core_info('Build summary disabled');
+        return;
+    }
+    if (call && call !== 'build') {
+        core_info(`Build summary skipped for ${call} subrequest`);
+        return;
+    }
+    if (!process.env.GITHUB_STEP_SUMMARY) {
+        core_info('Build summary skipped: GITHUB_STEP_SUMMARY is not set');
+        return;
+    }
+    try {
+        await summary.addRaw(render(), true).write();
+    }
+    catch (err) {
+        warning(`could not write the job summary: ${String(err)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/actions/lib/temp-dir.ts
+// The action's private temp folder: secret files (build secrets, certificates) live there for the
+// step only, and the post step removes it whatever happened in the main step.
+
+
+
+
+const STATE = 'tmpDir';
+/** Makes a 0700 folder under RUNNER_TEMP and remembers it for `removePrivateTempDir` in the post step. */
+function makePrivateTempDir(prefix) {
+    const base = process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
+    external_node_fs_.mkdirSync(base, { recursive: true });
+    const dir = external_node_fs_.mkdtempSync(external_node_path_namespaceObject.join(base, prefix));
+    external_node_fs_.chmodSync(dir, 0o700);
+    saveState(STATE, dir);
+    return dir;
+}
+/** The post step: removes the folder the main step made, if it made one. */
+async function removePrivateTempDir() {
+    const dir = getState(STATE);
+    if (!dir)
+        return;
+    try {
+        external_node_fs_.rmSync(dir, { recursive: true, force: true });
+        core_info(`Removed temp folder ${dir}`);
+    }
+    catch (err) {
+        warning(`Failed to remove temp folder ${dir}: ${String(err)}`);
+    }
 }
 
 // EXTERNAL MODULE: ./node_modules/handlebars/lib/index.js
@@ -47697,7 +47798,7 @@ function parseBuildInfoFromOutput(output) {
 
 const ACTION = 'hoist/build-push-action';
 async function run() {
-    await runAction(ACTION, main, post);
+    await runAction(ACTION, main, removePrivateTempDir);
 }
 async function main() {
     const startedAt = Date.now();
@@ -47711,8 +47812,7 @@ async function main() {
     const summaryEnabled = inputs.summary && envBool('DOCKER_BUILD_SUMMARY', true);
     const annotationsEnabled = envBool('DOCKER_BUILD_CHECKS_ANNOTATIONS', true);
     const run = readGitHubRun();
-    const tmpDir = makePrivateTempDir();
-    saveState('tmpDir', tmpDir);
+    const tmpDir = makePrivateTempDir('hoist-build-push-');
     const route = decideRoute({
         tokenInput: inputs.token,
         envToken,
@@ -47815,23 +47915,15 @@ async function main() {
 }
 /** Resolves the server and the token (exchanging OIDC if that is the source) and the CLI. */
 async function prepareHoist(inputs, source, envToken, planArgs) {
-    const apiUrl = inputs['api-url'] || (process.env.HOIST_API_URL ?? '').replace(/\/+$/, '');
-    if (!apiUrl) {
-        throw new errors/* ConfigurationError */.j1("no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first");
-    }
-    let token = source === 'input' ? inputs.token : envToken;
-    let projectNote = inputs.project;
-    if (source === 'oidc') {
-        const answer = await exchangeGithubOidc({
-            apiUrl,
-            audience: inputs.audience || apiUrl,
-            project: inputs.project || undefined,
-        });
-        token = answer.token;
-        projectNote = inputs.project || answer.project_id;
-        core_info(`Exchanged the GitHub OIDC token for a Hoist token of project ${answer.project_id}`);
-    }
-    await ensureHoistCli(apiUrl);
+    const { apiUrl, token, project: projectNote, } = await connectHoist({
+        source,
+        tokenInput: inputs.token,
+        envToken,
+        apiUrlInput: inputs['api-url'],
+        audience: inputs.audience,
+        project: inputs.project,
+    });
+    await ensureHoistCli(ACTION, apiUrl);
     if (inputs.builder) {
         warning(`input 'builder' (${inputs.builder}) is ignored on Hoist: each build gets its own temporary builder connected to the project's Hoist builders`);
     }
@@ -47923,39 +48015,6 @@ function annotateBuildChecks(route, plan, file, metadata) {
         warning(message, where);
     endGroup();
 }
-async function post() {
-    const tmpDir = getState('tmpDir');
-    if (!tmpDir)
-        return;
-    try {
-        external_node_fs_.rmSync(tmpDir, { recursive: true, force: true });
-        core_info(`Removed temp folder ${tmpDir}`);
-    }
-    catch (err) {
-        warning(`Failed to remove temp folder ${tmpDir}: ${String(err)}`);
-    }
-}
-function makePrivateTempDir() {
-    const base = process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
-    external_node_fs_.mkdirSync(base, { recursive: true });
-    const dir = external_node_fs_.mkdtempSync(external_node_path_namespaceObject.join(base, 'hoist-build-push-'));
-    external_node_fs_.chmodSync(dir, 0o700);
-    return dir;
-}
-async function ensureHoistCli(apiUrl) {
-    if (await which('hoist', false))
-        return;
-    const installed = await setupHoist('latest', apiUrl);
-    notice(`${ACTION}: the hoist CLI was not on the PATH, so hoist ${installed.version} was installed from ${apiUrl}${installed.cacheHit ? ' (tool cache)' : ''}. Add hoist/setup-action before this step to pin a version.`);
-}
-/** `docker buildx …`, or a standalone `buildx` when there is no docker CLI, as docker's toolkit does. */
-async function buildxCommand(args) {
-    if (await which('docker', false))
-        return { command: 'docker', args: ['buildx', ...args] };
-    if (await which('buildx', false))
-        return { command: 'buildx', args };
-    throw new errors/* ConfigurationError */.j1('docker buildx is required for the fallback build and was not found: see https://github.com/docker/setup-buildx-action to set it up');
-}
 async function runBuild(command, args, extraEnv) {
     const env = {};
     for (const [k, v] of Object.entries(process.env))
@@ -47966,30 +48025,7 @@ async function runBuild(command, args, extraEnv) {
     return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
 }
 async function writeSummary(inputs, enabled, d) {
-    if (!enabled) {
-        core_info('Build summary disabled');
-        return;
-    }
-    if (inputs.call && inputs.call !== 'build') {
-        core_info(`Build summary skipped for ${inputs.call} subrequest`);
-        return;
-    }
-    if (!process.env.GITHUB_STEP_SUMMARY) {
-        core_info('Build summary skipped: GITHUB_STEP_SUMMARY is not set');
-        return;
-    }
-    try {
-        const md = renderSummary({
-            ...d,
-            platforms: inputs.platforms,
-            tags: inputs.tags,
-            inputs: summaryInputs(inputs),
-        });
-        await summary.addRaw(md, true).write();
-    }
-    catch (err) {
-        warning(`could not write the job summary: ${String(err)}`);
-    }
+    await writeJobSummary(enabled, inputs.call, () => renderSummary({ ...d, platforms: inputs.platforms, tags: inputs.tags, inputs: summaryInputs(inputs) }));
 }
 
 
@@ -48218,6 +48254,9 @@ class HoistClient {
     /** By id or name. */
     getProject(project) {
         return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    updateProject(project, req) {
+        return this.request('PATCH', `/v1/projects/${encodeURIComponent(project)}`, req);
     }
     deleteProject(project) {
         return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);

@@ -11,6 +11,7 @@ __webpack_require__.r(__webpack_exports__);
 // EXPORTS
 __webpack_require__.d(__webpack_exports__, {
   ADMIN_HELP: () => (/* binding */ ADMIN_HELP),
+  projectSettingsFromFlags: () => (/* binding */ projectSettingsFromFlags),
   readSecretLine: () => (/* binding */ readSecretLine),
   runAdmin: () => (/* binding */ runAdmin)
 });
@@ -106,8 +107,12 @@ var version = __webpack_require__(3985);
 const COMMON = { 'api-url': 'string', token: 'string', json: 'bool' };
 const ADMIN_HELP = `Admin commands (an admin token, from --token, HOIST_TOKEN or "hoist login"):
   hoist login [--api-url URL] [--token TOKEN]     save the API URL and a token (read from stdin if omitted)
-  hoist projects create NAME [--max-concurrent-builds N]
+  hoist projects create NAME [SETTINGS]
+  hoist projects update PROJECT [--name NAME] [SETTINGS]
   hoist projects list | show PROJECT | delete PROJECT
+     SETTINGS: --max-concurrent-builds N|unlimited   builds one builder takes at once
+               --autoscaling on|off                  past that, start builders from clones of its cache
+               --max-builders-per-platform N         most builders of one platform, the primary included
   hoist tokens create --project P [--name NAME] [--expires-in 30d]
   hoist tokens list --project P | revoke TOKEN_ID --project P
   hoist trust add --project P --repo OWNER/NAME [--repository-id ID] [--owner-id ID]
@@ -175,10 +180,43 @@ async function readSecretLine(io, prompt) {
             io.stderr.write('\n');
     }
 }
+const SETTING_FLAGS = {
+    'max-concurrent-builds': 'string',
+    autoscaling: 'string',
+    'max-builders-per-platform': 'string',
+};
+/**
+ * The settings flags given, in API terms. Only their form is checked here (whole numbers,
+ * on/off); ranges and combinations are the server's, so its message names the rule once.
+ */
+function projectSettingsFromFlags(values, cmd) {
+    const out = {};
+    const whole = (flag, raw) => {
+        if (!/^\d+$/.test(raw))
+            throw new errors/* ConfigurationError */.j1(`${cmd}: --${flag} takes a whole number, got "${raw}"`);
+        return Number(raw);
+    };
+    const max = values['max-concurrent-builds'];
+    if (max !== undefined)
+        out.max_concurrent_builds = max === 'unlimited' ? null : whole('max-concurrent-builds', max);
+    const auto = values.autoscaling;
+    if (auto !== undefined) {
+        const v = auto.toLowerCase();
+        if (!['on', 'off', 'true', 'false'].includes(v))
+            throw new errors/* ConfigurationError */.j1(`${cmd}: --autoscaling takes on or off, got "${auto}"`);
+        out.autoscaling = v === 'on' || v === 'true';
+    }
+    const builders = values['max-builders-per-platform'];
+    if (builders !== undefined)
+        out.max_builders_per_platform = whole('max-builders-per-platform', builders);
+    return out;
+}
 const projectRow = (p) => [
     p.id,
     p.name,
     p.max_concurrent_builds ?? 'unlimited',
+    p.autoscaling ? 'on' : 'off',
+    p.max_builders_per_platform,
     p.created_at,
 ];
 const tokenRow = (t) => [
@@ -211,7 +249,7 @@ const buildRow = (b) => [
     b.error,
 ];
 const HEAD = {
-    project: ['ID', 'NAME', 'MAX BUILDS/BUILDER', 'CREATED'],
+    project: ['ID', 'NAME', 'MAX BUILDS/BUILDER', 'AUTOSCALING', 'MAX BUILDERS/PLATFORM', 'CREATED'],
     token: ['ID', 'NAME', 'KIND', 'CREATED', 'EXPIRES', 'LAST USED', 'STATE'],
     policy: ['ID', 'REPOSITORY', 'REPO ID', 'OWNER ID', 'REFS', 'ENVIRONMENT', 'WORKFLOW', 'PR TARGET'],
     build: ['ID', 'PROJECT', 'STATUS', 'PLATFORMS', 'QUEUED', 'ACQUIRED', 'FINISHED', 'ERROR'],
@@ -258,17 +296,25 @@ async function runAdmin(group, argv, io) {
     }
     switch (`${group} ${sub ?? ''}`) {
         case 'projects create': {
-            const { values, positionals } = (0,flags/* parseFlags */.bQ)(cmd, rest, { ...COMMON, 'max-concurrent-builds': 'string' });
+            const { values, positionals } = (0,flags/* parseFlags */.bQ)(cmd, rest, { ...COMMON, ...SETTING_FLAGS });
             const name = one(positionals, 'project name', cmd);
-            const max = values['max-concurrent-builds'];
-            if (max !== undefined && !/^\d+$/.test(max)) {
-                throw new errors/* ConfigurationError */.j1(`${cmd}: --max-concurrent-builds takes a whole number, got "${max}"`);
-            }
+            const settings = projectSettingsFromFlags(values, cmd);
             const client = await clientFor(values, env);
-            const p = await client.createProject({
-                name,
-                ...(max !== undefined ? { max_concurrent_builds: Number(max) } : {}),
-            });
+            const p = await client.createProject({ name, ...settings });
+            out(Boolean(values.json), p, () => (0,flags/* renderTable */.bo)(HEAD.project, [projectRow(p)]));
+            return 0;
+        }
+        case 'projects update': {
+            const { values, positionals } = (0,flags/* parseFlags */.bQ)(cmd, rest, { ...COMMON, ...SETTING_FLAGS, name: 'string' });
+            const id = one(positionals, 'project id or name', cmd);
+            const patch = {
+                ...(values.name !== undefined ? { name: values.name } : {}),
+                ...projectSettingsFromFlags(values, cmd),
+            };
+            if (Object.keys(patch).length === 0) {
+                throw new errors/* ConfigurationError */.j1(`${cmd}: nothing to change; pass --name, --max-concurrent-builds, --autoscaling or --max-builders-per-platform`);
+            }
+            const p = await (await clientFor(values, env)).updateProject(id, patch);
             out(Boolean(values.json), p, () => (0,flags/* renderTable */.bo)(HEAD.project, [projectRow(p)]));
             return 0;
         }

@@ -1739,7 +1739,7 @@ async function main(argv) {
             case 'server': {
                 // Loaded only for `hoist server`: the control plane's modules (fastify, SQLite, pg, pino…)
                 // would otherwise add hundreds of ms to every `hoist build`.
-                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(847)]).then(__nccwpck_require__.bind(__nccwpck_require__, 41847));
+                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(684)]).then(__nccwpck_require__.bind(__nccwpck_require__, 50684));
                 return await runServerCommand(rest);
             }
             case 'build':
@@ -2128,6 +2128,9 @@ class HoistClient {
     /** By id or name. */
     getProject(project) {
         return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
+    }
+    updateProject(project, req) {
+        return this.request('PATCH', `/v1/projects/${encodeURIComponent(project)}`, req);
     }
     deleteProject(project) {
         return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);

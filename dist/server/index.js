@@ -46614,7 +46614,7 @@ function extend(target) {
 
 /***/ }),
 
-/***/ 9124:
+/***/ 46355:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -46699,7 +46699,7 @@ function iso(d) {
     return d.toISOString();
 }
 
-;// CONCATENATED MODULE: ./src/server/audit.ts
+;// CONCATENATED MODULE: ./src/server/audit/log.ts
 
 /**
  * Append-only audit events (except the count of an aggregated refusal, see RefusalAudit). Write
@@ -48615,6 +48615,17 @@ class BuilderGateway {
 // decides which builder a build gets; a Provider only starts, stops, lists and checks
 // BuildKit daemons and signs the client certificates that open them.
 
+class ProvisionError extends Error {
+    kind;
+    /** For "rate-limited": how long the provider asked to wait, when it said. */
+    retryAfterMs;
+    constructor(kind, message, opts = {}) {
+        super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+        this.name = 'ProvisionError';
+        this.kind = kind;
+        this.retryAfterMs = opts.retryAfterMs;
+    }
+}
 const PLATFORM_RE = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/;
 /** The OS/arch of this machine in OCI terms. */
 function nativePlatform(arch = process.arch) {
@@ -48985,6 +48996,29 @@ class LocalProvider {
     }
     platforms() {
         return this.supported;
+    }
+    // Transitional (issue 11 in progress): the local provider has no clone support yet, and a batch
+    // is as many local launches at once, each answered on its own.
+    capabilities() {
+        return { cloneMethod: 'none', maxBatchSize: 16 };
+    }
+    async launchBatch(specs) {
+        return Promise.all(specs.map(async (spec) => {
+            try {
+                return { ok: true, builder: await this.launch(spec) };
+            }
+            catch (err) {
+                const kind = err instanceof ConfigurationError ? 'permanent' : 'transient';
+                return { ok: false, error: new ProvisionError(kind, errorMessage(err), { cause: err }) };
+            }
+        }));
+    }
+    snapshot(builderId) {
+        return Promise.reject(new ProvisionError('permanent', `the local provider cannot snapshot builder ${builderId}: clones are not supported yet`));
+    }
+    async deleteSnapshot() { }
+    listSnapshots() {
+        return Promise.resolve([]);
     }
     dir(id) {
         if (!BUILDER_ID_RE.test(id))
@@ -49863,7 +49897,58 @@ function cpuCount(opts, def) {
     return n;
 }
 
-;// CONCATENATED MODULE: ./src/server/projects.ts
+;// CONCATENATED MODULE: ./src/server/projects/settings.ts
+const SETTING_LIMITS = {
+    max_concurrent_builds: { min: 1, max: 10_000 },
+    max_builders_per_platform: { min: 1, max: 1000 },
+};
+const DEFAULT_MAX_BUILDERS_PER_PLATFORM = 10;
+function wholeNumberIn(field, value) {
+    const { min, max } = SETTING_LIMITS[field];
+    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max)
+        return null;
+    return `${field} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`;
+}
+/**
+ * Applies `patch` to `current` and checks the result: each value in its range, and
+ * autoscaling only with a builds-per-builder limit (without one, no builder is ever full, so
+ * none would be added). Returns the settings, or a message naming the field and what it accepts.
+ */
+function applySettings(current, patch) {
+    if (patch.max_concurrent_builds !== undefined && patch.max_concurrent_builds !== null) {
+        const bad = wholeNumberIn('max_concurrent_builds', patch.max_concurrent_builds);
+        if (bad)
+            return { ok: false, message: `${bad} (or null for unlimited)` };
+    }
+    if (patch.max_builders_per_platform !== undefined) {
+        const bad = wholeNumberIn('max_builders_per_platform', patch.max_builders_per_platform);
+        if (bad)
+            return { ok: false, message: `${bad} (the primary included)` };
+    }
+    if (patch.autoscaling !== undefined && typeof patch.autoscaling !== 'boolean') {
+        return {
+            ok: false,
+            message: `autoscaling must be true or false, got ${JSON.stringify(patch.autoscaling)}`,
+        };
+    }
+    const next = {
+        max_concurrent_builds: patch.max_concurrent_builds === undefined ? current.max_concurrent_builds : patch.max_concurrent_builds,
+        autoscaling: patch.autoscaling ?? current.autoscaling,
+        max_builders_per_platform: patch.max_builders_per_platform ?? current.max_builders_per_platform,
+    };
+    if (next.autoscaling && next.max_concurrent_builds === null) {
+        return {
+            ok: false,
+            message: patch.autoscaling === true
+                ? 'autoscaling needs a builds-per-builder limit: set max_concurrent_builds (1 to 10000) in the same request'
+                : 'max_concurrent_builds cannot be unlimited (null) while autoscaling is on: it is the number of builds that fills a builder; turn autoscaling off first or give a number from 1 to 10000',
+        };
+    }
+    return { ok: true, settings: next };
+}
+
+;// CONCATENATED MODULE: ./src/server/projects/store.ts
+
 
 
 const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
@@ -49874,6 +49959,12 @@ const PROJECT_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
 function nameLooksLikeId(name) {
     return name.startsWith('prj_') || /^[a-z]{2,4}_[0-9a-z]{25}$/.test(name);
 }
+function settled(current, patch) {
+    const r = applySettings(current, patch);
+    if (!r.ok)
+        throw badRequest('invalid_settings', r.message);
+    return r.settings;
+}
 function checkName(name) {
     if (nameLooksLikeId(name)) {
         throw badRequest('invalid_name', `the project name "${name}" looks like an id (ids are PREFIX_ and 25 letters or digits, and project ids start with "prj_"); commands that take "id or name" could then act on another project. Pick another name, such as my-app`);
@@ -49883,6 +49974,8 @@ const toProject = (r) => ({
     id: r.id,
     name: r.name,
     max_concurrent_builds: r.max_concurrent_builds === null ? null : Number(r.max_concurrent_builds),
+    autoscaling: Boolean(Number(r.autoscaling)),
+    max_builders_per_platform: Number(r.max_builders_per_platform),
     created_at: r.created_at,
     updated_at: r.updated_at,
 });
@@ -49896,15 +49989,28 @@ class ProjectStore {
     }
     async create(p, db = this.db) {
         checkName(p.name);
+        const settings = settled({
+            max_concurrent_builds: null,
+            autoscaling: false,
+            max_builders_per_platform: DEFAULT_MAX_BUILDERS_PER_PLATFORM,
+        }, p);
         const now = iso(this.clock.now());
         const row = {
             id: newId('prj'),
             name: p.name,
-            max_concurrent_builds: p.max_concurrent_builds ?? null,
+            ...settings,
             created_at: now,
             updated_at: now,
         };
-        const r = await db.run('INSERT INTO projects (id, name, max_concurrent_builds, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING', [row.id, row.name, row.max_concurrent_builds, row.created_at, row.updated_at]);
+        const r = await db.run('INSERT INTO projects (id, name, max_concurrent_builds, autoscaling, max_builders_per_platform, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING', [
+            row.id,
+            row.name,
+            settings.max_concurrent_builds,
+            settings.autoscaling ? 1 : 0,
+            settings.max_builders_per_platform,
+            row.created_at,
+            row.updated_at,
+        ]);
         if (r.changes === 0)
             throw conflict('project_exists', `a project named "${p.name}" already exists; pick another name`);
         return toProject(row);
@@ -49929,8 +50035,8 @@ class ProjectStore {
         const cur = await this.require(idOrName, db);
         const next = {
             ...cur,
+            ...settled(cur, patch),
             name: patch.name ?? cur.name,
-            max_concurrent_builds: patch.max_concurrent_builds === undefined ? cur.max_concurrent_builds : patch.max_concurrent_builds,
             updated_at: iso(this.clock.now()),
         };
         if (next.name !== cur.name) {
@@ -49938,9 +50044,11 @@ class ProjectStore {
             if (clash)
                 throw conflict('project_exists', `a project named "${next.name}" already exists; pick another name`);
         }
-        await db.run('UPDATE projects SET name = ?, max_concurrent_builds = ?, updated_at = ? WHERE id = ?', [
+        await db.run('UPDATE projects SET name = ?, max_concurrent_builds = ?, autoscaling = ?, max_builders_per_platform = ?, updated_at = ? WHERE id = ?', [
             next.name,
             next.max_concurrent_builds,
+            next.autoscaling ? 1 : 0,
+            next.max_builders_per_platform,
             next.updated_at,
             cur.id,
         ]);
@@ -49953,7 +50061,7 @@ class ProjectStore {
     }
 }
 
-;// CONCATENATED MODULE: ./src/server/errors.ts
+;// CONCATENATED MODULE: ./src/server/http/errors.ts
 
 /** An answer the client caused or can act on; becomes `{error: {code, message}}` with `status`. */
 class ApiError extends Error {
@@ -50007,7 +50115,7 @@ function validationMessage(context, errors) {
         case 'additionalProperties':
             return `${path}.${String(e.params.additionalProperty)} is not a known field; remove it`;
         case 'type':
-            return `${path} must be ${String(e.params.type)}`;
+            return `${path} must be ${String(e.params.type).split(',').join(' or ')}`;
         case 'pattern': {
             const pattern = String(e.params.pattern);
             const hint = patternHints()[pattern];
@@ -51526,7 +51634,7 @@ function truncateUtf8(s, maxBytes, marker = '…') {
     return out + marker;
 }
 
-;// CONCATENATED MODULE: ./src/server/rate-limit.ts
+;// CONCATENATED MODULE: ./src/server/http/rate-limit.ts
 /** Most clients tracked at once; past it, idle ones are forgotten first, then the oldest. */
 const MAX_CLIENTS = 100_000;
 /**
@@ -52769,7 +52877,7 @@ const buildsPlugin = {
     },
 };
 
-;// CONCATENATED MODULE: ./src/server/auth.ts
+;// CONCATENATED MODULE: ./src/server/auth/guard.ts
 
 /** The Bearer token of a request, or a 401 that says how to send one. */
 function bearerToken(request) {
@@ -52889,10 +52997,23 @@ CREATE INDEX audit_events_project ON audit_events(project_id, id);
 `,
 };
 
+;// CONCATENATED MODULE: ./src/server/db/migrations/002-project-autoscaling.ts
+// Per-project autoscaling: off by default (one primary per platform, builds queue past its
+// limit, as before); max_concurrent_builds stays the "builds per builder" setting.
+// INTEGER 0/1 for the flag: both dialects accept it, and one ADD COLUMN per statement for SQLite.
+const projectAutoscaling = {
+    id: '002-project-autoscaling',
+    sql: `
+ALTER TABLE projects ADD COLUMN autoscaling INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE projects ADD COLUMN max_builders_per_platform INTEGER NOT NULL DEFAULT 10;
+`,
+};
+
 ;// CONCATENATED MODULE: ./src/server/db/migrations/index.ts
 
+
 /** The server's own migrations, in order. Plugins (builds) append theirs via HoistPlugin.migrations. */
-const coreMigrations = [coreSchema];
+const coreMigrations = [coreSchema, projectAutoscaling];
 
 ;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/errors.js
 class JOSEError extends Error {
@@ -53827,7 +53948,7 @@ async function jwtVerify(jwt, key, options) {
 }
 
 
-;// CONCATENATED MODULE: ./src/server/oidc.ts
+;// CONCATENATED MODULE: ./src/server/auth/oidc.ts
 
 
 /** Claims every GitHub Actions ID token carries and Hoist relies on. */
@@ -54095,7 +54216,7 @@ class GithubOidcVerifier {
 // EXTERNAL MODULE: ./node_modules/picomatch/index.js
 var picomatch = __nccwpck_require__(14006);
 var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
-;// CONCATENATED MODULE: ./src/server/trust.ts
+;// CONCATENATED MODULE: ./src/server/auth/trust.ts
 // Trust-policy matching: a pure function from verified GitHub OIDC claims and the stored
 // policies to a decision with a reason the caller can act on. No I/O here.
 
@@ -54253,7 +54374,7 @@ function decideTrust(claims, candidates, requested) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/server/exchange.ts
+;// CONCATENATED MODULE: ./src/server/auth/exchange.ts
 
 
 
@@ -54387,7 +54508,7 @@ class OidcExchange {
     }
 }
 
-;// CONCATENATED MODULE: ./src/server/refusal-audit.ts
+;// CONCATENATED MODULE: ./src/server/audit/refusals.ts
 
 /** Open aggregation windows at most; past it, every window is closed (written) at once. */
 const MAX_WINDOWS = 10_000;
@@ -54481,7 +54602,7 @@ class RefusalAudit {
     }
 }
 
-;// CONCATENATED MODULE: ./src/server/routes/management.ts
+;// CONCATENATED MODULE: ./src/server/http/routes/management.ts
 
 
 
@@ -54491,7 +54612,13 @@ const idParam = {
     required: ['id'],
 };
 const projectName = { type: 'string', pattern: PROJECT_NAME_PATTERN, maxLength: 63 };
-const maxConcurrent = { type: ['integer', 'null'], minimum: 1, maximum: 10000 };
+// Types only: ranges and the settings' rules are checked by projects/settings.ts, whose
+// messages name the field and the accepted range.
+const settingsProps = {
+    max_concurrent_builds: { type: ['number', 'null'] },
+    autoscaling: { type: 'boolean' },
+    max_builders_per_platform: { type: 'number' },
+};
 const GLOB = { type: 'string', minLength: 1, maxLength: 256, pattern: '^refs/' };
 const tokenBody = {
     type: 'object',
@@ -54536,7 +54663,7 @@ function registerManagementRoutes(app, deps, trust) {
                 type: 'object',
                 additionalProperties: false,
                 required: ['name'],
-                properties: { name: projectName, max_concurrent_builds: maxConcurrent },
+                properties: { name: projectName, ...settingsProps },
             },
         },
     }, async (req, reply) => {
@@ -54564,7 +54691,7 @@ function registerManagementRoutes(app, deps, trust) {
                 type: 'object',
                 additionalProperties: false,
                 minProperties: 1,
-                properties: { name: projectName, max_concurrent_builds: maxConcurrent },
+                properties: { name: projectName, ...settingsProps },
             },
         },
     }, async (req) => db.transaction(async (tx) => {
@@ -54762,7 +54889,7 @@ function registerManagementRoutes(app, deps, trust) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/server/routes/oidc.ts
+;// CONCATENATED MODULE: ./src/server/http/routes/oidc.ts
 
 function registerOidcRoutes(app, exchange, limiter = null, onLimited = () => undefined) {
     app.post('/v1/auth/github-oidc', {
@@ -54797,7 +54924,7 @@ function registerOidcRoutes(app, exchange, limiter = null, onLimited = () => und
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var semver = __nccwpck_require__(62088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
-;// CONCATENATED MODULE: ./src/server/releases.ts
+;// CONCATENATED MODULE: ./src/server/releases/catalog.ts
 
 
 
@@ -54898,7 +55025,7 @@ function releasePath(dir, file) {
     return (0,external_node_path_.join)(dir, file);
 }
 
-;// CONCATENATED MODULE: ./src/server/routes/releases.ts
+;// CONCATENATED MODULE: ./src/server/http/routes/releases.ts
 
 
 
@@ -54962,7 +55089,7 @@ function registerReleaseRoutes(app, deps) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/server/routes/system.ts
+;// CONCATENATED MODULE: ./src/server/http/routes/system.ts
 
 
 const system_digest = (s) => (0,external_node_crypto_.createHash)('sha256').update(s).digest();
@@ -54995,7 +55122,7 @@ function registerSystemRoutes(app, deps) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/server/tokens.ts
+;// CONCATENATED MODULE: ./src/server/auth/tokens.ts
 
 
 
@@ -55135,7 +55262,7 @@ class TokenService {
     }
 }
 
-;// CONCATENATED MODULE: ./src/server/trust-store.ts
+;// CONCATENATED MODULE: ./src/server/auth/trust-store.ts
 
 
 const toPolicy = (r) => ({
@@ -55227,16 +55354,16 @@ class TrustPolicyStore {
     }
 }
 
-;// CONCATENATED MODULE: ./src/server/app.ts
+;// CONCATENATED MODULE: ./src/server/http/app.ts
 // The Hoist control plane as a Fastify app.
 //
 // HOW TO PLUG IN (the builds API, issue 4):
 //   1. Write `src/server/builds/index.ts` exporting `buildsPlugin: HoistPlugin` (see ./plugin.ts).
-//      Import only types from ./plugin.ts and runtime helpers from ./auth.ts, ./errors.ts,
-//      ./tokens.ts, ./db/index.ts (never from this file, to keep imports acyclic).
+//      Import only types from ./plugin.ts and runtime helpers from ../auth/guard.ts, ./errors.ts,
+//      ../auth/tokens.ts, ../db/index.ts (never from this file, to keep imports acyclic).
 //   2. Add it to PLUGINS below: one import line and one array entry.
 //   - Migrations: `buildsPlugin.migrations` (e.g. [{id: 'builds-001-init', sql: {sqlite, postgres}}]);
-//     they run after the core ones (./db/migrations), each once, in order.
+//     they run after the core ones (../db/migrations), each once, in order.
 //   - Routes: `register(app, deps)`; authenticate with `await deps.auth.authenticate(req, 'project', 'oidc', 'admin')`,
 //     then `deps.auth.requireProject(who, projectId)` / `deps.auth.requireBuild(who, build)`.
 //     Throw `ApiError` (./errors.ts) for 4xx; use Fastify JSON schemas for bodies.
@@ -56394,7 +56521,7 @@ async function runServerCommand(argv) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9124);
+/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(46355);
 
 process.exitCode = await (0,_command_js__WEBPACK_IMPORTED_MODULE_0__/* .runServerCommand */ .i)(process.argv.slice(2));
 

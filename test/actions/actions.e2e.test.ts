@@ -12,7 +12,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { BuildInfo, Project } from '../../src/lib/api-types.js';
 import {
@@ -37,39 +36,10 @@ import {
   workflowRunUrl,
 } from '../../src/actions/lib/github.js';
 import { setInputs } from './env.js';
+import { forkPullRequestPayload, pushPayload, REPO } from './payloads.js';
 import { actionDefaults, newJob, REPO_ROOT, runStep, type Job } from './runner.js';
 
 jest.setTimeout(600_000);
-
-const require = createRequire(import.meta.url);
-const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as {
-  name: string;
-  examples: Record<string, unknown>[];
-}[];
-const REPO = 'octo-org/octo-repo';
-
-/** A real push payload, moved to the repository the OIDC issuer signs for. */
-function pushPayload(): Record<string, unknown> {
-  const p = structuredClone(
-    examples.find((g) => g.name === 'push')!.examples.find((e) => e.ref === 'refs/heads/master')!,
-  );
-  (p.repository as Record<string, unknown>).full_name = REPO;
-  (p.repository as Record<string, unknown>).private = true;
-  return p;
-}
-
-/** A real pull_request payload whose head is a fork (the `forkee` of the real fork event). */
-function forkPullRequestPayload(): Record<string, unknown> {
-  const p = structuredClone(
-    examples.find((g) => g.name === 'pull_request')!.examples.find((e) => e.action === 'opened')!,
-  );
-  const forkee = structuredClone(examples.find((g) => g.name === 'fork')!.examples[0]!.forkee);
-  (p.repository as Record<string, unknown>).full_name = REPO;
-  const pr = p.pull_request as { head: { repo: unknown }; base: { repo: { full_name: string } } };
-  pr.base.repo.full_name = REPO;
-  pr.head.repo = forkee;
-  return p;
-}
 
 let issuer: OidcIssuer;
 let server: TestServer;

@@ -14,6 +14,8 @@ import {
   workflowRunUrl,
 } from '../lib/github.js';
 import { buildxCommand, connectHoist, ensureHoistCli } from '../lib/hoist-run.js';
+import { writeJobSummary } from '../lib/job-summary.js';
+import { makePrivateTempDir, removePrivateTempDir } from '../lib/temp-dir.js';
 import { idTokenAvailable } from '../lib/oidc.js';
 import { buildkitAtLeast, DEFAULT_PROVENANCE_BUILDKIT, parseBuildxInspect } from '../build-push/builder.js';
 import {
@@ -44,7 +46,7 @@ import { cachedStepsByTarget, renderBakeSummary, summaryInputs, type BakeSummary
 const ACTION = 'hoist/bake-action';
 
 export async function run(): Promise<void> {
-  await runAction(ACTION, main, post);
+  await runAction(ACTION, main, removePrivateTempDir);
 }
 
 interface PrintedTarget {
@@ -72,8 +74,7 @@ async function main(): Promise<void> {
   const inputs: Inputs = { ...raw, provenance };
   const source = resolveSource(inputs.source, defaultGitContext(gh, process.env), (p) => fs.existsSync(p));
   const summaryEnabled = inputs.summary && envBool('DOCKER_BUILD_SUMMARY', true);
-  const tmpDir = makePrivateTempDir();
-  core.saveState('tmpDir', tmpDir);
+  const tmpDir = makePrivateTempDir('hoist-bake-');
   const gitAuthToken = process.env.BUILDX_BAKE_GIT_AUTH_TOKEN ?? inputs['github-token'];
 
   const route = decideRoute({
@@ -309,40 +310,5 @@ function readMetadata(file: string): Record<string, unknown> | undefined {
 }
 
 async function writeSummary(inputs: Inputs, enabled: boolean, d: BakeSummaryData): Promise<void> {
-  if (!enabled) {
-    core.info('Build summary disabled');
-    return;
-  }
-  if (inputs.call && inputs.call !== 'build') {
-    core.info(`Build summary skipped for ${inputs.call} subrequest`);
-    return;
-  }
-  if (!process.env.GITHUB_STEP_SUMMARY) {
-    core.info('Build summary skipped: GITHUB_STEP_SUMMARY is not set');
-    return;
-  }
-  try {
-    await core.summary.addRaw(renderBakeSummary(d), true).write();
-  } catch (err) {
-    core.warning(`could not write the job summary: ${String(err)}`);
-  }
-}
-
-async function post(): Promise<void> {
-  const tmpDir = core.getState('tmpDir');
-  if (!tmpDir) return;
-  try {
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-    core.info(`Removed temp folder ${tmpDir}`);
-  } catch (err) {
-    core.warning(`Failed to remove temp folder ${tmpDir}: ${String(err)}`);
-  }
-}
-
-function makePrivateTempDir(): string {
-  const base = process.env.RUNNER_TEMP || os.tmpdir();
-  fs.mkdirSync(base, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(base, 'hoist-bake-'));
-  fs.chmodSync(dir, 0o700);
-  return dir;
+  await writeJobSummary(enabled, inputs.call, () => renderBakeSummary(d));
 }

@@ -1,9 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import * as core from '@actions/core';
 import * as exec from '@actions/exec';
-import * as io from '@actions/io';
 import { runAction } from '../../lib/action.js';
 import { ConfigurationError } from '../../lib/errors.js';
 import { envBool } from '../lib/input-util.js';
@@ -15,8 +13,10 @@ import {
   workflowRunUrl,
   type GitHubRun,
 } from '../lib/github.js';
-import { exchangeGithubOidc, idTokenAvailable } from '../lib/oidc.js';
-import { setupHoist } from '../setup/setup.js';
+import { buildxCommand, connectHoist, ensureHoistCli } from '../lib/hoist-run.js';
+import { idTokenAvailable } from '../lib/oidc.js';
+import { writeJobSummary } from '../lib/job-summary.js';
+import { makePrivateTempDir, removePrivateTempDir } from '../lib/temp-dir.js';
 import { planBuild, toHoistArgs, type ArgsContext } from './args.js';
 import {
   dropCacheExport,
@@ -50,7 +50,7 @@ import { parseBuildInfoFromOutput, readBuildResult, type BuildInfoFromCli } from
 const ACTION = 'hoist/build-push-action';
 
 export async function run(): Promise<void> {
-  await runAction(ACTION, main, post);
+  await runAction(ACTION, main, removePrivateTempDir);
 }
 
 interface ExecOutcome {
@@ -70,8 +70,7 @@ async function main(): Promise<void> {
   const summaryEnabled = inputs.summary && envBool('DOCKER_BUILD_SUMMARY', true);
   const annotationsEnabled = envBool('DOCKER_BUILD_CHECKS_ANNOTATIONS', true);
   const run = readGitHubRun();
-  const tmpDir = makePrivateTempDir();
-  core.saveState('tmpDir', tmpDir);
+  const tmpDir = makePrivateTempDir('hoist-build-push-');
 
   const route = decideRoute({
     tokenInput: inputs.token,
@@ -192,25 +191,19 @@ async function prepareHoist(
   envToken: string,
   planArgs: string[],
 ): Promise<Launch> {
-  const apiUrl = inputs['api-url'] || (process.env.HOIST_API_URL ?? '').replace(/\/+$/, '');
-  if (!apiUrl) {
-    throw new ConfigurationError(
-      "no Hoist server: set the 'api-url' input (e.g. `api-url: https://hoist.example.com`) or HOIST_API_URL, or run hoist/setup-action first",
-    );
-  }
-  let token = source === 'input' ? inputs.token : envToken;
-  let projectNote = inputs.project;
-  if (source === 'oidc') {
-    const answer = await exchangeGithubOidc({
-      apiUrl,
-      audience: inputs.audience || apiUrl,
-      project: inputs.project || undefined,
-    });
-    token = answer.token;
-    projectNote = inputs.project || answer.project_id;
-    core.info(`Exchanged the GitHub OIDC token for a Hoist token of project ${answer.project_id}`);
-  }
-  await ensureHoistCli(apiUrl);
+  const {
+    apiUrl,
+    token,
+    project: projectNote,
+  } = await connectHoist({
+    source,
+    tokenInput: inputs.token,
+    envToken,
+    apiUrlInput: inputs['api-url'],
+    audience: inputs.audience,
+    project: inputs.project,
+  });
+  await ensureHoistCli(ACTION, apiUrl);
   if (inputs.builder) {
     core.warning(
       `input 'builder' (${inputs.builder}) is ignored on Hoist: each build gets its own temporary builder connected to the project's Hoist builders`,
@@ -329,42 +322,6 @@ function annotateBuildChecks(
   core.endGroup();
 }
 
-async function post(): Promise<void> {
-  const tmpDir = core.getState('tmpDir');
-  if (!tmpDir) return;
-  try {
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-    core.info(`Removed temp folder ${tmpDir}`);
-  } catch (err) {
-    core.warning(`Failed to remove temp folder ${tmpDir}: ${String(err)}`);
-  }
-}
-
-function makePrivateTempDir(): string {
-  const base = process.env.RUNNER_TEMP || os.tmpdir();
-  fs.mkdirSync(base, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(base, 'hoist-build-push-'));
-  fs.chmodSync(dir, 0o700);
-  return dir;
-}
-
-async function ensureHoistCli(apiUrl: string): Promise<void> {
-  if (await io.which('hoist', false)) return;
-  const installed = await setupHoist('latest', apiUrl);
-  core.notice(
-    `${ACTION}: the hoist CLI was not on the PATH, so hoist ${installed.version} was installed from ${apiUrl}${installed.cacheHit ? ' (tool cache)' : ''}. Add hoist/setup-action before this step to pin a version.`,
-  );
-}
-
-/** `docker buildx …`, or a standalone `buildx` when there is no docker CLI, as docker's toolkit does. */
-async function buildxCommand(args: string[]): Promise<{ command: string; args: string[] }> {
-  if (await io.which('docker', false)) return { command: 'docker', args: ['buildx', ...args] };
-  if (await io.which('buildx', false)) return { command: 'buildx', args };
-  throw new ConfigurationError(
-    'docker buildx is required for the fallback build and was not found: see https://github.com/docker/setup-buildx-action to set it up',
-  );
-}
-
 async function runBuild(
   command: string,
   args: string[],
@@ -382,27 +339,7 @@ async function writeSummary(
   enabled: boolean,
   d: Omit<Parameters<typeof renderSummary>[0], 'platforms' | 'tags' | 'inputs'>,
 ): Promise<void> {
-  if (!enabled) {
-    core.info('Build summary disabled');
-    return;
-  }
-  if (inputs.call && inputs.call !== 'build') {
-    core.info(`Build summary skipped for ${inputs.call} subrequest`);
-    return;
-  }
-  if (!process.env.GITHUB_STEP_SUMMARY) {
-    core.info('Build summary skipped: GITHUB_STEP_SUMMARY is not set');
-    return;
-  }
-  try {
-    const md = renderSummary({
-      ...d,
-      platforms: inputs.platforms,
-      tags: inputs.tags,
-      inputs: summaryInputs(inputs),
-    });
-    await core.summary.addRaw(md, true).write();
-  } catch (err) {
-    core.warning(`could not write the job summary: ${String(err)}`);
-  }
+  await writeJobSummary(enabled, inputs.call, () =>
+    renderSummary({ ...d, platforms: inputs.platforms, tags: inputs.tags, inputs: summaryInputs(inputs) }),
+  );
 }
