@@ -180,6 +180,14 @@ export class BuilderVolume {
   }
 
   /**
+   * The disk image a builder's root lives in, when each builder has one (no XFS quotas): then
+   * a snapshot or a clone copies that one file, not the tree inside it. Null otherwise.
+   */
+  imageOf(id: string): string | null {
+    return this.cap.kind === 'builder-image' ? this.builderImage(id) : null;
+  }
+
+  /**
    * Prepares the builders directory (mounting the image when asked) and says at start what
    * bounds builder disk use; a missing bound is a warning that names the flag that fixes it.
    */
@@ -396,7 +404,14 @@ export class BuilderVolume {
       );
     }
     await fs.mkdir(root, { recursive: true, mode: 0o700 });
-    await tool('mount', ['-t', 'xfs', '-o', 'loop', image, root], `mount of builder ${id}'s disk image`);
+    // nouuid: a clone's image is a reflink copy of its primary's, with the same XFS UUID, and XFS
+    // refuses a second mount of a UUID. A new UUID (xfs_admin -U) would rewrite the whole log,
+    // tens of MiB per clone; skipping the check costs nothing, each image is its own filesystem.
+    await tool(
+      'mount',
+      ['-t', 'xfs', '-o', 'loop,nouuid', image, root],
+      `mount of builder ${id}'s disk image`,
+    );
     if (grow) await tool('xfs_growfs', ['-d', root], `xfs_growfs of builder ${id}'s disk image`);
   }
 

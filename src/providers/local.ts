@@ -17,12 +17,14 @@ import { createCa, issueClientCert, issueServerCert, renewClientCert, type CertK
 import { BuilderCgroups, type BuilderLimits } from './local-cgroup.js';
 import { BuilderNetworks, type BuilderNetworkOptions, type PreparedNetwork } from './local-network.js';
 import { BuilderVolume, type VolumeSpec } from './local-volume.js';
+import { copyImage, copyTree, diskUsage, probeCloneMethod, type CloneProbe } from './local-clone.js';
 import { BuilderGateway, type ConnectionAuthorizer, type OpenConnection } from './gateway.js';
 import {
   nativePlatform,
   processAlive,
   ProvisionError,
   type BuilderHealth,
+  type BuilderRole,
   type BuilderSpec,
   type LaunchResult,
   type ListedBuilder,
@@ -103,6 +105,26 @@ interface BuilderState {
   advertiseHost: string;
   pid: number | null;
   startedAt: string | null;
+  /** Absent in the state of a builder from before clones: a primary. */
+  role?: BuilderRole;
+  /** A clone's source snapshot. */
+  snapshotId?: string;
+  /** The GC cap it was launched with, so a restart after a snapshot keeps it. */
+  maxUsedSpaceBytes?: number;
+}
+
+/** `<buildersDir>/.snapshots/<id>/snapshot.json`, next to the copied `root/` or `image.xfs`. */
+interface SnapshotMeta {
+  id: string;
+  builderId: string;
+  projectId: string;
+  platform: string;
+  createdAt: string;
+  sizeBytes: number | null;
+  downtimeMs: number;
+  method: CloneProbe['method'];
+  /** `tree`: the root directory copied; `image`: the builder's disk image file copied. */
+  layout: 'tree' | 'image';
 }
 
 const BUILDER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -250,6 +272,10 @@ export class LocalProvider implements Provider {
   private volume: BuilderVolume | null = null;
   private gateway!: BuilderGateway;
   private readonly dns: string[];
+  /** Set by create(): how caches are copied on this data directory's filesystem. */
+  private clone: CloneProbe = { method: 'full-copy', fsType: 'unknown', reason: 'not probed' };
+  /** Snapshots in progress by builder id; a launch of that builder waits for it. */
+  private readonly snapshotting = new Map<string, Promise<unknown>>();
 
   private constructor(
     private readonly buildkitd: string,
@@ -312,7 +338,53 @@ export class LocalProvider implements Provider {
     }
     // Bridges and rules a crashed server left; those of builders still running stay for adoption.
     await network.reconcile(new Set((await p.scanProcesses()).keys()));
+    try {
+      p.clone = await probeCloneMethod(p.buildersDir);
+      await p.removePartialCopies();
+    } catch (err) {
+      await p.close({ stopBuilders: false });
+      throw err;
+    }
+    const log = p.clone.method === 'reflink' ? p.log.info.bind(p.log) : p.log.warn.bind(p.log);
+    log(
+      {
+        clone_method: p.clone.method,
+        filesystem: p.clone.fsType,
+        builders_dir: p.buildersDir,
+        per_builder_images: p.volume?.imageOf('probe') != null,
+      },
+      `builder caches are cloned by ${p.clone.method === 'reflink' ? 'copy-on-write reflinks' : 'full copies'}: ${p.clone.reason}`,
+    );
     return p;
+  }
+
+  /** Copies a crash cut short: never used, always started again. */
+  private async removePartialCopies(): Promise<void> {
+    const snaps = this.snapshotsDir;
+    for (const name of await fs.readdir(snaps).catch(() => [] as string[])) {
+      if (name.endsWith('.partial')) await fs.rm(path.join(snaps, name), { recursive: true, force: true });
+    }
+    for (const name of await fs.readdir(this.buildersDir).catch(() => [] as string[])) {
+      if (BUILDER_ID_RE.test(name))
+        await fs.rm(path.join(this.buildersDir, name, 'root.partial'), { recursive: true, force: true });
+    }
+    const images = this.volume?.imageOf('x');
+    if (images) {
+      for (const name of await fs.readdir(path.dirname(images)).catch(() => [] as string[])) {
+        if (/\.(partial|seed)$/.test(name))
+          await fs.rm(path.join(path.dirname(images), name), { force: true });
+      }
+    }
+  }
+
+  /** Snapshots live on the builders' filesystem (reflinks do not cross filesystems); a dot name is never a builder. */
+  private get snapshotsDir(): string {
+    return path.join(this.buildersDir, '.snapshots');
+  }
+
+  /** How this provider clones caches, as probed at start. */
+  get cloneProbe(): CloneProbe {
+    return this.clone;
   }
 
   /** `cni` (RUN steps isolated) or `host`. */
@@ -398,10 +470,8 @@ export class LocalProvider implements Provider {
     return this.supported;
   }
 
-  // Transitional (issue 11 in progress): the local provider has no clone support yet, and a batch
-  // is as many local launches at once, each answered on its own.
   capabilities(): ProviderCapabilities {
-    return { cloneMethod: 'none', maxBatchSize: 16 };
+    return { cloneMethod: this.clone.method, maxBatchSize: 16 };
   }
 
   async launchBatch(specs: BuilderSpec[]): Promise<LaunchResult[]> {
@@ -410,6 +480,7 @@ export class LocalProvider implements Provider {
         try {
           return { ok: true, builder: await this.launch(spec) };
         } catch (err) {
+          if (err instanceof ProvisionError) return { ok: false, error: err };
           const kind = err instanceof ConfigurationError ? 'permanent' : 'transient';
           return { ok: false, error: new ProvisionError(kind, errorMessage(err), { cause: err }) };
         }
@@ -417,19 +488,210 @@ export class LocalProvider implements Provider {
     );
   }
 
-  snapshot(builderId: string): Promise<SnapshotInfo> {
-    return Promise.reject(
-      new ProvisionError(
-        'permanent',
-        `the local provider cannot snapshot builder ${builderId}: clones are not supported yet`,
-      ),
-    );
+  /**
+   * Stops the primary cleanly (SIGTERM: buildkitd closes its bolt databases), checks that no
+   * buildkitd serves its root any more, copies the root (or its disk image), and starts and
+   * adopts it again when it was running. The caller guarantees no build runs on it.
+   */
+  snapshot(builderId: string, snapshotId: string): Promise<SnapshotInfo> {
+    if (!BUILDER_ID_RE.test(snapshotId))
+      return Promise.reject(
+        new ProvisionError(
+          'permanent',
+          `invalid snapshot id "${snapshotId}": use letters, digits, ".", "_" or "-"`,
+        ),
+      );
+    const prior = this.snapshotting.get(builderId) ?? Promise.resolve();
+    const p = prior
+      .catch(() => undefined)
+      .then(() => this.launching.get(builderId)?.catch(() => undefined))
+      .then(() => this.takeSnapshot(builderId, snapshotId));
+    const tracked: Promise<unknown> = p
+      .finally(() => {
+        if (this.snapshotting.get(builderId) === tracked) this.snapshotting.delete(builderId);
+      })
+      .catch(() => undefined);
+    this.snapshotting.set(builderId, tracked);
+    return p;
   }
 
-  async deleteSnapshot(): Promise<void> {}
+  private async takeSnapshot(builderId: string, snapshotId: string): Promise<SnapshotInfo> {
+    const state = await this.readState(builderId);
+    if (!state)
+      throw new ProvisionError(
+        'permanent',
+        `builder ${builderId} has never been started; nothing to snapshot`,
+      );
+    if (state.role === 'clone')
+      throw new ProvisionError(
+        'permanent',
+        `builder ${builderId} is a clone; only a primary is snapshotted (clones are never written back)`,
+      );
+    const dest = path.join(this.snapshotsDir, snapshotId);
+    if (await exists(dest))
+      throw new ProvisionError('permanent', `snapshot ${snapshotId} already exists; pick a new id`);
+    await fs.mkdir(this.snapshotsDir, { recursive: true, mode: 0o700 });
+    const f = this.files(builderId);
+    const wasRunning = (await this.findPid(builderId)) !== null;
+    const stoppedAt = Date.now();
+    if (wasRunning) await this.stop(builderId);
+    const left = await this.findPid(builderId);
+    if (left !== null)
+      throw new ProvisionError(
+        'transient',
+        `buildkitd of builder ${builderId} (pid ${left}) did not stop; no snapshot was taken of a live daemon`,
+      );
+    const image = this.volume?.imageOf(builderId) ?? null;
+    const partial = `${dest}.partial`;
+    await fs.rm(partial, { recursive: true, force: true });
+    await fs.mkdir(partial, { mode: 0o700 });
+    let copyMs = 0;
+    let restart: Error | null = null;
+    let sizeBytes: number | null = null;
+    try {
+      const copyStart = Date.now();
+      this.log.info(
+        { builder_id: builderId, snapshot_id: snapshotId, method: this.clone.method, daemon_running: false },
+        'snapshot: copying the stopped builder',
+      );
+      if (image) {
+        if (await exists(image)) await copyImage(image, path.join(partial, 'image.xfs'), this.clone.method);
+        else
+          throw new ProvisionError(
+            'permanent',
+            `builder ${builderId} has no disk image yet; nothing to snapshot`,
+          );
+      } else if (await exists(f.root)) {
+        await copyTree(f.root, path.join(partial, 'root'), this.clone.method);
+      } else {
+        throw new ProvisionError('permanent', `builder ${builderId} has no cache yet; nothing to snapshot`);
+      }
+      copyMs = Date.now() - copyStart;
+    } catch (err) {
+      await fs.rm(partial, { recursive: true, force: true });
+      if (wasRunning) await this.restartAfterSnapshot(state).catch(() => undefined);
+      throw err;
+    }
+    if (wasRunning)
+      restart = await this.restartAfterSnapshot(state).then(
+        () => null,
+        (err: Error) => err,
+      );
+    const downtimeMs = wasRunning ? Date.now() - stoppedAt : 0;
+    sizeBytes = await diskUsage(partial);
+    const meta: SnapshotMeta = {
+      id: snapshotId,
+      builderId,
+      projectId: state.projectId,
+      platform: state.platform,
+      createdAt: new Date(stoppedAt).toISOString(),
+      sizeBytes,
+      downtimeMs,
+      method: this.clone.method,
+      layout: image ? 'image' : 'tree',
+    };
+    await fs.writeFile(path.join(partial, 'snapshot.json'), JSON.stringify(meta, null, 2), { mode: 0o600 });
+    await fs.rename(partial, dest);
+    this.log.info(
+      {
+        builder_id: builderId,
+        snapshot_id: snapshotId,
+        method: this.clone.method,
+        copy_ms: copyMs,
+        downtime_ms: downtimeMs,
+        size_bytes: sizeBytes,
+      },
+      'snapshot taken',
+    );
+    if (restart)
+      throw new ProvisionError(
+        'transient',
+        `snapshot ${snapshotId} was taken, but builder ${builderId} did not start again: ${restart.message}`,
+        { cause: restart },
+      );
+    return toSnapshotInfo(meta);
+  }
 
-  listSnapshots(): Promise<SnapshotInfo[]> {
-    return Promise.resolve([]);
+  private restartAfterSnapshot(state: BuilderState): Promise<RunningBuilder> {
+    return this.doLaunch({
+      id: state.id,
+      projectId: state.projectId,
+      platform: state.platform,
+      ...(state.maxUsedSpaceBytes ? { maxUsedSpaceBytes: state.maxUsedSpaceBytes } : {}),
+      role: 'primary',
+    });
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    if (!BUILDER_ID_RE.test(snapshotId)) return;
+    // Clones own copy-on-write copies, never the snapshot's files: deleting it cannot hurt them.
+    await fs.rm(path.join(this.snapshotsDir, snapshotId), { recursive: true, force: true, maxRetries: 3 });
+    this.log.info({ snapshot_id: snapshotId }, 'snapshot deleted');
+  }
+
+  async listSnapshots(): Promise<SnapshotInfo[]> {
+    const out: SnapshotInfo[] = [];
+    for (const name of await fs.readdir(this.snapshotsDir).catch(() => [] as string[])) {
+      if (!BUILDER_ID_RE.test(name)) continue;
+      const meta = await this.readSnapshot(name);
+      if (meta) out.push(toSnapshotInfo(meta));
+    }
+    return out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  private async readSnapshot(id: string): Promise<SnapshotMeta | null> {
+    try {
+      return JSON.parse(
+        await fs.readFile(path.join(this.snapshotsDir, id, 'snapshot.json'), 'utf8'),
+      ) as SnapshotMeta;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A clone's first start: its root becomes a copy-on-write copy of the snapshot (a copy of its
+   * disk image when each builder has one). `workerid` travels inside the root,
+   * so the solver cache resolves; keys are never copied (the clone gets its own CA). A clone
+   * that was seeded before (restarted after a stop) keeps its root.
+   */
+  private async seedClone(spec: BuilderSpec, f: ReturnType<LocalProvider['files']>): Promise<void> {
+    if (!spec.snapshotId)
+      throw new ProvisionError(
+        'permanent',
+        `clone ${spec.id} needs the snapshot it starts from (snapshotId)`,
+      );
+    const image = this.volume?.imageOf(spec.id) ?? null;
+    if (await exists(image ?? f.root)) return;
+    const meta = await this.readSnapshot(spec.snapshotId);
+    if (!meta)
+      throw new ProvisionError(
+        'permanent',
+        `snapshot ${spec.snapshotId} does not exist (deleted, or never taken); take a new one of the primary`,
+      );
+    if ((meta.layout === 'image') !== (image !== null))
+      throw new ProvisionError(
+        'permanent',
+        `snapshot ${spec.snapshotId} holds a ${meta.layout === 'image' ? 'disk image' : 'directory tree'}, but builders here use ${image ? 'disk images' : 'directories'} (--builder-volume changed); take a new snapshot`,
+      );
+    const started = Date.now();
+    const src = path.join(this.snapshotsDir, spec.snapshotId);
+    if (image) {
+      // Mounted with nouuid (see local-volume.ts): it keeps the primary's XFS UUID.
+      await copyImage(path.join(src, 'image.xfs'), image, this.clone.method);
+    } else {
+      await copyTree(path.join(src, 'root'), f.root, this.clone.method);
+    }
+    this.log.info(
+      {
+        builder_id: spec.id,
+        snapshot_id: spec.snapshotId,
+        primary_id: meta.builderId,
+        method: this.clone.method,
+        ms: Date.now() - started,
+      },
+      'clone seeded from snapshot',
+    );
   }
 
   private dir(id: string): string {
@@ -457,6 +719,9 @@ export class LocalProvider implements Provider {
   launch(spec: BuilderSpec): Promise<RunningBuilder> {
     const pending = this.launching.get(spec.id);
     if (pending) return pending;
+    // A snapshot stops and restarts the builder: launch once it is done (it adopts the restarted one).
+    const snap = this.snapshotting.get(spec.id);
+    if (snap) return snap.catch(() => undefined).then(() => this.launch(spec));
     const p = this.doLaunch(spec).finally(() => this.launching.delete(spec.id));
     this.launching.set(spec.id, p);
     return p;
@@ -465,6 +730,22 @@ export class LocalProvider implements Provider {
   private async doLaunch(spec: BuilderSpec): Promise<RunningBuilder> {
     const f = this.files(spec.id);
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
+    if (spec.role === 'clone') {
+      // Recorded before the copy, so a server that restarts mid-copy knows this is a clone.
+      const prevState = await this.readState(spec.id);
+      if (!prevState)
+        await this.writeState(spec.id, {
+          id: spec.id,
+          projectId: spec.projectId,
+          platform: spec.platform,
+          advertiseHost: this.advertiseHost,
+          pid: null,
+          startedAt: null,
+          role: 'clone',
+          snapshotId: spec.snapshotId,
+        });
+      await this.seedClone(spec, f);
+    }
     await this.volume?.assign(spec.id, f.dir);
     await this.cgroups?.prepare(spec.id);
     const ca = await this.ensureCa(spec.id);
@@ -585,6 +866,9 @@ export class LocalProvider implements Provider {
       advertiseHost,
       pid,
       startedAt: startedAt.toISOString(),
+      role: spec.role ?? prev?.role ?? 'primary',
+      ...((spec.snapshotId ?? prev?.snapshotId) ? { snapshotId: spec.snapshotId ?? prev?.snapshotId } : {}),
+      ...(spec.maxUsedSpaceBytes ? { maxUsedSpaceBytes: spec.maxUsedSpaceBytes } : {}),
     };
     try {
       await fs.writeFile(f.pidfile, `${pid}\n`, { mode: 0o600 });
@@ -694,6 +978,7 @@ export class LocalProvider implements Provider {
       const pid = running.get(id) ?? null;
       out.push({
         id,
+        ...(state ? { role: state.role ?? 'primary' } : {}),
         state: pid !== null ? 'running' : 'stopped',
         pid,
         endpoint: state && pid !== null ? this.gateway.endpoint : null,
@@ -907,6 +1192,23 @@ export class LocalProvider implements Provider {
       return '';
     }
   }
+}
+
+function toSnapshotInfo(m: SnapshotMeta): SnapshotInfo {
+  return {
+    id: m.id,
+    builderId: m.builderId,
+    createdAt: new Date(m.createdAt),
+    sizeBytes: m.sizeBytes,
+    downtimeMs: m.downtimeMs,
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** A unix socket path in the builder dir, or in the temp dir when that would exceed sun_path. */
