@@ -9,8 +9,22 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { errorMessage } from '../lib/errors.js';
 
-/** Where the gateway forwards a builder's traffic: a unix socket (local) or a TCP address. */
-export type Upstream = { path: string } | { host: string; port: number };
+/**
+ * Where the gateway forwards a builder's traffic: a unix socket (local), a TCP address, or a
+ * TCP address spoken to over mutual TLS (a builder pod: its buildkitd is on a shared network,
+ * so it requires a certificate of its own CA; the gateway presents one it holds).
+ */
+export type Upstream = { path: string } | { host: string; port: number; tls?: UpstreamTls };
+
+export interface UpstreamTls {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  serverName: string;
+}
+
+/** Finds the route of a server name the gateway has no route for (another replica launched it). */
+export type RouteResolver = (serverName: string) => Promise<GatewayRoute | null>;
 
 export interface GatewayRoute {
   builderId: string;
@@ -56,6 +70,9 @@ const anyCertOfTheCa: ConnectionAuthorizer = async (p) => ({ ok: true, owner: p.
 export class BuilderGateway {
   private readonly open = new Set<Tracked>();
   private authorize: ConnectionAuthorizer = anyCertOfTheCa;
+  private resolver: RouteResolver | null = null;
+  /** Server names the resolver did not know, and until when that answer holds. */
+  private readonly unknown = new Map<string, number>();
   private closed = false;
 
   private constructor(
@@ -73,6 +90,8 @@ export class BuilderGateway {
     logger: GatewayLogger;
   }): Promise<BuilderGateway> {
     const routes = new Map<string, { route: GatewayRoute; context: tls.SecureContext }>();
+    // Assigned once the server listens; SNICallback runs only after that.
+    let self: BuilderGateway | undefined = undefined;
     const server = tls.createServer({
       requestCert: true,
       rejectUnauthorized: true,
@@ -81,8 +100,17 @@ export class BuilderGateway {
       // gRPC's small frames must not wait for Nagle and delayed ACKs (≈40 ms a round trip)
       noDelay: true,
       // Only the SNI context (a builder's cert and CA) can complete a handshake.
-      SNICallback: (name, cb) => cb(null, routes.get(name.toLowerCase())?.context),
+      SNICallback: (name, cb) => {
+        const key = name.toLowerCase();
+        const hit = routes.get(key);
+        if (hit || !self) return cb(null, hit?.context);
+        self.resolve(key).then(
+          (r) => cb(null, r?.context),
+          () => cb(null, undefined),
+        );
+      },
     });
+
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => {
@@ -92,11 +120,12 @@ export class BuilderGateway {
     });
     const port = (server.address() as net.AddressInfo).port;
     const host = opts.advertiseHost.includes(':') ? `[${opts.advertiseHost}]` : opts.advertiseHost;
-    const self = new BuilderGateway(routes, server, `tcp://${host}:${port}`, opts.logger);
-    server.on('secureConnection', (socket) => void self.accept(socket));
+    self = new BuilderGateway(routes, server, `tcp://${host}:${port}`, opts.logger);
+    const gw = self;
+    server.on('secureConnection', (socket) => void gw.accept(socket));
     // Refused handshakes (another CA, expired, no certificate, unknown name) end here.
     server.on('tlsClientError', () => undefined);
-    return self;
+    return gw;
   }
 
   get port(): number {
@@ -108,7 +137,36 @@ export class BuilderGateway {
     this.authorize = fn;
   }
 
+  /**
+   * Installs the lookup of routes this gateway was not given (a builder another control-plane
+   * replica launched). Unknown names are remembered for a few seconds, so a stream of made-up
+   * server names costs one lookup each, not one per handshake.
+   */
+  setResolver(fn: RouteResolver): void {
+    this.resolver = fn;
+  }
+
+  private async resolve(name: string): Promise<{ route: GatewayRoute; context: tls.SecureContext } | null> {
+    if (!this.resolver || this.closed) return null;
+    const until = this.unknown.get(name);
+    if (until !== undefined && until > Date.now()) return null;
+    let route: GatewayRoute | null = null;
+    try {
+      route = await this.resolver(name);
+    } catch (err) {
+      this.log.warn({ server_name: name, err: errorMessage(err) }, 'builder route lookup failed');
+    }
+    if (!route || route.serverName.toLowerCase() !== name) {
+      if (this.unknown.size > 10_000) this.unknown.clear();
+      this.unknown.set(name, Date.now() + 5000);
+      return null;
+    }
+    this.setRoute(route);
+    return this.routes.get(name) ?? null;
+  }
+
   setRoute(route: GatewayRoute): void {
+    this.unknown.delete(route.serverName.toLowerCase());
     const context = tls.createSecureContext({ cert: route.certPem, key: route.keyPem, ca: route.caPem });
     this.routes.set(route.serverName.toLowerCase(), { route, context });
   }
@@ -202,20 +260,39 @@ export class BuilderGateway {
       upstream: null,
     };
     this.open.add(tracked);
-    const up = net.connect(entry.route.upstream);
+    const target = entry.route.upstream;
+    const up: net.Socket =
+      'host' in target && target.tls
+        ? tls.connect({
+            host: target.host,
+            port: target.port,
+            ca: target.tls.caPem,
+            cert: target.tls.certPem,
+            key: target.tls.keyPem,
+            servername: target.tls.serverName,
+            // buildkitd speaks gRPC: HTTP/2 negotiated by ALPN
+            ALPNProtocols: ['h2'],
+          })
+        : net.connect(target);
+    up.setNoDelay(true);
     tracked.upstream = up;
     const end = (): void => {
       this.open.delete(tracked);
       client.destroy();
       up.destroy();
     };
-    up.once('connect', () => {
+    up.once(up instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
       client.pipe(up);
       up.pipe(client);
       client.resume();
     });
     up.on('error', (err) => {
       this.log.warn({ builder_id: peer.builderId, err: errorMessage(err) }, 'builder unreachable');
+      // A looked-up route may be stale (the pod moved): the next connection looks it up again.
+      if (this.resolver) {
+        const name = entry.route.serverName.toLowerCase();
+        if (this.routes.get(name) === entry) this.routes.delete(name);
+      }
       end();
     });
     up.once('close', end);

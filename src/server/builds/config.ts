@@ -12,8 +12,19 @@ import {
   type BuilderNetworkMode,
 } from '../../providers/local-network.js';
 import type { PluginOption } from '../http/plugin.js';
+import {
+  KUBERNETES_OPTIONS,
+  loadKubernetesConfig,
+  loadProviderName,
+  type KubernetesConfig,
+  type ProviderName,
+} from './kubernetes-config.js';
 
 export interface BuildsConfig {
+  /** Where builders run: buildkitd processes on this host, or pods in a cluster. */
+  provider: ProviderName;
+  /** Settings of the kubernetes provider; null with the local one. */
+  kubernetes: KubernetesConfig | null;
   /** buildkitd binary; undefined = HOIST_BUILDKITD, PATH, ~/.cache/hoist-engine/bin. */
   buildkitdPath?: string;
   /** Address the builders' gateway listens on. */
@@ -132,7 +143,7 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     name: 'builders-on-exit',
     env: 'HOIST_BUILDERS_ON_EXIT',
     description:
-      'on a graceful stop: "stop" builders (default) or "keep" them running for the next server to adopt',
+      'on a graceful stop: "stop" builders or "keep" them running for the next server to adopt (default: stop with the local provider, keep with kubernetes)',
   },
   {
     name: 'builder-insecure-registries',
@@ -215,6 +226,7 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     env: 'HOIST_BUILDER_DNS',
     description: "comma-separated nameservers for RUN steps (default: the host's non-loopback resolvers)",
   },
+  ...KUBERNETES_OPTIONS,
 ];
 
 /** "90" (seconds), "90s", "1500ms", "15m", "6h", "30d" → ms; null when malformed. */
@@ -266,7 +278,11 @@ function host(opts: Record<string, string | undefined>, name: string): string | 
 }
 
 export function loadBuildsConfig(opts: Record<string, string | undefined>): BuildsConfig {
-  const onExit = (opts['builders-on-exit'] ?? 'stop').trim() || 'stop';
+  const provider = loadProviderName(opts);
+  // Pods outlive a server replica (a rolling update must not stop every builder); local
+  // processes are this host's and stop with the server unless told otherwise.
+  const defaultOnExit = provider === 'kubernetes' ? 'keep' : 'stop';
+  const onExit = (opts['builders-on-exit'] ?? defaultOnExit).trim() || defaultOnExit;
   if (onExit !== 'stop' && onExit !== 'keep') {
     throw new ConfigurationError(
       `--builders-on-exit (HOIST_BUILDERS_ON_EXIT) must be "stop" or "keep", got "${onExit}"`,
@@ -358,6 +374,8 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     }
   }
   return {
+    provider,
+    kubernetes: loadKubernetesConfig(opts, { durationMs: parseDuration, maxUsedSpaceBytes: maxUsed }),
     buildkitdPath: opts.buildkitd?.trim() || undefined,
     builderListenHost: listenHost,
     builderGatewayPort: gatewayPort,

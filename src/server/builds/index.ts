@@ -1,8 +1,8 @@
-// The builds plugin of `hoist server`: build lifecycle routes, the local provider, the sweep.
+// The builds plugin of `hoist server`: build lifecycle routes, the provider, the sweep.
 import { errorMessage } from '../../lib/errors.js';
-import { LocalProvider } from '../../providers/local.js';
 import type { HoistPlugin } from '../http/plugin.js';
 import { BUILDS_OPTIONS, loadBuildsConfig } from './config.js';
+import { createProvider } from './provider-factory.js';
 import { Insights, insightsMigrations } from '../insights/index.js';
 import { registerUi } from '../ui/index.js';
 import { registerBuildMetrics } from './metrics.js';
@@ -17,31 +17,7 @@ export const buildsPlugin: HoistPlugin = {
   async register(app, deps) {
     const config = loadBuildsConfig(deps.config.pluginOptions);
     const logger = deps.logger.child({ component: 'builds' });
-    const provider = await LocalProvider.create({
-      dataDir: deps.config.dataDir,
-      buildkitdPath: config.buildkitdPath,
-      listenHost: config.builderListenHost,
-      gatewayPort: config.builderGatewayPort,
-      advertiseHost: config.builderAdvertiseHost,
-      maxUsedSpaceBytes: config.maxUsedSpaceBytes,
-      insecureRegistries: config.insecureRegistries,
-      limits: config.builderLimits ?? undefined,
-      volume: config.builderVolume,
-      diskLimitBytes: config.builderDiskLimitBytes,
-      network: {
-        mode: config.builderNetwork,
-        subnetPool: config.builderSubnetPool,
-        cniBinDir: config.builderCniBinDir,
-      },
-      dns: config.builderDns,
-      logger,
-    });
-    if (!config.builderLimits) {
-      logger.warn(
-        {},
-        'builders run without pids, memory or CPU limits (--builder-cgroups off): one build can exhaust the host for every other build and the server',
-      );
-    }
+    const { provider, details } = await createProvider(config, deps.config.dataDir, logger);
     const service = new BuildService({
       db: deps.db,
       tokens: deps.tokens,
@@ -76,14 +52,12 @@ export const buildsPlugin: HoistPlugin = {
     deps.lifecycle.onShutdown(() => service.shutdown());
     logger.info(
       {
-        buildkitd: provider.buildkitdPath,
-        builder_gateway: provider.gatewayEndpoint,
+        ...details,
         cert_lifetime_ms: config.certLifetimeMs,
         idle_timeout_ms: config.idleTimeoutMs,
         max_build_duration_ms: config.maxBuildDurationMs,
         heartbeat_grace_ms: config.heartbeatGraceMs,
         builders_on_exit: config.buildersOnExit,
-        builder_network: provider.networkMode,
       },
       'builds enabled',
     );

@@ -1,0 +1,92 @@
+// Makes the provider the flags ask for. The kubernetes provider (and its API client library) is
+// loaded only when asked for, so a local server and the CLI never pay for it at start.
+import { LocalProvider } from '../../providers/local.js';
+import type { ProviderLogger } from '../../providers/local.js';
+import type { Provider } from '../../providers/provider.js';
+import type { BuildsConfig } from './config.js';
+
+export interface CreatedProvider {
+  provider: Provider;
+  /** What the "builds enabled" log line says about it. */
+  details: Record<string, unknown>;
+}
+
+export async function createProvider(
+  config: BuildsConfig,
+  dataDir: string,
+  logger: ProviderLogger,
+): Promise<CreatedProvider> {
+  if (config.provider === 'kubernetes') {
+    const k = config.kubernetes!;
+    const { KubernetesProvider } = await import('../../providers/kubernetes.js');
+    const provider = await KubernetesProvider.create({
+      kubeconfig: k.kubeconfig,
+      platforms: k.platforms,
+      settings: {
+        namespace: k.namespace ?? '',
+        instance: k.instance,
+        image: k.image,
+        imagePullPolicy: k.imagePullPolicy,
+        storageClass: k.storageClass,
+        volumeSize: k.volumeSize,
+        resources: k.resources,
+        security: k.security,
+        nodeSelector: k.nodeSelector,
+        cloneMode: k.cloneMode,
+        snapshotClass: k.snapshotClass,
+      },
+      listenHost: config.builderListenHost,
+      gatewayPort: config.builderGatewayPort,
+      advertiseHost: config.builderAdvertiseHost,
+      maxUsedSpaceBytes: config.maxUsedSpaceBytes,
+      insecureRegistries: config.insecureRegistries,
+      dns: config.builderDns,
+      readyTimeoutMs: k.readyTimeoutMs,
+      logger,
+    });
+    return {
+      provider,
+      details: {
+        provider: 'kubernetes',
+        namespace: provider.namespace,
+        image: k.image,
+        clone_mode: k.cloneMode,
+        builder_gateway: provider.gatewayEndpoint,
+      },
+    };
+  }
+  const provider = await LocalProvider.create({
+    dataDir,
+    buildkitdPath: config.buildkitdPath,
+    listenHost: config.builderListenHost,
+    gatewayPort: config.builderGatewayPort,
+    advertiseHost: config.builderAdvertiseHost,
+    maxUsedSpaceBytes: config.maxUsedSpaceBytes,
+    insecureRegistries: config.insecureRegistries,
+    limits: config.builderLimits ?? undefined,
+    volume: config.builderVolume,
+    diskLimitBytes: config.builderDiskLimitBytes,
+    network: {
+      mode: config.builderNetwork,
+      subnetPool: config.builderSubnetPool,
+      cniBinDir: config.builderCniBinDir,
+    },
+    dns: config.builderDns,
+    logger,
+  });
+  if (!config.builderLimits) {
+    logger.warn(
+      {},
+      'builders run without pids, memory or CPU limits (--builder-cgroups off): one build can exhaust the host for every other build and the server',
+    );
+  }
+  return {
+    provider,
+    details: {
+      provider: 'local',
+      buildkitd: provider.buildkitdPath,
+      builder_gateway: provider.gatewayEndpoint,
+      builder_network: provider.networkMode,
+    },
+  };
+}
