@@ -332,7 +332,7 @@ export interface Registry {
  * storage starts as a copy of the cached one that holds the Debian base image, unless
  * `seed: false`.
  */
-export async function startRegistry(opts: { seed?: boolean } = {}): Promise<Registry> {
+export async function startRegistry(opts: { seed?: boolean; ip?: string } = {}): Promise<Registry> {
   const bins = engineBinaries();
   const seedDir = join(engineCacheDir(), 'base', BASE_IMAGE_TAG, 'registry');
   if (opts.seed !== false && !existsSync(join(engineCacheDir(), 'base', BASE_IMAGE_TAG, 'registry.done'))) {
@@ -343,7 +343,8 @@ export async function startRegistry(opts: { seed?: boolean } = {}): Promise<Regi
   if (opts.seed === false) await mkdir(storage);
   else cpSync(seedDir, storage, { recursive: true });
   const port = await freePort();
-  const host = `127.0.0.1:${port}`;
+  // `ip`: an address of a bridge the test made (e.g. the test cluster's), for pods to push to.
+  const host = `${opts.ip ?? '127.0.0.1'}:${port}`;
   const configFile = join(dir, 'config.yml');
   await writeFile(
     configFile,
