@@ -43,6 +43,7 @@ import {
   copyPod,
   identityOf,
   isOwned,
+  labelValue,
   names,
   nodeArch,
   objectNameFromServerName,
@@ -467,10 +468,9 @@ export class KubernetesProvider implements Provider {
     const n = names(b.id);
     const started = Date.now();
     const config = this.config(spec);
-    const secret = await this.ensureSecret(b, config);
-    const pvc = await this.ensureVolume(b);
     const hash = podSpecHash(this.s, b, config);
 
+    // The pod first: whether it is adopted or replaced decides what happens to a clone's volume.
     let pod = await this.readPod(n.pod);
     let adopted = false;
     if (pod && !isOwned(pod.metadata, this.s.instance)) {
@@ -479,25 +479,33 @@ export class KubernetesProvider implements Provider {
         `pod ${n.pod} exists in namespace ${this.s.namespace} but Hoist did not make it; remove it or pick another namespace`,
       );
     }
-    if (pod) {
-      const replace =
-        pod.metadata?.deletionTimestamp !== undefined ||
+    const replace =
+      pod !== null &&
+      (pod.metadata?.deletionTimestamp !== undefined ||
         pod.metadata?.annotations?.[ANNOTATIONS.specHash] !== hash ||
         pod.status?.phase === 'Failed' ||
-        pod.status?.phase === 'Succeeded';
-      if (replace) {
-        if (!pod.metadata?.deletionTimestamp) {
-          this.log.info(
-            { builder_id: b.id, pod: n.pod },
-            'replacing builder pod (settings changed or it ended)',
-          );
-        }
-        await this.deletePodAndWait(n.pod);
-        pod = null;
-      } else {
-        adopted = podRunning(pod);
+        pod.status?.phase === 'Succeeded');
+    if (b.role === 'clone' && (pod === null || replace)) {
+      // A clone's volume and keys belong to its pod: with the pod gone they are being collected.
+      // It starts over from the snapshot.
+      await this.destroy(b.id);
+      await this.waitGone(`persistentvolumeclaim ${n.pvc}`, () => this.readPvc(n.pvc), 120_000);
+      await this.waitGone(`secret ${n.secret}`, () => this.readSecret(n.secret), 60_000);
+      pod = null;
+    } else if (pod && replace) {
+      if (!pod.metadata?.deletionTimestamp) {
+        this.log.info(
+          { builder_id: b.id, pod: n.pod },
+          'replacing builder pod (settings changed or it ended)',
+        );
       }
+      await this.deletePodAndWait(n.pod);
+      pod = null;
+    } else if (pod) {
+      adopted = podRunning(pod);
     }
+    const secret = await this.ensureSecret(b, config);
+    const pvc = await this.ensureVolume(b);
     if (!pod) {
       pod = await this.createOrRead(
         `pod ${n.pod}`,
@@ -964,7 +972,7 @@ export class KubernetesProvider implements Provider {
             }),
           () => this.readPvc(snapName),
         );
-        const labels = { [LABELS.snapshotId]: pvc.metadata!.labels![LABELS.builderId]! };
+        const labels = { [LABELS.snapshotId]: labelValue(snapshotId) };
         // copy-pod: the copy itself. pvc-clone: a pod that mounts the clone, so a class that binds
         // on first use clones now, while the primary is stopped, and not once it runs again.
         sizeBytes = await this.runCopy(
