@@ -4,7 +4,6 @@ import { mkdtemp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from '
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
-  BUILD_ERROR_MAX_BYTES,
   type BuilderActive,
   type BuilderAnswer,
   type CreateBuildRequest,
@@ -14,7 +13,7 @@ import {
 } from '../lib/api-types.js';
 import { HoistClient } from '../lib/client.js';
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
-import { escapeControls, truncateUtf8 } from '../lib/text.js';
+import { escapeControls } from '../lib/text.js';
 import {
   type BuildxCommand,
   type NodeSpec,
@@ -36,9 +35,16 @@ import {
   parseDuration,
 } from './build-argv.js';
 import { buildxHelp } from './build-help.js';
+import {
+  type FinishState,
+  OWNER_FILE,
+  backgroundFinishEnabled,
+  endBuild,
+  handOffFinish,
+} from './build-finish.js';
 import { configPath, fetchGithubIdToken, findHoistJson, readUserConfig } from './config.js';
 import { type HoistJsonFound, resolveApiUrl, resolveProject, resolveToken } from './resolve.js';
-import { buildContext, phasesOf, reportSteps } from './steps.js';
+import { buildContext, reportSteps } from './steps.js';
 import { VERSION } from './version.js';
 
 type Env = Record<string, string | undefined>;
@@ -48,6 +54,11 @@ export interface BuildIo {
   cwd: string;
   stderr: { write(s: string): unknown };
   stdout: { write(s: string): unknown };
+  /**
+   * A successful build's end (steps, clean-up, finish) may go to a background process (`hoist
+   * __finish-build`, the same script): only when this is the CLI process itself.
+   */
+  finishInBackground?: boolean;
 }
 
 const DEFAULT_WAIT_MS = 10 * 60_000;
@@ -299,11 +310,8 @@ export async function runOnHoist(
   });
   for (const w of project.warnings) warn(w);
 
-  let client = new HoistClient({
-    apiUrl: api.value,
-    userAgent: `hoist-cli/${VERSION}`,
-    caPem: await readCaCert(env),
-  });
+  const caPem = await readCaCert(env);
+  let client = new HoistClient({ apiUrl: api.value, userAgent: USER_AGENT, caPem });
   if (tokenChoice.value.kind === 'token') {
     client = client.withToken(tokenChoice.value.token);
   } else {
@@ -367,6 +375,7 @@ export async function runOnHoist(
     error: `hoist ${run.command} stopped before buildx ran`,
   };
   let exitCode = 1;
+  let finisherPid: number | undefined;
   try {
     const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : run.platforms;
     // One --wait budget for the server to take the build and for its builders.
@@ -497,6 +506,43 @@ export async function runOnHoist(
     });
     child = undefined;
     timings.mark('built');
+    // Success: what is left changes nothing for the exit status (steps, clean-up, the finish
+    // report), so a background process of our own does it and this one exits now.
+    if (
+      exitCode === 0 &&
+      cancelReason === undefined &&
+      io.finishInBackground &&
+      backgroundFinishEnabled(env)
+    ) {
+      const state: FinishState = {
+        api_url: bc.apiUrl,
+        user_agent: USER_AGENT,
+        ca_pem: caPem,
+        build_id: id,
+        build_token: created.build_token,
+        builder,
+        buildx_config: bxConfig,
+        tmp: dir0,
+        platforms,
+        dockerfile: run.dockerfile,
+        bx,
+        heartbeat_ms: hbMs,
+        marks: { ...timings.marks },
+        timings_file: env.HOIST_TIMINGS_FILE ? `${env.HOIST_TIMINGS_FILE}.finisher.json` : undefined,
+      };
+      // from now on the finisher owns the private dir: a later run sweeps it only once that is gone
+      finisherPid = await handOffFinish(state, buildxEnv, (pid) =>
+        writeFile(join(dir0, OWNER_FILE), JSON.stringify({ ...owner, pid }), { mode: 0o600 }),
+      ).catch((err: unknown) => {
+        warn(`finishing the build here (no background process: ${errorMessage(err)})`);
+        return undefined;
+      });
+      if (finisherPid !== undefined) {
+        timings.mark('handed_off');
+        result = { status: 'success' };
+        return exitCode;
+      }
+    }
     // The server closes an ended build's builder connections at once, so buildx may fail
     // before a heartbeat tells us why: ask.
     if (exitCode !== 0 && cancelReason === undefined) {
@@ -545,47 +591,39 @@ export async function runOnHoist(
     if (heartbeat) clearTimeout(heartbeat);
     if (killTimer) clearTimeout(killTimer);
     await preparing?.catch(() => undefined);
-    // None of these waits on another: the builder definition and the private dir go while the
-    // server is told the build's end (which ends its certificates there).
-    const removed = (async (): Promise<void> => {
-      if (builder) {
-        const name = builder;
-        await removeBuilder(bxConfig, name).catch((err: unknown) =>
-          warn(
-            `could not remove buildx builder ${name} (${errorMessage(err)}); run "docker buildx rm ${name}"`,
-          ),
-        );
-      }
-      if (tmp) await rm(tmp, { recursive: true, force: true });
-      timings.mark('cleaned');
-    })();
-    const reported = (async (): Promise<void> => {
-      if (!buildClient || !buildId) return;
-      try {
-        // The server refuses a longer error (413): send its start rather than lose the finish.
-        const error = result.error && truncateUtf8(result.error, BUILD_ERROR_MAX_BYTES);
-        const phases = phasesOf(timings.marks);
-        await buildClient.finishBuild(buildId, error ? { ...result, error, phases } : { ...result, phases });
-      } catch (err) {
-        // a build the server already canceled or expired refuses a finish; that is not the user's error
-        if (!(err instanceof HoistApiError) || result.status !== 'canceled') {
-          warn(`could not report the build's end (${result.status}): ${errorMessage(err)}`);
-        }
-      }
-    })();
-    await Promise.all([removed, reported, swept]);
+    // Handed off: the background process removes the builder and the private dir and reports
+    // the end. Otherwise the builder definition and the private dir go while the server is told
+    // the build's end (which ends its certificates there); neither waits on the other.
+    const ended =
+      finisherPid === undefined
+        ? endBuild({
+            client: buildClient,
+            buildId,
+            builder,
+            bxConfig,
+            tmp,
+            result,
+            marks: timings.marks,
+            warn,
+            onCleaned: () => timings.mark('cleaned'),
+          })
+        : undefined;
+    await Promise.all([ended, swept]);
     timings.mark('finished');
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (env.HOIST_TIMINGS_FILE) {
-      await writeFile(env.HOIST_TIMINGS_FILE, JSON.stringify({ build_id: buildId, ...timings.marks }));
+      await writeFile(
+        env.HOIST_TIMINGS_FILE,
+        JSON.stringify({ build_id: buildId, ...timings.marks, finisher_pid: finisherPid }),
+      );
     }
   }
   if (exitSignal) return 128 + signalNumber(exitSignal);
   return exitCode;
 }
 
-const OWNER_FILE = 'owner.json';
+const USER_AGENT = `hoist-cli/${VERSION}`;
 
 /** HOIST_CA_CERT: the PEM of the CA that signed the server's certificate, added to the system's. */
 export async function readCaCert(env: Env): Promise<string | undefined> {

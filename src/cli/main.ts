@@ -1,4 +1,5 @@
 import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.js';
+import { FINISH_COMMAND, runFinisher } from './build-finish.js';
 import { runBuild } from './build-run.js';
 import { VERSION } from './version.js';
 
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
+    finishInBackground: true,
   };
   try {
     switch (command) {
@@ -42,6 +44,9 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'build':
         return await runBuild(rest, io);
+      case FINISH_COMMAND:
+        // the background end of a successful `hoist build`, started by that build (build-finish.ts)
+        return await runFinisher(process.stdin, process.env);
       case 'bake':
         return await (await import('./bake-run.js')).runBake(rest, io);
       case 'login':

@@ -5,7 +5,6 @@
 // `buildx history logs --progress rawjson REF`: the user's chosen --progress output is left
 // exactly as it was (no second renderer, no extra pipe), and the record carries every vertex,
 // its logs and the build-check warnings with their Dockerfile lines.
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -238,6 +237,8 @@ export async function dockerfileInfo(
     return undefined;
   }
   const send = !/^(0|false|no|off)$/i.test(env.HOIST_DOCKERFILE_CONTENTS ?? '');
+  // loaded here, not at start: node:crypto costs every `hoist build` start-up time
+  const { createHash } = await import('node:crypto');
   return {
     path,
     sha256: createHash('sha256').update(buf).digest('hex'),

@@ -27,6 +27,7 @@ import {
 import { createCa, issueClientCert, issueServerCert } from '../../src/lib/pki.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitForFinishers } from '../helpers/finisher.js';
 import { getInputs } from '../../src/actions/build-push/inputs.js';
 import { getArgs, toHoistArgs } from '../../src/actions/build-push/args.js';
 import {
@@ -328,6 +329,8 @@ describe('setup-action then build-push-action on Hoist', () => {
     expect(step.outputs['build-url']).toContain(step.outputs['build-id']);
     // The registry holds what the action says it pushed.
     expect(await registryDigest('e2e/app', '1')).toBe(step.outputs.digest);
+    // hoist ends a successful build in a background process after it exits: wait for it
+    await waitForFinishers([step.outputs['build-id']!]);
     // One build on the server, successful.
     const after = await builds();
     expect(after.length).toBe(before + 1);

@@ -45,6 +45,7 @@ import {
 } from '../helpers/engine.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { waitForFinishers } from '../helpers/finisher.js';
 import { setInputs } from './env.js';
 import { forkPullRequestPayload, pushPayload, REPO } from './payloads.js';
 import { actionDefaults, newJob, REPO_ROOT, runStep, type Job } from './runner.js';
@@ -287,6 +288,8 @@ describe('setup-action then bake-action on Hoist', () => {
       expect(await registryDigest(`bake-${t}`, '1')).toBe(metadata[t]!['containerimage.digest']);
     }
 
+    // hoist ends a successful build in a background process after it exits: wait for it
+    await waitForFinishers([step.outputs['build-id']!]);
     // one build on the server, successful, with both targets
     const after = await builds();
     expect(after.length).toBe(before + 1);

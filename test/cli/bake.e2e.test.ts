@@ -17,6 +17,7 @@ import { emulatedPlatforms } from '../../src/providers/local.js';
 import { nativePlatform } from '../../src/providers/provider.js';
 import { makeDockerConfig, startRegistry, type DockerConfig, type Registry } from '../helpers/engine.js';
 import { CLI_BUNDLE, startTestServer, type TestServer } from '../helpers/server.js';
+import { waitForFinishersOf } from '../helpers/finisher.js';
 
 const run = promisify(execFile);
 jest.setTimeout(600_000);
@@ -82,7 +83,14 @@ function hoist(
       stderr += d;
       onStderr?.(stderr, child);
     });
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : null), stdout, stderr }));
+    // a successful bake's end runs in a background process after the CLI exits: wait for it
+    child.on(
+      'close',
+      (code, signal) =>
+        void waitForFinishersOf(stderr).then(() =>
+          resolve({ code: code ?? (signal ? -1 : null), stdout, stderr }),
+        ),
+    );
   });
 }
 

@@ -12,6 +12,7 @@ import type { BuildInfo, Project } from '../../src/lib/api-types.js';
 import { makeDockerConfig, startRegistry, type DockerConfig, type Registry } from '../helpers/engine.js';
 import { startOidcIssuer } from '../helpers/oidc-issuer.js';
 import { REPO_ROOT, startTestServer, type TestServer } from '../helpers/server.js';
+import { waitForFinishersOf } from '../helpers/finisher.js';
 
 const run = promisify(execFile);
 jest.setTimeout(300_000);
@@ -75,7 +76,11 @@ function hoist(
       stderr += d;
       opts.onStderr?.(stderr, child);
     });
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    // a successful build's end runs in a background process after the CLI exits: wait for it
+    child.on(
+      'close',
+      (code, signal) => void waitForFinishersOf(stderr).then(() => resolve({ code, signal, stdout, stderr })),
+    );
   });
 }
 
@@ -269,9 +274,10 @@ describe('hoist build', () => {
     const meta = path.join(tmp, 'meta.json');
     const iid = path.join(tmp, 'iid.txt');
     const tag = `${registry.host}/cli/app:1`;
+    const timings = path.join(tmp, 'timings-1.json');
     const r = await hoist(
       ['build', '--push', '-t', tag, '--metadata-file', meta, '--iidfile', iid, '--progress=plain', '.'],
-      { cwd: path.join(tmp, 'ctx') },
+      { cwd: path.join(tmp, 'ctx'), env: baseEnv({ HOIST_TIMINGS_FILE: timings }) },
     );
     expect(r.stderr).toContain(`building with "hoist-`);
     expect(r.code).toBe(0);
@@ -286,9 +292,35 @@ describe('hoist build', () => {
     expect(iidText).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect([metadata['containerimage.digest'], metadata['containerimage.config.digest']]).toContain(iidText);
 
+    // The CLI exited once buildx had: a background process of its own (which hoist() waited for)
+    // captured the steps, removed the builder and the PEMs and reported the end.
+    const marks = JSON.parse(await fs.readFile(timings, 'utf8')) as Record<string, number>;
+    expect(marks.handed_off).toBeGreaterThanOrEqual(marks.built!);
+    expect(marks.finisher_pid).toBeGreaterThan(0);
+    expect(marks.steps_sent).toBeUndefined();
+    const finisher = JSON.parse(await fs.readFile(`${timings}.finisher.json`, 'utf8')) as {
+      warnings: string[];
+    };
+    expect(finisher.warnings).toEqual([]);
     const row = await buildRow(buildIdOf(r.stderr));
     expect(row.status).toBe('success');
     expect(row.project_id).toBe(project.id);
+    expect(row.insights?.steps.some((st) => st.name.includes('RUN cat /app.txt'))).toBe(true);
+    expect(await hoistBuilders()).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('HOIST_FINISH_IN_BACKGROUND=false: the build is reported and cleaned up before the CLI exits', async () => {
+    const timings = path.join(tmp, 'timings-inline.json');
+    const r = await hoist(['build', '--progress=plain', path.join(tmp, 'ctx')], {
+      env: baseEnv({ HOIST_TIMINGS_FILE: timings, HOIST_FINISH_IN_BACKGROUND: 'false' }),
+    });
+    expect(r.code).toBe(0);
+    const marks = JSON.parse(await fs.readFile(timings, 'utf8')) as Record<string, number>;
+    expect(marks.finisher_pid).toBeUndefined();
+    expect(marks.steps_sent).toBeGreaterThan(marks.built!);
+    expect(marks.finished).toBeGreaterThan(marks.steps_sent!);
+    expect((await buildRow(buildIdOf(r.stderr))).status).toBe('success');
     expect(await hoistBuilders()).toEqual([]);
     expect(leftovers()).toEqual([]);
   });

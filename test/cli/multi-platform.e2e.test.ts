@@ -20,6 +20,7 @@ import { emulatedPlatforms } from '../../src/providers/local.js';
 import { nativePlatform } from '../../src/providers/provider.js';
 import { makeDockerConfig, startRegistry, type DockerConfig, type Registry } from '../helpers/engine.js';
 import { CLI_BUNDLE, startTestServer, type TestServer } from '../helpers/server.js';
+import { waitForFinishersOf } from '../helpers/finisher.js';
 
 const run = promisify(execFile);
 jest.setTimeout(300_000);
@@ -85,7 +86,11 @@ function hoist(args: string[]): Promise<HoistRun> {
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // a successful build's end runs in a background process after the CLI exits: wait for it
+    child.on(
+      'close',
+      (code) => void waitForFinishersOf(stderr).then(() => resolve({ code, stdout, stderr })),
+    );
   });
 }
 
