@@ -82,7 +82,8 @@ Hoist options:
 Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
 HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG
 (the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates),
-HOIST_CA_CERT (PEM file of the CA of an https:// server's certificate, trusted besides the system's).
+HOIST_CA_CERT (PEM file of the CA of an https:// server's certificate, trusted besides the system's),
+HOIST_FINISH_IN_BACKGROUND=false (report a successful build's end before exiting, not just after).
 `;
 
 export function platformOfThisMachine(): string {

@@ -200,6 +200,7 @@ async function main() {
   const marks = [];
   const finisherAfterExit = [];
   const beforeMs = [];
+  const bareMs = [];
   const finisherWork = [];
   try {
     for (let i = 0; i < RUNS; i++) {
@@ -223,6 +224,8 @@ async function main() {
       const p = await run(bx.file, plainArgs, bx.env);
       if (p.code !== 0) throw new Error(`plain build failed:\n${p.stderr}`);
       plainMs.push(p.ms);
+      // the floor of any CLI written for Node: a bare Node process started and ended
+      bareMs.push((await run(process.execPath, ['-e', '0'])).ms);
       if (CLI_BEFORE) {
         const b = await run(process.execPath, [CLI_BEFORE, 'build', ctx], env);
         if (b.code !== 0) throw new Error(`hoist build (BENCH_CLI_BEFORE) failed:\n${b.stderr}`);
@@ -282,6 +285,10 @@ async function main() {
       `  BENCH_CLI_BEFORE (${CLI_BEFORE}): median ${r(bMed)} ms, ratio before/plain ${(bMed / pMed).toFixed(2)}, extra ${r(median(beforeMs.map((b, i) => b - plainMs[i])))} ms`,
     );
   }
+  const bare = median(bareMs);
+  console.log(
+    `  bare node -e 0       median ${r(bare)} ms: a Node CLI cannot do better than (plain + bare node) / plain = ${((pMed + bare) / pMed).toFixed(2)} here`,
+  );
   const ratio = hMed / pMed;
   console.log(`cli-overhead: ${ratio <= 1.3 ? 'PASS' : 'FAIL'} (goal: ratio <= 1.3)`);
   console.log(`ratio hoist/plain ${ratio.toFixed(2)}`);
