@@ -96,6 +96,7 @@ export async function copyTree(src: string, dst: string, method: LocalCloneMetho
       env: { ...process.env, PATH: SBIN_PATH },
       maxBuffer: 4 * 1024 * 1024,
     });
+    await syncFs(partial);
     await fs.rename(partial, dst);
   } catch (err) {
     await fs.rm(partial, { recursive: true, force: true });
@@ -114,11 +115,21 @@ export async function copyImage(src: string, dst: string, method: LocalCloneMeth
         : ['--reflink=never', '--sparse=always', src, partial];
     await run('cp', args, { env: { ...process.env, PATH: SBIN_PATH } });
     await fs.chmod(partial, 0o600);
+    await syncFs(partial);
     await fs.rename(partial, dst);
   } catch (err) {
     await fs.rm(partial, { force: true });
     throw copyError(`copying ${src} to ${dst} (${method})`, err);
   }
+}
+
+/**
+ * Flushes the filesystem the copy is on (syncfs) before the copy counts as done: a snapshot whose
+ * data is still only in the page cache is lost by a host crash, and on ext4 the next fsync of
+ * any file there (buildkitd opening its bolt files at start) would otherwise pay for it.
+ */
+async function syncFs(p: string): Promise<void> {
+  await run('sync', ['-f', p]);
 }
 
 /** Bytes a tree takes on disk (`du`), or null when it cannot be read. Shared reflink blocks count in full. */

@@ -130,6 +130,7 @@ interface SnapshotMeta {
 const BUILDER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const DEFAULT_MAX_USED = 10 * 1024 ** 3;
 const LOG_LIMIT_BYTES = 10 * 1024 * 1024;
+const SNAPSHOT_STOP_GRACE_MS = 60_000;
 
 // HTTP/2 client preface followed by an empty SETTINGS frame.
 const H2_PREFACE = Buffer.concat([
@@ -534,13 +535,19 @@ export class LocalProvider implements Provider {
     const f = this.files(builderId);
     const wasRunning = (await this.findPid(builderId)) !== null;
     const stoppedAt = Date.now();
-    if (wasRunning) await this.stop(builderId);
+    // A generous grace: buildkitd closes its databases on SIGTERM, and a killed one may leave them torn.
+    const clean = wasRunning ? await this.stopBuilder(builderId, SNAPSHOT_STOP_GRACE_MS) : true;
+    const stopMs = Date.now() - stoppedAt;
     const left = await this.findPid(builderId);
-    if (left !== null)
+    if (left !== null || !clean) {
+      if (left === null) await this.restartAfterSnapshot(state).catch(() => undefined);
       throw new ProvisionError(
         'transient',
-        `buildkitd of builder ${builderId} (pid ${left}) did not stop; no snapshot was taken of a live daemon`,
+        left !== null
+          ? `buildkitd of builder ${builderId} (pid ${left}) did not stop; no snapshot was taken of a live daemon`
+          : `buildkitd of builder ${builderId} did not exit within ${SNAPSHOT_STOP_GRACE_MS / 1000} s of SIGTERM and was killed; no snapshot was taken of a cache that may be torn`,
       );
+    }
     const image = this.volume?.imageOf(builderId) ?? null;
     const partial = `${dest}.partial`;
     await fs.rm(partial, { recursive: true, force: true });
@@ -597,6 +604,7 @@ export class LocalProvider implements Provider {
         builder_id: builderId,
         snapshot_id: snapshotId,
         method: this.clone.method,
+        stop_ms: stopMs,
         copy_ms: copyMs,
         downtime_ms: downtimeMs,
         size_bytes: sizeBytes,
@@ -992,12 +1000,19 @@ export class LocalProvider implements Provider {
   }
 
   async stop(id: string): Promise<void> {
+    await this.stopBuilder(id);
+  }
+
+  /** stop(); says whether buildkitd exited on SIGTERM within `graceMs` (false: it was killed). */
+  private async stopBuilder(id: string, graceMs?: number): Promise<boolean> {
     const f = this.files(id);
     this.gateway.removeRoute(id);
     const pid = await this.findPid(id);
+    let clean = true;
     if (pid !== null) {
-      await this.killPid(pid);
-      this.log.info({ builder_id: id, pid }, 'builder stopped');
+      const started = Date.now();
+      clean = await this.killPid(pid, graceMs);
+      this.log.info({ builder_id: id, pid, clean, ms: Date.now() - started }, 'builder stopped');
     }
     await fs.rm(f.pidfile, { force: true });
     if (this.cgroups) {
@@ -1008,6 +1023,7 @@ export class LocalProvider implements Provider {
     // the subnet is preferred again at its next start.
     await this.network.release(id, f.dir);
     await this.volume?.detach(id);
+    return clean;
   }
 
   async destroy(id: string): Promise<void> {
@@ -1046,16 +1062,16 @@ export class LocalProvider implements Provider {
     await this.volume?.close();
   }
 
-  /** SIGTERM, then SIGKILL of the process group after a grace period. */
-  private async killPid(pid: number): Promise<void> {
+  /** SIGTERM, then SIGKILL of the process group after a grace period; false when it had to be killed. */
+  private async killPid(pid: number, graceMs = 10_000): Promise<boolean> {
     try {
       process.kill(pid, 'SIGTERM');
     } catch {
-      return;
+      return true;
     }
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + graceMs;
     while (Date.now() < deadline) {
-      if (!processAlive(pid)) return;
+      if (!processAlive(pid)) return true;
       await sleep(20);
     }
     try {
@@ -1068,6 +1084,7 @@ export class LocalProvider implements Provider {
       }
     }
     for (let i = 0; i < 100 && processAlive(pid); i++) await sleep(20);
+    return false;
   }
 
   /** The pid of the buildkitd serving this builder's root, from the pidfile or a /proc scan. */

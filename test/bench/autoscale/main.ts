@@ -1,8 +1,14 @@
 // npm run bench:autoscale: the simulated fleet (this file's part) and, when present, the local
 // provider's clone and snapshot timings. The simulated summary prints last: `makespan/ideal R`.
+import { runLocal } from './local.js';
 import { runSimulated } from './sim.js';
 
 const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+// The local provider's part first (real buildkitd, loop mounts: root); BENCH_LOCAL=0 skips it.
+const local = process.env.BENCH_LOCAL === '0' ? [] : await runLocal();
+if (local.some((row) => !row.cloneCached)) process.exitCode = 1;
+if (local.length) console.log('');
 
 const r = await runSimulated();
 console.log(
