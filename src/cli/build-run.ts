@@ -816,7 +816,11 @@ async function acquire(
       if (!transient || Date.now() >= deadline) throw err;
       answer = { status: 'pending', retry_after_ms: 1000, reason: errorMessage(err) };
     }
-    if (answer.status === 'active') return answer;
+    if (answer.status === 'active') {
+      const where = describeBuilderPlacement(answer);
+      if (where) info(`builder ${platform}: ${escapeControls(where)}`);
+      return answer;
+    }
     lastReason = answer.reason;
     const left = deadline - Date.now();
     if (left <= 0) {
@@ -832,4 +836,17 @@ async function acquire(
     }
     await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);
   }
+}
+
+/**
+ * Which pool served a platform and how, from a server that says so: "pool us-east-1, clone".
+ * A fallback pool's cache starts empty, and the line says so (the action's summary reads it).
+ */
+export function describeBuilderPlacement(a: BuilderActive): string {
+  if (!a.pool) return '';
+  const parts = [`pool ${a.pool}`];
+  if (a.role === 'clone') parts.push('a clone of the project cache');
+  if (a.shared) parts.push('shared with other builds (no clone in time)');
+  if (a.cold_cache) parts.push('cold cache (a fallback pool served this build)');
+  return parts.join(', ');
 }

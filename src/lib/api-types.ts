@@ -288,6 +288,14 @@ export interface BuilderActive {
   build_expires_at: string;
   /** Heartbeat at least this often, so renewals arrive before the certificate expires. */
   heartbeat_ms: number;
+  /** The provider pool ("region") that runs the builder; absent from older servers. */
+  pool?: string;
+  /** "primary" keeps the project's cache; a "clone" starts from a snapshot of it. */
+  role?: 'primary' | 'clone';
+  /** True when a fallback pool served the build: its cache there starts empty. */
+  cold_cache?: boolean;
+  /** True when the build shares a builder past its builds-per-builder limit (no clone in time). */
+  shared?: boolean;
 }
 
 export type BuilderAnswer = BuilderPending | BuilderActive;

@@ -154,7 +154,7 @@ async function main(): Promise<void> {
 
   await writeSummary(inputs, summaryEnabled, {
     builder: route.kind === 'hoist' ? 'hoist' : 'buildx',
-    where: launch.where,
+    where: info.placement?.length ? `${launch.where}; ${info.placement.join('; ')}` : launch.where,
     ok: outcome.exitCode === 0,
     durationMs,
     steps: countCachedSteps(`${outcome.stderr}\n${outcome.stdout}`),

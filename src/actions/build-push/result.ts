@@ -31,6 +31,8 @@ export function readBuildResult(plan: Pick<BuildPlan, 'iidFile' | 'metadataFile'
 export interface BuildInfoFromCli {
   buildId?: string;
   buildUrl?: string;
+  /** Per platform, which pool served it and how ("linux/amd64: pool us-west-2, cold cache (...)"). */
+  placement?: string[];
 }
 
 /**
@@ -40,5 +42,12 @@ export interface BuildInfoFromCli {
 export function parseBuildInfoFromOutput(output: string): BuildInfoFromCli {
   // `hoist build` announces "hoist: build <id>: <url>" on stderr once the build exists.
   const line = /^hoist: build (\S+): (https?:\/\/\S+)\s*$/m.exec(output);
-  return line ? { buildId: line[1], buildUrl: line[2] } : {};
+  // ... and "hoist: builder <platform>: pool <name>[, ...]" once it has a builder.
+  const pools = [...output.matchAll(/^hoist: builder (\S+): (pool \S+.*?)\s*$/gm)].map(
+    (m) => `${m[1]}: ${m[2]}`,
+  );
+  return {
+    ...(line ? { buildId: line[1], buildUrl: line[2] } : {}),
+    ...(pools.length ? { placement: pools } : {}),
+  };
 }

@@ -12,6 +12,7 @@ import {
   type BuilderNetworkMode,
 } from '../../providers/local-network.js';
 import type { PluginOption } from '../http/plugin.js';
+import type { ProvisioningLimits } from '../provisioning/provisioner.js';
 import {
   KUBERNETES_OPTIONS,
   loadKubernetesConfig,
@@ -20,7 +21,18 @@ import {
   type ProviderName,
 } from './kubernetes-config.js';
 
+/** One provider pool ("region") in order of preference. */
+export interface PoolFlag {
+  name: string;
+  /** `provider`: the one --provider makes; `simulated`: a fake cloud (no buildkitd: scheduling trials). */
+  kind: 'provider' | 'simulated';
+}
+
 export interface BuildsConfig {
+  /** Pools in order of preference; the first is always the --provider's. */
+  pools: PoolFlag[];
+  /** Limits of the provisioning layer set by flags (the rest keep their defaults). */
+  provisioning: Partial<ProvisioningLimits>;
   /** Where builders run: buildkitd processes on this host, or pods in a cluster. */
   provider: ProviderName;
   /** Settings of the kubernetes provider; null with the local one. */
@@ -226,8 +238,95 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     env: 'HOIST_BUILDER_DNS',
     description: "comma-separated nameservers for RUN steps (default: the host's non-loopback resolvers)",
   },
+  {
+    name: 'pools',
+    env: 'HOIST_POOLS',
+    description:
+      'provider pools in order of preference, comma-separated: the first names the --provider pool (default: the provider name), later ones are NAME=simulated (a fake cloud for scheduling trials)',
+  },
+  {
+    name: 'launch-limit-share',
+    env: 'HOIST_LAUNCH_LIMIT_SHARE',
+    description:
+      "share of a provider's declared launch limits this server uses, so other users of the account keep room (default 0.6)",
+  },
+  {
+    name: 'launch-rate',
+    env: 'HOIST_LAUNCH_RATE',
+    description: 'builders this server launches a second at most, over every pool (default 20)',
+  },
+  {
+    name: 'project-launch-rate',
+    env: 'HOIST_PROJECT_LAUNCH_RATE',
+    description: 'builders one project launches a second at most, after a burst of 200 (default 5)',
+  },
+  {
+    name: 'clone-permits',
+    env: 'HOIST_CLONE_PERMITS',
+    description:
+      'cache clones in flight at once on this server; halved automatically while clones get slow or fail (default 24)',
+  },
+  {
+    name: 'clone-permits-per-snapshot',
+    env: 'HOIST_CLONE_PERMITS_PER_SNAPSHOT',
+    description: 'cache clones in flight at once from one snapshot (default 16)',
+  },
+  {
+    name: 'build-share-after',
+    env: 'HOIST_BUILD_SHARE_AFTER',
+    description:
+      'an autoscaled build that got no clone within this shares a builder of its project, primary first (default 60s)',
+  },
+  {
+    name: 'clone-idle-timeout',
+    env: 'HOIST_CLONE_IDLE_TIMEOUT',
+    description: 'destroy a clone after this idle time; clones go before primaries (default 2m)',
+  },
+  {
+    name: 'pool-dwell',
+    env: 'HOIST_POOL_DWELL',
+    description: 'a project moved to a later pool returns to its preferred one only after this (default 10m)',
+  },
   ...KUBERNETES_OPTIONS,
 ];
+
+const POOL_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+/** `--pools`: "main" or "main,eu-backup=simulated"; the first is the provider's pool. */
+export function parsePools(raw: string | undefined, providerName: string): PoolFlag[] {
+  const entries = (raw ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (entries.length === 0) return [{ name: providerName, kind: 'provider' }];
+  const out: PoolFlag[] = [];
+  entries.forEach((e, i) => {
+    const [name, kind] = e.split('=').map((x) => x.trim());
+    if (!name || !POOL_NAME_RE.test(name)) {
+      throw new ConfigurationError(
+        `--pools (HOIST_POOLS): "${e}" is not a pool name; use lower-case letters, digits and "-", such as "us-east-1"`,
+      );
+    }
+    if (out.some((p) => p.name === name)) {
+      throw new ConfigurationError(`--pools (HOIST_POOLS): pool "${name}" is named twice`);
+    }
+    if (i === 0) {
+      if (kind !== undefined && kind !== providerName) {
+        throw new ConfigurationError(
+          `--pools (HOIST_POOLS): the first pool runs the --provider (${providerName}); write "${name}" without "=${kind}"`,
+        );
+      }
+      out.push({ name, kind: 'provider' });
+    } else if (kind === 'simulated') {
+      out.push({ name, kind: 'simulated' });
+    } else {
+      throw new ConfigurationError(
+        `--pools (HOIST_POOLS): "${e}": a later pool must be NAME=simulated; one server runs one real provider (${providerName}) today`,
+      );
+    }
+  });
+  return out;
+}
 
 /** "90" (seconds), "90s", "1500ms", "15m", "6h", "30d" → ms; null when malformed. */
 export function parseDuration(raw: string): number | null {
@@ -374,6 +473,8 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     }
   }
   return {
+    pools: parsePools(opts.pools, provider),
+    provisioning: provisioningLimits(opts),
     provider,
     kubernetes: loadKubernetesConfig(opts, { durationMs: parseDuration, maxUsedSpaceBytes: maxUsed }),
     buildkitdPath: opts.buildkitd?.trim() || undefined,
@@ -452,4 +553,37 @@ function cpuCount(opts: Record<string, string | undefined>, def: number): number
     );
   }
   return n;
+}
+
+function fraction(opts: Record<string, string | undefined>, name: string, def: number): number {
+  const raw = opts[name]?.trim();
+  if (!raw) return def;
+  const n = /^\d*\.?\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 0.05 && n <= 1)) {
+    throw new ConfigurationError(
+      `--${name} (${envOf(name)}) must be a fraction from 0.05 to 1 such as 0.6, got "${raw}"`,
+    );
+  }
+  return n;
+}
+
+/** The provisioning flags; limits not set here keep the provisioner's defaults. */
+function provisioningLimits(opts: Record<string, string | undefined>): Partial<ProvisioningLimits> {
+  const perSnapshot = wholeNumber(opts, 'clone-permits-per-snapshot', 16, 1, 10_000);
+  const launchRate = wholeNumber(opts, 'launch-rate', 20, 1, 100_000);
+  return {
+    limitShare: fraction(opts, 'launch-limit-share', 0.6),
+    globalResources: { burst: Math.max(100, launchRate * 100), perSecond: launchRate },
+    projectResources: { burst: 200, perSecond: wholeNumber(opts, 'project-launch-rate', 5, 1, 100_000) },
+    permits: {
+      globalMax: wholeNumber(opts, 'clone-permits', 24, 1, 10_000),
+      perSnapshotMax: perSnapshot,
+      min: 1,
+      slowMs: 45_000,
+      decreaseEveryMs: 5000,
+    },
+    shareAfterMs: duration(opts, 'build-share-after', 60_000, 1000),
+    cloneIdleMs: duration(opts, 'clone-idle-timeout', 2 * 60_000, 1000),
+    dwellMs: duration(opts, 'pool-dwell', 10 * 60_000, 1000),
+  };
 }

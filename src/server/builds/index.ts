@@ -9,6 +9,9 @@ import { registerBuildMetrics } from './metrics.js';
 import { buildsMigrations } from './migrations.js';
 import { registerBuildRoutes } from './routes.js';
 import { BuildService } from './service.js';
+import { SimulatedProvider } from '../../providers/simulated.js';
+import { systemProvisioningClock } from '../provisioning/clock.js';
+import type { PoolSpec } from '../provisioning/pool.js';
 
 export const buildsPlugin: HoistPlugin = {
   name: 'builds',
@@ -18,7 +21,20 @@ export const buildsPlugin: HoistPlugin = {
     const config = loadBuildsConfig(deps.config.pluginOptions);
     const logger = deps.logger.child({ component: 'builds' });
     const { provider, details } = await createProvider(config, deps.config.dataDir, logger);
+    // Pools in order of preference: the provider's own first, then simulated ones (trials only).
+    const pools: PoolSpec[] = [{ name: config.pools[0]!.name, provider }];
+    for (const p of config.pools.slice(1)) {
+      pools.push({
+        name: p.name,
+        provider: await SimulatedProvider.create({
+          clock: systemProvisioningClock,
+          name: p.name,
+          platforms: provider.platforms(),
+        }),
+      });
+    }
     const service = new BuildService({
+      pools,
       db: deps.db,
       tokens: deps.tokens,
       projects: deps.projects,
@@ -53,6 +69,9 @@ export const buildsPlugin: HoistPlugin = {
     logger.info(
       {
         ...details,
+        pools: pools.map(
+          (p) => `${p.name} (${p.provider.name}, clones: ${p.provider.capabilities().cloneMethod})`,
+        ),
         cert_lifetime_ms: config.certLifetimeMs,
         idle_timeout_ms: config.idleTimeoutMs,
         max_build_duration_ms: config.maxBuildDurationMs,

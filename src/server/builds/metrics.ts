@@ -9,6 +9,8 @@ export interface BuildMetrics {
   builderStarts: Counter<'result'>;
   builderCrashes: Counter;
   buildsFinished: Counter<'status'>;
+  /** Builds that waited more than five minutes for a builder (the provisioner's alert). */
+  waitAlerts?: Counter;
 }
 
 /** Registers the builds metrics; gauges read the database when scraped. */
@@ -61,6 +63,11 @@ export function registerBuildMetrics(
     builderCrashes: new Counter({
       name: 'hoist_builder_crashes_total',
       help: 'Builders found unhealthy by a health check and replaced',
+      registers: [registry],
+    }),
+    waitAlerts: new Counter({
+      name: 'hoist_build_wait_alerts_total',
+      help: 'Builds that waited more than five minutes for a builder; each also logs an error (alert when it grows)',
       registers: [registry],
     }),
     buildsFinished: new Counter({

@@ -85,4 +85,68 @@ CREATE TABLE build_certs (
 CREATE INDEX build_certs_build ON build_certs(build_id, platform);
 `,
   },
+  {
+    // Autoscaling (issue 11): a project may have clones next to its primary, per pool. The
+    // unique (project, platform, role) goes; one primary per (project, platform, pool) stays.
+    // SQLite cannot drop a constraint: the table is rebuilt, and build_builders with it so its
+    // foreign key never points at a dropped table (dropping a parent would null its references).
+    id: 'builds-003-pools-clones',
+    sql: {
+      sqlite: `
+CREATE TABLE builders_new (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  platform TEXT NOT NULL,
+  role TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  pool TEXT NOT NULL,
+  snapshot_id TEXT,
+  state TEXT NOT NULL,
+  endpoint TEXT,
+  pid INTEGER,
+  started_at TEXT,
+  stopped_at TEXT,
+  last_used_at TEXT,
+  restarts INTEGER NOT NULL DEFAULT 0,
+  launch_failures INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+INSERT INTO builders_new (id, project_id, platform, role, provider, pool, snapshot_id, state, endpoint, pid,
+  started_at, stopped_at, last_used_at, restarts, launch_failures, last_error, created_at, updated_at)
+  SELECT id, project_id, platform, role, provider, provider, NULL, state, endpoint, pid, started_at, stopped_at,
+    last_used_at, restarts, launch_failures, last_error, created_at, updated_at FROM builders;
+CREATE TABLE build_builders_new (
+  build_id TEXT NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+  platform TEXT NOT NULL,
+  builder_id TEXT REFERENCES builders_new(id) ON DELETE SET NULL,
+  waiting_since TEXT,
+  last_poll_at TEXT,
+  acquired_at TEXT,
+  cert_serial TEXT,
+  cert_expires_at TEXT,
+  PRIMARY KEY (build_id, platform)
+);
+INSERT INTO build_builders_new SELECT build_id, platform, builder_id, waiting_since, last_poll_at, acquired_at,
+  cert_serial, cert_expires_at FROM build_builders;
+DROP TABLE build_builders;
+DROP TABLE builders;
+ALTER TABLE builders_new RENAME TO builders;
+ALTER TABLE build_builders_new RENAME TO build_builders;
+CREATE INDEX build_builders_builder ON build_builders(builder_id);
+CREATE UNIQUE INDEX builders_primary ON builders(project_id, platform, pool) WHERE role = 'primary';
+CREATE INDEX builders_group ON builders(project_id, platform, pool);
+`,
+      postgres: `
+ALTER TABLE builders DROP CONSTRAINT IF EXISTS builders_project_id_platform_role_key;
+ALTER TABLE builders ADD COLUMN pool TEXT;
+UPDATE builders SET pool = provider;
+ALTER TABLE builders ALTER COLUMN pool SET NOT NULL;
+ALTER TABLE builders ADD COLUMN snapshot_id TEXT;
+CREATE UNIQUE INDEX builders_primary ON builders(project_id, platform, pool) WHERE role = 'primary';
+CREATE INDEX builders_group ON builders(project_id, platform, pool);
+`,
+    },
+  },
 ];

@@ -18,13 +18,17 @@ import {
 } from '../../lib/api-types.js';
 import { errorMessage } from '../../lib/errors.js';
 import { truncateUtf8 } from '../../lib/text.js';
+import { parsePlatform, type ConnectionVerdict, type Provider } from '../../providers/provider.js';
+import { serverClock } from '../provisioning/clock.js';
+import type { ScalingSettings } from '../provisioning/placement.js';
+import type { PoolSpec } from '../provisioning/pool.js';
 import {
-  parsePlatform,
-  processAlive,
-  type ConnectionVerdict,
-  type Provider,
-  type RunningBuilder,
-} from '../../providers/provider.js';
+  Provisioner,
+  type AdoptedBuilder,
+  type ClaimRequest,
+  type FleetBuilder,
+  type ProvisioningLimits,
+} from '../provisioning/provisioner.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Db } from '../db/index.js';
 import { ApiError, badRequest, conflict, notFound, tooLarge, tooMany } from '../http/errors.js';
@@ -37,8 +41,6 @@ import type { BuildMetrics } from './metrics.js';
 import { ACTIVE_STATUSES, type BuilderRow, type BuildRow, BuildStore, toBuildInfo } from './store.js';
 
 const MAX_PLATFORMS = 8;
-/** A healthy check this recent lets an acquire skip its own. */
-const HEALTH_FRESH_MS = 2000;
 const HEALTH_INTERVAL_MS = 5000;
 const RECONCILE_INTERVAL_MS = 60_000;
 const MAX_LAUNCH_FAILURES = 3;
@@ -58,11 +60,6 @@ const SERVER: Actor = { subject: 'hoist server', token_id: null };
 
 function actorOf(who: AuthContext): Actor {
   return { subject: `${who.kind} token ${who.token_id}`, token_id: who.token_id };
-}
-
-interface Cached {
-  running: RunningBuilder;
-  checkedAt: number;
 }
 
 /** A chain of promises per key: one acquire at a time per (project, platform). */
@@ -94,16 +91,32 @@ export interface BuildServiceDeps {
   config: BuildsConfig;
   audit: AuditLog;
   metrics?: BuildMetrics;
+  /**
+   * Provider pools in order of preference; by default one pool named after `provider`. The
+   * first pool's provider is `provider` (platforms, the gateway's connections).
+   */
+  pools?: PoolSpec[];
+}
+
+/** A project's autoscaling settings as the provisioning layer reads them. */
+export function scalingOf(p: Project): ScalingSettings {
+  return {
+    autoscaling: p.autoscaling === true,
+    buildsPerBuilder: p.max_concurrent_builds,
+    maxBuildersPerPlatform: p.autoscaling === true ? (p.max_builders_per_platform ?? 1) : 1,
+  };
 }
 
 export class BuildService {
   readonly store: BuildStore;
-  private readonly cache = new Map<string, Cached>();
-  private readonly starting = new Map<string, Promise<RunningBuilder>>();
+  /** Where builders come from: demand, placement, launches, snapshots, idle stops. */
+  readonly provisioner: Provisioner;
+  private readonly pools: PoolSpec[];
+  /** Database writes about one builder, in the order the provisioner made them. */
+  private readonly rowWrites = new Map<string, Promise<void>>();
   private readonly mutex = new KeyedMutex();
   private timer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> | null = null;
-  private lastHealthSweep = 0;
   private lastReconcile = 0;
   private lastPurge = 0;
   private closed = false;
@@ -120,6 +133,41 @@ export class BuildService {
       cfg.createRatePerMin > 0
         ? new TokenBuckets(cfg.createRatePerMin / 60, cfg.createBurst, () => deps.clock.now().getTime())
         : null;
+    this.pools = deps.pools ?? [{ name: deps.provider.name, provider: deps.provider }];
+    const limits: Partial<ProvisioningLimits> = {
+      ...cfg.provisioning,
+      buildWaitMs: cfg.builderWaitMs,
+      primaryIdleMs: cfg.idleTimeoutMs,
+      healthIntervalMs: HEALTH_INTERVAL_MS,
+      maxLaunchTries: MAX_LAUNCH_FAILURES,
+      maxUsedSpaceBytes: cfg.maxUsedSpaceBytes,
+      tickMs: cfg.sweepIntervalMs,
+    };
+    this.provisioner = new Provisioner({
+      pools: this.pools,
+      clock: serverClock(deps.clock),
+      limits,
+      log: deps.logger,
+      hooks: {
+        primaryId: (projectId, platform, pool) => this.primaryId(projectId, platform, pool),
+        newBuilderId: () => newId('bkr'),
+        newSnapshotId: () => newId('snap'),
+        builderChanged: (b, event) => this.persistBuilder(b, event),
+        claimFailed: async (buildId, _platform, reason) => {
+          await this.finishInternal(buildId, 'failed', reason);
+        },
+        waitAlert: () => this.metrics?.waitAlerts?.inc(),
+      },
+    });
+  }
+
+  /** Every provider of every pool (the first is deps.provider). */
+  private get providers(): Provider[] {
+    return [...new Set(this.pools.map((p) => p.provider))];
+  }
+
+  private providerOfPool(pool: string): Provider {
+    return (this.pools.find((p) => p.name === pool) ?? this.pools[0]!).provider;
   }
 
   private now(): Date {
@@ -311,50 +359,51 @@ export class BuildService {
   }
 
   private async acquireLocked(build: BuildRow, project: Project, platform: string): Promise<BuilderAnswer> {
-    const nowD = this.now();
-    const now = iso(nowD);
-    const builder = await this.primaryBuilder(project.id, platform);
-    const bb = (await this.store.getBuildBuilder(build.id, platform))!;
-    if (bb.builder_id !== builder.id) {
-      const limit = project.max_concurrent_builds;
-      if (limit !== null) {
-        const active = await this.store.activeOnBuilder(builder.id);
-        const mine = await this.store.markWaiting(build.id, platform, now);
-        const recent = iso(new Date(nowD.getTime() - 3 * POLL_RETRY_MS - 2000));
-        const ahead = await this.store.waitersBefore(
-          project.id,
-          platform,
-          build.id,
-          mine.waiting_since!,
-          recent,
-        );
-        if (active + ahead >= limit) {
-          return {
-            status: 'pending',
-            retry_after_ms: POLL_RETRY_MS,
-            reason: `builder ${platform} of project ${project.name} is busy: ${active} of ${limit} concurrent builds running, ${ahead} build(s) ahead in the queue`,
-          };
-        }
+    const now = iso(this.now());
+    const req: ClaimRequest = {
+      buildId: build.id,
+      projectId: project.id,
+      platform,
+      scaling: scalingOf(project),
+      projectName: project.name,
+      queuedAtMs: Date.parse(build.queued_at),
+    };
+    // A waiting build's polls count as heartbeats, also while this request waits for a launch.
+    const bb = await this.store.getBuildBuilder(build.id, platform);
+    if (!bb?.builder_id) await this.store.markWaiting(build.id, platform, now);
+    // One request never waits so long that its own build would expire for silence meanwhile.
+    const waitMs = Math.min(
+      this.deps.config.acquireWaitMs,
+      Math.floor(this.deps.config.heartbeatGraceMs / 2),
+    );
+    let st = await this.provisioner.acquire(req, waitMs);
+    // A builder that died since its last check is replaced before anyone is sent to it.
+    if (st.state === 'assigned') {
+      const h = await this.providerOfPool(st.pool).health(st.builder.id);
+      if (!h.healthy) {
+        this.metrics?.builderCrashes.inc();
+        this.provisioner.builderLost(st.builder.id, h.reason);
+        st = await this.provisioner.acquire(req, waitMs);
       }
     }
-    const blocked = this.launchBlocked(builder);
-    if (blocked) return blocked;
-    const running = await this.ensureRunning(builder, this.deps.config.acquireWaitMs);
-    if (!running) {
-      await this.store.markWaiting(build.id, platform, now);
-      const fresh = await this.store.getBuilder(builder.id);
-      if (fresh && fresh.launch_failures >= MAX_LAUNCH_FAILURES) return this.failForBuilder(build, fresh);
-      return {
-        status: 'pending',
-        retry_after_ms: 250,
-        reason:
-          fresh?.state === 'failed'
-            ? `builder ${platform} failed to start (${fresh.last_error ?? 'unknown error'}); retrying`
-            : `builder ${platform} is starting`,
-      };
+    if (st.state === 'failed' || st.state === 'unknown') {
+      const reason = st.state === 'failed' ? st.reason : 'the build is no longer waiting for a builder';
+      await this.finishInternal(build.id, 'failed', reason);
+      throw new ApiError(
+        503,
+        'builder_unavailable',
+        `${reason}; build ${build.id} was marked failed. Check the server log${this.deps.provider.name === 'local' ? ' and the buildkitd log in the data directory' : ''}.`,
+      );
     }
+    if (st.state === 'waiting') {
+      await this.store.markWaiting(build.id, platform, iso(this.now()));
+      return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: st.reason };
+    }
+    const builder = st.builder;
+    const running = st.running;
+    const provider = this.providerOfPool(st.pool);
     const notAfter = this.certNotAfter(build);
-    const cert = await this.deps.provider.issueClientCert(builder.id, {
+    const cert = await provider.issueClientCert(builder.id, {
       commonName: `build ${build.id}`,
       organization: project.id,
       notAfter,
@@ -403,7 +452,7 @@ export class BuildService {
     }
     if (ok.length) {
       this.verdicts.clear();
-      this.deps.provider.closeSerials(ok);
+      for (const p of this.providers) p.closeSerials(ok);
     }
     if (!build.acquired_at) {
       this.metrics?.acquireSeconds.observe(
@@ -412,13 +461,26 @@ export class BuildService {
       );
     }
     this.log.info(
-      { build_id: build.id, builder_id: builder.id, platform, cert_serial: serial },
+      {
+        build_id: build.id,
+        builder_id: builder.id,
+        platform,
+        cert_serial: serial,
+        pool: st.pool,
+        role: builder.role,
+        cold_cache: st.coldCache,
+        shared: st.shared,
+      },
       'builder acquired',
     );
     return {
       status: 'active',
       builder_id: builder.id,
       platform,
+      pool: st.pool,
+      role: builder.role,
+      cold_cache: st.coldCache,
+      shared: st.shared,
       endpoint: running.endpoint,
       server_name: running.serverName,
       ca_pem: running.caPem,
@@ -481,7 +543,8 @@ export class BuildService {
         if (nowMs < issued + (end - issued) * RENEW_FRACTION) continue;
         if (end >= Date.parse(build.expires_at)) continue; // it already lasts as long as the build
         const notAfter = this.certNotAfter(build);
-        const certPem = await this.deps.provider.renewClientCert(c.builder_id, {
+        const pool = (await this.store.getBuilder(c.builder_id))?.pool ?? this.pools[0]!.name;
+        const certPem = await this.providerOfPool(pool).renewClientCert(c.builder_id, {
           certPem: c.cert_pem,
           notAfter,
         });
@@ -541,14 +604,15 @@ export class BuildService {
    * certificate alone does not close a connection: it only gates new ones.
    */
   async recheckConnections(): Promise<number> {
-    const open = this.deps.provider.openConnections();
+    const open = this.providers.flatMap((p) => p.openConnections());
     if (open.length === 0) return 0;
     const serials = [...new Set(open.map((c) => c.serial))];
     const live = new Set((await this.store.liveCerts(serials, iso(this.now()), false)).map((r) => r.serial));
     const dead = serials.filter((s) => !live.has(s));
     if (dead.length === 0) return 0;
     this.verdicts.clear();
-    const n = this.deps.provider.closeSerials(dead);
+    let n = 0;
+    for (const p of this.providers) n += p.closeSerials(dead);
     if (n) this.log.info({ connections: n }, 'closed builder connections of builds that ended');
     return n;
   }
@@ -564,40 +628,34 @@ export class BuildService {
     await this.recheckConnections();
   }
 
-  /** After repeated failed launches, the build fails with the reason instead of retrying forever. */
-  private async failForBuilder(build: BuildRow, builder: BuilderRow): Promise<never> {
-    const msg = `builder ${builder.platform} could not start after ${builder.launch_failures} attempts: ${builder.last_error ?? 'unknown error'}`;
-    await this.finishInternal(build.id, 'failed', msg);
-    throw new ApiError(
-      503,
-      'builder_unavailable',
-      `${msg}; build ${build.id} was marked failed. Check the server log and the buildkitd log in the data directory.`,
-    );
-  }
-
-  /** While a failed builder backs off, answer pending instead of launching again. */
-  private launchBlocked(builder: BuilderRow): BuilderAnswer | null {
-    if (builder.state !== 'failed' || builder.launch_failures === 0) return null;
-    const backoff = Math.min(1000 * 2 ** (builder.launch_failures - 1), 30_000);
-    const wait = Date.parse(builder.updated_at) + backoff - this.now().getTime();
-    if (wait <= 0) return null;
-    return {
-      status: 'pending',
-      retry_after_ms: Math.max(100, Math.min(wait, 5000)),
-      reason: `builder ${builder.platform} failed to start (${builder.last_error ?? 'unknown error'}); retrying in ${Math.ceil(wait / 1000)} s`,
-    };
-  }
-
-  private async primaryBuilder(projectId: string, platform: string): Promise<BuilderRow> {
-    const found = await this.store.findPrimary(projectId, platform);
-    if (found) return found;
+  /** The stable id of a project's primary in a pool: its cache is keyed by it. */
+  private async primaryId(projectId: string, platform: string, pool: string): Promise<string> {
+    const found = await this.store.findPrimary(projectId, platform, pool);
+    if (found) return found.id;
     const now = iso(this.now());
-    return this.store.insertBuilderIfAbsent({
-      id: newId('bkr'),
+    const row = await this.store.insertBuilderIfAbsent(
+      this.newRow(newId('bkr'), projectId, platform, pool, 'primary', null, now),
+    );
+    return row.id;
+  }
+
+  private newRow(
+    id: string,
+    projectId: string,
+    platform: string,
+    pool: string,
+    role: 'primary' | 'clone',
+    snapshotId: string | null,
+    now: string,
+  ): BuilderRow {
+    return {
+      id,
       project_id: projectId,
       platform,
-      role: 'primary',
-      provider: this.deps.provider.name,
+      role,
+      provider: this.providerOfPool(pool).name,
+      pool,
+      snapshot_id: snapshotId,
       state: 'stopped',
       endpoint: null,
       pid: null,
@@ -609,97 +667,87 @@ export class BuildService {
       last_error: null,
       created_at: now,
       updated_at: now,
-    });
+    };
   }
 
-  /**
-   * A running, healthy builder: the cached one when checked recently, else checked now, else
-   * (re)launched. Resolves null when a launch takes longer than `waitMs` (it goes on).
-   */
-  private async ensureRunning(builder: BuilderRow, waitMs: number): Promise<RunningBuilder | null> {
-    const cached = this.cache.get(builder.id);
-    if (
-      cached &&
-      Date.now() - cached.checkedAt < HEALTH_FRESH_MS &&
-      (cached.running.pid === null || processAlive(cached.running.pid))
-    ) {
-      return cached.running;
-    }
-    if (cached) {
-      const h = await this.deps.provider.health(builder.id);
-      if (h.healthy) {
-        cached.checkedAt = Date.now();
-        return cached.running;
+  /** Records what the provisioner did to a builder, one write after another per builder. */
+  private persistBuilder(
+    b: FleetBuilder,
+    event: 'starting' | 'running' | 'failed' | 'stopped' | 'destroyed',
+  ): Promise<void> {
+    const snapshot = {
+      running: b.running,
+      lastError: b.lastError,
+    };
+    const write = async (): Promise<void> => {
+      const now = iso(this.now());
+      let row = await this.store.getBuilder(b.id);
+      if (!row) {
+        if (event === 'destroyed') return;
+        row = await this.store.insertBuilderIfAbsent(
+          this.newRow(b.id, b.projectId, b.platform, b.pool, b.role, b.snapshotId ?? null, now),
+        );
       }
-      this.cache.delete(builder.id);
-      this.metrics?.builderCrashes.inc();
-      this.log.warn(
-        { builder_id: builder.id, reason: h.reason },
-        'builder unhealthy; replacing it with the same cache',
+      switch (event) {
+        case 'starting':
+          await this.store.updateBuilder(b.id, { state: 'starting' }, now);
+          break;
+        case 'running': {
+          const r = snapshot.running!;
+          const replacing = row.state === 'running' || row.state === 'failed' || row.started_at !== null;
+          await this.store.updateBuilder(
+            b.id,
+            {
+              state: 'running',
+              endpoint: r.endpoint,
+              pid: r.pid,
+              started_at: iso(r.startedAt),
+              stopped_at: null,
+              launch_failures: 0,
+              last_error: null,
+              ...(replacing && !r.adopted && row.state !== 'stopped' ? { restarts: row.restarts + 1 } : {}),
+              ...(r.adopted ? {} : { last_used_at: now }),
+            },
+            now,
+          );
+          this.metrics?.builderStarts.inc({ result: r.adopted ? 'adopted' : 'started' });
+          break;
+        }
+        case 'failed':
+          await this.store.updateBuilder(
+            b.id,
+            {
+              state: 'failed',
+              pid: null,
+              launch_failures: row.launch_failures + 1,
+              last_error: (snapshot.lastError ?? 'unknown error').slice(0, 1000),
+            },
+            now,
+          );
+          this.metrics?.builderStarts.inc({ result: 'failed' });
+          break;
+        case 'stopped':
+          await this.store.updateBuilder(b.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+          break;
+        case 'destroyed':
+          await this.store.updateBuilder(
+            b.id,
+            { state: 'destroyed', pid: null, endpoint: null, stopped_at: now },
+            now,
+          );
+          break;
+      }
+    };
+    const p = (this.rowWrites.get(b.id) ?? Promise.resolve()).then(write).catch((err: unknown) => {
+      this.log.error(
+        { builder_id: b.id, event, err: errorMessage(err) },
+        'recording a builder change failed',
       );
-    }
-    const launch = this.launch(builder, cached !== undefined || builder.state === 'running');
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)));
-    try {
-      return await Promise.race([launch, timeout]);
-    } catch {
-      return null;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private launch(builder: BuilderRow, replacing: boolean): Promise<RunningBuilder> {
-    const inflight = this.starting.get(builder.id);
-    if (inflight) return inflight;
-    const p = (async () => {
-      await this.store.updateBuilder(builder.id, { state: 'starting' }, iso(this.now()));
-      try {
-        const running = await this.deps.provider.launch({
-          id: builder.id,
-          projectId: builder.project_id,
-          platform: builder.platform,
-          maxUsedSpaceBytes: this.deps.config.maxUsedSpaceBytes,
-        });
-        const now = iso(this.now());
-        await this.store.updateBuilder(
-          builder.id,
-          {
-            state: 'running',
-            endpoint: running.endpoint,
-            pid: running.pid,
-            started_at: iso(running.startedAt),
-            stopped_at: null,
-            launch_failures: 0,
-            last_error: null,
-            ...(replacing && !running.adopted ? { restarts: builder.restarts + 1 } : {}),
-            ...(running.adopted ? {} : { last_used_at: now }),
-          },
-          now,
-        );
-        this.cache.set(builder.id, { running, checkedAt: Date.now() });
-        this.metrics?.builderStarts.inc({ result: running.adopted ? 'adopted' : 'started' });
-        return running;
-      } catch (err) {
-        const fresh = await this.store.getBuilder(builder.id);
-        await this.store.updateBuilder(
-          builder.id,
-          {
-            state: 'failed',
-            pid: null,
-            launch_failures: (fresh?.launch_failures ?? 0) + 1,
-            last_error: errorMessage(err).slice(0, 1000),
-          },
-          iso(this.now()),
-        );
-        this.metrics?.builderStarts.inc({ result: 'failed' });
-        this.log.error({ builder_id: builder.id, err: errorMessage(err) }, 'builder failed to start');
-        throw err;
-      }
-    })().finally(() => this.starting.delete(builder.id));
-    this.starting.set(builder.id, p);
-    p.catch(() => undefined);
+    });
+    this.rowWrites.set(b.id, p);
+    void p.finally(() => {
+      if (this.rowWrites.get(b.id) === p) this.rowWrites.delete(b.id);
+    });
     return p;
   }
 
@@ -784,7 +832,9 @@ export class BuildService {
     if (ok) {
       // Its certificates open nothing from now on, and what they opened closes now.
       this.verdicts.clear();
-      const closed = this.deps.provider.closeConnections([buildId]);
+      this.provisioner.release(buildId);
+      let closed = 0;
+      for (const p of this.providers) closed += p.closeConnections([buildId]);
       this.metrics?.buildsFinished.inc({ status });
       this.log.info({ build_id: buildId, status, error, connections_closed: closed }, 'build finished');
     }
@@ -821,49 +871,112 @@ export class BuildService {
 
   // ---- background work ----
 
-  /** Reconciles rows with processes, then starts the sweep. */
+  /** Adopts what the providers still hold, then starts the sweep and the provisioner. */
   async start(): Promise<void> {
-    this.deps.provider.authorizeConnections((peer) => this.authorizeConnection(peer));
-    await this.reconcile({ adopt: true });
+    for (const p of this.providers) p.authorizeConnections((peer) => this.authorizeConnection(peer));
+    await this.adoptFleet();
     this.lastReconcile = Date.now();
     await this.purgeFinished();
     this.lastPurge = Date.now();
     this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
     this.timer.unref();
+    this.provisioner.start();
   }
 
   /**
-   * Makes rows and processes agree: a builder process without a row is destroyed; a row
-   * whose process runs is adopted (or replaced when unhealthy); a row marked running
-   * whose process is gone becomes stopped.
+   * After a start: every builder row is handed to the provisioner with the builds that held it;
+   * one whose daemon still runs is adopted, a clone with neither daemon nor builds is destroyed,
+   * a provider builder with no row is a stray and is destroyed; snapshots are adopted or deleted.
    */
-  async reconcile(opts: { adopt: boolean }): Promise<void> {
-    const listed = await this.deps.provider.list();
-    const rows = await this.store.listBuilders(this.deps.provider.name);
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const l of listed) {
-      if (!byId.has(l.id) && !this.starting.has(l.id)) {
-        this.log.warn({ builder_id: l.id, pid: l.pid }, 'removing builder that has no row (stray)');
-        await this.deps.provider
-          .destroy(l.id)
-          .catch((err) => this.log.error({ err: errorMessage(err) }, 'destroy failed'));
+  private async adoptFleet(): Promise<void> {
+    const holders = await this.store.activeHolders();
+    const projects = new Map<string, Project | undefined>();
+    const scaling = async (projectId: string): Promise<ScalingSettings> => {
+      if (!projects.has(projectId)) projects.set(projectId, await this.deps.projects.find(projectId));
+      const p = projects.get(projectId);
+      return p ? scalingOf(p) : { autoscaling: false, buildsPerBuilder: null, maxBuildersPerPlatform: 1 };
+    };
+    const now = iso(this.now());
+    for (const pool of this.pools) {
+      const listed = await pool.provider.list();
+      const rows = (await this.store.listBuilders(pool.provider.name)).filter(
+        (r) => r.pool === pool.name && r.state !== 'destroyed',
+      );
+      await this.destroyStrays(pool.provider, listed, rows);
+      const adopted: AdoptedBuilder[] = [];
+      for (const row of rows) {
+        const running = listed.some((l) => l.id === row.id && l.state === 'running');
+        const claims: ClaimRequest[] = [];
+        for (const h of holders.filter((x) => x.builder_id === row.id)) {
+          claims.push({
+            buildId: h.build_id,
+            projectId: h.project_id,
+            platform: h.platform,
+            scaling: await scaling(h.project_id),
+            queuedAtMs: Date.parse(h.queued_at),
+          });
+        }
+        if (row.role === 'clone' && !running && claims.length === 0) {
+          await pool.provider.destroy(row.id).catch(() => undefined);
+          await this.store.updateBuilder(
+            row.id,
+            { state: 'destroyed', pid: null, endpoint: null, stopped_at: now },
+            now,
+          );
+          continue;
+        }
+        if (!running && (row.state === 'running' || row.state === 'starting')) {
+          await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+        }
+        adopted.push({
+          id: row.id,
+          projectId: row.project_id,
+          platform: row.platform,
+          pool: pool.name,
+          role: row.role === 'clone' ? 'clone' : 'primary',
+          ...(row.snapshot_id ? { snapshotId: row.snapshot_id } : {}),
+          running,
+          claims,
+        });
+      }
+      this.provisioner.adopt(adopted);
+      for (const snap of await pool.provider.listSnapshots().catch(() => [])) {
+        if (rows.some((r) => r.id === snap.builderId && r.role === 'primary')) {
+          this.provisioner.adoptSnapshot({
+            id: snap.id,
+            builderId: snap.builderId,
+            createdMs: snap.createdAt.getTime(),
+          });
+        } else {
+          this.log.warn({ snapshot_id: snap.id }, 'deleting a snapshot of a builder that has no row');
+          await pool.provider.deleteSnapshot(snap.id).catch(() => undefined);
+        }
       }
     }
-    const now = iso(this.now());
-    for (const row of rows) {
-      if (this.starting.has(row.id)) continue;
-      const l = listed.find((x) => x.id === row.id);
-      if (l?.state === 'running') {
-        if (!opts.adopt || this.cache.has(row.id)) continue;
-        try {
-          await this.launch(row, true);
-        } catch {
-          await this.deps.provider.stop(row.id).catch(() => undefined);
-        }
-      } else if (row.state === 'running' || row.state === 'starting') {
-        this.cache.delete(row.id);
-        await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
-      }
+  }
+
+  /** Builders a provider holds that no row and no launch knows: left over, destroyed. */
+  private async destroyStrays(
+    provider: Provider,
+    listed: { id: string; pid: number | null }[],
+    rows: BuilderRow[],
+  ): Promise<void> {
+    const known = new Set(rows.filter((r) => r.state !== 'destroyed').map((r) => r.id));
+    for (const l of listed) {
+      if (known.has(l.id) || this.provisioner.builders.has(l.id)) continue;
+      this.log.warn({ builder_id: l.id, pid: l.pid }, 'removing builder that has no row (stray)');
+      await provider
+        .destroy(l.id)
+        .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'destroy failed'));
+    }
+  }
+
+  /** Level-triggered: strays of every provider go (rows and running builders are the provisioner's). */
+  async reconcile(): Promise<void> {
+    for (const pool of this.pools) {
+      const listed = await pool.provider.list();
+      const rows = await this.store.listBuilders(pool.provider.name);
+      await this.destroyStrays(pool.provider, listed, rows);
     }
   }
 
@@ -898,36 +1011,9 @@ export class BuildService {
       );
     }
     if (this.closed) return;
-    const rows = await this.store.listBuilders(this.deps.provider.name);
-    const doHealth = Date.now() - this.lastHealthSweep >= HEALTH_INTERVAL_MS;
-    if (doHealth) this.lastHealthSweep = Date.now();
-    for (const row of rows) {
-      if (row.state !== 'running' || this.starting.has(row.id) || this.closed) continue;
-      const active = await this.store.activeOnBuilder(row.id);
-      const idleSince = Date.parse(row.last_used_at ?? row.started_at ?? row.created_at);
-      if (active === 0 && nowD.getTime() - idleSince >= cfg.idleTimeoutMs) {
-        await this.stopBuilder(row, 'idle');
-        continue;
-      }
-      if (doHealth) {
-        const h = await this.deps.provider.health(row.id);
-        if (h.healthy) {
-          const c = this.cache.get(row.id);
-          if (c) c.checkedAt = Date.now();
-          continue;
-        }
-        this.cache.delete(row.id);
-        this.metrics?.builderCrashes.inc();
-        this.log.warn(
-          { builder_id: row.id, reason: h.reason },
-          'builder unhealthy; replacing it with the same cache',
-        );
-        await this.launch(row, true).catch(() => undefined);
-      }
-    }
     if (Date.now() - this.lastReconcile >= RECONCILE_INTERVAL_MS) {
       this.lastReconcile = Date.now();
-      await this.reconcile({ adopt: false });
+      await this.reconcile();
     }
     if (Date.now() - this.lastPurge >= cfg.purgeIntervalMs) {
       this.lastPurge = Date.now();
@@ -956,31 +1042,26 @@ export class BuildService {
     return total;
   }
 
-  private async stopBuilder(row: BuilderRow, why: string): Promise<void> {
-    this.cache.delete(row.id);
-    await this.deps.provider.stop(row.id);
-    const now = iso(this.now());
-    await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
-    this.log.info({ builder_id: row.id, why }, 'builder stopped; cache kept');
-  }
-
-  /** Server stop: end the sweep, then stop builders (cache kept) or leave them to be adopted. */
+  /** Server stop: end the sweep and the provisioner, then stop builders (cache kept) or leave them to be adopted. */
   async shutdown(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.sweeping;
-    await Promise.allSettled([...this.starting.values()]);
+    this.provisioner.close();
+    await this.provisioner.idle();
+    await Promise.allSettled([...this.rowWrites.values()]);
     const stop = this.deps.config.buildersOnExit === 'stop';
-    await this.deps.provider.close({ stopBuilders: stop });
+    for (const p of this.providers) await p.close({ stopBuilders: stop });
     if (stop) {
       const now = iso(this.now());
-      for (const row of await this.store.listBuilders(this.deps.provider.name)) {
-        if (row.state !== 'stopped') {
-          await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+      for (const p of this.providers) {
+        for (const row of await this.store.listBuilders(p.name)) {
+          if (row.state !== 'stopped' && row.state !== 'destroyed') {
+            await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+          }
         }
       }
     }
-    this.cache.clear();
   }
 }
 

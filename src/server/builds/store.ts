@@ -44,7 +44,8 @@ export interface BuildCertRow {
   revoke_reason: string | null;
 }
 
-export type BuilderState = 'stopped' | 'starting' | 'running' | 'failed';
+/** `destroyed`: a clone that is gone; its row stays for the builds that used it. */
+export type BuilderState = 'stopped' | 'starting' | 'running' | 'failed' | 'destroyed';
 
 export interface BuilderRow {
   id: string;
@@ -52,6 +53,10 @@ export interface BuilderRow {
   platform: string;
   role: string;
   provider: string;
+  /** The provider pool it runs in (the provider's name for a server with one pool). */
+  pool: string;
+  /** For a clone: the snapshot its cache started from. */
+  snapshot_id: string | null;
   state: BuilderState;
   endpoint: string | null;
   pid: number | null;
@@ -400,24 +405,36 @@ export class BuildStore {
     return db.get<BuilderRow>('SELECT * FROM builders WHERE id = ?', [id]);
   }
 
-  findPrimary(projectId: string, platform: string, db: Db = this.db): Promise<BuilderRow | undefined> {
+  findPrimary(
+    projectId: string,
+    platform: string,
+    pool: string,
+    db: Db = this.db,
+  ): Promise<BuilderRow | undefined> {
     return db.get<BuilderRow>(
-      `SELECT * FROM builders WHERE project_id = ? AND platform = ? AND role = 'primary'`,
-      [projectId, platform],
+      `SELECT * FROM builders WHERE project_id = ? AND platform = ? AND pool = ? AND role = 'primary'`,
+      [projectId, platform, pool],
     );
   }
 
+  /** Inserts the row; a primary that exists already wins (one per project, platform and pool). */
   async insertBuilderIfAbsent(b: BuilderRow, db: Db = this.db): Promise<BuilderRow> {
+    const conflict =
+      b.role === 'primary'
+        ? ` ON CONFLICT (project_id, platform, pool) WHERE role = 'primary' DO NOTHING`
+        : '';
     await db.run(
-      `INSERT INTO builders (id, project_id, platform, role, provider, state, endpoint, pid, started_at, stopped_at,
-         last_used_at, restarts, launch_failures, last_error, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, platform, role) DO NOTHING`,
+      `INSERT INTO builders (id, project_id, platform, role, provider, pool, snapshot_id, state, endpoint, pid,
+         started_at, stopped_at, last_used_at, restarts, launch_failures, last_error, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)${conflict}`,
       [
         b.id,
         b.project_id,
         b.platform,
         b.role,
         b.provider,
+        b.pool,
+        b.snapshot_id,
         b.state,
         b.endpoint,
         b.pid,
@@ -431,7 +448,16 @@ export class BuildStore {
         b.updated_at,
       ],
     );
-    return (await this.findPrimary(b.project_id, b.platform, db))!;
+    if (b.role !== 'primary') return b;
+    return (await this.findPrimary(b.project_id, b.platform, b.pool, db))!;
+  }
+
+  /** Platforms of active builds that hold a builder, for adopting them after a restart. */
+  activeHolders(db: Db = this.db): Promise<(BuildBuilderRow & { project_id: string; queued_at: string })[]> {
+    return db.all(
+      `SELECT bb.*, b.project_id, b.queued_at FROM build_builders bb JOIN builds b ON b.id = bb.build_id
+       WHERE bb.builder_id IS NOT NULL AND b.status IN ${ACTIVE_SQL}`,
+    );
   }
 
   listBuilders(provider: string, db: Db = this.db): Promise<BuilderRow[]> {

@@ -154,3 +154,13 @@ export class FakeClock implements ProvisioningClock {
     return this.ms - start;
   }
 }
+
+/** The server's clock (which tests may set) for "now", with real timers. */
+export function serverClock(clock: { now(): Date }): ProvisioningClock {
+  return {
+    now: () => clock.now(),
+    nowMs: () => clock.now().getTime(),
+    after: systemProvisioningClock.after,
+    sleep: systemProvisioningClock.sleep,
+  };
+}

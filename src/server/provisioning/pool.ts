@@ -118,9 +118,10 @@ export class Pool {
     );
     this.breaker = new PoolBreaker(limits.breaker);
     this.budget = new RetryBudget(limits.retryBudget);
+    // A provider without launch limits (a local one) gains nothing from waiting for a batch.
     this.batcher = new Batcher({
-      idleMs: limits.batchIdleMs,
-      maxMs: limits.batchMaxMs,
+      idleMs: declared ? limits.batchIdleMs : 0,
+      maxMs: declared ? limits.batchMaxMs : 0,
       maxItems: Math.max(1, spec.provider.capabilities().maxBatchSize),
       clock,
       exec: (specs) => this.exec(specs),

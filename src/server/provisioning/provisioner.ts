@@ -166,6 +166,8 @@ export interface AdoptedBuilder {
   pool: string;
   role: BuilderRole;
   snapshotId?: string;
+  /** Does its daemon still run (the provider lists it running)? */
+  running: boolean;
   /** The builds on it when the server stopped. */
   claims: ClaimRequest[];
 }
@@ -247,6 +249,7 @@ export class Provisioner {
   private again = false;
   private cancelTick: (() => void) | null = null;
   private lastHealth = 0;
+  private checkingHealth = false;
   private closed = false;
   readonly stats: ProvisionerStats = {
     waitAlerts: 0,
@@ -366,7 +369,7 @@ export class Provisioner {
     if (first.state !== 'waiting') return first;
     const c = this.claims.get(`${req.buildId}|${req.platform}`)!;
     await this.reconcile();
-    if (c.builderId || c.failed || waitMs <= 0) return this.statusOf(c);
+    if (c.builderId || c.failed || waitMs <= 0 || !this.changeComing(c)) return this.statusOf(c);
     await new Promise<void>((resolve) => {
       const cancel = this.clock.after(waitMs, done);
       function done(): void {
@@ -376,6 +379,16 @@ export class Provisioner {
       c.waiters.push(done);
     });
     return this.statusOf(c);
+  }
+
+  /** Is a builder of the claim's group on its way (starting, snapshotting, or about to launch)? */
+  private changeComing(c: Claim): boolean {
+    if (!c.pool) return false;
+    const group = [...this.builders.values()].filter(
+      (b) => b.projectId === c.req.projectId && b.platform === c.req.platform && b.pool === c.pool,
+    );
+    if (!group.some((b) => b.state === 'running')) return true;
+    return group.some((b) => b.state === 'starting' || b.state === 'snapshotting');
   }
 
   status(buildId: string, platform: string): ClaimStatus {
@@ -484,8 +497,8 @@ export class Provisioner {
         b.claims.add(key);
       }
       if (b.claims.size) b.busySinceMs = now;
-      // Relaunching adopts a builder that still runs, or starts it again with its cache.
-      this.launchBuilder(this.pool(a.pool), b);
+      // Launching adopts a builder that still runs, or starts one its builds need again.
+      if (a.running || b.claims.size > 0) this.launchBuilder(this.pool(a.pool), b);
     }
   }
 
@@ -638,7 +651,7 @@ export class Provisioner {
       c.reason =
         `builder ${c.req.platform}${c.req.projectName ? ` of project ${c.req.projectName}` : ''} is ${d.reason}` +
         (d.reason.startsWith('busy') ? `, ${n} build(s) ahead in the queue` : '') +
-        (c.lastError ? `; last start failed (${c.lastError})` : '') +
+        (c.lastError ? `; the builder failed to start (${c.lastError})` : '') +
         (poolNote ? `; pool ${pool.name}: ${poolNote}` : '');
     }
 
@@ -694,7 +707,10 @@ export class Provisioner {
     // 6. Health of running builders, now and then.
     if (this.limits.healthIntervalMs > 0 && now - this.lastHealth >= this.limits.healthIntervalMs) {
       this.lastHealth = now;
-      await this.checkHealth();
+      if (!this.checkingHealth) {
+        this.checkingHealth = true;
+        void this.checkHealth().finally(() => (this.checkingHealth = false));
+      }
     }
   }
 
@@ -836,14 +852,19 @@ export class Provisioner {
       ...(b.snapshotId ? { snapshotId: b.snapshotId } : {}),
       ...(this.limits.maxUsedSpaceBytes ? { maxUsedSpaceBytes: this.limits.maxUsedSpaceBytes } : {}),
     };
-    void pool
-      .launch(spec)
+    const flight = (this.ops.get(b.id) ?? Promise.resolve())
+      .then(() => pool.launch(spec))
       .catch((err: unknown): LaunchResult => ({
         ok: false,
         error: err instanceof ProvisionError ? err : new ProvisionError('transient', errorMessage(err)),
       }))
-      .then((r) => this.launched(pool, b, r, started, permit));
+      .then((r) => this.launched(pool, b, r, started, permit))
+      .finally(() => this.inflight.delete(flight));
+    this.inflight.add(flight);
   }
+
+  /** Launches not answered yet. */
+  private readonly inflight = new Set<Promise<void>>();
 
   private async launched(
     pool: Pool,
@@ -997,10 +1018,12 @@ export class Provisioner {
       const b = this.builders.get(id)!;
       this.builders.delete(id);
       this.log.info({ builder_id: id }, 'idle clone destroyed');
-      await this.providerOf(b)
-        .destroy(id)
-        .catch(() => undefined);
-      await this.hooks.builderChanged(b, 'destroyed');
+      this.serialize(id, async () => {
+        await this.providerOf(b)
+          .destroy(id)
+          .catch(() => undefined);
+        await this.hooks.builderChanged(b, 'destroyed');
+      });
     }
     for (const b of [...this.builders.values()]) {
       if (b.role !== 'primary' || b.state !== 'running' || b.claims.size > 0) continue;
@@ -1012,11 +1035,33 @@ export class Provisioner {
       if (clonesUp) continue;
       b.state = 'stopped';
       b.running = undefined;
-      this.log.info({ builder_id: b.id }, 'builder stopped; cache kept');
-      await this.providerOf(b)
-        .stop(b.id)
-        .catch(() => undefined);
-      await this.hooks.builderChanged(b, 'stopped');
+      this.log.info({ builder_id: b.id, why: 'idle' }, 'builder stopped; cache kept');
+      this.serialize(b.id, async () => {
+        await this.providerOf(b)
+          .stop(b.id)
+          .catch(() => undefined);
+        await this.hooks.builderChanged(b, 'stopped');
+      });
+    }
+  }
+
+  /** Provider calls on one builder run one after another (a launch waits for its stop). */
+  private readonly ops = new Map<string, Promise<void>>();
+  private serialize(id: string, fn: () => Promise<void>): Promise<void> {
+    const p = (this.ops.get(id) ?? Promise.resolve()).then(fn).catch((err: unknown) => {
+      this.log.error({ builder_id: id, err: errorMessage(err) }, 'builder operation failed');
+    });
+    this.ops.set(id, p);
+    void p.finally(() => {
+      if (this.ops.get(id) === p) this.ops.delete(id);
+    });
+    return p;
+  }
+
+  /** Resolves once no provider call on any builder is in flight (for a clean shutdown). */
+  async idle(): Promise<void> {
+    while (this.ops.size > 0 || this.inflight.size > 0) {
+      await Promise.allSettled([...this.ops.values(), ...this.inflight]);
     }
   }
 
