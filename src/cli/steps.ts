@@ -75,6 +75,7 @@ interface RawVertex {
   completed?: string;
   cached?: boolean;
   error?: string;
+  inputs?: string[];
 }
 interface RawLog {
   vertex: string;
@@ -166,6 +167,7 @@ export function parseRawJson(
       cached: v.cached === true,
       error: v.error || null,
       log_tail: tailUtf8((logs.get(digest) ?? []).join(''), STEP_LOG_TAIL_BYTES),
+      ...(v.inputs?.length ? { inputs: v.inputs.filter((d) => typeof d === 'string').slice(0, 64) } : {}),
     };
   });
   // the same warning is reported once per vertex that saw it

@@ -226,6 +226,8 @@ export interface BuildStep {
   error: string | null;
   /** the last STEP_LOG_TAIL_BYTES of its output */
   log_tail: string;
+  /** digests of the vertexes it waited for (absent from older clients) */
+  inputs?: string[];
 }
 
 /** Largest log tail kept per step, in bytes. */
@@ -255,6 +257,12 @@ export interface BuildInsights {
   steps_cached: number;
   /** Where the cache broke against the previous build of the same ref (or project). */
   cache_break: { previous_build_id: string | null; platform: string; step: string } | null;
+  /** Time the cache saved: each cached step's last uncached duration in this project (absent from older servers). */
+  time_saved_ms?: number;
+  /** Digests of the steps on the critical path, per platform (absent from older servers). */
+  critical_path?: Record<string, string[]>;
+  /** Set when retention removed the steps and logs (the summary stays). */
+  steps_pruned_at?: string | null;
 }
 
 export interface CreateBuildResponse {

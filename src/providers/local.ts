@@ -19,6 +19,7 @@ import { BuilderNetworks, type BuilderNetworkOptions, type PreparedNetwork } fro
 import { BuilderVolume, type VolumeSpec } from './local-volume.js';
 import { copyImage, copyTree, diskUsage, probeCloneMethod, type CloneProbe } from './local-clone.js';
 import { BuilderGateway, type ConnectionAuthorizer, type OpenConnection } from './gateway.js';
+import type { CacheUsage } from './provider.js';
 import {
   nativePlatform,
   processAlive,
@@ -956,6 +957,22 @@ export class LocalProvider implements Provider {
     return probe(state.socket);
   }
 
+  /** `buildctl du` and `debug workers` on the builder's private socket; the root's filesystem by statfs. */
+  async cacheUsage(id: string): Promise<CacheUsage> {
+    const state = await this.readState(id);
+    if (!state?.socket || (await this.findPid(id)) === null) {
+      throw new Error(`builder ${id} is not running`);
+    }
+    const buildctl = path.join(path.dirname(this.buildkitd), 'buildctl');
+    const bin = (await isExecutable(buildctl)) ? buildctl : 'buildctl';
+    const addr = ['--addr', `unix://${state.socket}`];
+    const [du, workers] = await Promise.all([
+      runJson(bin, [...addr, 'du', '--format', '{{json .}}']),
+      runJson(bin, [...addr, 'debug', 'workers', '--format', '{{json .}}']),
+    ]);
+    return parseCacheUsage(du, workers, await fs.statfs(this.files(id).root).catch(() => null));
+  }
+
   async issueClientCert(
     id: string,
     opts: { commonName: string; organization?: string; notAfter: Date },
@@ -1327,4 +1344,52 @@ async function prepareSocket(socket: string): Promise<void> {
   await fs.mkdir(path.dirname(socket), { recursive: true, mode: 0o700 });
   await fs.chmod(path.dirname(socket), 0o700);
   await fs.rm(socket, { force: true });
+}
+
+/** Runs a command that prints JSON (buildctl --format '{{json .}}'), with a timeout. */
+function runJson(bin: string, args: string[], timeoutMs = 20_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0)
+        return reject(
+          new Error(`${path.basename(bin)} ${args.slice(2, 4).join(' ')}: ${err.trim().slice(0, 300)}`),
+        );
+      try {
+        resolve(JSON.parse(out.trim() || 'null'));
+      } catch {
+        reject(new Error(`${path.basename(bin)} ${args.slice(2, 4).join(' ')} printed no JSON`));
+      }
+    });
+  });
+}
+
+/** buildctl's du records and worker GC policies, and a statfs of the builder root, as CacheUsage. */
+export function parseCacheUsage(
+  du: unknown,
+  workers: unknown,
+  st: { blocks: number | bigint; bfree: number | bigint; bsize: number | bigint } | null,
+): CacheUsage {
+  const records = (Array.isArray(du) ? du : []).map((r: Record<string, unknown>) => ({
+    type: typeof r.recordType === 'string' ? r.recordType : 'regular',
+    size: Number(r.size) || 0,
+    inUse: r.inUse === true,
+    shared: r.shared === true,
+  }));
+  const limits = (Array.isArray(workers) ? workers : [])
+    .flatMap((w: { gcPolicy?: { maxUsedSpace?: number; keepBytes?: number }[] }) => w.gcPolicy ?? [])
+    .map((g) => Number(g.maxUsedSpace ?? g.keepBytes ?? 0))
+    .filter((n) => n > 0);
+  const n = (v: number | bigint): number => Number(v);
+  return {
+    records,
+    gcLimitBytes: limits.length ? Math.max(...limits) : null,
+    fsUsedBytes: st ? (n(st.blocks) - n(st.bfree)) * n(st.bsize) : null,
+    fsTotalBytes: st ? n(st.blocks) * n(st.bsize) : null,
+  };
 }

@@ -107,6 +107,24 @@ export interface ListedBuilder {
   endpoint: string | null;
 }
 
+/** One record of a builder's cache, as `buildctl du` reports it. */
+export interface CacheRecord {
+  /** BuildKit's record type: regular, exec.cachemount, source.local, source.git.checkout, internal, frontend */
+  type: string;
+  size: number;
+  inUse: boolean;
+  shared: boolean;
+}
+
+/** What a running builder's cache holds, its GC limit and the filesystem under it. */
+export interface CacheUsage {
+  records: CacheRecord[];
+  /** The largest maxUsedSpace of the daemon's GC policies; null when it has none. */
+  gcLimitBytes: number | null;
+  fsUsedBytes: number | null;
+  fsTotalBytes: number | null;
+}
+
 export type BuilderHealth = { healthy: true } | { healthy: false; reason: string };
 
 export interface Provider {
@@ -143,6 +161,12 @@ export interface Provider {
   destroy(id: string): Promise<void>;
   /** Is the builder running and completing TLS handshakes? */
   health(id: string): Promise<BuilderHealth>;
+  /**
+   * The cache of a running builder (`buildctl du` and its GC policy), read by the server over
+   * the provider's own channel to that builder only. Optional: without it the dashboard shows
+   * no cache figures for this provider's builders.
+   */
+  cacheUsage?(id: string): Promise<CacheUsage>;
   /** A client certificate signed by this builder's CA; it opens this builder only. */
   issueClientCert(
     id: string,

@@ -220,6 +220,44 @@ describe.each(['sqlite', 'postgres'] as const)('the JSON API on %s', (backend) =
     await server.api('POST', `/v1/builds/${created.body.build_id}/cancel`, {}, projectToken);
   });
 
+  it("counts time saved from each cached step's last uncached run, and marks the critical path", async () => {
+    const two = (await server.api<BuildInfo>('GET', `/v1/builds/${second}`)).body.insights!;
+    // "RUN echo one" took 1 s uncached in the first build and was cached in the second
+    expect(two.time_saved_ms).toBe(1000);
+    expect((await server.api<BuildInfo>('GET', `/v1/builds/${first}`)).body.insights!.time_saved_ms).toBe(0);
+    // no inputs sent: by time, the last step and the steps that ended before each start
+    expect(two.critical_path).toEqual({ 'linux/amd64': ['sha256:c', 'sha256:b', 'sha256:a'] });
+    const rows = await server.running!.deps.db.all<{ id: string; saved_ms: number | null }>(
+      'SELECT build_id AS id, saved_ms FROM build_insights WHERE build_id IN (?, ?)',
+      [first, second],
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.id, Number(r.saved_ms)]))).toEqual({
+      [first]: 0,
+      [second]: 1000,
+    });
+  });
+
+  it('retention removes steps and logs of all but the newest builds, and keeps the summary for charts', async () => {
+    const third = await runBuild(GH, steps(true));
+    const { InsightsStore } = await import('../../src/server/insights/store.js');
+    const store = new InsightsStore(server.running!.deps.db);
+    const before = await store.chartBuilds(null, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z');
+    const n = await store.pruneSteps({ days: null, keep: 1, now: new Date() });
+    expect(n).toBeGreaterThanOrEqual(2);
+    const kept = (await server.api<BuildInfo>('GET', `/v1/builds/${third}`)).body.insights!;
+    expect(kept.steps).toHaveLength(3);
+    expect(kept.steps_pruned_at).toBeNull();
+    const pruned = (await server.api<BuildInfo>('GET', `/v1/builds/${second}`)).body.insights!;
+    expect(pruned.steps).toHaveLength(0);
+    expect(pruned.steps_pruned_at).toEqual(expect.any(String));
+    expect(pruned.dockerfile?.contents).toBeNull();
+    expect(pruned).toMatchObject({ steps_total: 2, steps_cached: 1, time_saved_ms: 1000 });
+    // the charts read summary rows only: the same builds before and after
+    expect(await store.chartBuilds(null, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z')).toEqual(before);
+    // by age: nothing finished 1 day ago
+    expect(await store.pruneSteps({ days: 1, keep: null, now: new Date() })).toBe(0);
+  });
+
   it('drops a run URL that is not https', async () => {
     const id = await runBuild({ ...GH, run_url: 'javascript:alert(1)' }, steps(false));
     const r = await server.api<BuildInfo>('GET', `/v1/builds/${id}`);

@@ -3,7 +3,7 @@ import { errorMessage } from '../../lib/errors.js';
 import type { HoistPlugin } from '../http/plugin.js';
 import { BUILDS_OPTIONS, loadBuildsConfig } from './config.js';
 import { createProvider } from './provider-factory.js';
-import { Insights, insightsMigrations } from '../insights/index.js';
+import { INSIGHTS_OPTIONS, Insights, insightsMigrations, loadInsightsConfig } from '../insights/index.js';
 import { registerUi } from '../ui/index.js';
 import { registerBuildMetrics } from './metrics.js';
 import { buildsMigrations } from './migrations.js';
@@ -16,7 +16,7 @@ import type { PoolSpec } from '../provisioning/pool.js';
 export const buildsPlugin: HoistPlugin = {
   name: 'builds',
   migrations: [...buildsMigrations, ...insightsMigrations],
-  options: BUILDS_OPTIONS,
+  options: [...BUILDS_OPTIONS, ...INSIGHTS_OPTIONS],
   async register(app, deps) {
     const config = loadBuildsConfig(deps.config.pluginOptions);
     const logger = deps.logger.child({ component: 'builds' });
@@ -50,7 +50,7 @@ export const buildsPlugin: HoistPlugin = {
       () => deps.clock.now(),
       () => service.store.countBuildersRunning(),
     );
-    const insights = new Insights(deps);
+    const insights = new Insights(deps, provider, loadInsightsConfig(deps.config.pluginOptions));
     registerBuildRoutes(app, deps, service, insights);
     insights.registerRoutes(app, deps, service);
     registerUi(app, deps, insights, service);
@@ -65,7 +65,9 @@ export const buildsPlugin: HoistPlugin = {
       }
     });
     deps.lifecycle.onStart(() => service.start());
+    deps.lifecycle.onStart(() => insights.start());
     deps.lifecycle.onShutdown(() => service.shutdown());
+    deps.lifecycle.onShutdown(() => insights.stop());
     logger.info(
       {
         ...details,

@@ -6,6 +6,10 @@ import type { BuildService } from '../builds/service.js';
 import { conflict } from '../http/errors.js';
 import type { HoistDeps } from '../http/plugin.js';
 import type { AuthContext } from '../auth/tokens.js';
+import type { Provider } from '../../providers/provider.js';
+import { errorMessage } from '../../lib/errors.js';
+import { CacheSnapshots } from './cache.js';
+import type { InsightsConfig } from './config.js';
 import { BuildEvents } from './events.js';
 import { InsightsStore } from './store.js';
 
@@ -39,6 +43,7 @@ const stepsSchema = {
             cached: { type: 'boolean' },
             error: nullable(8192),
             log_tail: str(64 * 1024),
+            inputs: { type: 'array', maxItems: 64, items: str(128) },
           },
         },
       },
@@ -68,11 +73,51 @@ const stepsSchema = {
   },
 };
 
+export { INSIGHTS_OPTIONS, loadInsightsConfig } from './config.js';
+
 export class Insights {
   readonly store: InsightsStore;
   readonly events = new BuildEvents();
-  constructor(deps: HoistDeps) {
+  readonly cache: CacheSnapshots;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  constructor(
+    private readonly deps: HoistDeps,
+    provider: Provider,
+    readonly config: InsightsConfig,
+  ) {
     this.store = new InsightsStore(deps.db);
+    const log = deps.logger.child({ component: 'insights' });
+    this.cache = new CacheSnapshots(deps.db, provider, deps.clock, (builder, err) =>
+      log.warn({ builder, err: errorMessage(err) }, 'builder cache snapshot failed'),
+    );
+  }
+
+  /** The cache snapshot interval and the steps retention, until stop(). */
+  start(): void {
+    this.cache.start(this.config.cacheSnapshotIntervalMs);
+    const prune = (): void =>
+      void this.prune().catch((err: unknown) =>
+        this.deps.logger.error({ err: errorMessage(err) }, 'pruning build steps failed'),
+      );
+    prune();
+    this.pruneTimer = setInterval(prune, 10 * 60_000);
+    this.pruneTimer.unref();
+  }
+
+  prune(): Promise<number> {
+    const c = this.config;
+    if (c.stepsRetentionDays === null && c.stepsRetentionBuilds === null) return Promise.resolve(0);
+    return this.store.pruneSteps({
+      days: c.stepsRetentionDays,
+      keep: c.stepsRetentionBuilds,
+      now: this.deps.clock.now(),
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
+    await this.cache.stop();
   }
 
   async created(buildId: string, who: AuthContext, context: BuildContextInput | undefined): Promise<void> {
@@ -87,6 +132,14 @@ export class Insights {
   async finished(row: BuildRow, phases: BuildPhases | undefined): Promise<void> {
     if (phases) await this.store.savePhases(row.id, row.project_id, phases);
     this.events.changed(row.id);
+    // after each build, its builders' caches (in the background: the client is not kept waiting)
+    if (this.config.cacheSnapshotIntervalMs) {
+      const used = await this.store.db.all<{ builder_id: string }>(
+        'SELECT builder_id FROM build_builders WHERE build_id = ? AND builder_id IS NOT NULL',
+        [row.id],
+      );
+      for (const u of used) void this.cache.snapshot(u.builder_id, 'build');
+    }
   }
 
   /** POST /v1/builds/{id}/steps: a running build's steps, warnings and Dockerfile. */

@@ -60,4 +60,41 @@ CREATE TABLE ui_sessions (
 );
 `,
   },
+  {
+    // Step inputs (the critical path), time saved per build from each cached step's last
+    // uncached duration (step_durations), when a build's steps were pruned by retention, and
+    // the builders' cache snapshots (buildctl du totals by record type, filesystem, GC limit).
+    id: 'insights-002-saved-cache',
+    sql: `
+ALTER TABLE build_steps ADD COLUMN inputs TEXT;
+ALTER TABLE build_insights ADD COLUMN saved_ms INTEGER;
+ALTER TABLE build_insights ADD COLUMN steps_pruned_at TEXT;
+CREATE TABLE step_durations (
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  platform TEXT NOT NULL,
+  step_key TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  build_id TEXT NOT NULL,
+  PRIMARY KEY (project_id, platform, step_key)
+);
+CREATE TABLE builder_cache_snapshots (
+  builder_id TEXT NOT NULL,
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  platform TEXT NOT NULL,
+  at TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  records INTEGER NOT NULL,
+  layers_bytes BIGINT NOT NULL,
+  cache_mounts_bytes BIGINT NOT NULL,
+  source_bytes BIGINT NOT NULL,
+  other_bytes BIGINT NOT NULL,
+  reclaimable_bytes BIGINT NOT NULL,
+  fs_used_bytes BIGINT,
+  fs_total_bytes BIGINT,
+  gc_limit_bytes BIGINT,
+  PRIMARY KEY (builder_id, at)
+);
+CREATE INDEX builder_cache_snapshots_project ON builder_cache_snapshots(project_id, at);
+`,
+  },
 ];

@@ -14,6 +14,7 @@ import {
 import type { Db } from '../db/index.js';
 import type { AuthContext } from '../auth/tokens.js';
 import { badRequest } from '../http/errors.js';
+import { type ChartBuild, criticalPath, stepKey } from './analysis.js';
 
 const MAX_TEXT = 512;
 export const DOCKERFILE_MAX_BYTES = 256 * 1024;
@@ -44,6 +45,8 @@ interface InsightsRow {
   warnings: string;
   steps_total: number;
   steps_cached: number;
+  saved_ms: number | null;
+  steps_pruned_at: string | null;
 }
 
 interface StepRow {
@@ -58,6 +61,7 @@ interface StepRow {
   cached: number;
   error: string | null;
   log_tail: string;
+  inputs: string | null;
 }
 
 /** A row of the builds list: the build and what the dashboard shows about it. */
@@ -79,6 +83,7 @@ export interface BuildListRow {
   phases: string | null;
   steps_total: number | null;
   steps_cached: number | null;
+  saved_ms: number | null;
 }
 
 export interface ListFilter {
@@ -196,7 +201,7 @@ export class InsightsStore {
       for (const s of req.steps) {
         await tx.run(
           `INSERT INTO build_steps (build_id, platform, seq, digest, name, stage, instruction, started_at,
-             completed_at, cached, error, log_tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             completed_at, cached, error, log_tail, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             buildId,
             s.platform.slice(0, 64),
@@ -210,20 +215,23 @@ export class InsightsStore {
             s.cached ? 1 : 0,
             s.error?.slice(0, 4096) ?? null,
             Buffer.from(s.log_tail, 'utf8').subarray(-STEP_LOG_TAIL_BYTES).toString('utf8'),
+            s.inputs?.length ? JSON.stringify(s.inputs.slice(0, 64)) : null,
           ],
         );
       }
+      const saved = await this.timeSaved(buildId, projectId, req.steps, tx);
       const counts = await tx.get<{ total: number | string; cached: number | string | null }>(
         `SELECT COUNT(*) AS total, SUM(cached) AS cached FROM build_steps WHERE build_id = ? AND instruction IS NOT NULL`,
         [buildId],
       );
       await tx.run(
-        `UPDATE build_insights SET steps_total = ?, steps_cached = ?, warnings = ?,
+        `UPDATE build_insights SET steps_total = ?, steps_cached = ?, saved_ms = ?, warnings = ?,
            dockerfile_path = COALESCE(?, dockerfile_path), dockerfile_sha256 = COALESCE(?, dockerfile_sha256),
            dockerfile = COALESCE(?, dockerfile) WHERE build_id = ?`,
         [
           Number(counts?.total ?? 0),
           Number(counts?.cached ?? 0),
+          saved,
           JSON.stringify((req.warnings ?? []).slice(0, 500)),
           df?.path?.slice(0, 1024) ?? null,
           df?.sha256?.slice(0, 64) ?? null,
@@ -233,6 +241,39 @@ export class InsightsStore {
       );
     });
     return req.steps.length;
+  }
+
+  /**
+   * Time the cache saved this build: for each cached step, the duration of the last run of the
+   * same step (stage and instruction) in this project that was not cached. Finished uncached
+   * steps become the new "last run" of their step. Returns the build's total over all its
+   * platforms sent so far.
+   */
+  private async timeSaved(buildId: string, projectId: string, steps: BuildStep[], tx: Db): Promise<number> {
+    for (const s of steps) {
+      const key = stepKey(s);
+      if (!key || s.cached || s.error || !s.started_at || !s.completed_at) continue;
+      const d = Date.parse(s.completed_at) - Date.parse(s.started_at);
+      if (!(d >= 0)) continue;
+      await tx.run(
+        `INSERT INTO step_durations (project_id, platform, step_key, duration_ms, build_id) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (project_id, platform, step_key) DO UPDATE SET duration_ms = excluded.duration_ms, build_id = excluded.build_id`,
+        [projectId, s.platform.slice(0, 64), key, Math.round(d), buildId],
+      );
+    }
+    const rows = await tx.all<{ platform: string; stage: string | null; instruction: string | null }>(
+      'SELECT platform, stage, instruction FROM build_steps WHERE build_id = ? AND cached = 1 AND instruction IS NOT NULL',
+      [buildId],
+    );
+    let saved = 0;
+    for (const r of rows) {
+      const last = await tx.get<{ duration_ms: number | string }>(
+        'SELECT duration_ms FROM step_durations WHERE project_id = ? AND platform = ? AND step_key = ? AND build_id <> ?',
+        [projectId, r.platform, stepKey(r)!, buildId],
+      );
+      saved += Number(last?.duration_ms ?? 0);
+    }
+    return saved;
   }
 
   async savePhases(buildId: string, projectId: string, phases: BuildPhases): Promise<void> {
@@ -267,6 +308,7 @@ export class InsightsStore {
       cached: Number(r.cached) === 1,
       error: r.error,
       log_tail: r.log_tail,
+      ...(r.inputs ? { inputs: JSON.parse(r.inputs) as string[] } : {}),
     }));
   }
 
@@ -342,6 +384,14 @@ export class InsightsStore {
       steps_total: Number(row?.steps_total ?? 0),
       steps_cached: Number(row?.steps_cached ?? 0),
       cache_break: brk ? { previous_build_id: previous, platform: brk.platform, step: brk.name } : null,
+      time_saved_ms: Number(row?.saved_ms ?? 0),
+      critical_path: Object.fromEntries(
+        [...new Set(steps.map((s) => s.platform))].map((p) => [
+          p,
+          [...criticalPath(steps.filter((s) => s.platform === p))],
+        ]),
+      ),
+      steps_pruned_at: row?.steps_pruned_at ?? null,
     };
   }
 
@@ -377,10 +427,66 @@ export class InsightsStore {
     return this.db.all<BuildListRow>(
       `SELECT b.id, b.project_id, p.name AS project_name, b.status, b.platforms, b.queued_at, b.acquired_at,
          b.finished_at, b.error, i.source, i.repository, i.ref, i.sha, i.run_url, i.phases, i.steps_total,
-         i.steps_cached
+         i.steps_cached, i.saved_ms
        FROM builds b JOIN projects p ON p.id = b.project_id LEFT JOIN build_insights i ON i.build_id = b.id
        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY b.id DESC LIMIT ?`,
       params,
     );
+  }
+
+  /** Finished builds queued in [from, to), for the charts (summary columns only; they outlive steps). */
+  chartBuilds(projectId: string | null, from: string, to: string, limit = 100_000): Promise<ChartBuild[]> {
+    return this.db.all<ChartBuild>(
+      `SELECT b.queued_at, b.acquired_at, b.finished_at, b.status, i.steps_total, i.steps_cached, i.saved_ms
+       FROM builds b LEFT JOIN build_insights i ON i.build_id = b.id
+       WHERE b.finished_at IS NOT NULL AND b.queued_at >= ? AND b.queued_at < ?${projectId ? ' AND b.project_id = ?' : ''}
+       ORDER BY b.queued_at LIMIT ?`,
+      projectId ? [from, to, projectId, limit] : [from, to, limit],
+    );
+  }
+
+  /**
+   * Retention of steps and logs, separate from the summary rows the list and charts read: a
+   * finished build's steps go once it is older than `days`, or is not among its project's
+   * newest `keep` builds with steps. Its build_insights row stays, marked steps_pruned_at.
+   */
+  async pruneSteps(opts: { days: number | null; keep: number | null; now: Date }): Promise<number> {
+    const victims = new Set<string>();
+    if (opts.days !== null) {
+      const before = new Date(opts.now.getTime() - opts.days * 86400_000).toISOString();
+      const old = await this.db.all<{ build_id: string }>(
+        `SELECT i.build_id FROM build_insights i JOIN builds b ON b.id = i.build_id
+         WHERE i.steps_pruned_at IS NULL AND b.finished_at IS NOT NULL AND b.finished_at < ?
+           AND EXISTS (SELECT 1 FROM build_steps s WHERE s.build_id = i.build_id) LIMIT 5000`,
+        [before],
+      );
+      for (const r of old) victims.add(r.build_id);
+    }
+    if (opts.keep !== null) {
+      const projects = await this.db.all<{ project_id: string }>(
+        'SELECT DISTINCT project_id FROM build_insights WHERE steps_pruned_at IS NULL AND steps_total > 0',
+      );
+      for (const { project_id } of projects) {
+        const extra = await this.db.all<{ build_id: string }>(
+          `SELECT i.build_id FROM build_insights i JOIN builds b ON b.id = i.build_id
+           WHERE i.project_id = ? AND i.steps_pruned_at IS NULL AND b.finished_at IS NOT NULL
+             AND EXISTS (SELECT 1 FROM build_steps s WHERE s.build_id = i.build_id)
+           ORDER BY i.build_id DESC LIMIT 5000 OFFSET ?`,
+          [project_id, opts.keep],
+        );
+        for (const r of extra) victims.add(r.build_id);
+      }
+    }
+    const at = opts.now.toISOString();
+    for (const id of victims) {
+      await this.db.transaction(async (tx) => {
+        await tx.run('DELETE FROM build_steps WHERE build_id = ?', [id]);
+        await tx.run(
+          `UPDATE build_insights SET steps_pruned_at = ?, dockerfile = NULL, warnings = '[]' WHERE build_id = ?`,
+          [at, id],
+        );
+      });
+    }
+    return victims.size;
   }
 }

@@ -51,4 +51,18 @@ input,select,button{font:inherit;padding:.3rem .5rem}.login{display:flex;flex-di
 .dockerfile{font-size:.9rem;background:#f9fafb;border:1px solid var(--line);padding:.5rem .5rem .5rem 3rem}.dockerfile li{white-space:pre-wrap}
 .dockerfile li.warned{background:#fffaeb}.warning{color:#93370d;font-family:system-ui,sans-serif;font-size:.85rem;padding:.1rem 0}
 .cachebreak{background:#fffaeb;border-left:3px solid var(--warn);padding:.4rem .7rem}
+section.card{margin-bottom:1rem}form.inline,form.settings,form.preview-form{display:flex;gap:.8rem;flex-wrap:wrap;align-items:end;margin:.5rem 0}
+form.inline label,form.settings label,form.preview-form label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}
+form.inline label.check{flex-direction:row;gap:.3rem;align-items:center}button.danger{color:var(--bad)}
+.notice,.ok{color:#05603a}.newtoken{background:#ecfdf3;border:1px solid #abefc6;padding:.5rem .8rem;margin-bottom:.6rem}
+.preview{border-left:3px solid var(--line);padding:.3rem .8rem}.preview.granted{border-color:var(--ok)}.preview.refused{border-color:var(--bad)}
+tr.allows td{background:#ecfdf3}
+.waterfall rect.crit{stroke:#101828;stroke-width:1.5}.badge.crit{background:#101828;color:#fff}.waterfall tr.critical td.stepname{font-weight:600}
+svg.cachebar rect.limit{fill:#f2f4f7;stroke:var(--line)}.k-layers{fill:#2e90fa;background:#2e90fa}.k-cache_mounts{fill:#7a5af8;background:#7a5af8}
+.k-source{fill:#12b76a;background:#12b76a}.k-other{fill:#98a2b3;background:#98a2b3}.cachekinds{display:flex;gap:.6rem;flex-wrap:wrap;font-size:.8rem}
+.lasterror{color:var(--bad);max-width:20rem;word-break:break-word}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(640px,1fr));gap:1rem}figure.chart{margin:0;border:1px solid var(--line);border-radius:8px;padding:.5rem}
+figure.chart figcaption{font-weight:600}.chart line.grid{stroke:var(--line)}.chart text.tick{font-size:10px;fill:var(--muted)}
+.chart path.line{fill:none;stroke-width:2}.s-p50{stroke:#2e90fa;fill:#2e90fa;background:#2e90fa}.s-p95{stroke:#f79009;fill:#f79009;background:#f79009}
+.s-hit{stroke:#12b76a;fill:#12b76a;background:#12b76a}.s-saved{stroke:#7a5af8;fill:#7a5af8;background:#7a5af8}.chart path.line.s-p50,.chart path.line.s-p95,.chart path.line.s-hit,.chart path.line.s-saved{fill:none}
 `;

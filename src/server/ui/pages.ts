@@ -21,7 +21,10 @@ export function layout(title: string, body: Html, opts: { csrf?: string; live?: 
 <a class="brand" href="/ui/builds">Hoist</a>
 ${
   opts.csrf
-    ? html`<nav><a href="/ui/builds">Builds</a></nav>
+    ? html`<nav>
+          <a href="/ui/builds">Builds</a><a href="/ui/projects">Projects</a><a href="/ui/builders">Builders</a
+          ><a href="/ui/charts">Charts</a>
+        </nav>
         <form method="post" action="/ui/logout" class="logout">
           <input type="hidden" name="csrf" value="${opts.csrf}" /><button type="submit">Sign out</button>
         </form>`
@@ -123,7 +126,7 @@ function statusBadge(status: string): Html {
 export function buildRows(rows: BuildListRow[]): Html {
   if (rows.length === 0)
     return html`<tr>
-      <td colspan="10" class="muted">No builds match.</td>
+      <td colspan="11" class="muted">No builds match.</td>
     </tr>`;
   return html`${rows.map((r) => {
     const run = safeHref(r.run_url);
@@ -142,6 +145,7 @@ export function buildRows(rows: BuildListRow[]): Html {
       </td>
       <td>${phaseBar(phases)}</td>
       <td class="num cached">${r.steps_total ? `cached ${r.steps_cached ?? 0} of ${r.steps_total}` : ''}</td>
+      <td class="num saved">${r.saved_ms ? formatDuration(r.saved_ms) : ''}</td>
     </tr>`;
   })}`;
 }
@@ -196,6 +200,7 @@ export function buildsPage(
             <th>Duration</th>
             <th>Phases</th>
             <th>Steps</th>
+            <th title="each cached step's last uncached duration">Time saved</th>
           </tr>
         </thead>
         <tbody id="builds-rows">
@@ -233,7 +238,12 @@ export function dockerfileView(contents: string, warnings: StepWarning[]): Html 
 }
 
 /** One platform's steps as a waterfall: a bar per step on a shared time axis. */
-export function waterfall(unsorted: BuildStep[], breakDigest: string | null, width = 420): Html {
+export function waterfall(
+  unsorted: BuildStep[],
+  breakDigest: string | null,
+  critical: Set<string> = new Set(),
+  width = 420,
+): Html {
   const at = (s: BuildStep): number => (s.started_at ? Date.parse(s.started_at) : Number.MAX_SAFE_INTEGER);
   const steps = [...unsorted].sort((a, b) => at(a) - at(b));
   const times = steps.flatMap((s) => [s.started_at, s.completed_at]).filter((t): t is string => !!t);
@@ -257,18 +267,27 @@ export function waterfall(unsorted: BuildStep[], breakDigest: string | null, wid
         const w = start === null || end === null ? 0 : Math.max(2, ((end - start) / span) * width);
         const cls = s.error ? 'err' : s.cached ? 'cached' : 'run';
         const isBreak = s.digest === breakDigest;
-        return html`<tr class="step${isBreak ? ' break' : ''}${s.error ? ' failed' : ''}">
+        const crit = critical.has(s.digest);
+        return html`<tr
+            class="step${isBreak ? ' break' : ''}${s.error ? ' failed' : ''}${crit ? ' critical' : ''}"
+          >
             <td class="stepname">
               ${s.name}${isBreak ? html` <span class="badge break" title="the first step that was not cached">cache broke here</span>` : ''}
             </td>
             <td>
               <svg width="${width}" height="12" viewBox="0 0 ${width} 12">
-                <rect class="${cls}" x="${x.toFixed(1)}" y="1" width="${w.toFixed(1)}" height="10"></rect>
+                <rect
+                  class="${cls}${crit ? ' crit' : ''}"
+                  x="${x.toFixed(1)}"
+                  y="1"
+                  width="${w.toFixed(1)}"
+                  height="10"
+                ></rect>
               </svg>
             </td>
             <td class="num">${formatDuration(ms(s.started_at, s.completed_at))}</td>
             <td>
-              ${s.cached ? html`<span class="badge cached">cached</span>` : ''}${s.error ? html`<span class="badge st-failed">error</span>` : ''}
+              ${s.cached ? html`<span class="badge cached">cached</span>` : ''}${s.error ? html`<span class="badge st-failed">error</span>` : ''}${crit ? html`<span class="badge crit" title="on the critical path: the chain of steps that set the build's length">critical</span>` : ''}
             </td>
           </tr>
           ${
@@ -322,6 +341,8 @@ export function buildPage(
             ['Finished', b.finished_at],
             ['Duration', b.finished_at ? formatDuration(ms(b.queued_at, b.finished_at)) : null],
             ['Steps', ins.steps_total ? `cached ${ins.steps_cached} of ${ins.steps_total}` : null],
+            ['Time saved', ins.time_saved_ms ? formatDuration(ins.time_saved_ms) : null],
+            ['Steps and logs', ins.steps_pruned_at ? `removed by retention at ${ins.steps_pruned_at}` : null],
           ])}
           <div class="phases">
             ${phaseBar(ins.phases, 300)}${
@@ -422,6 +443,7 @@ export function buildPage(
                     ${waterfall(
                       ins.steps.filter((s) => s.platform === p),
                       breakStep && breakStep.platform === p ? breakStep.digest : null,
+                      new Set(ins.critical_path?.[p] ?? []),
                     )}`,
               )
             : html`<p class="muted">No steps recorded${live ? ' yet' : ''}.</p>`
