@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { BuildInfo } from '../../src/lib/api-types.js';
 import { makeDockerConfig, startRegistry, type DockerConfig, type Registry } from '../helpers/engine.js';
+import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { CLI_BUNDLE, REPO_ROOT, startTestServer, type TestServer } from '../helpers/server.js';
 import { waitForFinishersOf } from '../helpers/finisher.js';
 
@@ -29,6 +30,8 @@ let projectToken: string;
 let browser: BrowserContext;
 let page: Page;
 let evil: Server | undefined;
+let issuer: OidcIssuer;
+let projectId: string;
 
 const GH = {
   GITHUB_REPOSITORY: 'acme/app',
@@ -98,8 +101,21 @@ beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hoist-dash-e2e-'));
   registry = await startRegistry();
   docker = await makeDockerConfig();
-  server = await startTestServer({ flags: { 'builder-insecure-registries': registry.host } });
+  issuer = await startOidcIssuer({
+    defaults: {
+      repository: 'acme/app',
+      repository_id: '4242',
+      repository_owner_id: '77',
+      ref: 'refs/heads/main',
+    },
+  });
+  server = await startTestServer({
+    oidcIssuer: issuer.url,
+    flags: { 'builder-insecure-registries': registry.host },
+  });
+  issuer.setDefaultAudience(server.url);
   const p = await server.createProject('dash');
+  projectId = p.id;
   projectToken = (await server.createProjectToken(p.id, 'e2e')).token;
   await fs.mkdir(path.join(tmp, 'ctx'));
   // "as" against "FROM" and a shell-form CMD: two build-check warnings at known lines
@@ -137,6 +153,7 @@ afterAll(async () => {
   await browser?.close().catch(() => undefined);
   await new Promise<void>((r) => (evil ? evil.close(() => r()) : r()));
   await server?.stop();
+  await issuer?.close();
   await registry?.stop();
   await docker?.cleanup();
   if (tmp) await fs.rm(tmp, { recursive: true, force: true });
@@ -272,6 +289,229 @@ describe('the dashboard in Chromium', () => {
     expect(await page.locator('main b, main script, main img').count()).toBe(0);
     expect(await page.evaluate('window.__xss')).toBeUndefined();
     await shot('build-failed');
+  });
+
+  it('marks the critical path on the waterfall and shows time saved on the list and the build', async () => {
+    const api = (await server.api<BuildInfo>('GET', `/v1/builds/${second}`)).body.insights!;
+    // "RUN echo first step" was cached: its uncached run in the first build counts as saved
+    expect(api.time_saved_ms).toBeGreaterThan(0);
+    const crit = api.critical_path!['linux/amd64']!;
+    expect(crit.length).toBeGreaterThanOrEqual(2);
+    // the CLI sent each vertex's inputs, so the path follows the graph
+    expect(api.steps.some((s) => (s.inputs ?? []).length > 0)).toBe(true);
+    await page.goto(`${server.url}/ui/builds/${second}`);
+    expect(await page.locator('tr.step.critical').count()).toBe(crit.length);
+    expect(await page.locator('.waterfall rect.crit').count()).toBe(crit.length);
+    // the slow step (sleep 3) sets the build's length
+    expect(await page.textContent('tr.step.critical >> nth=-1')).toBeTruthy();
+    const slow = page.locator('tr.step', { hasText: 'sleep 3' });
+    expect(await slow.getAttribute('class')).toContain('critical');
+    expect(await page.textContent('.card')).toContain('Time saved');
+    await shot('build-critical-path');
+    await page.goto(`${server.url}/ui/builds`);
+    const saved = await page.textContent(`tr[data-build="${second}"] td.saved`);
+    expect(saved?.trim()).toMatch(/\d/);
+  });
+
+  it('project page: settings saved through the form, refused with a bad value or a forged CSRF token', async () => {
+    await page.goto(`${server.url}/ui/projects`);
+    await Promise.all([
+      page.waitForURL(`**/ui/projects/${projectId}`),
+      page.click(`tr[data-project="${projectId}"] a`),
+    ]);
+    await page.fill('input[name=max_concurrent_builds]', 'lots');
+    await page.click('#settings button[type=submit]');
+    expect(await page.textContent('#settings [role=alert]')).toContain(
+      'Builds per builder must be a whole number',
+    );
+    // autoscaling without a builds-per-builder limit: the API's own rule, shown on the form
+    await page.fill('input[name=max_concurrent_builds]', '');
+    await page.check('input[name=autoscaling]');
+    await page.click('#settings button[type=submit]');
+    expect(await page.textContent('#settings [role=alert]')).toContain(
+      'autoscaling needs a builds-per-builder limit',
+    );
+    await page.fill('input[name=max_concurrent_builds]', '3');
+    await page.fill('input[name=max_builders_per_platform]', '4');
+    await page.click('#settings button[type=submit]');
+    expect(await page.textContent('[role=status]')).toContain('settings saved');
+    const p = (
+      await server.api<{
+        max_concurrent_builds: number;
+        autoscaling: boolean;
+        max_builders_per_platform: number;
+      }>('GET', `/v1/projects/${projectId}`)
+    ).body;
+    expect(p).toMatchObject({ max_concurrent_builds: 3, autoscaling: true, max_builders_per_platform: 4 });
+    const audit = await server.api<{ events: { action: string; subject: string; reason: string }[] }>(
+      'GET',
+      `/v1/audit?project=${projectId}&action=project.update`,
+    );
+    expect(audit.body.events[0]!.reason).toContain('from the dashboard');
+    // a forged CSRF token changes nothing
+    await page.fill('input[name=max_concurrent_builds]', '9');
+    await page.evaluate(`document.querySelector('#settings input[name=csrf]').value = 'forged'`);
+    await page.click('#settings button[type=submit]');
+    expect(await page.textContent('[role=alert]')).toContain('CSRF');
+    expect(
+      (await server.api<{ max_concurrent_builds: number }>('GET', `/v1/projects/${projectId}`)).body
+        .max_concurrent_builds,
+    ).toBe(3);
+    // autoscaling off again, so the later builds of this suite keep one builder
+    await page.goto(`${server.url}/ui/projects/${projectId}`);
+    await page.uncheck('input[name=autoscaling]');
+    await page.fill('input[name=max_concurrent_builds]', '');
+    await page.click('#settings button[type=submit]');
+    expect(await page.textContent('[role=status]')).toContain('settings saved');
+    await shot('project-settings');
+  });
+
+  it('creates a token shown once, which works until it is revoked from the page', async () => {
+    await page.goto(`${server.url}/ui/projects/${projectId}`);
+    await page.fill('#tokens input[name=name]', `ci ${MARKUP}`);
+    await page.fill('#tokens input[name=expires_days]', '2');
+    await page.click('#tokens button[type=submit]:text("Create token")');
+    const secret = await page.inputValue('#new-token');
+    expect(secret).toMatch(/^hoist_prj_/);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    const row = page.locator('tr[data-token]', { hasText: 'ci <script>' });
+    expect(await row.count()).toBe(1);
+    const tokenId = await row.getAttribute('data-token');
+    const who = await server.api<{ kind: string; project_id: string }>(
+      'GET',
+      '/v1/auth/whoami',
+      undefined,
+      secret,
+    );
+    expect(who.body).toMatchObject({ kind: 'project', project_id: projectId });
+    await shot('project-token-created');
+    // shown once: the page does not carry it again
+    await page.goto(`${server.url}/ui/projects/${projectId}`);
+    expect(await page.content()).not.toContain(secret);
+    // last used: the whoami above
+    expect(await page.textContent(`tr[data-token="${tokenId}"] td >> nth=4`)).toMatch(/^\s*\d{4}-\d\d-\d\dT/);
+    await page.click(`tr[data-token="${tokenId}"] button:text("Revoke")`);
+    expect(await page.textContent('[role=status]')).toContain('token revoked');
+    expect(await page.textContent(`tr[data-token="${tokenId}"]`)).toContain('revoked');
+    expect((await server.api('GET', '/v1/auth/whoami', undefined, secret)).status).toBe(401);
+  });
+
+  it('trust policies with a claims preview of pasted and recent claims, and the refusal log', async () => {
+    await page.goto(`${server.url}/ui/projects/${projectId}`);
+    await page.fill('#trust input[name=repository]', 'acme/app');
+    await page.fill('#trust input[name=refs]', 'refs/heads/main');
+    await page.click('#trust button:text("Add policy")');
+    expect(await page.textContent('[role=status]')).toContain('trust policy added');
+    await page.fill('#trust input[name=repository]', 'acme/app');
+    await page.fill('#trust input[name=environment]', MARKUP);
+    await page.click('#trust button:text("Add policy")');
+    await page.fill('#trust input[name=repository]', 'not a repo');
+    await page.click('#trust button:text("Add policy")');
+    expect(await page.textContent('#trust [role=alert]')).toContain('Repository must be "owner/name"');
+    const policies = page.locator('table.policies tr[data-policy]');
+    expect(await policies.count()).toBe(2);
+    const mainPolicy = await policies.nth(0).getAttribute('data-policy');
+
+    // two real exchanges: one refused (a branch no policy allows), one granted
+    const refused = await server.api(
+      'POST',
+      '/v1/auth/github-oidc',
+      { token: await issuer.sign({ ref: 'refs/heads/dev' }) },
+      null,
+    );
+    expect(refused.status).toBe(403);
+    const granted = await server.api('POST', '/v1/auth/github-oidc', { token: await issuer.sign() }, null);
+    expect(granted.status).toBe(200);
+
+    // pasted claims of a tag: refused, and each policy says why
+    await page.goto(`${server.url}/ui/projects/${projectId}`);
+    await page.fill(
+      'textarea[name=claims]',
+      JSON.stringify({
+        repository: 'acme/app',
+        // the granted exchange pinned the ids: claims without them would be refused for that
+        repository_id: '4242',
+        repository_owner_id: '77',
+        ref: 'refs/tags/v1',
+        event_name: 'push',
+        job_workflow_ref: 'acme/app/.github/workflows/ci.yml@refs/tags/v1',
+      }),
+    );
+    await page.click('button:text("Preview")');
+    expect(await page.textContent('#preview-result')).toContain('Refused');
+    expect(await page.textContent(`#preview-result tr[data-policy="${mainPolicy}"]`)).toContain(
+      'ref refs/tags/v1 is not allowed',
+    );
+    expect(await page.textContent('#preview-result')).toContain('the job has no environment');
+    // recent claims: the refused dev exchange, picked from the list
+    const options = await page.locator('select[name=event] option').allTextContents();
+    expect(options.some((o) => o.includes('refs/heads/dev') && o.includes('refused'))).toBe(true);
+    expect(options.some((o) => o.includes('refs/heads/main') && o.includes('granted'))).toBe(true);
+    const main = await page
+      .locator('select[name=event] option', { hasText: 'granted' })
+      .first()
+      .getAttribute('value');
+    await page.selectOption('select[name=event]', main!);
+    await page.click('button:text("Preview")');
+    expect(await page.textContent('#preview-result')).toContain('Granted');
+    expect(await page.textContent(`#preview-result tr[data-policy="${mainPolicy}"]`)).toContain('chosen');
+    expect(await page.inputValue('textarea[name=claims]')).toContain('"ref": "refs/heads/main"');
+    // markup in claims is text
+    await page.fill(
+      'textarea[name=claims]',
+      JSON.stringify({ repository: 'acme/app', ref: `refs/heads/${MARKUP}`, environment: MARKUP }),
+    );
+    await page.click('button:text("Preview")');
+    expect(await page.textContent('#preview-result')).toContain('<script>');
+    expect(await page.textContent('#preview-result')).toContain('Claims missing from the input');
+    expect(await page.locator('main script, main img').count()).toBe(0);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    // the refusal log holds the dev exchange, with its reason
+    expect(await page.textContent('#refusals')).toContain('refs/heads/dev');
+    await shot('project-trust-preview');
+    // removing a policy
+    await page.click(`tr[data-policy] >> nth=1 >> button:text("Remove")`);
+    expect(await page.textContent('[role=status]')).toContain('trust policy removed');
+    expect(await page.locator('table.policies tr[data-policy]').count()).toBe(1);
+  });
+
+  it('builders page: the running builder, its slots and its cache by kind against the GC limit', async () => {
+    // snapshots are taken after each build, in the background
+    let body = '';
+    for (let i = 0; i < 40; i++) {
+      await page.goto(`${server.url}/ui/builders`);
+      body = (await page.textContent('table.builders')) ?? '';
+      if (body.includes('GC limit')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const row = page.locator('tr[data-builder]').first();
+    expect(await row.getAttribute('data-state')).toBe('running');
+    expect(body).toContain('dash');
+    expect(body).toMatch(/layers \d/);
+    expect(body).toMatch(/GC limit/);
+    expect(await row.locator('td.inuse').textContent()).toMatch(/0 of (unlimited|\d+)/);
+    const snap = await server.running!.deps.db.get<{
+      layers_bytes: number;
+      gc_limit_bytes: number;
+      records: number;
+    }>('SELECT layers_bytes, gc_limit_bytes, records FROM builder_cache_snapshots ORDER BY at DESC LIMIT 1');
+    expect(Number(snap!.records)).toBeGreaterThan(0);
+    expect(Number(snap!.layers_bytes)).toBeGreaterThan(0);
+    expect(Number(snap!.gc_limit_bytes)).toBeGreaterThan(0);
+    await shot('builders');
+  });
+
+  it('charts page: duration, cache hit ratio, queue wait and time saved for the project', async () => {
+    await page.goto(`${server.url}/ui/charts?project=dash&range=24h`);
+    expect(Number(await page.textContent('#chart-builds'))).toBeGreaterThanOrEqual(3);
+    for (const title of ['Build duration', 'Cache hit ratio', 'Queue wait', 'Time saved']) {
+      expect(await page.locator(`figure[data-chart="${title}"] circle`).count()).toBeGreaterThan(0);
+    }
+    expect(await page.textContent('#chart-saved')).toMatch(/\d/);
+    await shot('charts');
+    await page.goto(`${server.url}/ui/charts?project=${encodeURIComponent(MARKUP)}`);
+    expect(await page.textContent('[role=alert]')).toContain('no project');
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
   });
 
   it('refuses a sign-out form without its CSRF token, and one posted from another origin', async () => {

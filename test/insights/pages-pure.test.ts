@@ -27,17 +27,33 @@ import { claimsOfEvent } from '../../src/server/ui/projects.js';
 const MARKUP = `<script>x()</script><img src=x onerror=y()>`;
 
 describe('settingsPatch', () => {
+  const cur = { max_concurrent_builds: 2, autoscaling: false, max_builders_per_platform: 10 };
   it.each([
-    [{ max_concurrent_builds: '' }, { ok: true, value: { max_concurrent_builds: null } }],
-    [{ max_concurrent_builds: ' 4 ' }, { ok: true, value: { max_concurrent_builds: 4 } }],
-    [{}, { ok: true, value: { max_concurrent_builds: null } }],
-  ])('%j', (f, want) => expect(settingsPatch(f)).toEqual(want));
-  it.each(['0', '-1', '2.5', 'ten', '10001', '1e3'])('refuses %s, naming the field and the range', (v) => {
-    const r = settingsPatch({ max_concurrent_builds: v });
-    expect(r.ok).toBe(false);
-    expect(!r.ok && r.error).toMatch(
-      /Most concurrent builds per builder must be a whole number from 1 to 10000/,
-    );
+    [
+      { max_concurrent_builds: '' },
+      { max_concurrent_builds: null, autoscaling: false, max_builders_per_platform: 10 },
+    ],
+    [
+      { max_concurrent_builds: ' 4 ', autoscaling: 'on', max_builders_per_platform: '3' },
+      { max_concurrent_builds: 4, autoscaling: true, max_builders_per_platform: 3 },
+    ],
+    [{}, { max_concurrent_builds: null, autoscaling: false, max_builders_per_platform: 10 }],
+  ])('%j', (f, want) => expect(settingsPatch(f, cur)).toEqual({ ok: true, value: want }));
+  it.each([
+    [{ max_concurrent_builds: '0' }, /Builds per builder must be a whole number from 1 to 10000/],
+    [{ max_concurrent_builds: '-1' }, /Builds per builder must be/],
+    [{ max_concurrent_builds: '2.5' }, /Builds per builder must be/],
+    [{ max_concurrent_builds: '1e3' }, /Builds per builder must be/],
+    [{ max_concurrent_builds: '10001' }, /Builds per builder must be/],
+    [
+      { max_concurrent_builds: '2', max_builders_per_platform: '0' },
+      /Most builders per platform must be a whole number from 1 to 1000/,
+    ],
+    // the API's own rule: autoscaling needs a builds-per-builder limit
+    [{ max_concurrent_builds: '', autoscaling: 'on' }, /autoscaling needs a builds-per-builder limit/],
+  ])('refuses %j, naming the field and what it accepts', (f, re) => {
+    const r = settingsPatch(f, cur);
+    expect(!r.ok && r.error).toMatch(re);
   });
 });
 
@@ -382,7 +398,15 @@ describe('new pages render what users and builds wrote as text', () => {
   it('project page: token and policy fields, refusal reasons, recent claims, the preview and the new token', () => {
     const pol = policy({ id: 'tp_1', environment: MARKUP, workflow: MARKUP });
     const d: ProjectPageData = {
-      project: { id: 'prj_1', name: 'app', max_concurrent_builds: 2, created_at: '', updated_at: '' },
+      project: {
+        id: 'prj_1',
+        name: 'app',
+        max_concurrent_builds: 2,
+        autoscaling: true,
+        max_builders_per_platform: 4,
+        created_at: '',
+        updated_at: '',
+      },
       tokens: [
         {
           id: 'tok_1',

@@ -53,7 +53,7 @@ input,select,button{font:inherit;padding:.3rem .5rem}.login{display:flex;flex-di
 .cachebreak{background:#fffaeb;border-left:3px solid var(--warn);padding:.4rem .7rem}
 section.card{margin-bottom:1rem}form.inline,form.settings,form.preview-form{display:flex;gap:.8rem;flex-wrap:wrap;align-items:end;margin:.5rem 0}
 form.inline label,form.settings label,form.preview-form label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}
-form.inline label.check{flex-direction:row;gap:.3rem;align-items:center}button.danger{color:var(--bad)}
+form.inline label.check,form.settings label.check{flex-direction:row;gap:.3rem;align-items:center}button.danger{color:var(--bad)}
 .notice,.ok{color:#05603a}.newtoken{background:#ecfdf3;border:1px solid #abefc6;padding:.5rem .8rem;margin-bottom:.6rem}
 .preview{border-left:3px solid var(--line);padding:.3rem .8rem}.preview.granted{border-color:var(--ok)}.preview.refused{border-color:var(--bad)}
 tr.allows td{background:#ecfdf3}

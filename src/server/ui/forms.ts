@@ -1,8 +1,9 @@
 // The project page's forms as pure functions: a posted form (strings) to a checked request, or
 // an error saying which field was wrong and how to fix it; and the claims preview, which runs
 // the same matcher as the OIDC exchange (auth/trust.ts) over pasted or recorded claims.
-import type { TrustPolicy, TrustPolicyInput } from '../../lib/api-types.js';
+import type { ProjectSettings, TrustPolicy, TrustPolicyInput } from '../../lib/api-types.js';
 import { decideTrust, policyRefusal, type GithubClaims } from '../auth/trust.js';
+import { type EffectiveSettings, SETTING_LIMITS, applySettings } from '../projects/settings.js';
 
 export type Form = Record<string, unknown>;
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -29,11 +30,30 @@ export function intField(
   return { ok: true, value: Number(v) };
 }
 
-/** The settings form: the limits (blank means unlimited). */
-export function settingsPatch(f: Form): Checked<{ max_concurrent_builds: number | null }> {
-  const max = intField(f, 'max_concurrent_builds', 'Most concurrent builds per builder', 1, 10000, null);
+/**
+ * The settings form: builds per builder (blank means unlimited), autoscaling (a checkbox: absent
+ * means off) and most builders per platform, checked by the same rules as the API.
+ */
+export function settingsPatch(f: Form, current: EffectiveSettings): Checked<Required<ProjectSettings>> {
+  const { max_concurrent_builds: c, max_builders_per_platform: b } = SETTING_LIMITS;
+  const max = intField(f, 'max_concurrent_builds', 'Builds per builder', c.min, c.max, null);
   if (!max.ok) return max;
-  return { ok: true, value: { max_concurrent_builds: max.value } };
+  const builders = intField(
+    f,
+    'max_builders_per_platform',
+    'Most builders per platform',
+    b.min,
+    b.max,
+    current.max_builders_per_platform,
+  );
+  if (!builders.ok) return builders;
+  const patch = {
+    max_concurrent_builds: max.value,
+    autoscaling: f.autoscaling === 'on',
+    max_builders_per_platform: builders.value!,
+  };
+  const r = applySettings(current, patch);
+  return r.ok ? { ok: true, value: patch } : { ok: false, error: r.message };
 }
 
 /** The new-token form: a name and an optional lifetime in days. */

@@ -26,7 +26,8 @@ export function projectsPage(rows: ProjectSummary[], csrf: string): string {
             <th class="num">Builds</th>
             <th class="num">Active</th>
             <th>Last build</th>
-            <th>Concurrent builds per builder</th>
+            <th>Builds per builder</th>
+            <th>Autoscaling</th>
           </tr>
         </thead>
         <tbody>
@@ -41,6 +42,9 @@ export function projectsPage(rows: ProjectSummary[], csrf: string): string {
                       <td class="num">${r.active}</td>
                       <td>${r.last_build_at ?? html`<span class="muted">never</span>`}</td>
                       <td>${r.project.max_concurrent_builds ?? 'unlimited'}</td>
+                      <td>
+                        ${r.project.autoscaling ? `on, up to ${r.project.max_builders_per_platform} per platform` : 'off'}
+                      </td>
                     </tr>`,
                 )
               : html`<tr>
@@ -154,12 +158,27 @@ export function projectPage(d: ProjectPageData, csrf: string, now: string): stri
         <form method="post" action="/ui/projects/${p.id}/settings" class="settings">
           ${csrfField(csrf)}
           <label
-            >Most concurrent builds per builder
+            >Builds per builder
             <input
               name="max_concurrent_builds"
               inputmode="numeric"
               value="${v('max_concurrent_builds', p.max_concurrent_builds === null ? '' : String(p.max_concurrent_builds))}"
               placeholder="unlimited"
+          /></label>
+          <label class="check"
+            ><input
+              type="checkbox"
+              name="autoscaling"
+              ${(d.values ? d.values.autoscaling === 'on' : p.autoscaling) ? html` checked` : ''}
+            />
+            Autoscaling</label
+          >
+          <label
+            >Most builders per platform
+            <input
+              name="max_builders_per_platform"
+              inputmode="numeric"
+              value="${v('max_builders_per_platform', String(p.max_builders_per_platform))}"
           /></label>
           <button type="submit">Save settings</button>
         </form>

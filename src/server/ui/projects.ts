@@ -136,7 +136,7 @@ export function registerProjectPages(
 
   ui.post('/ui/projects/:id/settings', async (request, reply) => {
     const f = form(request);
-    const patch = settingsPatch(f);
+    const patch = settingsPatch(f, await projects.require(idOf(request)));
     if (!patch.ok) {
       return render(
         request,
