@@ -554,8 +554,9 @@ export async function runOnHoist(
         },
       );
     }
-    // a build the server ended takes no steps any more
-    if (cancelReason === undefined) {
+    // A build the server ended takes no steps any more (its token and certificates are dead);
+    // one canceled here by a signal is still open on the server: send what it did so far.
+    if (cancelReason === undefined || exitSignal !== undefined) {
       await reportSteps({
         bx,
         builder,

@@ -3,7 +3,7 @@
 // steps) renders its first page in under 200 ms on the server. It bundles `hoist server` from
 // the sources, runs it as a real process on SQLite, seeds the builds straight into its database,
 // signs in through /ui/login, then requests /ui/builds (unfiltered, by repository and branch,
-// by status) and reads the server's own time for each request from its request log line.
+// by status) and /ui/charts over all of them, and reads the server's own time for each request from its request log line.
 // Usage: npm run bench:dashboard [-- --builds 10000 --runs 50]
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -154,7 +154,11 @@ try {
       buf = buf.slice(nl + 1);
       try {
         const j = JSON.parse(line);
-        if (j.msg === 'request' && typeof j.ms === 'number' && j.route === '/ui/builds') {
+        if (
+          j.msg === 'request' &&
+          typeof j.ms === 'number' &&
+          (j.route === '/ui/builds' || j.route === '/ui/charts')
+        ) {
           const list = serverMs.get(j.url) ?? [];
           list.push(j.ms);
           serverMs.set(j.url, list);
@@ -198,6 +202,8 @@ try {
     ['first page', '/ui/builds'],
     ['repository + branch', '/ui/builds?repository=acme%2Fapp7&branch=main'],
     ['status failed', '/ui/builds?status=failed'],
+    // every seeded build is in the range: the charts read all 10,000 summary rows
+    ['charts 24h', '/ui/charts?project=bench&range=24h'],
   ];
   const results = [];
   for (const [label, url] of cases) {
@@ -207,8 +213,13 @@ try {
       const r = await fetch(base + url, { headers: { cookie } });
       const text = await r.text();
       const rows = (text.match(/<tr data-build=/g) ?? []).length;
-      // a full page, or (few seeded builds, a filter) at least one row
-      if (r.status !== 200 || rows < Math.min(50, 1 + (BUILDS >= 1000 ? 49 : 0)) || rows > 50) {
+      if (url.startsWith('/ui/charts')) {
+        const builds = Number(/id="chart-builds">(\d+)</.exec(text)?.[1]);
+        if (r.status !== 200 || builds !== BUILDS || !text.includes('<circle')) {
+          throw new Error(`${url}: HTTP ${r.status}, ${builds} builds charted (want ${BUILDS})`);
+        }
+      } else if (r.status !== 200 || rows < Math.min(50, 1 + (BUILDS >= 1000 ? 49 : 0)) || rows > 50) {
+        // a full page, or (few seeded builds, a filter) at least one row
         throw new Error(
           `${url}: HTTP ${r.status}, ${(text.match(/<tr data-build=/g) ?? []).length} rows (want 50)`,
         );
@@ -226,7 +237,7 @@ try {
     });
   }
   console.log(
-    `builds list with ${BUILDS} builds, ${RUNS} requests each (after 5 warm-up), target < ${TARGET_MS} ms on the server:`,
+    `builds list and charts with ${BUILDS} builds, ${RUNS} requests each (after 5 warm-up), target < ${TARGET_MS} ms on the server:`,
   );
   for (const r of results) {
     console.log(

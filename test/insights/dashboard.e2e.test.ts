@@ -69,7 +69,8 @@ function hoistBuild(
     ]) {
       delete env[k];
     }
-    const child = spawn(process.execPath, [CLI_BUNDLE, 'build', ...args], {
+    // `hoist bake ...` when args start with bake, else `hoist build ...`
+    const child = spawn(process.execPath, [CLI_BUNDLE, ...(args[0] === 'bake' ? args : ['build', ...args])], {
       env,
       cwd: tmp,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -473,6 +474,73 @@ describe('the dashboard in Chromium', () => {
     await page.click(`tr[data-policy] >> nth=1 >> button:text("Remove")`);
     expect(await page.textContent('[role=status]')).toContain('trust policy removed');
     expect(await page.locator('table.policies tr[data-policy]').count()).toBe(1);
+  });
+
+  it('a build canceled with a signal still sends the steps it ran, and its page shows them', async () => {
+    await fs.writeFile(
+      path.join(tmp, 'ctx', 'Dockerfile.slow'),
+      `FROM ${registry.baseImage}\nRUN echo "slow step started" && sleep 60\n`,
+    );
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...docker.env,
+      ...GH,
+      HOIST_API_URL: server.url,
+      HOIST_TOKEN: projectToken,
+      HOIST_CONFIG: path.join(tmp, 'no-config.json'),
+      HOIST_TMPDIR: tmp,
+    };
+    delete env.HOIST_PROJECT_ID;
+    const child = spawn(
+      process.execPath,
+      [CLI_BUNDLE, 'build', '--progress=plain', '-f', 'ctx/Dockerfile.slow', 'ctx'],
+      {
+        env,
+        cwd: tmp,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    for (let i = 0; i < 240 && !out.includes('slow step started'); i++)
+      await new Promise((r) => setTimeout(r, 250));
+    expect(out).toContain('slow step started');
+    child.kill('SIGTERM');
+    expect(await closed).toBe(143);
+    const id = /hoist: build (bld_\w+): /.exec(out)![1]!;
+    const b = (await server.api<BuildInfo>('GET', `/v1/builds/${id}`)).body;
+    expect(b.status).toBe('canceled');
+    expect(b.insights!.steps.some((st) => st.name.includes('sleep 60'))).toBe(true);
+    await page.goto(`${server.url}/ui/builds/${id}`);
+    expect(await page.textContent('.waterfall')).toContain('sleep 60');
+    await shot('build-canceled');
+  });
+
+  it('a bake records the steps of each of its targets', async () => {
+    await fs.writeFile(
+      path.join(tmp, 'ctx', 'Dockerfile.a'),
+      `FROM ${registry.baseImage}\nRUN echo "bake target a"\n`,
+    );
+    await fs.writeFile(
+      path.join(tmp, 'ctx', 'Dockerfile.b'),
+      `FROM ${registry.baseImage}\nRUN echo "bake target b"\n`,
+    );
+    await fs.writeFile(
+      path.join(tmp, 'docker-bake.hcl'),
+      'group "default" { targets = ["a", "b"] }\n' +
+        'target "a" {\n  context = "ctx"\n  dockerfile = "Dockerfile.a"\n}\n' +
+        'target "b" {\n  context = "ctx"\n  dockerfile = "Dockerfile.b"\n}\n',
+    );
+    const r = await hoistBuild(['bake', '-f', 'docker-bake.hcl', '--progress=quiet']);
+    expect(r.code).toBe(0);
+    const ins = (await server.api<BuildInfo>('GET', `/v1/builds/${r.id}`)).body.insights!;
+    const names = ins.steps.map((st) => st.name).join('\n');
+    expect(names).toContain('RUN echo "bake target a"');
+    expect(names).toContain('RUN echo "bake target b"');
+    await page.goto(`${server.url}/ui/builds/${r.id}`);
+    expect(await page.textContent('.waterfall')).toContain('bake target b');
   });
 
   it('builders page: the running builder, its slots and its cache by kind against the GC limit', async () => {

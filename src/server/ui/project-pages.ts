@@ -183,7 +183,10 @@ export function projectPage(d: ProjectPageData, csrf: string, now: string): stri
           <button type="submit">Save settings</button>
         </form>
         <p class="muted">
-          Blank means unlimited (BuildKit shares the steps concurrent builds have in common).
+          Builds per builder: blank means unlimited (BuildKit shares the steps concurrent builds have in
+          common). With autoscaling on, a platform whose builders are full gets another builder, started from
+          a clone of the primary's cache, up to the most builders per platform (the primary included);
+          autoscaling needs a number of builds per builder.
         </p>
       </section>
 
