@@ -258,6 +258,44 @@ describe.each(['sqlite', 'postgres'] as const)('the JSON API on %s', (backend) =
     expect(await store.pruneSteps({ days: 1, keep: null, now: new Date() })).toBe(0);
   });
 
+  it('serves the builders, the charts and the claims preview as JSON to admins only', async () => {
+    const fleet = await server.api<{ builders: unknown[]; queue: unknown[] }>('GET', '/v1/builders');
+    expect(fleet.status).toBe(200);
+    expect(fleet.body).toEqual({ builders: [], queue: [] });
+    expect((await server.api('GET', '/v1/builders', undefined, projectToken)).status).toBe(403);
+    const charts = await server.api<{ range: string; points: { builds: number; p50_ms: number | null }[] }>(
+      'GET',
+      '/v1/insights/charts?project=insights&range=24h',
+    );
+    expect(charts.status).toBe(200);
+    expect(charts.body.points.length).toBeGreaterThanOrEqual(24);
+    expect(charts.body.points.reduce((n, p) => n + p.builds, 0)).toBeGreaterThanOrEqual(3);
+    const bad = await server.api<{ error: { message: string } }>('GET', '/v1/insights/charts?range=1y');
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('range must be one of 24h, 7d, 30d, 90d');
+    expect((await server.api('GET', '/v1/insights/charts?project=nope')).status).toBe(404);
+    const pv = await server.api<{ granted: boolean; policy_id: string | null; policies: { why: string }[] }>(
+      'POST',
+      '/v1/projects/insights/trust-policies/preview',
+      {
+        claims: {
+          repository: 'acme/app',
+          repository_id: '42',
+          repository_owner_id: '65',
+          ref: 'refs/heads/dev',
+          event_name: 'push',
+        },
+      },
+    );
+    expect(pv.status).toBe(200);
+    expect(pv.body.granted).toBe(false);
+    expect(pv.body.policies[0]!.why).toContain('ref refs/heads/dev is not allowed');
+    const nope = await server.api('POST', '/v1/projects/insights/trust-policies/preview', {
+      claims: { ref: 'x' },
+    });
+    expect(nope.status).toBe(400);
+  });
+
   it('drops a run URL that is not https', async () => {
     const id = await runBuild({ ...GH, run_url: 'javascript:alert(1)' }, steps(false));
     const r = await server.api<BuildInfo>('GET', `/v1/builds/${id}`);

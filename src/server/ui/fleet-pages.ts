@@ -2,33 +2,11 @@
 // on the server (no front-end stack, nothing inline for the CSP to refuse).
 import type { ChartPoint } from '../insights/analysis.js';
 import type { CacheSnapshot } from '../insights/cache.js';
+import type { BuilderView, QueueView } from '../insights/index.js';
+
+export type { BuilderView, QueueView };
 import { Html, html } from './html.js';
 import { formatDuration, layout } from './pages.js';
-
-export interface BuilderView {
-  id: string;
-  project_id: string;
-  project_name: string;
-  platform: string;
-  role: string;
-  state: string;
-  started_at: string | null;
-  restarts: number;
-  launch_failures: number;
-  last_error: string | null;
-  /** build platforms holding a slot on it now */
-  in_use: number;
-  /** the project's concurrency limit per builder (null = unlimited) */
-  limit: number | null;
-  cache: CacheSnapshot | undefined;
-}
-
-export interface QueueView {
-  project_name: string;
-  platform: string;
-  waiting: number;
-  oldest: string | null;
-}
 
 /** 1536 → "1.5 KiB". */
 export function formatBytes(n: number | null | undefined): string {

@@ -11,8 +11,8 @@ import type { HoistDeps } from '../http/plugin.js';
 import { APP_CSS, APP_JS } from './assets.js';
 import { buildPage, buildRows, buildsPage, errorPage, loginPage } from './pages.js';
 import { registerProjectPages } from './projects.js';
-import { RANGES, bucketMs, chartSeries } from '../insights/analysis.js';
-import { type BuilderView, type QueueView, buildersPage, chartsPage } from './fleet-pages.js';
+import { RANGES } from '../insights/analysis.js';
+import { buildersPage, chartsPage } from './fleet-pages.js';
 import {
   SESSION_COOKIE,
   SESSION_TTL_MS,
@@ -202,71 +202,23 @@ export function registerUi(
       registerProjectPages(ui, deps, () => service.endOrphans());
 
       ui.get('/ui/builders', async (request, reply) => {
-        const db = deps.db;
-        const [rows, inUse, queued, latest] = await Promise.all([
-          db.all<Omit<BuilderView, 'in_use' | 'cache' | 'limit'> & { max_concurrent_builds: number | null }>(
-            `SELECT b.id, b.project_id, p.name AS project_name, p.max_concurrent_builds, b.platform, b.role, b.state,
-               b.started_at, b.restarts, b.launch_failures, b.last_error
-             FROM builders b JOIN projects p ON p.id = b.project_id ORDER BY p.name, b.platform, b.role, b.id`,
-          ),
-          db.all<{ builder_id: string; n: number }>(
-            `SELECT bb.builder_id, COUNT(*) AS n FROM build_builders bb JOIN builds x ON x.id = bb.build_id
-             WHERE bb.builder_id IS NOT NULL AND x.status IN ('queued', 'running') GROUP BY bb.builder_id`,
-          ),
-          db.all<QueueView>(
-            `SELECT p.name AS project_name, bb.platform, COUNT(*) AS waiting, MIN(bb.waiting_since) AS oldest
-             FROM build_builders bb JOIN builds x ON x.id = bb.build_id JOIN projects p ON p.id = x.project_id
-             WHERE bb.builder_id IS NULL AND x.status IN ('queued', 'running') GROUP BY p.name, bb.platform
-             ORDER BY p.name, bb.platform`,
-          ),
-          insights.cache.latest(),
-        ]);
-        const use = new Map(inUse.map((r) => [r.builder_id, Number(r.n)]));
-        const builders: BuilderView[] = rows.map(({ max_concurrent_builds, ...b }) => ({
-          ...b,
-          restarts: Number(b.restarts),
-          launch_failures: Number(b.launch_failures),
-          in_use: use.get(b.id) ?? 0,
-          limit: max_concurrent_builds === null ? null : Number(max_concurrent_builds),
-          cache: latest.get(b.id),
-        }));
-        return page(
-          reply,
-          buildersPage(
-            builders,
-            queued.map((q) => ({ ...q, waiting: Number(q.waiting) })),
-            request.uiSession!.csrf,
-            deps.clock.now(),
-          ),
-        );
+        const { builders, queue } = await insights.fleet();
+        return page(reply, buildersPage(builders, queue, request.uiSession!.csrf, deps.clock.now()));
       });
 
       ui.get('/ui/charts', async (request, reply) => {
         const q = request.query as Record<string, unknown>;
-        const range = typeof q.range === 'string' && q.range in RANGES ? q.range : '7d';
-        const all = await deps.projects.list();
-        const wanted = typeof q.project === 'string' && q.project ? q.project : null;
-        const project = wanted ? all.find((p) => p.name === wanted || p.id === wanted) : undefined;
-        if (wanted && !project) {
-          throw new ApiError(404, 'project_not_found', `no project "${wanted}"; pick one from the list`);
-        }
-        // buckets on whole hours/days, the last one holding now
-        const now = deps.clock.now().getTime();
-        const size = bucketMs(now - RANGES[range]!, now);
-        const to = (Math.floor(now / size) + 1) * size;
-        const from = Math.floor((now - RANGES[range]!) / size) * size;
-        const builds = await insights.store.chartBuilds(
-          project?.id ?? null,
-          new Date(from).toISOString(),
-          new Date(to).toISOString(),
+        const c = await insights.charts(
+          typeof q.project === 'string' && q.project ? q.project : null,
+          typeof q.range === 'string' ? q.range : undefined,
         );
         return page(
           reply,
           chartsPage({
-            points: chartSeries(builds, from, to),
-            projects: all.map((p) => p.name),
-            project: project?.name ?? null,
-            range,
+            points: c.points,
+            projects: (await deps.projects.list()).map((p) => p.name),
+            project: c.project?.name ?? null,
+            range: c.range,
             ranges: Object.keys(RANGES),
             csrf: request.uiSession!.csrf,
           }),
