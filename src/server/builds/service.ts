@@ -1033,6 +1033,12 @@ export class BuildService {
       total += n;
       if (n < PURGE_BATCH || this.closed) break;
     }
+    // Rows of destroyed clones stay while a kept build names them.
+    await this.deps.db.run(
+      `DELETE FROM builders WHERE state = 'destroyed' AND id NOT IN
+         (SELECT builder_id FROM build_builders WHERE builder_id IS NOT NULL)
+         AND id NOT IN (SELECT builder_id FROM build_certs)`,
+    );
     if (total > 0) {
       this.log.info(
         { purged: total, finished_before: before },

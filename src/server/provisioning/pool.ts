@@ -218,6 +218,11 @@ export class Pool {
     this.stats.launchesAsked += batch.length;
     const sec = Math.floor(now / 1000);
     this.stats.callsPerSecond.set(sec, (this.stats.callsPerSecond.get(sec) ?? 0) + 1);
+    // An hour of history is enough to check a rate; a server runs for months.
+    if (this.stats.callsPerSecond.size > 3600) {
+      for (const k of this.stats.callsPerSecond.keys())
+        if (k < sec - 3600) this.stats.callsPerSecond.delete(k);
+    }
     const results = await this.callWithTimeout(batch);
     this.account(results);
     taken.forEach((i, k) => (out[i] = results[k]!));

@@ -225,7 +225,6 @@ export interface ProvisionerStats {
   clonesStarted: number;
   /** Longest a build waited for a builder. */
   maxWaitMs: number;
-  waitsMs: number[];
 }
 
 const groupKey = (projectId: string, platform: string, pool: string): string =>
@@ -262,7 +261,6 @@ export class Provisioner {
     sharedPlacements: 0,
     clonesStarted: 0,
     maxWaitMs: 0,
-    waitsMs: [],
   };
 
   constructor(private readonly opts: ProvisionerOptions) {
@@ -732,7 +730,6 @@ export class Provisioner {
     b.claims.add(c.key);
     const waited = now - c.queuedMs;
     this.stats.maxWaitMs = Math.max(this.stats.maxWaitMs, waited);
-    this.stats.waitsMs.push(waited);
     this.wake(c);
   }
 
