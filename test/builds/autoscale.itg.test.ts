@@ -182,8 +182,14 @@ describe.each([
     const cloneIds = [...perBuilder.keys()].filter((id) => id !== primaryId);
     for (const id of cloneIds) expect(existsSync(path.join(dataDir, 'builders', id, 'root'))).toBe(true);
 
-    // 3. The server restarts in the middle; builders keep running and are adopted.
+    // 3. The server restarts in the middle; builders keep running and are adopted. A copy that a
+    // crash cut short is removed; the snapshot the clones came from stays.
+    const snapsDir = path.join(dataDir, 'builders', '.snapshots');
+    const snapsBefore = (await fs.readdir(snapsDir)).filter((n) => !n.endsWith('.partial'));
+    await fs.mkdir(path.join(snapsDir, 'cut-short.partial', 'root'), { recursive: true });
     await server.restart();
+    expect(existsSync(path.join(snapsDir, 'cut-short.partial'))).toBe(false);
+    for (const n of snapsBefore) expect(existsSync(path.join(snapsDir, n, 'snapshot.json'))).toBe(true);
     const after = await Promise.all(builds.map((b) => activeOf(client, b.build_id)));
     expect(after.map((a) => a.builder_id)).toEqual(actives.map((a) => a.builder_id));
 

@@ -24,7 +24,7 @@ BUILDKIT_VERSION=v0.18.2 # from v0.19.0 on, buildkit's go.mod has an `exclude` t
 BUILDX_VERSION=v0.38.2
 BASE_SUITE=bookworm
 BASE_REPO=hoist-test/debian
-APT_PACKAGES=(runc docker.io docker-registry debootstrap qemu-user-static postgresql ca-certificates iproute2 xfsprogs containernetworking-plugins iptables chromium)
+APT_PACKAGES=(runc docker.io docker-registry debootstrap qemu-user-static postgresql ca-certificates iproute2 xfsprogs btrfs-progs containernetworking-plugins iptables chromium)
 
 CACHE=${HOIST_ENGINE_CACHE:-$HOME/.cache/hoist-engine}
 BIN=$CACHE/bin

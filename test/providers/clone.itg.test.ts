@@ -3,6 +3,7 @@
 //   xfs-image  --builder-volume xfs-image: each builder root is its own XFS image, and a snapshot
 //              or clone is a reflink of that one file (mounted nouuid);
 //   ext4       the data directory on a loop-mounted ext4: full copies.
+// (copyTree alone also on btrfs, whose reflinks the probe finds too.)
 // Each: a primary builds an image; a snapshot stops it cleanly (no buildkitd serves the root while
 // the copy runs), restarts and adopts it; a clone from the snapshot keeps workerid, has its own
 // CA, hits the cache (CACHED steps from rawjson), never writes back, and is gone after destroy.
@@ -30,7 +31,7 @@ let registry: Registry;
 const mounts: string[] = [];
 const providers: LocalProvider[] = [];
 
-async function loopMount(kind: 'xfs' | 'ext4', name: string, bytes: number): Promise<string> {
+async function loopMount(kind: 'xfs' | 'ext4' | 'btrfs', name: string, bytes: number): Promise<string> {
   const image = path.join(tmp, `${name}.img`);
   const dir = path.join(tmp, name);
   await fs.mkdir(dir, { recursive: true });
@@ -38,6 +39,7 @@ async function loopMount(kind: 'xfs' | 'ext4', name: string, bytes: number): Pro
   await fh.truncate(bytes);
   await fh.close();
   if (kind === 'xfs') await run('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
+  else if (kind === 'btrfs') await run('mkfs.btrfs', ['-q', image]);
   else await run('mkfs.ext4', ['-q', '-F', image]);
   await run('mount', ['-o', 'loop', image, dir]);
   mounts.push(dir);
@@ -156,12 +158,12 @@ afterAll(async () => {
 });
 
 describe('copyTree keeps what an overlay snapshot needs', () => {
-  it.each(['xfs', 'ext4'] as const)(
+  it.each(['xfs', 'btrfs', 'ext4'] as const)(
     'on %s: devices, trusted.overlay xattrs, owners, hard links',
     async (kind) => {
       const dir = await loopMount(kind, `tree-${kind}`, 320 * 1024 ** 2);
       const probe = await probeCloneMethod(dir);
-      expect(probe).toMatchObject({ method: kind === 'xfs' ? 'reflink' : 'full-copy', fsType: kind });
+      expect(probe).toMatchObject({ method: kind === 'ext4' ? 'full-copy' : 'reflink', fsType: kind });
       const src = path.join(dir, 'src');
       await fs.mkdir(path.join(src, 'upper'), { recursive: true });
       await run('mknod', [path.join(src, 'upper', 'whiteout'), 'c', '0', '0']);
