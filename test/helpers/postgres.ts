@@ -12,14 +12,16 @@ import { freePort } from './server.js';
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
 export interface TestPostgres {
-  /** postgres://hoist@127.0.0.1:PORT/postgres */
+  /** postgres://hoist@HOST:PORT/postgres */
   url: string;
   /** A fresh empty database; returns its URL. */
   createDatabase(name: string): Promise<string>;
   stop(): Promise<void>;
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+/** `host`: the address to listen on (default 127.0.0.1), e.g. a bridge pods reach. */
+export async function startPostgres(opts: { host?: string } = {}): Promise<TestPostgres> {
+  const host = opts.host ?? '127.0.0.1';
   if (!existsSync(join(PG_BIN, 'postgres'))) throw new Error(`PostgreSQL 15 is not installed in ${PG_BIN}`);
   const dir = mkdtempSync(join(tmpdir(), 'hoist-pg-'));
   const data = join(dir, 'data');
@@ -43,7 +45,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
   );
   const port = await freePort();
-  const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir];
+  const args = ['-D', data, '-p', String(port), '-h', host, '-k', dir];
   for (const c of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=100']) {
     args.push('-c', c);
   }
@@ -55,7 +57,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = `postgres://hoist@127.0.0.1:${port}/postgres`;
+  const url = `postgres://hoist@${host}:${port}/postgres`;
   const deadline = Date.now() + 20_000;
   for (;;) {
     const c = new pg.Client({ connectionString: url });
@@ -84,7 +86,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       } finally {
         await c.end();
       }
-      return `postgres://hoist@127.0.0.1:${port}/${encodeURIComponent(name)}`;
+      return `postgres://hoist@${host}:${port}/${encodeURIComponent(name)}`;
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
