@@ -678,7 +678,7 @@ flush_kube_chains() {
       chains=$("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p') || true
       [ -n "$chains" ] || continue
       # Drop the jumps into them from any chain, then flush and delete them.
-      "$ipt-save" -t "$table" | grep -E '^-A [^ ]+ .*-j KUBE-' | sed 's/^-A /-D /' | while read -r rule; do
+      { "$ipt-save" -t "$table" | grep -E '^-A [^ ]+ .*-j KUBE-' || true; } | sed 's/^-A /-D /' | while read -r rule; do
         # shellcheck disable=SC2086
         eval "$ipt -w -t $table $rule" 2>/dev/null || true
       done

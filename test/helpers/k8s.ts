@@ -80,7 +80,7 @@ async function isUp(): Promise<boolean> {
 }
 
 /** Holds an exclusive flock on `path` until `release()`; waits up to `timeoutSec`. */
-async function lockFile(path: string, timeoutSec: number): Promise<{ release(): Promise<void> }> {
+export async function lockFile(path: string, timeoutSec: number): Promise<{ release(): Promise<void> }> {
   const child: ChildProcess = spawn(
     'flock',
     ['--exclusive', '--timeout', String(timeoutSec), path, 'sh', '-c', 'echo locked; exec cat >/dev/null'],
@@ -111,6 +111,11 @@ async function lockFile(path: string, timeoutSec: number): Promise<{ release(): 
       await exited;
     },
   };
+}
+
+/** The lock every suite using the cluster holds from before it looks at it until after `down`. */
+export async function lockSuite(timeoutSec = 1200): Promise<{ release(): Promise<void> }> {
+  return lockFile(join(engineCacheDir(), `k8s-${K8S_VERSION}`, 'suite.lock'), timeoutSec);
 }
 
 /**

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { lockSuite } from './k8s.js';
 import { REPO_ROOT } from './server.js';
 
 const run = promisify(execFile);
@@ -25,6 +26,8 @@ export interface TestCluster {
   core: k8s.CoreV1Api;
   /** Did this suite start the cluster (then it stops it)? */
   startedHere: boolean;
+  /** Releases the suite lock (helpers/k8s.ts) this suite holds while it uses the cluster. */
+  unlock(): Promise<void>;
 }
 
 function readEnv(): Record<string, string> {
@@ -47,31 +50,46 @@ async function isUp(): Promise<boolean> {
 
 /** The cluster, brought up when it is not (cached binaries: about 30 s; cold: see k8s.sh). */
 export async function useCluster(): Promise<TestCluster> {
+  // One suite at a time on the cluster (across jest workers and worktrees): a suite that started
+  // it tears it down, which must not happen under another suite's feet.
+  const lock = await lockSuite();
   let startedHere = false;
-  if (!(await isUp())) {
-    await run('bash', [SCRIPT, 'up'], { timeout: 90 * 60_000, maxBuffer: 64 * 1024 * 1024 });
-    startedHere = true;
+  try {
+    if (!(await isUp())) {
+      startedHere = true;
+      await run('bash', [SCRIPT, 'up'], { timeout: 90 * 60_000, maxBuffer: 64 * 1024 * 1024 });
+    }
+    const e = readEnv();
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(e.KUBECONFIG!);
+    return {
+      kubeconfig: e.KUBECONFIG!,
+      kubectl: e.HOIST_K8S_KUBECTL!,
+      registry: e.HOIST_K8S_REGISTRY!,
+      builderImage: e.HOIST_K8S_BUILDER_IMAGE!,
+      baseImage: e.HOIST_K8S_BASE_IMAGE!,
+      nodeIp: e.HOIST_K8S_NODE_IP!,
+      storageClass: e.HOIST_K8S_STORAGE_CLASS!,
+      core: kc.makeApiClient(k8s.CoreV1Api),
+      startedHere,
+      unlock: () => lock.release(),
+    };
+  } catch (err) {
+    if (startedHere) await run('bash', [SCRIPT, 'down'], { timeout: 10 * 60_000 }).catch(() => undefined);
+    await lock.release();
+    throw err;
   }
-  const e = readEnv();
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(e.KUBECONFIG!);
-  return {
-    kubeconfig: e.KUBECONFIG!,
-    kubectl: e.HOIST_K8S_KUBECTL!,
-    registry: e.HOIST_K8S_REGISTRY!,
-    builderImage: e.HOIST_K8S_BUILDER_IMAGE!,
-    baseImage: e.HOIST_K8S_BASE_IMAGE!,
-    nodeIp: e.HOIST_K8S_NODE_IP!,
-    storageClass: e.HOIST_K8S_STORAGE_CLASS!,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    startedHere,
-  };
 }
 
-/** Tears the cluster down when this suite brought it up. */
+/** Tears the cluster down when this suite brought it up, then releases the suite lock. */
 export async function releaseCluster(c: TestCluster | undefined): Promise<void> {
-  if (!c?.startedHere) return;
-  await run('bash', [SCRIPT, 'down'], { timeout: 10 * 60_000, maxBuffer: 64 * 1024 * 1024 });
+  if (!c) return;
+  try {
+    if (c.startedHere)
+      await run('bash', [SCRIPT, 'down'], { timeout: 10 * 60_000, maxBuffer: 64 * 1024 * 1024 });
+  } finally {
+    await c.unlock();
+  }
 }
 
 export async function createNamespace(c: TestCluster, prefix: string): Promise<string> {
