@@ -244,11 +244,12 @@ try {
       `  ${r.label.padEnd(20)} server median ${r.server_median_ms} ms, p95 ${r.server_p95_ms} ms; client (loopback) median ${r.client_median_ms} ms`,
     );
   }
-  const worst = Math.max(...results.map((r) => r.server_p95_ms));
+  // the goal is the builds list's; the charts line is reported beside it
+  const worst = Math.max(...results.filter((r) => !r.label.startsWith('charts')).map((r) => r.server_p95_ms));
   console.log(
     worst < TARGET_MS
-      ? `PASS: worst p95 ${worst} ms < ${TARGET_MS} ms`
-      : `FAIL: worst p95 ${worst} ms >= ${TARGET_MS} ms`,
+      ? `PASS: builds list worst p95 ${worst} ms < ${TARGET_MS} ms`
+      : `FAIL: builds list worst p95 ${worst} ms >= ${TARGET_MS} ms`,
   );
   process.exitCode = worst < TARGET_MS ? 0 : 1;
 } catch (err) {

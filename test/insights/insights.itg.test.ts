@@ -241,7 +241,12 @@ describe.each(['sqlite', 'postgres'] as const)('the JSON API on %s', (backend) =
     const third = await runBuild(GH, steps(true));
     const { InsightsStore } = await import('../../src/server/insights/store.js');
     const store = new InsightsStore(server.running!.deps.db);
-    const before = await store.chartBuilds(null, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z');
+    const before = await store.chartBuilds(
+      null,
+      Date.parse('2000-01-01T00:00:00Z'),
+      Date.parse('2100-01-01T00:00:00Z'),
+      7 * 86400_000,
+    );
     const n = await store.pruneSteps({ days: null, keep: 1, now: new Date() });
     expect(n).toBeGreaterThanOrEqual(2);
     const kept = (await server.api<BuildInfo>('GET', `/v1/builds/${third}`)).body.insights!;
@@ -253,7 +258,14 @@ describe.each(['sqlite', 'postgres'] as const)('the JSON API on %s', (backend) =
     expect(pruned.dockerfile?.contents).toBeNull();
     expect(pruned).toMatchObject({ steps_total: 2, steps_cached: 1, time_saved_ms: 1000 });
     // the charts read summary rows only: the same builds before and after
-    expect(await store.chartBuilds(null, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z')).toEqual(before);
+    expect(
+      await store.chartBuilds(
+        null,
+        Date.parse('2000-01-01T00:00:00Z'),
+        Date.parse('2100-01-01T00:00:00Z'),
+        7 * 86400_000,
+      ),
+    ).toEqual(before);
     // by age: nothing finished 1 day ago
     expect(await store.pruneSteps({ days: 1, keep: null, now: new Date() })).toBe(0);
   });
@@ -270,6 +282,10 @@ describe.each(['sqlite', 'postgres'] as const)('the JSON API on %s', (backend) =
     expect(charts.status).toBe(200);
     expect(charts.body.points.length).toBeGreaterThanOrEqual(24);
     expect(charts.body.points.reduce((n, p) => n + p.builds, 0)).toBeGreaterThanOrEqual(3);
+    // the builds of this suite ran just now: all in the last bucket, with a duration from the database's arithmetic
+    expect(charts.body.points.at(-1)!.builds).toBe(charts.body.points.reduce((n, p) => n + p.builds, 0));
+    expect(charts.body.points.at(-1)!.p50_ms).toBeGreaterThanOrEqual(0);
+    expect(charts.body.points.at(-1)!.p50_ms).toBeLessThan(60_000);
     const bad = await server.api<{ error: { message: string } }>('GET', '/v1/insights/charts?range=1y');
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('range must be one of 24h, 7d, 30d, 90d');

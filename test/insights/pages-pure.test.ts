@@ -280,30 +280,28 @@ describe('percentile and chartSeries', () => {
   });
 
   it('computes each bucket from its own builds and leaves empty buckets empty', () => {
-    const at = (h: number, m = 0): string => new Date(Date.UTC(2026, 0, 1, h, m)).toISOString();
     const b = (
-      h: number,
+      bucket: number,
       durMin: number,
-      waitMin: number,
+      waitMin: number | null,
       total: number,
       cached: number,
       saved: number,
     ): ChartBuild => ({
-      queued_at: at(h),
-      acquired_at: at(h, waitMin),
-      finished_at: at(h, durMin),
-      status: 'success',
+      bucket,
+      duration_ms: durMin * 60_000,
+      wait_ms: waitMin === null ? null : waitMin * 60_000,
       steps_total: total,
       steps_cached: cached,
       saved_ms: saved,
     });
     const from = Date.UTC(2026, 0, 1, 0);
     const pts = chartSeries(
-      [b(0, 10, 1, 4, 1, 1000), b(0, 20, 3, 4, 3, 2000), b(2, 5, 0, 0, 0, 0)],
+      [b(0, 10, 1, 4, 1, 1000), b(0, 20, 3, 4, 3, 2000), b(2, 5, null, 0, 0, 0), b(7, 1, 1, 1, 1, 1)],
       from,
       from + 3 * 3600_000,
     );
-    expect(pts).toHaveLength(3);
+    expect(pts.map((p) => p.at)).toEqual([0, 1, 2].map((h) => new Date(from + h * 3600_000).toISOString()));
     expect(pts[0]).toMatchObject({
       builds: 2,
       p50_ms: 600_000,
@@ -313,7 +311,8 @@ describe('percentile and chartSeries', () => {
       saved_ms: 3000,
     });
     expect(pts[1]).toMatchObject({ builds: 0, p50_ms: null, hit_ratio: null });
-    expect(pts[2]).toMatchObject({ builds: 1, hit_ratio: null, p50_ms: 300_000 });
+    // a build that never got a builder has no queue wait; one outside the range is not counted
+    expect(pts[2]).toMatchObject({ builds: 1, hit_ratio: null, p50_ms: 300_000, queue_p50_ms: null });
   });
 });
 

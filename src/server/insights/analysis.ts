@@ -51,12 +51,16 @@ export function percentile(values: number[], p: number): number | null {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
-/** A finished build as the charts see it. */
+/**
+ * A finished build as the charts see it: numbers the database computed from its timestamps
+ * (parsing 10,000 ISO strings three times in JavaScript cost more than the query).
+ */
 export interface ChartBuild {
-  queued_at: string;
-  acquired_at: string | null;
-  finished_at: string;
-  status: string;
+  /** index of its bucket from the range's start */
+  bucket: number;
+  duration_ms: number;
+  /** queued to builder acquired; null when it never got one */
+  wait_ms: number | null;
   steps_total: number | null;
   steps_cached: number | null;
   saved_ms: number | null;
@@ -89,18 +93,15 @@ export function chartSeries(builds: ChartBuild[], fromMs: number, toMs: number):
   const n = Math.max(1, Math.ceil((toMs - fromMs) / size));
   const buckets: ChartBuild[][] = Array.from({ length: n }, () => []);
   for (const b of builds) {
-    const at = Date.parse(b.queued_at);
-    if (at < fromMs || at >= toMs) continue;
-    buckets[Math.floor((at - fromMs) / size)]!.push(b);
+    const i = Number(b.bucket);
+    if (i >= 0 && i < n) buckets[i]!.push(b);
   }
   return buckets.map((bs, i) => {
-    const durations = bs.map((b) => Date.parse(b.finished_at) - Date.parse(b.queued_at));
-    const waits = bs
-      .filter((b) => b.acquired_at)
-      .map((b) => Date.parse(b.acquired_at!) - Date.parse(b.queued_at));
-    const stepped = bs.filter((b) => (b.steps_total ?? 0) > 0);
-    const total = stepped.reduce((n, b) => n + (b.steps_total ?? 0), 0);
-    const cached = stepped.reduce((n, b) => n + (b.steps_cached ?? 0), 0);
+    const durations = bs.map((b) => Number(b.duration_ms));
+    const waits = bs.filter((b) => b.wait_ms !== null).map((b) => Number(b.wait_ms));
+    const stepped = bs.filter((b) => Number(b.steps_total ?? 0) > 0);
+    const total = stepped.reduce((t, b) => t + Number(b.steps_total ?? 0), 0);
+    const cached = stepped.reduce((t, b) => t + Number(b.steps_cached ?? 0), 0);
     return {
       at: new Date(fromMs + i * size).toISOString(),
       builds: bs.length,
@@ -109,7 +110,7 @@ export function chartSeries(builds: ChartBuild[], fromMs: number, toMs: number):
       hit_ratio: total ? cached / total : null,
       queue_p50_ms: percentile(waits, 50),
       queue_p95_ms: percentile(waits, 95),
-      saved_ms: bs.reduce((n, b) => n + (b.saved_ms ?? 0), 0),
+      saved_ms: bs.reduce((t, b) => t + Number(b.saved_ms ?? 0), 0),
     };
   });
 }

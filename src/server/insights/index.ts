@@ -212,11 +212,7 @@ export class Insights {
     const size = bucketMs(now - RANGES[range]!, now);
     const to = (Math.floor(now / size) + 1) * size;
     const from = Math.floor((now - RANGES[range]!) / size) * size;
-    const builds = await this.store.chartBuilds(
-      project?.id ?? null,
-      new Date(from).toISOString(),
-      new Date(to).toISOString(),
-    );
+    const builds = await this.store.chartBuilds(project?.id ?? null, from, to, size);
     return { project, range, points: chartSeries(builds, from, to) };
   }
 

@@ -434,14 +434,34 @@ export class InsightsStore {
     );
   }
 
-  /** Finished builds queued in [from, to), for the charts (summary columns only; they outlive steps). */
-  chartBuilds(projectId: string | null, from: string, to: string, limit = 100_000): Promise<ChartBuild[]> {
+  /**
+   * Finished builds queued in [from, to), for the charts: their bucket (of `bucketMs` from
+   * `from`), duration and queue wait computed by the database from the ISO timestamps. Summary
+   * columns only: they outlive the steps.
+   */
+  chartBuilds(
+    projectId: string | null,
+    fromMs: number,
+    toMs: number,
+    bucketMs: number,
+    limit = 100_000,
+  ): Promise<ChartBuild[]> {
+    const ms = (col: string): string =>
+      this.db.dialect === 'postgres'
+        ? `(EXTRACT(EPOCH FROM ${col}::timestamptz) * 1000)`
+        : `((julianday(${col}) - 2440587.5) * 86400000.0)`;
+    const from = new Date(fromMs).toISOString();
+    const to = new Date(toMs).toISOString();
+    const int = this.db.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
     return this.db.all<ChartBuild>(
-      `SELECT b.queued_at, b.acquired_at, b.finished_at, b.status, i.steps_total, i.steps_cached, i.saved_ms
+      `SELECT ${this.db.dialect === 'postgres' ? `FLOOR((${ms('b.queued_at')} - ?) / ?)::bigint` : `CAST((${ms('b.queued_at')} - ?) / ? AS INTEGER)`} AS bucket,
+         CAST(ROUND(${ms('b.finished_at')} - ${ms('b.queued_at')}) AS ${int}) AS duration_ms,
+         CASE WHEN b.acquired_at IS NULL THEN NULL ELSE CAST(ROUND(${ms('b.acquired_at')} - ${ms('b.queued_at')}) AS ${int}) END AS wait_ms,
+         i.steps_total, i.steps_cached, i.saved_ms
        FROM builds b LEFT JOIN build_insights i ON i.build_id = b.id
        WHERE b.finished_at IS NOT NULL AND b.queued_at >= ? AND b.queued_at < ?${projectId ? ' AND b.project_id = ?' : ''}
-       ORDER BY b.queued_at LIMIT ?`,
-      projectId ? [from, to, projectId, limit] : [from, to, limit],
+       LIMIT ?`,
+      projectId ? [fromMs, bucketMs, from, to, projectId, limit] : [fromMs, bucketMs, from, to, limit],
     );
   }
 
