@@ -386,6 +386,14 @@ export class BuildService {
         st = await this.provisioner.acquire(req, waitMs);
       }
     }
+    if (st.state === 'failed' && st.code === 'queue_full') {
+      // The bounded queue is full: this build is not failed, it is told to come back.
+      throw tooMany(
+        'build_queue_full',
+        `${st.reason}; retry after ${CAP_RETRY_AFTER_SEC} s`,
+        CAP_RETRY_AFTER_SEC,
+      );
+    }
     if (st.state === 'failed' || st.state === 'unknown') {
       const reason = st.state === 'failed' ? st.reason : 'the build is no longer waiting for a builder';
       await this.finishInternal(build.id, 'failed', reason);

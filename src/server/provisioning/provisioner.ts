@@ -662,6 +662,7 @@ export class Provisioner {
         pool: Pool;
         scaling: ScalingSettings;
         demand: number;
+        total: number;
         oldestWait: number;
       }
     >();
@@ -676,11 +677,13 @@ export class Provisioner {
         pool: this.pool(poolName),
         scaling: c.req.scaling,
         demand: 0,
+        total: 0,
         oldestWait: 0,
       };
       // Builds already sharing a builder stay there (running builds never move): more builders
-      // would not help them, so they are not demand.
+      // would not help them, so they are not demand for launches; they do show clones are wanted.
       if (!c.shared) g.demand++;
+      g.total++;
       if (!c.builderId) g.oldestWait = Math.max(g.oldestWait, now - c.queuedMs);
       groups.set(k, g);
     }
@@ -955,7 +958,14 @@ export class Provisioner {
   private async snapshotsAndIdle(
     groups: Map<
       string,
-      { projectId: string; platform: string; pool: Pool; scaling: ScalingSettings; demand: number }
+      {
+        projectId: string;
+        platform: string;
+        pool: Pool;
+        scaling: ScalingSettings;
+        demand: number;
+        total: number;
+      }
     >,
     now: number,
   ): Promise<void> {
@@ -968,7 +978,7 @@ export class Provisioner {
       const g = groups.get(k);
       const scaling = g?.scaling ?? this.lastScaling(b);
       if (!scaling || !this.canClone(this.pool(b.pool), scaling) || this.snapshotting.has(k)) continue;
-      const wantClones = !!g && g.demand > (scaling.buildsPerBuilder ?? Infinity);
+      const wantClones = !!g && g.total > (scaling.buildsPerBuilder ?? Infinity);
       const d = snapshotDecision(
         {
           state: b.state === 'running' ? 'running' : b.state === 'draining' ? 'draining' : 'other',

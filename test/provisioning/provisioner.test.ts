@@ -1,0 +1,104 @@
+// The provisioner's own rules on a fake clock with the simulated provider: failed starts are
+// bounded per build, a never-idle primary is drained at a bounded age before its snapshot, and
+// the bounded queue refuses past its size.
+import { describe, expect, it } from '@jest/globals';
+import { SimulatedProvider } from '../../src/providers/simulated.js';
+import { FakeClock } from '../../src/server/provisioning/clock.js';
+import type { ScalingSettings } from '../../src/server/provisioning/placement.js';
+import { Provisioner } from '../../src/server/provisioning/provisioner.js';
+import { driveBuilds, seeded } from '../helpers/fleet-sim.js';
+
+const off: ScalingSettings = { autoscaling: false, buildsPerBuilder: 1, maxBuildersPerPlatform: 1 };
+const auto: ScalingSettings = { autoscaling: true, buildsPerBuilder: 2, maxBuildersPerPlatform: 3 };
+
+describe('Provisioner', () => {
+  it('a builder that never starts fails the oldest build after three tries, with the reason; no loop', async () => {
+    const clock = new FakeClock();
+    const sim = await SimulatedProvider.create({ clock, failureRate: 1, random: seeded(1) });
+    const prov = new Provisioner({ pools: [{ name: 'a', provider: sim }], clock, random: seeded(2) });
+    prov.start();
+    const { outcomes } = await driveBuilds(
+      clock,
+      prov,
+      [{ id: 'b1', projectId: 'p', arriveMs: 0, durationMs: 1000 }],
+      () => off,
+      { maxMs: 10 * 60_000 },
+    );
+    prov.close();
+    const o = outcomes.get('b1')!;
+    expect(o.outcome).toBe('failed');
+    expect(o.reason).toBe(
+      'builder linux/amd64 could not start after 3 attempts: instance failed its status checks',
+    );
+    expect(
+      [...o.reasons].some((r) => /the builder failed to start \(instance failed its status checks\)/.test(r)),
+    ).toBe(true);
+    // One provider call per start, and no start after the build gave up.
+    expect(sim.stats.calls).toBe(3);
+    expect(prov.stats.failedLaunches).toBe(3);
+  });
+
+  it('a primary that is never idle is drained at the bounded age, then snapshotted once its builds end', async () => {
+    const clock = new FakeClock();
+    const sim = await SimulatedProvider.create({ clock, failureRate: 0, random: seeded(3) });
+    const prov = new Provisioner({
+      pools: [{ name: 'a', provider: sim }],
+      clock,
+      random: seeded(4),
+      limits: { snapshot: { minIntervalMs: 600_000, maxAgeMs: 3_600_000, drainAfterMs: 5 * 60_000 } },
+    });
+    prov.start();
+    // Six long builds keep the primary busy from the start: no quiesced moment, no snapshot.
+    // Four more arrive; with no snapshot no clone can come, so they share at once.
+    const long = [0, 1, 2, 3, 4, 5].map((i) => ({
+      id: `long${i}`,
+      projectId: 'p',
+      arriveMs: 0,
+      durationMs: 20 * 60_000,
+    }));
+    const run = driveBuilds(clock, prov, long, () => auto, { maxMs: 60 * 60_000 });
+    await clock.runUntil(() => prov.stats.drains > 0, 10 * 60_000, 1000);
+    expect(prov.stats.snapshotsTaken).toBe(0);
+    expect(prov.stats.drains).toBe(1);
+    const primary = [...prov.builders.values()].find((b) => b.role === 'primary')!;
+    expect(primary.state).toBe('draining');
+    // Drained at the bounded age: five minutes after it became busy (plus its start).
+    expect(clock.nowMs() - primary.launchedAtMs).toBeLessThan(5 * 60_000 + 30_000);
+    // A build arriving now is not placed on the draining primary; it waits.
+    const late = driveBuilds(
+      clock,
+      prov,
+      [{ id: 'late', projectId: 'p', arriveMs: 0, durationMs: 60_000 }],
+      () => auto,
+      {
+        maxMs: 60 * 60_000,
+      },
+    );
+    await clock.advance(5000);
+    expect(prov.status('late', 'linux/amd64')).toMatchObject({ state: 'waiting' });
+    await run;
+    const { outcomes } = await late;
+    prov.close();
+    // Once its builds finished the primary was snapshotted (no build on it) and served again.
+    expect(prov.stats.snapshotsTaken).toBeGreaterThanOrEqual(1);
+    expect(outcomes.get('late')).toMatchObject({ outcome: 'served', shared: false });
+  });
+
+  it('the queue is bounded: past its size a new build is refused, not queued', async () => {
+    const clock = new FakeClock();
+    const sim = await SimulatedProvider.create({ clock, random: seeded(5) });
+    const prov = new Provisioner({ pools: [{ name: 'a', provider: sim }], clock, limits: { maxQueued: 2 } });
+    const req = (id: string) => ({ buildId: id, projectId: 'p', platform: 'linux/amd64', scaling: off });
+    expect(prov.request(req('a')).state).toBe('waiting');
+    expect(prov.request(req('b')).state).toBe('waiting');
+    expect(prov.request(req('c'))).toMatchObject({
+      state: 'failed',
+      code: 'queue_full',
+      reason: expect.stringMatching(/build queue of this server is full \(2 builds wait/),
+    });
+    // The refused build left nothing behind; one that waits can still poll.
+    expect(prov.status('c', 'linux/amd64')).toEqual({ state: 'unknown' });
+    expect(prov.request(req('a')).state).toBe('waiting');
+    prov.close();
+  });
+});
