@@ -87,6 +87,8 @@ export class BuilderGateway {
     host: string;
     port: number;
     advertiseHost: string;
+    /** The port clients dial when a load balancer in front of several gateways listens on another. */
+    advertisePort?: number;
     logger: GatewayLogger;
   }): Promise<BuilderGateway> {
     const routes = new Map<string, { route: GatewayRoute; context: tls.SecureContext }>();
@@ -120,7 +122,7 @@ export class BuilderGateway {
     });
     const port = (server.address() as net.AddressInfo).port;
     const host = opts.advertiseHost.includes(':') ? `[${opts.advertiseHost}]` : opts.advertiseHost;
-    self = new BuilderGateway(routes, server, `tcp://${host}:${port}`, opts.logger);
+    self = new BuilderGateway(routes, server, `tcp://${host}:${opts.advertisePort ?? port}`, opts.logger);
     const gw = self;
     server.on('secureConnection', (socket) => void gw.accept(socket));
     // Refused handshakes (another CA, expired, no certificate, unknown name) end here.

@@ -18,7 +18,12 @@ import { BuilderCgroups, type BuilderLimits } from './local-cgroup.js';
 import { BuilderNetworks, type BuilderNetworkOptions, type PreparedNetwork } from './local-network.js';
 import { BuilderVolume, type VolumeSpec } from './local-volume.js';
 import { copyImage, copyTree, diskUsage, probeCloneMethod, type CloneProbe } from './local-clone.js';
-import { BuilderGateway, type ConnectionAuthorizer, type OpenConnection } from './gateway.js';
+import {
+  BuilderGateway,
+  type ConnectionAuthorizer,
+  type GatewayRoute,
+  type OpenConnection,
+} from './gateway.js';
 import type { CacheUsage } from './provider.js';
 import {
   nativePlatform,
@@ -52,6 +57,11 @@ export interface LocalProviderOptions {
   gatewayPort?: number;
   /** Host clients dial (endpoint and certificate SAN). Default: listenHost, or 127.0.0.1 when that is a wildcard. */
   advertiseHost?: string;
+  /**
+   * Port clients dial, when a load balancer in front of several servers' gateways listens on
+   * another one than this gateway. Default: the gateway's own port.
+   */
+  advertisePort?: number;
   /** Default GC cap per builder in bytes. Default 10 GiB. */
   maxUsedSpaceBytes?: number;
   /** How long a starting builder may take to accept connections. Default 30 s. */
@@ -268,6 +278,7 @@ export class LocalProvider implements Provider {
   private readonly log: ProviderLogger;
   private readonly launching = new Map<string, Promise<RunningBuilder>>();
   private readonly caCache = new Map<string, CertKeyPem>();
+  private readonly advertisePort: number | undefined;
   private readonly supported: string[];
   /** Set by create() when limits are asked for. */
   private cgroups: BuilderCgroups | null = null;
@@ -287,6 +298,7 @@ export class LocalProvider implements Provider {
     this.buildersDir = path.join(opts.dataDir, 'builders');
     this.listenHost = opts.listenHost ?? '127.0.0.1';
     this.advertiseHost = opts.advertiseHost ?? (isWildcard(this.listenHost) ? '127.0.0.1' : this.listenHost);
+    this.advertisePort = opts.advertisePort;
     this.maxUsedDefault = opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
     this.insecureRegistries = opts.insecureRegistries ?? [];
@@ -424,6 +436,7 @@ export class LocalProvider implements Provider {
         host: this.listenHost,
         port: p,
         advertiseHost: this.advertiseHost,
+        advertisePort: this.advertisePort,
         logger: this.log,
       });
     let gw: BuilderGateway;
@@ -440,6 +453,7 @@ export class LocalProvider implements Provider {
     if (port === 0) {
       await fs.writeFile(file, JSON.stringify({ host: this.listenHost, port: gw.port }), { mode: 0o600 });
     }
+    gw.setResolver((name) => this.routeByName(name));
     return gw;
   }
 
@@ -909,17 +923,36 @@ export class LocalProvider implements Provider {
     return this.toRunning(state, ca, false);
   }
 
+  /**
+   * Routes a running builder this gateway has no route for: one that another server on this data
+   * directory (a replica) started or adopted. Nothing about the builder changes; the connection
+   * is still checked with the control plane like every other.
+   */
+  private async routeByName(name: string): Promise<GatewayRoute | null> {
+    const ids = await fs.readdir(this.buildersDir).catch(() => [] as string[]);
+    const id = ids.find((i) => BUILDER_ID_RE.test(i) && serverName(i) === name);
+    if (!id) return null;
+    const [state, pid, ca] = await Promise.all([this.readState(id), this.findPid(id), this.loadCa(id)]);
+    if (!state?.socket || pid === null || !ca) return null;
+    this.log.info({ builder_id: id, pid }, 'routing a builder another server started');
+    return this.routeOf(id, state, ca);
+  }
+
   /** Lets the gateway reach this builder under its server name. */
   private async route(id: string, state: BuilderState, ca: CertKeyPem): Promise<void> {
+    this.gateway.setRoute(await this.routeOf(id, state, ca));
+  }
+
+  private async routeOf(id: string, state: BuilderState, ca: CertKeyPem): Promise<GatewayRoute> {
     const f = this.files(id);
-    this.gateway.setRoute({
+    return {
       builderId: id,
       serverName: serverName(id),
       caPem: ca.certPem,
       certPem: await fs.readFile(f.serverCert, 'utf8'),
       keyPem: await fs.readFile(f.serverKey, 'utf8'),
       upstream: { path: state.socket! },
-    });
+    };
   }
 
   private toRunning(state: BuilderState, ca: CertKeyPem, adopted: boolean): RunningBuilder {

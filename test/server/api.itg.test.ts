@@ -114,7 +114,22 @@ describe.each(['sqlite', 'postgres'] as const)('hoist server API on %s', (backen
 
   it('serves /healthz and Prometheus /metrics', async () => {
     const h = await server.api<{ status: string; database: string }>('GET', '/healthz', undefined, null);
-    expect(h.body).toEqual({ status: 'ok', database: backend });
+    expect(h.body).toEqual({
+      status: 'ok',
+      database: backend,
+      // One replica: the leader, whichever the database.
+      cluster: {
+        mode: backend === 'postgres' ? 'postgres-advisory-lock' : 'single',
+        replica_id: expect.any(String),
+        leader: true,
+        leader_since: expect.any(String),
+        leader_id: expect.any(String),
+        elections: 1,
+      },
+    });
+    expect(
+      (h.body as unknown as { cluster: { leader_id: string; replica_id: string } }).cluster.leader_id,
+    ).toBe((h.body as unknown as { cluster: { replica_id: string } }).cluster.replica_id);
     const m = await fetch(`${server.url}/metrics`);
     expect(m.headers.get('content-type')).toMatch(/text\/plain/);
     const text = await m.text();
@@ -130,7 +145,12 @@ describe.each(['sqlite', 'postgres'] as const)('hoist server API on %s', (backen
     const rows = await server.running!.deps.db.all<{ id: string }>(
       'SELECT id FROM schema_migrations ORDER BY id',
     );
-    expect(rows.map((r) => r.id)).toEqual(['001-core', '002-project-autoscaling', 'probe-001']);
+    expect(rows.map((r) => r.id)).toEqual([
+      '001-core',
+      '002-project-autoscaling',
+      '003-cluster',
+      'probe-001',
+    ]);
   });
 
   it('creates, lists, reads, updates and deletes projects', async () => {

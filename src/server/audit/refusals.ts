@@ -20,6 +20,11 @@ interface Window {
  * the same window (a minute by default) only count, and the row's `count` and `last_at` are
  * brought up to date when the window closes. So junk costs at most one insert and one update
  * per client, reason and minute. Verified tokens are audited one by one elsewhere.
+ *
+ * Windows live in each replica's memory: with several replicas a (client, reason, minute) gets
+ * up to one row per replica that saw it, each naming its `replica` and counting only what that
+ * replica refused, so the counts of the rows add up to the exact total and no write waits on
+ * another replica.
  */
 export class RefusalAudit {
   private readonly windows = new Map<string, Window>();
@@ -30,6 +35,8 @@ export class RefusalAudit {
     private readonly clock: Clock,
     private readonly windowMs = 60_000,
     private readonly onError: (err: unknown) => void = () => undefined,
+    /** Named in each row's details when several replicas write windows of their own. */
+    private readonly replicaId?: string,
   ) {}
 
   /** Records one refusal of `client` for `code`; `event` is the row to write if none is open. */
@@ -45,7 +52,14 @@ export class RefusalAudit {
     if (open) void this.close(key, open);
     if (this.windows.size >= MAX_WINDOWS) void this.flush();
     const at = iso(this.clock.now());
-    const details = { ...event.details, client_ip: client, count: 1, first_at: at, last_at: at };
+    const details = {
+      ...event.details,
+      client_ip: client,
+      count: 1,
+      first_at: at,
+      last_at: at,
+      ...(this.replicaId ? { replica: this.replicaId } : {}),
+    };
     const w: Window = {
       id: Promise.resolve(null),
       startMs: nowMs,

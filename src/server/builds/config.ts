@@ -45,6 +45,8 @@ export interface BuildsConfig {
   builderGatewayPort: number;
   /** Host clients dial; undefined = the listen host (127.0.0.1 for a wildcard). */
   builderAdvertiseHost?: string;
+  /** Port clients dial (a load balancer in front of several replicas' gateways); undefined = the gateway's. */
+  builderAdvertisePort?: number;
   /** A builder with no build for this long is stopped; its cache stays on disk. */
   idleTimeoutMs: number;
   /** GC cap of each builder's cache. */
@@ -119,6 +121,12 @@ export const BUILDS_OPTIONS: PluginOption[] = [
     name: 'builder-advertise-host',
     env: 'HOIST_BUILDER_ADVERTISE_HOST',
     description: 'host clients dial to reach builders (default: the listen host)',
+  },
+  {
+    name: 'builder-advertise-port',
+    env: 'HOIST_BUILDER_ADVERTISE_PORT',
+    description:
+      "port clients dial to reach builders, when a load balancer in front of several replicas' gateways listens on another (default: the gateway's port)",
   },
   {
     name: 'builder-idle-timeout',
@@ -450,6 +458,16 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
       );
     }
   }
+  const rawAdvertisePort = opts['builder-advertise-port']?.trim();
+  let advertisePort: number | undefined;
+  if (rawAdvertisePort) {
+    advertisePort = Number(rawAdvertisePort);
+    if (!/^\d{1,5}$/.test(rawAdvertisePort) || advertisePort < 1 || advertisePort > 65535) {
+      throw new ConfigurationError(
+        `--builder-advertise-port (HOIST_BUILDER_ADVERTISE_PORT) must be a TCP port from 1 to 65535, got "${rawAdvertisePort}"`,
+      );
+    }
+  }
   const network = (opts['builder-network'] ?? '').trim() || 'cni';
   if (network !== 'cni' && network !== 'host') {
     throw new ConfigurationError(
@@ -481,6 +499,7 @@ export function loadBuildsConfig(opts: Record<string, string | undefined>): Buil
     builderListenHost: listenHost,
     builderGatewayPort: gatewayPort,
     builderAdvertiseHost: host(opts, 'builder-advertise-host'),
+    builderAdvertisePort: advertisePort,
     idleTimeoutMs: duration(opts, 'builder-idle-timeout', 15 * 60_000, 1000),
     maxUsedSpaceBytes: maxUsed,
     maxBuildDurationMs: duration(opts, 'build-max-duration', 6 * 3_600_000, 1000),

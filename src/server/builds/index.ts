@@ -43,6 +43,7 @@ export const buildsPlugin: HoistPlugin = {
       provider,
       config,
       audit: deps.audit,
+      leader: deps.leader,
     });
     service.metrics = registerBuildMetrics(
       deps.metrics,

@@ -149,4 +149,11 @@ CREATE INDEX builders_group ON builders(project_id, platform, pool);
 `,
     },
   },
+  {
+    // The replica that launched or last adopted the builder (its gateway routes it). With several
+    // replicas only the leader reaps builders, and it leaves alone one another live replica is
+    // starting right now.
+    id: 'builds-004-owner',
+    sql: 'ALTER TABLE builders ADD COLUMN owner TEXT;',
+  },
 ];

@@ -33,7 +33,8 @@ import type { AuditLog } from '../audit/log.js';
 import type { Db } from '../db/index.js';
 import { ApiError, badRequest, conflict, notFound, tooLarge, tooMany } from '../http/errors.js';
 import type { ProjectStore } from '../projects/store.js';
-import { TokenBuckets } from '../http/rate-limit.js';
+import { takeSharedToken } from '../http/rate-limit.js';
+import { SingleLeader, type Leader } from '../cluster/leader.js';
 import type { AuthContext, TokenService } from '../auth/tokens.js';
 import { type Clock, iso, newId } from '../util.js';
 import type { BuildsConfig } from './config.js';
@@ -42,6 +43,8 @@ import { ACTIVE_STATUSES, type BuilderRow, type BuildRow, BuildStore, toBuildInf
 
 const MAX_PLATFORMS = 8;
 const HEALTH_INTERVAL_MS = 5000;
+/** A builder another replica marked starting this recently may still be about to spawn. */
+const STARTING_GRACE_MS = 60_000;
 const RECONCILE_INTERVAL_MS = 60_000;
 const MAX_LAUNCH_FAILURES = 3;
 const POLL_RETRY_MS = 1000;
@@ -96,6 +99,8 @@ export interface BuildServiceDeps {
    * first pool's provider is `provider` (platforms, the gateway's connections).
    */
   pools?: PoolSpec[];
+  /** Who runs the background work; absent = this process alone (always the leader). */
+  leader?: Leader;
 }
 
 /** A project's autoscaling settings as the provisioning layer reads them. */
@@ -120,8 +125,8 @@ export class BuildService {
   private lastReconcile = 0;
   private lastPurge = 0;
   private closed = false;
-  /** Build creations per project (in memory: each replica counts its own). */
-  private readonly createLimiter: TokenBuckets | null;
+  /** Runs the sweep's build work and reconciliation; every replica serves the API. */
+  readonly leader: Leader;
   private readonly verdicts = new Map<string, { verdict: ConnectionVerdict; until: number }>();
   metrics?: BuildMetrics;
 
@@ -129,10 +134,7 @@ export class BuildService {
     this.store = new BuildStore(deps.db);
     this.metrics = deps.metrics;
     const cfg = deps.config;
-    this.createLimiter =
-      cfg.createRatePerMin > 0
-        ? new TokenBuckets(cfg.createRatePerMin / 60, cfg.createBurst, () => deps.clock.now().getTime())
-        : null;
+    this.leader = deps.leader ?? new SingleLeader('local', deps.clock, deps.logger);
     this.pools = deps.pools ?? [{ name: deps.provider.name, provider: deps.provider }];
     const limits: Partial<ProvisioningLimits> = {
       ...cfg.provisioning,
@@ -202,7 +204,6 @@ export class BuildService {
         `body.options is ${optionsBytes} bytes as JSON; at most ${BUILD_OPTIONS_MAX_BYTES} are accepted. Options describe a build for the record (tags, target, platforms): leave large data such as build args or files out of them`,
       );
     }
-    this.takeCreateToken(project);
     const cap = this.deps.config.maxActiveBuildsPerProject;
     const now = this.now();
     // A build lives no longer than the token that created it: a short OIDC token gives a short build.
@@ -232,6 +233,7 @@ export class BuildService {
       if (tx.dialect === 'postgres') {
         await tx.get('SELECT id FROM projects WHERE id = ? FOR UPDATE', [project.id]);
       }
+      await this.takeCreateToken(project, tx);
       const active = await this.store.countActive(project.id, tx);
       if (active >= cap) {
         throw tooMany(
@@ -261,13 +263,21 @@ export class BuildService {
     return { build_id: id, build_token: token.token, build_url: buildUrl(id), platforms };
   }
 
-  /** One token of the project's creation bucket, or a 429 that says when to retry. */
-  private takeCreateToken(project: Project): void {
-    const limiter = this.createLimiter;
-    if (!limiter) return;
-    const d = limiter.take(project.id);
-    if (d.ok) return;
+  /**
+   * One token of the project's creation bucket, or a 429 that says when to retry. The bucket is a
+   * database row, so the limit holds however many replicas serve the project's requests.
+   */
+  private async takeCreateToken(project: Project, tx: Db): Promise<void> {
     const cfg = this.deps.config;
+    if (cfg.createRatePerMin <= 0) return;
+    const d = await takeSharedToken(
+      tx,
+      `build-create:${project.id}`,
+      this.now().getTime(),
+      cfg.createRatePerMin / 60,
+      cfg.createBurst,
+    );
+    if (d.ok) return;
     throw tooMany(
       'build_rate_limited',
       `project ${project.name} is creating builds faster than this server allows: ${cfg.createRatePerMin} a minute per project (bursts of ${cfg.createBurst}); retry after ${d.retryAfterSec} s. The operator can raise the limit with --build-create-rate and --build-create-burst (HOIST_BUILD_CREATE_RATE, HOIST_BUILD_CREATE_BURST).`,
@@ -418,7 +428,17 @@ export class BuildService {
     });
     const serial = serialOf(cert.certPem);
     const after = iso(this.now());
+    const limit = project.max_concurrent_builds;
+    const held = (await this.store.getBuildBuilder(build.id, platform))?.builder_id === builder.id;
     const ok = await this.deps.db.transaction(async (tx) => {
+      // Another replica may have given this builder's last slot away meanwhile: count again,
+      // queued on a per-builder lock, before taking it.
+      if (limit !== null && !held) {
+        if (tx.dialect === 'postgres') {
+          await tx.get('SELECT pg_advisory_xact_lock(7153, hashtext(?)) AS l', [builder.id]);
+        }
+        if ((await this.store.activeOnBuilder(builder.id, tx)) >= limit) return 'busy' as const;
+      }
       const acquired = await this.store.recordAcquired(
         {
           buildId: build.id,
@@ -454,6 +474,14 @@ export class BuildService {
       await this.auditCert(build, platform, builder.id, serial, notAfter, 'acquire', tx);
       return retired;
     });
+    if (ok === 'busy') {
+      await this.store.markWaiting(build.id, platform, iso(this.now()));
+      return {
+        status: 'pending',
+        retry_after_ms: POLL_RETRY_MS,
+        reason: `builder ${platform} of project ${project.name} is busy: ${limit} of ${limit} concurrent builds running`,
+      };
+    }
     if (!ok) {
       const b = (await this.store.getBuild(build.id))!;
       throw this.finishedError(b, 'start a new build to get a builder');
@@ -698,7 +726,7 @@ export class BuildService {
       }
       switch (event) {
         case 'starting':
-          await this.store.updateBuilder(b.id, { state: 'starting' }, now);
+          await this.store.updateBuilder(b.id, { state: 'starting', owner: this.leader.replicaId }, now);
           break;
         case 'running': {
           const r = snapshot.running!;
@@ -707,6 +735,7 @@ export class BuildService {
             b.id,
             {
               state: 'running',
+              owner: this.leader.replicaId,
               endpoint: r.endpoint,
               pid: r.pid,
               started_at: iso(r.startedAt),
@@ -889,6 +918,40 @@ export class BuildService {
     this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
     this.timer.unref();
     this.provisioner.start();
+    let first = true;
+    this.leader.onElected(async () => {
+      if (first) return void (first = false); // at start: adoptFleet above did it
+      await this.takeOver();
+    });
+    this.leader.onDemoted(() => {
+      this.log.info({ replica_id: this.leader.replicaId }, 'no longer the leader: build sweeps stop here');
+    });
+    // Without a leader of the server's (a service built on its own), this process is the only one.
+    if (!this.deps.leader) await this.leader.start();
+  }
+
+  /**
+   * A follower became the leader (the previous one died or left): builders that still run are
+   * this replica's from now on (it routes them on demand), strays go, old builds are purged.
+   */
+  private async takeOver(): Promise<void> {
+    if (this.closed) return;
+    const t0 = Date.now();
+    const now = iso(this.now());
+    for (const pool of this.pools) {
+      for (const l of await pool.provider.list()) {
+        if (l.state !== 'running') continue;
+        await this.deps.db.run(
+          `UPDATE builders SET owner = ?, updated_at = ? WHERE id = ? AND state IN ('running', 'starting')`,
+          [this.leader.replicaId, now, l.id],
+        );
+      }
+    }
+    await this.reconcile();
+    this.lastReconcile = Date.now();
+    await this.purgeFinished();
+    this.lastPurge = Date.now();
+    this.log.info({ replica_id: this.leader.replicaId, ms: Date.now() - t0 }, 'leader: builders adopted');
   }
 
   /**
@@ -934,7 +997,23 @@ export class BuildService {
           continue;
         }
         if (!running && (row.state === 'running' || row.state === 'starting')) {
-          await this.store.updateBuilder(row.id, { state: 'stopped', pid: null, stopped_at: now }, now);
+          // Never undo another live replica's start (its process may not exist yet), nor touch a
+          // builder of a live replica that this provider cannot see.
+          const mine = await reapVerdict({
+            owner: row.owner ?? null,
+            me: this.leader.replicaId,
+            visible: listed.some((l) => l.id === row.id),
+            ownerAlive: row.owner
+              ? this.leader.otherReplicas().then(
+                  (o) => o.includes(row.owner!),
+                  () => true,
+                )
+              : Promise.resolve(false),
+            startingRecently:
+              row.state === 'starting' &&
+              this.now().getTime() - Date.parse(row.updated_at) < STARTING_GRACE_MS,
+          });
+          if (mine) await this.store.markStoppedIfUnchanged(row.id, row.updated_at, now);
         }
         adopted.push({
           id: row.id,
@@ -981,6 +1060,7 @@ export class BuildService {
 
   /** Level-triggered: strays of every provider go (rows and running builders are the provisioner's). */
   async reconcile(): Promise<void> {
+    if (!this.leader.isLeader()) return;
     for (const pool of this.pools) {
       const listed = await pool.provider.list();
       const rows = await this.store.listBuilders(pool.provider.name);
@@ -997,6 +1077,11 @@ export class BuildService {
   }
 
   private async sweepOnce(): Promise<void> {
+    if (!this.leader.isLeader()) {
+      // Builds ended by the leader (or on another replica) lose their connections here too.
+      await this.recheckConnections();
+      return;
+    }
     const cfg = this.deps.config;
     const nowD = this.now();
     const now = iso(nowD);
@@ -1047,6 +1132,14 @@ export class BuildService {
          (SELECT builder_id FROM build_builders WHERE builder_id IS NOT NULL)
          AND id NOT IN (SELECT builder_id FROM build_certs)`,
     );
+    // A creation bucket that has refilled is the same as none.
+    const cfg = this.deps.config;
+    if (cfg.createRatePerMin > 0) {
+      const fullMs = (cfg.createBurst / (cfg.createRatePerMin / 60)) * 1000;
+      await this.deps.db.run(`DELETE FROM rate_buckets WHERE key LIKE 'build-create:%' AND at_ms < ?`, [
+        Math.floor(this.now().getTime() - fullMs),
+      ]);
+    }
     if (total > 0) {
       this.log.info(
         { purged: total, finished_before: before },
@@ -1064,7 +1157,15 @@ export class BuildService {
     this.provisioner.close();
     await this.provisioner.idle();
     await Promise.allSettled([...this.rowWrites.values()]);
-    const stop = this.deps.config.buildersOnExit === 'stop';
+    // Builders serve every replica's builds: while another replica runs, they stay up for it.
+    const others = await this.leader.otherReplicas().catch(() => []);
+    const stop = this.deps.config.buildersOnExit === 'stop' && others.length === 0;
+    if (this.deps.config.buildersOnExit === 'stop' && others.length > 0) {
+      this.log.info(
+        { other_replicas: others },
+        'other replicas are running: builders are left running for them',
+      );
+    }
     for (const p of this.providers) await p.close({ stopBuilders: stop });
     if (stop) {
       const now = iso(this.now());
@@ -1076,7 +1177,27 @@ export class BuildService {
         }
       }
     }
+    if (!this.deps.leader) await this.leader.stop();
   }
+}
+
+/**
+ * May the leader stop, replace or mark stopped this builder? Yes when nobody or this replica
+ * started it, when its provider sees it (one data directory or one cluster for every replica),
+ * or when the replica that started it is gone. Never a builder another live replica is starting
+ * right now (its process may not exist yet), nor one of a live replica that this provider cannot
+ * see (another host's local builders are that replica's to look after).
+ */
+export async function reapVerdict(r: {
+  owner: string | null;
+  me: string;
+  visible: boolean;
+  ownerAlive: Promise<boolean>;
+  startingRecently: boolean;
+}): Promise<boolean> {
+  if (r.owner === null || r.owner === r.me) return true;
+  if (!r.startingRecently && r.visible) return true;
+  return !(await r.ownerAlive);
 }
 
 /** The serial as the gateway sees it (node:crypto's upper-case hex). */

@@ -68,6 +68,8 @@ export interface BuilderRow {
   last_error: string | null;
   created_at: string;
   updated_at: string;
+  /** The replica that launched or last adopted it; null before its first start. */
+  owner?: string | null;
 }
 
 export class BuildStore {
@@ -471,6 +473,23 @@ export class BuildStore {
       `UPDATE builders SET ${keys.map((k) => `${k} = ?`).join(', ')}, updated_at = ? WHERE id = ?`,
       [...keys.map((k) => patch[k] as string | number | null), now, id],
     );
+  }
+
+  /**
+   * Marks a builder stopped unless its row changed since `seenUpdatedAt` (another replica launched
+   * or adopted it meanwhile); true when it did.
+   */
+  async markStoppedIfUnchanged(
+    id: string,
+    seenUpdatedAt: string,
+    now: string,
+    db: Db = this.db,
+  ): Promise<boolean> {
+    const r = await db.run(
+      `UPDATE builders SET state = 'stopped', pid = NULL, stopped_at = ?, updated_at = ? WHERE id = ? AND updated_at = ?`,
+      [now, now, id, seenUpdatedAt],
+    );
+    return r.changes > 0;
   }
 
   async countBuildersRunning(db: Db = this.db): Promise<number> {

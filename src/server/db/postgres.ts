@@ -37,7 +37,11 @@ class PgHandle implements Db {
 
 export class PostgresDb extends PgHandle {
   private readonly pool: pg.Pool;
-  constructor(url: string, onIdleError: (err: Error) => void = () => undefined) {
+  constructor(
+    /** The connection URL (with its password): for connections of their own, such as the leader lock's. */
+    readonly url: string,
+    onIdleError: (err: Error) => void = () => undefined,
+  ) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // An idle client's error (a database restart) must not crash the process; the pool reconnects.
     pool.on('error', onIdleError);

@@ -38,6 +38,7 @@ import { registerSystemRoutes } from './routes/system.js';
 import { TokenService } from '../auth/tokens.js';
 import { TrustPolicyStore } from '../auth/trust-store.js';
 import { type Clock, systemClock } from '../util.js';
+import { createLeader, type Leader } from '../cluster/index.js';
 
 /** Server plugins, registered in order. */
 export const PLUGINS: HoistPlugin[] = [buildsPlugin];
@@ -54,6 +55,8 @@ export interface AppOptions {
   logger: Logger;
   clock?: Clock;
   plugins?: HoistPlugin[];
+  /** Default: an advisory-lock leader on PostgreSQL, always the leader on SQLite. */
+  leader?: Leader;
 }
 
 export class LifecycleHooks implements Lifecycle {
@@ -202,6 +205,10 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
   const audit = new AuditLog(db, clock);
   const trust = new TrustPolicyStore(db, clock);
   const lifecycle = new LifecycleHooks();
+  const leader =
+    opts.leader ?? createLeader({ db, clock, logger, metrics, replicaId: process.env.HOIST_REPLICA_ID });
+  // Registered first, so it runs last: plugins' shutdown hooks still see the other replicas.
+  lifecycle.onShutdown(() => leader.stop());
 
   const scheme = config.tls ? 'https' : 'http';
   const listeningUrl = (): string => {
@@ -226,11 +233,16 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     audit,
     metrics,
     lifecycle,
+    leader,
     publicUrl,
   };
 
-  const refusals = new RefusalAudit(audit, clock, 60_000, (err) =>
-    logger.warn({ err }, 'updating the count of an aggregated OIDC refusal failed'),
+  const refusals = new RefusalAudit(
+    audit,
+    clock,
+    60_000,
+    (err) => logger.warn({ err }, 'updating the count of an aggregated OIDC refusal failed'),
+    leader.replicaId,
   );
   let verifier: GithubOidcVerifier | null = null;
   const exchange = new OidcExchange({
@@ -266,7 +278,9 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
   registerManagementRoutes(app, deps, trust);
   const limiter =
     config.oidc.rateLimitPerSec > 0
-      ? new TokenBuckets(config.oidc.rateLimitPerSec, config.oidc.rateBurst)
+      ? // Per replica, in memory: a flood guard that refuses without touching the database. With
+        // several replicas behind a balancer a client may get up to that many times the rate.
+        new TokenBuckets(config.oidc.rateLimitPerSec, config.oidc.rateBurst)
       : null;
   registerOidcRoutes(app, exchange, limiter, () =>
     exchanges.inc({ outcome: 'refused', reason: 'rate_limited' }),
@@ -276,7 +290,7 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
 
   // Expired jtis can never verify again, and expired OIDC/build tokens pile up: purge them now and then.
   let purge: NodeJS.Timeout | null = null;
-  lifecycle.onStart(() => {
+  lifecycle.onStart(async () => {
     purge = setInterval(() => {
       exchange
         .purgeExpired()
@@ -284,6 +298,8 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     }, 10 * 60_000);
     purge.unref();
     refusals.start();
+    // After every plugin's start hook: their onElected handlers are in place.
+    await leader.start();
   });
   lifecycle.onShutdown(async () => {
     if (purge) clearInterval(purge);

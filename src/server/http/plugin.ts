@@ -10,6 +10,7 @@ import type { ProjectStore } from '../projects/store.js';
 import type { AuditLog } from '../audit/log.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Clock } from '../util.js';
+import type { Leader } from '../cluster/leader.js';
 
 /** Start and shutdown hooks; shutdown hooks run in reverse order after the HTTP server stopped accepting. */
 export interface Lifecycle {
@@ -30,6 +31,11 @@ export interface HoistDeps {
   audit: AuditLog;
   metrics: Registry;
   lifecycle: Lifecycle;
+  /**
+   * Which replica runs background work (reconciliation, sweeps, provisioning loops): gate such
+   * loops with leader.isLeader() and start them in leader.onElected(). See src/server/cluster/.
+   */
+  leader: Leader;
   /**
    * The public base URL (no trailing slash): --public-url, else the loopback address listened on.
    * Never derived from a request (its Host header is the client's choice).

@@ -18,7 +18,8 @@ export function registerSystemRoutes(app: FastifyInstance, deps: HoistDeps): voi
     } catch {
       return reply.code(503).send({ status: 'unhealthy', database: 'unreachable' });
     }
-    return { status: 'ok', database: deps.db.dialect };
+    // Which replica leads (runs reconciliation and the sweeps): a load balancer may route on it.
+    return { status: 'ok', database: deps.db.dialect, cluster: deps.leader.status() };
   });
 
   // Open by default, as Prometheus exporters are; with --metrics-token it needs that bearer token.
