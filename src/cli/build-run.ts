@@ -454,30 +454,41 @@ export async function runOnHoist(
     timings.mark('acquired');
 
     const dir0 = await prepared;
-    const endpoints = distinctEndpoints(nodes.map((n) => n.endpoint));
-    const specs: NodeSpec[] = await Promise.all(
-      nodes.map(async (n, i) => {
-        const dir = join(dir0, String(i));
-        await mkdir(dir, { mode: 0o700 });
-        const files = { cacert: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
-        await Promise.all([
-          writeFile(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' }),
-          writeFile(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' }),
-          writeFile(files.key, n.key_pem, { mode: 0o600, flag: 'wx' }),
-        ]);
-        await renewed.attach(n.platform, files.cert);
-        return {
-          node: `${builder}-${i}`,
-          endpoint: endpoints[i]!,
-          // with --build-platform one native node takes every target platform
-          platform: hoist.buildPlatform ? undefined : platforms[i],
-          serverName: n.server_name,
-          ...files,
-        };
-      }),
-    );
-    // the remote-driver builder buildx create would store, written directly (no buildx process)
-    await writeBuilder(bxConfig, builder, specs);
+    /** Writes each node's PEMs (first time: new files) and the buildx builder that uses them. */
+    const writeNodes = async (answers: BuilderActive[], first: boolean): Promise<void> => {
+      const endpoints = distinctEndpoints(answers.map((n) => n.endpoint));
+      const specs: NodeSpec[] = await Promise.all(
+        answers.map(async (n, i) => {
+          const dir = join(dir0, String(i));
+          if (first) await mkdir(dir, { mode: 0o700 });
+          const files = {
+            cacert: join(dir, 'ca.pem'),
+            cert: join(dir, 'cert.pem'),
+            key: join(dir, 'key.pem'),
+          };
+          const write = (f: string, pem: string): Promise<void> =>
+            first ? writeFile(f, pem, { mode: 0o600, flag: 'wx' }) : replaceFile(f, pem);
+          await Promise.all([
+            write(files.cacert, n.ca_pem),
+            write(files.cert, n.cert_pem),
+            write(files.key, n.key_pem),
+          ]);
+          if (first) await renewed.attach(n.platform, files.cert);
+          else await renewed.set({ platform: n.platform, cert_pem: n.cert_pem, expires_at: n.expires_at });
+          return {
+            node: `${builder}-${i}`,
+            endpoint: endpoints[i]!,
+            // with --build-platform one native node takes every target platform
+            platform: hoist.buildPlatform ? undefined : platforms[i],
+            serverName: n.server_name,
+            ...files,
+          };
+        }),
+      );
+      // the remote-driver builder buildx create would store, written directly (no buildx process)
+      await writeBuilder(bxConfig, builder!, specs);
+    };
+    await writeNodes(nodes, true);
     timings.mark('builder_created');
     const bx = await buildxReady;
     if (cancel.signal.aborted) throw new Error(cancelReason);
@@ -485,27 +496,57 @@ export async function runOnHoist(
     const buildArgs = [...bx.prefix, run.command, '--builder', builder, ...buildxArgs];
     // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
     const { HOIST_TOKEN: _token, ...buildxEnv } = env;
-    child = spawn(bx.file, buildArgs, {
-      env: buildxEnv as NodeJS.ProcessEnv,
-      stdio: run.stdin ? ['pipe', 'inherit', 'inherit'] : 'inherit',
-      cwd: io.cwd,
-    });
-    const spawned = child;
-    if (run.stdin) spawned.stdin?.on('error', () => undefined).end(run.stdin);
-    // should this process be killed outright, the next run stops this buildx too
-    if (spawned.pid !== undefined) {
-      await writeFile(join(dir0, OWNER_FILE), JSON.stringify({ ...owner, buildx_pid: spawned.pid }), {
-        mode: 0o600,
-      }).catch(() => undefined);
-    }
-    exitCode = await new Promise<number>((res) => {
-      spawned.on('error', (err) => {
-        io.stderr.write(`hoist: cannot run ${bx.display}: ${errorMessage(err)}\n`);
-        res(127);
+    // Not on a terminal (CI), buildx's stderr passes through this process so that a lost builder
+    // connection can be told from a failed build; on a terminal it keeps the terminal.
+    const teeStderr = !process.stderr.isTTY;
+    for (let attempt = 0; ; attempt++) {
+      let tail = '';
+      child = spawn(bx.file, buildArgs, {
+        env: buildxEnv as NodeJS.ProcessEnv,
+        stdio: [run.stdin ? 'pipe' : 'inherit', 'inherit', teeStderr ? 'pipe' : 'inherit'],
+        cwd: io.cwd,
       });
-      spawned.on('close', (code, signal) => res(code ?? 128 + signalNumber(signal)));
-    });
-    child = undefined;
+      const spawned = child;
+      if (run.stdin) spawned.stdin?.on('error', () => undefined).end(run.stdin);
+      spawned.stderr?.setEncoding('utf8').on('data', (d: string) => {
+        io.stderr.write(d);
+        tail = (tail + d).slice(-4096);
+      });
+      // should this process be killed outright, the next run stops this buildx too
+      if (spawned.pid !== undefined) {
+        await writeFile(join(dir0, OWNER_FILE), JSON.stringify({ ...owner, buildx_pid: spawned.pid }), {
+          mode: 0o600,
+        }).catch(() => undefined);
+      }
+      exitCode = await new Promise<number>((res) => {
+        spawned.on('error', (err) => {
+          io.stderr.write(`hoist: cannot run ${bx.display}: ${errorMessage(err)}\n`);
+          res(127);
+        });
+        spawned.on('close', (code, signal) => res(code ?? 128 + signalNumber(signal)));
+      });
+      child = undefined;
+      if (exitCode === 0 || cancelReason !== undefined || attempt >= MAX_RECONNECTS) break;
+      const lost = lostBuilderConnection(tail);
+      if (!lost) break;
+      // The build must still be on: a server that ended it closed the connection on purpose.
+      const on = await bc.heartbeat(id).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof HoistApiError && err.status === 409) serverEnded(err);
+          return false;
+        },
+      );
+      if (!on || cancel.signal.aborted) break;
+      info(
+        `the connection to the builder was lost (${lost}); a control-plane replica may have gone away. Getting the builder again and rerunning buildx: finished steps are cached (attempt ${attempt + 2} of ${MAX_RECONNECTS + 1})`,
+      );
+      const again = await Promise.all(
+        platforms.map((p) => acquire(bc, id, p, Date.now() + waitMs, waitMs, cancel.signal, info)),
+      );
+      if (cancel.signal.aborted) break;
+      await writeNodes(again, false);
+    }
     timings.mark('built');
     // Success: what is left changes nothing for the exit status (steps, clean-up, the finish
     // report), so a background process of our own does it and this one exits now.
@@ -626,6 +667,29 @@ export async function runOnHoist(
 }
 
 const USER_AGENT = `hoist-cli/${VERSION}`;
+/** Times buildx is run again after its builder connection was lost (not after a failed build). */
+const MAX_RECONNECTS = 2;
+
+/**
+ * What in buildx's last output says the connection to the builder broke (gRPC "Unavailable",
+ * a reset or closed socket) rather than the build failing; null when nothing does. A step that
+ * exits non-zero or a Dockerfile error never matches, so a broken build is never run twice.
+ */
+export function lostBuilderConnection(stderrTail: string): string | null {
+  const lines = stderrTail.split('\n').filter((l) => /\bERROR\b|error:|rpc error/i.test(l));
+  const last = lines.at(-1) ?? '';
+  if (
+    /did not complete successfully|exit code: \d+|failed to compute cache key|dockerfile parse error/i.test(
+      last,
+    )
+  )
+    return null;
+  const m =
+    /code = Unavailable|error reading from server[^\n]*|connection reset by peer|broken pipe|transport is closing|use of closed network connection|connection refused|unexpected EOF/i.exec(
+      last,
+    );
+  return m ? m[0] : null;
+}
 
 /** HOIST_CA_CERT: the PEM of the CA that signed the server's certificate, added to the system's. */
 export async function readCaCert(env: Env): Promise<string | undefined> {
