@@ -523,6 +523,9 @@ export class BuilderNetworks {
       if (this.unavailable) throw new Error(`builder network unavailable: ${this.unavailable}`);
       await unmountNetns(builderDir);
       const rec = await this.allocate(builderId, builderDir);
+      // Marks the network as prepared now (see reconcile's `starting`).
+      const t = new Date();
+      await fs.utimes(this.recordPath(rec.index), t, t).catch(() => undefined);
       const names = networkNames(this.sid, rec.index);
       const subnet = subnetAt(this.pool, rec.index);
       try {
@@ -608,13 +611,23 @@ export class BuilderNetworks {
    * Removes what no running builder uses: this server's records, chains and bridges of
    * builders not in `live`, and records of any server whose data directory is gone.
    */
-  reconcile(live: Set<string>): Promise<void> {
+  reconcile(
+    live: Set<string>,
+    opts: { starting?: (builderId: string, preparedAtMs: number) => Promise<boolean> } = {},
+  ): Promise<void> {
     if (this.mode === 'host' || this.unavailable) return Promise.resolve();
     return this.serial(async () => {
       const keep = new Set<number>();
       for (const rec of await this.records()) {
         const ours = rec.sid === this.sid;
         if (ours && live.has(rec.builderId)) {
+          keep.add(rec.index);
+          continue;
+        }
+        // Another server on this data directory (a replica) may be starting this builder: its
+        // network is prepared and its buildkitd not running yet.
+        const preparedAt = ours && opts.starting ? await this.preparedAt(rec) : null;
+        if (preparedAt !== null && (await opts.starting!(rec.builderId, preparedAt))) {
           keep.add(rec.index);
           continue;
         }
@@ -671,6 +684,15 @@ export class BuilderNetworks {
       }
     }
     return out;
+  }
+
+  /** When prepare() last set this network up (the record's mtime); null when unknown. */
+  private async preparedAt(rec: AllocationRecord): Promise<number | null> {
+    try {
+      return (await fs.stat(this.recordPath(rec.index))).mtimeMs;
+    } catch {
+      return null;
+    }
   }
 
   private recordPath(index: number): string {

@@ -351,7 +351,18 @@ export class LocalProvider implements Provider {
       throw err;
     }
     // Bridges and rules a crashed server left; those of builders still running stay for adoption.
-    await network.reconcile(new Set((await p.scanProcesses()).keys()));
+    // One whose network was prepared within the ready timeout and after its last start (its state
+    // file is older) is being started by another server on this data directory: a replica.
+    await network.reconcile(new Set((await p.scanProcesses()).keys()), {
+      starting: async (id, preparedAtMs) => {
+        if (Date.now() - preparedAtMs > p.readyTimeoutMs + 10_000 || !BUILDER_ID_RE.test(id)) return false;
+        const started = await fs.stat(p.files(id).state).then(
+          (st) => st.mtimeMs,
+          () => null,
+        );
+        return started === null || started < preparedAtMs;
+      },
+    });
     try {
       p.clone = await probeCloneMethod(p.buildersDir);
       await p.removePartialCopies();
