@@ -918,11 +918,8 @@ export class BuildService {
     this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
     this.timer.unref();
     this.provisioner.start();
-    let first = true;
-    this.leader.onElected(async () => {
-      if (first) return void (first = false); // at start: adoptFleet above did it
-      await this.takeOver();
-    });
+    // Also at start (right after adoptFleet): cheap, and the same path as a takeover.
+    this.leader.onElected(() => this.takeOver());
     this.leader.onDemoted(() => {
       this.log.info({ replica_id: this.leader.replicaId }, 'no longer the leader: build sweeps stop here');
     });
@@ -931,7 +928,7 @@ export class BuildService {
   }
 
   /**
-   * A follower became the leader (the previous one died or left): builders that still run are
+   * This replica became the leader (at start, or the previous one died or left): builders that still run are
    * this replica's from now on (it routes them on demand), strays go, old builds are purged.
    */
   private async takeOver(): Promise<void> {
