@@ -3,7 +3,7 @@
 // the `postgres` user (spawned with its uid/gid, so signals reach the postmaster itself).
 // stop() shuts it down ("fast" shutdown) and removes the directory.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -44,6 +44,8 @@ export async function startPostgres(opts: { host?: string } = {}): Promise<TestP
       ...as,
     },
   );
+  // initdb trusts loopback only; on another address trust the subnets of this host's interfaces.
+  if (host !== '127.0.0.1') appendFileSync(join(data, 'pg_hba.conf'), 'host all all samenet trust\n');
   const port = await freePort();
   const args = ['-D', data, '-p', String(port), '-h', host, '-k', dir];
   for (const c of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=100']) {
