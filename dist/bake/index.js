@@ -47040,7 +47040,12 @@ function readBuildResult(plan) {
 function parseBuildInfoFromOutput(output) {
     // `hoist build` announces "hoist: build <id>: <url>" on stderr once the build exists.
     const line = /^hoist: build (\S+): (https?:\/\/\S+)\s*$/m.exec(output);
-    return line ? { buildId: line[1], buildUrl: line[2] } : {};
+    // ... and "hoist: builder <platform>: pool <name>[, ...]" once it has a builder.
+    const pools = [...output.matchAll(/^hoist: builder (\S+): (pool \S+.*?)\s*$/gm)].map((m) => `${m[1]}: ${m[2]}`);
+    return {
+        ...(line ? { buildId: line[1], buildUrl: line[2] } : {}),
+        ...(pools.length ? { placement: pools } : {}),
+    };
 }
 
 // EXTERNAL MODULE: ./node_modules/handlebars/lib/index.js

@@ -47772,7 +47772,12 @@ function readBuildResult(plan) {
 function parseBuildInfoFromOutput(output) {
     // `hoist build` announces "hoist: build <id>: <url>" on stderr once the build exists.
     const line = /^hoist: build (\S+): (https?:\/\/\S+)\s*$/m.exec(output);
-    return line ? { buildId: line[1], buildUrl: line[2] } : {};
+    // ... and "hoist: builder <platform>: pool <name>[, ...]" once it has a builder.
+    const pools = [...output.matchAll(/^hoist: builder (\S+): (pool \S+.*?)\s*$/gm)].map((m) => `${m[1]}: ${m[2]}`);
+    return {
+        ...(line ? { buildId: line[1], buildUrl: line[2] } : {}),
+        ...(pools.length ? { placement: pools } : {}),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/build-push/main.ts
@@ -47893,7 +47898,7 @@ async function main() {
     setOutput('builder', route.kind === 'hoist' ? 'hoist' : 'buildx');
     await writeSummary(inputs, summaryEnabled, {
         builder: route.kind === 'hoist' ? 'hoist' : 'buildx',
-        where: launch.where,
+        where: info.placement?.length ? `${launch.where}; ${info.placement.join('; ')}` : launch.where,
         ok: outcome.exitCode === 0,
         durationMs,
         steps: countCachedSteps(`${outcome.stderr}\n${outcome.stdout}`),

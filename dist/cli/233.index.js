@@ -580,30 +580,38 @@ class KubernetesProvider {
         const n = (0,kubernetes_manifests/* names */.Dy)(b.id);
         const started = Date.now();
         const config = this.config(spec);
-        const secret = await this.ensureSecret(b, config);
-        const pvc = await this.ensureVolume(b);
         const hash = (0,kubernetes_manifests/* podSpecHash */.fS)(this.s, b, config);
+        // The pod first: whether it is adopted or replaced decides what happens to a clone's volume.
         let pod = await this.readPod(n.pod);
         let adopted = false;
         if (pod && !(0,kubernetes_manifests/* isOwned */.go)(pod.metadata, this.s.instance)) {
             throw new provider/* ProvisionError */.uv('permanent', `pod ${n.pod} exists in namespace ${this.s.namespace} but Hoist did not make it; remove it or pick another namespace`);
         }
-        if (pod) {
-            const replace = pod.metadata?.deletionTimestamp !== undefined ||
+        const replace = pod !== null &&
+            (pod.metadata?.deletionTimestamp !== undefined ||
                 pod.metadata?.annotations?.[kubernetes_manifests/* ANNOTATIONS */.BC.specHash] !== hash ||
                 pod.status?.phase === 'Failed' ||
-                pod.status?.phase === 'Succeeded';
-            if (replace) {
-                if (!pod.metadata?.deletionTimestamp) {
-                    this.log.info({ builder_id: b.id, pod: n.pod }, 'replacing builder pod (settings changed or it ended)');
-                }
-                await this.deletePodAndWait(n.pod);
-                pod = null;
-            }
-            else {
-                adopted = podRunning(pod);
-            }
+                pod.status?.phase === 'Succeeded');
+        if (b.role === 'clone' && (pod === null || replace)) {
+            // A clone's volume and keys belong to its pod: with the pod gone they are being collected.
+            // It starts over from the snapshot.
+            await this.destroy(b.id);
+            await this.waitGone(`persistentvolumeclaim ${n.pvc}`, () => this.readPvc(n.pvc), 120_000);
+            await this.waitGone(`secret ${n.secret}`, () => this.readSecret(n.secret), 60_000);
+            pod = null;
         }
+        else if (pod && replace) {
+            if (!pod.metadata?.deletionTimestamp) {
+                this.log.info({ builder_id: b.id, pod: n.pod }, 'replacing builder pod (settings changed or it ended)');
+            }
+            await this.deletePodAndWait(n.pod);
+            pod = null;
+        }
+        else if (pod) {
+            adopted = podRunning(pod);
+        }
+        const secret = await this.ensureSecret(b, config);
+        const pvc = await this.ensureVolume(b);
         if (!pod) {
             pod = await this.createOrRead(`pod ${n.pod}`, () => this.core.createNamespacedPod({ namespace: this.s.namespace, body: (0,kubernetes_manifests/* builderPod */.RH)(this.s, b, config) }), () => this.readPod(n.pod));
         }
@@ -1000,7 +1008,7 @@ class KubernetesProvider {
                     namespace: this.s.namespace,
                     body: (0,kubernetes_manifests/* snapshotPvc */._6)(this.s, b, snapshotId, createdAt, size, pvc.spec?.storageClassName),
                 }), () => this.readPvc(snapName));
-                const labels = { [kubernetes_manifests/* LABELS */.kg.snapshotId]: pvc.metadata.labels[kubernetes_manifests/* LABELS */.kg.builderId] };
+                const labels = { [kubernetes_manifests/* LABELS */.kg.snapshotId]: (0,kubernetes_manifests/* labelValue */.w)(snapshotId) };
                 // copy-pod: the copy itself. pvc-clone: a pod that mounts the clone, so a class that binds
                 // on first use clones now, while the primary is stopped, and not once it runs again.
                 sizeBytes = await this.runCopy(`${snapName}-copy`.slice(0, 63), this.s.cloneMode === 'copy-pod' ? n.pvc : snapName, snapName, (0,kubernetes_manifests/* nodeArch */.h6)(b.platform), labels);

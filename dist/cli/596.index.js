@@ -194,8 +194,8 @@ function fitBakeRecord(options, maxBytes) {
     return fitted;
 }
 
-// EXTERNAL MODULE: ./src/cli/build-run.ts + 2 modules
-var build_run = __webpack_require__(35426);
+// EXTERNAL MODULE: ./src/cli/build-run.ts + 1 modules
+var build_run = __webpack_require__(57053);
 // EXTERNAL MODULE: ./src/cli/buildx.ts
 var buildx = __webpack_require__(43796);
 // EXTERNAL MODULE: ./src/cli/config.ts

@@ -304,7 +304,192 @@ function flagSpecFromHelp(help, name) {
 
 /***/ }),
 
-/***/ 35426:
+/***/ 37952:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $W: () => (/* binding */ backgroundFinishEnabled),
+/* harmony export */   Em: () => (/* binding */ endBuild),
+/* harmony export */   IW: () => (/* binding */ runFinisher),
+/* harmony export */   Q7: () => (/* binding */ FINISH_COMMAND),
+/* harmony export */   Zl: () => (/* binding */ OWNER_FILE),
+/* harmony export */   cM: () => (/* binding */ handOffFinish)
+/* harmony export */ });
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _lib_client_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(47072);
+/* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(97268);
+/* harmony import */ var _lib_text_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(79112);
+/* harmony import */ var _lib_api_types_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(96575);
+/* harmony import */ var _buildx_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(43796);
+/* harmony import */ var _steps_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(81713);
+// The end of a successful `hoist build` after buildx has exited: capture the steps, remove the
+// builder definition and the private dir, report the build's end (which ends its certificates).
+// None of it changes the exit status, so `hoist build` hands it to a background process of its
+// own (`hoist __finish-build`) and exits at once: a fully cached build no longer waits for a
+// `buildx history logs` process and two round trips (see README, "Hoist's own overhead").
+
+
+
+
+
+
+
+
+/** Hidden command that runs {@link runFinisher}; never typed by users. */
+const FINISH_COMMAND = '__finish-build';
+/** Name of the note in the private dir that tells a later run who owns it (see sweepStale). */
+const OWNER_FILE = 'owner.json';
+/** HOIST_FINISH_IN_BACKGROUND=false keeps the whole end of the build before `hoist build` exits. */
+function backgroundFinishEnabled(env) {
+    return !/^(0|false|no|off)$/i.test(env.HOIST_FINISH_IN_BACKGROUND ?? '');
+}
+/**
+ * Removes the builder definition and the private dir while the server is told the build's end;
+ * neither waits on the other. Warns (never throws).
+ */
+async function endBuild(opts) {
+    const { client, buildId, builder, tmp, result, warn } = opts;
+    const removed = (async () => {
+        if (builder) {
+            await (0,_buildx_js__WEBPACK_IMPORTED_MODULE_6__/* .removeBuilder */ .iq)(opts.bxConfig, builder).catch((err) => warn(`could not remove buildx builder ${builder} (${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err)}); run "docker buildx rm ${builder}"`));
+        }
+        if (tmp)
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(tmp, { recursive: true, force: true });
+        opts.onCleaned?.();
+    })();
+    const reported = (async () => {
+        if (!client || !buildId)
+            return;
+        try {
+            // The server refuses a longer error (413): send its start rather than lose the finish.
+            const error = result.error && (0,_lib_text_js__WEBPACK_IMPORTED_MODULE_4__/* .truncateUtf8 */ .C)(result.error, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_5__/* .BUILD_ERROR_MAX_BYTES */ .fI);
+            const phases = (0,_steps_js__WEBPACK_IMPORTED_MODULE_7__/* .phasesOf */ .I$)(opts.marks);
+            await client.finishBuild(buildId, error ? { ...result, error, phases } : { ...result, phases });
+        }
+        catch (err) {
+            // a build the server already canceled or expired refuses a finish; that is not the user's error
+            if (!(err instanceof _lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .HoistApiError */ .Yg) || result.status !== 'canceled') {
+                warn(`could not report the build's end (${result.status}): ${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .errorMessage */ .gJ)(err)}`);
+            }
+        }
+    })();
+    await Promise.all([removed, reported]);
+}
+/**
+ * Starts the background process and hands it the state. Resolves with its pid once it holds the
+ * state; rejects if it could not be started or took nothing (the caller then ends the build itself).
+ * `beforeState` runs once the pid is known and before the state is sent: the caller records the
+ * new owner of the private dir there, so that no other run sweeps it while the finisher works.
+ */
+function handOffFinish(state, env, beforeState) {
+    return new Promise((resolve, reject) => {
+        const script = process.argv[1];
+        if (!script) {
+            reject(new Error('no CLI script to start'));
+            return;
+        }
+        const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(process.execPath, [...process.execArgv, script, FINISH_COMMAND], {
+            detached: true,
+            // no stdout/stderr: a CI runner (or a caller) waiting for the step's output to end would wait
+            // for this process too
+            stdio: ['pipe', 'ignore', 'ignore'],
+            // names the build it ends, for `ps e` and for tests that wait for it
+            env: { ...env, HOIST_FINISHING_BUILD: state.build_id },
+        });
+        child.once('error', reject);
+        child.stdin.once('error', reject);
+        const pid = child.pid;
+        if (pid === undefined)
+            return; // 'error' follows
+        beforeState(pid).then(() => child.stdin.end(JSON.stringify(state), () => {
+            child.unref();
+            resolve(pid);
+        }), (err) => {
+            child.kill('SIGKILL');
+            reject(err instanceof Error ? err : new Error(String(err)));
+        });
+    });
+}
+async function readAll(stream) {
+    const chunks = [];
+    for await (const c of stream)
+        chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+    return Buffer.concat(chunks).toString('utf8');
+}
+/**
+ * `hoist __finish-build`: ends a successful build handed off by `hoist build` (steps, clean-up,
+ * finish). Its stdout and stderr go nowhere, so warnings are kept only in the timings file when
+ * one was asked for. Without a complete state (the parent died first) there is nothing it may
+ * touch: a later run sweeps the private dir, and the server expires the build.
+ */
+async function runFinisher(stdin, env) {
+    const t0 = performance.now();
+    let s;
+    try {
+        s = JSON.parse(await readAll(stdin));
+    }
+    catch {
+        return 1;
+    }
+    const received = performance.now();
+    const warnings = [];
+    const warn = (m) => void warnings.push(m);
+    const client = new _lib_client_js__WEBPACK_IMPORTED_MODULE_2__/* .HoistClient */ .Ls({
+        apiUrl: s.api_url,
+        userAgent: s.user_agent,
+        caPem: s.ca_pem,
+        token: s.build_token,
+    });
+    // the build stays alive (and its certificate renewed by the server) while the steps are read
+    const hb = setInterval(() => void client.heartbeat(s.build_id).catch(() => undefined), Math.max(s.heartbeat_ms, 200));
+    hb.unref();
+    const marks = {};
+    try {
+        await (0,_steps_js__WEBPACK_IMPORTED_MODULE_7__/* .reportSteps */ .Ek)({
+            bx: s.bx,
+            builder: s.builder,
+            platforms: s.platforms,
+            env,
+            dockerfile: s.dockerfile,
+            warn,
+            send: (r) => client.postSteps(s.build_id, r),
+        });
+        marks.steps_sent = performance.now();
+    }
+    finally {
+        clearInterval(hb);
+    }
+    await endBuild({
+        client,
+        buildId: s.build_id,
+        builder: s.builder,
+        bxConfig: s.buildx_config,
+        tmp: s.tmp,
+        result: { status: 'success' },
+        marks: s.marks,
+        warn,
+    });
+    marks.finished = performance.now();
+    if (s.timings_file) {
+        const rel = (v) => Math.round((v - received) * 10) / 10;
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(s.timings_file, JSON.stringify({
+            start: Math.round(t0 * 10) / 10,
+            received: Math.round(received * 10) / 10,
+            steps_sent_ms: marks.steps_sent === undefined ? undefined : rel(marks.steps_sent),
+            finished_ms: rel(marks.finished),
+            warnings,
+        })).catch(() => undefined);
+    }
+    return warnings.length ? 1 : 0;
+}
+
+
+/***/ }),
+
+/***/ 57053:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -317,7 +502,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   IK: () => (/* binding */ runOnHoist)
 });
 
-// UNUSED EXPORTS: BUILD_HELP, createBuild, readCaCert
+// UNUSED EXPORTS: BUILD_HELP, createBuild, describeBuilderPlacement, lostBuilderConnection, readCaCert
 
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(31421);
@@ -327,8 +512,6 @@ var promises_ = __nccwpck_require__(51455);
 var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
-// EXTERNAL MODULE: ./src/lib/api-types.ts
-var api_types = __nccwpck_require__(96575);
 // EXTERNAL MODULE: ./src/lib/client.ts
 var lib_client = __nccwpck_require__(47072);
 // EXTERNAL MODULE: ./src/lib/errors.ts
@@ -390,233 +573,14 @@ async function buildxHelp(getBuildx, env, sub = 'build') {
     return buildxHelpSection({ display: bx.display, help: r.stdout }, sub);
 }
 
+// EXTERNAL MODULE: ./src/cli/build-finish.ts
+var build_finish = __nccwpck_require__(37952);
 // EXTERNAL MODULE: ./src/cli/config.ts
 var cli_config = __nccwpck_require__(74114);
 // EXTERNAL MODULE: ./src/cli/resolve.ts
 var resolve = __nccwpck_require__(68558);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-;// CONCATENATED MODULE: ./src/cli/steps.ts
-// What `hoist build` tells the server beyond the build's lifecycle: where it came from (the
-// terminal or a GitHub Actions run), its steps, and its Dockerfile.
-//
-// Steps come from BuildKit's own build record, replayed after the build with
-// `buildx history logs --progress rawjson REF`: the user's chosen --progress output is left
-// exactly as it was (no second renderer, no extra pipe), and the record carries every vertex,
-// its logs and the build-check warnings with their Dockerfile lines.
-
-
-
-
-
-/** Largest Dockerfile sent with its contents; a bigger one is sent as path and hash only. */
-const DOCKERFILE_MAX_BYTES = 256 * 1024;
-/** The build's origin from the GITHUB_* variables a runner sets (none: a terminal). */
-function buildContext(env) {
-    const source = env.HOIST_BUILD_SOURCE === 'action' ? 'action' : 'cli';
-    if (!env.GITHUB_REPOSITORY)
-        return { source };
-    const pick = (v) => (v ? v.slice(0, 512) : undefined);
-    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-    const runUrl = env.GITHUB_RUN_ID && /^\d+$/.test(env.GITHUB_RUN_ID)
-        ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT && /^\d+$/.test(env.GITHUB_RUN_ATTEMPT)
-            ? `/attempts/${env.GITHUB_RUN_ATTEMPT}`
-            : ''}`
-        : undefined;
-    const github = {
-        repository: pick(env.GITHUB_REPOSITORY),
-        repository_id: pick(env.GITHUB_REPOSITORY_ID),
-        ref: pick(env.GITHUB_REF),
-        sha: pick(env.GITHUB_SHA),
-        workflow: pick(env.GITHUB_WORKFLOW),
-        run_id: pick(env.GITHUB_RUN_ID),
-        run_attempt: pick(env.GITHUB_RUN_ATTEMPT),
-        job: pick(env.GITHUB_JOB),
-        actor: pick(env.GITHUB_ACTOR),
-        run_url: runUrl,
-    };
-    return {
-        source,
-        github: Object.fromEntries(Object.entries(github).filter(([, v]) => v !== undefined)),
-    };
-}
-/** Phase durations from `hoist build`'s timing marks (performance.now() ms). */
-function phasesOf(marks) {
-    const span = (a, b) => marks[a] !== undefined && marks[b] !== undefined ? Math.round(marks[b] - marks[a]) : undefined;
-    const p = {
-        queued_ms: span('created', 'acquired'),
-        setup_ms: span('acquired', 'builder_created'),
-        build_ms: span('builder_created', 'built'),
-        cleanup_ms: span('built', 'cleaned'),
-    };
-    return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined));
-}
-const b64 = (s) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
-/** "[build 3/5] RUN make" → stage "build", instruction "RUN make"; "[2/3] COPY . ." → stage null. */
-function splitStepName(name) {
-    const m = /^\[(?:([^\]\s]+)\s+)?\d+\/\d+\]\s+(.*)$/s.exec(name);
-    if (!m)
-        return { stage: null, instruction: null };
-    return { stage: m[1] ?? null, instruction: m[2] };
-}
-/** Keeps the last `max` bytes of a UTF-8 text, cut at a character boundary. */
-function tailUtf8(text, max) {
-    const buf = Buffer.from(text, 'utf8');
-    if (buf.length <= max)
-        return text;
-    let start = buf.length - max;
-    while (start < buf.length && (buf[start] & 0xc0) === 0x80)
-        start++;
-    return buf.subarray(start).toString('utf8');
-}
-/**
- * The steps and build-check warnings of one platform from buildx's rawjson progress (one
- * SolveStatus JSON object per line; a vertex appears several times as it progresses).
- */
-function parseRawJson(text, platform) {
-    const order = [];
-    const vertexes = new Map();
-    const logs = new Map();
-    const warnings = [];
-    for (const line of text.split('\n')) {
-        if (!line.startsWith('{'))
-            continue;
-        let s;
-        try {
-            s = JSON.parse(line);
-        }
-        catch {
-            continue;
-        }
-        for (const v of s.vertexes ?? []) {
-            if (!v?.digest)
-                continue;
-            const cur = vertexes.get(v.digest);
-            if (!cur)
-                order.push(v.digest);
-            const known = Object.fromEntries(Object.entries(v).filter(([, x]) => x != null));
-            vertexes.set(v.digest, { ...cur, ...known, digest: v.digest });
-        }
-        for (const l of s.logs ?? []) {
-            if (!l?.vertex)
-                continue;
-            const list = logs.get(l.vertex) ?? [];
-            list.push(b64(l.data));
-            logs.set(l.vertex, list);
-        }
-        for (const w of s.warnings ?? []) {
-            const short = b64(w.short);
-            const detail = (w.detail ?? []).map(b64).join('\n');
-            const rule = /^(\w+):/.exec(short)?.[1] ?? null;
-            const r = w.range?.[0];
-            warnings.push({
-                platform,
-                rule,
-                message: detail ? `${short}\n${detail}` : short,
-                line: r?.start?.line ?? null,
-                end_line: r?.end?.line ?? r?.start?.line ?? null,
-            });
-        }
-    }
-    const steps = order.slice(0, api_types/* BUILD_STEPS_MAX */.m9).map((digest) => {
-        const v = vertexes.get(digest);
-        const name = v.name ?? digest;
-        return {
-            platform,
-            digest,
-            name,
-            ...splitStepName(name),
-            started_at: v.started ?? null,
-            completed_at: v.completed ?? null,
-            cached: v.cached === true,
-            error: v.error || null,
-            log_tail: tailUtf8((logs.get(digest) ?? []).join(''), api_types/* STEP_LOG_TAIL_BYTES */.zT),
-        };
-    });
-    // the same warning is reported once per vertex that saw it
-    const seen = new Set();
-    const unique = warnings.filter((w) => {
-        const k = `${w.rule}|${w.line}|${w.message}`;
-        if (seen.has(k))
-            return false;
-        seen.add(k);
-        return true;
-    });
-    return { steps, warnings: unique };
-}
-/**
- * The steps of the build(s) buildx just ran on `builder`: buildx keeps a local ref file per
- * build under refs/BUILDER/NODE/, so only this run's records are read (the project's builders
- * hold other builds' records too). Node i served platforms[i]. Never throws: a failure costs
- * the dashboard its steps, never the build.
- */
-async function captureSteps(bx, builder, platforms, env) {
-    const out = { steps: [], warnings: [] };
-    const refsDir = (0,external_node_path_.join)((0,buildx/* buildxConfigDir */.iL)(env), 'refs', builder);
-    let nodes;
-    try {
-        nodes = (await (0,promises_.readdir)(refsDir)).sort();
-    }
-    catch (err) {
-        return { ...out, error: `no build records under ${refsDir}: ${err.message}` };
-    }
-    const via = bx.direct ?? bx;
-    for (const node of nodes) {
-        const i = Number(/-(\d+)$/.exec(node)?.[1] ?? 0);
-        const platform = platforms[i] ?? platforms[0] ?? 'default';
-        const refs = await (0,promises_.readdir)((0,external_node_path_.join)(refsDir, node)).catch(() => []);
-        for (const ref of refs) {
-            const r = await (0,buildx/* capture */.Fg)(via.file, [...via.prefix, 'history', 'logs', '--builder', builder, '--progress', 'rawjson', ref], env);
-            if (r.code !== 0) {
-                out.error = `buildx history logs ${ref} failed: ${r.stderr.trim().slice(0, 300)}`;
-                continue;
-            }
-            // rawjson goes to stderr, like a build's progress
-            const parsed = parseRawJson(`${r.stdout}\n${r.stderr}`, platform);
-            out.steps.push(...parsed.steps);
-            out.warnings.push(...parsed.warnings);
-        }
-    }
-    out.steps = out.steps.slice(0, api_types/* BUILD_STEPS_MAX */.m9);
-    return out;
-}
-/** The Dockerfile's path, SHA-256 and (unless HOIST_DOCKERFILE_CONTENTS=false) contents. */
-async function dockerfileInfo(path, env) {
-    if (!path)
-        return undefined;
-    let buf;
-    try {
-        buf = await (0,promises_.readFile)(path);
-    }
-    catch {
-        return undefined;
-    }
-    const send = !/^(0|false|no|off)$/i.test(env.HOIST_DOCKERFILE_CONTENTS ?? '');
-    return {
-        path,
-        sha256: (0,external_node_crypto_.createHash)('sha256').update(buf).digest('hex'),
-        contents: send && buf.length <= DOCKERFILE_MAX_BYTES ? buf.toString('utf8') : null,
-    };
-}
-/** Captures this run's steps and sends them with the Dockerfile; warns (never throws) on failure. */
-async function reportSteps(opts) {
-    if (/^(0|false|no|off)$/i.test(opts.env.HOIST_STEPS ?? ''))
-        return;
-    try {
-        const { error, ...req } = await captureSteps(opts.bx, opts.builder, opts.platforms, opts.env);
-        const dockerfile = await dockerfileInfo(opts.dockerfile, opts.env);
-        if (dockerfile)
-            req.dockerfile = dockerfile;
-        if (error && req.steps.length === 0)
-            opts.warn(`build steps not recorded: ${error}`);
-        if (req.steps.length || dockerfile)
-            await opts.send(req);
-    }
-    catch (err) {
-        opts.warn(`build steps not recorded: ${err.message}`);
-    }
-}
-
+// EXTERNAL MODULE: ./src/cli/steps.ts
+var steps = __nccwpck_require__(81713);
 // EXTERNAL MODULE: ./src/cli/version.ts + 1 modules
 var version = __nccwpck_require__(3985);
 ;// CONCATENATED MODULE: ./src/cli/build-run.ts
@@ -656,7 +620,8 @@ Hoist options:
 Environment: HOIST_BUILDX (a standalone buildx binary to use instead of "docker buildx"),
 HOIST_OIDC_AUDIENCE (audience of the GitHub ID token; default: the API URL), HOIST_CONFIG
 (the "hoist login" file), HOIST_TMPDIR (parent of the private dir for the build's certificates),
-HOIST_CA_CERT (PEM file of the CA of an https:// server's certificate, trusted besides the system's).
+HOIST_CA_CERT (PEM file of the CA of an https:// server's certificate, trusted besides the system's),
+HOIST_FINISH_IN_BACKGROUND=false (report a successful build's end before exiting, not just after).
 `;
 function platformOfThisMachine() {
     const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm/v7', ppc64: 'ppc64le', s390x: 's390x' }[process.arch];
@@ -821,11 +786,8 @@ async function runOnHoist(io, getBuildx, run) {
     });
     for (const w of project.warnings)
         warn(w);
-    let client = new lib_client/* HoistClient */.Ls({
-        apiUrl: api.value,
-        userAgent: `hoist-cli/${version/* VERSION */.x}`,
-        caPem: await readCaCert(env),
-    });
+    const caPem = await readCaCert(env);
+    let client = new lib_client/* HoistClient */.Ls({ apiUrl: api.value, userAgent: USER_AGENT, caPem });
     if (tokenChoice.value.kind === 'token') {
         client = client.withToken(tokenChoice.value.token);
     }
@@ -887,6 +849,7 @@ async function runOnHoist(io, getBuildx, run) {
         error: `hoist ${run.command} stopped before buildx ran`,
     };
     let exitCode = 1;
+    let finisherPid;
     try {
         const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : run.platforms;
         // One --wait budget for the server to take the build and for its builders.
@@ -895,7 +858,7 @@ async function runOnHoist(io, getBuildx, run) {
             project: project.project,
             platforms: platformsToAcquire,
             options: { cli_version: version/* VERSION */.x, ...run.options },
-            context: buildContext(env),
+            context: (0,steps/* buildContext */.gC)(env),
         }, deadline, cancel.signal, info);
         buildId = created.build_id;
         mask(created.build_token);
@@ -935,7 +898,7 @@ async function runOnHoist(io, getBuildx, run) {
         const owner = { pid: process.pid, builder, buildx_config: bxConfig };
         const prepared = (0,promises_.mkdtemp)((0,external_node_path_.join)(tmpParent, 'hoist-build-')).then(async (dir) => {
             tmp = dir;
-            await (0,promises_.writeFile)((0,external_node_path_.join)(dir, OWNER_FILE), JSON.stringify(owner), { mode: 0o600 });
+            await (0,promises_.writeFile)((0,external_node_path_.join)(dir, build_finish/* OWNER_FILE */.Zl), JSON.stringify(owner), { mode: 0o600 });
             return dir;
         });
         preparing = prepared;
@@ -960,28 +923,41 @@ async function runOnHoist(io, getBuildx, run) {
             throw new Error(cancelReason);
         timings.mark('acquired');
         const dir0 = await prepared;
-        const endpoints = (0,buildx/* distinctEndpoints */.TB)(nodes.map((n) => n.endpoint));
-        const specs = await Promise.all(nodes.map(async (n, i) => {
-            const dir = (0,external_node_path_.join)(dir0, String(i));
-            await (0,promises_.mkdir)(dir, { mode: 0o700 });
-            const files = { cacert: (0,external_node_path_.join)(dir, 'ca.pem'), cert: (0,external_node_path_.join)(dir, 'cert.pem'), key: (0,external_node_path_.join)(dir, 'key.pem') };
-            await Promise.all([
-                (0,promises_.writeFile)(files.cacert, n.ca_pem, { mode: 0o600, flag: 'wx' }),
-                (0,promises_.writeFile)(files.cert, n.cert_pem, { mode: 0o600, flag: 'wx' }),
-                (0,promises_.writeFile)(files.key, n.key_pem, { mode: 0o600, flag: 'wx' }),
-            ]);
-            await renewed.attach(n.platform, files.cert);
-            return {
-                node: `${builder}-${i}`,
-                endpoint: endpoints[i],
-                // with --build-platform one native node takes every target platform
-                platform: hoist.buildPlatform ? undefined : platforms[i],
-                serverName: n.server_name,
-                ...files,
-            };
-        }));
-        // the remote-driver builder buildx create would store, written directly (no buildx process)
-        await (0,buildx/* writeBuilder */.Vl)(bxConfig, builder, specs);
+        /** Writes each node's PEMs (first time: new files) and the buildx builder that uses them. */
+        const writeNodes = async (answers, first) => {
+            const endpoints = (0,buildx/* distinctEndpoints */.TB)(answers.map((n) => n.endpoint));
+            const specs = await Promise.all(answers.map(async (n, i) => {
+                const dir = (0,external_node_path_.join)(dir0, String(i));
+                if (first)
+                    await (0,promises_.mkdir)(dir, { mode: 0o700 });
+                const files = {
+                    cacert: (0,external_node_path_.join)(dir, 'ca.pem'),
+                    cert: (0,external_node_path_.join)(dir, 'cert.pem'),
+                    key: (0,external_node_path_.join)(dir, 'key.pem'),
+                };
+                const write = (f, pem) => first ? (0,promises_.writeFile)(f, pem, { mode: 0o600, flag: 'wx' }) : replaceFile(f, pem);
+                await Promise.all([
+                    write(files.cacert, n.ca_pem),
+                    write(files.cert, n.cert_pem),
+                    write(files.key, n.key_pem),
+                ]);
+                if (first)
+                    await renewed.attach(n.platform, files.cert);
+                else
+                    await renewed.set({ platform: n.platform, cert_pem: n.cert_pem, expires_at: n.expires_at });
+                return {
+                    node: `${builder}-${i}`,
+                    endpoint: endpoints[i],
+                    // with --build-platform one native node takes every target platform
+                    platform: hoist.buildPlatform ? undefined : platforms[i],
+                    serverName: n.server_name,
+                    ...files,
+                };
+            }));
+            // the remote-driver builder buildx create would store, written directly (no buildx process)
+            await (0,buildx/* writeBuilder */.Vl)(bxConfig, builder, specs);
+        };
+        await writeNodes(nodes, true);
         timings.mark('builder_created');
         const bx = await buildxReady;
         if (cancel.signal.aborted)
@@ -989,29 +965,90 @@ async function runOnHoist(io, getBuildx, run) {
         const buildArgs = [...bx.prefix, run.command, '--builder', builder, ...buildxArgs];
         // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
         const { HOIST_TOKEN: _token, ...buildxEnv } = env;
-        child = (0,external_node_child_process_.spawn)(bx.file, buildArgs, {
-            env: buildxEnv,
-            stdio: run.stdin ? ['pipe', 'inherit', 'inherit'] : 'inherit',
-            cwd: io.cwd,
-        });
-        const spawned = child;
-        if (run.stdin)
-            spawned.stdin?.on('error', () => undefined).end(run.stdin);
-        // should this process be killed outright, the next run stops this buildx too
-        if (spawned.pid !== undefined) {
-            await (0,promises_.writeFile)((0,external_node_path_.join)(dir0, OWNER_FILE), JSON.stringify({ ...owner, buildx_pid: spawned.pid }), {
-                mode: 0o600,
-            }).catch(() => undefined);
-        }
-        exitCode = await new Promise((res) => {
-            spawned.on('error', (err) => {
-                io.stderr.write(`hoist: cannot run ${bx.display}: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
-                res(127);
+        // Not on a terminal (CI), buildx's stderr passes through this process so that a lost builder
+        // connection can be told from a failed build; on a terminal it keeps the terminal.
+        const teeStderr = !process.stderr.isTTY;
+        for (let attempt = 0;; attempt++) {
+            let tail = '';
+            child = (0,external_node_child_process_.spawn)(bx.file, buildArgs, {
+                env: buildxEnv,
+                stdio: [run.stdin ? 'pipe' : 'inherit', 'inherit', teeStderr ? 'pipe' : 'inherit'],
+                cwd: io.cwd,
             });
-            spawned.on('close', (code, signal) => res(code ?? 128 + (0,buildx/* signalNumber */.Al)(signal)));
-        });
-        child = undefined;
+            const spawned = child;
+            if (run.stdin)
+                spawned.stdin?.on('error', () => undefined).end(run.stdin);
+            spawned.stderr?.setEncoding('utf8').on('data', (d) => {
+                io.stderr.write(d);
+                tail = (tail + d).slice(-4096);
+            });
+            // should this process be killed outright, the next run stops this buildx too
+            if (spawned.pid !== undefined) {
+                await (0,promises_.writeFile)((0,external_node_path_.join)(dir0, build_finish/* OWNER_FILE */.Zl), JSON.stringify({ ...owner, buildx_pid: spawned.pid }), {
+                    mode: 0o600,
+                }).catch(() => undefined);
+            }
+            exitCode = await new Promise((res) => {
+                spawned.on('error', (err) => {
+                    io.stderr.write(`hoist: cannot run ${bx.display}: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
+                    res(127);
+                });
+                spawned.on('close', (code, signal) => res(code ?? 128 + (0,buildx/* signalNumber */.Al)(signal)));
+            });
+            child = undefined;
+            if (exitCode === 0 || cancelReason !== undefined || attempt >= MAX_RECONNECTS)
+                break;
+            const lost = lostBuilderConnection(tail);
+            if (!lost)
+                break;
+            // The build must still be on: a server that ended it closed the connection on purpose.
+            const on = await bc.heartbeat(id).then(() => true, (err) => {
+                if (err instanceof errors/* HoistApiError */.Yg && err.status === 409)
+                    serverEnded(err);
+                return false;
+            });
+            if (!on || cancel.signal.aborted)
+                break;
+            info(`the connection to the builder was lost (${lost}); a control-plane replica may have gone away. Getting the builder again and rerunning buildx: finished steps are cached (attempt ${attempt + 2} of ${MAX_RECONNECTS + 1})`);
+            const again = await Promise.all(platforms.map((p) => acquire(bc, id, p, Date.now() + waitMs, waitMs, cancel.signal, info)));
+            if (cancel.signal.aborted)
+                break;
+            await writeNodes(again, false);
+        }
         timings.mark('built');
+        // Success: what is left changes nothing for the exit status (steps, clean-up, the finish
+        // report), so a background process of our own does it and this one exits now.
+        if (exitCode === 0 &&
+            cancelReason === undefined &&
+            io.finishInBackground &&
+            (0,build_finish/* backgroundFinishEnabled */.$W)(env)) {
+            const state = {
+                api_url: bc.apiUrl,
+                user_agent: USER_AGENT,
+                ca_pem: caPem,
+                build_id: id,
+                build_token: created.build_token,
+                builder,
+                buildx_config: bxConfig,
+                tmp: dir0,
+                platforms,
+                dockerfile: run.dockerfile,
+                bx,
+                heartbeat_ms: hbMs,
+                marks: { ...timings.marks },
+                timings_file: env.HOIST_TIMINGS_FILE ? `${env.HOIST_TIMINGS_FILE}.finisher.json` : undefined,
+            };
+            // from now on the finisher owns the private dir: a later run sweeps it only once that is gone
+            finisherPid = await (0,build_finish/* handOffFinish */.cM)(state, buildxEnv, (pid) => (0,promises_.writeFile)((0,external_node_path_.join)(dir0, build_finish/* OWNER_FILE */.Zl), JSON.stringify({ ...owner, pid }), { mode: 0o600 })).catch((err) => {
+                warn(`finishing the build here (no background process: ${(0,errors/* errorMessage */.gJ)(err)})`);
+                return undefined;
+            });
+            if (finisherPid !== undefined) {
+                timings.mark('handed_off');
+                result = { status: 'success' };
+                return exitCode;
+            }
+        }
         // The server closes an ended build's builder connections at once, so buildx may fail
         // before a heartbeat tells us why: ask.
         if (exitCode !== 0 && cancelReason === undefined) {
@@ -1020,9 +1057,10 @@ async function runOnHoist(io, getBuildx, run) {
                     serverEnded(err);
             });
         }
-        // a build the server ended takes no steps any more
-        if (cancelReason === undefined) {
-            await reportSteps({
+        // A build the server ended takes no steps any more (its token and certificates are dead);
+        // one canceled here by a signal is still open on the server: send what it did so far.
+        if (cancelReason === undefined || exitSignal !== undefined) {
+            await (0,steps/* reportSteps */.Ek)({
                 bx,
                 builder,
                 platforms,
@@ -1067,46 +1105,50 @@ async function runOnHoist(io, getBuildx, run) {
         if (killTimer)
             clearTimeout(killTimer);
         await preparing?.catch(() => undefined);
-        // None of these waits on another: the builder definition and the private dir go while the
-        // server is told the build's end (which ends its certificates there).
-        const removed = (async () => {
-            if (builder) {
-                const name = builder;
-                await (0,buildx/* removeBuilder */.iq)(bxConfig, name).catch((err) => warn(`could not remove buildx builder ${name} (${(0,errors/* errorMessage */.gJ)(err)}); run "docker buildx rm ${name}"`));
-            }
-            if (tmp)
-                await (0,promises_.rm)(tmp, { recursive: true, force: true });
-            timings.mark('cleaned');
-        })();
-        const reported = (async () => {
-            if (!buildClient || !buildId)
-                return;
-            try {
-                // The server refuses a longer error (413): send its start rather than lose the finish.
-                const error = result.error && (0,lib_text/* truncateUtf8 */.C)(result.error, api_types/* BUILD_ERROR_MAX_BYTES */.fI);
-                const phases = phasesOf(timings.marks);
-                await buildClient.finishBuild(buildId, error ? { ...result, error, phases } : { ...result, phases });
-            }
-            catch (err) {
-                // a build the server already canceled or expired refuses a finish; that is not the user's error
-                if (!(err instanceof errors/* HoistApiError */.Yg) || result.status !== 'canceled') {
-                    warn(`could not report the build's end (${result.status}): ${(0,errors/* errorMessage */.gJ)(err)}`);
-                }
-            }
-        })();
-        await Promise.all([removed, reported, swept]);
+        // Handed off: the background process removes the builder and the private dir and reports
+        // the end. Otherwise the builder definition and the private dir go while the server is told
+        // the build's end (which ends its certificates there); neither waits on the other.
+        const ended = finisherPid === undefined
+            ? (0,build_finish/* endBuild */.Em)({
+                client: buildClient,
+                buildId,
+                builder,
+                bxConfig,
+                tmp,
+                result,
+                marks: timings.marks,
+                warn,
+                onCleaned: () => timings.mark('cleaned'),
+            })
+            : undefined;
+        await Promise.all([ended, swept]);
         timings.mark('finished');
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         if (env.HOIST_TIMINGS_FILE) {
-            await (0,promises_.writeFile)(env.HOIST_TIMINGS_FILE, JSON.stringify({ build_id: buildId, ...timings.marks }));
+            await (0,promises_.writeFile)(env.HOIST_TIMINGS_FILE, JSON.stringify({ build_id: buildId, ...timings.marks, finisher_pid: finisherPid }));
         }
     }
     if (exitSignal)
         return 128 + (0,buildx/* signalNumber */.Al)(exitSignal);
     return exitCode;
 }
-const OWNER_FILE = 'owner.json';
+const USER_AGENT = `hoist-cli/${version/* VERSION */.x}`;
+/** Times buildx is run again after its builder connection was lost (not after a failed build). */
+const MAX_RECONNECTS = 2;
+/**
+ * What in buildx's last output says the connection to the builder broke (gRPC "Unavailable",
+ * a reset or closed socket) rather than the build failing; null when nothing does. A step that
+ * exits non-zero or a Dockerfile error never matches, so a broken build is never run twice.
+ */
+function lostBuilderConnection(stderrTail) {
+    const lines = stderrTail.split('\n').filter((l) => /\bERROR\b|error:|rpc error/i.test(l));
+    const last = lines.at(-1) ?? '';
+    if (/did not complete successfully|exit code: \d+|failed to compute cache key|dockerfile parse error/i.test(last))
+        return null;
+    const m = /code = Unavailable|error reading from server[^\n]*|connection reset by peer|broken pipe|transport is closing|use of closed network connection|connection refused|unexpected EOF/i.exec(last);
+    return m ? m[0] : null;
+}
 /** HOIST_CA_CERT: the PEM of the CA that signed the server's certificate, added to the system's. */
 async function readCaCert(env) {
     const file = env.HOIST_CA_CERT;
@@ -1168,7 +1210,7 @@ async function sweepStale(parent, bxConfig, warn) {
             try {
                 if (uid !== undefined && (await (0,promises_.stat)(dir)).uid !== uid)
                     continue;
-                owner = JSON.parse(await (0,promises_.readFile)((0,external_node_path_.join)(dir, OWNER_FILE), 'utf8'));
+                owner = JSON.parse(await (0,promises_.readFile)((0,external_node_path_.join)(dir, build_finish/* OWNER_FILE */.Zl), 'utf8'));
             }
             catch {
                 continue; // being set up right now, or not ours
@@ -1287,8 +1329,12 @@ async function acquire(client, buildId, platform, deadline, waitMs, signal, info
                 throw err;
             answer = { status: 'pending', retry_after_ms: 1000, reason: (0,errors/* errorMessage */.gJ)(err) };
         }
-        if (answer.status === 'active')
+        if (answer.status === 'active') {
+            const where = describeBuilderPlacement(answer);
+            if (where)
+                info(`builder ${platform}: ${(0,lib_text/* escapeControls */.U)(where)}`);
             return answer;
+        }
         lastReason = answer.reason;
         const left = deadline - Date.now();
         if (left <= 0) {
@@ -1302,6 +1348,22 @@ async function acquire(client, buildId, platform, deadline, waitMs, signal, info
         }
         await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);
     }
+}
+/**
+ * Which pool served a platform and how, from a server that says so: "pool us-east-1, clone".
+ * A fallback pool's cache starts empty, and the line says so (the action's summary reads it).
+ */
+function describeBuilderPlacement(a) {
+    if (!a.pool)
+        return '';
+    const parts = [`pool ${a.pool}`];
+    if (a.role === 'clone')
+        parts.push('a clone of the project cache');
+    if (a.shared)
+        parts.push('shared with other builds (no clone in time)');
+    if (a.cold_cache)
+        parts.push('cold cache (a fallback pool served this build)');
+    return parts.join(', ');
 }
 
 
@@ -1700,8 +1762,10 @@ __webpack_async_result__();
 /* harmony export */   i: () => (/* binding */ main)
 /* harmony export */ });
 /* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(97268);
-/* harmony import */ var _build_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35426);
-/* harmony import */ var _version_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3985);
+/* harmony import */ var _build_finish_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37952);
+/* harmony import */ var _build_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(57053);
+/* harmony import */ var _version_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3985);
+
 
 
 
@@ -1733,17 +1797,21 @@ async function main(argv) {
         stdout: process.stdout,
         stderr: process.stderr,
         stdin: process.stdin,
+        finishInBackground: true,
     };
     try {
         switch (command) {
             case 'server': {
                 // Loaded only for `hoist server`: the control plane's modules (fastify, SQLite, pg, pino…)
                 // would otherwise add hundreds of ms to every `hoist build`.
-                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(684)]).then(__nccwpck_require__.bind(__nccwpck_require__, 50684));
+                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(563)]).then(__nccwpck_require__.bind(__nccwpck_require__, 66563));
                 return await runServerCommand(rest);
             }
             case 'build':
-                return await (0,_build_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runBuild */ .cM)(rest, io);
+                return await (0,_build_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runBuild */ .cM)(rest, io);
+            case _build_finish_js__WEBPACK_IMPORTED_MODULE_1__/* .FINISH_COMMAND */ .Q7:
+                // the background end of a successful `hoist build`, started by that build (build-finish.ts)
+                return await (0,_build_finish_js__WEBPACK_IMPORTED_MODULE_1__/* .runFinisher */ .IW)(process.stdin, process.env);
             case 'bake':
                 return await (await __nccwpck_require__.e(/* import() */ 596).then(__nccwpck_require__.bind(__nccwpck_require__, 46596))).runBake(rest, io);
             case 'login':
@@ -1757,7 +1825,7 @@ async function main(argv) {
             case 'version':
             case '--version':
             case '-v':
-                process.stdout.write(`hoist ${_version_js__WEBPACK_IMPORTED_MODULE_2__/* .VERSION */ .x}\n`);
+                process.stdout.write(`hoist ${_version_js__WEBPACK_IMPORTED_MODULE_3__/* .VERSION */ .x}\n`);
                 return 0;
             case undefined:
             case 'help':
@@ -1892,6 +1960,246 @@ function resolveProject(s) {
         }
     }
     return { project: chosen.value, source: chosen.source, warnings };
+}
+
+
+/***/ }),
+
+/***/ 81713:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ek: () => (/* binding */ reportSteps),
+/* harmony export */   I$: () => (/* binding */ phasesOf),
+/* harmony export */   gC: () => (/* binding */ buildContext)
+/* harmony export */ });
+/* unused harmony exports DOCKERFILE_MAX_BYTES, splitStepName, tailUtf8, parseRawJson, captureSteps, dockerfileInfo */
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(96575);
+/* harmony import */ var _buildx_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(43796);
+// What `hoist build` tells the server beyond the build's lifecycle: where it came from (the
+// terminal or a GitHub Actions run), its steps, and its Dockerfile.
+//
+// Steps come from BuildKit's own build record, replayed after the build with
+// `buildx history logs --progress rawjson REF`: the user's chosen --progress output is left
+// exactly as it was (no second renderer, no extra pipe), and the record carries every vertex,
+// its logs and the build-check warnings with their Dockerfile lines.
+
+
+
+
+/** Largest Dockerfile sent with its contents; a bigger one is sent as path and hash only. */
+const DOCKERFILE_MAX_BYTES = 256 * 1024;
+/** The build's origin from the GITHUB_* variables a runner sets (none: a terminal). */
+function buildContext(env) {
+    const source = env.HOIST_BUILD_SOURCE === 'action' ? 'action' : 'cli';
+    if (!env.GITHUB_REPOSITORY)
+        return { source };
+    const pick = (v) => (v ? v.slice(0, 512) : undefined);
+    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+    const runUrl = env.GITHUB_RUN_ID && /^\d+$/.test(env.GITHUB_RUN_ID)
+        ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT && /^\d+$/.test(env.GITHUB_RUN_ATTEMPT)
+            ? `/attempts/${env.GITHUB_RUN_ATTEMPT}`
+            : ''}`
+        : undefined;
+    const github = {
+        repository: pick(env.GITHUB_REPOSITORY),
+        repository_id: pick(env.GITHUB_REPOSITORY_ID),
+        ref: pick(env.GITHUB_REF),
+        sha: pick(env.GITHUB_SHA),
+        workflow: pick(env.GITHUB_WORKFLOW),
+        run_id: pick(env.GITHUB_RUN_ID),
+        run_attempt: pick(env.GITHUB_RUN_ATTEMPT),
+        job: pick(env.GITHUB_JOB),
+        actor: pick(env.GITHUB_ACTOR),
+        run_url: runUrl,
+    };
+    return {
+        source,
+        github: Object.fromEntries(Object.entries(github).filter(([, v]) => v !== undefined)),
+    };
+}
+/** Phase durations from `hoist build`'s timing marks (performance.now() ms). */
+function phasesOf(marks) {
+    const span = (a, b) => marks[a] !== undefined && marks[b] !== undefined ? Math.round(marks[b] - marks[a]) : undefined;
+    const p = {
+        queued_ms: span('created', 'acquired'),
+        setup_ms: span('acquired', 'builder_created'),
+        build_ms: span('builder_created', 'built'),
+        cleanup_ms: span('built', 'cleaned'),
+    };
+    return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined));
+}
+const b64 = (s) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+/** "[build 3/5] RUN make" → stage "build", instruction "RUN make"; "[2/3] COPY . ." → stage null. */
+function splitStepName(name) {
+    const m = /^\[(?:([^\]\s]+)\s+)?\d+\/\d+\]\s+(.*)$/s.exec(name);
+    if (!m)
+        return { stage: null, instruction: null };
+    return { stage: m[1] ?? null, instruction: m[2] };
+}
+/** Keeps the last `max` bytes of a UTF-8 text, cut at a character boundary. */
+function tailUtf8(text, max) {
+    const buf = Buffer.from(text, 'utf8');
+    if (buf.length <= max)
+        return text;
+    let start = buf.length - max;
+    while (start < buf.length && (buf[start] & 0xc0) === 0x80)
+        start++;
+    return buf.subarray(start).toString('utf8');
+}
+/**
+ * The steps and build-check warnings of one platform from buildx's rawjson progress (one
+ * SolveStatus JSON object per line; a vertex appears several times as it progresses).
+ */
+function parseRawJson(text, platform) {
+    const order = [];
+    const vertexes = new Map();
+    const logs = new Map();
+    const warnings = [];
+    for (const line of text.split('\n')) {
+        if (!line.startsWith('{'))
+            continue;
+        let s;
+        try {
+            s = JSON.parse(line);
+        }
+        catch {
+            continue;
+        }
+        for (const v of s.vertexes ?? []) {
+            if (!v?.digest)
+                continue;
+            const cur = vertexes.get(v.digest);
+            if (!cur)
+                order.push(v.digest);
+            const known = Object.fromEntries(Object.entries(v).filter(([, x]) => x != null));
+            vertexes.set(v.digest, { ...cur, ...known, digest: v.digest });
+        }
+        for (const l of s.logs ?? []) {
+            if (!l?.vertex)
+                continue;
+            const list = logs.get(l.vertex) ?? [];
+            list.push(b64(l.data));
+            logs.set(l.vertex, list);
+        }
+        for (const w of s.warnings ?? []) {
+            const short = b64(w.short);
+            const detail = (w.detail ?? []).map(b64).join('\n');
+            const rule = /^(\w+):/.exec(short)?.[1] ?? null;
+            const r = w.range?.[0];
+            warnings.push({
+                platform,
+                rule,
+                message: detail ? `${short}\n${detail}` : short,
+                line: r?.start?.line ?? null,
+                end_line: r?.end?.line ?? r?.start?.line ?? null,
+            });
+        }
+    }
+    const steps = order.slice(0, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .BUILD_STEPS_MAX */ .m9).map((digest) => {
+        const v = vertexes.get(digest);
+        const name = v.name ?? digest;
+        return {
+            platform,
+            digest,
+            name,
+            ...splitStepName(name),
+            started_at: v.started ?? null,
+            completed_at: v.completed ?? null,
+            cached: v.cached === true,
+            error: v.error || null,
+            log_tail: tailUtf8((logs.get(digest) ?? []).join(''), _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .STEP_LOG_TAIL_BYTES */ .zT),
+            ...(v.inputs?.length ? { inputs: v.inputs.filter((d) => typeof d === 'string').slice(0, 64) } : {}),
+        };
+    });
+    // the same warning is reported once per vertex that saw it
+    const seen = new Set();
+    const unique = warnings.filter((w) => {
+        const k = `${w.rule}|${w.line}|${w.message}`;
+        if (seen.has(k))
+            return false;
+        seen.add(k);
+        return true;
+    });
+    return { steps, warnings: unique };
+}
+/**
+ * The steps of the build(s) buildx just ran on `builder`: buildx keeps a local ref file per
+ * build under refs/BUILDER/NODE/, so only this run's records are read (the project's builders
+ * hold other builds' records too). Node i served platforms[i]. Never throws: a failure costs
+ * the dashboard its steps, never the build.
+ */
+async function captureSteps(bx, builder, platforms, env) {
+    const out = { steps: [], warnings: [] };
+    const refsDir = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)((0,_buildx_js__WEBPACK_IMPORTED_MODULE_3__/* .buildxConfigDir */ .iL)(env), 'refs', builder);
+    let nodes;
+    try {
+        nodes = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(refsDir)).sort();
+    }
+    catch (err) {
+        return { ...out, error: `no build records under ${refsDir}: ${err.message}` };
+    }
+    const via = bx.direct ?? bx;
+    for (const node of nodes) {
+        const i = Number(/-(\d+)$/.exec(node)?.[1] ?? 0);
+        const platform = platforms[i] ?? platforms[0] ?? 'default';
+        const refs = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)((0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(refsDir, node)).catch(() => []);
+        for (const ref of refs) {
+            const r = await (0,_buildx_js__WEBPACK_IMPORTED_MODULE_3__/* .capture */ .Fg)(via.file, [...via.prefix, 'history', 'logs', '--builder', builder, '--progress', 'rawjson', ref], env);
+            if (r.code !== 0) {
+                out.error = `buildx history logs ${ref} failed: ${r.stderr.trim().slice(0, 300)}`;
+                continue;
+            }
+            // rawjson goes to stderr, like a build's progress
+            const parsed = parseRawJson(`${r.stdout}\n${r.stderr}`, platform);
+            out.steps.push(...parsed.steps);
+            out.warnings.push(...parsed.warnings);
+        }
+    }
+    out.steps = out.steps.slice(0, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .BUILD_STEPS_MAX */ .m9);
+    return out;
+}
+/** The Dockerfile's path, SHA-256 and (unless HOIST_DOCKERFILE_CONTENTS=false) contents. */
+async function dockerfileInfo(path, env) {
+    if (!path)
+        return undefined;
+    let buf;
+    try {
+        buf = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(path);
+    }
+    catch {
+        return undefined;
+    }
+    const send = !/^(0|false|no|off)$/i.test(env.HOIST_DOCKERFILE_CONTENTS ?? '');
+    // loaded here, not at start: node:crypto costs every `hoist build` start-up time
+    const { createHash } = await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 77598, 23));
+    return {
+        path,
+        sha256: createHash('sha256').update(buf).digest('hex'),
+        contents: send && buf.length <= DOCKERFILE_MAX_BYTES ? buf.toString('utf8') : null,
+    };
+}
+/** Captures this run's steps and sends them with the Dockerfile; warns (never throws) on failure. */
+async function reportSteps(opts) {
+    if (/^(0|false|no|off)$/i.test(opts.env.HOIST_STEPS ?? ''))
+        return;
+    try {
+        const { error, ...req } = await captureSteps(opts.bx, opts.builder, opts.platforms, opts.env);
+        const dockerfile = await dockerfileInfo(opts.dockerfile, opts.env);
+        if (dockerfile)
+            req.dockerfile = dockerfile;
+        if (error && req.steps.length === 0)
+            opts.warn(`build steps not recorded: ${error}`);
+        if (req.steps.length || dockerfile)
+            await opts.send(req);
+    }
+    catch (err) {
+        opts.warn(`build steps not recorded: ${err.message}`);
+    }
 }
 
 
@@ -2484,6 +2792,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_ho
 
 /***/ }),
 
+/***/ 41792:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:querystring");
+
+/***/ }),
+
 /***/ 80481:
 /***/ ((module) => {
 
@@ -2519,6 +2834,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
 
 /***/ }),
 
+/***/ 70857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+
+/***/ }),
+
 /***/ 16928:
 /***/ ((module) => {
 
@@ -2540,6 +2862,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
 
 /***/ }),
 
+/***/ 24876:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("punycode");
+
+/***/ }),
+
+/***/ 83480:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("querystring");
+
+/***/ }),
+
 /***/ 2203:
 /***/ ((module) => {
 
@@ -2558,6 +2894,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decod
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
+
+/***/ }),
+
+/***/ 52018:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tty");
 
 /***/ }),
 
@@ -2586,6 +2929,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("v8");
+
+/***/ }),
+
+/***/ 69154:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("vm");
 
 /***/ }),
 

@@ -38113,6 +38113,9 @@ class HoistClient {
     getProject(project) {
         return this.request('GET', `/v1/projects/${encodeURIComponent(project)}`);
     }
+    updateProject(project, req) {
+        return this.request('PATCH', `/v1/projects/${encodeURIComponent(project)}`, req);
+    }
     deleteProject(project) {
         return this.request('DELETE', `/v1/projects/${encodeURIComponent(project)}`);
     }
