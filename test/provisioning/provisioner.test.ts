@@ -101,4 +101,38 @@ describe('Provisioner', () => {
     expect(prov.request(req('a')).state).toBe('waiting');
     prov.close();
   });
+
+  it('an idle builder another replica still uses (the veto hook says so) is kept, and stops once the veto lifts', async () => {
+    const clock = new FakeClock();
+    const sim = await SimulatedProvider.create({ clock, failureRate: 0, random: seeded(6) });
+    let inUse: string | null = '1 active build(s) on it, placed by another replica';
+    const asked: string[] = [];
+    const prov = new Provisioner({
+      pools: [{ name: 'a', provider: sim }],
+      clock,
+      random: seeded(7),
+      limits: { primaryIdleMs: 60_000 },
+      hooks: {
+        retireVeto: (id) => {
+          asked.push(id);
+          return inUse;
+        },
+      },
+    });
+    prov.start();
+    await driveBuilds(clock, prov, [{ id: 'b1', projectId: 'p', arriveMs: 0, durationMs: 1000 }], () => off, {
+      maxMs: 10 * 60_000,
+    });
+    const primary = [...prov.builders.values()].find((b) => b.role === 'primary')!;
+    // Long past the idle time: this replica has no claim on it, but the veto keeps it running.
+    await clock.advance(5 * 60_000);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((id) => id === primary.id)).toBe(true);
+    expect(primary.state).toBe('running');
+    // The other replica's build ended: after one more idle period it stops, cache kept.
+    inUse = null;
+    await clock.advance(3 * 60_000);
+    expect(primary.state).toBe('stopped');
+    prov.close();
+  });
 });

@@ -159,6 +159,11 @@ export class BuildService {
           await this.finishInternal(buildId, 'failed', reason);
         },
         waitAlert: () => this.metrics?.waitAlerts?.inc(),
+        // Another replica's provisioner may have placed a build here; the database has every build.
+        retireVeto: async (builderId) => {
+          const n = await this.store.activeOnBuilder(builderId);
+          return n > 0 ? `${n} active build(s) on it, placed by this or another replica` : null;
+        },
       },
     });
   }

@@ -183,6 +183,12 @@ export interface ProvisionerHooks {
   ): Promise<void> | void;
   claimFailed(buildId: string, platform: string, reason: string): Promise<void> | void;
   waitAlert(buildId: string, platform: string, waitedMs: number): void;
+  /**
+   * Asked before an idle builder is stopped or destroyed: a reason to keep it, or null. This
+   * provisioner only knows its own claims; with several replicas another one may have placed a
+   * build on the builder, and the database knows.
+   */
+  retireVeto(builderId: string): Promise<string | null> | string | null;
 }
 
 export interface ProvisionerLog {
@@ -201,6 +207,7 @@ const defaultHooks: ProvisionerHooks = {
   builderChanged: () => undefined,
   claimFailed: () => undefined,
   waitAlert: () => undefined,
+  retireVeto: () => null,
 };
 
 export interface ProvisionerOptions {
@@ -1022,7 +1029,8 @@ export class Provisioner {
       now,
       this.limits.cloneIdleMs,
     )) {
-      const b = this.builders.get(id)!;
+      const b = this.builders.get(id);
+      if (!b || !(await this.mayRetire(b, now))) continue;
       this.builders.delete(id);
       this.log.info({ builder_id: id }, 'idle clone destroyed');
       this.serialize(id, async () => {
@@ -1039,7 +1047,7 @@ export class Provisioner {
         (x) =>
           x.role === 'clone' && x.projectId === b.projectId && x.platform === b.platform && x.pool === b.pool,
       );
-      if (clonesUp) continue;
+      if (clonesUp || !(await this.mayRetire(b, now))) continue;
       b.state = 'stopped';
       b.running = undefined;
       this.log.info({ builder_id: b.id, why: 'idle' }, 'builder stopped; cache kept');
@@ -1050,6 +1058,25 @@ export class Provisioner {
         await this.hooks.builderChanged(b, 'stopped');
       });
     }
+  }
+
+  /**
+   * Still idle after asking the hooks (an await: a claim may have come meanwhile)? A vetoed builder
+   * counts as busy now, so it is asked again only after another idle period.
+   */
+  private async mayRetire(b: FleetBuilder, now: number): Promise<boolean> {
+    let veto: string | null;
+    try {
+      veto = await this.hooks.retireVeto(b.id);
+    } catch (err) {
+      veto = `cannot check its builds: ${errorMessage(err)}`;
+    }
+    if (veto) {
+      b.idleSinceMs = now;
+      this.log.info({ builder_id: b.id, why: veto }, 'idle builder kept');
+      return false;
+    }
+    return this.builders.get(b.id) === b && b.state === 'running' && b.claims.size === 0;
   }
 
   /** Provider calls on one builder run one after another (a launch waits for its stop). */
