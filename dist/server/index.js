@@ -56015,6 +56015,7 @@ const defaultHooks = {
     builderChanged: () => undefined,
     claimFailed: () => undefined,
     waitAlert: () => undefined,
+    retireVeto: () => null,
 };
 const groupKey = (projectId, platform, pool) => `${projectId}|${platform}|${pool}`;
 class Provisioner {
@@ -56729,6 +56730,8 @@ class Provisioner {
         const clones = [...this.builders.values()].filter((b) => b.role === 'clone' && b.state === 'running');
         for (const id of idleClones(clones.map((b) => ({ id: b.id, load: b.claims.size, idleSinceMs: b.idleSinceMs })), now, this.limits.cloneIdleMs)) {
             const b = this.builders.get(id);
+            if (!b || !(await this.mayRetire(b, now)))
+                continue;
             this.builders.delete(id);
             this.log.info({ builder_id: id }, 'idle clone destroyed');
             this.serialize(id, async () => {
@@ -56744,7 +56747,7 @@ class Provisioner {
             if (now - b.idleSinceMs < this.limits.primaryIdleMs)
                 continue;
             const clonesUp = [...this.builders.values()].some((x) => x.role === 'clone' && x.projectId === b.projectId && x.platform === b.platform && x.pool === b.pool);
-            if (clonesUp)
+            if (clonesUp || !(await this.mayRetire(b, now)))
                 continue;
             b.state = 'stopped';
             b.running = undefined;
@@ -56756,6 +56759,25 @@ class Provisioner {
                 await this.hooks.builderChanged(b, 'stopped');
             });
         }
+    }
+    /**
+     * Still idle after asking the hooks (an await: a claim may have come meanwhile)? A vetoed builder
+     * counts as busy now, so it is asked again only after another idle period.
+     */
+    async mayRetire(b, now) {
+        let veto;
+        try {
+            veto = await this.hooks.retireVeto(b.id);
+        }
+        catch (err) {
+            veto = `cannot check its builds: ${(0,errors/* errorMessage */.gJ)(err)}`;
+        }
+        if (veto) {
+            b.idleSinceMs = now;
+            this.log.info({ builder_id: b.id, why: veto }, 'idle builder kept');
+            return false;
+        }
+        return this.builders.get(b.id) === b && b.state === 'running' && b.claims.size === 0;
     }
     /** Provider calls on one builder run one after another (a launch waits for its stop). */
     ops = new Map();
@@ -57444,6 +57466,11 @@ class BuildService {
                     await this.finishInternal(buildId, 'failed', reason);
                 },
                 waitAlert: () => this.metrics?.waitAlerts?.inc(),
+                // Another replica's provisioner may have placed a build here; the database has every build.
+                retireVeto: async (builderId) => {
+                    const n = await this.store.activeOnBuilder(builderId);
+                    return n > 0 ? `${n} active build(s) on it, placed by this or another replica` : null;
+                },
             },
         });
     }
