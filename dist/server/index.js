@@ -49637,8 +49637,13 @@ class LocalProvider {
                 await promises_.rm(external_node_path_.join(snaps, name), { recursive: true, force: true });
         }
         for (const name of await promises_.readdir(this.buildersDir).catch(() => [])) {
+            // Only builder directories hold one; a stray file of such a name is not ours to judge.
             if (BUILDER_ID_RE.test(name))
-                await promises_.rm(external_node_path_.join(this.buildersDir, name, 'root.partial'), { recursive: true, force: true });
+                await promises_.rm(external_node_path_.join(this.buildersDir, name, 'root.partial'), { recursive: true, force: true })
+                    .catch((err) => {
+                    if (err.code !== 'ENOTDIR')
+                        throw err;
+                });
         }
         const images = this.volume?.imageOf('x');
         if (images) {

@@ -390,8 +390,13 @@ export class LocalProvider implements Provider {
       if (name.endsWith('.partial')) await fs.rm(path.join(snaps, name), { recursive: true, force: true });
     }
     for (const name of await fs.readdir(this.buildersDir).catch(() => [] as string[])) {
+      // Only builder directories hold one; a stray file of such a name is not ours to judge.
       if (BUILDER_ID_RE.test(name))
-        await fs.rm(path.join(this.buildersDir, name, 'root.partial'), { recursive: true, force: true });
+        await fs
+          .rm(path.join(this.buildersDir, name, 'root.partial'), { recursive: true, force: true })
+          .catch((err: unknown) => {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+          });
     }
     const images = this.volume?.imageOf('x');
     if (images) {

@@ -122,7 +122,12 @@ describe('configuration from HOIST_* variables only', () => {
         oidc_audience: 'hoist-prod',
       });
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
-      expect(await health.json()).toEqual({ status: 'ok', database: 'sqlite' });
+      expect(await health.json()).toEqual({
+        status: 'ok',
+        database: 'sqlite',
+        // One process on SQLite is always the leader.
+        cluster: expect.objectContaining({ mode: 'single', leader: true }) as unknown,
+      });
       // Bad query parameters get a clear 400 here too.
       const rel = await fetch(`http://127.0.0.1:${port}/v1/cli/releases/latest?os=plan9`);
       expect(rel.status).toBe(400);
@@ -241,9 +246,10 @@ describe('the bundled server on PostgreSQL', () => {
       const databaseUrl = await pg.createDatabase('hoist_e2e');
       const server = await startTestServer({ mode: 'process', databaseUrl });
       try {
-        expect((await server.api('GET', '/healthz', undefined, null)).body).toEqual({
+        expect((await server.api('GET', '/healthz', undefined, null)).body).toMatchObject({
           status: 'ok',
           database: 'postgres',
+          cluster: { leader: true },
         });
         const p = await server.createProject('pg-e2e');
         await server.restart();
