@@ -569,11 +569,13 @@ describe('bad input gets a clear 4xx and leaves nothing behind', () => {
         final = err;
       }
     }
-    expect(
-      answers.some(
-        (x) => x.status === 'pending' && /failed to start \(.*fake buildkitd refuses to start/.test(x.reason),
-      ),
-    ).toBe(true);
+    // buildkitd's own words reach the client: in a pending answer while it retries, or (when all
+    // three tries fail between two polls, as under load) in the final error.
+    const said = [
+      ...answers.filter((x) => x.status === 'pending').map((x) => x.reason),
+      (final as Error).message,
+    ];
+    expect(said.some((r) => /fake buildkitd refuses to start/.test(r))).toBe(true);
     // The provisioner fails the build as soon as it gives up (the poll then finds it finished);
     // a poll that comes first is told the builder is unavailable. Either way the reason is given.
     const { status, code } = final as { status: number; code: string };
