@@ -149,6 +149,7 @@ describe.each(['sqlite', 'postgres'] as const)('hoist server API on %s', (backen
       '001-core',
       '002-project-autoscaling',
       '003-cluster',
+      '004-shared-aggregates',
       'probe-001',
     ]);
   });

@@ -1,6 +1,6 @@
 // Junk tokens cannot flood the database: POST /v1/auth/github-oidc has a per-client-IP token
-// bucket (429 + Retry-After), and refusals of tokens that do not verify are audited once per
-// client, reason and minute with a count. Verified refusals and grants stay one row each.
+// bucket (429 + Retry-After; in PostgreSQL, shared by replicas), and refusals of tokens that do
+// not verify are audited once per client, reason and minute with a count. Verified refusals and grants stay one row each.
 // A real server (SQLite, then PostgreSQL), the local issuer, real HTTP from two loopback IPs.
 import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -82,20 +82,32 @@ describe.each(['sqlite', 'postgres'] as const)('OIDC exchange flood control on %
   it('answers 429 with Retry-After past the per-client burst, for good tokens too, and audits none of them', async () => {
     const s = await start({ 'oidc-rate-limit': '5', 'oidc-rate-burst': '10' });
     const answers: Answer[] = [];
+    // No tight wall-clock bound: however slowly this machine sends the 20 requests, at most the
+    // burst plus what refilled meanwhile get through, and at least the burst (a fresh client).
+    const t0 = Date.now();
     for (let i = 0; i < 20; i++) answers.push(await post(s.url, 'not.a-jwt.x'));
+    const elapsedSec = (Date.now() - t0) / 1000;
     const refused = answers.filter((a) => a.status === 401).length;
     const limited = answers.filter((a) => a.status === 429);
     expect(refused).toBeGreaterThanOrEqual(10);
-    expect(refused).toBeLessThanOrEqual(12);
+    expect(refused).toBeLessThanOrEqual(10 + Math.floor(5 * elapsedSec));
     expect(limited.length).toBe(20 - refused);
+    expect(limited.length).toBeGreaterThan(0);
     const l = limited[0]!;
     expect(Number(l.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(l.body.error!.code).toBe('rate_limited');
     expect(l.body.error!.message).toMatch(/5 a second per client.*retry after \d+ s.*--oidc-rate-limit/s);
 
-    // A valid token from the same client waits too; another client is not affected.
+    // Valid tokens from the same client are limited too (a slow machine may let a refilled one
+    // through first: each is then a grant); another client is not affected.
+    let validGrants = 0;
+    let valid: Answer | undefined;
+    for (let i = 0; i < 20 && valid?.status !== 429; i++) {
+      valid = await post(s.url, await issuer.sign());
+      if (valid.status === 200) validGrants++;
+    }
+    expect(valid!.status).toBe(429);
     const good = await issuer.sign();
-    expect((await post(s.url, good)).status).toBe(429);
     const other = await post(s.url, await issuer.sign(), '127.0.0.2');
     expect(other.status).toBe(200);
     expect(other.body.token).toMatch(/^hoist_oidc_/);
@@ -109,7 +121,7 @@ describe.each(['sqlite', 'postgres'] as const)('OIDC exchange flood control on %
       (sum, e) => sum + (typeof e.details.count === 'number' ? e.details.count : 1),
       0,
     );
-    expect(counted).toBe(refused + 2);
+    expect(counted).toBe(refused + validGrants + 2);
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     const m = /hoist_oidc_exchanges_total\{outcome="refused",reason="rate_limited"\} (\d+)/.exec(metrics);
     expect(Number(m?.[1])).toBe(limited.length + 1);
@@ -117,11 +129,12 @@ describe.each(['sqlite', 'postgres'] as const)('OIDC exchange flood control on %
 
   it('audits unverifiable tokens once per client, reason and window with a count; verified refusals one by one', async () => {
     const s = await start();
-    for (let i = 0; i < 30; i++) expect((await post(s.url, 'x.y')).status).toBe(401);
-    // The first refusal is in the audit at once.
+    // The first refusal is in the audit at once; the next ones are counted, then flushed.
+    expect((await post(s.url, 'x.y')).status).toBe(401);
     let events = await oidcEvents();
     expect(events).toHaveLength(1);
     expect(events[0]!.details).toMatchObject({ verification: 'malformed', client_ip: '127.0.0.1', count: 1 });
+    for (let i = 1; i < 30; i++) expect((await post(s.url, 'x.y')).status).toBe(401);
 
     for (let i = 0; i < 5; i++) expect((await post(s.url, 'x.y', '127.0.0.2')).status).toBe(401);
     for (let i = 0; i < 3; i++) expect((await post(s.url, issuer.signNone())).status).toBe(401);
@@ -137,10 +150,13 @@ describe.each(['sqlite', 'postgres'] as const)('OIDC exchange flood control on %
     events = await oidcEvents();
     const agg = (ip: string, reason: string) =>
       events.filter((e) => e.details.client_ip === ip && e.details.verification === reason);
-    expect(agg('127.0.0.1', 'malformed')).toHaveLength(1);
-    expect(agg('127.0.0.1', 'malformed')[0]!.details.count).toBe(30);
-    expect(agg('127.0.0.2', 'malformed')[0]!.details.count).toBe(5);
-    expect(agg('127.0.0.1', 'alg')[0]!.details.count).toBe(3);
+    // Summed over rows: a minute may have ended in the middle of the 30 (one row per minute).
+    const total = (ip: string, reason: string) =>
+      agg(ip, reason).reduce((n, e) => n + Number(e.details.count), 0);
+    expect(agg('127.0.0.1', 'malformed').length).toBeLessThanOrEqual(2);
+    expect(total('127.0.0.1', 'malformed')).toBe(30);
+    expect(total('127.0.0.2', 'malformed')).toBe(5);
+    expect(total('127.0.0.1', 'alg')).toBe(3);
     const first = agg('127.0.0.1', 'malformed')[0]!.details;
     expect(Date.parse(String(first.last_at))).toBeGreaterThanOrEqual(Date.parse(String(first.first_at)));
     // Verified tokens: one row per exchange, without an aggregate count.
@@ -149,12 +165,18 @@ describe.each(['sqlite', 'postgres'] as const)('OIDC exchange flood control on %
     expect(verified.filter((e) => e.outcome === 'granted')).toHaveLength(1);
     for (const e of verified) expect(e.details.count).toBeUndefined();
 
-    // A closed window is not reopened: the next junk starts a new row.
+    // More junk after a flush adds to the row of its minute (a new row only if the minute
+    // changed meanwhile): one row per client, reason and minute, never one per flush.
     expect((await post(s.url, 'x.y')).status).toBe(401);
+    await s.running!.flushRefusals();
     events = await oidcEvents();
-    expect(
-      events.filter((e) => e.details.client_ip === '127.0.0.1' && e.details.verification === 'malformed'),
-    ).toHaveLength(2);
+    const rows = events.filter(
+      (e) => e.details.client_ip === '127.0.0.1' && e.details.verification === 'malformed',
+    );
+    const windows = rows.map((e) => String(e.details.window_start));
+    expect(new Set(windows).size).toBe(rows.length);
+    expect(rows.length).toBeLessThanOrEqual(2);
+    expect(rows.reduce((n, e) => n + Number(e.details.count), 0)).toBe(31);
   });
 });
 

@@ -13,10 +13,51 @@ interface AuditRow {
   subject: string | null;
   reason: string;
   details: string;
+  agg_key?: string | null;
+  agg_count?: number | string | null;
+  agg_last_at?: string | null;
+}
+
+/** Refusals to add to one aggregated row (see RefusalAudit). */
+export interface AggregateDelta {
+  /** Unique per aggregated row: who, why and which window. */
+  key: string;
+  count: number;
+  /** ISO times of the first and last refusal counted here. */
+  firstAt: string;
+  lastAt: string;
+  /** The row to create when no replica has created it yet. */
+  event: AuditInput;
+}
+
+/** Rows a multi-row UPSERT carries at once (11 parameters each, far below PostgreSQL's 65535). */
+const AGG_CHUNK = 500;
+
+/**
+ * An audit row as the API shows it: an aggregated row's count and first and last times live in
+ * columns (so replicas add to them atomically) and are shown in its details.
+ */
+export function eventOfRow(r: AuditRow): AuditEvent {
+  const details = JSON.parse(r.details) as Record<string, unknown>;
+  if (r.agg_key) {
+    details.count = Number(r.agg_count);
+    details.first_at = r.at;
+    details.last_at = r.agg_last_at;
+  }
+  return {
+    id: r.id,
+    at: r.at,
+    action: r.action,
+    outcome: r.outcome,
+    project_id: r.project_id,
+    subject: r.subject,
+    reason: r.reason,
+    details,
+  };
 }
 
 /**
- * Append-only audit events (except the count of an aggregated refusal, see RefusalAudit). Write
+ * Append-only audit events (except the counts of aggregated refusals, see RefusalAudit). Write
  * them inside the transaction of the change they describe.
  */
 export class AuditLog {
@@ -35,11 +76,44 @@ export class AuditLog {
   }
 
   /**
-   * Replaces the details of one event. Only aggregated refusals use it, to bring their `count`
-   * up to date when their window closes; nothing else about an event ever changes.
+   * Adds counts to aggregated rows, creating those that do not exist yet, atomically whatever
+   * other replicas write at the same time: the unique `agg_key` makes a second insert of a row an
+   * increment of its count (and widens its first and last times). Nothing else about an event
+   * ever changes. One statement per 500 rows, all in one transaction.
    */
-  async updateDetails(id: string, details: Record<string, unknown>, db: Db = this.db): Promise<void> {
-    await db.run('UPDATE audit_events SET details = ? WHERE id = ?', [JSON.stringify(details), id]);
+  async addToAggregates(deltas: AggregateDelta[]): Promise<void> {
+    if (!deltas.length) return;
+    // One order for every replica: two batches that share rows lock them in the same order, so
+    // concurrent flushes on PostgreSQL wait for each other instead of deadlocking.
+    deltas = [...deltas].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const [least, greatest] = this.db.dialect === 'postgres' ? ['LEAST', 'GREATEST'] : ['min', 'max'];
+    await this.db.transaction(async (tx) => {
+      for (let i = 0; i < deltas.length; i += AGG_CHUNK) {
+        const chunk = deltas.slice(i, i + AGG_CHUNK);
+        const params = chunk.flatMap((d) => [
+          newId('aud'),
+          d.firstAt,
+          d.event.action,
+          d.event.outcome,
+          d.event.project_id,
+          d.event.subject,
+          d.event.reason,
+          JSON.stringify(d.event.details),
+          d.key,
+          d.count,
+          d.lastAt,
+        ]);
+        await tx.run(
+          `INSERT INTO audit_events (id, at, action, outcome, project_id, subject, reason, details, agg_key, agg_count, agg_last_at)
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+           ON CONFLICT (agg_key) DO UPDATE SET
+             agg_count = audit_events.agg_count + excluded.agg_count,
+             at = ${least}(audit_events.at, excluded.at),
+             agg_last_at = ${greatest}(audit_events.agg_last_at, excluded.agg_last_at)`,
+          params,
+        );
+      }
+    });
   }
 
   /** Newest first. */
@@ -66,6 +140,6 @@ export class AuditLog {
       `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
       params,
     );
-    return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+    return rows.map(eventOfRow);
   }
 }

@@ -29,7 +29,7 @@ import { OidcExchange } from '../auth/exchange.js';
 import { GithubOidcVerifier } from '../auth/oidc.js';
 import type { HoistDeps, HoistPlugin, Lifecycle } from './plugin.js';
 import { ProjectStore } from '../projects/store.js';
-import { TokenBuckets } from './rate-limit.js';
+import { type ClientLimiter, LocalClientLimiter, SharedClientLimiter } from './rate-limit.js';
 import { RefusalAudit } from '../audit/refusals.js';
 import { registerManagementRoutes } from './routes/management.js';
 import { registerOidcRoutes } from './routes/oidc.js';
@@ -237,12 +237,11 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     publicUrl,
   };
 
-  const refusals = new RefusalAudit(
-    audit,
-    clock,
-    60_000,
-    (err) => logger.warn({ err }, 'updating the count of an aggregated OIDC refusal failed'),
-    leader.replicaId,
+  const refusals = new RefusalAudit(audit, clock, 60_000, (err) =>
+    logger.warn(
+      { error: (err as Error).message },
+      'writing the count of an aggregated OIDC refusal failed; it is kept for the next flush',
+    ),
   );
   let verifier: GithubOidcVerifier | null = null;
   const exchange = new OidcExchange({
@@ -276,20 +275,19 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
 
   registerSystemRoutes(app, deps);
   registerManagementRoutes(app, deps, trust);
-  const limiter =
-    config.oidc.rateLimitPerSec > 0
-      ? // Per replica, in memory: a flood guard that refuses without touching the database. With
-        // several replicas behind a balancer a client may get up to that many times the rate.
-        new TokenBuckets(config.oidc.rateLimitPerSec, config.oidc.rateBurst)
-      : null;
-  registerOidcRoutes(app, exchange, limiter, () =>
-    exchanges.inc({ outcome: 'refused', reason: 'rate_limited' }),
+  const limiter = oidcLimiter(db, config, logger);
+  registerOidcRoutes(app, exchange, limiter, (d) =>
+    exchanges.inc({
+      outcome: 'refused',
+      reason: d.cause === 'limited' ? 'rate_limited' : 'rate_limit_unavailable',
+    }),
   );
   registerReleaseRoutes(app, deps);
   for (const p of plugins) await p.register(app, deps);
 
   // Expired jtis can never verify again, and expired OIDC/build tokens pile up: purge them now and then.
   let purge: NodeJS.Timeout | null = null;
+  let purgeBuckets: NodeJS.Timeout | null = null;
   lifecycle.onStart(async () => {
     purge = setInterval(() => {
       exchange
@@ -297,12 +295,24 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
         .catch((err: unknown) => logger.warn({ err }, 'purging expired jtis and tokens failed'));
     }, 10 * 60_000);
     purge.unref();
+    if (limiter instanceof SharedClientLimiter) {
+      // Rows of clients whose bucket has refilled are the same as none; any replica may delete them.
+      purgeBuckets = setInterval(() => {
+        limiter
+          .purge()
+          .catch((err: unknown) =>
+            logger.warn({ error: (err as Error).message }, 'purging refilled OIDC rate-limit rows failed'),
+          );
+      }, 60_000);
+      purgeBuckets.unref();
+    }
     refusals.start();
     // After every plugin's start hook: their onElected handlers are in place.
     await leader.start();
   });
   lifecycle.onShutdown(async () => {
     if (purge) clearInterval(purge);
+    if (purgeBuckets) clearInterval(purgeBuckets);
     await refusals.stop();
   });
 
@@ -311,7 +321,7 @@ export async function buildApp(opts: AppOptions): Promise<BuiltApp> {
     deps,
     lifecycle,
     purgeExpired: () => exchange.purgeExpired(),
-    flushRefusals: () => refusals.flush(true),
+    flushRefusals: () => refusals.flush(),
   };
 }
 
@@ -338,4 +348,24 @@ export function parseJsonBody(text: string): unknown {
     );
   }
   return value;
+}
+
+/**
+ * The per-client limit of OIDC exchanges: in this process on SQLite (one replica, nothing to
+ * share, no database work per request); in PostgreSQL when replicas share it, so a client gets
+ * the configured rate in total, however a balancer spreads its requests.
+ */
+function oidcLimiter(db: Db, config: ServerConfig, logger: Logger): ClientLimiter | null {
+  const { rateLimitPerSec: rate, rateBurst: burst } = config.oidc;
+  if (rate <= 0) return null;
+  if (db.dialect !== 'postgres') return new LocalClientLimiter(rate, burst);
+  return new SharedClientLimiter(db, rate, burst, {
+    prefix: 'oidc:',
+    onDown: (err) =>
+      logger.error(
+        { error: (err as Error).message },
+        'the shared OIDC rate limit cannot reach PostgreSQL: exchanges are answered 503 until it answers again (one probe every 5 s)',
+      ),
+    onUp: () => logger.info('the shared OIDC rate limit reaches PostgreSQL again'),
+  });
 }
