@@ -26,6 +26,30 @@ KBIN=$K8S/bin
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { printf '[k8s %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# Temp dirs of this run. A RETURN trap misses `die` and `set -e` (both exit the script), so they
+# are removed by one EXIT trap instead, on every path: success, failure, Ctrl-C, kill. A process
+# a step started from one (a throwaway registry or buildkitd, pidfile inside it) is stopped first.
+TMP_DIRS=()
+remove_tmp_dirs() {
+  local d p
+  for d in "${TMP_DIRS[@]}"; do
+    [ -d "$d" ] || continue
+    for p in "$d"/*.pid "$d"/pid "$d"/*/pid; do [ -f "$p" ] && stop_pidfile "$p" 5; done
+    rm -rf "$d"
+  done
+  TMP_DIRS=()
+}
+trap remove_tmp_dirs EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# make_tmp VAR NAME: a new dir ${TMPDIR:-/tmp}/hoist-k8s-NAME.XXXXXX in VAR, removed at exit.
+make_tmp() {
+  local d
+  d=$(mktemp -d "${TMPDIR:-/tmp}/hoist-k8s-$2.XXXXXX")
+  TMP_DIRS+=("$d")
+  printf -v "$1" '%s' "$d"
+}
 die() {
   log "error: $*"
   exit 1
@@ -45,9 +69,7 @@ install_bin() {
   minor=${minor%%.*}
   local staging=0.$minor.${K8S_VERSION##*.}
   local work
-  work=$(mktemp -d /tmp/hoist-k8s-build.XXXXXX)
-  # shellcheck disable=SC2064
-  trap "rm -rf '$work'" RETURN
+  make_tmp work build
   log "building kubernetes $K8S_VERSION from Go modules in $work (15-30 min cold)"
   local kmod
   kmod=$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
@@ -106,9 +128,7 @@ install_debs() {
     return
   fi
   local work
-  work=$(mktemp -d /tmp/hoist-k8s-debs.XXXXXX)
-  # shellcheck disable=SC2064
-  trap "rm -rf '$work'" RETURN
+  make_tmp work debs
   log "apt-get download ${DEB_PACKAGES[*]}"
   if ! (cd "$work" && apt-get download -qq "${DEB_PACKAGES[@]}" >/dev/null 2>&1); then
     apt-get update -qq
@@ -133,9 +153,7 @@ install_provisioner() {
     return
   fi
   local gobin
-  gobin=$(mktemp -d /tmp/hoist-k8s-lpp.XXXXXX)
-  # shellcheck disable=SC2064
-  trap "rm -rf '$gobin'" RETURN
+  make_tmp gobin lpp
   log "go install local-path-provisioner $LPP_VERSION"
   GOBIN=$gobin CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" \
     "github.com/rancher/local-path-provisioner@$LPP_VERSION" || die "go install local-path-provisioner failed"
@@ -217,7 +235,7 @@ install_images() {
   kdir=$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -f "$kdir/build/pause/linux/pause.c" ] || die "pause.c not found in the k8s.io/kubernetes@$K8S_VERSION module"
   local work port
-  work=$(mktemp -d /tmp/hoist-k8s-images.XXXXXX)
+  make_tmp work images
   port=$(free_port)
   rm -rf "$IMAGES"
   mkdir -p "$IMAGES/registry" "$work/pause" "$work/builder" "$work/base" "$work/bk"
@@ -792,7 +810,7 @@ cmd_image() {
   [ -n "$name" ] && [ -f "$ctx/Dockerfile" ] || die "usage: k8s.sh image NAME[:TAG] DIR (DIR holds a Dockerfile)"
   is_up || die "the cluster is not up; run: bash test/engine/k8s.sh up"
   local work ok=0
-  work=$(mktemp -d /tmp/hoist-k8s-image.XXXXXX)
+  make_tmp work image
   printf '[registry."%s"]\n  http = true\n  insecure = true\n' "$REGISTRY" >"$work/buildkitd.toml"
   setsid "$ENGINE_BIN/buildkitd" --root "$work/root" --addr "unix://$work/bk.sock" --config "$work/buildkitd.toml" \
     --otel-socket-path "$work/otel.sock" --oci-worker-net host >"$work/log" 2>&1 </dev/null &
