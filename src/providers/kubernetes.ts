@@ -986,8 +986,13 @@ export class KubernetesProvider implements Provider {
     } catch (err) {
       failure = err;
     }
-    // The primary runs again whatever happened to the copy.
-    await this.launch({ id: b.id, projectId: b.projectId, platform: b.platform, role: 'primary' });
+    // The primary runs again whatever happened to the copy (a new pod: new start time and address).
+    const restarted = await this.launch({
+      id: b.id,
+      projectId: b.projectId,
+      platform: b.platform,
+      role: 'primary',
+    });
     const downtimeMs = Date.now() - stoppedAt;
     if (failure) {
       await this.deleteSnapshot(snapshotId).catch(() => undefined);
@@ -1004,7 +1009,7 @@ export class KubernetesProvider implements Provider {
       },
       'snapshot taken from the stopped primary',
     );
-    return { id: snapshotId, builderId, createdAt, sizeBytes, downtimeMs };
+    return { id: snapshotId, builderId, createdAt, sizeBytes, downtimeMs, restarted };
   }
 
   private async takeVolumeSnapshot(b: BuilderIdentity, snapshotId: string, createdAt: Date): Promise<void> {

@@ -585,6 +585,7 @@ export class LocalProvider implements Provider {
     await fs.mkdir(partial, { mode: 0o700 });
     let copyMs = 0;
     let restart: Error | null = null;
+    let restarted: RunningBuilder | undefined;
     let sizeBytes: number | null = null;
     try {
       const copyStart = Date.now();
@@ -612,7 +613,10 @@ export class LocalProvider implements Provider {
     }
     if (wasRunning)
       restart = await this.restartAfterSnapshot(state).then(
-        () => null,
+        (r) => {
+          restarted = r;
+          return null;
+        },
         (err: Error) => err,
       );
     const downtimeMs = wasRunning ? Date.now() - stoppedAt : 0;
@@ -648,7 +652,7 @@ export class LocalProvider implements Provider {
         `snapshot ${snapshotId} was taken, but builder ${builderId} did not start again: ${restart.message}`,
         { cause: restart },
       );
-    return toSnapshotInfo(meta);
+    return { ...toSnapshotInfo(meta), ...(restarted ? { restarted } : {}) };
   }
 
   private restartAfterSnapshot(state: BuilderState): Promise<RunningBuilder> {
@@ -805,6 +809,11 @@ export class LocalProvider implements Provider {
               : await probe(prev.socket);
       if (health.healthy) {
         await this.ensureServerCert(spec.id, ca, this.advertiseHost);
+        // Found by a /proc scan, or restarted since state.json was written: record the live pid.
+        if (prev.pid !== runningPid) {
+          await fs.writeFile(f.pidfile, `${runningPid}\n`, { mode: 0o600 });
+          await this.writeState(spec.id, state);
+        }
         await this.route(spec.id, state, ca);
         this.log.info({ builder_id: spec.id, pid: runningPid }, 'adopted running builder');
         return this.toRunning(state, ca, true);

@@ -80,6 +80,11 @@ export interface SnapshotInfo {
   sizeBytes: number | null;
   /** How long the primary was stopped to take it. */
   downtimeMs: number;
+  /**
+   * From snapshot() only: the primary as it runs again after the snapshot stopped and restarted
+   * it. Its pid and start time are new; what was recorded at its launch is stale from then on.
+   */
+  restarted?: RunningBuilder;
 }
 
 /** A running builder as clients reach it. */

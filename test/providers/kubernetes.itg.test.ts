@@ -290,8 +290,12 @@ describe('kubernetes provider on a real cluster', () => {
   });
 
   it('clones: a snapshot of the stopped primary, a clone pod with the same worker id, its volume gone with its pod', async () => {
+    const before = Date.now();
     const info = await provider.snapshot('bkr_a', 'snp_1');
     expect(info.builderId).toBe('bkr_a');
+    // The primary runs in a new pod: what was recorded at its launch is replaced by this.
+    expect(info.restarted).toMatchObject({ id: 'bkr_a', adopted: false, endpoint: a.endpoint });
+    expect(info.restarted!.startedAt.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
     expect(info.downtimeMs).toBeGreaterThan(0);
     expect(await pvc(snapshotObjectName('snp_1'))).not.toBeNull();
     expect(await provider.health('bkr_a')).toEqual({ healthy: true });

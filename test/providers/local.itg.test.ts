@@ -2,6 +2,7 @@
 // crash replacement with the same cache, adoption by a new provider instance, and no
 // process or pidfile left behind by a failed start.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -44,6 +45,22 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Pids of buildkitd processes whose --root is this directory. */
+function buildkitdsOn(root: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      const i = argv.indexOf('--root');
+      if (path.basename(argv[0] ?? '') === 'buildkitd' && argv[i + 1] === root) out.push(Number(e));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
 }
 
 beforeAll(async () => {
@@ -168,6 +185,52 @@ describe('local provider', () => {
     expect((await again.list()).find((l) => l.id === 'bkr_a')?.state).toBe('stopped');
     await again.destroy('bkr_a');
     await expect(fs.stat(path.join(tmp, 'data', 'builders', 'bkr_a'))).rejects.toThrow();
+  });
+
+  it('reports the restarted pid after a snapshot; health, stop and a new provider use that one', async () => {
+    const p = await newProvider();
+    const first = await p.launch({ id: 'bkr_s', projectId: 'prj_s', platform: 'linux/amd64' });
+    const dir = path.join(tmp, 'data', 'builders', 'bkr_s');
+    const snap = await p.snapshot('bkr_s', 'snap-s');
+    // The snapshot stopped buildkitd and started a new one: its pid is the one to record.
+    expect(alive(first.pid!)).toBe(false);
+    const live = buildkitdsOn(path.join(dir, 'root'));
+    expect(live).toHaveLength(1);
+    expect(snap.restarted).toMatchObject({ id: 'bkr_s', pid: live[0], adopted: false });
+    expect(snap.restarted!.startedAt.getTime()).toBeGreaterThan(first.startedAt.getTime());
+    expect(snap.restarted!.endpoint).toBe(first.endpoint);
+    expect(Number(await fs.readFile(path.join(dir, 'buildkitd.pid'), 'utf8'))).toBe(live[0]);
+    const state = JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8')) as { pid: number };
+    expect(state.pid).toBe(live[0]);
+    expect(await p.health('bkr_s')).toEqual({ healthy: true });
+    expect((await p.list()).find((l) => l.id === 'bkr_s')).toMatchObject({ state: 'running', pid: live[0] });
+
+    // A restarted server adopts the new process, not the one its database recorded at launch.
+    const again = await newProvider();
+    const adopted = await again.launch({ id: 'bkr_s', projectId: 'prj_s', platform: 'linux/amd64' });
+    expect(adopted).toMatchObject({ adopted: true, pid: live[0] });
+    expect(await again.health('bkr_s')).toEqual({ healthy: true });
+
+    // The pidfile gone (a replica's clean-up, a hand edit): adoption finds the process and records it.
+    await fs.rm(path.join(dir, 'buildkitd.pid'));
+    await fs.writeFile(path.join(dir, 'state.json'), JSON.stringify({ ...state, pid: first.pid }));
+    const third = await newProvider();
+    expect(await third.launch({ id: 'bkr_s', projectId: 'prj_s', platform: 'linux/amd64' })).toMatchObject({
+      adopted: true,
+      pid: live[0],
+    });
+    expect(Number(await fs.readFile(path.join(dir, 'buildkitd.pid'), 'utf8'))).toBe(live[0]);
+    expect(JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8'))).toMatchObject({
+      pid: live[0],
+    });
+
+    // stop() ends the running process (the restarted one).
+    await third.stop('bkr_s');
+    expect(alive(live[0]!)).toBe(false);
+    expect(buildkitdsOn(path.join(dir, 'root'))).toEqual([]);
+    expect(await third.health('bkr_s')).toEqual({ healthy: false, reason: 'buildkitd is not running' });
+    await third.destroy('bkr_s');
+    await third.deleteSnapshot('snap-s');
   });
 
   it('leaves no process or pidfile behind when a builder cannot start', async () => {
