@@ -299,4 +299,33 @@ describe.each(['sqlite', 'postgres'] as const)('aggregated refusals from two rep
     });
     expect(all).toHaveLength(7);
   });
+
+  it('adds two large batches over the same rows at once, in several statements, without a deadlock', async () => {
+    const minute = Date.parse('2026-11-29T21:00:00.000Z');
+    const clock = { now: () => new Date(minute + 1000) };
+    const audits = dbs.map((db) => new AuditLog(db, clock));
+    const replicas = audits.map((a) => new RefusalAudit(a, clock, 60_000));
+    const clients = Array.from({ length: 1200 }, (_, i) => `198.51.${i >> 8}.${i & 255}`);
+    // Each replica: its first refusal of a client is written at once, two more wait in its batch.
+    // The replicas meet the clients in opposite orders, so their batches overlap completely.
+    for (const [r, order] of [
+      [0, clients],
+      [1, [...clients].reverse()],
+    ] as const) {
+      for (const c of order) await replicas[r]!.record(c, 'malformed', junk('malformed'));
+      for (const c of order) void replicas[r]!.record(c, 'malformed', junk('malformed'));
+      for (const c of order) void replicas[r]!.record(c, 'malformed', junk('malformed'));
+    }
+    await Promise.all(replicas.map((r) => r.flush()));
+    const rows = (await audits[0]!.list({ action: 'auth.github_oidc', limit: 1000 })).filter(
+      (e) => e.details.window_start === new Date(minute).toISOString(),
+    );
+    expect(rows).toHaveLength(1000); // the API's page size; the table holds the rest
+    const [{ n, total }] = await dbs[0]!.all<{ n: number | string; total: number | string }>(
+      `SELECT COUNT(*) AS n, SUM(agg_count) AS total FROM audit_events WHERE agg_key LIKE ?`,
+      [`auth.github_oidc|malformed|${new Date(minute).toISOString()}|%`],
+    );
+    expect([Number(n), Number(total)]).toEqual([1200, 1200 * 6]);
+    expect(rows.every((e) => e.details.count === 6)).toBe(true);
+  }, 60_000);
 });

@@ -79,7 +79,7 @@ export class AuditLog {
    * Adds counts to aggregated rows, creating those that do not exist yet, atomically whatever
    * other replicas write at the same time: the unique `agg_key` makes a second insert of a row an
    * increment of its count (and widens its first and last times). Nothing else about an event
-   * ever changes. One statement per 500 rows, all in one transaction.
+   * ever changes. One statement per 500 rows, several in one transaction.
    */
   async addToAggregates(deltas: AggregateDelta[]): Promise<void> {
     if (!deltas.length) return;
@@ -87,7 +87,7 @@ export class AuditLog {
     // concurrent flushes on PostgreSQL wait for each other instead of deadlocking.
     deltas = [...deltas].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const [least, greatest] = this.db.dialect === 'postgres' ? ['LEAST', 'GREATEST'] : ['min', 'max'];
-    await this.db.transaction(async (tx) => {
+    const write = async (tx: Db): Promise<void> => {
       for (let i = 0; i < deltas.length; i += AGG_CHUNK) {
         const chunk = deltas.slice(i, i + AGG_CHUNK);
         const params = chunk.flatMap((d) => [
@@ -113,7 +113,10 @@ export class AuditLog {
           params,
         );
       }
-    });
+    };
+    // One statement is atomic on its own: no BEGIN and COMMIT round trips for it.
+    if (deltas.length <= AGG_CHUNK) await write(this.db);
+    else await this.db.transaction(write);
   }
 
   /** Newest first. */

@@ -3,6 +3,12 @@ import { type Clock, iso } from '../util.js';
 
 /** Rows waiting for the next flush at most; past it they are flushed at once. */
 const MAX_PENDING = 10_000;
+/**
+ * Rows remembered as written at most. Forgetting one only costs an extra immediate write of
+ * its next refusal (an increment of the same row), so memory stays bounded however many
+ * addresses send junk.
+ */
+const MAX_WRITTEN = 100_000;
 
 /** The aggregated row a refusal belongs to: its client, reason and window (start ms). */
 export function aggregateKey(action: string, client: string, code: string, atMs: number, windowMs: number) {
@@ -100,6 +106,7 @@ export class RefusalAudit {
       return;
     }
     // Marked before the write is awaited, so concurrent refusals are batched, not written too.
+    if (this.written.size >= MAX_WRITTEN) this.written.clear();
     this.written.set(key, windowStart);
     try {
       await this.audit.addToAggregates([{ key, count: 1, firstAt: at, lastAt: at, event: row }]);
