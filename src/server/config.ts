@@ -134,7 +134,7 @@ export const SERVER_OPTIONS: Spec[] = [
   {
     flag: 'oidc-rate-limit',
     env: 'HOIST_OIDC_RATE_LIMIT',
-    help: 'OIDC exchanges a second per client IP, 0 = no limit (default 20)',
+    help: 'OIDC exchanges a second per client IP (in total over every replica on PostgreSQL), 0 = no limit (default 20)',
   },
   {
     flag: 'oidc-rate-burst',
