@@ -11,12 +11,12 @@
 // on the TLS server name, every connection checked with the control plane, then piped over a
 // second mutual-TLS connection to the pod. No builder is exposed on its own.
 import * as fs from 'node:fs';
-import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
 import { createCa, issueClientCert, issueServerCert, renewClientCert, type CertKeyPem } from '../lib/pki.js';
+import { probeTls } from './buildkitd-probe.js';
 import {
   BuilderGateway,
   type ConnectionAuthorizer,
@@ -59,7 +59,14 @@ import {
   type SecretContents,
   type VolumeSnapshotObject,
 } from './kubernetes-manifests.js';
-import { renderBuildkitdConfig, type ProviderLogger } from './local.js';
+import { renderBuildkitdConfig } from './buildkitd-config.js';
+import {
+  DEFAULT_MAX_USED_SPACE_BYTES,
+  gatewayHosts,
+  nullLogger,
+  type BuildkitdProviderOptions,
+  type ProviderLogger,
+} from './provider-options.js';
 import {
   ProvisionError,
   type BuilderHealth,
@@ -72,42 +79,27 @@ import {
   type SnapshotInfo,
 } from './provider.js';
 
-export interface KubernetesProviderOptions {
+export interface KubernetesProviderOptions extends BuildkitdProviderOptions {
   settings: KubernetesSettings;
   /** A kubeconfig file; undefined = the in-cluster service account, else KUBECONFIG / ~/.kube/config. */
   kubeconfig?: string;
   /** Platforms builders may be asked for (nodes of each architecture must exist). */
   platforms: string[];
-  /** Address the builders' gateway listens on. Default 127.0.0.1. */
-  listenHost?: string;
-  gatewayPort?: number;
   /** Host clients dial (the Service's address when the server runs in the cluster). */
   advertiseHost?: string;
-  maxUsedSpaceBytes?: number;
-  insecureRegistries?: string[];
-  dns?: string[];
   /** How long a pod may take from creation to buildkitd answering TLS (image pull included). Default 180 s. */
   readyTimeoutMs?: number;
   /** How long a copy pod may take. Default 30 min. */
   copyTimeoutMs?: number;
   retry?: Partial<Omit<RetryOptions, 'sleep'>>;
-  logger?: ProviderLogger;
 }
 
-const DEFAULT_MAX_USED = 10 * 1024 ** 3;
 const POLL_MS = 250;
-const nullLogger: ProviderLogger = { info() {}, warn() {}, error() {} };
 const SNAPSHOT_GROUP = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' };
 /** The gateway's own client certificate per builder: renewed when less than this is left. */
 const GATEWAY_CERT_LIFE_MS = 30 * 86_400_000;
 const GATEWAY_CERT_RENEW_MS = 7 * 86_400_000;
 const IN_CLUSTER_NS = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-
-// HTTP/2 client preface followed by an empty SETTINGS frame.
-const H2_PREFACE = Buffer.concat([
-  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-  Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]),
-]);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -194,13 +186,12 @@ export class KubernetesProvider implements Provider {
         `the kubernetes provider cannot use namespace "${settings.namespace}": ${errorMessage(err)}`,
       );
     }
-    const listenHost = opts.listenHost ?? '127.0.0.1';
-    const wildcard = ['0.0.0.0', '::', ''].includes(listenHost);
+    const { listenHost, advertiseHost } = gatewayHosts(opts);
     try {
       p.gateway = await BuilderGateway.listen({
         host: listenHost,
         port: opts.gatewayPort ?? 0,
-        advertiseHost: opts.advertiseHost ?? (wildcard ? '127.0.0.1' : listenHost),
+        advertiseHost,
         logger: p.log,
       });
     } catch (err) {
@@ -330,7 +321,8 @@ export class KubernetesProvider implements Provider {
 
   private config(spec: { maxUsedSpaceBytes?: number }): string {
     return renderBuildkitdConfig({
-      maxUsedSpaceBytes: spec.maxUsedSpaceBytes ?? this.opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED,
+      maxUsedSpaceBytes:
+        spec.maxUsedSpaceBytes ?? this.opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED_SPACE_BYTES,
       insecureRegistries: this.opts.insecureRegistries ?? [],
       dns: this.opts.dns,
       cni: null,
@@ -668,7 +660,7 @@ export class KubernetesProvider implements Provider {
       if (failure) throw new ProvisionError(failure.kind, failure.message);
       if (podRunning(pod)) {
         const client = await this.gatewayCertFor(id, secret);
-        const h = await probeTls(pod.status!.podIP!, secret, client, serverName);
+        const h = await probeTls(pod.status!.podIP!, BUILDKITD_PORT, secret, client, serverName);
         if (h.healthy) return pod;
         last = h.reason;
       } else {
@@ -921,7 +913,7 @@ export class KubernetesProvider implements Provider {
     }
     const keys = await this.builderKeys(id);
     if (!keys) return { healthy: false, reason: `secret ${n.secret} is missing or incomplete` };
-    const h = await probeTls(pod.status!.podIP!, keys.secret, keys.gateway, n.serverName);
+    const h = await probeTls(pod.status!.podIP!, BUILDKITD_PORT, keys.secret, keys.gateway, n.serverName);
     // The pod may have a new address (replaced by another replica): keep the gateway's route current.
     if (h.healthy) {
       const route = await this.routeFor(id, pod);
@@ -1150,47 +1142,4 @@ function serverCertFresh(c: SecretContents, serverName: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Does the pod's buildkitd complete a mutual-TLS handshake and speak HTTP/2? Sends the client
- * preface and waits for the server's SETTINGS frame.
- */
-export function probeTls(
-  host: string,
-  secret: { caPem: string },
-  client: CertKeyPem,
-  serverName: string,
-  timeoutMs = 3000,
-): Promise<BuilderHealth> {
-  return new Promise<BuilderHealth>((resolve) => {
-    let settled = false;
-    let buf = Buffer.alloc(0);
-    const s = tls.connect({
-      host,
-      port: BUILDKITD_PORT,
-      ca: secret.caPem,
-      cert: client.certPem,
-      key: client.keyPem,
-      servername: serverName,
-      ALPNProtocols: ['h2'],
-    });
-    const done = (h: BuilderHealth): void => {
-      if (settled) return;
-      settled = true;
-      s.destroy();
-      resolve(h);
-    };
-    s.setTimeout(timeoutMs, () => done({ healthy: false, reason: 'buildkitd did not answer over TLS' }));
-    s.once('secureConnect', () => s.write(H2_PREFACE));
-    s.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length < 9) return;
-      done(
-        buf[3] === 0x4 ? { healthy: true } : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' },
-      );
-    });
-    s.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
-    s.once('error', (err) => done({ healthy: false, reason: `cannot reach buildkitd: ${err.message}` }));
-  });
 }

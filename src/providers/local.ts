@@ -17,6 +17,15 @@ import { createCa, issueClientCert, issueServerCert, renewClientCert, type CertK
 import { BuilderCgroups, type BuilderLimits } from './local-cgroup.js';
 import { BuilderNetworks, type BuilderNetworkOptions, type PreparedNetwork } from './local-network.js';
 import { BuilderVolume, type VolumeSpec } from './local-volume.js';
+import { renderBuildkitdConfig } from './buildkitd-config.js';
+import { probeUnixSocket } from './buildkitd-probe.js';
+import {
+  DEFAULT_MAX_USED_SPACE_BYTES,
+  gatewayHosts,
+  nullLogger,
+  type BuildkitdProviderOptions,
+  type ProviderLogger,
+} from './provider-options.js';
 import { copyImage, copyTree, diskUsage, probeCloneMethod, type CloneProbe } from './local-clone.js';
 import {
   BuilderGateway,
@@ -40,35 +49,20 @@ import {
   type SnapshotInfo,
 } from './provider.js';
 
-export interface ProviderLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface LocalProviderOptions {
+export interface LocalProviderOptions extends BuildkitdProviderOptions {
   /** The server's data directory; builders live in `<dataDir>/builders/<id>`. */
   dataDir: string;
   /** Path of buildkitd; resolved from HOIST_BUILDKITD, PATH, then ~/.cache/hoist-engine/bin when absent. */
   buildkitdPath?: string;
-  /** Address the builders' gateway listens on. Default 127.0.0.1. */
-  listenHost?: string;
-  /** TCP port of the builders' gateway; 0 (default) lets the kernel pick one at each start. */
+  /** The gateway's port; 0 (default) reuses the port of the last start when it is free, else any. */
   gatewayPort?: number;
-  /** Host clients dial (endpoint and certificate SAN). Default: listenHost, or 127.0.0.1 when that is a wildcard. */
-  advertiseHost?: string;
   /**
    * Port clients dial, when a load balancer in front of several servers' gateways listens on
    * another one than this gateway. Default: the gateway's own port.
    */
   advertisePort?: number;
-  /** Default GC cap per builder in bytes. Default 10 GiB. */
-  maxUsedSpaceBytes?: number;
   /** How long a starting builder may take to accept connections. Default 30 s. */
   readyTimeoutMs?: number;
-  /** Registries buildkitd may reach over plain HTTP (host:port), e.g. a loopback test registry. */
-  insecureRegistries?: string[];
-  logger?: ProviderLogger;
   /** Where binfmt_misc is mounted; emulated platforms are offered when qemu is registered there. */
   binfmtDir?: string;
   /** pids, memory and CPU limits of each builder's cgroup; absent = builders run without a cgroup of their own. */
@@ -79,8 +73,6 @@ export interface LocalProviderOptions {
   diskLimitBytes?: number;
   /** How RUN steps are networked; default CNI isolation (see local-network.ts). */
   network?: BuilderNetworkOptions;
-  /** Nameservers RUN steps use; default buildkitd's choice from the host's resolv.conf. */
-  dns?: string[];
 }
 
 const BINFMT_DIR = '/proc/sys/fs/binfmt_misc';
@@ -139,17 +131,8 @@ interface SnapshotMeta {
 }
 
 const BUILDER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const DEFAULT_MAX_USED = 10 * 1024 ** 3;
 const LOG_LIMIT_BYTES = 10 * 1024 * 1024;
 const SNAPSHOT_STOP_GRACE_MS = 60_000;
-
-// HTTP/2 client preface followed by an empty SETTINGS frame.
-const H2_PREFACE = Buffer.concat([
-  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-  Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]),
-]);
-
-const nullLogger: ProviderLogger = { info() {}, warn() {}, error() {} };
 
 /** Finds buildkitd: explicit path, HOIST_BUILDKITD, PATH, then the engine cache. */
 export async function findBuildkitd(
@@ -197,10 +180,6 @@ export function parseByteSize(raw: string | number): number | null {
   return bytes > 0 ? bytes : null;
 }
 
-function isWildcard(host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '';
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -212,59 +191,6 @@ async function readCmdline(pid: number): Promise<string[] | null> {
   } catch {
     return null;
   }
-}
-
-function tomlString(s: string): string {
-  return JSON.stringify(s);
-}
-
-/** buildkitd.toml: OCI worker only, a GC policy bounded by `maxUsed`, plain-HTTP registries for tests. */
-export function renderBuildkitdConfig(opts: {
-  maxUsedSpaceBytes: number;
-  insecureRegistries: string[];
-  /** runc puts RUN-step containers in <it>/buildkit/<id>: inside the builder's cgroup, not the root. */
-  cgroupParent?: string;
-  dns?: string[];
-  cni?: { configPath: string; binaryDir: string } | null;
-}): string {
-  const max = String(opts.maxUsedSpaceBytes);
-  // Like buildkitd's default policy: first drop old local context, cache mounts and git
-  // checkouts, then anything unused, always bounded by maxUsedSpace.
-  const lines = [
-    '# Written by hoist; rewritten on every start.',
-    '[worker.oci]',
-    '  enabled = true',
-    '  gc = true',
-    ...(opts.cgroupParent ? [`  defaultCgroupParent = ${tomlString(opts.cgroupParent)}`] : []),
-    `  maxUsedSpace = ${tomlString(max)}`,
-    // Keys of [worker.oci] itself: they must come before its [[worker.oci.gcpolicy]] tables.
-    ...(opts.cni
-      ? [
-          '  networkMode = "cni"',
-          `  cniConfigPath = ${tomlString(opts.cni.configPath)}`,
-          `  cniBinaryPath = ${tomlString(opts.cni.binaryDir)}`,
-        ]
-      : []),
-    '  [[worker.oci.gcpolicy]]',
-    `    maxUsedSpace = ${tomlString(max)}`,
-    '    keepDuration = "48h"',
-    '    filters = ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]',
-    '  [[worker.oci.gcpolicy]]',
-    `    maxUsedSpace = ${tomlString(max)}`,
-    '    keepDuration = "1440h"',
-    '  [[worker.oci.gcpolicy]]',
-    `    maxUsedSpace = ${tomlString(max)}`,
-    '    all = true',
-    '[worker.containerd]',
-    '  enabled = false',
-  ];
-  for (const reg of opts.insecureRegistries) {
-    lines.push(`[registry.${tomlString(reg)}]`, '  http = true', '  insecure = true');
-  }
-  if (opts.dns && opts.dns.length > 0) {
-    lines.push('[dns]', `  nameservers = [${opts.dns.map(tomlString).join(', ')}]`);
-  }
-  return lines.join('\n') + '\n';
 }
 
 export class LocalProvider implements Provider {
@@ -296,10 +222,9 @@ export class LocalProvider implements Provider {
     private readonly network: BuilderNetworks,
   ) {
     this.buildersDir = path.join(opts.dataDir, 'builders');
-    this.listenHost = opts.listenHost ?? '127.0.0.1';
-    this.advertiseHost = opts.advertiseHost ?? (isWildcard(this.listenHost) ? '127.0.0.1' : this.listenHost);
+    ({ listenHost: this.listenHost, advertiseHost: this.advertiseHost } = gatewayHosts(opts));
     this.advertisePort = opts.advertisePort;
-    this.maxUsedDefault = opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED;
+    this.maxUsedDefault = opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED_SPACE_BYTES;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
     this.insecureRegistries = opts.insecureRegistries ?? [];
     this.log = opts.logger ?? nullLogger;
@@ -806,7 +731,7 @@ export class LocalProvider implements Provider {
             ? { healthy: false, reason: 'it listens on TCP, not on its private socket' }
             : !(await this.network.adopt(spec.id, f.dir, argv))
               ? { healthy: false, reason: `its network is not the configured ${this.network.mode} network` }
-              : await probe(prev.socket);
+              : await probeUnixSocket(prev.socket);
       if (health.healthy) {
         await this.ensureServerCert(spec.id, ca, this.advertiseHost);
         // Found by a /proc scan, or restarted since state.json was written: record the live pid.
@@ -998,7 +923,7 @@ export class LocalProvider implements Provider {
     for (;;) {
       const why = exited();
       if (why) throw new Error(`buildkitd exited (${why})`);
-      const h = await probe(socket);
+      const h = await probeUnixSocket(socket);
       if (h.healthy) return;
       if (Date.now() > deadline) throw new Error(`not accepting connections after ${this.readyTimeoutMs} ms`);
       await sleep(delay);
@@ -1012,7 +937,7 @@ export class LocalProvider implements Provider {
     const pid = await this.findPid(id);
     if (pid === null) return { healthy: false, reason: 'buildkitd is not running' };
     if (!state.socket) return { healthy: false, reason: 'it listens on TCP, not on its private socket' };
-    return probe(state.socket);
+    return probeUnixSocket(state.socket);
   }
 
   /** `buildctl du` and `debug workers` on the builder's private socket; the root's filesystem by statfs. */
@@ -1355,35 +1280,6 @@ async function writeSecret(file: string, content: string): Promise<void> {
     await fs.rm(tmp, { force: true });
     throw err;
   }
-}
-
-/**
- * Is buildkitd serving on its socket? It speaks HTTP/2 (gRPC) in clear text there: send the
- * client preface and wait for its SETTINGS frame.
- */
-function probe(socket: string, timeoutMs = 2000): Promise<BuilderHealth> {
-  return new Promise<BuilderHealth>((resolve) => {
-    const s = net.connect({ path: socket });
-    let settled = false;
-    let buf = Buffer.alloc(0);
-    const done = (h: BuilderHealth): void => {
-      if (settled) return;
-      settled = true;
-      s.destroy();
-      resolve(h);
-    };
-    s.setTimeout(timeoutMs, () => done({ healthy: false, reason: 'buildkitd did not answer on its socket' }));
-    s.once('connect', () => s.write(H2_PREFACE));
-    s.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length < 9) return;
-      done(
-        buf[3] === 0x4 ? { healthy: true } : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' },
-      );
-    });
-    s.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
-    s.once('error', (err) => done({ healthy: false, reason: `cannot connect to buildkitd: ${err.message}` }));
-  });
 }
 
 /**

@@ -15,7 +15,8 @@ import {
   serverTotals,
 } from '../../src/providers/local-cgroup.js';
 import { hasProjectQuota, mountOf, parseMounts, parseVolumeSpec } from '../../src/providers/local-volume.js';
-import { parseByteSize, renderBuildkitdConfig } from '../../src/providers/local.js';
+import { renderBuildkitdConfig } from '../../src/providers/buildkitd-config.js';
+import { parseByteSize } from '../../src/providers/local.js';
 import { defaultBuilderLimits, loadBuildsConfig } from '../../src/server/builds/config.js';
 
 // This machine's /proc/self/mounts: v1 controllers plus a controller-less cgroup2 (hybrid).

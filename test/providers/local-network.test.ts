@@ -13,7 +13,7 @@ import {
   subnetAt,
   teardownRules,
 } from '../../src/providers/local-network.js';
-import { renderBuildkitdConfig } from '../../src/providers/local.js';
+import { renderBuildkitdConfig } from '../../src/providers/buildkitd-config.js';
 
 describe('parseSubnetPool', () => {
   it.each([

@@ -10,9 +10,9 @@ import {
   certCoversHost,
   emulatedPlatforms,
   parseByteSize,
-  renderBuildkitdConfig,
   serverName,
 } from '../../src/providers/local.js';
+import { renderBuildkitdConfig } from '../../src/providers/buildkitd-config.js';
 
 describe('parsePlatform', () => {
   const supported = ['linux/amd64'];

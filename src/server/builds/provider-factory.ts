@@ -1,7 +1,7 @@
 // Makes the provider the flags ask for. The kubernetes provider (and its API client library) is
 // loaded only when asked for, so a local server and the CLI never pay for it at start.
 import { LocalProvider } from '../../providers/local.js';
-import type { ProviderLogger } from '../../providers/local.js';
+import type { ProviderLogger } from '../../providers/provider-options.js';
 import type { Provider } from '../../providers/provider.js';
 import type { BuildsConfig } from './config.js';
 
