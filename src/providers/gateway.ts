@@ -181,23 +181,19 @@ export class BuilderGateway {
 
   /** Closes every open connection of these owners now; returns how many were closed. */
   closeOwners(owners: Iterable<string>): number {
-    const set = new Set(owners);
-    let n = 0;
-    for (const c of this.open) {
-      if (set.has(c.owner)) {
-        this.drop(c);
-        n++;
-      }
-    }
-    return n;
+    return this.closeMatching('owner', owners);
   }
 
   /** Closes every open connection that presented one of these serials; returns how many. */
   closeSerials(serials: Iterable<string>): number {
-    const set = new Set(serials);
+    return this.closeMatching('serial', serials);
+  }
+
+  private closeMatching(key: 'owner' | 'serial', values: Iterable<string>): number {
+    const set = new Set(values);
     let n = 0;
     for (const c of this.open) {
-      if (set.has(c.serial)) {
+      if (set.has(c[key])) {
         this.drop(c);
         n++;
       }

@@ -5,6 +5,7 @@ import type { AuditEvent } from '../../lib/api-types.js';
 import { TrustPolicyStore } from '../auth/trust-store.js';
 import { ApiError } from '../http/errors.js';
 import type { HoistDeps } from '../http/plugin.js';
+import { updateProjectAudited } from '../projects/update.js';
 import { iso } from '../util.js';
 import { type Form, parseClaims, policyInput, previewClaims, settingsPatch, tokenRequest } from './forms.js';
 import {
@@ -145,20 +146,9 @@ export function registerProjectPages(
         400,
       );
     }
-    const p = await db.transaction(async (tx) => {
-      const p = await projects.update(idOf(request), patch.value, tx);
-      await audit.record(
-        {
-          action: 'project.update',
-          outcome: 'ok',
-          project_id: p.id,
-          subject: request.uiSession!.token_id,
-          reason: 'project updated from the dashboard',
-          details: { ...patch.value },
-        },
-        tx,
-      );
-      return p;
+    const p = await updateProjectAudited(deps, idOf(request), patch.value, {
+      subject: request.uiSession!.token_id,
+      reason: 'project updated from the dashboard',
     });
     return done(reply, p.id, 'settings saved');
   });

@@ -11,6 +11,7 @@ import type { Db } from '../../db/index.js';
 import { badRequest } from '../errors.js';
 import type { HoistDeps } from '../plugin.js';
 import { PROJECT_NAME_PATTERN } from '../../projects/store.js';
+import { updateProjectAudited } from '../../projects/update.js';
 import type { TrustPolicyStore } from '../../auth/trust-store.js';
 import { iso } from '../../util.js';
 
@@ -139,20 +140,9 @@ export function registerManagementRoutes(
       },
     },
     async (req) =>
-      db.transaction(async (tx) => {
-        const p = await projects.update(req.params.id, req.body, tx);
-        await audit.record(
-          {
-            action: 'project.update',
-            outcome: 'ok',
-            project_id: p.id,
-            subject: req.hoistAuth!.token_id,
-            reason: 'project updated',
-            details: { ...req.body },
-          },
-          tx,
-        );
-        return p;
+      updateProjectAudited(deps, req.params.id, req.body, {
+        subject: req.hoistAuth!.token_id,
+        reason: 'project updated',
       }),
   );
 
