@@ -11,6 +11,7 @@ import type {
   V1Secret,
   V1TypedObjectReference,
 } from '@kubernetes/client-node';
+import { cpuMillis, isQuantity, quantityBytes } from './kubernetes-quantity.js';
 import type { BuilderRole } from './provider.js';
 
 /** Label and annotation keys. Every object Hoist creates carries MANAGED_BY and INSTANCE. */
@@ -549,33 +550,6 @@ export function volumeSnapshot(
   };
 }
 
-const QUANTITY_RE = /^(\d+(\.\d+)?|\.\d+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|e\d+)?$/;
-
-/** Is this a Kubernetes quantity such as 500m, 2, 1.5Gi? */
-export function isQuantity(raw: string): boolean {
-  return QUANTITY_RE.test(raw);
-}
-
-/** A quantity in bytes (binary and decimal suffixes); null when it is not a byte quantity. */
-export function quantityBytes(raw: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$/.exec(raw);
-  if (!m) return null;
-  const mult: Record<string, number> = {
-    '': 1,
-    k: 1e3,
-    M: 1e6,
-    G: 1e9,
-    T: 1e12,
-    P: 1e15,
-    Ki: 1024,
-    Mi: 1024 ** 2,
-    Gi: 1024 ** 3,
-    Ti: 1024 ** 4,
-    Pi: 1024 ** 5,
-  };
-  return Math.round(Number(m[1]) * mult[m[2] ?? '']!);
-}
-
 /**
  * "requests.cpu=1,requests.memory=2Gi,limits.memory=4Gi" → requests and limits, or an error
  * message naming the bad entry and the accepted form.
@@ -604,12 +578,6 @@ export function parseResources(raw: string): BuilderResources | string {
     if (a !== null && b !== null && a > b) return `requests.${k}=${v} is more than limits.${k}=${limit}`;
   }
   return out;
-}
-
-function cpuMillis(raw: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)(m)?$/.exec(raw);
-  if (!m) return null;
-  return m[2] ? Number(m[1]) : Number(m[1]) * 1000;
 }
 
 /** "disktype=ssd,pool=builders" → a node selector, or an error message. */

@@ -4,33 +4,23 @@
 import { ConfigurationError } from '../../lib/errors.js';
 import {
   CLONE_MODES,
-  isQuantity,
   parseNodeSelector,
   parseResources,
-  type BuilderResources,
   type KubernetesCloneMode,
-  type KubernetesSecurity,
+  type KubernetesSettings,
 } from '../../providers/kubernetes-manifests.js';
+import { isByteQuantity } from '../../providers/kubernetes-quantity.js';
 import { nativePlatform, parsePlatform } from '../../providers/provider.js';
 import type { PluginOption } from '../http/plugin.js';
 
 export type ProviderName = 'local' | 'kubernetes';
 
-export interface KubernetesConfig {
+/** The provider's settings as the flags give them (the namespace may be left to the cluster). */
+export interface KubernetesConfig extends Omit<KubernetesSettings, 'namespace'> {
   /** undefined = in-cluster service account, else KUBECONFIG / ~/.kube/config. */
   kubeconfig?: string;
   /** undefined = the service account's namespace, else the kubeconfig context's. */
   namespace?: string;
-  instance: string;
-  image: string;
-  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
-  storageClass?: string;
-  volumeSize: string;
-  resources: BuilderResources;
-  security: KubernetesSecurity;
-  nodeSelector: Record<string, string>;
-  cloneMode: KubernetesCloneMode;
-  snapshotClass?: string;
   platforms: string[];
   readyTimeoutMs: number;
 }
@@ -185,7 +175,7 @@ export function loadKubernetesConfig(
   }
   const defaultSize = `${Math.max(1, Math.ceil((2 * parse.maxUsedSpaceBytes) / 1024 ** 3))}Gi`;
   const volumeSize = get('kubernetes-volume-size') ?? defaultSize;
-  if (!isQuantity(volumeSize) || /m$/.test(volumeSize)) {
+  if (!isByteQuantity(volumeSize)) {
     throw new ConfigurationError(
       `${label('kubernetes-volume-size')} must be a size such as 20Gi or 500Mi, got "${volumeSize}"`,
     );

@@ -17,31 +17,20 @@ export async function createProvider(
   logger: ProviderLogger,
 ): Promise<CreatedProvider> {
   if (config.provider === 'kubernetes') {
-    const k = config.kubernetes!;
+    const { kubeconfig, platforms, readyTimeoutMs, namespace, ...settings } = config.kubernetes!;
     const { KubernetesProvider } = await import('../../providers/kubernetes.js');
     const provider = await KubernetesProvider.create({
-      kubeconfig: k.kubeconfig,
-      platforms: k.platforms,
-      settings: {
-        namespace: k.namespace ?? '',
-        instance: k.instance,
-        image: k.image,
-        imagePullPolicy: k.imagePullPolicy,
-        storageClass: k.storageClass,
-        volumeSize: k.volumeSize,
-        resources: k.resources,
-        security: k.security,
-        nodeSelector: k.nodeSelector,
-        cloneMode: k.cloneMode,
-        snapshotClass: k.snapshotClass,
-      },
+      kubeconfig,
+      platforms,
+      // An empty namespace is resolved by the provider (service account, then kubeconfig).
+      settings: { ...settings, namespace: namespace ?? '' },
       listenHost: config.builderListenHost,
       gatewayPort: config.builderGatewayPort,
       advertiseHost: config.builderAdvertiseHost,
       maxUsedSpaceBytes: config.maxUsedSpaceBytes,
       insecureRegistries: config.insecureRegistries,
       dns: config.builderDns,
-      readyTimeoutMs: k.readyTimeoutMs,
+      readyTimeoutMs,
       logger,
     });
     return {
@@ -49,8 +38,8 @@ export async function createProvider(
       details: {
         provider: 'kubernetes',
         namespace: provider.namespace,
-        image: k.image,
-        clone_mode: k.cloneMode,
+        image: settings.image,
+        clone_mode: settings.cloneMode,
         builder_gateway: provider.gatewayEndpoint,
       },
     };
