@@ -1,8 +1,9 @@
 // Two `hoist server` replicas (child processes) on one PostgreSQL and one data directory, behind a
 // TCP balancer for the API and one for the builders' gateways, with real buildkitd builders,
-// buildx and a registry: the creation rate limit holds across replicas; SIGKILL of the leader in
-// the middle of a build loses neither the build nor its builder, the other replica takes over
-// within seconds and adopts the builder; takeover times over several kills.
+// buildx and a registry: the creation rate limit holds across replicas; a build created and polled
+// on the follower is provisioned by the leader alone (provider calls counted per replica and
+// role); SIGKILL of the leader in the middle of a build loses neither the build nor its builder,
+// the other replica takes over within seconds and adopts the builder; takeover times over several kills.
 // Needs the bundle: `node .ci/build.mjs cli` (or npm run build).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
@@ -122,16 +123,30 @@ function builderProcesses(): Map<string, number> {
   return out;
 }
 
+/** hoist_provider_calls_total of a replica, as "op/role" → count. */
+async function providerCalls(r: Replica): Promise<Map<string, number>> {
+  const text = await (await fetch(`${r.server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^hoist_provider_calls_total\{op="(\w+)",role="(\w+)"\} (\d+)/gm)) {
+    out.set(`${m[1]}/${m[2]}`, Number(m[3]));
+  }
+  return out;
+}
+
+const followerCalls = (calls: Map<string, number>) =>
+  [...calls].filter(([k, n]) => k.endsWith('/follower') && n > 0);
+
 function hoistBuild(
   args: string[],
   onStderr: (all: string) => void,
+  apiUrl = `http://127.0.0.1:${apiLb.port}`,
 ): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_BUNDLE, 'build', ...args], {
       env: {
         ...process.env,
         ...docker.env,
-        HOIST_API_URL: `http://127.0.0.1:${apiLb.port}`,
+        HOIST_API_URL: apiUrl,
         HOIST_TOKEN: projectToken,
         HOIST_CONFIG: path.join(tmp, 'no-config.json'),
         HOIST_TMPDIR: tmp,
@@ -223,6 +238,42 @@ describe('two replicas on one PostgreSQL', () => {
     expect(answers).toEqual([201, 201, 201, 429, 429, 429]);
   });
 
+  it('provisions only on the leader while a build is created and polled on the follower', async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    expect((await cluster(a)).leader).toBe(true);
+    expect((await cluster(b)).leader).toBe(false);
+    const ctx = path.join(tmp, 'ctx-follower');
+    await fs.mkdir(ctx, { recursive: true });
+    await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM ${registry.baseImage}\nRUN echo follower > /f\n`);
+    // Every API call of this build (create, polls, heartbeats, finish) goes to the follower.
+    const t0 = Date.now();
+    const run = await hoistBuild(['--progress=plain', ctx], () => undefined, b.server.url);
+    expect({ code: run.code, tail: run.stderr.slice(-1500) }).toMatchObject({ code: 0 });
+    const id = /hoist: build (bld_\w+)/.exec(run.stderr)![1]!;
+    await waitForFinishers([id]);
+    const build = (await a.server.api<BuildInfo>('GET', `/v1/builds/${id}`)).body;
+    expect(build.status).toBe('success');
+    // The leader launched the builder (its provisioner read the follower's demand from the
+    // database) and wrote the placement the follower answered from.
+    const [callsA, callsB] = await Promise.all([providerCalls(a), providerCalls(b)]);
+    process.stdout.write(
+      `build on the follower: ${Date.now() - t0} ms; provider calls leader ${JSON.stringify([...callsA])}, follower ${JSON.stringify([...callsB])}\n`,
+    );
+    expect(
+      [...callsA].filter(([k]) => k.startsWith('launch')).reduce((n, [, v]) => n + v, 0),
+    ).toBeGreaterThan(0);
+    expect([...callsB]).toEqual([]);
+    expect(followerCalls(callsA)).toEqual([]);
+    const placement = (
+      await db.query<{ placement: string }>('SELECT placement FROM build_builders WHERE build_id = $1', [id])
+    ).rows[0]!.placement;
+    expect(JSON.parse(placement)).toMatchObject({ state: 'assigned', role: 'primary' });
+    const bLog = b.server.output();
+    expect(bLog).not.toMatch(/"msg":"builder (started|adopted)"/);
+    expect(bLog).not.toMatch(/provider call on a replica that is not the leader/);
+    expect(a.server.output()).toMatch(/"msg":"builder started"/);
+  });
+
   it('finishes a build whose leader is SIGKILLed mid-build; the other replica takes over and adopts the builder', async () => {
     const [a, b] = replicas as [Replica, Replica];
     expect((await cluster(a)).leader).toBe(true);
@@ -295,6 +346,10 @@ describe('two replicas on one PostgreSQL', () => {
     expect(bLog).not.toMatch(/marked stopped/);
     expect(bLog).toMatch(/"msg":"took over as leader"/);
     expect(bLog).toMatch(/"previous_leader":"replica-a"/);
+    // As the follower it called the provider never; as the leader it adopted the builder.
+    const callsB = await providerCalls(b);
+    expect(followerCalls(callsB)).toEqual([]);
+    expect(callsB.get('launchBatch/leader') ?? callsB.get('launch/leader') ?? 0).toBeGreaterThan(0);
   });
 
   it('takes over within seconds each time the leader is killed', async () => {

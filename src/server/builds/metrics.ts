@@ -11,6 +11,8 @@ export interface BuildMetrics {
   buildsFinished: Counter<'status'>;
   /** Builds that waited more than five minutes for a builder (the provisioner's alert). */
   waitAlerts?: Counter;
+  /** The provider's launch/stop/snapshot/destroy calls, by operation and this replica's role then. */
+  providerCalls?: Counter<'op' | 'role'>;
 }
 
 /** Registers the builds metrics; gauges read the database when scraped. */
@@ -68,6 +70,12 @@ export function registerBuildMetrics(
     waitAlerts: new Counter({
       name: 'hoist_build_wait_alerts_total',
       help: 'Builds that waited more than five minutes for a builder; each also logs an error (alert when it grows)',
+      registers: [registry],
+    }),
+    providerCalls: new Counter({
+      name: 'hoist_provider_calls_total',
+      help: 'Calls that change builders (launch, launchBatch, stop, destroy, snapshot, deleteSnapshot) by operation and by whether this replica was the leader (role="follower" should stay 0)',
+      labelNames: ['op', 'role'],
       registers: [registry],
     }),
     buildsFinished: new Counter({

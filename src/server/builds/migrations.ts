@@ -156,4 +156,15 @@ CREATE INDEX builders_group ON builders(project_id, platform, pool);
     id: 'builds-004-owner',
     sql: 'ALTER TABLE builders ADD COLUMN owner TEXT;',
   },
+  {
+    // Leader-only provisioning (see service.ts): the leader writes where each waiting platform
+    // stands (placement, JSON) and what a builder is reached by (server name, CA certificate), so
+    // a replica that is not the leader answers a build's polls from the database alone.
+    id: 'builds-005-placements',
+    sql: `
+ALTER TABLE build_builders ADD COLUMN placement TEXT;
+ALTER TABLE builders ADD COLUMN server_name TEXT;
+ALTER TABLE builders ADD COLUMN ca_pem TEXT;
+`,
+  },
 ];

@@ -1,6 +1,28 @@
 // The build lifecycle: create → acquire a builder per platform (pending while busy or
 // starting) → heartbeats → finish, plus the sweep that expires silent builds, fails builds
 // that waited too long, stops idle builders and replaces crashed ones.
+//
+// Several replicas (PostgreSQL): only the leader provisions. Any replica serves the API; the
+// leader alone holds a Provisioner with claims and builders and calls the provider's launch,
+// stop, snapshot and destroy (every such call is counted in hoist_provider_calls_total by role).
+// - Demand is durable: a build is a queued row, and each of its platforms a build_builders row
+//   that a poll marks waiting (waiting_since). Those rows are the demand, whichever replica wrote them.
+// - The leader's demand loop (DEMAND_POLL_MS, after each provisioning pass, and at once on the
+//   `demand` signal a follower sends with LISTEN/NOTIFY) reads every active platform row,
+//   registers the waiting ones its provisioner does not know, releases claims of builds that
+//   ended anywhere, and writes each claim's standing into build_builders.placement (waiting with
+//   its reason, assigned to a builder, failed), then signals `placement`.
+// - A follower answers polls from the database alone (./placements.ts): an assigned placement whose
+//   builder row is running (address, server name and CA written by the leader) gets a client
+//   certificate from the provider's key store (no launch) and the same slot checks in one
+//   transaction as on the leader; otherwise pending with the leader's reason, after waiting up to
+//   FOLLOWER_WAIT_MS for a `placement` signal.
+// - The leader answers its own polls from its provisioner, as a single process does. SQLite is one
+//   process, always the leader: none of the above runs there.
+// - Each election gets a new provisioner, rebuilt from the builder rows, the builds holding them
+//   and the provider's list (a running builder is adopted, never launched twice; one of a live
+//   replica that this provider cannot see is left to it), then the demand loop adds the waiting
+//   platforms. A demoted replica closes its provisioner and keeps an idle one.
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
@@ -40,6 +62,15 @@ import { type Clock, iso, newId } from '../util.js';
 import type { BuildsConfig } from './config.js';
 import type { BuildMetrics } from './metrics.js';
 import { ACTIVE_STATUSES, type BuilderRow, type BuildRow, BuildStore, toBuildInfo } from './store.js';
+import { createSignals, type Signals, type SignalTopic } from '../cluster/signals.js';
+import {
+  demandDiff,
+  followerView,
+  parsePlacement,
+  placementOf,
+  placementTarget,
+  type FollowerView,
+} from './placements.js';
 
 const MAX_PLATFORMS = 8;
 const HEALTH_INTERVAL_MS = 5000;
@@ -56,6 +87,17 @@ const PURGE_BATCH = 500;
 const RENEW_FRACTION = 0.5;
 /** How long the gateway trusts one database answer about a serial. */
 const VERDICT_CACHE_MS = 1000;
+/** The leader reads the demand at least this often (signals make it sooner). */
+const DEMAND_POLL_MS = 1000;
+/** How long a follower's poll waits for the leader's placement before answering pending. */
+const FOLLOWER_WAIT_MS = 2000;
+/** A follower re-reads its placement at least this often while it waits (signals may be lost). */
+const FOLLOWER_RECHECK_MS = 250;
+/** Provider calls that change builders: the leader's alone. */
+const MUTATIONS = new Set(['launch', 'launchBatch', 'stop', 'destroy', 'snapshot', 'deleteSnapshot']);
+
+/** A builder a build may be sent to, from the leader's provisioner or from the database. */
+type Placed = Omit<Extract<FollowerView, { kind: 'assigned' }>, 'kind'>;
 
 /** Who ended a build, for the audit trail. */
 type Actor = { subject: string; token_id: string | null };
@@ -114,8 +156,20 @@ export function scalingOf(p: Project): ScalingSettings {
 
 export class BuildService {
   readonly store: BuildStore;
-  /** Where builders come from: demand, placement, launches, snapshots, idle stops. */
-  readonly provisioner: Provisioner;
+  private prov: Provisioner;
+  /** Has `prov` been started (it is replaced, not restarted, at the next election)? */
+  private provStarted = false;
+  /** True between a completed takeover and the next demotion. */
+  private leading = false;
+  /** Bumped at each election and demotion: a takeover that was overtaken stops there. */
+  private term = 0;
+  /** Several replicas share the database (PostgreSQL): placements go through it. */
+  private readonly shared: boolean;
+  private readonly signals: Signals;
+  private demandTimer: NodeJS.Timeout | null = null;
+  private syncing: Promise<void> | null = null;
+  private syncAgain = false;
+  private syncSoon: NodeJS.Timeout | null = null;
   private readonly pools: PoolSpec[];
   /** Database writes about one builder, in the order the provisioner made them. */
   private readonly rowWrites = new Map<string, Promise<void>>();
@@ -133,9 +187,41 @@ export class BuildService {
   constructor(private readonly deps: BuildServiceDeps) {
     this.store = new BuildStore(deps.db);
     this.metrics = deps.metrics;
-    const cfg = deps.config;
     this.leader = deps.leader ?? new SingleLeader('local', deps.clock, deps.logger);
-    this.pools = deps.pools ?? [{ name: deps.provider.name, provider: deps.provider }];
+    this.shared = deps.db.dialect === 'postgres';
+    this.signals = createSignals(deps.db, deps.logger);
+    const guardedOf = new Map<Provider, Provider>();
+    this.pools = (deps.pools ?? [{ name: deps.provider.name, provider: deps.provider }]).map((p) => {
+      if (!guardedOf.has(p.provider)) {
+        guardedOf.set(
+          p.provider,
+          guardProvider(p.provider, (op) => this.providerCalled(op)),
+        );
+      }
+      return { ...p, provider: guardedOf.get(p.provider)! };
+    });
+    this.prov = this.newProvisioner();
+  }
+
+  /** Where builders come from: demand, placement, launches, snapshots, idle stops (the leader's). */
+  get provisioner(): Provisioner {
+    return this.prov;
+  }
+
+  private providerCalled(op: string): void {
+    const leader = this.leader.isLeader();
+    this.metrics?.providerCalls?.inc({ op, role: leader ? 'leader' : 'follower' });
+    if (!leader) {
+      this.log.warn(
+        { op, replica_id: this.leader.replicaId },
+        'provider call on a replica that is not the leader (a launch or stop begun before losing the lease)',
+      );
+    }
+  }
+
+  private newProvisioner(): Provisioner {
+    const deps = this.deps;
+    const cfg = deps.config;
     const limits: Partial<ProvisioningLimits> = {
       ...cfg.provisioning,
       buildWaitMs: cfg.builderWaitMs,
@@ -145,7 +231,7 @@ export class BuildService {
       maxUsedSpaceBytes: cfg.maxUsedSpaceBytes,
       tickMs: cfg.sweepIntervalMs,
     };
-    this.provisioner = new Provisioner({
+    return new Provisioner({
       pools: this.pools,
       clock: serverClock(deps.clock),
       limits,
@@ -164,6 +250,7 @@ export class BuildService {
           const n = await this.store.activeOnBuilder(builderId);
           return n > 0 ? `${n} active build(s) on it, placed by this or another replica` : null;
         },
+        reconciled: () => this.syncLater(),
       },
     });
   }
@@ -368,9 +455,90 @@ export class BuildService {
     if (build.cancel_requested)
       throw conflict('build_canceled', `build ${build.id} was canceled; finish it with status canceled`);
     const project = await this.deps.projects.require(build.project_id);
+    if (!this.answersFromProvisioner()) return this.acquireFromDb(build, project, parsed.platform);
     return this.mutex.run(`${project.id}|${parsed.platform}`, () =>
       this.acquireLocked(build, project, parsed.platform),
     );
+  }
+
+  /** The leader (and a single process) place builds in memory; other replicas read the database. */
+  private answersFromProvisioner(): boolean {
+    return !this.shared || (this.leading && this.leader.isLeader());
+  }
+
+  /**
+   * A replica that is not the leader: the leader's placement, read from the database (waiting up
+   * to FOLLOWER_WAIT_MS for it), then the same certificate and slot checks as on the leader.
+   */
+  private async acquireFromDb(build: BuildRow, project: Project, platform: string): Promise<BuilderAnswer> {
+    const t0 = Date.now();
+    const waitMs = Math.min(
+      FOLLOWER_WAIT_MS,
+      this.deps.config.acquireWaitMs,
+      Math.floor(this.deps.config.heartbeatGraceMs / 2),
+    );
+    let asked = false;
+    for (;;) {
+      const bb = await this.store.getBuildBuilder(build.id, platform);
+      if (!bb?.builder_id) await this.store.markWaiting(build.id, platform, iso(this.now()));
+      const fresh = await this.store.getBuild(build.id);
+      if (!fresh || !ACTIVE_STATUSES.includes(fresh.status)) {
+        // The leader failed it (no builder in time, launches failing) or it ended meanwhile.
+        throw new ApiError(
+          503,
+          'builder_unavailable',
+          `${fresh?.error ?? 'the build is no longer waiting for a builder'}; build ${build.id} was marked ${fresh?.status ?? 'gone'}. Check the server log${this.deps.provider.name === 'local' ? ' and the buildkitd log in the data directory' : ''}.`,
+        );
+      }
+      const placement = parsePlacement(bb?.placement);
+      const target = placementTarget(placement, bb?.builder_id ?? null);
+      const row = target ? await this.store.getBuilder(target) : undefined;
+      let view = followerView(placement, bb?.builder_id ?? null, row, this.leader.status().leader_id);
+      if (view.kind === 'assigned') {
+        // A builder that died since the leader's last check is not handed out; the leader replaces it.
+        const h = await this.providerOfPool(view.pool).health(view.builderId);
+        if (h.healthy) return this.grant(build, project, platform, view);
+        view = {
+          kind: 'waiting',
+          reason: `builder ${view.builderId} is not healthy (${h.reason}); the leader replaces it`,
+        };
+      }
+      if (view.kind === 'failed') {
+        if (view.code === 'queue_full') {
+          throw tooMany(
+            'build_queue_full',
+            `${view.reason}; retry after ${CAP_RETRY_AFTER_SEC} s`,
+            CAP_RETRY_AFTER_SEC,
+          );
+        }
+        await this.finishInternal(build.id, 'failed', view.reason);
+        throw new ApiError(
+          503,
+          'builder_unavailable',
+          `${view.reason}; build ${build.id} was marked failed.`,
+        );
+      }
+      if (!asked && placement === null) {
+        asked = true;
+        await this.signals.notify('demand');
+      }
+      const left = waitMs - (Date.now() - t0);
+      if (left <= 0) return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: view.reason };
+      await this.nextSignal('placement', Math.min(left, FOLLOWER_RECHECK_MS));
+    }
+  }
+
+  /** Resolves at the next signal of `topic`, or after `ms`. */
+  private nextSignal(topic: SignalTopic, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const off = this.signals.on(topic, done);
+    });
   }
 
   private async acquireLocked(build: BuildRow, project: Project, platform: string): Promise<BuilderAnswer> {
@@ -422,8 +590,26 @@ export class BuildService {
       await this.store.markWaiting(build.id, platform, iso(this.now()));
       return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: st.reason };
     }
-    const builder = st.builder;
-    const running = st.running;
+    return this.grant(build, project, platform, {
+      builderId: st.builder.id,
+      role: st.builder.role,
+      pool: st.pool,
+      shared: st.shared,
+      coldCache: st.coldCache,
+      endpoint: st.running.endpoint,
+      serverName: st.running.serverName,
+      caPem: st.running.caPem,
+    });
+  }
+
+  /** A client certificate for the placed builder, and the slot taken in one transaction. */
+  private async grant(
+    build: BuildRow,
+    project: Project,
+    platform: string,
+    st: Placed,
+  ): Promise<BuilderAnswer> {
+    const builder = { id: st.builderId, role: st.role };
     const provider = this.providerOfPool(st.pool);
     const notAfter = this.certNotAfter(build);
     const cert = await provider.issueClientCert(builder.id, {
@@ -522,9 +708,9 @@ export class BuildService {
       role: builder.role,
       cold_cache: st.coldCache,
       shared: st.shared,
-      endpoint: running.endpoint,
-      server_name: running.serverName,
-      ca_pem: running.caPem,
+      endpoint: st.endpoint,
+      server_name: st.serverName,
+      ca_pem: st.caPem,
       cert_pem: cert.certPem,
       key_pem: cert.keyPem,
       expires_at: iso(notAfter),
@@ -745,6 +931,8 @@ export class BuildService {
               pid: r.pid,
               started_at: iso(r.startedAt),
               stopped_at: null,
+              server_name: r.serverName,
+              ca_pem: r.caPem,
               launch_failures: 0,
               last_error: null,
               ...(replacing && !r.adopted && row.state !== 'stopped' ? { restarts: row.restarts + 1 } : {}),
@@ -875,6 +1063,8 @@ export class BuildService {
       // Its certificates open nothing from now on, and what they opened closes now.
       this.verdicts.clear();
       this.provisioner.release(buildId);
+      // The leader frees the slot now rather than at its next read of the demand.
+      if (this.shared && !this.leading) void this.signals.notify('demand');
       let closed = 0;
       for (const p of this.providers) closed += p.closeConnections([buildId]);
       this.metrics?.buildsFinished.inc({ status });
@@ -913,32 +1103,48 @@ export class BuildService {
 
   // ---- background work ----
 
-  /** Adopts what the providers still hold, then starts the sweep and the provisioner. */
+  /**
+   * Starts the sweep; the provisioner starts when this replica is elected (at once on SQLite),
+   * after adopting what the providers still hold.
+   */
   async start(): Promise<void> {
     for (const p of this.providers) p.authorizeConnections((peer) => this.authorizeConnection(peer));
-    await this.adoptFleet();
     this.lastReconcile = Date.now();
-    await this.purgeFinished();
     this.lastPurge = Date.now();
     this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
     this.timer.unref();
-    this.provisioner.start();
-    // Also at start (right after adoptFleet): cheap, and the same path as a takeover.
+    if (this.shared) {
+      await this.signals.start();
+      this.signals.on('demand', () => {
+        if (this.leading) this.syncLater(0);
+      });
+      this.demandTimer = setInterval(() => void this.syncDemand(), DEMAND_POLL_MS);
+      this.demandTimer.unref();
+    }
     this.leader.onElected(() => this.takeOver());
-    this.leader.onDemoted(() => {
-      this.log.info({ replica_id: this.leader.replicaId }, 'no longer the leader: build sweeps stop here');
-    });
+    this.leader.onDemoted(() => this.stepDown());
     // Without a leader of the server's (a service built on its own), this process is the only one.
     if (!this.deps.leader) await this.leader.start();
   }
 
   /**
-   * This replica became the leader (at start, or the previous one died or left): builders that still run are
-   * this replica's from now on (it routes them on demand), strays go, old builds are purged.
+   * This replica became the leader (at start, or the previous one died or left): a provisioner of
+   * its own rebuilt from the database and the providers (builders that run are adopted, and
+   * routed here on demand), strays go, old builds are purged, then the waiting demand is read.
    */
   private async takeOver(): Promise<void> {
     if (this.closed) return;
+    const term = ++this.term;
     const t0 = Date.now();
+    this.leading = false;
+    if (this.provStarted) {
+      this.prov.close();
+      this.prov = this.newProvisioner();
+    }
+    await this.adoptFleet();
+    if (term !== this.term || this.closed) return;
+    this.prov.start();
+    this.provStarted = true;
     const now = iso(this.now());
     for (const pool of this.pools) {
       for (const l of await pool.provider.list()) {
@@ -953,7 +1159,96 @@ export class BuildService {
     this.lastReconcile = Date.now();
     await this.purgeFinished();
     this.lastPurge = Date.now();
-    this.log.info({ replica_id: this.leader.replicaId, ms: Date.now() - t0 }, 'leader: builders adopted');
+    if (term !== this.term || this.closed) return;
+    this.leading = true;
+    this.log.info(
+      { replica_id: this.leader.replicaId, ms: Date.now() - t0, builders: this.prov.builders.size },
+      'leader: builders adopted',
+    );
+    if (this.shared) await this.syncDemand();
+  }
+
+  /** Lost the lease or stopping: the provisioner stops deciding; another replica's takes over. */
+  private stepDown(): void {
+    this.term++;
+    const was = this.leading;
+    this.leading = false;
+    if (this.provStarted) {
+      this.prov.close();
+      this.prov = this.newProvisioner();
+      this.provStarted = false;
+    }
+    if (was) {
+      this.log.info(
+        { replica_id: this.leader.replicaId },
+        'no longer the leader: provisioning and build sweeps stop here',
+      );
+    }
+  }
+
+  /** Reads the demand soon (coalesced): after a provisioning pass or a follower's signal. */
+  private syncLater(ms = 50): void {
+    if (!this.shared || !this.leading || this.closed || this.syncSoon) return;
+    this.syncSoon = setTimeout(() => {
+      this.syncSoon = null;
+      void this.syncDemand();
+    }, ms);
+    this.syncSoon.unref();
+  }
+
+  /** The leader's demand loop, one pass at a time (a call during a pass runs one more after it). */
+  syncDemand(): Promise<void> {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return this.syncing;
+    }
+    this.syncing = (async () => {
+      do {
+        this.syncAgain = false;
+        try {
+          await this.syncOnce();
+        } catch (err) {
+          this.log.error({ err: errorMessage(err) }, 'reading the build demand failed');
+        }
+      } while (this.syncAgain && !this.closed);
+    })().finally(() => (this.syncing = null));
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<void> {
+    if (!this.shared || !this.leading || !this.leader.isLeader() || this.closed) return;
+    const prov = this.prov;
+    const known = prov.claimKeys();
+    const rows = await this.store.demand();
+    if (prov !== this.prov || !this.leading) return;
+    const { request, release } = demandDiff(known, rows);
+    for (const id of release) prov.release(id);
+    const projects = new Map<string, Project | undefined>();
+    for (const r of request) {
+      if (!projects.has(r.project_id))
+        projects.set(r.project_id, await this.deps.projects.find(r.project_id));
+      const project = projects.get(r.project_id);
+      if (!project) continue;
+      prov.request({
+        buildId: r.build_id,
+        projectId: project.id,
+        platform: r.platform,
+        scaling: scalingOf(project),
+        projectName: project.name,
+        queuedAtMs: Date.parse(r.queued_at),
+      });
+    }
+    if (request.length > 0) await prov.reconcile();
+    let changed = 0;
+    for (const r of rows) {
+      const placement = placementOf(prov.status(r.build_id, r.platform));
+      if (!placement) continue;
+      const json = JSON.stringify(placement);
+      if (json === r.placement) continue;
+      await this.store.setPlacement(r.build_id, r.platform, json);
+      changed++;
+    }
+    if (changed > 0) await this.signals.notify('placement');
   }
 
   /**
@@ -1016,6 +1311,8 @@ export class BuildService {
               this.now().getTime() - Date.parse(row.updated_at) < STARTING_GRACE_MS,
           });
           if (mine) await this.store.markStoppedIfUnchanged(row.id, row.updated_at, now);
+          // Another live replica's builder on a host this provider cannot see: never launched here.
+          else if (!listed.some((l) => l.id === row.id)) continue;
         }
         adopted.push({
           id: row.id,
@@ -1155,7 +1452,11 @@ export class BuildService {
   async shutdown(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.demandTimer) clearInterval(this.demandTimer);
+    if (this.syncSoon) clearTimeout(this.syncSoon);
     await this.sweeping;
+    await this.syncing;
+    await this.signals.stop();
     this.provisioner.close();
     await this.provisioner.idle();
     await Promise.allSettled([...this.rowWrites.values()]);
@@ -1205,4 +1506,23 @@ export async function reapVerdict(r: {
 /** The serial as the gateway sees it (node:crypto's upper-case hex). */
 function serialOf(certPem: string): string {
   return new X509Certificate(certPem).serialNumber.toUpperCase();
+}
+
+/**
+ * The provider as the provisioning layer sees it: every call that changes builders is reported
+ * first (counted by the replica's role; a follower's is logged as a warning).
+ */
+function guardProvider(p: Provider, called: (op: string) => void): Provider {
+  return new Proxy(p, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const f = (v as (...a: unknown[]) => unknown).bind(target);
+      if (typeof prop !== 'string' || !MUTATIONS.has(prop)) return f;
+      return (...args: unknown[]) => {
+        called(prop);
+        return f(...args);
+      };
+    },
+  });
 }

@@ -30,6 +30,8 @@ export interface BuildBuilderRow {
   acquired_at: string | null;
   cert_serial: string | null;
   cert_expires_at: string | null;
+  /** The leader's last word on this platform (JSON of a Placement); null until it saw it. */
+  placement?: string | null;
 }
 
 export interface BuildCertRow {
@@ -70,6 +72,19 @@ export interface BuilderRow {
   updated_at: string;
   /** The replica that launched or last adopted it; null before its first start. */
   owner?: string | null;
+  /** TLS server name and CA of the running builder, recorded by the leader for other replicas. */
+  server_name?: string | null;
+  ca_pem?: string | null;
+}
+
+/** A platform of an active build that asked for a builder: the demand the leader provisions for. */
+export interface DemandRow {
+  build_id: string;
+  platform: string;
+  project_id: string;
+  queued_at: string;
+  builder_id: string | null;
+  placement: string | null;
 }
 
 export class BuildStore {
@@ -460,6 +475,24 @@ export class BuildStore {
       `SELECT bb.*, b.project_id, b.queued_at FROM build_builders bb JOIN builds b ON b.id = bb.build_id
        WHERE bb.builder_id IS NOT NULL AND b.status IN ${ACTIVE_SQL}`,
     );
+  }
+
+  /** Every platform of an active build that polled for a builder (the durable demand). */
+  demand(db: Db = this.db): Promise<DemandRow[]> {
+    return db.all<DemandRow>(
+      `SELECT bb.build_id, bb.platform, b.project_id, b.queued_at, bb.builder_id, bb.placement
+       FROM build_builders bb JOIN builds b ON b.id = bb.build_id
+       WHERE b.status IN ${ACTIVE_SQL} AND (bb.waiting_since IS NOT NULL OR bb.builder_id IS NOT NULL)
+       ORDER BY b.queued_at, bb.build_id, bb.platform`,
+    );
+  }
+
+  async setPlacement(buildId: string, platform: string, placement: string, db: Db = this.db): Promise<void> {
+    await db.run('UPDATE build_builders SET placement = ? WHERE build_id = ? AND platform = ?', [
+      placement,
+      buildId,
+      platform,
+    ]);
   }
 
   listBuilders(provider: string, db: Db = this.db): Promise<BuilderRow[]> {

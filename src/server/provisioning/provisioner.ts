@@ -189,6 +189,8 @@ export interface ProvisionerHooks {
    * build on the builder, and the database knows.
    */
   retireVeto(builderId: string): Promise<string | null> | string | null;
+  /** After each reconcile pass: claims may have been placed (the leader publishes placements). */
+  reconciled(): void;
 }
 
 export interface ProvisionerLog {
@@ -208,6 +210,7 @@ const defaultHooks: ProvisionerHooks = {
   claimFailed: () => undefined,
   waitAlert: () => undefined,
   retireVeto: () => null,
+  reconciled: () => undefined,
 };
 
 export interface ProvisionerOptions {
@@ -396,6 +399,11 @@ export class Provisioner {
     return group.some((b) => b.state === 'starting' || b.state === 'snapshotting');
   }
 
+  /** Keys (build|platform) of every claim this provisioner holds. */
+  claimKeys(): Set<string> {
+    return new Set(this.claims.keys());
+  }
+
   status(buildId: string, platform: string): ClaimStatus {
     const c = this.claims.get(`${buildId}|${platform}`);
     return c ? this.statusOf(c) : { state: 'unknown' };
@@ -537,6 +545,7 @@ export class Provisioner {
         } catch (err) {
           this.log.error({ err: errorMessage(err) }, 'provisioning reconcile failed');
         }
+        this.hooks.reconciled();
       } while (this.again && !this.closed);
     })().finally(() => (this.running = null));
     return this.running;
