@@ -52,8 +52,8 @@ describe('a leader and builders of another live replica', () => {
   beforeAll(async () => {
     url = await pgs.createDatabase('owners');
     // The health sweep runs every 5 s: a leader that replaced or marked stopped builders it does
-    // not own would do it within the test. (Idle stops are the provisioner's, which runs in every
-    // replica for now: see README, Several replicas.)
+    // not own would do it within the test. (Idle stops and health replacement are the leader's
+    // provisioner's; the idle timeout is long so only a wrong reap could touch the builder.)
     const flags = { 'builder-idle-timeout': '10m', 'build-heartbeat-grace': '60s' };
     a = await startTestServer({ databaseUrl: url, captureLogs: true, flags });
     await waitFor('a to lead', () => leaderOf(a).isLeader());

@@ -6,7 +6,6 @@
 // the other replica takes over within seconds and adopts the builder; takeover times over several kills.
 // Needs the bundle: `node .ci/build.mjs cli` (or npm run build).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -15,25 +14,21 @@ import pg from 'pg';
 import type { BuildInfo, Project } from '../../src/lib/api-types.js';
 import { makeDockerConfig, startRegistry, type DockerConfig, type Registry } from '../helpers/engine.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { CLI_BUNDLE, freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import {
+  clusterState as cluster,
+  followerCalls,
+  hoistBuild as runHoistBuild,
+  killReplica,
+  leaderLaunches,
+  providerCalls,
+  startReplica as startReplicaProcess,
+  waitFor,
+  type Replica,
+} from '../helpers/replicas.js';
 import { startBalancer, type Balancer } from '../helpers/tcp-balancer.js';
 import { waitForFinishers } from '../helpers/finisher.js';
 
 jest.setTimeout(600_000);
-
-interface Cluster {
-  mode: string;
-  replica_id: string;
-  leader: boolean;
-  leader_id: string | null;
-}
-
-interface Replica {
-  name: string;
-  apiPort: number;
-  gatewayPort: number;
-  server: TestServer;
-}
 
 let pgs: TestPostgres;
 let dbUrl: string;
@@ -52,54 +47,25 @@ let projectToken: string;
 const takeovers: number[] = [];
 
 async function startReplica(name: string): Promise<Replica> {
-  const apiPort = await freePort();
-  const gatewayPort = await freePort();
-  const server = await startTestServer({
-    mode: 'process',
+  const r = await startReplicaProcess({
+    name,
     databaseUrl: dbUrl,
     dataDir,
-    port: apiPort,
-    logLevel: 'info',
-    env: { HOIST_REPLICA_ID: name },
+    gatewayLbPort: gwLb.port,
     flags: {
-      'builder-gateway-port': String(gatewayPort),
-      'builder-advertise-port': String(gwLb.port),
       'builder-insecure-registries': registry.host,
       'builder-idle-timeout': '10m',
       'build-create-rate': '6',
       'build-create-burst': '3',
     },
   });
-  const r = { name, apiPort, gatewayPort, server };
   replicas.push(r);
   return r;
 }
 
-async function cluster(r: Replica): Promise<Cluster> {
-  const res = await fetch(`${r.server.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-  return ((await res.json()) as { cluster: Cluster }).cluster;
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 30_000): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    if (
-      await Promise.resolve()
-        .then(check)
-        .catch(() => false)
-    )
-      return Date.now() - t0;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** SIGKILL of a replica's process; returns when it is gone. */
 async function kill(r: Replica): Promise<void> {
-  const child = r.server.child!;
-  const gone = new Promise<void>((res) => child.once('exit', () => res()));
-  child.kill('SIGKILL');
-  await gone;
+  await killReplica(r);
   replicas.splice(replicas.indexOf(r), 1);
   stopped.push(r);
 }
@@ -123,45 +89,22 @@ function builderProcesses(): Map<string, number> {
   return out;
 }
 
-/** hoist_provider_calls_total of a replica, as "op/role" → count. */
-async function providerCalls(r: Replica): Promise<Map<string, number>> {
-  const text = await (await fetch(`${r.server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(/^hoist_provider_calls_total\{op="(\w+)",role="(\w+)"\} (\d+)/gm)) {
-    out.set(`${m[1]}/${m[2]}`, Number(m[3]));
-  }
-  return out;
-}
-
-const followerCalls = (calls: Map<string, number>) =>
-  [...calls].filter(([k, n]) => k.endsWith('/follower') && n > 0);
-
 function hoistBuild(
   args: string[],
   onStderr: (all: string) => void,
   apiUrl = `http://127.0.0.1:${apiLb.port}`,
 ): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_BUNDLE, 'build', ...args], {
-      env: {
-        ...process.env,
-        ...docker.env,
-        HOIST_API_URL: apiUrl,
-        HOIST_TOKEN: projectToken,
-        HOIST_CONFIG: path.join(tmp, 'no-config.json'),
-        HOIST_TMPDIR: tmp,
-        HOIST_HEARTBEAT_MS: '1000',
-      },
-      cwd: tmp,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stdout.resume();
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      onStderr(stderr);
-    });
-    child.on('close', (code) => resolve({ code, stderr }));
+  return runHoistBuild({
+    args,
+    onStderr,
+    cwd: tmp,
+    env: {
+      ...docker.env,
+      HOIST_API_URL: apiUrl,
+      HOIST_TOKEN: projectToken,
+      HOIST_CONFIG: path.join(tmp, 'no-config.json'),
+      HOIST_TMPDIR: tmp,
+    },
   });
 }
 
@@ -349,7 +292,7 @@ describe('two replicas on one PostgreSQL', () => {
     // As the follower it called the provider never; as the leader it adopted the builder.
     const callsB = await providerCalls(b);
     expect(followerCalls(callsB)).toEqual([]);
-    expect(callsB.get('launchBatch/leader') ?? callsB.get('launch/leader') ?? 0).toBeGreaterThan(0);
+    expect(leaderLaunches(callsB)).toBeGreaterThan(0);
   });
 
   it('takes over within seconds each time the leader is killed', async () => {

@@ -478,9 +478,11 @@ export class BuildService {
       Math.floor(this.deps.config.heartbeatGraceMs / 2),
     );
     let asked = false;
+    // The poll is the demand (and counts as a heartbeat), recorded before the leader is asked.
+    const first = await this.store.getBuildBuilder(build.id, platform);
+    if (!first?.builder_id) await this.store.markWaiting(build.id, platform, iso(this.now()));
     for (;;) {
       const bb = await this.store.getBuildBuilder(build.id, platform);
-      if (!bb?.builder_id) await this.store.markWaiting(build.id, platform, iso(this.now()));
       const fresh = await this.store.getBuild(build.id);
       if (!fresh || !ACTIVE_STATUSES.includes(fresh.status)) {
         // The leader failed it (no builder in time, launches failing) or it ended meanwhile.
@@ -523,7 +525,10 @@ export class BuildService {
         await this.signals.notify('demand');
       }
       const left = waitMs - (Date.now() - t0);
-      if (left <= 0) return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: view.reason };
+      if (left <= 0) {
+        await this.store.markWaiting(build.id, platform, iso(this.now()));
+        return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: view.reason };
+      }
       await this.nextSignal('placement', Math.min(left, FOLLOWER_RECHECK_MS));
     }
   }
@@ -1187,7 +1192,7 @@ export class BuildService {
   }
 
   /** Reads the demand soon (coalesced): after a provisioning pass or a follower's signal. */
-  private syncLater(ms = 50): void {
+  private syncLater(ms = 100): void {
     if (!this.shared || !this.leading || this.closed || this.syncSoon) return;
     this.syncSoon = setTimeout(() => {
       this.syncSoon = null;
