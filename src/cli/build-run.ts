@@ -44,6 +44,7 @@ import {
 } from './build-finish.js';
 import { configPath, fetchGithubIdToken, findHoistJson, readUserConfig } from './config.js';
 import { type HoistJsonFound, resolveApiUrl, resolveProject, resolveToken } from './resolve.js';
+import { type LiveSteps, liveStepsEnabled, startLiveSteps } from './live-steps.js';
 import { buildContext, reportSteps } from './steps.js';
 import { VERSION } from './version.js';
 
@@ -377,6 +378,7 @@ export async function runOnHoist(
   };
   let exitCode = 1;
   let finisherPid: number | undefined;
+  let live: LiveSteps | undefined;
   try {
     const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : run.platforms;
     // One --wait budget for the server to take the build and for its builders.
@@ -499,6 +501,19 @@ export async function runOnHoist(
     // Not on a terminal (CI), buildx's stderr passes through this process so that a lost builder
     // connection can be told from a failed build; on a terminal it keeps the terminal.
     const teeStderr = !process.stderr.isTTY;
+    // The steps so far go to the server in batches while buildx runs, read by a second client of
+    // the builder (live-steps.ts); the user's --progress output is buildx's own, untouched.
+    if (liveStepsEnabled(env)) {
+      const delay = Number(env.HOIST_STEPS_LIVE_DELAY_MS);
+      live = startLiveSteps({
+        bx,
+        builder,
+        platforms,
+        env: buildxEnv,
+        send: (r) => bc.postSteps(id, r),
+        delayMs: env.HOIST_STEPS_LIVE_DELAY_MS && delay >= 0 ? delay : undefined,
+      });
+    }
     for (let attempt = 0; ; attempt++) {
       let tail = '';
       child = spawn(bx.file, buildArgs, {
@@ -547,6 +562,8 @@ export async function runOnHoist(
       if (cancel.signal.aborted) break;
       await writeNodes(again, false);
     }
+    // the full set follows at the end, from the build's record
+    live?.stop();
     timings.mark('built');
     // Success: what is left changes nothing for the exit status (steps, clean-up, the finish
     // report), so a background process of our own does it and this one exits now.
@@ -631,6 +648,7 @@ export async function runOnHoist(
     }
     exitCode = exitCode === 0 ? 1 : exitCode;
   } finally {
+    live?.stop();
     if (heartbeat) clearTimeout(heartbeat);
     if (killTimer) clearTimeout(killTimer);
     await preparing?.catch(() => undefined);
@@ -658,7 +676,13 @@ export async function runOnHoist(
     if (env.HOIST_TIMINGS_FILE) {
       await writeFile(
         env.HOIST_TIMINGS_FILE,
-        JSON.stringify({ build_id: buildId, ...timings.marks, finisher_pid: finisherPid }),
+        JSON.stringify({
+          build_id: buildId,
+          ...timings.marks,
+          finisher_pid: finisherPid,
+          live_batches: live?.sent.batches,
+          live_steps: live?.sent.steps,
+        }),
       );
     }
   }

@@ -107,58 +107,100 @@ export function tailUtf8(text: string, max: number): string {
   return buf.subarray(start).toString('utf8');
 }
 
+type PlatformWarning = StepWarning & { platform: string };
+
 /**
- * The steps and build-check warnings of one platform from buildx's rawjson progress (one
- * SolveStatus JSON object per line; a vertex appears several times as it progresses).
+ * Folds buildx's rawjson progress (one SolveStatus JSON object per line; a vertex appears
+ * several times as it progresses) into the steps and build-check warnings of one platform, a
+ * line at a time, so the same code reads a finished build's record and a running build's stream.
+ * Memory stays bounded: each step keeps only the tail of its log.
  */
-export function parseRawJson(
-  text: string,
-  platform: string,
-): { steps: BuildStep[]; warnings: (StepWarning & { platform: string })[] } {
-  const order: string[] = [];
-  const vertexes = new Map<string, RawVertex>();
-  const logs = new Map<string, string[]>();
-  const warnings: (StepWarning & { platform: string })[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
+export class StepCollector {
+  private readonly order: string[] = [];
+  private readonly vertexes = new Map<string, RawVertex>();
+  private readonly logs = new Map<string, Buffer>();
+  private readonly warned = new Map<string, PlatformWarning>();
+  private readonly dirty = new Set<string>();
+  private warningsChanged = false;
+
+  constructor(readonly platform: string) {}
+
+  /** One line of rawjson; anything else is ignored. */
+  feed(line: string): void {
+    if (!line.startsWith('{')) return;
     let s: { vertexes?: RawVertex[]; logs?: RawLog[]; warnings?: RawWarning[] };
     try {
       s = JSON.parse(line) as typeof s;
     } catch {
-      continue;
+      return;
     }
     for (const v of s.vertexes ?? []) {
       if (!v?.digest) continue;
-      const cur = vertexes.get(v.digest);
-      if (!cur) order.push(v.digest);
+      const cur = this.vertexes.get(v.digest);
+      if (!cur) this.order.push(v.digest);
       const known = Object.fromEntries(Object.entries(v).filter(([, x]) => x != null)) as Partial<RawVertex>;
-      vertexes.set(v.digest, { ...cur, ...known, digest: v.digest });
+      this.vertexes.set(v.digest, { ...cur, ...known, digest: v.digest });
+      this.dirty.add(v.digest);
     }
     for (const l of s.logs ?? []) {
-      if (!l?.vertex) continue;
-      const list = logs.get(l.vertex) ?? [];
-      list.push(b64(l.data));
-      logs.set(l.vertex, list);
+      if (!l?.vertex || !l.data) continue;
+      const cur = this.logs.get(l.vertex);
+      const chunk = Buffer.from(l.data, 'base64');
+      let next = cur ? Buffer.concat([cur, chunk]) : chunk;
+      // a little over the tail is kept, so the cut can land on a character boundary later
+      if (next.length > 2 * STEP_LOG_TAIL_BYTES) next = next.subarray(next.length - STEP_LOG_TAIL_BYTES - 4);
+      this.logs.set(l.vertex, next);
+      if (this.vertexes.has(l.vertex)) this.dirty.add(l.vertex);
     }
     for (const w of s.warnings ?? []) {
       const short = b64(w.short);
       const detail = (w.detail ?? []).map(b64).join('\n');
       const rule = /^(\w+):/.exec(short)?.[1] ?? null;
       const r = w.range?.[0];
-      warnings.push({
-        platform,
+      const warning: PlatformWarning = {
+        platform: this.platform,
         rule,
         message: detail ? `${short}\n${detail}` : short,
         line: r?.start?.line ?? null,
         end_line: r?.end?.line ?? r?.start?.line ?? null,
-      });
+      };
+      // the same warning is reported once per vertex that saw it
+      const k = `${warning.rule}|${warning.line}|${warning.message}`;
+      if (this.warned.has(k)) continue;
+      this.warned.set(k, warning);
+      this.warningsChanged = true;
     }
   }
-  const steps = order.slice(0, BUILD_STEPS_MAX).map((digest): BuildStep => {
-    const v = vertexes.get(digest)!;
+
+  /** Every step so far, in the order BuildKit first named them (at most BUILD_STEPS_MAX). */
+  steps(): BuildStep[] {
+    return this.order.slice(0, BUILD_STEPS_MAX).map((d) => this.step(d));
+  }
+
+  /** The steps that changed since the last call (first named first); each is reported once per change. */
+  takeChanged(): BuildStep[] {
+    const allowed = new Set(this.order.slice(0, BUILD_STEPS_MAX));
+    const out = this.order.filter((d) => this.dirty.has(d) && allowed.has(d)).map((d) => this.step(d));
+    this.dirty.clear();
+    return out;
+  }
+
+  warnings(): PlatformWarning[] {
+    return [...this.warned.values()];
+  }
+
+  /** True once after new warnings arrived. */
+  takeWarningsChanged(): boolean {
+    const c = this.warningsChanged;
+    this.warningsChanged = false;
+    return c;
+  }
+
+  private step(digest: string): BuildStep {
+    const v = this.vertexes.get(digest)!;
     const name = v.name ?? digest;
     return {
-      platform,
+      platform: this.platform,
       digest,
       name,
       ...splitStepName(name),
@@ -166,19 +208,28 @@ export function parseRawJson(
       completed_at: v.completed ?? null,
       cached: v.cached === true,
       error: v.error || null,
-      log_tail: tailUtf8((logs.get(digest) ?? []).join(''), STEP_LOG_TAIL_BYTES),
+      log_tail: tailBytes(this.logs.get(digest), STEP_LOG_TAIL_BYTES),
       ...(v.inputs?.length ? { inputs: v.inputs.filter((d) => typeof d === 'string').slice(0, 64) } : {}),
     };
-  });
-  // the same warning is reported once per vertex that saw it
-  const seen = new Set<string>();
-  const unique = warnings.filter((w) => {
-    const k = `${w.rule}|${w.line}|${w.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-  return { steps, warnings: unique };
+  }
+}
+
+/** The last `max` bytes of a UTF-8 buffer as text, starting on a character boundary. */
+function tailBytes(buf: Buffer | undefined, max: number): string {
+  if (!buf) return '';
+  let start = Math.max(0, buf.length - max);
+  while (start < buf.length && (buf[start]! & 0xc0) === 0x80) start++;
+  return buf.subarray(start).toString('utf8');
+}
+
+/** The steps and build-check warnings of one platform from a whole rawjson text. */
+export function parseRawJson(
+  text: string,
+  platform: string,
+): { steps: BuildStep[]; warnings: PlatformWarning[] } {
+  const c = new StepCollector(platform);
+  for (const line of text.split('\n')) c.feed(line);
+  return { steps: c.steps(), warnings: c.warnings() };
 }
 
 /**
@@ -203,9 +254,8 @@ export async function captureSteps(
   }
   const via = bx.direct ?? bx;
   for (const node of nodes) {
-    const i = Number(/-(\d+)$/.exec(node)?.[1] ?? 0);
-    const platform = platforms[i] ?? platforms[0] ?? 'default';
-    const refs = await readdir(join(refsDir, node)).catch(() => [] as string[]);
+    const platform = platformOfNode(node, platforms);
+    const refs = (await readdir(join(refsDir, node)).catch(() => [] as string[])).filter(isRefName);
     for (const ref of refs) {
       const r = await capture(
         via.file,
@@ -222,9 +272,52 @@ export async function captureSteps(
       out.warnings!.push(...parsed.warnings);
     }
   }
-  out.steps = out.steps.slice(0, BUILD_STEPS_MAX);
+  out.steps = mergeSteps(out.steps).slice(0, BUILD_STEPS_MAX);
   return out;
 }
+
+/**
+ * One step per platform and vertex digest, where it first appeared: a vertex that several
+ * records share (a bake's targets with a common stage) is one step, ran if any record ran it.
+ */
+export function mergeSteps(steps: BuildStep[]): BuildStep[] {
+  const at = new Map<string, number>();
+  const out: BuildStep[] = [];
+  for (const s of steps) {
+    const k = `${s.platform}\u0000${s.digest}`;
+    const i = at.get(k);
+    if (i === undefined) {
+      at.set(k, out.length);
+      out.push(s);
+      continue;
+    }
+    const a = out[i]!;
+    out[i] = {
+      ...a,
+      started_at: a.started_at ?? s.started_at,
+      completed_at:
+        a.completed_at && s.completed_at
+          ? maxIso(a.completed_at, s.completed_at)
+          : (a.completed_at ?? s.completed_at),
+      cached: a.cached && s.cached,
+      error: a.error ?? s.error,
+      log_tail: s.log_tail.length > a.log_tail.length ? s.log_tail : a.log_tail,
+      ...(a.inputs || s.inputs ? { inputs: a.inputs ?? s.inputs } : {}),
+    };
+  }
+  return out;
+}
+
+const maxIso = (a: string, b: string): string => (Date.parse(b) > Date.parse(a) ? b : a);
+
+/** Node i of Hoist's buildx builder (named BUILDER-i) served platforms[i]. */
+export function platformOfNode(node: string, platforms: string[]): string {
+  const i = Number(/-(\d+)$/.exec(node)?.[1] ?? 0);
+  return platforms[i] ?? platforms[0] ?? 'default';
+}
+
+/** A ref file of buildx's local state; it writes each under a ".tmp-" name first, then renames it. */
+export const isRefName = (name: string): boolean => /^[a-z0-9]+$/i.test(name);
 
 /** The Dockerfile's path, SHA-256 and (unless HOIST_DOCKERFILE_CONTENTS=false) contents. */
 export async function dockerfileInfo(

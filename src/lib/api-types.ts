@@ -235,9 +235,15 @@ export const STEP_LOG_TAIL_BYTES = 8 * 1024;
 /** Most steps one build may report. */
 export const BUILD_STEPS_MAX = 2000;
 
-/** `POST /v1/builds/{id}/steps` (build token): replaces the steps of the platforms it names. */
+/**
+ * `POST /v1/builds/{id}/steps` (build token). The full set (at the build's end) replaces the steps
+ * of the platforms it names; a `partial` batch (while the build runs) adds or updates steps by
+ * platform and vertex digest, and is ignored once the full set has arrived.
+ */
 export interface PostStepsRequest {
   steps: BuildStep[];
+  /** A batch sent while the build runs: merged, never replacing (absent: the full set). */
+  partial?: boolean;
   warnings?: (StepWarning & { platform: string })[];
   dockerfile?: { path: string; sha256: string; contents?: string | null };
 }
@@ -263,6 +269,12 @@ export interface BuildInsights {
   critical_path?: Record<string, string[]>;
   /** Set when retention removed the steps and logs (the summary stays). */
   steps_pruned_at?: string | null;
+  /**
+   * True while only the batches sent during the build have arrived, not the full set of its end:
+   * the steps so far of a running build, or what a build the server ended had sent (absent from
+   * older servers).
+   */
+  steps_live?: boolean;
 }
 
 export interface CreateBuildResponse {

@@ -2,7 +2,13 @@
 // Dockerfile from the build token, phases at finish, the JSON API, and the dashboard's
 // sign-in, CSRF and Origin checks, CSP and escaping (no browser: see dashboard.e2e.test.ts).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { BuildInfo, CreateBuildResponse, PostStepsRequest } from '../../src/lib/api-types.js';
+import {
+  BUILD_STEPS_MAX,
+  type BuildInfo,
+  type BuildStep,
+  type CreateBuildResponse,
+  type PostStepsRequest,
+} from '../../src/lib/api-types.js';
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc-issuer.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -316,6 +322,91 @@ describe.each(['sqlite', 'postgres'] as const)('the JSON API on %s', (backend) =
     const id = await runBuild({ ...GH, run_url: 'javascript:alert(1)' }, steps(false));
     const r = await server.api<BuildInfo>('GET', `/v1/builds/${id}`);
     expect(r.body.insights!.context!.github!.run_url).toBeUndefined();
+  });
+
+  it('merges batches sent while a build runs with the full set of its end: one row per vertex digest', async () => {
+    const b = await createBuild({ ...GH, ref: 'refs/heads/live' });
+    const post = (req: PostStepsRequest) =>
+      server.api<{ steps: number }>('POST', `/v1/builds/${b.build_id}/steps`, req, b.build_token);
+    const get = async () => (await server.api<BuildInfo>('GET', `/v1/builds/${b.build_id}`)).body.insights!;
+    const full = steps(false);
+    const [a, one, two] = full.steps as [BuildStep, BuildStep, BuildStep];
+    const running = { ...two, completed_at: null, log_tail: 'tw' };
+
+    expect((await post({ partial: true, steps: [a, running] })).body).toEqual({ steps: 2 });
+    let ins = await get();
+    expect(ins.steps_live).toBe(true);
+    expect(ins.steps.map((s) => [s.digest, s.completed_at])).toEqual([
+      ['sha256:a', a.completed_at],
+      ['sha256:c', null],
+    ]);
+    // the running step again, finished, and a new one: still one row per digest, first seen first
+    await post({ partial: true, steps: [two, one], warnings: full.warnings });
+    // the same batch twice changes nothing; a batch without warnings keeps the ones sent
+    await post({ partial: true, steps: [two, one] });
+    ins = await get();
+    expect(ins.steps.map((s) => s.digest)).toEqual(['sha256:a', 'sha256:c', 'sha256:b']);
+    expect(ins.steps.find((s) => s.digest === 'sha256:c')).toMatchObject({
+      completed_at: two.completed_at,
+      log_tail: 'two\n',
+    });
+    expect(ins.warnings).toHaveLength(1);
+    expect(ins.steps_total).toBe(2);
+
+    // the full set of the end replaces them, in its own order
+    expect((await post(full)).body).toEqual({ steps: 3 });
+    ins = await get();
+    expect(ins.steps_live).toBe(false);
+    expect(ins.steps.map((s) => s.digest)).toEqual(['sha256:a', 'sha256:b', 'sha256:c']);
+    expect(ins.dockerfile?.sha256).toBe('ab'.repeat(32));
+    // a batch that arrives after it (it was in flight) is dropped
+    expect((await post({ partial: true, steps: [{ ...running, log_tail: 'stale' }] })).body).toEqual({
+      steps: 0,
+    });
+    expect((await get()).steps.find((s) => s.digest === 'sha256:c')!.log_tail).toBe('two\n');
+    await server.api('POST', `/v1/builds/${b.build_id}/finish`, { status: 'success' }, b.build_token);
+    // the build token died with the build: the CLI stops sending at the first refusal
+    expect((await post({ partial: true, steps: [a] })).status).toBe(401);
+  });
+
+  it('caps the steps of a build across batches', async () => {
+    const b = await createBuild({ ...GH, ref: 'refs/heads/many' });
+    const many = (from: number): BuildStep[] =>
+      Array.from({ length: 1500 }, (_, i) => ({ ...steps(false).steps[0]!, digest: `sha256:${from + i}` }));
+    for (const from of [0, 1000]) {
+      const r = await server.api(
+        'POST',
+        `/v1/builds/${b.build_id}/steps`,
+        { partial: true, steps: many(from) },
+        b.build_token,
+      );
+      expect(r.status).toBe(200);
+    }
+    const ins = (await server.api<BuildInfo>('GET', `/v1/builds/${b.build_id}`)).body.insights!;
+    // 2500 distinct digests sent, 500 of them twice
+    expect(ins.steps).toHaveLength(BUILD_STEPS_MAX);
+    expect(new Set(ins.steps.map((s) => s.digest)).size).toBe(BUILD_STEPS_MAX);
+    await server.api('POST', `/v1/builds/${b.build_id}/cancel`, {}, projectToken);
+  });
+
+  it('keeps the steps a build sent before the server canceled it, the unfinished one not completed', async () => {
+    const b = await createBuild({ ...GH, ref: 'refs/heads/canceled' });
+    const [a, , two] = steps(false).steps as [BuildStep, BuildStep, BuildStep];
+    const r = await server.api(
+      'POST',
+      `/v1/builds/${b.build_id}/steps`,
+      { partial: true, steps: [a, { ...two, completed_at: null }] },
+      b.build_token,
+    );
+    expect(r.status).toBe(200);
+    expect((await server.api('POST', `/v1/builds/${b.build_id}/cancel`, {}, projectToken)).status).toBe(200);
+    const after = (await server.api<BuildInfo>('GET', `/v1/builds/${b.build_id}`)).body;
+    expect(after.status).toBe('canceled');
+    expect(after.insights!.steps_live).toBe(true);
+    expect(after.insights!.steps.map((s) => [s.digest, s.completed_at])).toEqual([
+      ['sha256:a', a.completed_at],
+      ['sha256:c', null],
+    ]);
   });
 });
 

@@ -29,6 +29,7 @@ const stepsSchema = {
     additionalProperties: false,
     required: ['steps'],
     properties: {
+      partial: { type: 'boolean' },
       steps: {
         type: 'array',
         maxItems: 2000,

@@ -97,4 +97,10 @@ CREATE TABLE builder_cache_snapshots (
 CREATE INDEX builder_cache_snapshots_project ON builder_cache_snapshots(project_id, at);
 `,
   },
+  {
+    // Steps arrive in batches while a build runs and in full at its end: 'live' while only
+    // batches came, 'final' once the full set did (a batch that arrives later is dropped).
+    id: 'insights-003-steps-state',
+    sql: `ALTER TABLE build_insights ADD COLUMN steps_state TEXT;`,
+  },
 ];

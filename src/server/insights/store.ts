@@ -47,6 +47,7 @@ interface InsightsRow {
   steps_cached: number;
   saved_ms: number | null;
   steps_pruned_at: string | null;
+  steps_state: string | null;
 }
 
 interface StepRow {
@@ -179,7 +180,12 @@ export class InsightsStore {
     );
   }
 
-  /** Replaces the steps of the platforms `req` names; stores warnings and the Dockerfile. */
+  /**
+   * Stores steps, warnings and the Dockerfile. The full set (at the build's end) replaces the
+   * steps of the platforms it names; a partial batch (while the build runs) adds or updates steps
+   * by platform and vertex digest, and is dropped once the full set is there, whatever order they
+   * arrive in. Either way one vertex digest is one row per platform. Returns the steps taken.
+   */
   async saveSteps(buildId: string, projectId: string, req: PostStepsRequest): Promise<number> {
     if (req.steps.length > BUILD_STEPS_MAX) {
       throw badRequest('too_many_steps', `at most ${BUILD_STEPS_MAX} steps per build are accepted`);
@@ -191,56 +197,103 @@ export class InsightsStore {
         `dockerfile.contents is over ${DOCKERFILE_MAX_BYTES} bytes; send path and sha256 only`,
       );
     }
-    const platforms = [...new Set(req.steps.map((s) => s.platform))];
-    await this.db.transaction(async (tx) => {
+    const partial = req.partial === true;
+    return this.db.transaction(async (tx) => {
       await this.ensureRow(buildId, projectId, tx);
-      for (const p of platforms) {
-        await tx.run('DELETE FROM build_steps WHERE build_id = ? AND platform = ?', [buildId, p]);
-      }
-      let seq = 0;
-      for (const s of req.steps) {
-        await tx.run(
-          `INSERT INTO build_steps (build_id, platform, seq, digest, name, stage, instruction, started_at,
-             completed_at, cached, error, log_tail, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [
-            buildId,
-            s.platform.slice(0, 64),
-            seq++,
-            s.digest.slice(0, 128),
-            s.name.slice(0, 2048),
-            s.stage?.slice(0, 256) ?? null,
-            s.instruction?.slice(0, 2048) ?? null,
-            s.started_at,
-            s.completed_at,
-            s.cached ? 1 : 0,
-            s.error?.slice(0, 4096) ?? null,
-            Buffer.from(s.log_tail, 'utf8').subarray(-STEP_LOG_TAIL_BYTES).toString('utf8'),
-            s.inputs?.length ? JSON.stringify(s.inputs.slice(0, 64)) : null,
-          ],
+      // Writing the row first takes its lock (PostgreSQL), so a batch and the full set never
+      // interleave; a batch after the full set finds it 'final' and changes nothing.
+      const took = await tx.run(
+        partial
+          ? `UPDATE build_insights SET steps_state = 'live' WHERE build_id = ? AND (steps_state IS NULL OR steps_state = 'live')`
+          : `UPDATE build_insights SET steps_state = 'final' WHERE build_id = ?`,
+        [buildId],
+      );
+      if (took.changes === 0) return 0;
+      const key = (platform: string, digest: string): string =>
+        `${platform.slice(0, 64)}\u0000${digest.slice(0, 128)}`;
+      const rows = new Map<string, number>();
+      const next = new Map<string, number>();
+      // rows of the build, every platform, against BUILD_STEPS_MAX
+      let count = 0;
+      if (partial) {
+        for (const r of await tx.all<{ platform: string; digest: string; seq: number | string }>(
+          'SELECT platform, digest, seq FROM build_steps WHERE build_id = ?',
+          [buildId],
+        )) {
+          rows.set(key(r.platform, r.digest), Number(r.seq));
+          next.set(r.platform, Math.max(next.get(r.platform) ?? 0, Number(r.seq) + 1));
+        }
+        count = rows.size;
+      } else {
+        for (const p of new Set(req.steps.map((s) => s.platform.slice(0, 64)))) {
+          await tx.run('DELETE FROM build_steps WHERE build_id = ? AND platform = ?', [buildId, p]);
+        }
+        const left = await tx.get<{ n: number | string }>(
+          'SELECT COUNT(*) AS n FROM build_steps WHERE build_id = ?',
+          [buildId],
         );
+        count = Number(left?.n ?? 0);
+      }
+      let taken = 0;
+      for (const s of req.steps) {
+        const platform = s.platform.slice(0, 64);
+        const k = key(platform, s.digest);
+        const values = [
+          s.name.slice(0, 2048),
+          s.stage?.slice(0, 256) ?? null,
+          s.instruction?.slice(0, 2048) ?? null,
+          s.started_at,
+          s.completed_at,
+          s.cached ? 1 : 0,
+          s.error?.slice(0, 4096) ?? null,
+          Buffer.from(s.log_tail, 'utf8').subarray(-STEP_LOG_TAIL_BYTES).toString('utf8'),
+          s.inputs?.length ? JSON.stringify(s.inputs.slice(0, 64)) : null,
+        ];
+        const seq = rows.get(k);
+        if (seq !== undefined) {
+          await tx.run(
+            `UPDATE build_steps SET name = ?, stage = ?, instruction = ?, started_at = ?, completed_at = ?,
+               cached = ?, error = ?, log_tail = ?, inputs = ? WHERE build_id = ? AND platform = ? AND seq = ?`,
+            [...values, buildId, platform, seq],
+          );
+        } else {
+          if (count >= BUILD_STEPS_MAX) continue;
+          count++;
+          const n = next.get(platform) ?? 0;
+          next.set(platform, n + 1);
+          rows.set(k, n);
+          await tx.run(
+            `INSERT INTO build_steps (build_id, platform, seq, digest, name, stage, instruction, started_at,
+               completed_at, cached, error, log_tail, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            [buildId, platform, n, s.digest.slice(0, 128), ...values],
+          );
+        }
+        taken++;
       }
       const saved = await this.timeSaved(buildId, projectId, req.steps, tx);
       const counts = await tx.get<{ total: number | string; cached: number | string | null }>(
         `SELECT COUNT(*) AS total, SUM(cached) AS cached FROM build_steps WHERE build_id = ? AND instruction IS NOT NULL`,
         [buildId],
       );
+      // a batch carries the warnings seen so far, or none when they did not change
+      const warnings = partial && !req.warnings ? null : JSON.stringify((req.warnings ?? []).slice(0, 500));
       await tx.run(
-        `UPDATE build_insights SET steps_total = ?, steps_cached = ?, saved_ms = ?, warnings = ?,
+        `UPDATE build_insights SET steps_total = ?, steps_cached = ?, saved_ms = ?, warnings = COALESCE(?, warnings),
            dockerfile_path = COALESCE(?, dockerfile_path), dockerfile_sha256 = COALESCE(?, dockerfile_sha256),
            dockerfile = COALESCE(?, dockerfile) WHERE build_id = ?`,
         [
           Number(counts?.total ?? 0),
           Number(counts?.cached ?? 0),
           saved,
-          JSON.stringify((req.warnings ?? []).slice(0, 500)),
+          warnings,
           df?.path?.slice(0, 1024) ?? null,
           df?.sha256?.slice(0, 64) ?? null,
           df?.contents ?? null,
           buildId,
         ],
       );
+      return taken;
     });
-    return req.steps.length;
   }
 
   /**
@@ -392,6 +445,7 @@ export class InsightsStore {
         ]),
       ),
       steps_pruned_at: row?.steps_pruned_at ?? null,
+      steps_live: row?.steps_state === 'live',
     };
   }
 

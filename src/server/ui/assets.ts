@@ -1,7 +1,11 @@
 // The dashboard's only script and stylesheet, served from the server bundle (no CDN, no
 // build step): the CSP allows scripts and styles from 'self' and nothing inline.
 
-/** Live updates: the builds list re-fetches its rows on each server-sent event; a running build's page reloads. */
+/**
+ * Live updates: the builds list re-fetches its rows on each server-sent event; a running build's
+ * page re-fetches itself and swaps its main part (the steps so far arrive in batches while the
+ * build runs), at most every 300 ms, until the build has ended.
+ */
 export const APP_JS = `'use strict';
 (function () {
   var rows = document.getElementById('builds-rows');
@@ -17,13 +21,33 @@ export const APP_JS = `'use strict';
       }).catch(function () {});
     }, 200);
   }
+  function refreshBuild() {
+    if (timer) return;
+    timer = setTimeout(function () {
+      timer = null;
+      fetch(location.pathname, { credentials: 'same-origin' }).then(function (r) {
+        if (r.ok) return r.text().then(function (t) {
+          var doc = new DOMParser().parseFromString(t, 'text/html');
+          var main = doc.querySelector('main');
+          if (!main) return;
+          document.querySelector('main').replaceWith(document.adoptNode(main));
+          live = doc.body.getAttribute('data-live');
+          if (live) document.body.setAttribute('data-live', live);
+          else document.body.removeAttribute('data-live');
+        });
+      }).catch(function () {});
+    }, 300);
+  }
   var es = new EventSource('/ui/events');
   es.addEventListener('build', function (e) {
     if (rows) refreshRows();
-    else if (live && e.data === live) setTimeout(function () { location.reload(); }, 300);
+    else if (live && e.data === live) refreshBuild();
   });
-  // changes made through another replica, or by the server's own sweep
-  setInterval(function () { if (rows) refreshRows(); }, 15000);
+  // changes made through another replica, or by the server's own sweep (an expired build)
+  setInterval(function () {
+    if (rows) refreshRows();
+    else if (live) refreshBuild();
+  }, 15000);
 })();
 `;
 
@@ -45,7 +69,8 @@ input,select,button{font:inherit;padding:.3rem .5rem}.login{display:flex;flex-di
 .legend{list-style:none;padding:0;display:flex;gap:1rem;font-size:.85rem}.sw{display:inline-block;width:.7rem;height:.7rem;margin-right:.3rem}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}.card{border:1px solid var(--line);border-radius:8px;padding:.6rem .9rem}
 .kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}.kv dt{color:var(--muted)}.kv dd{margin:0;word-break:break-all}
-.waterfall rect.cached{fill:var(--cached)}.waterfall rect.run{fill:var(--run)}.waterfall rect.err{fill:var(--bad)}
+.waterfall rect.cached{fill:var(--cached)}.waterfall rect.running{fill:var(--run);opacity:.55}.waterfall rect.open{fill:#fee4e2;stroke:var(--bad);stroke-dasharray:3 2}
+.badge.notdone{background:#fee4e2;color:#912018}.waterfall rect.run{fill:var(--run)}.waterfall rect.err{fill:var(--bad)}
 .waterfall tr.break td{background:#fffaeb}.waterfall tr.failed td{background:#fef3f2}.stepname{word-break:break-all;max-width:36rem}
 .log{max-height:24rem;overflow:auto;background:#101828;color:#f2f4f7;padding:.6rem;white-space:pre-wrap;word-break:break-all}
 .dockerfile{font-size:.9rem;background:#f9fafb;border:1px solid var(--line);padding:.5rem .5rem .5rem 3rem}.dockerfile li{white-space:pre-wrap}

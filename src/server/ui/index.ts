@@ -195,7 +195,12 @@ export function registerUi(
         const ins = await insights.store.get(id);
         return page(
           reply,
-          buildPage({ ...info, insights: ins }, project?.name ?? row.project_id, request.uiSession!.csrf),
+          buildPage(
+            { ...info, insights: ins },
+            project?.name ?? row.project_id,
+            request.uiSession!.csrf,
+            deps.clock.now(),
+          ),
         );
       });
 

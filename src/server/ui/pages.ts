@@ -237,16 +237,28 @@ export function dockerfileView(contents: string, warnings: StepWarning[]): Html 
   </ol>`;
 }
 
+/**
+ * How steps that started and have not completed are drawn: up to `until` (now, or when the build
+ * ended), marked running while the build runs and "not completed" once it ended.
+ */
+export interface OpenSteps {
+  until: string;
+  running: boolean;
+}
+
 /** One platform's steps as a waterfall: a bar per step on a shared time axis. */
 export function waterfall(
   unsorted: BuildStep[],
   breakDigest: string | null,
   critical: Set<string> = new Set(),
   width = 420,
+  open: OpenSteps | null = null,
 ): Html {
   const at = (s: BuildStep): number => (s.started_at ? Date.parse(s.started_at) : Number.MAX_SAFE_INTEGER);
   const steps = [...unsorted].sort((a, b) => at(a) - at(b));
-  const times = steps.flatMap((s) => [s.started_at, s.completed_at]).filter((t): t is string => !!t);
+  const isOpen = (s: BuildStep): boolean => open !== null && !!s.started_at && !s.completed_at && !s.error;
+  const endOf = (s: BuildStep): string | null => (isOpen(s) ? open!.until : s.completed_at);
+  const times = steps.flatMap((s) => [s.started_at, endOf(s)]).filter((t): t is string => !!t);
   const t0 = Math.min(...times.map(Date.parse));
   const t1 = Math.max(...times.map(Date.parse));
   const span = Math.max(1, t1 - t0);
@@ -262,14 +274,32 @@ export function waterfall(
     <tbody>
       ${steps.map((s) => {
         const start = s.started_at ? Date.parse(s.started_at) : null;
-        const end = s.completed_at ? Date.parse(s.completed_at) : start;
+        const endAt = endOf(s);
+        const end = endAt ? Math.max(Date.parse(endAt), start ?? 0) : start;
         const x = start === null ? 0 : ((start - t0) / span) * width;
         const w = start === null || end === null ? 0 : Math.max(2, ((end - start) / span) * width);
-        const cls = s.error ? 'err' : s.cached ? 'cached' : 'run';
+        const unfinished = isOpen(s);
+        const cls = s.error
+          ? 'err'
+          : unfinished
+            ? open!.running
+              ? 'running'
+              : 'open'
+            : s.cached
+              ? 'cached'
+              : 'run';
         const isBreak = s.digest === breakDigest;
         const crit = critical.has(s.digest);
+        const state = unfinished
+          ? open!.running
+            ? 'running'
+            : 'not-completed'
+          : s.completed_at
+            ? 'done'
+            : 'waiting';
         return html`<tr
-            class="step${isBreak ? ' break' : ''}${s.error ? ' failed' : ''}${crit ? ' critical' : ''}"
+            class="step${isBreak ? ' break' : ''}${s.error ? ' failed' : ''}${crit ? ' critical' : ''}${unfinished ? ` ${state}` : ''}"
+            data-state="${state}"
           >
             <td class="stepname">
               ${s.name}${isBreak ? html` <span class="badge break" title="the first step that was not cached">cache broke here</span>` : ''}
@@ -285,9 +315,9 @@ export function waterfall(
                 ></rect>
               </svg>
             </td>
-            <td class="num">${formatDuration(ms(s.started_at, s.completed_at))}</td>
+            <td class="num">${formatDuration(ms(s.started_at, unfinished ? null : s.completed_at))}</td>
             <td>
-              ${s.cached ? html`<span class="badge cached">cached</span>` : ''}${s.error ? html`<span class="badge st-failed">error</span>` : ''}${crit ? html`<span class="badge crit" title="on the critical path: the chain of steps that set the build's length">critical</span>` : ''}
+              ${unfinished ? (open!.running ? html`<span class="badge st-running">running</span>` : html`<span class="badge notdone" title="the build ended before this step completed">not completed</span>`) : ''}${s.cached ? html`<span class="badge cached">cached</span>` : ''}${s.error ? html`<span class="badge st-failed">error</span>` : ''}${crit ? html`<span class="badge crit" title="on the critical path: the chain of steps that set the build's length">critical</span>` : ''}
             </td>
           </tr>
           ${
@@ -315,6 +345,7 @@ export function buildPage(
   b: BuildInfo & { insights: BuildInsights },
   projectName: string,
   csrf: string,
+  now: Date = new Date(),
 ): string {
   const ins = b.insights;
   const g = ins.context?.github ?? {};
@@ -326,6 +357,10 @@ export function buildPage(
     : undefined;
   const failed = ins.steps.filter((s) => s.error);
   const live = b.status === 'queued' || b.status === 'running' ? b.id : undefined;
+  // a step that started and never completed: running now, or cut off by the build's end
+  const open: OpenSteps = live
+    ? { until: now.toISOString(), running: true }
+    : { until: b.finished_at ?? now.toISOString(), running: false };
   return layout(
     `Build ${b.id}`,
     html`<h1>Build <span class="mono">${b.id}</span> ${statusBadge(b.status)}</h1>
@@ -436,6 +471,18 @@ export function buildPage(
         }
         ${failed.length ? html`<p class="error">Failed at <strong>${failed[0]!.name}</strong>.</p>` : ''}
         ${
+          ins.steps_live && ins.steps.length
+            ? live
+              ? html`<p class="muted livesteps">
+                  Steps so far, sent while the build runs; this page follows them.
+                </p>`
+              : html`<p class="muted livesteps">
+                  The build ended before it sent its full set of steps: these are the ones it sent while it
+                  ran.
+                </p>`
+            : ''
+        }
+        ${
           platforms.length
             ? platforms.map(
                 (p) =>
@@ -444,6 +491,8 @@ export function buildPage(
                       ins.steps.filter((s) => s.platform === p),
                       breakStep && breakStep.platform === p ? breakStep.digest : null,
                       new Set(ins.critical_path?.[p] ?? []),
+                      420,
+                      open,
                     )}`,
               )
             : html`<p class="muted">No steps recorded${live ? ' yet' : ''}.</p>`
