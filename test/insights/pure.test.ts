@@ -267,4 +267,31 @@ describe('renderStepSummary', () => {
     expect(text).not.toContain('\x1b');
     expect(text).toContain('warning: line 3: X: bad\n');
   });
+
+  it.each([
+    ['running', 'RUNNING', 'steps: cached 0 of 1 (so far: the build is running)'],
+    ['canceled', 'NOT DONE', 'steps: cached 0 of 1 (only those sent while it ran)'],
+  ] as const)('a %s build with only its live steps: %s', (status, mark, head) => {
+    const open = { ...step('[1/1] RUN slow', 0, false), completed_at: null };
+    const text = renderStepSummary({
+      ...base,
+      status,
+      insights: {
+        context: null,
+        created_by: null,
+        trust: null,
+        phases: null,
+        dockerfile: null,
+        steps: [open],
+        warnings: [],
+        steps_total: 1,
+        steps_cached: 0,
+        cache_break: null,
+        steps_live: true,
+      },
+    });
+    expect(text).toContain(head);
+    expect(text).toMatch(new RegExp(`linux/amd64 +${mark} +- +\\[1/1\\] RUN slow`));
+    expect(text).toContain('cache: no step missed it so far');
+  });
 });

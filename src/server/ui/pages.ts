@@ -466,7 +466,9 @@ export function buildPage(
                 }.
               </p>`
             : ins.steps.length
-              ? html`<p class="cachebreak">Every step was cached.</p>`
+              ? html`<p class="cachebreak">
+                  ${ins.steps_live ? 'No step has missed the cache so far.' : 'Every step was cached.'}
+                </p>`
               : ''
         }
         ${failed.length ? html`<p class="error">Failed at <strong>${failed[0]!.name}</strong>.</p>` : ''}
