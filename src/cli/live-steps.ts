@@ -131,6 +131,7 @@ export function startLiveSteps(o: {
   const follow = (f: Follower): void => {
     f.tries++;
     let got = false;
+    let said = '';
     let child: ChildProcess;
     try {
       child = spawn(
@@ -148,7 +149,10 @@ export function startLiveSteps(o: {
         const lines = (rest + d).split('\n');
         rest = lines.pop()!;
         for (const line of lines) {
-          if (!line.startsWith('{')) continue;
+          if (!line.startsWith('{')) {
+            if (said.length < 1024) said += `${line}\n`;
+            continue;
+          }
           got = true;
           f.collector.feed(line);
         }
@@ -162,8 +166,9 @@ export function startLiveSteps(o: {
     child.on('close', (code) => {
       f.child = undefined;
       if (stopped) return;
-      // "no record found": the solve has not reached buildkitd yet
-      if (code !== 0 && !got && f.tries < FOLLOW_TRIES) {
+      // "no record found": the solve has not reached buildkitd yet. Anything else (a buildx
+      // without `history logs`, a refused connection) would say the same again.
+      if (code !== 0 && !got && /no record found/i.test(said) && f.tries < FOLLOW_TRIES) {
         later(300, () => follow(f));
         return;
       }
