@@ -3,6 +3,7 @@
 // the snapshot objects. No I/O: kubernetes.ts sends what these return, and the tests read them.
 import { createHash } from 'node:crypto';
 import type {
+  V1Container,
   V1ObjectMeta,
   V1OwnerReference,
   V1PersistentVolumeClaim,
@@ -12,6 +13,13 @@ import type {
   V1TypedObjectReference,
 } from '@kubernetes/client-node';
 import { cpuMillis, isQuantity, quantityBytes } from './kubernetes-quantity.js';
+import {
+  RUN_NETWORK_DIR,
+  defaultRunNetwork,
+  initContainerEnv,
+  initContainerScript,
+  type RunNetworkSettings,
+} from './kubernetes-network.js';
 import type { BuilderRole } from './provider.js';
 
 /** Label and annotation keys. Every object Hoist creates carries MANAGED_BY and INSTANCE. */
@@ -76,6 +84,12 @@ export interface KubernetesSettings {
   cloneMode: KubernetesCloneMode;
   /** VolumeSnapshotClass for csi-snapshot; undefined = the driver's default class. */
   snapshotClass?: string;
+  /** Where RUN steps run (kubernetes-network.ts); undefined = isolated (privileged) or pod (rootless). */
+  runNetwork?: RunNetworkSettings;
+}
+
+export function runNetworkOf(s: KubernetesSettings): RunNetworkSettings {
+  return s.runNetwork ?? defaultRunNetwork(s.security);
 }
 
 export interface BuilderIdentity {
@@ -305,7 +319,11 @@ function securityContext(s: KubernetesSettings) {
 }
 
 /** The buildkitd command line inside the pod. */
-export function buildkitdArgs(platform: string, security: KubernetesSecurity): string[] {
+export function buildkitdArgs(
+  platform: string,
+  security: KubernetesSecurity,
+  runNetwork: RunNetworkSettings['mode'] = 'pod',
+): string[] {
   return [
     '--root',
     BUILDKIT_ROOT,
@@ -319,9 +337,10 @@ export function buildkitdArgs(platform: string, security: KubernetesSecurity): s
     `${CERTS_DIR}/${SECRET_KEYS.key}`,
     '--config',
     `${CERTS_DIR}/${SECRET_KEYS.config}`,
-    // RUN steps share the pod's network namespace: the pod is the isolation boundary here.
+    // isolated: each RUN step in its own namespace on the pod's bridge, behind the init
+    // container's firewall; pod: RUN steps share the pod's namespace.
     '--oci-worker-net',
-    'host',
+    runNetwork === 'isolated' ? 'cni' : 'host',
     '--oci-worker-platform',
     platform,
     ...(security === 'rootless' ? ['--oci-worker-no-process-sandbox'] : []),
@@ -336,11 +355,30 @@ export function podSpecHash(s: KubernetesSettings, b: BuilderIdentity, config: s
       s.resources,
       s.security,
       s.nodeSelector,
-      buildkitdArgs(b.platform, s.security),
+      buildkitdArgs(b.platform, s.security, runNetworkOf(s).mode),
       config,
+      runNetworkInit(s) ?? null,
     ]),
     16,
   );
+}
+
+/** The init container that sets up the RUN steps' bridge network in the pod; none in `pod` mode. */
+function runNetworkInit(s: KubernetesSettings): V1Container | undefined {
+  const net = runNetworkOf(s);
+  if (net.mode !== 'isolated') return undefined;
+  return {
+    name: 'hoist-net',
+    image: s.image,
+    imagePullPolicy: s.imagePullPolicy,
+    command: ['sh', '-c', initContainerScript()],
+    env: initContainerEnv(net),
+    // iptables and sysctls of the pod's network namespace; the pod is privileged anyway.
+    securityContext: { privileged: true },
+    // Its reason for failing (no iptables in the image, ...) reaches the provider's error.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    volumeMounts: [{ name: 'run-net', mountPath: RUN_NETWORK_DIR }],
+  };
 }
 
 export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: string): V1Pod {
@@ -348,6 +386,7 @@ export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: st
   const m = meta(n.pod, s, b);
   m.annotations![ANNOTATIONS.specHash] = podSpecHash(s, b, config);
   const resources: V1ResourceRequirements = { requests: s.resources.requests, limits: s.resources.limits };
+  const init = runNetworkInit(s);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -365,6 +404,7 @@ export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: st
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': nodeArch(b.platform),
       },
+      ...(init ? { initContainers: [{ ...init, resources }] } : {}),
       containers: [
         {
           name: 'buildkitd',
@@ -372,13 +412,14 @@ export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: st
           imagePullPolicy: s.imagePullPolicy,
           // Rootless BuildKit runs under rootlesskit, which the image must ship.
           command: s.security === 'rootless' ? ['rootlesskit', 'buildkitd'] : ['buildkitd'],
-          args: buildkitdArgs(b.platform, s.security),
+          args: buildkitdArgs(b.platform, s.security, runNetworkOf(s).mode),
           ports: [{ name: 'buildkitd', containerPort: BUILDKITD_PORT, protocol: 'TCP' }],
           securityContext: securityContext(s),
           resources,
           volumeMounts: [
             { name: 'root', mountPath: BUILDKIT_ROOT },
             { name: 'tls', mountPath: CERTS_DIR, readOnly: true },
+            ...(init ? [{ name: 'run-net', mountPath: RUN_NETWORK_DIR, readOnly: true }] : []),
           ],
         },
       ],
@@ -396,6 +437,7 @@ export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: st
             })),
           },
         },
+        ...(init ? [{ name: 'run-net', emptyDir: {} }] : []),
       ],
     },
   };

@@ -50,6 +50,7 @@ import {
   ownedSelector,
   ownerReferenceTo,
   podSpecHash,
+  runNetworkOf,
   secretContents,
   snapshotObjectName,
   snapshotPvc,
@@ -67,6 +68,7 @@ import {
   type BuildkitdProviderOptions,
   type ProviderLogger,
 } from './provider-options.js';
+import { POD_MODE_WARNING, podCniPaths } from './kubernetes-network.js';
 import {
   ProvisionError,
   type BuilderHealth,
@@ -209,10 +211,12 @@ export class KubernetesProvider implements Provider {
         storage_class: settings.storageClass ?? '(cluster default)',
         clone_mode: settings.cloneMode,
         security: settings.security,
+        run_network: runNetworkOf(settings).mode,
         gateway: p.gateway.endpoint,
       },
       'kubernetes provider ready',
     );
+    if (runNetworkOf(settings).mode === 'pod') p.log.warn({ run_network: 'pod' }, POD_MODE_WARNING);
     return p;
   }
 
@@ -325,7 +329,7 @@ export class KubernetesProvider implements Provider {
         spec.maxUsedSpaceBytes ?? this.opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED_SPACE_BYTES,
       insecureRegistries: this.opts.insecureRegistries ?? [],
       dns: this.opts.dns,
-      cni: null,
+      cni: podCniPaths(runNetworkOf(this.s)),
     });
   }
 

@@ -63,11 +63,11 @@ export interface Ipv4Pool {
   size: number;
 }
 
-function ipToInt(ip: string): number {
+export function ipToInt(ip: string): number {
   return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 }
 
-function intToIp(n: number): string {
+export function intToIp(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
 
@@ -148,8 +148,8 @@ export function parseNetworkName(name: string): { sid: string; index: number } |
 
 /** The conflist buildkitd's CNI provider loads: a bridge with host-local IPAM; no plugin-made iptables. */
 export function renderCniConfig(opts: {
-  names: NetworkNames;
-  subnet: BuilderSubnet;
+  names: Pick<NetworkNames, 'network' | 'bridge'>;
+  subnet: Pick<BuilderSubnet, 'cidr' | 'gateway'> & Partial<BuilderSubnet>;
   ipamDir: string;
 }): string {
   return (
@@ -183,24 +183,38 @@ export function renderCniConfig(opts: {
 /** One iptables invocation, without the binary and the lock wait. */
 export type IptablesArgs = string[];
 
+/** A destination RUN steps may reach although a denied range holds it. */
+export interface AllowedDestination {
+  /** An IPv4 CIDR, e.g. 10.96.0.10/32. */
+  cidr: string;
+  /** Only this protocol and port (DNS: udp and tcp 53); both absent = any. */
+  proto?: 'tcp' | 'udp';
+  port?: number;
+}
+
 /**
- * The chains and jumps isolating one builder network, in the order to apply them: chains
+ * The chains and jumps that isolate RUN steps on `bridge`, in the order to apply them: chains
  * are filled before the jumps that lead to them are inserted at the top of the built-in
  * chains. Interfaces, not only source addresses, select the traffic: a RUN step holds
- * CAP_NET_RAW and can forge any source address.
+ * CAP_NET_RAW and can forge any source address. Shared by the local provider (a bridge per
+ * builder on the host) and the kubernetes provider (a bridge inside each builder pod).
  */
-export function firewallRules(opts: {
-  names: NetworkNames;
-  subnet: BuilderSubnet;
-  poolCidr: string;
+export function isolationRules(opts: {
+  names: Pick<NetworkNames, 'bridge' | 'inChain' | 'fwdChain' | 'natChain'>;
+  /** The bridge's subnet: the only source addresses RUN steps may use. */
+  subnetCidr: string;
+  /** Destinations dropped, after `allow`. */
+  deny: string[];
+  allow?: AllowedDestination[];
 }): IptablesArgs[] {
   const { bridge, inChain, fwdChain, natChain } = opts.names;
+  const from = ['-t', 'filter', '-A', fwdChain, '-i', bridge];
   return [
     ['-t', 'filter', '-N', inChain],
-    // Every address of this host: the gateway, each interface, anything routed locally.
+    // Every address of this host (or pod): the gateway, each interface, anything routed locally.
     ['-t', 'filter', '-A', inChain, '-j', 'DROP'],
     ['-t', 'filter', '-N', fwdChain],
-    // Into the builder network: replies only; nobody (another builder included) opens connections.
+    // Into the RUN steps' network: replies only; nobody (another builder included) opens connections.
     [
       '-t',
       'filter',
@@ -216,19 +230,43 @@ export function firewallRules(opts: {
       'ACCEPT',
     ],
     ['-t', 'filter', '-A', fwdChain, '-o', bridge, '-j', 'DROP'],
-    // Out of it: only its own addresses, never link-local (cloud metadata) or any builder subnet.
-    ['-t', 'filter', '-A', fwdChain, '-i', bridge, '!', '-s', opts.subnet.cidr, '-j', 'DROP'],
-    ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-d', LINK_LOCAL, '-j', 'DROP'],
-    ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-d', opts.poolCidr, '-j', 'DROP'],
+    // Out of it: only its own addresses; then what is allowed; never what is denied.
+    ['-t', 'filter', '-A', fwdChain, '-i', bridge, '!', '-s', opts.subnetCidr, '-j', 'DROP'],
+    ...(opts.allow ?? []).map((a) => [
+      ...from,
+      '-d',
+      a.cidr,
+      ...(a.proto ? ['-p', a.proto, '-m', a.proto] : []),
+      ...(a.proto && a.port !== undefined ? ['--dport', String(a.port)] : []),
+      '-j',
+      'ACCEPT',
+    ]),
+    ...opts.deny.map((cidr) => [...from, '-d', cidr, '-j', 'DROP']),
     // Accepted here, so a FORWARD policy of DROP (Docker sets one) does not cut builds off.
-    ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-j', 'ACCEPT'],
+    [...from, '-j', 'ACCEPT'],
     ['-t', 'nat', '-N', natChain],
     ['-t', 'nat', '-A', natChain, '!', '-o', bridge, '-j', 'MASQUERADE'],
     ['-t', 'filter', '-I', 'INPUT', '1', '-i', bridge, '-j', inChain],
     ['-t', 'filter', '-I', 'FORWARD', '1', '-o', bridge, '-j', fwdChain],
     ['-t', 'filter', '-I', 'FORWARD', '1', '-i', bridge, '-j', fwdChain],
-    ['-t', 'nat', '-I', 'POSTROUTING', '1', '-s', opts.subnet.cidr, '-j', natChain],
+    ['-t', 'nat', '-I', 'POSTROUTING', '1', '-s', opts.subnetCidr, '-j', natChain],
   ];
+}
+
+/**
+ * A local builder network's rules: RUN steps never reach link-local addresses (cloud
+ * metadata) or any builder subnet of the pool; the rest of the world through NAT.
+ */
+export function firewallRules(opts: {
+  names: NetworkNames;
+  subnet: BuilderSubnet;
+  poolCidr: string;
+}): IptablesArgs[] {
+  return isolationRules({
+    names: opts.names,
+    subnetCidr: opts.subnet.cidr,
+    deny: [LINK_LOCAL, opts.poolCidr],
+  });
 }
 
 /**

@@ -31,6 +31,12 @@ describe('--provider kubernetes', () => {
       snapshotClass: undefined,
       platforms: [nativePlatform()],
       readyTimeoutMs: 180_000,
+      runNetwork: {
+        mode: 'isolated',
+        subnet: '10.213.0.0/24',
+        allow: [],
+        deny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'],
+      },
     });
   });
   it('takes every setting', () => {
@@ -66,7 +72,33 @@ describe('--provider kubernetes', () => {
       snapshotClass: 'rbd-snap',
       platforms: ['linux/amd64', 'linux/arm64'],
       readyTimeoutMs: 300_000,
+      // Rootless BuildKit cannot set up the pod's bridge: RUN steps share the pod's network.
+      runNetwork: { mode: 'pod' },
     });
+  });
+  it.each([
+    [{}, { mode: 'isolated', allow: [], subnet: '10.213.0.0/24' }],
+    [{ 'kubernetes-run-network': 'pod' }, { mode: 'pod' }],
+    [
+      { 'kubernetes-run-allow': '10.0.5.0/24, 192.168.1.7,10.0.5.0/24' },
+      { mode: 'isolated', allow: ['10.0.5.0/24', '192.168.1.7/32'] },
+    ],
+    [
+      { 'kubernetes-run-deny': '203.0.113.0/24,10.0.0.0/8' },
+      {
+        deny: [
+          '10.0.0.0/8',
+          '172.16.0.0/12',
+          '192.168.0.0/16',
+          '100.64.0.0/10',
+          '169.254.0.0/16',
+          '203.0.113.0/24',
+        ],
+      },
+    ],
+    [{ 'kubernetes-run-subnet': '172.30.9.0/26' }, { subnet: '172.30.9.0/26' }],
+  ])('%#: run network from %j', (extra, want) => {
+    expect(k8s(extra).kubernetes!.runNetwork).toMatchObject(want);
   });
   it.each([
     [{ provider: 'docker' }, /--provider \(HOIST_PROVIDER\) must be "local" or "kubernetes"/],
@@ -90,6 +122,27 @@ describe('--provider kubernetes', () => {
     ],
     [{ provider: 'kubernetes', 'kubernetes-platforms': 'windows/amd64' }, /not supported/],
     [{ provider: 'kubernetes', 'kubernetes-ready-timeout': '1s' }, /at least 5s/],
+    [{ provider: 'kubernetes', 'kubernetes-run-network': 'host' }, /"isolated" or "pod", got "host"/],
+    [
+      { provider: 'kubernetes', 'kubernetes-security': 'rootless', 'kubernetes-run-network': 'isolated' },
+      /isolated needs privileged builder pods.*--kubernetes-run-network pod/,
+    ],
+    [
+      { provider: 'kubernetes', 'kubernetes-run-network': 'pod', 'kubernetes-run-allow': '10.0.0.1' },
+      /--kubernetes-run-allow \(HOIST_KUBERNETES_RUN_ALLOW\) only applies with --kubernetes-run-network isolated/,
+    ],
+    [
+      { provider: 'kubernetes', 'kubernetes-run-allow': '10.0.5.1/24' },
+      /takes IPv4 CIDRs separated by commas: "10.0.5.1\/24" is not a network address; did you mean 10.0.5.0\/24\?/,
+    ],
+    [
+      { provider: 'kubernetes', 'kubernetes-run-deny': 'fd00::/8' },
+      /"fd00::\/8" is not an IPv4 address or CIDR/,
+    ],
+    [{ provider: 'kubernetes', 'kubernetes-run-allow': '10.0.0.300' }, /not an IPv4 address or CIDR/],
+    [{ provider: 'kubernetes', 'kubernetes-run-subnet': '10.0.0.0/8' }, /prefix between \/16 and \/28/],
+    [{ provider: 'kubernetes', 'kubernetes-run-subnet': '8.8.8.0/24' }, /must be a private range/],
+    [{ 'kubernetes-run-network': 'isolated' }, /only apply with --provider kubernetes/],
   ])('%#: refuses %j', (opts, msg) => {
     expect(() => loadBuildsConfig(opts)).toThrow(ConfigurationError);
     expect(() => loadBuildsConfig(opts)).toThrow(msg);

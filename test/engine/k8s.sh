@@ -224,12 +224,20 @@ EOC
   wait_for 30 http_ok "http://$addr/v2/" || die "registry did not start; see $logfile"
 }
 
+# Bump when the builder image's contents change: a machine with the old cache then rebuilds it.
+# r2: the CNI plugins and iptables, for RUN steps isolated inside the builder pod.
+IMAGES_REV=r2
+# Debian packages the builder image adds: iptables with its libraries (the pod's firewall) and
+# netbase (/etc/protocols, which iptables reads to resolve "-p tcp").
+IMAGE_DEBS=(iptables libip4tc2 libip6tc2 libxtables12 libmnl0 libnetfilter-conntrack3 libnfnetlink0 libnftnl11 netbase)
+
 install_images() {
-  if [ -f "$IMAGES/.done-$BUILDKIT_VERSION" ]; then
+  if [ -f "$IMAGES/.done-$BUILDKIT_VERSION-$IMAGES_REV" ]; then
     log "pause, builder and base images cached in $IMAGES/registry"
     return
   fi
   [ -x "$ENGINE_BIN/buildkitd" ] && [ -f "$BASE_TAR" ] || die "the engine is not installed; run: bash test/engine/engine.sh install"
+  [ -f "$DEBS/.done" ] || die "the CNI plugins are not extracted yet; run: bash test/engine/k8s.sh install debs"
   command -v gcc >/dev/null || die "gcc is missing (apt-get install gcc libc6-dev); it compiles the pause image"
   local kdir
   kdir=$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
@@ -238,7 +246,7 @@ install_images() {
   make_tmp work images
   port=$(free_port)
   rm -rf "$IMAGES"
-  mkdir -p "$IMAGES/registry" "$work/pause" "$work/builder" "$work/base" "$work/bk"
+  mkdir -p "$IMAGES/registry" "$work/pause" "$work/builder/extra/opt/cni/bin" "$work/base" "$work/bk" "$work/debs" "$work/check"
   log "building the pause, builder and base images"
   gcc -Os -static -o "$work/pause/pause" "$kdir/build/pause/linux/pause.c" -DVERSION=k8s-$K8S_VERSION || die "gcc -static pause.c failed"
   strip "$work/pause/pause"
@@ -246,8 +254,33 @@ install_images() {
   ln "$BASE_TAR" "$work/builder/rootfs.tar" 2>/dev/null || cp "$BASE_TAR" "$work/builder/rootfs.tar"
   ln "$BASE_TAR" "$work/base/rootfs.tar" 2>/dev/null || cp "$BASE_TAR" "$work/base/rootfs.tar"
   cp "$ENGINE_BIN/buildkitd" "$ENGINE_BIN/buildctl" "$DEBS/usr/sbin/runc" "$work/builder/"
+  # RUN steps on an in-pod bridge (--kubernetes-run-network isolated): the CNI plugins where
+  # buildkit looks by default, and iptables for the pod's own firewall.
+  cp "$DEBS/usr/lib/cni/bridge" "$DEBS/usr/lib/cni/host-local" "$DEBS/usr/lib/cni/loopback" "$work/builder/extra/opt/cni/bin/"
+  log "apt-get download ${IMAGE_DEBS[*]}"
+  if ! (cd "$work/debs" && apt-get download -qq "${IMAGE_DEBS[@]}" >/dev/null 2>&1); then
+    apt-get update -qq
+    (cd "$work/debs" && apt-get download -qq "${IMAGE_DEBS[@]}" >/dev/null) || die "apt-get download ${IMAGE_DEBS[*]} failed"
+  fi
+  local deb
+  for deb in "$work/debs"/*.deb; do dpkg-deb -x "$deb" "$work/builder/extra"; done
+  # dpkg-deb -x runs no maintainer script, so update-alternatives never made these: the nft
+  # backend, as Debian's default.
+  local t
+  for t in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do
+    ln -sf xtables-nft-multi "$work/builder/extra/usr/sbin/$t"
+  done
+  rm -rf "$work/builder/extra/usr/share/doc" "$work/builder/extra/usr/share/man"
+  # Every library the new binaries need must be in the base or the packages: check in the rootfs.
+  tar -xf "$BASE_TAR" -C "$work/check"
+  cp -a "$work/builder/extra/." "$work/check/"
+  local missing
+  missing=$(for t in usr/sbin/xtables-nft-multi opt/cni/bin/bridge opt/cni/bin/host-local; do chroot "$work/check" ldd "/$t" 2>&1 || true; done | grep 'not found' || true)
+  [ -z "$missing" ] || die "the builder image lacks libraries: $missing"
+  chroot "$work/check" /usr/sbin/iptables-restore --version >/dev/null 2>&1 || die "iptables-restore does not run in the builder rootfs"
+  rm -rf "$work/check"
   # runc is Debian's (it links the base's libseccomp2); buildkitd looks it up on PATH.
-  printf 'FROM scratch\nADD rootfs.tar /\nCOPY buildkitd buildctl runc /usr/bin/\nENTRYPOINT ["/usr/bin/buildkitd"]\n' >"$work/builder/Dockerfile"
+  printf 'FROM scratch\nADD rootfs.tar /\nCOPY extra/ /\nCOPY buildkitd buildctl runc /usr/bin/\nENTRYPOINT ["/usr/bin/buildkitd"]\n' >"$work/builder/Dockerfile"
   printf 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n' >"$work/base/Dockerfile"
   start_registry "$IMAGES/registry" "127.0.0.1:$port" "$work/registry.pid" "$work/registry.log"
   cat >"$work/bk/buildkitd.toml" <<EOC
@@ -271,11 +304,10 @@ EOC
   rm -f "$IMAGES/registry.yml"
   if [ "$ok" != 0 ]; then
     cat "$work/bk/log" "$work/build.log" >&2 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$IMAGES"
     die "could not build the cluster images"
   fi
-  rm -rf "$work"
-  touch "$IMAGES/.done-$BUILDKIT_VERSION"
+  touch "$IMAGES/.done-$BUILDKIT_VERSION-$IMAGES_REV"
   log "images $PAUSE_IMAGE, $BUILDER_IMAGE and $BASE_IMAGE in $IMAGES/registry"
 }
 

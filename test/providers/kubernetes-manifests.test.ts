@@ -163,6 +163,35 @@ describe('builderPod', () => {
     expect(keys).toEqual(['ca.pem', 'cert.pem', 'key.pem', 'buildkitd.toml']);
     expect(pod.spec!.automountServiceAccountToken).toBe(false);
   });
+  it('isolated by default: buildkitd on CNI behind an init container that sets up the pod firewall', () => {
+    expect(c.args!.join(' ')).toContain('--oci-worker-net cni');
+    const init = pod.spec!.initContainers!;
+    expect(init).toHaveLength(1);
+    expect(init[0]!.name).toBe('hoist-net');
+    expect(init[0]!.image).toBe(settings.image);
+    expect(init[0]!.securityContext).toEqual({ privileged: true });
+    expect(init[0]!.command!.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(init[0]!.resources).toEqual(c.resources);
+    const env = Object.fromEntries(init[0]!.env!.map((e) => [e.name, e.value]));
+    expect(env.HOIST_RULES).toContain('-A HOIST-RUN-FW -i hoist0 -d 10.0.0.0/8 -j DROP');
+    // The shared directory: written by the init container, read-only for buildkitd.
+    expect(init[0]!.volumeMounts).toEqual([{ name: 'run-net', mountPath: '/etc/hoist/net' }]);
+    expect(c.volumeMounts).toContainEqual({ name: 'run-net', mountPath: '/etc/hoist/net', readOnly: true });
+    expect(pod.spec!.volumes).toContainEqual({ name: 'run-net', emptyDir: {} });
+  });
+  it('pod mode: RUN steps in the pod network, no init container', () => {
+    const p = builderPod(
+      {
+        ...settings,
+        runNetwork: { mode: 'pod', subnet: '10.213.0.0/24', allow: [], deny: [], dns: [] },
+      },
+      primary,
+      'cfg',
+    );
+    expect(p.spec!.initContainers).toBeUndefined();
+    expect(p.spec!.containers[0]!.args!.join(' ')).toContain('--oci-worker-net host');
+    expect(p.spec!.volumes!.map((v) => v.name)).toEqual(['root', 'tls']);
+  });
   it('rootless runs under rootlesskit, unprivileged', () => {
     const p = builderPod({ ...settings, security: 'rootless' }, primary, 'cfg');
     const rc = p.spec!.containers[0]!;
@@ -170,9 +199,22 @@ describe('builderPod', () => {
     expect(rc.securityContext!.privileged).toBeUndefined();
     expect(rc.securityContext!.runAsUser).toBe(1000);
     expect(rc.args).toContain('--oci-worker-no-process-sandbox');
+    // Rootless BuildKit cannot make the pod's bridge: its RUN steps share the pod's network.
+    expect(p.spec!.initContainers).toBeUndefined();
+    expect(rc.args!.join(' ')).toContain('--oci-worker-net host');
   });
   it('changes its spec hash when the image, resources or config change, not otherwise', () => {
     const h = podSpecHash(settings, primary, 'cfg');
+    const isolated = { mode: 'isolated' as const, subnet: '10.213.0.0/24', allow: [], deny: [], dns: [] };
+    expect(
+      podSpecHash({ ...settings, runNetwork: { ...isolated, deny: ['10.0.0.0/8'] } }, primary, 'cfg'),
+    ).not.toBe(podSpecHash({ ...settings, runNetwork: isolated }, primary, 'cfg'));
+    expect(podSpecHash({ ...settings, runNetwork: { ...isolated, mode: 'pod' } }, primary, 'cfg')).not.toBe(
+      h,
+    );
+    expect(
+      podSpecHash({ ...settings, runNetwork: { ...isolated, allow: ['10.0.5.0/24'] } }, primary, 'cfg'),
+    ).not.toBe(podSpecHash({ ...settings, runNetwork: isolated }, primary, 'cfg'));
     expect(pod.metadata!.annotations![ANNOTATIONS.specHash]).toBe(h);
     expect(podSpecHash(settings, primary, 'cfg')).toBe(h);
     expect(podSpecHash({ ...settings, image: 'other' }, primary, 'cfg')).not.toBe(h);

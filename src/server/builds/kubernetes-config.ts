@@ -7,22 +7,32 @@ import {
   parseNodeSelector,
   parseResources,
   type KubernetesCloneMode,
+  type KubernetesSecurity,
   type KubernetesSettings,
 } from '../../providers/kubernetes-manifests.js';
 import { isByteQuantity } from '../../providers/kubernetes-quantity.js';
+import {
+  DEFAULT_RUN_DENY,
+  DEFAULT_RUN_SUBNET,
+  parseCidrList,
+  parseRunSubnet,
+  type RunNetworkSettings,
+} from '../../providers/kubernetes-network.js';
 import { nativePlatform, parsePlatform } from '../../providers/provider.js';
 import type { PluginOption } from '../http/plugin.js';
 
 export type ProviderName = 'local' | 'kubernetes';
 
 /** The provider's settings as the flags give them (the namespace may be left to the cluster). */
-export interface KubernetesConfig extends Omit<KubernetesSettings, 'namespace'> {
+export interface KubernetesConfig extends Omit<KubernetesSettings, 'namespace' | 'runNetwork'> {
   /** undefined = in-cluster service account, else KUBECONFIG / ~/.kube/config. */
   kubeconfig?: string;
   /** undefined = the service account's namespace, else the kubeconfig context's. */
   namespace?: string;
   platforms: string[];
   readyTimeoutMs: number;
+  /** Where RUN steps run; `dns` is filled from --builder-dns by the caller. */
+  runNetwork: Omit<RunNetworkSettings, 'dns'>;
 }
 
 /** BuildKit's own image at the version Hoist is tested with. */
@@ -102,6 +112,28 @@ export const KUBERNETES_OPTIONS: PluginOption[] = [
     name: 'kubernetes-platforms',
     env: 'HOIST_KUBERNETES_PLATFORMS',
     description: `comma-separated platforms the cluster has nodes for (default ${nativePlatform()})`,
+  },
+  {
+    name: 'kubernetes-run-network',
+    env: 'HOIST_KUBERNETES_RUN_NETWORK',
+    description:
+      '"isolated" (default): each RUN step on a bridge inside the builder pod, behind a firewall that keeps it off private and link-local ranges and the pod itself; "pod": RUN steps share the pod\'s network (the only choice with rootless)',
+  },
+  {
+    name: 'kubernetes-run-allow',
+    env: 'HOIST_KUBERNETES_RUN_ALLOW',
+    description:
+      'comma-separated IPv4 CIDRs RUN steps may reach although the deny list holds them, e.g. a package mirror at 10.0.5.0/24',
+  },
+  {
+    name: 'kubernetes-run-deny',
+    env: 'HOIST_KUBERNETES_RUN_DENY',
+    description: `comma-separated IPv4 CIDRs RUN steps may never reach, besides ${DEFAULT_RUN_DENY.join(', ')}: the cluster's pod, Service and node ranges when they are public addresses`,
+  },
+  {
+    name: 'kubernetes-run-subnet',
+    env: 'HOIST_KUBERNETES_RUN_SUBNET',
+    description: `private subnet of the bridge inside each builder pod (default ${DEFAULT_RUN_SUBNET}); pick one nothing in the cluster uses`,
   },
   {
     name: 'kubernetes-ready-timeout',
@@ -229,6 +261,7 @@ export function loadKubernetesConfig(
       `${label('kubernetes-ready-timeout')} must be a duration of at least 5s such as 180s or 5m, got "${rawTimeout}"`,
     );
   }
+  const runNetwork = loadRunNetwork(get, security);
   return {
     kubeconfig: get('kubeconfig'),
     namespace,
@@ -244,5 +277,49 @@ export function loadKubernetesConfig(
     snapshotClass,
     platforms,
     readyTimeoutMs,
+    runNetwork,
+  };
+}
+
+function loadRunNetwork(
+  get: (name: string) => string | undefined,
+  security: KubernetesSecurity,
+): Omit<RunNetworkSettings, 'dns'> {
+  const raw = get('kubernetes-run-network');
+  if (raw !== undefined && raw !== 'isolated' && raw !== 'pod') {
+    throw new ConfigurationError(
+      `${label('kubernetes-run-network')} must be "isolated" or "pod", got "${raw}"`,
+    );
+  }
+  if (raw === 'isolated' && security === 'rootless') {
+    throw new ConfigurationError(
+      `${label('kubernetes-run-network')} isolated needs privileged builder pods (it sets up a bridge and a firewall in the pod); rootless BuildKit runs RUN steps in the pod's network: use --kubernetes-run-network pod, or --kubernetes-security privileged`,
+    );
+  }
+  const mode = raw ?? (security === 'rootless' ? 'pod' : 'isolated');
+  const lists: Record<string, string[]> = {};
+  for (const name of ['kubernetes-run-allow', 'kubernetes-run-deny', 'kubernetes-run-subnet']) {
+    if (mode === 'pod' && get(name) !== undefined) {
+      throw new ConfigurationError(
+        `${label(name)} only applies with --kubernetes-run-network isolated (RUN steps share the pod's network in "pod" mode); remove it, or use isolated`,
+      );
+    }
+    if (name === 'kubernetes-run-subnet') continue;
+    const parsed = parseCidrList(get(name) ?? '');
+    if (!Array.isArray(parsed)) {
+      throw new ConfigurationError(`${label(name)} takes IPv4 CIDRs separated by commas: ${parsed.error}`);
+    }
+    lists[name] = parsed;
+  }
+  const subnet = parseRunSubnet(get('kubernetes-run-subnet') ?? DEFAULT_RUN_SUBNET);
+  if ('error' in subnet) throw new ConfigurationError(`${label('kubernetes-run-subnet')} ${subnet.error}`);
+  return {
+    mode,
+    subnet: subnet.cidr,
+    allow: lists['kubernetes-run-allow']!,
+    deny: [
+      ...DEFAULT_RUN_DENY,
+      ...lists['kubernetes-run-deny']!.filter((c) => !DEFAULT_RUN_DENY.includes(c)),
+    ],
   };
 }

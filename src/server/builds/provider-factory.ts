@@ -23,7 +23,11 @@ export async function createProvider(
       kubeconfig,
       platforms,
       // An empty namespace is resolved by the provider (service account, then kubeconfig).
-      settings: { ...settings, namespace: namespace ?? '' },
+      settings: {
+        ...settings,
+        namespace: namespace ?? '',
+        runNetwork: { ...settings.runNetwork, dns: config.builderDns ?? [] },
+      },
       listenHost: config.builderListenHost,
       gatewayPort: config.builderGatewayPort,
       advertiseHost: config.builderAdvertiseHost,
@@ -40,6 +44,7 @@ export async function createProvider(
         namespace: provider.namespace,
         image: settings.image,
         clone_mode: settings.cloneMode,
+        run_network: settings.runNetwork.mode,
         builder_gateway: provider.gatewayEndpoint,
       },
     };
