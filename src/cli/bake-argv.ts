@@ -2,12 +2,11 @@
 // definition (`buildx bake --print`) → what the build needs: its platforms and its record.
 // Pure: no I/O, tested by tables (test/cli/bake-argv.test.ts).
 import {
+  flagRecorder,
   type FlagSpec,
-  type FlagTarget,
   type HoistBuildOptions,
   isRemoteContext,
   parseBool,
-  recordHoistFlag,
   scanArgv,
 } from './build-argv.js';
 
@@ -80,38 +79,31 @@ export function parseBakeArgv(
   let print = false;
   let list = false;
 
-  const record = (t: FlagTarget, value: string): string | undefined => {
-    if (t.hoist) {
-      recordHoistFlag(hoist, t.name, value);
-      return undefined;
-    }
-    if (t.spec.kind === 'bool') {
-      const b = parseBool(value);
-      if (b === undefined) {
-        return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
+  const record = flagRecorder(
+    hoist,
+    (name, b) => {
+      if (name === 'push') facts.push = b;
+      if (name === 'load') facts.load = b;
+      if (name === 'print') print = b;
+      if (name === 'list-targets' || name === 'list-variables') list ||= b;
+    },
+    (name, value) => {
+      switch (name) {
+        case 'file':
+          facts.files.push(value);
+          break;
+        case 'list':
+          list = value !== '';
+          break;
+        case 'metadata-file':
+          facts.metadataFile = value;
+          break;
+        case 'builder':
+          facts.builder = value;
+          break;
       }
-      if (t.name === 'push') facts.push = b;
-      if (t.name === 'load') facts.load = b;
-      if (t.name === 'print') print = b;
-      if (t.name === 'list-targets' || t.name === 'list-variables') list ||= b;
-      return undefined;
-    }
-    switch (t.name) {
-      case 'file':
-        facts.files.push(value);
-        break;
-      case 'list':
-        list = value !== '';
-        break;
-      case 'metadata-file':
-        facts.metadataFile = value;
-        break;
-      case 'builder':
-        facts.builder = value;
-        break;
-    }
-    return undefined;
-  };
+    },
+  );
 
   const scanned = scanArgv(argv, flags, record);
   if (scanned.kind !== 'ok') return scanned;

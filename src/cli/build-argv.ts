@@ -148,6 +148,34 @@ export function parseBool(raw: string): boolean | undefined {
   return undefined;
 }
 
+/**
+ * The scanArgv recorder of a command: Hoist's own flags go into `hoist`, a bool flag's value is
+ * parsed as pflag parses it (a bad one is refused with pflag's own message), and the command
+ * reads what it needs of the rest in `onBool` and `onValue`.
+ */
+export function flagRecorder(
+  hoist: HoistBuildOptions,
+  onBool: (name: string, value: boolean) => void,
+  onValue: (name: string, value: string) => void,
+): (t: FlagTarget, value: string) => string | undefined {
+  return (t, value) => {
+    if (t.hoist) {
+      recordHoistFlag(hoist, t.name, value);
+      return undefined;
+    }
+    if (t.spec.kind === 'bool') {
+      const b = parseBool(value);
+      if (b === undefined) {
+        return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
+      }
+      onBool(t.name, b);
+      return undefined;
+    }
+    onValue(t.name, value);
+    return undefined;
+  };
+}
+
 /** Hoist's own options from a flag the scanner reported as Hoist's. */
 export function recordHoistFlag(hoist: HoistBuildOptions, name: string, value: string): void {
   const key = (
@@ -271,53 +299,46 @@ export function parseBuildArgv(
   const hoist: HoistBuildOptions = {};
   const facts: Omit<BuildxFacts, 'context'> = { platforms: [], tags: [], push: false, load: false };
 
-  const record = (t: FlagTarget, value: string): string | undefined => {
-    if (t.hoist) {
-      recordHoistFlag(hoist, t.name, value);
-      return undefined;
-    }
-    if (t.spec.kind === 'bool') {
-      const b = parseBool(value);
-      if (b === undefined) {
-        return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
+  const record = flagRecorder(
+    hoist,
+    (name, b) => {
+      if (name === 'push') facts.push = b;
+      if (name === 'load') facts.load = b;
+    },
+    (name, value) => {
+      switch (name) {
+        case 'platform':
+          for (const p of value.split(',')) {
+            const trimmed = p.trim();
+            if (trimmed && !facts.platforms.includes(trimmed)) facts.platforms.push(trimmed);
+          }
+          break;
+        case 'tag':
+          facts.tags.push(value);
+          break;
+        case 'file':
+          facts.file = value;
+          break;
+        case 'iidfile':
+          facts.iidfile = value;
+          break;
+        case 'metadata-file':
+          facts.metadataFile = value;
+          break;
+        case 'target':
+          facts.target = value;
+          break;
+        case 'builder':
+          facts.builder = value;
+          break;
+        case 'output':
+          // `-o type=registry` / `type=image,push=true` push like --push does
+          if (/(^|,)type=registry(,|$)/.test(value) || /(^|,)push=true(,|$)/.test(value)) facts.push = true;
+          if (/(^|,)type=docker(,|$)/.test(value)) facts.load = true;
+          break;
       }
-      if (t.name === 'push') facts.push = b;
-      if (t.name === 'load') facts.load = b;
-      return undefined;
-    }
-    switch (t.name) {
-      case 'platform':
-        for (const p of value.split(',')) {
-          const trimmed = p.trim();
-          if (trimmed && !facts.platforms.includes(trimmed)) facts.platforms.push(trimmed);
-        }
-        break;
-      case 'tag':
-        facts.tags.push(value);
-        break;
-      case 'file':
-        facts.file = value;
-        break;
-      case 'iidfile':
-        facts.iidfile = value;
-        break;
-      case 'metadata-file':
-        facts.metadataFile = value;
-        break;
-      case 'target':
-        facts.target = value;
-        break;
-      case 'builder':
-        facts.builder = value;
-        break;
-      case 'output':
-        // `-o type=registry` / `type=image,push=true` push like --push does
-        if (/(^|,)type=registry(,|$)/.test(value) || /(^|,)push=true(,|$)/.test(value)) facts.push = true;
-        if (/(^|,)type=docker(,|$)/.test(value)) facts.load = true;
-        break;
-    }
-    return undefined;
-  };
+    },
+  );
 
   const scanned = scanArgv(argv, flags, record);
   if (scanned.kind !== 'ok') return scanned;
