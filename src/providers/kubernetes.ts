@@ -17,6 +17,7 @@ import type { V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/clien
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
 import { createCa, issueClientCert, issueServerCert, renewClientCert, type CertKeyPem } from '../lib/pki.js';
 import { probeTls } from './buildkitd-probe.js';
+import { PodWatch } from './kubernetes-pod-watch.js';
 import {
   BuilderGateway,
   type ConnectionAuthorizer,
@@ -155,6 +156,10 @@ export class KubernetesProvider implements Provider {
   private readonly log: ProviderLogger;
   private readonly launching = new Map<string, Promise<RunningBuilder>>();
   private readonly keys = new Map<string, BuilderKeys>();
+  /** uid of the pod each builder is routed to: what the pod watch's evidence must be about. */
+  private readonly podUids = new Map<string, string>();
+  /** Set by create(): the builder pods as the API server last said they are. */
+  private watch: PodWatch | null = null;
   private readonly retry: RetryOptions;
   private readonly readyTimeoutMs: number;
   private readonly copyTimeoutMs: number;
@@ -203,6 +208,10 @@ export class KubernetesProvider implements Provider {
     }
     // Builders another replica launched are routed by looking their pod up.
     p.gateway.setResolver((name) => p.resolveRoute(name));
+    // One watch of the builder pods instead of a read per health check; when it cannot run
+    // (no "watch" in the RBAC, the API server away) health checks read each pod, as before.
+    p.watch = new PodWatch(kc, p.core, settings.namespace, p.selector(`${LABELS.component}=builder`), p.log);
+    await p.watch.start();
     p.log.info(
       {
         namespace: settings.namespace,
@@ -525,6 +534,7 @@ export class KubernetesProvider implements Provider {
     const route = await this.routeFor(b.id, pod);
     if (!route) throw new ProvisionError('transient', `builder ${b.id} lost its pod while starting`);
     this.gateway.setRoute(route);
+    this.trackPod(b.id, pod);
     this.log.info(
       {
         builder_id: b.id,
@@ -723,7 +733,14 @@ export class KubernetesProvider implements Provider {
     if (!pod || !isOwned(pod.metadata, this.s.instance) || !podRunning(pod)) return null;
     const id = identityOf(pod.metadata)?.id;
     if (!id || names(id).pod !== objectName) return null;
+    this.trackPod(id, pod);
     return this.routeFor(id, pod);
+  }
+
+  /** The builder is routed to this pod: the watch's evidence counts for it (same uid) only. */
+  private trackPod(id: string, pod: V1Pod): void {
+    const uid = pod.metadata?.uid;
+    if (uid) this.podUids.set(id, uid);
   }
 
   // ---- copy pods ----
@@ -814,6 +831,7 @@ export class KubernetesProvider implements Provider {
 
   async stop(id: string): Promise<void> {
     this.gateway.removeRoute(id);
+    this.podUids.delete(id);
     const n = names(id);
     const pod = await this.readPod(n.pod);
     if (!pod) return;
@@ -902,11 +920,19 @@ export class KubernetesProvider implements Provider {
 
   async health(id: string): Promise<BuilderHealth> {
     const n = names(id);
+    // The watch's word on the pod the builder is routed to needs no request: deleted or not
+    // running is reported now, and a running one still has to answer the TLS probe below.
+    const seen = this.watch?.lookup(n.pod, this.podUids.get(id)) ?? { kind: 'unknown' };
+    if (seen.kind === 'deleted') return { healthy: false, reason: `pod ${n.pod} does not exist` };
     let pod: V1Pod | null;
-    try {
-      pod = await this.readPod(n.pod);
-    } catch (err) {
-      return { healthy: false, reason: errorMessage(err) };
+    if (seen.kind === 'present') {
+      pod = seen.pod;
+    } else {
+      try {
+        pod = await this.readPod(n.pod);
+      } catch (err) {
+        return { healthy: false, reason: errorMessage(err) };
+      }
     }
     if (!pod) return { healthy: false, reason: `pod ${n.pod} does not exist` };
     if (!podRunning(pod)) {
@@ -922,6 +948,7 @@ export class KubernetesProvider implements Provider {
     if (h.healthy) {
       const route = await this.routeFor(id, pod);
       if (route) this.gateway.setRoute(route);
+      this.trackPod(id, pod);
     }
     return h;
   }
@@ -1121,6 +1148,7 @@ export class KubernetesProvider implements Provider {
   async close(opts: { stopBuilders: boolean }): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.launching.values()]);
+    await this.watch?.stop();
     await this.gateway.close();
     if (!opts.stopBuilders) return;
     const running = (await this.list()).filter((b) => b.state === 'running');

@@ -5,6 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import { KubernetesProvider } from '../../src/providers/kubernetes.js';
 import {
   LABELS,
@@ -287,6 +288,41 @@ describe('kubernetes provider on a real cluster', () => {
       message: expect.stringMatching(/Hoist did not make it/),
     });
     expect(await pvc('stranger')).not.toBeNull();
+  });
+
+  it('health reads the pod watch: no request per check, a deleted pod unhealthy at once, a new pod healthy', async () => {
+    await provider.launch({ id: 'bkr_h', projectId: 'prj_h', platform: native });
+    const core = (provider as unknown as { core: CoreV1Api }).core;
+    const reads = jest.spyOn(core, 'readNamespacedPod');
+    try {
+      for (let i = 0; i < 10; i++) expect(await provider.health('bkr_h')).toEqual({ healthy: true });
+      // The provisioner checks every running builder every few seconds: none of that reaches the API server.
+      expect(reads).not.toHaveBeenCalled();
+
+      // Deleted behind Hoist's back (kubectl, an eviction, a drained node).
+      const t0 = Date.now();
+      await cluster.core.deleteNamespacedPod({ name: names('bkr_h').pod, namespace: ns });
+      let h = await provider.health('bkr_h');
+      while (h.healthy && Date.now() - t0 < 10_000) {
+        await new Promise((r) => setTimeout(r, 20));
+        h = await provider.health('bkr_h');
+      }
+      const ms = Date.now() - t0;
+      console.log(`deleted pod reported unhealthy after ${ms} ms, ${reads.mock.calls.length} pod reads`);
+      expect(h).toEqual({
+        healthy: false,
+        reason: expect.stringMatching(/^pod hoist-bkr-h-\w+ (is not running|does not exist)/),
+      });
+      expect(ms).toBeLessThan(2000);
+      expect(reads).not.toHaveBeenCalled();
+
+      // Its replacement is healthy at once, though the watch may not have seen it yet.
+      await provider.launch({ id: 'bkr_h', projectId: 'prj_h', platform: native });
+      expect(await provider.health('bkr_h')).toEqual({ healthy: true });
+    } finally {
+      reads.mockRestore();
+    }
+    await provider.destroy('bkr_h');
   });
 
   it('clones: a snapshot of the stopped primary, a clone pod with the same worker id, its volume gone with its pod', async () => {
