@@ -135,6 +135,11 @@ export type BuilderHealth = { healthy: true } | { healthy: false; reason: string
 export interface Provider {
   /** e.g. "local". */
   readonly name: string;
+  /**
+   * tcp://HOST:PORT clients dial for any builder through this process's gateway (its advertised
+   * address), when the provider has one. A replica that did not launch a builder answers with it.
+   */
+  readonly gatewayEndpoint?: string;
   /** Platforms this provider can run builders for, native first. */
   platforms(): string[];
   /**

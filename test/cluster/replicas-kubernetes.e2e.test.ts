@@ -176,6 +176,17 @@ describe('two replicas with the kubernetes provider on one PostgreSQL', () => {
     });
     await killed;
     expect(killed).not.toBeNull();
+    if (run.code !== 0) {
+      // What the CLI and the surviving replica said, for the failure report.
+      process.stdout.write(`hoist build stderr (tail):\n${run.stderr.slice(-6000)}\n`);
+      const lines = b.server.output().split('\n');
+      process.stdout.write(
+        `${b.name} log (builds, cluster):\n${lines
+          .filter((l) => /"component":"(builds|cluster)"|"status":(4|5)\d\d/.test(l))
+          .slice(-80)
+          .join('\n')}\n`,
+      );
+    }
     expect({ code: run.code, tail: run.stderr.slice(-2000) }).toMatchObject({ code: 0 });
     const id = /hoist: build (bld_\w+)/.exec(run.stderr)![1]!;
     await waitForFinishers([id]);

@@ -499,7 +499,9 @@ export class BuildService {
       if (view.kind === 'assigned') {
         // A builder that died since the leader's last check is not handed out; the leader replaces it.
         const h = await this.providerOfPool(view.pool).health(view.builderId);
-        if (h.healthy) return this.grant(build, project, platform, view);
+        // Through this replica's own gateway (it routes any builder): the one that launched it may be gone.
+        const endpoint = this.providerOfPool(view.pool).gatewayEndpoint ?? view.endpoint;
+        if (h.healthy) return this.grant(build, project, platform, { ...view, endpoint });
         view = {
           kind: 'waiting',
           reason: `builder ${view.builderId} is not healthy (${h.reason}); the leader replaces it`,
