@@ -277,6 +277,9 @@ describe.each([
     expect(snap.downtimeMs).toBeGreaterThan(0);
     expect(snap.sizeBytes).toBeGreaterThan(20_000_000);
     expect((await provider.health('bkr_p')).healthy).toBe(true);
+    // The snapshot reports the restarted buildkitd: its pid replaces the one recorded at launch.
+    expect(snap.restarted?.pid).toBe(buildkitdsOn(primaryRoot())[0]);
+    expect(snap.restarted?.pid).not.toBe(oldPid);
     // The restarted primary still has its cache.
     const again = await provider.launch({ id: 'bkr_p', projectId: 'prj_c', platform: 'linux/amd64' });
     expect(again.adopted).toBe(true);
