@@ -89,6 +89,8 @@ const RENEW_FRACTION = 0.5;
 const VERDICT_CACHE_MS = 1000;
 /** The leader reads the demand at least this often (signals make it sooner). */
 const DEMAND_POLL_MS = 1000;
+/** A takeover that failed (provider or database unreachable) is tried again after this. */
+const TAKEOVER_RETRY_MS = 5000;
 /** How long a follower's poll waits for the leader's placement before answering pending. */
 const FOLLOWER_WAIT_MS = 2000;
 /** A follower re-reads its placement at least this often while it waits (signals may be lost). */
@@ -1142,11 +1144,28 @@ export class BuildService {
   private async takeOver(): Promise<void> {
     if (this.closed) return;
     const term = ++this.term;
+    try {
+      await this.takeOverOnce(term);
+    } catch (err) {
+      // A provider or the database failing now must not leave a leader that never provisions.
+      this.log.error(
+        { err: errorMessage(err), retry_ms: TAKEOVER_RETRY_MS },
+        'taking over as leader failed; trying again',
+      );
+      const t = setTimeout(() => {
+        if (term === this.term && !this.closed && this.leader.isLeader()) void this.takeOver();
+      }, TAKEOVER_RETRY_MS);
+      t.unref();
+    }
+  }
+
+  private async takeOverOnce(term: number): Promise<void> {
     const t0 = Date.now();
     this.leading = false;
     if (this.provStarted) {
       this.prov.close();
       this.prov = this.newProvisioner();
+      this.provStarted = false;
     }
     await this.adoptFleet();
     if (term !== this.term || this.closed) return;
