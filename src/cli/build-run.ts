@@ -510,7 +510,7 @@ export async function runOnHoist(
         builder,
         platforms,
         env: buildxEnv,
-        send: (r) => bc.postSteps(id, r),
+        send: (r, signal) => bc.postSteps(id, r, signal),
         delayMs: env.HOIST_STEPS_LIVE_DELAY_MS && delay >= 0 ? delay : undefined,
       });
     }

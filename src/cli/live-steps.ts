@@ -59,7 +59,7 @@ export function chunkSteps(steps: BuildStep[], maxSteps: number, maxBytes: numbe
 }
 
 export interface LiveSteps {
-  /** Stops following and sending at once; waits for nothing (a batch in flight may still land). */
+  /** Stops following and sending at once, aborting a batch in flight; waits for nothing. */
   stop(): void;
   /** Batches the server took, and steps in them. */
   readonly sent: { batches: number; steps: number };
@@ -81,7 +81,8 @@ export function startLiveSteps(o: {
   builder: string;
   platforms: string[];
   env: Env;
-  send: (req: PostStepsRequest) => Promise<unknown>;
+  /** Sends a batch; `signal` aborts it when stop() comes first. */
+  send: (req: PostStepsRequest, signal: AbortSignal) => Promise<unknown>;
   delayMs?: number;
   batchMs?: number;
 }): LiveSteps {
@@ -92,6 +93,7 @@ export function startLiveSteps(o: {
   const pending = new Map<string, BuildStep>();
   const timers = new Set<NodeJS.Timeout>();
   const sent = { batches: 0, steps: 0 };
+  const aborted = new AbortController();
   let stopped = false;
   let sending = false;
   let again = false;
@@ -209,10 +211,11 @@ export function startLiveSteps(o: {
           req.warnings = [...followers.values()].flatMap((f) => f.collector.warnings()).slice(0, 500);
         }
         try {
-          await o.send(req);
+          await o.send(req, aborted.signal);
           sent.batches++;
           sent.steps += steps.length;
         } catch (err) {
+          if (stopped) return;
           // the build ended (409), its token died (401), or the request is refused: nothing
           // later would be taken either
           if (err instanceof HoistApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
@@ -240,6 +243,8 @@ export function startLiveSteps(o: {
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
+    // a batch in flight must not hold `hoist build` back: the full set follows anyway
+    aborted.abort();
     for (const t of timers) clearTimeout(t);
     timers.clear();
     for (const f of followers.values()) {

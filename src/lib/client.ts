@@ -69,7 +69,14 @@ interface RawResponse {
  */
 async function send(
   url: URL,
-  opts: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; caPem?: string },
+  opts: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    timeoutMs: number;
+    caPem?: string;
+    signal?: AbortSignal;
+  },
 ): Promise<RawResponse> {
   const tls =
     url.protocol === 'https:'
@@ -109,9 +116,16 @@ async function send(
       () => req.destroy(new Error(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`)),
       opts.timeoutMs,
     );
-    req.on('close', () => clearTimeout(timer));
+    // an aborted request lets go of its socket at once: nothing of it keeps the process alive
+    const abort = (): void => void req.destroy(new Error('aborted'));
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    req.on('close', () => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', abort);
+    });
     req.on('error', reject);
-    req.end(opts.body);
+    if (opts.signal?.aborted) abort();
+    else req.end(opts.body);
   });
 }
 
@@ -141,7 +155,7 @@ export class HoistClient {
     });
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const url = `${this.apiUrl}${path}`;
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -154,6 +168,7 @@ export class HoistClient {
         body: body === undefined ? undefined : JSON.stringify(body),
         timeoutMs: this.timeoutMs,
         caPem: this.caPem,
+        signal,
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -228,8 +243,9 @@ export class HoistClient {
   }
 
   /** Sends steps, warnings and the Dockerfile of a running build (its build token). */
-  postSteps(buildId: string, req: PostStepsRequest): Promise<{ steps: number }> {
-    return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req);
+  /** `signal` aborts the request (a batch of live steps that no longer matters). */
+  postSteps(buildId: string, req: PostStepsRequest, signal?: AbortSignal): Promise<{ steps: number }> {
+    return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req, signal);
   }
 
   getBuild(buildId: string): Promise<BuildInfo> {

@@ -25,6 +25,32 @@ describe('HoistClient', () => {
   });
 });
 
+describe('HoistClient with an abort signal', () => {
+  it('lets go of a request that has no answer yet at once, and of one aborted before it starts', async () => {
+    const { createServer } = await import('node:http');
+    let got = 0;
+    // answers nothing: only the abort can end the request
+    const server = createServer(() => void got++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const client = new HoistClient({ apiUrl: url, token: 'hoist_bld_x', timeoutMs: 30_000 });
+      const ac = new AbortController();
+      const t0 = Date.now();
+      const pending = client.postSteps('bld_1', { steps: [], partial: true }, ac.signal);
+      while (got === 0) await new Promise((r) => setTimeout(r, 10));
+      ac.abort();
+      await expect(pending).rejects.toThrow(/aborted/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      await expect(client.postSteps('bld_1', { steps: [] }, ac.signal)).rejects.toThrow(/aborted/);
+      expect(got).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('HoistClient over https', () => {
   it('trusts a server certificate of the CA it is given (TLS loaded on first use), and refuses one it does not trust', async () => {
     const { createServer } = await import('node:https');
