@@ -311,10 +311,15 @@ describe('steps while the build runs', () => {
     expect(withSteps[0]!.at).toBeLessThan(plainRun.exitedAt);
     expect(withSteps[0]!.live).toBe(true);
     expect(withSteps[0]!.status).toBe('running');
-    // the sleeping step was seen running (started, not completed), then completed, before the exit
+    // the sleeping step was seen running (started, not completed) before the exit (its end may
+    // come after the last batch: the build exits a moment later)
     const sleepStep = (p: Run['polled'][number]) => p.steps.find((s) => s.name.includes('sleep 6'));
-    expect(withSteps.some((p) => sleepStep(p)?.started_at && !sleepStep(p)?.completed_at)).toBe(true);
-    expect(withSteps.some((p) => sleepStep(p)?.completed_at)).toBe(true);
+    const seen = withSteps.map((p) => ({
+      at: p.at,
+      started: !!sleepStep(p)?.started_at,
+      done: !!sleepStep(p)?.completed_at,
+    }));
+    expect(seen.some((p) => p.started && !p.done)).toBe(true);
     const marks = JSON.parse(readFileSync(timings, 'utf8')) as { live_batches: number; live_steps: number };
     expect(marks.live_batches).toBeGreaterThan(0);
     expect(marks.live_steps).toBeGreaterThan(0);
