@@ -1,9 +1,10 @@
 // What the kubernetes provider knows of its builder pods between its own API calls: one list and
 // watch of the pods with its labels (one long-lived request, kept current by the API server's
-// events), so a health check needs no request of its own, and a pod that was deleted or stopped
-// running is known as soon as the API server says so. The watch is evidence only about the pod
-// the provider routes to (the same uid): a pod just replaced may not have reached the watch yet,
-// and then the caller asks the API server as it did without a watch.
+// events), so a health check needs no request of its own, and a pod being deleted (its
+// deletionTimestamp) or no longer running is known as soon as the API server says so. The watch
+// speaks only about the pod the provider routes to (the same uid). A pod gone from the watch is
+// not taken as gone: another replica may have replaced it under the same name, not yet watched;
+// that one rare case, like everything while the watch is down, is asked of the API server.
 import * as k8s from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { errorMessage } from '../lib/errors.js';
@@ -12,33 +13,24 @@ import type { ProviderLogger } from './provider-options.js';
 /** What the watch says about one pod. */
 export type PodSighting =
   | { kind: 'present'; pod: V1Pod }
-  /** The watch saw this very pod (same uid) deleted. */
-  | { kind: 'deleted' }
-  /** Not connected, never seen, or another pod than the one asked about: ask the API server. */
+  /** Not connected, not in the watch, or another pod than the one asked about: ask the API server. */
   | { kind: 'unknown' };
 
-/** Pure: what a watch cache entry and tombstone tell about the pod with uid `uid`. */
+/** Pure: what the watch's entry for a pod name tells about the pod with uid `uid`. */
 export function sighting(
   cached: V1Pod | undefined,
-  deletedUid: string | undefined,
   uid: string | undefined,
   connected: boolean,
 ): PodSighting {
-  if (!connected || !uid) return { kind: 'unknown' };
-  if (cached?.metadata?.uid === uid) return { kind: 'present', pod: cached };
-  if (deletedUid === uid) return { kind: 'deleted' };
+  if (connected && uid && cached?.metadata?.uid === uid) return { kind: 'present', pod: cached };
   return { kind: 'unknown' };
 }
 
 const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
-/** Tombstones kept; a builder's pod name is reused, so this bounds only churn of many builders. */
-const MAX_TOMBSTONES = 10_000;
 
 export class PodWatch {
   private readonly informer: k8s.Informer<V1Pod> & k8s.ObjectCache<V1Pod>;
-  /** uid of the last pod of each name the watch saw deleted. */
-  private readonly deleted = new Map<string, string>();
   private connected = false;
   private stopped = false;
   private failures = 0;
@@ -59,19 +51,6 @@ export class PodWatch {
       () => core.listNamespacedPod({ namespace, labelSelector }),
       labelSelector,
     );
-    const seen = (pod: V1Pod): void => {
-      const name = pod.metadata?.name;
-      if (name && this.deleted.get(name) === pod.metadata?.uid) this.deleted.delete(name);
-    };
-    this.informer.on('add', seen);
-    this.informer.on('update', seen);
-    this.informer.on('delete', (pod) => {
-      const name = pod.metadata?.name;
-      const uid = pod.metadata?.uid;
-      if (!name || !uid) return;
-      if (this.deleted.size >= MAX_TOMBSTONES) this.deleted.clear();
-      this.deleted.set(name, uid);
-    });
     this.informer.on('error', (err) => this.failed(err));
   }
 
@@ -116,7 +95,7 @@ export class PodWatch {
 
   /** What the watch knows of pod `name` whose uid is `uid` (the pod the provider routes to). */
   lookup(name: string, uid: string | undefined): PodSighting {
-    return sighting(this.informer.get(name, this.namespace), this.deleted.get(name), uid, this.connected);
+    return sighting(this.informer.get(name, this.namespace), uid, this.connected);
   }
 
   async stop(): Promise<void> {

@@ -920,10 +920,9 @@ export class KubernetesProvider implements Provider {
 
   async health(id: string): Promise<BuilderHealth> {
     const n = names(id);
-    // The watch's word on the pod the builder is routed to needs no request: deleted or not
-    // running is reported now, and a running one still has to answer the TLS probe below.
+    // The watch's word on the pod the builder is routed to needs no request: being deleted or
+    // not running is reported now, and a running one still has to answer the TLS probe below.
     const seen = this.watch?.lookup(n.pod, this.podUids.get(id)) ?? { kind: 'unknown' };
-    if (seen.kind === 'deleted') return { healthy: false, reason: `pod ${n.pod} does not exist` };
     let pod: V1Pod | null;
     if (seen.kind === 'present') {
       pod = seen.pod;

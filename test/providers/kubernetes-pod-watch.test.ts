@@ -8,24 +8,20 @@ const pod = (uid: string): V1Pod => ({ metadata: { name: 'hoist-bkr-a', uid } })
 
 describe('sighting', () => {
   it.each([
-    ['the routed pod, watched', pod('u1'), undefined, 'u1', true, 'present'],
-    ['the routed pod seen deleted', undefined, 'u1', 'u1', true, 'deleted'],
+    ['the routed pod, watched', pod('u1'), 'u1', true, 'present'],
     [
-      'an older pod of that name seen deleted (a replacement not watched yet)',
-      undefined,
-      'u0',
+      'an older pod of that name still in the watch (a replacement not watched yet)',
+      pod('u0'),
       'u1',
       true,
       'unknown',
     ],
-    ['an older pod still in the cache', pod('u0'), undefined, 'u1', true, 'unknown'],
-    ['the replacement cached, the old one deleted', pod('u1'), 'u0', 'u1', true, 'present'],
-    ['the watch is down', pod('u1'), undefined, 'u1', false, 'unknown'],
-    ['the watch is down, deletion seen before', undefined, 'u1', 'u1', false, 'unknown'],
-    ['no pod routed yet (another replica launched it)', pod('u1'), undefined, undefined, true, 'unknown'],
-    ['never seen', undefined, undefined, 'u1', true, 'unknown'],
-  ] as const)('%s', (_what, cached, deletedUid, uid, connected, kind) => {
-    const s = sighting(cached, deletedUid, uid, connected);
+    ['a newer pod of that name (another replica replaced it)', pod('u2'), 'u1', true, 'unknown'],
+    ['not in the watch (deleted, or replaced and not watched yet)', undefined, 'u1', true, 'unknown'],
+    ['the watch is down', pod('u1'), 'u1', false, 'unknown'],
+    ['no pod routed yet (another replica launched it)', pod('u1'), undefined, true, 'unknown'],
+  ] as const)('%s', (_what, cached, uid, connected, kind) => {
+    const s = sighting(cached, uid, connected);
     expect(s.kind).toBe(kind);
     if (s.kind === 'present') expect(s.pod).toBe(cached);
   });
