@@ -11,6 +11,9 @@
 //   hoist-cli     `hoist build --push` (the CLI bundle) on the project's persistent builder
 //   hoist-action  the built setup-action (CLI downloaded into an empty tool cache, OIDC exchange)
 //                 then the built build-push-action, run the way the runner runs them
+//   a-bake        bake shape of (a): the same fresh builder, then one `docker buildx bake --push` of every
+//                 target, each with its own registry cache (cache-from/cache-to mode=max, set with --set)
+//   hoist-bake    `hoist bake --push` of the same bake definition on the project's persistent builder
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +43,7 @@ import {
   type CountingProxy,
 } from './infra.js';
 import {
+  bakeDefinition,
   parseOptions,
   resultsTable,
   rotation,
@@ -230,6 +234,108 @@ async function baselineStep(ctx: Ctx, s: StepSpec, name: string): Promise<StepRe
   return { ms, bootMs };
 }
 
+/**
+ * Writes the step's bake definition (every target of the workload) as docker-bake.json at the
+ * context's root, as a repository has it, with context "."; bake runs in that directory (a
+ * context outside it would need buildx's --allow=fs.read entitlement). No stage copies the file.
+ */
+function writeBake(ctx: Ctx, s: StepSpec): string {
+  const file = 'docker-bake.json';
+  const def = bakeDefinition('.', WORKLOAD_DEFS[s.workload].targets, s.repo, s.tag, {
+    BASE: `${ctx.proxy.host}/${BASE_IMAGE}`,
+  });
+  writeFileSync(join(s.contextDir, file), JSON.stringify(def, null, 2));
+  return file;
+}
+
+/** Checks every target's digest of a bake metadata file against the registry. */
+async function verifyBake(ctx: Ctx, s: StepSpec, meta: string): Promise<void> {
+  const m = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, Record<string, unknown>>;
+  for (const target of WORKLOAD_DEFS[s.workload].targets) {
+    await verify(
+      ctx,
+      `${s.repo(target)}:${s.tag}`,
+      m[target ?? 'image']?.['containerimage.digest'] as string,
+    );
+  }
+}
+
+/** (a), bake shape: the fresh builder of (a), then docker/bake-action's one bake of every target. */
+async function baselineBakeStep(ctx: Ctx, s: StepSpec, name: string): Promise<StepResult> {
+  const env = ctx.dockerEnv;
+  const file = writeBake(ctx, s);
+  const meta = join(ctx.work, `meta-${randomBytes(6).toString('hex')}.json`);
+  const cache = WORKLOAD_DEFS[s.workload].targets.flatMap((target) => {
+    const t = target ?? 'image';
+    return [
+      '--set',
+      `${t}.cache-from=type=registry,ref=${s.cacheRepo!(target)}:main`,
+      '--set',
+      `${t}.cache-to=type=registry,ref=${s.cacheRepo!(target)}:main,mode=max`,
+    ];
+  });
+  const t0 = performance.now();
+  await sh(
+    'docker',
+    [
+      'buildx',
+      'create',
+      '--name',
+      name,
+      '--driver',
+      'docker-container',
+      '--driver-opt',
+      `image=${ctx.proxy.host}/${BUILDKIT_IMAGE}`,
+      '--driver-opt',
+      'network=host',
+      '--buildkitd-config',
+      ctx.buildkitdToml,
+      '--buildkitd-flags',
+      '--allow-insecure-entitlement security.insecure --allow-insecure-entitlement network.host',
+    ],
+    env,
+    s.logFile,
+  );
+  await sh('docker', ['buildx', 'inspect', '--bootstrap', '--builder', name], env, s.logFile);
+  const bootMs = performance.now() - t0;
+  await sh(
+    'docker',
+    ['buildx', 'bake', '--builder', name, '-f', file, '--push', '--metadata-file', meta, ...cache],
+    env,
+    s.logFile,
+    s.contextDir,
+  );
+  const ms = performance.now() - t0;
+  await verifyBake(ctx, s, meta);
+  return { ms, bootMs };
+}
+
+/** `hoist bake --push` of the same definition (no cache flags: the builder keeps its cache). */
+async function hoistBakeStep(ctx: Ctx, s: StepSpec): Promise<StepResult> {
+  const file = writeBake(ctx, s);
+  const meta = join(ctx.work, `meta-${randomBytes(6).toString('hex')}.json`);
+  const timings = join(ctx.work, `timings-${randomBytes(6).toString('hex')}.json`);
+  const env = {
+    ...ctx.dockerEnv,
+    HOIST_API_URL: ctx.server.url,
+    HOIST_TOKEN: s.token,
+    HOIST_CONFIG: join(ctx.work, 'no-hoist-config.json'),
+    HOIST_TIMINGS_FILE: timings,
+  };
+  const t0 = performance.now();
+  await sh(
+    process.execPath,
+    [CLI, 'bake', '-f', file, '--push', '--metadata-file', meta],
+    env,
+    s.logFile,
+    s.contextDir,
+  );
+  const ms = performance.now() - t0;
+  await verifyBake(ctx, s, meta);
+  const t = existsSync(timings) ? (JSON.parse(readFileSync(timings, 'utf8')) as Record<string, number>) : {};
+  return { ms, bootMs: t.builder_created };
+}
+
 async function baselineCleanup(ctx: Ctx, names: string[], logFile: string): Promise<void> {
   for (const name of names) {
     await sh('docker', ['buildx', 'rm', '--force', name], ctx.dockerEnv, logFile).catch(() => undefined);
@@ -366,8 +472,9 @@ function specFor(ctx: Ctx, st: RepState, mode: Mode, tag: string, logFile: strin
     tag,
     logFile,
     cacheRepo:
-      mode === 'a'
-        ? (target) => `${ctx.proxy.host}/${CACHE_REPO_PREFIX}${st.prefix}${target ? `-${target}` : ''}`
+      mode === 'a' || mode === 'a-bake'
+        ? (target) =>
+            `${ctx.proxy.host}/${CACHE_REPO_PREFIX}${st.prefix}${mode === 'a-bake' ? '-bake' : ''}${target ? `-${target}` : ''}`
         : undefined,
     project: p?.project,
     token: p?.token,
@@ -383,6 +490,10 @@ async function runOne(ctx: Ctx, mode: Mode, spec: StepSpec, name: string): Promi
       return hoistCliStep(ctx, spec);
     case 'hoist-action':
       return hoistActionStep(ctx, spec);
+    case 'a-bake':
+      return baselineBakeStep(ctx, spec, name);
+    case 'hoist-bake':
+      return hoistBakeStep(ctx, spec);
   }
 }
 
@@ -416,10 +527,11 @@ async function measure(
       result = await runOne(ctx, mode, specFor(ctx, st, mode, scenario, logFile), name);
     }
   } finally {
-    if (mode === 'a' || mode === 'b') await baselineCleanup(ctx, names, logFile);
+    if (mode === 'a' || mode === 'b' || mode === 'a-bake') await baselineCleanup(ctx, names, logFile);
     // Hoist ends a successful build in a background process after the step: not timed, but waited
     // for, so that it never takes CPU from the next step measured.
-    if (mode === 'hoist-cli' || mode === 'hoist-action') await waitForFinishers().catch(() => undefined);
+    if (mode === 'hoist-cli' || mode === 'hoist-action' || mode === 'hoist-bake')
+      await waitForFinishers().catch(() => undefined);
   }
   const after = ctx.proxy.counters();
   ctx.loads.push(load0, loadavg()[0] as number);
@@ -432,7 +544,7 @@ async function measure(
     ms: Math.round(result.ms),
     bootMs: result.bootMs === undefined ? undefined : Math.round(result.bootMs),
     registryBytes: after.total - before.total,
-    ...(mode === 'a'
+    ...(mode === 'a' || mode === 'a-bake'
       ? { cacheIn: after.cacheIn - before.cacheIn, cacheOut: after.cacheOut - before.cacheOut }
       : {}),
   };
@@ -480,10 +592,10 @@ async function runWorkload(ctx: Ctx, network: Network, workload: Workload, rep: 
     def.sourceChange(contextDir, `${prefix}-cold`);
     const st: RepState = { network, workload, rep, contextDir, projects: {}, prefix };
     // A fresh project per repetition and Hoist mode: its own empty builder (cold), kept warm after.
-    for (const mode of ['hoist-cli', 'hoist-action'] as const) {
+    for (const mode of ['hoist-cli', 'hoist-action', 'hoist-bake'] as const) {
       if (!opts.modes.includes(mode)) continue;
       const project = await ctx.server.createProject(`${prefix}-${mode}`);
-      if (mode === 'hoist-cli') {
+      if (mode !== 'hoist-action') {
         const { token } = await ctx.server.createProjectToken(project.id, 'bench');
         st.projects[mode] = { project, token };
       } else {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { missingCapabilities } from './infra.js';
-import { parseOptions, resultsTable, rotation, summarize, type Sample } from './report.js';
+import {
+  bakeDefinition,
+  parseOptions,
+  repRatios,
+  resultsTable,
+  rotation,
+  summarize,
+  type Sample,
+} from './report.js';
 
 describe('parseOptions', () => {
   it.each([
@@ -18,6 +26,7 @@ describe('parseOptions', () => {
       { modes: ['a', 'hoist-cli'], scenarios: ['nochange'] },
     ],
     [['--link', '1gbit,5ms'], {}, { link: { rate: '1gbit', rttMs: 5 } }],
+    [['--modes', 'a-bake,hoist-bake'], {}, { modes: ['a-bake', 'hoist-bake'] }],
     [[], {}, { link: { rate: '200mbit', rttMs: 20 } }],
   ])('%j with env %j', (argv, env, expected) => {
     expect(parseOptions(argv as string[], env as Record<string, string>)).toMatchObject(expected);
@@ -116,6 +125,74 @@ describe('resultsTable', () => {
     expect(table).toContain('**Loopback registry** (1 repetition;');
     expect(table).toContain('**Registry behind the shaped link** (1 repetition;');
     expect(table).toContain('| c-lua | no change | 9.0 | – | 1.0 | – | 9.0× | – | – | – |');
+  });
+
+  it('puts the bake shape in its own table, with the ratio per repetition', () => {
+    const m = (mode: Sample['mode'], ms: number, rep: number, extra: Partial<Sample> = {}): Sample => ({
+      ...s(mode, 'source', ms, rep, extra),
+      workload: 'monorepo',
+    });
+    const table = resultsTable([
+      m('a-bake', 30_000, 1, { cacheIn: 1024 * 1024, cacheOut: 2048 }),
+      m('a-bake', 20_000, 2, { cacheIn: 3 * 1024 * 1024, cacheOut: 4096 }),
+      m('hoist-bake', 5_000, 1),
+      m('hoist-bake', 2_000, 2),
+    ]);
+    expect(table).toContain('**Loopback registry, bake shape**');
+    expect(table).toContain(
+      '| monorepo | one-line change | 25.0 (20.0–30.0) | 3.5 (2.0–5.0) | 7.1× | 6.0–10.0× | 2.0 MiB / 3 KiB |',
+    );
+    // no row in the build table for bake-only samples
+    expect(table).not.toMatch(/\| monorepo \| one-line change \| – \| – \| – \| – \|/);
+  });
+});
+
+describe('repRatios', () => {
+  const r = (mode: Sample['mode'], rep: number, ms: number): Sample => ({
+    network: 'loopback',
+    workload: 'monorepo',
+    scenario: 'source',
+    mode,
+    rep,
+    ms,
+  });
+  it.each([
+    [[r('a-bake', 1, 10_000)], [r('hoist-bake', 1, 2_000)], { n: 1, median: 5, min: 5, max: 5 }],
+    // a repetition only one side ran is left out
+    [
+      [r('a-bake', 1, 10_000), r('a-bake', 2, 9_000)],
+      [r('hoist-bake', 2, 3_000)],
+      { n: 1, median: 3, min: 3, max: 3 },
+    ],
+    [[r('a-bake', 1, 10_000)], [], undefined],
+  ])('%#', (base, hoist, want) => expect(repRatios(base, hoist)).toEqual(want));
+});
+
+describe('bakeDefinition', () => {
+  it('names every target, tags it and passes the build args; the last stage is "image"', () => {
+    const repo = (t: string | undefined): string => `reg/app${t ? `-${t}` : ''}`;
+    expect(bakeDefinition('.', ['api', 'worker'], repo, 'source', { BASE: 'reg/base' })).toEqual({
+      group: { default: { targets: ['api', 'worker'] } },
+      target: {
+        api: {
+          context: '.',
+          dockerfile: 'Dockerfile',
+          target: 'api',
+          tags: ['reg/app-api:source'],
+          args: { BASE: 'reg/base' },
+        },
+        worker: {
+          context: '.',
+          dockerfile: 'Dockerfile',
+          target: 'worker',
+          tags: ['reg/app-worker:source'],
+          args: { BASE: 'reg/base' },
+        },
+      },
+    });
+    expect(bakeDefinition('.', [undefined], repo, 'cold', {}).target).toEqual({
+      image: { context: '.', dockerfile: 'Dockerfile', tags: ['reg/app:cold'], args: {} },
+    });
   });
 });
 

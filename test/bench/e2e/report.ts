@@ -1,14 +1,18 @@
 // Pure parts of the end-to-end benchmark: its options, the statistics and the results table.
 // Tested by tables in report.test.ts; main.ts does the I/O.
 
-export const MODES = ['a', 'b', 'hoist-cli', 'hoist-action'] as const;
+export const MODES = ['a', 'b', 'hoist-cli', 'hoist-action', 'a-bake', 'hoist-bake'] as const;
 export type Mode = (typeof MODES)[number];
 export const MODE_LABELS: Record<Mode, string> = {
   a: '(a) fresh builder + registry cache',
   b: '(b) fresh builder, no cache',
   'hoist-cli': '(c) hoist build',
   'hoist-action': '(c) build-push-action on Hoist',
+  'a-bake': '(a) bake: fresh builder, docker buildx bake, a registry cache per target',
+  'hoist-bake': '(c) hoist bake',
 };
+/** The modes of the build table (one build per target); the bake shape has its own table. */
+const BUILD_MODES = ['a', 'b', 'hoist-cli', 'hoist-action'] as const satisfies readonly Mode[];
 
 export const SCENARIOS = ['cold', 'nochange', 'source', 'deps', 'concurrent'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -234,9 +238,9 @@ export function resultsTable(samples: Sample[]): string {
       for (const scenario of SCENARIOS) {
         const pick = (mode: Mode): Sample[] =>
           mine.filter((s) => s.workload === workload && s.scenario === scenario && s.mode === mode);
-        if (MODES.every((m) => pick(m).length === 0)) continue;
+        if (BUILD_MODES.every((m) => pick(m).length === 0)) continue;
         const sum = (mode: Mode): Summary | undefined => summarize(pick(mode).map((s) => s.ms));
-        const [a, bHere, cli, action] = MODES.map(sum);
+        const [a, bHere, cli, action] = BUILD_MODES.map(sum);
         // (b) builds everything every time; measured cold, it stands for every scenario but the
         // concurrent one (four builds at once).
         const bCold = summarize(
@@ -245,20 +249,78 @@ export function resultsTable(samples: Sample[]): string {
             .map((s) => s.ms),
         );
         const b = bHere ?? (scenario === 'concurrent' ? undefined : bCold);
-        const aSamples = pick('a');
-        const cin = summarize(
-          aSamples.filter((s) => s.cacheIn !== undefined).map((s) => s.cacheIn as number),
-        );
-        const cout = summarize(
-          aSamples.filter((s) => s.cacheOut !== undefined).map((s) => s.cacheOut as number),
-        );
-        const cache = cin && cout ? `${bytes(cin.median)} / ${bytes(cout.median)}` : '–';
         out.push(
-          `| ${workload} | ${SCENARIO_LABELS[scenario]} | ${cell(a)} | ${cell(b)} | ${cell(cli)} | ${cell(action)} | ${ratio(a, cli)} | ${ratio(b, cli)} | ${ratio(a, action)} | ${cache} |`,
+          `| ${workload} | ${SCENARIO_LABELS[scenario]} | ${cell(a)} | ${cell(b)} | ${cell(cli)} | ${cell(action)} | ${ratio(a, cli)} | ${ratio(b, cli)} | ${ratio(a, action)} | ${cacheCell(pick('a'))} |`,
+        );
+      }
+    }
+    out.push('');
+    const bake = mine.filter((s) => s.mode === 'a-bake' || s.mode === 'hoist-bake');
+    if (bake.length === 0) continue;
+    out.push(
+      `**${network === 'loopback' ? 'Loopback registry' : 'Registry behind the shaped link'}, bake shape** (every target in one \`bake\`; seconds, median (min–max))`,
+    );
+    out.push('');
+    out.push(
+      '| workload | scenario | (a) fresh + `docker buildx bake`, registry cache per target | `hoist bake` | (a) ÷ hoist bake | per repetition | cache in / out (a) |',
+    );
+    out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const workload of WORKLOADS) {
+      for (const scenario of SCENARIOS) {
+        const pick = (mode: Mode): Sample[] =>
+          bake.filter((s) => s.workload === workload && s.scenario === scenario && s.mode === mode);
+        if (pick('a-bake').length === 0 && pick('hoist-bake').length === 0) continue;
+        const a = summarize(pick('a-bake').map((s) => s.ms));
+        const h = summarize(pick('hoist-bake').map((s) => s.ms));
+        const per = repRatios(pick('a-bake'), pick('hoist-bake'));
+        const perCell = per ? `${per.min.toFixed(1)}–${per.max.toFixed(1)}×` : '–';
+        out.push(
+          `| ${workload} | ${SCENARIO_LABELS[scenario]} | ${cell(a)} | ${cell(h)} | ${ratio(a, h)} | ${perCell} | ${cacheCell(pick('a-bake'))} |`,
         );
       }
     }
     out.push('');
   }
   return out.join('\n');
+}
+
+/** Median bytes of registry cache a baseline imported / exported. */
+function cacheCell(samples: Sample[]): string {
+  const cin = summarize(samples.filter((s) => s.cacheIn !== undefined).map((s) => s.cacheIn as number));
+  const cout = summarize(samples.filter((s) => s.cacheOut !== undefined).map((s) => s.cacheOut as number));
+  return cin && cout ? `${bytes(cin.median)} / ${bytes(cout.median)}` : '–';
+}
+
+/** Baseline ÷ Hoist within each repetition both ran (min, median, max), or undefined. */
+export function repRatios(base: Sample[], hoist: Sample[]): Summary | undefined {
+  const ratios: number[] = [];
+  for (const b of base) {
+    const h = hoist.find((s) => s.rep === b.rep);
+    if (h && h.ms > 0) ratios.push(b.ms / h.ms);
+  }
+  return summarize(ratios);
+}
+
+/**
+ * A bake definition (JSON, as `docker buildx bake -f` reads it) of `targets` built from `context`,
+ * each tagged `repo(target):tag`, with build args. Stage `undefined` is the last stage, named `image`.
+ */
+export function bakeDefinition(
+  context: string,
+  targets: (string | undefined)[],
+  repo: (target: string | undefined) => string,
+  tag: string,
+  args: Record<string, string>,
+): { group: Record<string, { targets: string[] }>; target: Record<string, Record<string, unknown>> } {
+  const target: Record<string, Record<string, unknown>> = {};
+  for (const t of targets) {
+    target[t ?? 'image'] = {
+      context,
+      dockerfile: 'Dockerfile',
+      ...(t ? { target: t } : {}),
+      tags: [`${repo(t)}:${tag}`],
+      args,
+    };
+  }
+  return { group: { default: { targets: Object.keys(target) } }, target };
 }
