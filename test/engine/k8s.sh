@@ -873,7 +873,20 @@ cmd_status() {
 }
 
 # One `up` or `down` at a time on this machine.
+# Closes every descriptor this script inherited past stdio (a caller's flock on the suite lock,
+# say), so the daemons of `up` cannot hold it for as long as the cluster runs. 255 is bash's own
+# handle on this script; 9 is opened by with_lock after this.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    case $fd in 0 | 1 | 2 | 255) continue ;; esac
+    eval "exec $fd>&-" 2>/dev/null || true
+  done
+}
+
 with_lock() {
+  close_inherited_fds
   mkdir -p "$K8S"
   exec 9>"$LOCK"
   flock -w 600 9 || die "another k8s.sh up/down has held $LOCK for 10 minutes"
