@@ -3,7 +3,6 @@
 // the snapshot objects. No I/O: kubernetes.ts sends what these return, and the tests read them.
 import { createHash } from 'node:crypto';
 import type {
-  V1Container,
   V1ObjectMeta,
   V1OwnerReference,
   V1PersistentVolumeClaim,
@@ -14,10 +13,9 @@ import type {
 } from '@kubernetes/client-node';
 import { cpuMillis, isQuantity, quantityBytes } from './kubernetes-quantity.js';
 import {
-  RUN_NETWORK_DIR,
   defaultRunNetwork,
-  initContainerEnv,
-  initContainerScript,
+  runNetworkCommand,
+  runNetworkEnv,
   type RunNetworkSettings,
 } from './kubernetes-network.js';
 import type { BuilderRole } from './provider.js';
@@ -89,7 +87,9 @@ export interface KubernetesSettings {
 }
 
 export function runNetworkOf(s: KubernetesSettings): RunNetworkSettings {
-  return s.runNetwork ?? defaultRunNetwork(s.security);
+  const net = s.runNetwork ?? defaultRunNetwork(s.security);
+  // Rootless BuildKit cannot set up the pod's bridge and firewall (the config refuses the pair).
+  return s.security === 'rootless' ? { ...net, mode: 'pod' } : net;
 }
 
 export interface BuilderIdentity {
@@ -337,8 +337,8 @@ export function buildkitdArgs(
     `${CERTS_DIR}/${SECRET_KEYS.key}`,
     '--config',
     `${CERTS_DIR}/${SECRET_KEYS.config}`,
-    // isolated: each RUN step in its own namespace on the pod's bridge, behind the init
-    // container's firewall; pod: RUN steps share the pod's namespace.
+    // isolated: each RUN step in its own namespace on the pod's bridge, behind the firewall
+    // the entrypoint sets up; pod: RUN steps share the pod's namespace.
     '--oci-worker-net',
     runNetwork === 'isolated' ? 'cni' : 'host',
     '--oci-worker-platform',
@@ -357,28 +357,17 @@ export function podSpecHash(s: KubernetesSettings, b: BuilderIdentity, config: s
       s.nodeSelector,
       buildkitdArgs(b.platform, s.security, runNetworkOf(s).mode),
       config,
-      runNetworkInit(s) ?? null,
+      runNetworkOf(s).mode === 'isolated' ? [runNetworkCommand(), runNetworkEnv(runNetworkOf(s))] : null,
     ]),
     16,
   );
 }
 
-/** The init container that sets up the RUN steps' bridge network in the pod; none in `pod` mode. */
-function runNetworkInit(s: KubernetesSettings): V1Container | undefined {
-  const net = runNetworkOf(s);
-  if (net.mode !== 'isolated') return undefined;
-  return {
-    name: 'hoist-net',
-    image: s.image,
-    imagePullPolicy: s.imagePullPolicy,
-    command: ['sh', '-c', initContainerScript()],
-    env: initContainerEnv(net),
-    // iptables and sysctls of the pod's network namespace; the pod is privileged anyway.
-    securityContext: { privileged: true },
-    // Its reason for failing (no iptables in the image, ...) reaches the provider's error.
-    terminationMessagePolicy: 'FallbackToLogsOnError',
-    volumeMounts: [{ name: 'run-net', mountPath: RUN_NETWORK_DIR }],
-  };
+/** buildkitd's command; `isolated` first sets up the RUN steps' bridge network and firewall. */
+function buildkitdCommand(s: KubernetesSettings): string[] {
+  // Rootless BuildKit runs under rootlesskit, which the image must ship.
+  if (s.security === 'rootless') return ['rootlesskit', 'buildkitd'];
+  return runNetworkOf(s).mode === 'isolated' ? runNetworkCommand() : ['buildkitd'];
 }
 
 export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: string): V1Pod {
@@ -386,7 +375,7 @@ export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: st
   const m = meta(n.pod, s, b);
   m.annotations![ANNOTATIONS.specHash] = podSpecHash(s, b, config);
   const resources: V1ResourceRequirements = { requests: s.resources.requests, limits: s.resources.limits };
-  const init = runNetworkInit(s);
+  const net = runNetworkOf(s);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -404,22 +393,20 @@ export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: st
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': nodeArch(b.platform),
       },
-      ...(init ? { initContainers: [{ ...init, resources }] } : {}),
       containers: [
         {
           name: 'buildkitd',
           image: s.image,
           imagePullPolicy: s.imagePullPolicy,
-          // Rootless BuildKit runs under rootlesskit, which the image must ship.
-          command: s.security === 'rootless' ? ['rootlesskit', 'buildkitd'] : ['buildkitd'],
-          args: buildkitdArgs(b.platform, s.security, runNetworkOf(s).mode),
+          command: buildkitdCommand(s),
+          args: buildkitdArgs(b.platform, s.security, net.mode),
+          ...(net.mode === 'isolated' ? { env: runNetworkEnv(net) } : {}),
           ports: [{ name: 'buildkitd', containerPort: BUILDKITD_PORT, protocol: 'TCP' }],
           securityContext: securityContext(s),
           resources,
           volumeMounts: [
             { name: 'root', mountPath: BUILDKIT_ROOT },
             { name: 'tls', mountPath: CERTS_DIR, readOnly: true },
-            ...(init ? [{ name: 'run-net', mountPath: RUN_NETWORK_DIR, readOnly: true }] : []),
           ],
         },
       ],
@@ -437,7 +424,6 @@ export function builderPod(s: KubernetesSettings, b: BuilderIdentity, config: st
             })),
           },
         },
-        ...(init ? [{ name: 'run-net', emptyDir: {} }] : []),
       ],
     },
   };

@@ -2,9 +2,9 @@
 // enforce NetworkPolicy (and a policy cannot tell a RUN step from buildkitd, which must pull and
 // push), so the pod does it itself, whatever the cluster: with `isolated` (the default) buildkitd
 // puts each RUN step in its own network namespace on a bridge inside the pod (CNI bridge +
-// host-local + loopback), and an init container of the same image applies, in the pod's own
-// network namespace and in one iptables-restore transaction, the rules local-network.ts builds
-// for the local provider's bridges:
+// host-local + loopback), and the buildkitd container's entrypoint first applies, in the pod's
+// own network namespace and in one iptables-restore transaction, the rules local-network.ts
+// builds for the local provider's bridges:
 //   INPUT   from the bridge: dropped (buildkitd's port and every address of the pod);
 //   FORWARD from the bridge: forged sources dropped; DNS to the pod's nameservers and the
 //           operator's allow list accepted; the deny list (private, shared, link-local ranges:
@@ -49,7 +49,8 @@ export const DEFAULT_RUN_DENY = [
 export const DEFAULT_RUN_SUBNET = '10.213.0.0/24';
 
 export const RUN_BRIDGE = 'hoist0';
-const NET_DIR = '/etc/hoist/net';
+// In the container's own filesystem: written by the entrypoint before buildkitd starts.
+const NET_DIR = '/run/hoist-net';
 const CHAINS = { inChain: 'HOIST-RUN-IN', fwdChain: 'HOIST-RUN-FW', natChain: 'HOIST-RUN-NAT' };
 /** Stands for each nameserver of the pod's resolv.conf in the rules the init container expands. */
 const NS_MARK = '@NS@';
@@ -173,13 +174,14 @@ export function podCniPaths(net: RunNetworkSettings): { configPath: string; bina
 
 export const RUN_NETWORK_DIR = NET_DIR;
 
-// The init container's script. It finds the CNI plugins in the image (symlinked into the shared
+// The buildkitd container's entrypoint (`sh -c SCRIPT hoist-net buildkitd ARGS...`): rather than
+// an init container, which costs the pod a second container's start (about 1 s here). It finds the CNI plugins in the image (symlinked into the shared
 // directory, so buildkitd.toml names one path whatever the image), writes the conflist, turns on
 // forwarding in the pod's namespace (and IPv6 off on interfaces made later: the bridge gets no
 // link-local address), and loads the rules with one iptables-restore, the pod's nameservers
 // filled in (not loopback ones: a RUN step cannot reach the pod's loopback). A failure says why in
-// the termination message, which the provider reports.
-const INIT_SCRIPT = `set -eu
+// the termination message, which the provider reports. Then it becomes buildkitd.
+const ENTRYPOINT_SCRIPT = `set -eu
 fail() { printf 'hoist-net: %s\\n' "$*" >/dev/termination-log; printf 'hoist-net: %s\\n' "$*" >&2; exit 1; }
 bin=
 for d in /opt/cni/bin /usr/lib/cni /usr/libexec/cni; do
@@ -199,16 +201,17 @@ rules=$(printf '%s\\n' "$HOIST_RULES" | while IFS= read -r line; do
   *) printf '%s\\n' "$line" ;;
   esac
 done)
-# Run again in the same namespace (a container restart): refill the chains, keep the jumps.
+# Run again in the same namespace (buildkitd's container restarted): refill the chains, keep the jumps.
 if iptables -w 5 -C INPUT -i "$HOIST_BRIDGE" -j HOIST-RUN-IN >/dev/null 2>&1; then
   rules=$(printf '%s\\n' "$rules" | grep -v '^-I ')
 fi
 err=$(printf '%s\\n' "$rules" | iptables-restore -w 5 --noflush 2>&1) || fail "iptables-restore refused the RUN-step firewall: $err"
 echo "hoist-net: RUN steps on $HOIST_BRIDGE, isolated; DNS to: \${ns:-none}"
+exec "$@"
 `;
 
-/** The init container's environment: the script reads everything from it. */
-export function initContainerEnv(net: RunNetworkSettings): { name: string; value: string }[] {
+/** The entrypoint's environment: the script reads everything from it. */
+export function runNetworkEnv(net: RunNetworkSettings): { name: string; value: string }[] {
   return [
     { name: 'HOIST_NET_DIR', value: NET_DIR },
     { name: 'HOIST_BRIDGE', value: RUN_BRIDGE },
@@ -217,6 +220,7 @@ export function initContainerEnv(net: RunNetworkSettings): { name: string; value
   ];
 }
 
-export function initContainerScript(): string {
-  return INIT_SCRIPT;
+/** The buildkitd container's command in `isolated` mode; buildkitd's own argv follows as args. */
+export function runNetworkCommand(): string[] {
+  return ['sh', '-c', ENTRYPOINT_SCRIPT, 'hoist-net', 'buildkitd'];
 }

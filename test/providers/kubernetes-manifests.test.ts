@@ -147,7 +147,7 @@ describe('builderPod', () => {
   });
   it('runs the pinned buildkitd privileged, with requests, limits, TLS and its root on the PVC', () => {
     expect(c.image).toBe(settings.image);
-    expect(c.command).toEqual(['buildkitd']);
+    expect(c.command!.at(-1)).toBe('buildkitd');
     expect(c.securityContext).toEqual({ privileged: true });
     expect(c.resources).toEqual({ requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '8Gi' } });
     expect(c.args).toEqual(
@@ -163,23 +163,20 @@ describe('builderPod', () => {
     expect(keys).toEqual(['ca.pem', 'cert.pem', 'key.pem', 'buildkitd.toml']);
     expect(pod.spec!.automountServiceAccountToken).toBe(false);
   });
-  it('isolated by default: buildkitd on CNI behind an init container that sets up the pod firewall', () => {
+  it('isolated by default: buildkitd on CNI, its entrypoint sets up the pod firewall first', () => {
     expect(c.args!.join(' ')).toContain('--oci-worker-net cni');
-    const init = pod.spec!.initContainers!;
-    expect(init).toHaveLength(1);
-    expect(init[0]!.name).toBe('hoist-net');
-    expect(init[0]!.image).toBe(settings.image);
-    expect(init[0]!.securityContext).toEqual({ privileged: true });
-    expect(init[0]!.command!.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(init[0]!.resources).toEqual(c.resources);
-    const env = Object.fromEntries(init[0]!.env!.map((e) => [e.name, e.value]));
+    // sh -c SCRIPT hoist-net buildkitd, then buildkitd's own arguments.
+    expect(c.command!.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(c.command!.slice(3)).toEqual(['hoist-net', 'buildkitd']);
+    expect(c.command![2]).toContain('iptables-restore -w 5 --noflush');
+    const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
     expect(env.HOIST_RULES).toContain('-A HOIST-RUN-FW -i hoist0 -d 10.0.0.0/8 -j DROP');
-    // The shared directory: written by the init container, read-only for buildkitd.
-    expect(init[0]!.volumeMounts).toEqual([{ name: 'run-net', mountPath: '/etc/hoist/net' }]);
-    expect(c.volumeMounts).toContainEqual({ name: 'run-net', mountPath: '/etc/hoist/net', readOnly: true });
-    expect(pod.spec!.volumes).toContainEqual({ name: 'run-net', emptyDir: {} });
+    expect(env.HOIST_BRIDGE).toBe('hoist0');
+    // No second container to start: no init container, no shared volume.
+    expect(pod.spec!.initContainers).toBeUndefined();
+    expect(pod.spec!.volumes!.map((v) => v.name)).toEqual(['root', 'tls']);
   });
-  it('pod mode: RUN steps in the pod network, no init container', () => {
+  it('pod mode: RUN steps in the pod network, buildkitd started as it is', () => {
     const p = builderPod(
       {
         ...settings,
@@ -188,9 +185,9 @@ describe('builderPod', () => {
       primary,
       'cfg',
     );
-    expect(p.spec!.initContainers).toBeUndefined();
+    expect(p.spec!.containers[0]!.command).toEqual(['buildkitd']);
+    expect(p.spec!.containers[0]!.env).toBeUndefined();
     expect(p.spec!.containers[0]!.args!.join(' ')).toContain('--oci-worker-net host');
-    expect(p.spec!.volumes!.map((v) => v.name)).toEqual(['root', 'tls']);
   });
   it('rootless runs under rootlesskit, unprivileged', () => {
     const p = builderPod({ ...settings, security: 'rootless' }, primary, 'cfg');
@@ -199,9 +196,20 @@ describe('builderPod', () => {
     expect(rc.securityContext!.privileged).toBeUndefined();
     expect(rc.securityContext!.runAsUser).toBe(1000);
     expect(rc.args).toContain('--oci-worker-no-process-sandbox');
-    // Rootless BuildKit cannot make the pod's bridge: its RUN steps share the pod's network.
-    expect(p.spec!.initContainers).toBeUndefined();
+    // Rootless BuildKit cannot make the pod's bridge: its RUN steps share the pod's network,
+    // whatever the settings ask.
     expect(rc.args!.join(' ')).toContain('--oci-worker-net host');
+    const asked = builderPod(
+      {
+        ...settings,
+        security: 'rootless',
+        runNetwork: { mode: 'isolated', subnet: '10.213.0.0/24', allow: [], deny: [], dns: [] },
+      },
+      primary,
+      'cfg',
+    ).spec!.containers[0]!;
+    expect(asked.command).toEqual(['rootlesskit', 'buildkitd']);
+    expect(asked.args!.join(' ')).toContain('--oci-worker-net host');
   });
   it('changes its spec hash when the image, resources or config change, not otherwise', () => {
     const h = podSpecHash(settings, primary, 'cfg');

@@ -1,4 +1,4 @@
-// The builder pod's init container script, run for real as root in a throwaway network
+// The builder pod's entrypoint script, run for real as root in a throwaway network
 // namespace standing for the pod's (with its own resolv.conf through /etc/netns): it must link
 // the CNI plugins, write the conflist, turn forwarding on in that namespace only, and load the
 // firewall in one iptables-restore with the pod's IPv4 nameservers filled in, also when run twice.
@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import {
   DEFAULT_RUN_DENY,
-  initContainerEnv,
-  initContainerScript,
+  runNetworkCommand,
+  runNetworkEnv,
   type RunNetworkSettings,
 } from '../../src/providers/kubernetes-network.js';
 
@@ -30,12 +30,14 @@ const net: RunNetworkSettings = {
   dns: ['192.0.2.53'],
 };
 
-async function initScript(): Promise<{ code: number; out: string }> {
+async function entrypoint(): Promise<{ code: number; out: string }> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  for (const e of initContainerEnv(net)) env[e.name] = e.value;
+  for (const e of runNetworkEnv(net)) env[e.name] = e.value;
   env.HOIST_NET_DIR = path.join(tmp, 'net');
   try {
-    const r = await run('ip', ['netns', 'exec', ns, 'sh', '-c', initContainerScript()], { env });
+    // What the pod runs, with a stand-in for buildkitd that shows its arguments arrive.
+    const cmd = [...runNetworkCommand().slice(0, -1), 'echo', 'buildkitd', '--addr', 'tcp://0.0.0.0:1234'];
+    const r = await run('ip', ['netns', 'exec', ns, ...cmd], { env });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -66,12 +68,14 @@ afterAll(async () => {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true });
 });
 
-describe('the hoist-net init container script', () => {
+describe('the hoist-net entrypoint script', () => {
   it('sets up the pod namespace: plugins, conflist, forwarding, firewall with the pod resolvers', async () => {
     const hostForward = (await fs.readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
-    const r = await initScript();
+    const r = await entrypoint();
     expect(r.out).toContain('hoist-net: RUN steps on hoist0, isolated; DNS to: 10.96.0.10');
     expect(r.code).toBe(0);
+    // Then it becomes buildkitd, with its arguments.
+    expect(r.out).toContain('buildkitd --addr tcp://0.0.0.0:1234');
     for (const p of ['bridge', 'host-local', 'loopback']) {
       expect(await fs.readlink(path.join(tmp, 'net', 'bin', p))).toMatch(new RegExp(`/${p}$`));
     }
@@ -100,8 +104,8 @@ describe('the hoist-net init container script', () => {
     expect(nat).toContain('-A HOIST-RUN-NAT ! -o hoist0 -j MASQUERADE');
   });
 
-  it('a second run (an init container run again in the same pod) leaves one working set of chains', async () => {
-    const r = await initScript();
+  it('a second run (the buildkitd container restarted in the same pod) leaves one working set of chains', async () => {
+    const r = await entrypoint();
     expect(r.code).toBe(0);
     const filter = await inNs('iptables-save', '-t', 'filter');
     // The chains are refilled, not doubled.

@@ -3,13 +3,14 @@ import {
   DEFAULT_RUN_DENY,
   contains,
   defaultRunNetwork,
-  initContainerEnv,
   parseCidrList,
   parseIpv4Cidr,
   parseRunSubnet,
   podCniConfig,
   podCniPaths,
   podFirewallRules,
+  runNetworkCommand,
+  runNetworkEnv,
   type RunNetworkSettings,
 } from '../../src/providers/kubernetes-network.js';
 import { restoreInput } from '../../src/providers/local-network.js';
@@ -146,16 +147,22 @@ describe('the pod side', () => {
   });
   it('buildkitd gets CNI paths only when isolated', () => {
     expect(podCniPaths(net)).toEqual({
-      configPath: '/etc/hoist/net/cni.conflist',
-      binaryDir: '/etc/hoist/net/bin',
+      configPath: '/run/hoist-net/cni.conflist',
+      binaryDir: '/run/hoist-net/bin',
     });
     expect(podCniPaths({ ...net, mode: 'pod' })).toBeNull();
   });
-  it('the init container gets rules with a placeholder the script fills with the pod resolvers', () => {
-    const env = Object.fromEntries(initContainerEnv(net).map((e) => [e.name, e.value]));
+  it('the entrypoint gets rules with a placeholder the script fills with the pod resolvers', () => {
+    const env = Object.fromEntries(runNetworkEnv(net).map((e) => [e.name, e.value]));
     expect(env.HOIST_RULES).toContain('-d @NS@ -p udp -m udp --dport 53 -j ACCEPT');
     expect(env.HOIST_RULES).toContain('-d 10.0.5.0/24 -j ACCEPT');
     expect(JSON.parse(env.HOIST_CNI_CONFLIST!)).toMatchObject({ name: 'hoist-run' });
-    expect(env.HOIST_NET_DIR).toBe('/etc/hoist/net');
+    expect(env.HOIST_NET_DIR).toBe('/run/hoist-net');
+  });
+  it('the entrypoint becomes buildkitd: sh -c SCRIPT $0 buildkitd, the args follow', () => {
+    const cmd = runNetworkCommand();
+    expect(cmd.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(cmd.slice(3)).toEqual(['hoist-net', 'buildkitd']);
+    expect(cmd[2]!.trimEnd().endsWith('exec "$@"')).toBe(true);
   });
 });
