@@ -184,13 +184,18 @@ export const RUN_NETWORK_DIR = NET_DIR;
 const ENTRYPOINT_SCRIPT = `set -eu
 fail() { printf 'hoist-net: %s\\n' "$*" >/dev/termination-log; printf 'hoist-net: %s\\n' "$*" >&2; exit 1; }
 bin=
-for d in /opt/cni/bin /usr/lib/cni /usr/libexec/cni; do
+for d in \${HOIST_CNI_DIRS:-/opt/cni/bin /usr/lib/cni /usr/libexec/cni}; do
   if [ -x "$d/bridge" ] && [ -x "$d/host-local" ] && [ -x "$d/loopback" ]; then bin=$d; break; fi
 done
-[ -n "$bin" ] || fail "the image has no CNI plugins (bridge, host-local, loopback in /opt/cni/bin or /usr/lib/cni); use an image with them and iptables, or --kubernetes-run-network pod"
-command -v iptables-restore >/dev/null 2>&1 || fail "the image has no iptables-restore; use an image with iptables and the CNI plugins, or --kubernetes-run-network pod"
 mkdir -p "$HOIST_NET_DIR/bin"
-for p in bridge host-local loopback; do ln -sf "$bin/$p" "$HOIST_NET_DIR/bin/$p"; done
+if [ -n "$bin" ]; then
+  for p in bridge host-local loopback; do ln -sf "$bin/$p" "$HOIST_NET_DIR/bin/$p"; done
+elif command -v buildkit-cni-bridge >/dev/null 2>&1 && command -v buildkit-cni-host-local >/dev/null 2>&1 && command -v buildkit-cni-loopback >/dev/null 2>&1; then
+  for p in bridge host-local loopback; do ln -sf "$(command -v "buildkit-cni-$p")" "$HOIST_NET_DIR/bin/$p"; done
+else
+  fail "the image has no CNI plugins (bridge, host-local, loopback in /opt/cni/bin or /usr/lib/cni, or buildkit-cni-* on PATH as in moby/buildkit); use an image with them and iptables, or --kubernetes-run-network pod"
+fi
+command -v iptables-restore >/dev/null 2>&1 || fail "the image has no iptables-restore; use an image with iptables and the CNI plugins, or --kubernetes-run-network pod"
 printf '%s' "$HOIST_CNI_CONFLIST" >"$HOIST_NET_DIR/cni.conflist"
 echo 1 >/proc/sys/net/ipv4/ip_forward 2>/dev/null || fail "cannot turn on IPv4 forwarding in the pod (the container must be privileged)"
 if [ -e /proc/sys/net/ipv6/conf/default/disable_ipv6 ]; then echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 || true; fi

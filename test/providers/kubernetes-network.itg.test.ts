@@ -30,10 +30,11 @@ const net: RunNetworkSettings = {
   dns: ['192.0.2.53'],
 };
 
-async function entrypoint(): Promise<{ code: number; out: string }> {
+async function entrypoint(extra: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
   for (const e of runNetworkEnv(net)) env[e.name] = e.value;
   env.HOIST_NET_DIR = path.join(tmp, 'net');
+  Object.assign(env, extra);
   try {
     // What the pod runs, with a stand-in for buildkitd that shows its arguments arrive.
     const cmd = [...runNetworkCommand().slice(0, -1), 'echo', 'buildkitd', '--addr', 'tcp://0.0.0.0:1234'];
@@ -115,5 +116,31 @@ describe('the hoist-net entrypoint script', () => {
     expect(filter.match(/-A FORWARD -i hoist0 -j HOIST-RUN-FW/g)).toHaveLength(1);
     const nat = await inNs('iptables-save', '-t', 'nat');
     expect(nat.match(/-A POSTROUTING -s 10\.213\.0\.0\/24 -j HOIST-RUN-NAT/g)).toHaveLength(1);
+  });
+
+  it("finds moby/buildkit's plugins (buildkit-cni-* on PATH) when no plugin directory has them", async () => {
+    const cniDir = (await fs.stat('/usr/lib/cni/bridge').catch(() => null)) ? '/usr/lib/cni' : '/opt/cni/bin';
+    const onPath = path.join(tmp, 'path');
+    const empty = path.join(tmp, 'no-plugins');
+    await fs.mkdir(onPath, { recursive: true });
+    await fs.mkdir(empty, { recursive: true });
+    for (const p of ['bridge', 'host-local', 'loopback']) {
+      await fs.symlink(path.join(cniDir, p), path.join(onPath, `buildkit-cni-${p}`));
+    }
+    const netDir = path.join(tmp, 'net-moby');
+    const r = await entrypoint({
+      HOIST_CNI_DIRS: empty,
+      HOIST_NET_DIR: netDir,
+      PATH: `${onPath}:${process.env.PATH}`,
+    });
+    expect(r.code).toBe(0);
+    for (const p of ['bridge', 'host-local', 'loopback']) {
+      expect(await fs.readlink(path.join(netDir, 'bin', p))).toBe(path.join(onPath, `buildkit-cni-${p}`));
+    }
+    // Neither layout: the pod fails with the fix in its message.
+    const none = await entrypoint({ HOIST_CNI_DIRS: empty, HOIST_NET_DIR: path.join(tmp, 'net-none') });
+    expect(none.code).not.toBe(0);
+    expect(none.out).toContain('the image has no CNI plugins');
+    expect(none.out).toContain('--kubernetes-run-network pod');
   });
 });
