@@ -84,6 +84,43 @@ describe('Provisioner', () => {
     expect(outcomes.get('late')).toMatchObject({ outcome: 'served', shared: false });
   });
 
+  it('a snapshot that restarted the primary records its new process, as a restart of the same builder', async () => {
+    const clock = new FakeClock();
+    const sim = await SimulatedProvider.create({ clock, failureRate: 0, random: seeded(7) });
+    // Like the local and kubernetes providers: the snapshot stopped buildkitd and started it again.
+    const snapshot = sim.snapshot.bind(sim);
+    sim.snapshot = async (builderId, snapshotId) => {
+      const info = await snapshot(builderId, snapshotId);
+      const before = prov.builders.get(builderId)!.running!;
+      return { ...info, restarted: { ...before, pid: 424242, startedAt: new Date(clock.nowMs()) } };
+    };
+    const events: { id: string; event: string; pid?: number | null }[] = [];
+    const prov = new Provisioner({
+      pools: [{ name: 'a', provider: sim }],
+      clock,
+      random: seeded(8),
+      hooks: { builderChanged: (b, event) => void events.push({ id: b.id, event, pid: b.running?.pid }) },
+    });
+    prov.start();
+    await driveBuilds(
+      clock,
+      prov,
+      [{ id: 'b1', projectId: 'p', arriveMs: 0, durationMs: 60_000 }],
+      () => auto,
+      {
+        maxMs: 30 * 60_000,
+      },
+    );
+    await clock.runUntil(() => prov.stats.snapshotsTaken > 0, 30 * 60_000, 1000);
+    prov.close();
+    const primary = [...prov.builders.values()].find((b) => b.role === 'primary')!;
+    expect(primary.running!.pid).toBe(424242);
+    const mine = events.filter((e) => e.id === primary.id).map((e) => e.event);
+    // Started once, then the restart is told as such (not as a second start, which counts a crash).
+    expect(mine.filter((e) => e === 'running')).toHaveLength(1);
+    expect(events).toContainEqual({ id: primary.id, event: 'restarted', pid: 424242 });
+  });
+
   it('the queue is bounded: past its size a new build is refused, not queued', async () => {
     const clock = new FakeClock();
     const sim = await SimulatedProvider.create({ clock, random: seeded(5) });

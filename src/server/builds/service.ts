@@ -47,6 +47,7 @@ import type { PoolSpec } from '../provisioning/pool.js';
 import {
   Provisioner,
   type AdoptedBuilder,
+  type BuilderEvent,
   type ClaimRequest,
   type FleetBuilder,
   type ProvisioningLimits,
@@ -909,7 +910,7 @@ export class BuildService {
   /** Records what the provisioner did to a builder, one write after another per builder. */
   private persistBuilder(
     b: FleetBuilder,
-    event: 'starting' | 'running' | 'failed' | 'stopped' | 'destroyed',
+    event: BuilderEvent,
   ): Promise<void> {
     const snapshot = {
       running: b.running,
@@ -950,6 +951,22 @@ export class BuildService {
             now,
           );
           this.metrics?.builderStarts.inc({ result: r.adopted ? 'adopted' : 'started' });
+          break;
+        }
+        case 'restarted': {
+          // The same builder under a new buildkitd (a snapshot stopped it): where it runs now.
+          const r = snapshot.running!;
+          await this.store.updateBuilder(
+            b.id,
+            {
+              endpoint: r.endpoint,
+              pid: r.pid,
+              started_at: iso(r.startedAt),
+              server_name: r.serverName,
+              ca_pem: r.caPem,
+            },
+            now,
+          );
           break;
         }
         case 'failed':

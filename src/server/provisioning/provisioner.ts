@@ -172,6 +172,13 @@ export interface AdoptedBuilder {
   claims: ClaimRequest[];
 }
 
+/**
+ * What happened to a builder. `restarted`: the same builder runs again under a new process or pod
+ * (a snapshot stopped and restarted it), so its pid and start time change but it is no restart
+ * of the kind a crash is.
+ */
+export type BuilderEvent = 'starting' | 'running' | 'restarted' | 'failed' | 'stopped' | 'destroyed';
+
 export interface ProvisionerHooks {
   /** The stable id of the primary of (project, platform, pool); its cache is keyed by it. */
   primaryId(projectId: string, platform: string, pool: string): Promise<string>;
@@ -179,7 +186,7 @@ export interface ProvisionerHooks {
   newSnapshotId(): string;
   builderChanged(
     b: FleetBuilder,
-    event: 'starting' | 'running' | 'failed' | 'stopped' | 'destroyed',
+    event: BuilderEvent,
   ): Promise<void> | void;
   claimFailed(buildId: string, platform: string, reason: string): Promise<void> | void;
   waitAlert(buildId: string, platform: string, waitedMs: number): void;
@@ -1130,6 +1137,10 @@ export class Provisioner {
         current: true,
       });
       primary.dirty = false;
+      if (info.restarted) {
+        primary.running = info.restarted;
+        await this.hooks.builderChanged(primary, 'restarted');
+      }
       this.stats.snapshotsTaken++;
       this.log.info(
         {
