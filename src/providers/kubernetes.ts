@@ -199,6 +199,7 @@ export class KubernetesProvider implements Provider {
         host: listenHost,
         port: opts.gatewayPort ?? 0,
         advertiseHost,
+        advertisePort: opts.advertisePort,
         logger: p.log,
       });
     } catch (err) {

@@ -56,11 +56,6 @@ export interface LocalProviderOptions extends BuildkitdProviderOptions {
   buildkitdPath?: string;
   /** The gateway's port; 0 (default) reuses the port of the last start when it is free, else any. */
   gatewayPort?: number;
-  /**
-   * Port clients dial, when a load balancer in front of several servers' gateways listens on
-   * another one than this gateway. Default: the gateway's own port.
-   */
-  advertisePort?: number;
   /** How long a starting builder may take to accept connections. Default 30 s. */
   readyTimeoutMs?: number;
   /** Where binfmt_misc is mounted; emulated platforms are offered when qemu is registered there. */

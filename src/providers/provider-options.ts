@@ -20,6 +20,11 @@ export interface BuildkitdProviderOptions {
   gatewayPort?: number;
   /** Host clients dial (endpoint and certificate SAN). Default: listenHost, or 127.0.0.1 when that is a wildcard. */
   advertiseHost?: string;
+  /**
+   * Port clients dial, when a load balancer (a Service in front of several replicas' gateways)
+   * listens on another one than this gateway. Default: the gateway's own port.
+   */
+  advertisePort?: number;
   /** Default GC cap per builder in bytes. Default 10 GiB. */
   maxUsedSpaceBytes?: number;
   /** Registries buildkitd may reach over plain HTTP (host:port), e.g. a loopback test registry. */

@@ -31,6 +31,7 @@ export async function createProvider(
       listenHost: config.builderListenHost,
       gatewayPort: config.builderGatewayPort,
       advertiseHost: config.builderAdvertiseHost,
+      advertisePort: config.builderAdvertisePort,
       maxUsedSpaceBytes: config.maxUsedSpaceBytes,
       insecureRegistries: config.insecureRegistries,
       dns: config.builderDns,
