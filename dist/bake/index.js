@@ -48552,9 +48552,18 @@ async function send(url, opts) {
             res.on('error', reject);
         });
         const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`)), opts.timeoutMs);
-        req.on('close', () => clearTimeout(timer));
+        // an aborted request lets go of its socket at once: nothing of it keeps the process alive
+        const abort = () => void req.destroy(new Error('aborted'));
+        opts.signal?.addEventListener('abort', abort, { once: true });
+        req.on('close', () => {
+            clearTimeout(timer);
+            opts.signal?.removeEventListener('abort', abort);
+        });
         req.on('error', reject);
-        req.end(opts.body);
+        if (opts.signal?.aborted)
+            abort();
+        else
+            req.end(opts.body);
     });
 }
 /** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
@@ -48580,7 +48589,7 @@ class HoistClient {
             caPem: this.caPem,
         });
     }
-    async request(method, path, body) {
+    async request(method, path, body, signal) {
         const url = `${this.apiUrl}${path}`;
         const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
         if (this.token)
@@ -48595,6 +48604,7 @@ class HoistClient {
                 body: body === undefined ? undefined : JSON.stringify(body),
                 timeoutMs: this.timeoutMs,
                 caPem: this.caPem,
+                signal,
             });
         }
         catch (err) {
@@ -48649,8 +48659,9 @@ class HoistClient {
         return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
     }
     /** Sends steps, warnings and the Dockerfile of a running build (its build token). */
-    postSteps(buildId, req) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req);
+    /** `signal` aborts the request (a batch of live steps that no longer matters). */
+    postSteps(buildId, req, signal) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req, signal);
     }
     getBuild(buildId) {
         return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);

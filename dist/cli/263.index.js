@@ -55,7 +55,8 @@ function renderStepSummary(b) {
         out.push(`trust policy: ${(0,lib_text/* escapeControls */.U)(ins.trust.policy_id ?? '-')}\n`);
     if (ins.steps.length === 0)
         return out.join('');
-    out.push(`steps: cached ${ins.steps_cached} of ${ins.steps_total}\n`);
+    const active = b.status === 'queued' || b.status === 'running';
+    out.push(`steps: cached ${ins.steps_cached} of ${ins.steps_total}${ins.steps_live ? (active ? ' (so far: the build is running)' : ' (only those sent while it ran)') : ''}\n`);
     const at = (s) => (s.started_at ? Date.parse(s.started_at) : Number.MAX_SAFE_INTEGER);
     const brk = ins.cache_break;
     const rows = [...ins.steps]
@@ -65,11 +66,15 @@ function renderStepSummary(b) {
         s.platform,
         s.error
             ? 'ERROR'
-            : s.cached
-                ? 'CACHED'
-                : brk && brk.platform === s.platform && brk.step === s.name
-                    ? 'BROKE'
-                    : 'ran',
+            : s.started_at && !s.completed_at
+                ? active
+                    ? 'RUNNING'
+                    : 'NOT DONE'
+                : s.cached
+                    ? 'CACHED'
+                    : brk && brk.platform === s.platform && brk.step === s.name
+                        ? 'BROKE'
+                        : 'ran',
         duration(s),
         s.name,
     ]);
@@ -78,7 +83,7 @@ function renderStepSummary(b) {
         out.push(`cache broke at: ${(0,lib_text/* escapeControls */.U)(brk.step)} (${(0,lib_text/* escapeControls */.U)(brk.platform)})${brk.previous_build_id ? `, compared with ${(0,lib_text/* escapeControls */.U)(brk.previous_build_id)}` : ''}\n`);
     }
     else {
-        out.push('cache: every step cached\n');
+        out.push(ins.steps_live ? 'cache: no step missed it so far\n' : 'cache: every step cached\n');
     }
     const failed = ins.steps.find((s) => s.error);
     if (failed) {

@@ -65,27 +65,17 @@ function parseBakeArgv(argv, extraFlags = {}) {
     const facts = { files: [], targets: [], printOnly: false, push: false, load: false };
     let print = false;
     let list = false;
-    const record = (t, value) => {
-        if (t.hoist) {
-            (0,build_argv/* recordHoistFlag */.Je)(hoist, t.name, value);
-            return undefined;
-        }
-        if (t.spec.kind === 'bool') {
-            const b = (0,build_argv/* parseBool */.q6)(value);
-            if (b === undefined) {
-                return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
-            }
-            if (t.name === 'push')
-                facts.push = b;
-            if (t.name === 'load')
-                facts.load = b;
-            if (t.name === 'print')
-                print = b;
-            if (t.name === 'list-targets' || t.name === 'list-variables')
-                list ||= b;
-            return undefined;
-        }
-        switch (t.name) {
+    const record = (0,build_argv/* flagRecorder */.Lr)(hoist, (name, b) => {
+        if (name === 'push')
+            facts.push = b;
+        if (name === 'load')
+            facts.load = b;
+        if (name === 'print')
+            print = b;
+        if (name === 'list-targets' || name === 'list-variables')
+            list ||= b;
+    }, (name, value) => {
+        switch (name) {
             case 'file':
                 facts.files.push(value);
                 break;
@@ -99,8 +89,7 @@ function parseBakeArgv(argv, extraFlags = {}) {
                 facts.builder = value;
                 break;
         }
-        return undefined;
-    };
+    });
     const scanned = (0,build_argv/* scanArgv */.A8)(argv, flags, record);
     if (scanned.kind !== 'ok')
         return scanned;
@@ -194,8 +183,8 @@ function fitBakeRecord(options, maxBytes) {
     return fitted;
 }
 
-// EXTERNAL MODULE: ./src/cli/build-run.ts + 1 modules
-var build_run = __webpack_require__(57053);
+// EXTERNAL MODULE: ./src/cli/build-run.ts + 2 modules
+var build_run = __webpack_require__(82993);
 // EXTERNAL MODULE: ./src/cli/buildx.ts
 var buildx = __webpack_require__(43796);
 // EXTERNAL MODULE: ./src/cli/config.ts

@@ -9,12 +9,12 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /* harmony export */   A8: () => (/* binding */ scanArgv),
 /* harmony export */   E9: () => (/* binding */ parseDuration),
 /* harmony export */   GT: () => (/* binding */ parseBuildArgv),
-/* harmony export */   Je: () => (/* binding */ recordHoistFlag),
+/* harmony export */   Lr: () => (/* binding */ flagRecorder),
 /* harmony export */   j: () => (/* binding */ flagSpecFromHelp),
 /* harmony export */   q6: () => (/* binding */ parseBool),
 /* harmony export */   uN: () => (/* binding */ isRemoteContext)
 /* harmony export */ });
-/* unused harmony exports BUILDX_BUILD_FLAGS, HOIST_BUILD_FLAGS */
+/* unused harmony exports BUILDX_BUILD_FLAGS, HOIST_BUILD_FLAGS, recordHoistFlag */
 /* harmony import */ var _lib_duration_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(82543);
 // `hoist build` argv → Hoist's own options + the argv handed to `docker buildx build`.
 // Pure: no I/O, so the whole mapping is tested by a table (test/cli/build-argv.test.ts).
@@ -104,6 +104,29 @@ function parseBool(raw) {
     if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw))
         return false;
     return undefined;
+}
+/**
+ * The scanArgv recorder of a command: Hoist's own flags go into `hoist`, a bool flag's value is
+ * parsed as pflag parses it (a bad one is refused with pflag's own message), and the command
+ * reads what it needs of the rest in `onBool` and `onValue`.
+ */
+function flagRecorder(hoist, onBool, onValue) {
+    return (t, value) => {
+        if (t.hoist) {
+            recordHoistFlag(hoist, t.name, value);
+            return undefined;
+        }
+        if (t.spec.kind === 'bool') {
+            const b = parseBool(value);
+            if (b === undefined) {
+                return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
+            }
+            onBool(t.name, b);
+            return undefined;
+        }
+        onValue(t.name, value);
+        return undefined;
+    };
 }
 /** Hoist's own options from a flag the scanner reported as Hoist's. */
 function recordHoistFlag(hoist, name, value) {
@@ -215,23 +238,13 @@ function parseBuildArgv(argv, extraFlags = {}) {
     const flags = { ...BUILDX_BUILD_FLAGS, ...extraFlags };
     const hoist = {};
     const facts = { platforms: [], tags: [], push: false, load: false };
-    const record = (t, value) => {
-        if (t.hoist) {
-            recordHoistFlag(hoist, t.name, value);
-            return undefined;
-        }
-        if (t.spec.kind === 'bool') {
-            const b = parseBool(value);
-            if (b === undefined) {
-                return `invalid argument "${value}" for "--${t.name}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`;
-            }
-            if (t.name === 'push')
-                facts.push = b;
-            if (t.name === 'load')
-                facts.load = b;
-            return undefined;
-        }
-        switch (t.name) {
+    const record = flagRecorder(hoist, (name, b) => {
+        if (name === 'push')
+            facts.push = b;
+        if (name === 'load')
+            facts.load = b;
+    }, (name, value) => {
+        switch (name) {
             case 'platform':
                 for (const p of value.split(',')) {
                     const trimmed = p.trim();
@@ -265,8 +278,7 @@ function parseBuildArgv(argv, extraFlags = {}) {
                     facts.load = true;
                 break;
         }
-        return undefined;
-    };
+    });
     const scanned = scanArgv(argv, flags, record);
     if (scanned.kind !== 'ok')
         return scanned;
@@ -489,7 +501,7 @@ async function runFinisher(stdin, env) {
 
 /***/ }),
 
-/***/ 57053:
+/***/ 82993:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -581,10 +593,255 @@ var cli_config = __nccwpck_require__(74114);
 var resolve = __nccwpck_require__(68558);
 // EXTERNAL MODULE: ./src/cli/steps.ts
 var steps = __nccwpck_require__(81713);
+;// CONCATENATED MODULE: ./src/cli/live-steps.ts
+// Steps while the build runs. buildx takes one --progress mode, and it is the user's: instead
+// of a second renderer, a second client of the same buildkitd follows this build's progress.
+// buildx writes each build's ref into its local state (refs/BUILDER/NODE/REF) before the solve
+// starts; `buildx history logs --progress rawjson REF` on an active build asks BuildKit's
+// Status API for that ref, which replays what was sent so far and then follows the build live
+// until it ends, over the build's own certificate. Nothing of it reaches the user's terminal,
+// and a failure here (an old buildkitd, a record not there yet, a refused batch) only costs
+// the live view: the full set is still sent at finish (steps.ts).
+
+
+
+
+
+
+/** Nothing starts before this: a build shorter than it sends its steps at finish only. */
+const LIVE_DELAY_MS = 1000;
+/** At most one batch per this interval. */
+const LIVE_BATCH_MS = 1000;
+/** Bounds of one batch: steps, and bytes of their JSON (log tails are capped per step already). */
+const BATCH_MAX_STEPS = 100;
+const BATCH_MAX_BYTES = 256 * 1024;
+/** Records followed at once (a bake has one per target and node); the rest arrive at finish. */
+const MAX_FOLLOWERS = 8;
+/** How often buildx's local state is read for new refs. */
+const SCAN_MS = 250;
+/** A record may not exist yet when its ref file does (the solve request is still on its way). */
+const FOLLOW_TRIES = 10;
+/** HOIST_STEPS=false sends no steps at all; HOIST_STEPS_LIVE=false sends them at finish only. */
+function liveStepsEnabled(env) {
+    const off = (v) => /^(0|false|no|off)$/i.test(v ?? '');
+    return !off(env.HOIST_STEPS) && !off(env.HOIST_STEPS_LIVE);
+}
+/**
+ * Splits changed steps into batches of at most `maxSteps` steps and about `maxBytes` of JSON
+ * (a single larger step still goes, alone). Pure.
+ */
+function chunkSteps(steps, maxSteps, maxBytes) {
+    const out = [];
+    let cur = [];
+    let bytes = 0;
+    for (const s of steps) {
+        const n = Buffer.byteLength(JSON.stringify(s));
+        if (cur.length && (cur.length >= maxSteps || bytes + n > maxBytes)) {
+            out.push(cur);
+            cur = [];
+            bytes = 0;
+        }
+        cur.push(s);
+        bytes += n;
+    }
+    if (cur.length)
+        out.push(cur);
+    return out;
+}
+/**
+ * Follows the records buildx starts on `builder` and sends their steps as they change, marked
+ * partial, until stop(). Never throws and never writes to the terminal.
+ */
+function startLiveSteps(o) {
+    const via = o.bx.direct ?? o.bx;
+    const refsDir = (0,external_node_path_.join)((0,buildx/* buildxConfigDir */.iL)(o.env), 'refs', o.builder);
+    const batchMs = o.batchMs ?? LIVE_BATCH_MS;
+    const followers = new Map();
+    const pending = new Map();
+    const timers = new Set();
+    const sent = { batches: 0, steps: 0 };
+    const aborted = new AbortController();
+    let stopped = false;
+    let sending = false;
+    let again = false;
+    let warningsChanged = false;
+    let flushTimer;
+    let lastFlush = 0;
+    const later = (ms, fn) => {
+        const t = setTimeout(() => {
+            timers.delete(t);
+            if (!stopped)
+                fn();
+        }, ms);
+        t.unref();
+        timers.add(t);
+        return t;
+    };
+    const scan = async () => {
+        try {
+            for (const node of await (0,promises_.readdir)(refsDir)) {
+                const platform = (0,steps/* platformOfNode */.f2)(node, o.platforms);
+                for (const ref of (await (0,promises_.readdir)((0,external_node_path_.join)(refsDir, node)).catch(() => [])).filter(steps/* isRefName */.pA)) {
+                    if (stopped || followers.has(ref) || followers.size >= MAX_FOLLOWERS)
+                        continue;
+                    const f = { ref, collector: new steps/* StepCollector */.yr(platform), tries: 0 };
+                    followers.set(ref, f);
+                    follow(f);
+                }
+            }
+        }
+        catch {
+            // not written yet
+        }
+        if (!stopped && followers.size < MAX_FOLLOWERS)
+            later(SCAN_MS, () => void scan());
+    };
+    const follow = (f) => {
+        f.tries++;
+        let got = false;
+        let said = '';
+        let child;
+        try {
+            child = (0,external_node_child_process_.spawn)(via.file, [...via.prefix, 'history', 'logs', '--builder', o.builder, '--progress', 'rawjson', f.ref], { env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        }
+        catch {
+            return;
+        }
+        f.child = child;
+        const onLines = () => {
+            let rest = '';
+            return (d) => {
+                const lines = (rest + d).split('\n');
+                rest = lines.pop();
+                for (const line of lines) {
+                    if (!line.startsWith('{')) {
+                        if (said.length < 1024)
+                            said += `${line}\n`;
+                        continue;
+                    }
+                    got = true;
+                    f.collector.feed(line);
+                }
+                if (got)
+                    changed();
+            };
+        };
+        // rawjson goes to stderr, like a build's progress
+        child.stdout.setEncoding('utf8').on('data', onLines());
+        child.stderr.setEncoding('utf8').on('data', onLines());
+        child.on('error', () => undefined);
+        child.on('close', (code) => {
+            f.child = undefined;
+            if (stopped)
+                return;
+            // "no record found": the solve has not reached buildkitd yet. Anything else (a buildx
+            // without `history logs`, a refused connection) would say the same again.
+            if (code !== 0 && !got && /no record found/i.test(said) && f.tries < FOLLOW_TRIES) {
+                later(300, () => follow(f));
+                return;
+            }
+            changed();
+        });
+    };
+    const changed = () => {
+        if (stopped || flushTimer)
+            return;
+        flushTimer = later(Math.max(100, lastFlush + batchMs - Date.now()), () => {
+            flushTimer = undefined;
+            void flush();
+        });
+    };
+    const flush = async () => {
+        if (stopped)
+            return;
+        if (sending) {
+            again = true;
+            return;
+        }
+        for (const f of followers.values()) {
+            for (const s of f.collector.takeChanged())
+                pending.set(`${s.platform}\u0000${s.digest}`, s);
+            if (f.collector.takeWarningsChanged())
+                warningsChanged = true;
+        }
+        if (pending.size === 0 && !warningsChanged)
+            return;
+        const batches = chunkSteps([...pending.values()], BATCH_MAX_STEPS, BATCH_MAX_BYTES);
+        pending.clear();
+        const withWarnings = warningsChanged;
+        warningsChanged = false;
+        sending = true;
+        lastFlush = Date.now();
+        try {
+            for (let i = 0; i < Math.max(1, batches.length); i++) {
+                const steps = batches[i] ?? [];
+                const req = { steps, partial: true };
+                if (i === 0 && withWarnings) {
+                    req.warnings = [...followers.values()].flatMap((f) => f.collector.warnings()).slice(0, 500);
+                }
+                try {
+                    await o.send(req, aborted.signal);
+                    sent.batches++;
+                    sent.steps += steps.length;
+                }
+                catch (err) {
+                    if (stopped)
+                        return;
+                    // the build ended (409), its token died (401), or the request is refused: nothing
+                    // later would be taken either
+                    if (err instanceof errors/* HoistApiError */.Yg && err.status >= 400 && err.status < 500 && err.status !== 429) {
+                        stop();
+                        return;
+                    }
+                    // unreachable or busy: these steps go again with the next batch, unless newer
+                    for (const s of batches.slice(i).flat()) {
+                        const k = `${s.platform}\u0000${s.digest}`;
+                        if (!pending.has(k))
+                            pending.set(k, s);
+                    }
+                    if (i === 0 && withWarnings)
+                        warningsChanged = true;
+                    break;
+                }
+            }
+        }
+        finally {
+            sending = false;
+        }
+        if (again || pending.size) {
+            again = false;
+            changed();
+        }
+    };
+    const stop = () => {
+        if (stopped)
+            return;
+        stopped = true;
+        // a batch in flight must not hold `hoist build` back: the full set follows anyway
+        aborted.abort();
+        for (const t of timers)
+            clearTimeout(t);
+        timers.clear();
+        for (const f of followers.values()) {
+            const c = f.child;
+            if (!c)
+                continue;
+            c.kill('SIGTERM');
+            // nothing of it may keep `hoist build` from exiting
+            c.unref();
+            c.stdout?.destroy();
+            c.stderr?.destroy();
+        }
+    };
+    later(o.delayMs ?? LIVE_DELAY_MS, () => void scan());
+    return { stop, sent };
+}
+
 // EXTERNAL MODULE: ./src/cli/version.ts + 1 modules
 var version = __nccwpck_require__(3985);
 ;// CONCATENATED MODULE: ./src/cli/build-run.ts
 // `hoist build`: the "One CI build" flow of ARCHITECTURE.md around a real `docker buildx build`.
+
 
 
 
@@ -850,6 +1107,7 @@ async function runOnHoist(io, getBuildx, run) {
     };
     let exitCode = 1;
     let finisherPid;
+    let live;
     try {
         const platformsToAcquire = hoist.buildPlatform ? [hoist.buildPlatform] : run.platforms;
         // One --wait budget for the server to take the build and for its builders.
@@ -968,6 +1226,19 @@ async function runOnHoist(io, getBuildx, run) {
         // Not on a terminal (CI), buildx's stderr passes through this process so that a lost builder
         // connection can be told from a failed build; on a terminal it keeps the terminal.
         const teeStderr = !process.stderr.isTTY;
+        // The steps so far go to the server in batches while buildx runs, read by a second client of
+        // the builder (live-steps.ts); the user's --progress output is buildx's own, untouched.
+        if (liveStepsEnabled(env)) {
+            const delay = Number(env.HOIST_STEPS_LIVE_DELAY_MS);
+            live = startLiveSteps({
+                bx,
+                builder,
+                platforms,
+                env: buildxEnv,
+                send: (r, signal) => bc.postSteps(id, r, signal),
+                delayMs: env.HOIST_STEPS_LIVE_DELAY_MS && delay >= 0 ? delay : undefined,
+            });
+        }
         for (let attempt = 0;; attempt++) {
             let tail = '';
             child = (0,external_node_child_process_.spawn)(bx.file, buildArgs, {
@@ -1015,6 +1286,8 @@ async function runOnHoist(io, getBuildx, run) {
                 break;
             await writeNodes(again, false);
         }
+        // the full set follows at the end, from the build's record
+        live?.stop();
         timings.mark('built');
         // Success: what is left changes nothing for the exit status (steps, clean-up, the finish
         // report), so a background process of our own does it and this one exits now.
@@ -1100,6 +1373,7 @@ async function runOnHoist(io, getBuildx, run) {
         exitCode = exitCode === 0 ? 1 : exitCode;
     }
     finally {
+        live?.stop();
         if (heartbeat)
             clearTimeout(heartbeat);
         if (killTimer)
@@ -1126,7 +1400,13 @@ async function runOnHoist(io, getBuildx, run) {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         if (env.HOIST_TIMINGS_FILE) {
-            await (0,promises_.writeFile)(env.HOIST_TIMINGS_FILE, JSON.stringify({ build_id: buildId, ...timings.marks, finisher_pid: finisherPid }));
+            await (0,promises_.writeFile)(env.HOIST_TIMINGS_FILE, JSON.stringify({
+                build_id: buildId,
+                ...timings.marks,
+                finisher_pid: finisherPid,
+                live_batches: live?.sent.batches,
+                live_steps: live?.sent.steps,
+            }));
         }
     }
     if (exitSignal)
@@ -1763,7 +2043,7 @@ __webpack_async_result__();
 /* harmony export */ });
 /* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(97268);
 /* harmony import */ var _build_finish_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37952);
-/* harmony import */ var _build_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(57053);
+/* harmony import */ var _build_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(82993);
 /* harmony import */ var _version_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3985);
 
 
@@ -1804,7 +2084,7 @@ async function main(argv) {
             case 'server': {
                 // Loaded only for `hoist server`: the control plane's modules (fastify, SQLite, pg, pino…)
                 // would otherwise add hundreds of ms to every `hoist build`.
-                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(563)]).then(__nccwpck_require__.bind(__nccwpck_require__, 66563));
+                const { runServerCommand } = await Promise.all(/* import() */[__nccwpck_require__.e(868), __nccwpck_require__.e(136)]).then(__nccwpck_require__.bind(__nccwpck_require__, 99136));
                 return await runServerCommand(rest);
             }
             case 'build':
@@ -1971,9 +2251,12 @@ function resolveProject(s) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Ek: () => (/* binding */ reportSteps),
 /* harmony export */   I$: () => (/* binding */ phasesOf),
-/* harmony export */   gC: () => (/* binding */ buildContext)
+/* harmony export */   f2: () => (/* binding */ platformOfNode),
+/* harmony export */   gC: () => (/* binding */ buildContext),
+/* harmony export */   pA: () => (/* binding */ isRefName),
+/* harmony export */   yr: () => (/* binding */ StepCollector)
 /* harmony export */ });
-/* unused harmony exports DOCKERFILE_MAX_BYTES, splitStepName, tailUtf8, parseRawJson, captureSteps, dockerfileInfo */
+/* unused harmony exports DOCKERFILE_MAX_BYTES, splitStepName, tailUtf8, parseRawJson, captureSteps, mergeSteps, dockerfileInfo */
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
@@ -2052,59 +2335,101 @@ function tailUtf8(text, max) {
     return buf.subarray(start).toString('utf8');
 }
 /**
- * The steps and build-check warnings of one platform from buildx's rawjson progress (one
- * SolveStatus JSON object per line; a vertex appears several times as it progresses).
+ * Folds buildx's rawjson progress (one SolveStatus JSON object per line; a vertex appears
+ * several times as it progresses) into the steps and build-check warnings of one platform, a
+ * line at a time, so the same code reads a finished build's record and a running build's stream.
+ * Memory stays bounded: each step keeps only the tail of its log.
  */
-function parseRawJson(text, platform) {
-    const order = [];
-    const vertexes = new Map();
-    const logs = new Map();
-    const warnings = [];
-    for (const line of text.split('\n')) {
+class StepCollector {
+    platform;
+    order = [];
+    vertexes = new Map();
+    logs = new Map();
+    warned = new Map();
+    dirty = new Set();
+    warningsChanged = false;
+    constructor(platform) {
+        this.platform = platform;
+    }
+    /** One line of rawjson; anything else is ignored. */
+    feed(line) {
         if (!line.startsWith('{'))
-            continue;
+            return;
         let s;
         try {
             s = JSON.parse(line);
         }
         catch {
-            continue;
+            return;
         }
         for (const v of s.vertexes ?? []) {
             if (!v?.digest)
                 continue;
-            const cur = vertexes.get(v.digest);
+            const cur = this.vertexes.get(v.digest);
             if (!cur)
-                order.push(v.digest);
+                this.order.push(v.digest);
             const known = Object.fromEntries(Object.entries(v).filter(([, x]) => x != null));
-            vertexes.set(v.digest, { ...cur, ...known, digest: v.digest });
+            this.vertexes.set(v.digest, { ...cur, ...known, digest: v.digest });
+            this.dirty.add(v.digest);
         }
         for (const l of s.logs ?? []) {
-            if (!l?.vertex)
+            if (!l?.vertex || !l.data)
                 continue;
-            const list = logs.get(l.vertex) ?? [];
-            list.push(b64(l.data));
-            logs.set(l.vertex, list);
+            const cur = this.logs.get(l.vertex);
+            const chunk = Buffer.from(l.data, 'base64');
+            let next = cur ? Buffer.concat([cur, chunk]) : chunk;
+            // a little over the tail is kept, so the cut can land on a character boundary later
+            if (next.length > 2 * _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .STEP_LOG_TAIL_BYTES */ .zT)
+                next = next.subarray(next.length - _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .STEP_LOG_TAIL_BYTES */ .zT - 4);
+            this.logs.set(l.vertex, next);
+            if (this.vertexes.has(l.vertex))
+                this.dirty.add(l.vertex);
         }
         for (const w of s.warnings ?? []) {
             const short = b64(w.short);
             const detail = (w.detail ?? []).map(b64).join('\n');
             const rule = /^(\w+):/.exec(short)?.[1] ?? null;
             const r = w.range?.[0];
-            warnings.push({
-                platform,
+            const warning = {
+                platform: this.platform,
                 rule,
                 message: detail ? `${short}\n${detail}` : short,
                 line: r?.start?.line ?? null,
                 end_line: r?.end?.line ?? r?.start?.line ?? null,
-            });
+            };
+            // the same warning is reported once per vertex that saw it
+            const k = `${warning.rule}|${warning.line}|${warning.message}`;
+            if (this.warned.has(k))
+                continue;
+            this.warned.set(k, warning);
+            this.warningsChanged = true;
         }
     }
-    const steps = order.slice(0, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .BUILD_STEPS_MAX */ .m9).map((digest) => {
-        const v = vertexes.get(digest);
+    /** Every step so far, in the order BuildKit first named them (at most BUILD_STEPS_MAX). */
+    steps() {
+        return this.order.slice(0, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .BUILD_STEPS_MAX */ .m9).map((d) => this.step(d));
+    }
+    /** The steps that changed since the last call (first named first); each is reported once per change. */
+    takeChanged() {
+        const allowed = new Set(this.order.slice(0, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .BUILD_STEPS_MAX */ .m9));
+        const out = this.order.filter((d) => this.dirty.has(d) && allowed.has(d)).map((d) => this.step(d));
+        this.dirty.clear();
+        return out;
+    }
+    warnings() {
+        return [...this.warned.values()];
+    }
+    /** True once after new warnings arrived. */
+    takeWarningsChanged() {
+        const c = this.warningsChanged;
+        this.warningsChanged = false;
+        return c;
+    }
+    step(digest) {
+        const v = this.vertexes.get(digest);
         const name = v.name ?? digest;
         return {
-            platform,
+            platform: this.platform,
             digest,
             name,
             ...splitStepName(name),
@@ -2112,20 +2437,26 @@ function parseRawJson(text, platform) {
             completed_at: v.completed ?? null,
             cached: v.cached === true,
             error: v.error || null,
-            log_tail: tailUtf8((logs.get(digest) ?? []).join(''), _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .STEP_LOG_TAIL_BYTES */ .zT),
+            log_tail: tailBytes(this.logs.get(digest), _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .STEP_LOG_TAIL_BYTES */ .zT),
             ...(v.inputs?.length ? { inputs: v.inputs.filter((d) => typeof d === 'string').slice(0, 64) } : {}),
         };
-    });
-    // the same warning is reported once per vertex that saw it
-    const seen = new Set();
-    const unique = warnings.filter((w) => {
-        const k = `${w.rule}|${w.line}|${w.message}`;
-        if (seen.has(k))
-            return false;
-        seen.add(k);
-        return true;
-    });
-    return { steps, warnings: unique };
+    }
+}
+/** The last `max` bytes of a UTF-8 buffer as text, starting on a character boundary. */
+function tailBytes(buf, max) {
+    if (!buf)
+        return '';
+    let start = Math.max(0, buf.length - max);
+    while (start < buf.length && (buf[start] & 0xc0) === 0x80)
+        start++;
+    return buf.subarray(start).toString('utf8');
+}
+/** The steps and build-check warnings of one platform from a whole rawjson text. */
+function parseRawJson(text, platform) {
+    const c = new StepCollector(platform);
+    for (const line of text.split('\n'))
+        c.feed(line);
+    return { steps: c.steps(), warnings: c.warnings() };
 }
 /**
  * The steps of the build(s) buildx just ran on `builder`: buildx keeps a local ref file per
@@ -2145,9 +2476,8 @@ async function captureSteps(bx, builder, platforms, env) {
     }
     const via = bx.direct ?? bx;
     for (const node of nodes) {
-        const i = Number(/-(\d+)$/.exec(node)?.[1] ?? 0);
-        const platform = platforms[i] ?? platforms[0] ?? 'default';
-        const refs = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)((0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(refsDir, node)).catch(() => []);
+        const platform = platformOfNode(node, platforms);
+        const refs = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)((0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(refsDir, node)).catch(() => [])).filter(isRefName);
         for (const ref of refs) {
             const r = await (0,_buildx_js__WEBPACK_IMPORTED_MODULE_3__/* .capture */ .Fg)(via.file, [...via.prefix, 'history', 'logs', '--builder', builder, '--progress', 'rawjson', ref], env);
             if (r.code !== 0) {
@@ -2160,9 +2490,47 @@ async function captureSteps(bx, builder, platforms, env) {
             out.warnings.push(...parsed.warnings);
         }
     }
-    out.steps = out.steps.slice(0, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .BUILD_STEPS_MAX */ .m9);
+    out.steps = mergeSteps(out.steps).slice(0, _lib_api_types_js__WEBPACK_IMPORTED_MODULE_2__/* .BUILD_STEPS_MAX */ .m9);
     return out;
 }
+/**
+ * One step per platform and vertex digest, where it first appeared: a vertex that several
+ * records share (a bake's targets with a common stage) is one step, ran if any record ran it.
+ */
+function mergeSteps(steps) {
+    const at = new Map();
+    const out = [];
+    for (const s of steps) {
+        const k = `${s.platform}\u0000${s.digest}`;
+        const i = at.get(k);
+        if (i === undefined) {
+            at.set(k, out.length);
+            out.push(s);
+            continue;
+        }
+        const a = out[i];
+        out[i] = {
+            ...a,
+            started_at: a.started_at ?? s.started_at,
+            completed_at: a.completed_at && s.completed_at
+                ? maxIso(a.completed_at, s.completed_at)
+                : (a.completed_at ?? s.completed_at),
+            cached: a.cached && s.cached,
+            error: a.error ?? s.error,
+            log_tail: s.log_tail.length > a.log_tail.length ? s.log_tail : a.log_tail,
+            ...(a.inputs || s.inputs ? { inputs: a.inputs ?? s.inputs } : {}),
+        };
+    }
+    return out;
+}
+const maxIso = (a, b) => (Date.parse(b) > Date.parse(a) ? b : a);
+/** Node i of Hoist's buildx builder (named BUILDER-i) served platforms[i]. */
+function platformOfNode(node, platforms) {
+    const i = Number(/-(\d+)$/.exec(node)?.[1] ?? 0);
+    return platforms[i] ?? platforms[0] ?? 'default';
+}
+/** A ref file of buildx's local state; it writes each under a ".tmp-" name first, then renames it. */
+const isRefName = (name) => /^[a-z0-9]+$/i.test(name);
 /** The Dockerfile's path, SHA-256 and (unless HOIST_DOCKERFILE_CONTENTS=false) contents. */
 async function dockerfileInfo(path, env) {
     if (!path)
@@ -2319,9 +2687,18 @@ async function send(url, opts) {
             res.on('error', reject);
         });
         const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`)), opts.timeoutMs);
-        req.on('close', () => clearTimeout(timer));
+        // an aborted request lets go of its socket at once: nothing of it keeps the process alive
+        const abort = () => void req.destroy(new Error('aborted'));
+        opts.signal?.addEventListener('abort', abort, { once: true });
+        req.on('close', () => {
+            clearTimeout(timer);
+            opts.signal?.removeEventListener('abort', abort);
+        });
         req.on('error', reject);
-        req.end(opts.body);
+        if (opts.signal?.aborted)
+            abort();
+        else
+            req.end(opts.body);
     });
 }
 /** A small typed client of the Hoist API; every failure becomes a HoistApiError with an actionable message. */
@@ -2347,7 +2724,7 @@ class HoistClient {
             caPem: this.caPem,
         });
     }
-    async request(method, path, body) {
+    async request(method, path, body, signal) {
         const url = `${this.apiUrl}${path}`;
         const headers = { 'user-agent': this.userAgent, accept: 'application/json' };
         if (this.token)
@@ -2362,6 +2739,7 @@ class HoistClient {
                 body: body === undefined ? undefined : JSON.stringify(body),
                 timeoutMs: this.timeoutMs,
                 caPem: this.caPem,
+                signal,
             });
         }
         catch (err) {
@@ -2416,8 +2794,9 @@ class HoistClient {
         return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/finish`, req);
     }
     /** Sends steps, warnings and the Dockerfile of a running build (its build token). */
-    postSteps(buildId, req) {
-        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req);
+    /** `signal` aborts the request (a batch of live steps that no longer matters). */
+    postSteps(buildId, req, signal) {
+        return this.request('POST', `/v1/builds/${encodeURIComponent(buildId)}/steps`, req, signal);
     }
     getBuild(buildId) {
         return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}`);

@@ -46839,6 +46839,148 @@ function certInfo(certPem) {
 
 /***/ }),
 
+/***/ 92737:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   x: () => (/* binding */ renderBuildkitdConfig)
+/* harmony export */ });
+// buildkitd.toml as Hoist writes it for every builder, whichever provider runs it: the OCI worker
+// only, a GC policy bounded by the builder's cap, plain-HTTP registries (tests), nameservers, and
+// on the local provider the builder's cgroup and CNI network.
+function tomlString(s) {
+    return JSON.stringify(s);
+}
+/** buildkitd.toml: OCI worker only, a GC policy bounded by `maxUsed`, plain-HTTP registries for tests. */
+function renderBuildkitdConfig(opts) {
+    const max = String(opts.maxUsedSpaceBytes);
+    // Like buildkitd's default policy: first drop old local context, cache mounts and git
+    // checkouts, then anything unused, always bounded by maxUsedSpace.
+    const lines = [
+        '# Written by hoist; rewritten on every start.',
+        '[worker.oci]',
+        '  enabled = true',
+        '  gc = true',
+        ...(opts.cgroupParent ? [`  defaultCgroupParent = ${tomlString(opts.cgroupParent)}`] : []),
+        `  maxUsedSpace = ${tomlString(max)}`,
+        // Keys of [worker.oci] itself: they must come before its [[worker.oci.gcpolicy]] tables.
+        ...(opts.cni
+            ? [
+                '  networkMode = "cni"',
+                `  cniConfigPath = ${tomlString(opts.cni.configPath)}`,
+                `  cniBinaryPath = ${tomlString(opts.cni.binaryDir)}`,
+            ]
+            : []),
+        '  [[worker.oci.gcpolicy]]',
+        `    maxUsedSpace = ${tomlString(max)}`,
+        '    keepDuration = "48h"',
+        '    filters = ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]',
+        '  [[worker.oci.gcpolicy]]',
+        `    maxUsedSpace = ${tomlString(max)}`,
+        '    keepDuration = "1440h"',
+        '  [[worker.oci.gcpolicy]]',
+        `    maxUsedSpace = ${tomlString(max)}`,
+        '    all = true',
+        '[worker.containerd]',
+        '  enabled = false',
+    ];
+    for (const reg of opts.insecureRegistries) {
+        lines.push(`[registry.${tomlString(reg)}]`, '  http = true', '  insecure = true');
+    }
+    if (opts.dns && opts.dns.length > 0) {
+        lines.push('[dns]', `  nameservers = [${opts.dns.map(tomlString).join(', ')}]`);
+    }
+    return lines.join('\n') + '\n';
+}
+
+
+/***/ }),
+
+/***/ 71321:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   O$: () => (/* binding */ probeUnixSocket),
+/* harmony export */   SL: () => (/* binding */ probeTls)
+/* harmony export */ });
+/* unused harmony exports H2_PREFACE, isSettingsFrame */
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77030);
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_net__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(41692);
+/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_tls__WEBPACK_IMPORTED_MODULE_1__);
+// Is a buildkitd serving? It speaks gRPC, so HTTP/2: a probe sends the client preface and waits
+// for the server's SETTINGS frame. An accepted connection alone proves less (a socket file left
+// behind, a port another process holds); a SETTINGS frame is buildkitd's own first word.
+// The local provider probes a unix socket in clear text, the kubernetes provider a pod over
+// mutual TLS: only how the connection is made and the wording of the failures differ.
+
+
+/** The HTTP/2 client preface followed by an empty SETTINGS frame. */
+const H2_PREFACE = Buffer.concat([
+    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+    Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]),
+]);
+/** Frame type 0x4 (SETTINGS) in the first frame header the server sends. */
+function isSettingsFrame(firstBytes) {
+    return firstBytes.length >= 9 && firstBytes[3] === 0x4;
+}
+/**
+ * Writes the preface once `socket` emits `readyEvent`, resolves with what came back first: a
+ * SETTINGS frame (healthy), another frame, the end of the connection, an error or silence.
+ * Never rejects; the socket is destroyed in every case.
+ */
+function probeSocket(socket, readyEvent, timeoutMs, wording) {
+    return new Promise((resolve) => {
+        let settled = false;
+        let buf = Buffer.alloc(0);
+        const done = (h) => {
+            if (settled)
+                return;
+            settled = true;
+            socket.destroy();
+            resolve(h);
+        };
+        socket.setTimeout(timeoutMs, () => done({ healthy: false, reason: wording.silent }));
+        socket.once(readyEvent, () => socket.write(H2_PREFACE));
+        socket.on('data', (chunk) => {
+            buf = Buffer.concat([buf, chunk]);
+            if (buf.length < 9)
+                return;
+            done(isSettingsFrame(buf)
+                ? { healthy: true }
+                : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' });
+        });
+        socket.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
+        socket.once('error', (err) => done({ healthy: false, reason: `${wording.unreachable}: ${err.message}` }));
+    });
+}
+/** buildkitd on its unix socket (the local provider: clear text, the socket is private). */
+function probeUnixSocket(socketPath, timeoutMs = 2000) {
+    return probeSocket(node_net__WEBPACK_IMPORTED_MODULE_0__.connect({ path: socketPath }), 'connect', timeoutMs, {
+        silent: 'buildkitd did not answer on its socket',
+        unreachable: 'cannot connect to buildkitd',
+    });
+}
+/** buildkitd on TCP with mutual TLS under the builder's CA (a builder pod). */
+function probeTls(host, port, secret, client, serverName, timeoutMs = 3000) {
+    const socket = node_tls__WEBPACK_IMPORTED_MODULE_1__.connect({
+        host,
+        port,
+        ca: secret.caPem,
+        cert: client.certPem,
+        key: client.keyPem,
+        servername: serverName,
+        ALPNProtocols: ['h2'],
+    });
+    return probeSocket(socket, 'secureConnect', timeoutMs, {
+        silent: 'buildkitd did not answer over TLS',
+        unreachable: 'cannot reach buildkitd',
+    });
+}
+
+
+/***/ }),
+
 /***/ 98628:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -46969,22 +47111,17 @@ class BuilderGateway {
     }
     /** Closes every open connection of these owners now; returns how many were closed. */
     closeOwners(owners) {
-        const set = new Set(owners);
-        let n = 0;
-        for (const c of this.open) {
-            if (set.has(c.owner)) {
-                this.drop(c);
-                n++;
-            }
-        }
-        return n;
+        return this.closeMatching('owner', owners);
     }
     /** Closes every open connection that presented one of these serials; returns how many. */
     closeSerials(serials) {
-        const set = new Set(serials);
+        return this.closeMatching('serial', serials);
+    }
+    closeMatching(key, values) {
+        const set = new Set(values);
         let n = 0;
         for (const c of this.open) {
-            if (set.has(c.serial)) {
+            if (set.has(c[key])) {
                 this.drop(c);
                 n++;
             }
@@ -47093,7 +47230,6 @@ class BuilderGateway {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   BC: () => (/* binding */ ANNOTATIONS),
 /* harmony export */   Dy: () => (/* binding */ names),
-/* harmony export */   Ep: () => (/* binding */ isQuantity),
 /* harmony export */   Lw: () => (/* binding */ builderPvc),
 /* harmony export */   Pf: () => (/* binding */ parseNodeSelector),
 /* harmony export */   Qf: () => (/* binding */ ownerReferenceTo),
@@ -47110,6 +47246,7 @@ class BuilderGateway {
 /* harmony export */   is: () => (/* binding */ builderSecret),
 /* harmony export */   jC: () => (/* binding */ ownedSelector),
 /* harmony export */   kg: () => (/* binding */ LABELS),
+/* harmony export */   pA: () => (/* binding */ runNetworkOf),
 /* harmony export */   pn: () => (/* binding */ cloneDataSource),
 /* harmony export */   rU: () => (/* binding */ copyPod),
 /* harmony export */   t8: () => (/* binding */ CLONE_MODES),
@@ -47117,12 +47254,16 @@ class BuilderGateway {
 /* harmony export */   w: () => (/* binding */ labelValue),
 /* harmony export */   xM: () => (/* binding */ snapshotObjectName)
 /* harmony export */ });
-/* unused harmony exports MANAGED_BY, BUILDKIT_ROOT, dnsLabel, builderObjectName, builderSelector, SECRET_KEYS, buildkitdArgs, snapshotMeta, quantityBytes */
+/* unused harmony exports MANAGED_BY, BUILDKIT_ROOT, dnsLabel, builderObjectName, builderSelector, SECRET_KEYS, buildkitdArgs, snapshotMeta */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _kubernetes_quantity_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(70824);
+/* harmony import */ var _kubernetes_network_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(27323);
 // Pure builders of the Kubernetes objects the kubernetes provider owns: names, labels, the
 // builder's Secret, PersistentVolumeClaim and Pod, the copy pod that makes a clone's cache, and
 // the snapshot objects. No I/O: kubernetes.ts sends what these return, and the tests read them.
+
+
 
 /** Label and annotation keys. Every object Hoist creates carries MANAGED_BY and INSTANCE. */
 const LABELS = {
@@ -47154,6 +47295,11 @@ const BUILDKITD_PORT = 1234;
 const BUILDKIT_ROOT = '/var/lib/buildkit';
 const CERTS_DIR = '/etc/hoist/tls';
 const CLONE_MODES = ['copy-pod', 'pvc-clone', 'csi-snapshot', 'none'];
+function runNetworkOf(s) {
+    const net = s.runNetwork ?? (0,_kubernetes_network_js__WEBPACK_IMPORTED_MODULE_1__/* .defaultRunNetwork */ .Hc)(s.security);
+    // Rootless BuildKit cannot set up the pod's bridge and firewall (the config refuses the pair).
+    return s.security === 'rootless' ? { ...net, mode: 'pod' } : net;
+}
 const DNS_LABEL_MAX = 63;
 function shortHash(s, n = 8) {
     return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(s).digest('hex').slice(0, n);
@@ -47342,7 +47488,7 @@ function securityContext(s) {
     };
 }
 /** The buildkitd command line inside the pod. */
-function buildkitdArgs(platform, security) {
+function buildkitdArgs(platform, security, runNetwork = 'pod') {
     return [
         '--root',
         BUILDKIT_ROOT,
@@ -47356,9 +47502,10 @@ function buildkitdArgs(platform, security) {
         `${CERTS_DIR}/${SECRET_KEYS.key}`,
         '--config',
         `${CERTS_DIR}/${SECRET_KEYS.config}`,
-        // RUN steps share the pod's network namespace: the pod is the isolation boundary here.
+        // isolated: each RUN step in its own namespace on the pod's bridge, behind the firewall
+        // the entrypoint sets up; pod: RUN steps share the pod's namespace.
         '--oci-worker-net',
-        'host',
+        runNetwork === 'isolated' ? 'cni' : 'host',
         '--oci-worker-platform',
         platform,
         ...(security === 'rootless' ? ['--oci-worker-no-process-sandbox'] : []),
@@ -47371,15 +47518,24 @@ function podSpecHash(s, b, config) {
         s.resources,
         s.security,
         s.nodeSelector,
-        buildkitdArgs(b.platform, s.security),
+        buildkitdArgs(b.platform, s.security, runNetworkOf(s).mode),
         config,
+        runNetworkOf(s).mode === 'isolated' ? [(0,_kubernetes_network_js__WEBPACK_IMPORTED_MODULE_1__/* .runNetworkCommand */ .LD)(), (0,_kubernetes_network_js__WEBPACK_IMPORTED_MODULE_1__/* .runNetworkEnv */ .v4)(runNetworkOf(s))] : null,
     ]), 16);
+}
+/** buildkitd's command; `isolated` first sets up the RUN steps' bridge network and firewall. */
+function buildkitdCommand(s) {
+    // Rootless BuildKit runs under rootlesskit, which the image must ship.
+    if (s.security === 'rootless')
+        return ['rootlesskit', 'buildkitd'];
+    return runNetworkOf(s).mode === 'isolated' ? (0,_kubernetes_network_js__WEBPACK_IMPORTED_MODULE_1__/* .runNetworkCommand */ .LD)() : ['buildkitd'];
 }
 function builderPod(s, b, config) {
     const n = names(b.id);
     const m = meta(n.pod, s, b);
     m.annotations[ANNOTATIONS.specHash] = podSpecHash(s, b, config);
     const resources = { requests: s.resources.requests, limits: s.resources.limits };
+    const net = runNetworkOf(s);
     return {
         apiVersion: 'v1',
         kind: 'Pod',
@@ -47402,9 +47558,9 @@ function builderPod(s, b, config) {
                     name: 'buildkitd',
                     image: s.image,
                     imagePullPolicy: s.imagePullPolicy,
-                    // Rootless BuildKit runs under rootlesskit, which the image must ship.
-                    command: s.security === 'rootless' ? ['rootlesskit', 'buildkitd'] : ['buildkitd'],
-                    args: buildkitdArgs(b.platform, s.security),
+                    command: buildkitdCommand(s),
+                    args: buildkitdArgs(b.platform, s.security, net.mode),
+                    ...(net.mode === 'isolated' ? { env: (0,_kubernetes_network_js__WEBPACK_IMPORTED_MODULE_1__/* .runNetworkEnv */ .v4)(net) } : {}),
                     ports: [{ name: 'buildkitd', containerPort: BUILDKITD_PORT, protocol: 'TCP' }],
                     securityContext: securityContext(s),
                     resources,
@@ -47541,6 +47697,282 @@ function volumeSnapshot(s, b, snapshotId, createdAt) {
         },
     };
 }
+/**
+ * "requests.cpu=1,requests.memory=2Gi,limits.memory=4Gi" → requests and limits, or an error
+ * message naming the bad entry and the accepted form.
+ */
+function parseResources(raw) {
+    const out = { requests: {}, limits: {} };
+    for (const entry of raw
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const m = /^(requests|limits)\.([a-z0-9.-]+(?:\/[a-z0-9.-]+)?)=(.+)$/.exec(entry);
+        if (!m) {
+            return `takes entries like requests.cpu=1,limits.memory=4Gi separated by commas; "${entry}" is not one`;
+        }
+        const value = m[3].trim();
+        if (!(0,_kubernetes_quantity_js__WEBPACK_IMPORTED_MODULE_2__/* .isQuantity */ .Ep)(value)) {
+            return `"${entry}": ${value} is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi`;
+        }
+        out[m[1]][m[2]] = value;
+    }
+    for (const [k, v] of Object.entries(out.requests)) {
+        const limit = out.limits[k];
+        if (limit === undefined)
+            continue;
+        const a = k === 'cpu' ? (0,_kubernetes_quantity_js__WEBPACK_IMPORTED_MODULE_2__/* .cpuMillis */ .Nt)(v) : (0,_kubernetes_quantity_js__WEBPACK_IMPORTED_MODULE_2__/* .quantityBytes */ .zy)(v);
+        const b = k === 'cpu' ? (0,_kubernetes_quantity_js__WEBPACK_IMPORTED_MODULE_2__/* .cpuMillis */ .Nt)(limit) : (0,_kubernetes_quantity_js__WEBPACK_IMPORTED_MODULE_2__/* .quantityBytes */ .zy)(limit);
+        if (a !== null && b !== null && a > b)
+            return `requests.${k}=${v} is more than limits.${k}=${limit}`;
+    }
+    return out;
+}
+/** "disktype=ssd,pool=builders" → a node selector, or an error message. */
+function parseNodeSelector(raw) {
+    const out = {};
+    for (const entry of raw
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const m = /^([A-Za-z0-9][A-Za-z0-9_./-]*)=([A-Za-z0-9_.-]*)$/.exec(entry);
+        if (!m)
+            return `takes key=value node labels separated by commas, such as pool=builders; got "${entry}"`;
+        out[m[1]] = m[2];
+    }
+    return out;
+}
+
+
+/***/ }),
+
+/***/ 27323:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Hc: () => (/* binding */ defaultRunNetwork),
+/* harmony export */   LD: () => (/* binding */ runNetworkCommand),
+/* harmony export */   LQ: () => (/* binding */ DEFAULT_RUN_DENY),
+/* harmony export */   MK: () => (/* binding */ parseCidrList),
+/* harmony export */   Qx: () => (/* binding */ podCniPaths),
+/* harmony export */   TV: () => (/* binding */ POD_MODE_WARNING),
+/* harmony export */   UL: () => (/* binding */ DEFAULT_RUN_SUBNET),
+/* harmony export */   _: () => (/* binding */ parseRunSubnet),
+/* harmony export */   v4: () => (/* binding */ runNetworkEnv)
+/* harmony export */ });
+/* unused harmony exports RUN_BRIDGE, parseIpv4Cidr, contains, podFirewallRules, podCniConfig, RUN_NETWORK_DIR */
+/* harmony import */ var _local_network_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(19002);
+// Network isolation of RUN steps inside a kubernetes builder pod. The cluster's CNI may not
+// enforce NetworkPolicy (and a policy cannot tell a RUN step from buildkitd, which must pull and
+// push), so the pod does it itself, whatever the cluster: with `isolated` (the default) buildkitd
+// puts each RUN step in its own network namespace on a bridge inside the pod (CNI bridge +
+// host-local + loopback), and the buildkitd container's entrypoint first applies, in the pod's
+// own network namespace and in one iptables-restore transaction, the rules local-network.ts
+// builds for the local provider's bridges:
+//   INPUT   from the bridge: dropped (buildkitd's port and every address of the pod);
+//   FORWARD from the bridge: forged sources dropped; DNS to the pod's nameservers and the
+//           operator's allow list accepted; the deny list (private, shared, link-local ranges:
+//           the control plane, the kube API, the kubelet, other builders) dropped; the rest
+//           accepted; into the bridge only replies;
+//   nat POSTROUTING: the bridge's subnet masqueraded behind the pod's address.
+// buildkitd itself stays in the pod's namespace: it still pulls and pushes. `pod` keeps the old
+// behaviour (RUN steps share the pod's namespace), the only choice with rootless BuildKit.
+
+/** Private (RFC 1918), shared (RFC 6598) and link-local ranges: where clusters put their pods,
+ *  Services, nodes and control plane, and where cloud metadata answers. */
+const DEFAULT_RUN_DENY = [
+    '10.0.0.0/8',
+    '172.16.0.0/12',
+    '192.168.0.0/16',
+    '100.64.0.0/10',
+    '169.254.0.0/16',
+];
+const DEFAULT_RUN_SUBNET = '10.213.0.0/24';
+const RUN_BRIDGE = 'hoist0';
+// In the container's own filesystem: written by the entrypoint before buildkitd starts.
+const NET_DIR = '/run/hoist-net';
+const CHAINS = { inChain: 'HOIST-RUN-IN', fwdChain: 'HOIST-RUN-FW', natChain: 'HOIST-RUN-NAT' };
+/** Stands for each nameserver of the pod's resolv.conf in the rules the init container expands. */
+const NS_MARK = '@NS@';
+const POD_MODE_WARNING = "RUN steps share the builder pod's network namespace (--kubernetes-run-network pod): a build can reach everything the pod can (the Hoist server, the kube API, the kubelet, other builders) unless a NetworkPolicy your CNI enforces stops it";
+function defaultRunNetwork(security) {
+    return {
+        mode: security === 'rootless' ? 'pod' : 'isolated',
+        subnet: DEFAULT_RUN_SUBNET,
+        allow: [],
+        deny: [...DEFAULT_RUN_DENY],
+        dns: [],
+    };
+}
+/** "10.1.2.3" → "10.1.2.3/32", "10.0.0.0/8" → itself; a message saying what is wrong otherwise. */
+function parseIpv4Cidr(raw) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?:\/(\d{1,2}))?$/.exec(raw.trim());
+    const octets = m?.[1].split('.').map(Number) ?? [];
+    if (!m || octets.some((o) => o > 255) || (m[2] !== undefined && Number(m[2]) > 32)) {
+        return { error: `"${raw.trim()}" is not an IPv4 address or CIDR such as 10.0.5.0/24 or 10.0.5.7` };
+    }
+    const prefix = m[2] === undefined ? 32 : Number(m[2]);
+    const base = (0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .ipToInt */ .qF)(m[1]);
+    const size = 2 ** (32 - prefix);
+    if (base % size !== 0) {
+        return {
+            error: `"${raw.trim()}" is not a network address; did you mean ${(0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .intToIp */ ._3)(base - (base % size))}/${prefix}?`,
+        };
+    }
+    return `${m[1]}/${prefix}`;
+}
+/** "10.0.5.0/24, 192.168.1.7" → CIDRs, or the first bad entry's message. */
+function parseCidrList(raw) {
+    const out = [];
+    for (const entry of raw
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const c = parseIpv4Cidr(entry);
+        if (typeof c !== 'string')
+            return c;
+        if (!out.includes(c))
+            out.push(c);
+    }
+    return out;
+}
+/** The in-pod bridge's subnet: a /16 to /28 private range; its first address is the gateway. */
+function parseRunSubnet(raw) {
+    const c = parseIpv4Cidr(raw);
+    if (typeof c !== 'string')
+        return c;
+    const prefix = Number(c.split('/')[1]);
+    if (prefix < 16 || prefix > 28) {
+        return {
+            error: `must have a prefix between /16 and /28 (one address per concurrent RUN step), got "${raw.trim()}"`,
+        };
+    }
+    if (!['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'].some((r) => contains(r, c))) {
+        return {
+            error: `must be a private range such as ${DEFAULT_RUN_SUBNET} that nothing in the cluster uses, got "${raw.trim()}"`,
+        };
+    }
+    return { cidr: c, gateway: (0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .intToIp */ ._3)((0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .ipToInt */ .qF)(c.split('/')[0]) + 1) };
+}
+/** Does CIDR `outer` hold all of `inner`? */
+function contains(outer, inner) {
+    const [ob, op] = outer.split('/');
+    const [ib, ip] = inner.split('/');
+    const o = Number(op);
+    if (Number(ip) < o)
+        return false;
+    const size = 2 ** (32 - o);
+    return Math.floor((0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .ipToInt */ .qF)(ib) / size) === Math.floor((0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .ipToInt */ .qF)(ob) / size);
+}
+/** The firewall of the pod's network namespace (iptables-restore --noflush input), for these resolvers. */
+function podFirewallRules(net, nameservers) {
+    const resolvers = [...new Set([...nameservers, ...net.dns])];
+    const allow = [
+        ...resolvers.flatMap((ns) => ['udp', 'tcp'].map((proto) => ({
+            cidr: ns === NS_MARK ? NS_MARK : `${ns}/32`,
+            proto,
+            port: 53,
+        }))),
+        ...net.allow.map((cidr) => ({ cidr })),
+    ];
+    return (0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .isolationRules */ .UI)({
+        names: { bridge: RUN_BRIDGE, ...CHAINS },
+        subnetCidr: subnetOf(net).cidr,
+        deny: net.deny,
+        allow,
+    });
+}
+function subnetOf(net) {
+    const s = parseRunSubnet(net.subnet);
+    if ('error' in s)
+        throw new Error(`run network subnet ${s.error}`);
+    return s;
+}
+/** The conflist buildkitd's CNI provider loads inside the pod. */
+function podCniConfig(net) {
+    return (0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .renderCniConfig */ .Th)({
+        names: { network: 'hoist-run', bridge: RUN_BRIDGE },
+        subnet: subnetOf(net),
+        // In the container's own filesystem: a restarted container starts with no stale lease.
+        ipamDir: '/run/hoist-cni-ipam',
+    });
+}
+/** What buildkitd.toml gets under [worker.oci]; null in `pod` mode. */
+function podCniPaths(net) {
+    return net.mode === 'isolated'
+        ? { configPath: `${NET_DIR}/cni.conflist`, binaryDir: `${NET_DIR}/bin` }
+        : null;
+}
+const RUN_NETWORK_DIR = (/* unused pure expression or super */ null && (NET_DIR));
+// The buildkitd container's entrypoint (`sh -c SCRIPT hoist-net buildkitd ARGS...`): rather than
+// an init container, which costs the pod a second container's start (about 1 s here). It finds the CNI plugins in the image (symlinked into the shared
+// directory, so buildkitd.toml names one path whatever the image), writes the conflist, turns on
+// forwarding in the pod's namespace (and IPv6 off on interfaces made later: the bridge gets no
+// link-local address), and loads the rules with one iptables-restore, the pod's nameservers
+// filled in (not loopback ones: a RUN step cannot reach the pod's loopback). A failure says why in
+// the termination message, which the provider reports. Then it becomes buildkitd.
+const ENTRYPOINT_SCRIPT = `set -eu
+fail() { printf 'hoist-net: %s\\n' "$*" >/dev/termination-log; printf 'hoist-net: %s\\n' "$*" >&2; exit 1; }
+bin=
+for d in \${HOIST_CNI_DIRS:-/opt/cni/bin /usr/lib/cni /usr/libexec/cni}; do
+  if [ -x "$d/bridge" ] && [ -x "$d/host-local" ] && [ -x "$d/loopback" ]; then bin=$d; break; fi
+done
+mkdir -p "$HOIST_NET_DIR/bin"
+if [ -n "$bin" ]; then
+  for p in bridge host-local loopback; do ln -sf "$bin/$p" "$HOIST_NET_DIR/bin/$p"; done
+elif command -v buildkit-cni-bridge >/dev/null 2>&1 && command -v buildkit-cni-host-local >/dev/null 2>&1 && command -v buildkit-cni-loopback >/dev/null 2>&1; then
+  for p in bridge host-local loopback; do ln -sf "$(command -v "buildkit-cni-$p")" "$HOIST_NET_DIR/bin/$p"; done
+else
+  fail "the image has no CNI plugins (bridge, host-local, loopback in /opt/cni/bin or /usr/lib/cni, or buildkit-cni-* on PATH as in moby/buildkit); use an image with them and iptables, or --kubernetes-run-network pod"
+fi
+command -v iptables-restore >/dev/null 2>&1 || fail "the image has no iptables-restore; use an image with iptables and the CNI plugins, or --kubernetes-run-network pod"
+printf '%s' "$HOIST_CNI_CONFLIST" >"$HOIST_NET_DIR/cni.conflist"
+echo 1 >/proc/sys/net/ipv4/ip_forward 2>/dev/null || fail "cannot turn on IPv4 forwarding in the pod (the container must be privileged)"
+if [ -e /proc/sys/net/ipv6/conf/default/disable_ipv6 ]; then echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 || true; fi
+ns=$(sed -n -e '/^[[:space:]]*nameserver[[:space:]]\\{1,\\}127\\./d' -e 's/^[[:space:]]*nameserver[[:space:]]\\{1,\\}\\([0-9]\\{1,3\\}\\.[0-9]\\{1,3\\}\\.[0-9]\\{1,3\\}\\.[0-9]\\{1,3\\}\\)[[:space:]]*$/\\1/p' /etc/resolv.conf 2>/dev/null || true)
+rules=$(printf '%s\\n' "$HOIST_RULES" | while IFS= read -r line; do
+  case $line in
+  *${NS_MARK}*) for n in $ns; do printf '%s\\n' "$line" | sed "s|${NS_MARK}|$n/32|"; done ;;
+  *) printf '%s\\n' "$line" ;;
+  esac
+done)
+# Run again in the same namespace (buildkitd's container restarted): refill the chains, keep the jumps.
+if iptables -w 5 -C INPUT -i "$HOIST_BRIDGE" -j HOIST-RUN-IN >/dev/null 2>&1; then
+  rules=$(printf '%s\\n' "$rules" | grep -v '^-I ')
+fi
+err=$(printf '%s\\n' "$rules" | iptables-restore -w 5 --noflush 2>&1) || fail "iptables-restore refused the RUN-step firewall: $err"
+echo "hoist-net: RUN steps on $HOIST_BRIDGE, isolated; DNS to: \${ns:-none}"
+exec "$@"
+`;
+/** The entrypoint's environment: the script reads everything from it. */
+function runNetworkEnv(net) {
+    return [
+        { name: 'HOIST_NET_DIR', value: NET_DIR },
+        { name: 'HOIST_BRIDGE', value: RUN_BRIDGE },
+        { name: 'HOIST_CNI_CONFLIST', value: podCniConfig(net) },
+        { name: 'HOIST_RULES', value: (0,_local_network_js__WEBPACK_IMPORTED_MODULE_0__/* .restoreInput */ .$W)(podFirewallRules(net, [NS_MARK])) },
+    ];
+}
+/** The buildkitd container's command in `isolated` mode; buildkitd's own argv follows as args. */
+function runNetworkCommand() {
+    return ['sh', '-c', ENTRYPOINT_SCRIPT, 'hoist-net', 'buildkitd'];
+}
+
+
+/***/ }),
+
+/***/ 70824:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ep: () => (/* binding */ isQuantity),
+/* harmony export */   Nt: () => (/* binding */ cpuMillis),
+/* harmony export */   W$: () => (/* binding */ isByteQuantity),
+/* harmony export */   zy: () => (/* binding */ quantityBytes)
+/* harmony export */ });
+// Kubernetes resource quantities ("500m", "2", "1.5Gi", "4e3") as Hoist's flags take them: the
+// form the API server accepts, and the two readings Hoist compares (bytes, CPU millicores).
+// Used by the manifests (requests and limits) and by the server's flag checks (volume size).
 const QUANTITY_RE = /^(\d+(\.\d+)?|\.\d+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|e\d+)?$/;
 /** Is this a Kubernetes quantity such as 500m, 2, 1.5Gi? */
 function isQuantity(raw) {
@@ -47566,56 +47998,16 @@ function quantityBytes(raw) {
     };
     return Math.round(Number(m[1]) * mult[m[2] ?? '']);
 }
-/**
- * "requests.cpu=1,requests.memory=2Gi,limits.memory=4Gi" → requests and limits, or an error
- * message naming the bad entry and the accepted form.
- */
-function parseResources(raw) {
-    const out = { requests: {}, limits: {} };
-    for (const entry of raw
-        .split(',')
-        .map((e) => e.trim())
-        .filter(Boolean)) {
-        const m = /^(requests|limits)\.([a-z0-9.-]+(?:\/[a-z0-9.-]+)?)=(.+)$/.exec(entry);
-        if (!m) {
-            return `takes entries like requests.cpu=1,limits.memory=4Gi separated by commas; "${entry}" is not one`;
-        }
-        const value = m[3].trim();
-        if (!isQuantity(value)) {
-            return `"${entry}": ${value} is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi`;
-        }
-        out[m[1]][m[2]] = value;
-    }
-    for (const [k, v] of Object.entries(out.requests)) {
-        const limit = out.limits[k];
-        if (limit === undefined)
-            continue;
-        const a = k === 'cpu' ? cpuMillis(v) : quantityBytes(v);
-        const b = k === 'cpu' ? cpuMillis(limit) : quantityBytes(limit);
-        if (a !== null && b !== null && a > b)
-            return `requests.${k}=${v} is more than limits.${k}=${limit}`;
-    }
-    return out;
+/** A size (volume, memory): a quantity, and not in millis ("500m" bytes is never what is meant). */
+function isByteQuantity(raw) {
+    return isQuantity(raw) && !/m$/.test(raw);
 }
+/** CPU in millicores ("500m", "2", "0.5"); null when it is not a plain CPU quantity. */
 function cpuMillis(raw) {
     const m = /^(\d+(?:\.\d+)?)(m)?$/.exec(raw);
     if (!m)
         return null;
     return m[2] ? Number(m[1]) : Number(m[1]) * 1000;
-}
-/** "disktype=ssd,pool=builders" → a node selector, or an error message. */
-function parseNodeSelector(raw) {
-    const out = {};
-    for (const entry of raw
-        .split(',')
-        .map((e) => e.trim())
-        .filter(Boolean)) {
-        const m = /^([A-Za-z0-9][A-Za-z0-9_./-]*)=([A-Za-z0-9_.-]*)$/.exec(entry);
-        if (!m)
-            return `takes key=value node labels separated by commas, such as pool=builders; got "${entry}"`;
-        out[m[1]] = m[2];
-    }
-    return out;
 }
 
 
@@ -47625,11 +48017,16 @@ function parseNodeSelector(raw) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $W: () => (/* binding */ restoreInput),
 /* harmony export */   HE: () => (/* binding */ parseSubnetPool),
+/* harmony export */   Th: () => (/* binding */ renderCniConfig),
+/* harmony export */   UI: () => (/* binding */ isolationRules),
 /* harmony export */   V9: () => (/* binding */ BuilderNetworks),
-/* harmony export */   Zk: () => (/* binding */ DEFAULT_SUBNET_POOL)
+/* harmony export */   Zk: () => (/* binding */ DEFAULT_SUBNET_POOL),
+/* harmony export */   _3: () => (/* binding */ intToIp),
+/* harmony export */   qF: () => (/* binding */ ipToInt)
 /* harmony export */ });
-/* unused harmony exports DEFAULT_NETWORK_STATE_DIR, HOST_MODE_WARNING, poolCidr, subnetAt, serverNetId, networkNames, parseNetworkName, renderCniConfig, firewallRules, teardownRules, restoreInput, listedHoistChains, parseNameservers, isLoopbackAddress, dnsAdvice, hostAddresses */
+/* unused harmony exports DEFAULT_NETWORK_STATE_DIR, HOST_MODE_WARNING, poolCidr, subnetAt, serverNetId, networkNames, parseNetworkName, firewallRules, teardownRules, listedHoistChains, parseNameservers, isLoopbackAddress, dnsAdvice, hostAddresses */
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(77598);
@@ -47758,19 +48155,21 @@ function renderCniConfig(opts) {
     }, null, 2) + '\n');
 }
 /**
- * The chains and jumps isolating one builder network, in the order to apply them: chains
+ * The chains and jumps that isolate RUN steps on `bridge`, in the order to apply them: chains
  * are filled before the jumps that lead to them are inserted at the top of the built-in
  * chains. Interfaces, not only source addresses, select the traffic: a RUN step holds
- * CAP_NET_RAW and can forge any source address.
+ * CAP_NET_RAW and can forge any source address. Shared by the local provider (a bridge per
+ * builder on the host) and the kubernetes provider (a bridge inside each builder pod).
  */
-function firewallRules(opts) {
+function isolationRules(opts) {
     const { bridge, inChain, fwdChain, natChain } = opts.names;
+    const from = ['-t', 'filter', '-A', fwdChain, '-i', bridge];
     return [
         ['-t', 'filter', '-N', inChain],
-        // Every address of this host: the gateway, each interface, anything routed locally.
+        // Every address of this host (or pod): the gateway, each interface, anything routed locally.
         ['-t', 'filter', '-A', inChain, '-j', 'DROP'],
         ['-t', 'filter', '-N', fwdChain],
-        // Into the builder network: replies only; nobody (another builder included) opens connections.
+        // Into the RUN steps' network: replies only; nobody (another builder included) opens connections.
         [
             '-t',
             'filter',
@@ -47786,19 +48185,38 @@ function firewallRules(opts) {
             'ACCEPT',
         ],
         ['-t', 'filter', '-A', fwdChain, '-o', bridge, '-j', 'DROP'],
-        // Out of it: only its own addresses, never link-local (cloud metadata) or any builder subnet.
-        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '!', '-s', opts.subnet.cidr, '-j', 'DROP'],
-        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-d', LINK_LOCAL, '-j', 'DROP'],
-        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-d', opts.poolCidr, '-j', 'DROP'],
+        // Out of it: only its own addresses; then what is allowed; never what is denied.
+        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '!', '-s', opts.subnetCidr, '-j', 'DROP'],
+        ...(opts.allow ?? []).map((a) => [
+            ...from,
+            '-d',
+            a.cidr,
+            ...(a.proto ? ['-p', a.proto, '-m', a.proto] : []),
+            ...(a.proto && a.port !== undefined ? ['--dport', String(a.port)] : []),
+            '-j',
+            'ACCEPT',
+        ]),
+        ...opts.deny.map((cidr) => [...from, '-d', cidr, '-j', 'DROP']),
         // Accepted here, so a FORWARD policy of DROP (Docker sets one) does not cut builds off.
-        ['-t', 'filter', '-A', fwdChain, '-i', bridge, '-j', 'ACCEPT'],
+        [...from, '-j', 'ACCEPT'],
         ['-t', 'nat', '-N', natChain],
         ['-t', 'nat', '-A', natChain, '!', '-o', bridge, '-j', 'MASQUERADE'],
         ['-t', 'filter', '-I', 'INPUT', '1', '-i', bridge, '-j', inChain],
         ['-t', 'filter', '-I', 'FORWARD', '1', '-o', bridge, '-j', fwdChain],
         ['-t', 'filter', '-I', 'FORWARD', '1', '-i', bridge, '-j', fwdChain],
-        ['-t', 'nat', '-I', 'POSTROUTING', '1', '-s', opts.subnet.cidr, '-j', natChain],
+        ['-t', 'nat', '-I', 'POSTROUTING', '1', '-s', opts.subnetCidr, '-j', natChain],
     ];
+}
+/**
+ * A local builder network's rules: RUN steps never reach link-local addresses (cloud
+ * metadata) or any builder subnet of the pool; the rest of the world through NAT.
+ */
+function firewallRules(opts) {
+    return isolationRules({
+        names: opts.names,
+        subnetCidr: opts.subnet.cidr,
+        deny: [LINK_LOCAL, opts.poolCidr],
+    });
 }
 /**
  * The commands that delete every rule of `iptables -t TABLE -S` output jumping to one of
@@ -48370,23 +48788,301 @@ async function unmountNetns(builderDir) {
 
 /***/ }),
 
-/***/ 62924:
+/***/ 93474:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   CV: () => (/* binding */ BuilderVolume),
-/* harmony export */   v5: () => (/* binding */ parseVolumeSpec)
+/* harmony export */   Gi: () => (/* binding */ nullLogger),
+/* harmony export */   KY: () => (/* binding */ gatewayHosts),
+/* harmony export */   gN: () => (/* binding */ DEFAULT_MAX_USED_SPACE_BYTES)
 /* harmony export */ });
-/* unused harmony exports MIN_IMAGE_BYTES, parseMounts, mountOf, hasProjectQuota, NO_CAP_FIX */
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57975);
-/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(97268);
+/** For a provider created without a logger. */
+const nullLogger = { info() { }, warn() { }, error() { } };
+/** buildkitd's GC cap per builder when neither the spec nor the server sets one. */
+const DEFAULT_MAX_USED_SPACE_BYTES = 10 * 1024 ** 3;
+/** Where the gateway listens and which host clients are told to dial. */
+function gatewayHosts(opts) {
+    const listenHost = opts.listenHost ?? '127.0.0.1';
+    const wildcard = listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '';
+    return { listenHost, advertiseHost: opts.advertiseHost ?? (wildcard ? '127.0.0.1' : listenHost) };
+}
+
+
+/***/ }),
+
+/***/ 49545:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FL: () => (/* binding */ parsePlatform),
+/* harmony export */   FN: () => (/* binding */ processAlive),
+/* harmony export */   Nc: () => (/* binding */ nativePlatform),
+/* harmony export */   uv: () => (/* binding */ ProvisionError)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+// The seam between the control plane and wherever builders run. The control plane
+// decides which builder a build gets; a Provider only starts, stops, lists and checks
+// BuildKit daemons and signs the client certificates that open them.
+
+class ProvisionError extends Error {
+    kind;
+    /** For "rate-limited": how long the provider asked to wait, when it said. */
+    retryAfterMs;
+    constructor(kind, message, opts = {}) {
+        super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+        this.name = 'ProvisionError';
+        this.kind = kind;
+        this.retryAfterMs = opts.retryAfterMs;
+    }
+}
+const PLATFORM_RE = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/;
+/** The OS/arch of this machine in OCI terms. */
+function nativePlatform(arch = process.arch) {
+    const map = {
+        x64: 'amd64',
+        arm64: 'arm64',
+        arm: 'arm',
+        ia32: '386',
+        ppc64: 'ppc64le',
+        s390x: 's390x',
+        riscv64: 'riscv64',
+    };
+    return `linux/${map[arch] ?? arch}`;
+}
+/**
+ * Checks a platform string and returns its canonical form, or an error message that
+ * says what is wrong and what is accepted.
+ */
+function parsePlatform(raw, supported) {
+    const accepted = `supported platforms on this server: ${supported.join(', ')}`;
+    if (typeof raw !== 'string' || raw.trim() === '') {
+        return { ok: false, message: `platform must be a non-empty string like "${supported[0]}"; ${accepted}` };
+    }
+    const value = raw.trim().toLowerCase();
+    const m = PLATFORM_RE.exec(value);
+    if (!m) {
+        return {
+            ok: false,
+            message: `platform "${raw}" is malformed; expected os/arch[/variant] such as "${supported[0]}"; ${accepted}`,
+        };
+    }
+    const os = m[1];
+    let arch = m[2];
+    let variant = m[3];
+    if (arch === 'x86_64')
+        arch = 'amd64';
+    if (arch === 'aarch64')
+        arch = 'arm64';
+    // The default variants name the same platform as the bare architecture.
+    if ((arch === 'amd64' && variant === 'v1') || (arch === 'arm64' && variant === 'v8'))
+        variant = undefined;
+    const canonical = variant ? `${os}/${arch}/${variant}` : `${os}/${arch}`;
+    if (!supported.includes(canonical)) {
+        return { ok: false, message: `platform "${raw}" is not supported; ${accepted}` };
+    }
+    return { ok: true, platform: canonical };
+}
+/** Is this process on this host alive and not a zombie? (Linux: signal 0, then /proc/<pid>/stat.) */
+function processAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        if (err.code !== 'EPERM')
+            return false;
+    }
+    try {
+        const stat = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        const state = stat[stat.lastIndexOf(')') + 2];
+        return state !== 'Z' && state !== 'X';
+    }
+    catch {
+        return false;
+    }
+}
+
+
+/***/ }),
+
+/***/ 12588:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  i: () => (/* binding */ runServerCommand)
+});
+
+// UNUSED EXPORTS: createLogger
+
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(57975);
+// EXTERNAL MODULE: ./src/lib/errors.ts
+var errors = __nccwpck_require__(97268);
+// EXTERNAL MODULE: ./node_modules/fastify/fastify.js
+var fastify = __nccwpck_require__(16703);
+var fastify_default = /*#__PURE__*/__nccwpck_require__.n(fastify);
+// EXTERNAL MODULE: ./node_modules/prom-client/index.js
+var prom_client = __nccwpck_require__(95222);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+;// CONCATENATED MODULE: ./src/server/util.ts
+
+const systemClock = { now: () => new Date() };
+/** A random id with a readable prefix; time-ordered so ids sort by creation. */
+// Small random values come from a pool refilled 4 KiB at a time: one RAND call per ~500 ids
+// instead of one per id, on the OIDC exchange's hot path.
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+function randomHex(bytes) {
+    if (poolOffset + bytes > pool.length) {
+        (0,external_node_crypto_.randomFillSync)(pool);
+        poolOffset = 0;
+    }
+    const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+    poolOffset += bytes;
+    return hex;
+}
+let lastMs = 0;
+let seq = 0;
+function newId(prefix) {
+    const ms = Date.now();
+    if (ms === lastMs) {
+        seq++;
+    }
+    else {
+        lastMs = ms;
+        seq = 0;
+    }
+    const t = ms.toString(36).padStart(9, '0') + seq.toString(36).padStart(4, '0');
+    return `${prefix}_${t}${randomHex(6)}`;
+}
+function sha256Hex(s) {
+    return (0,external_node_crypto_.createHash)('sha256').update(s).digest('hex');
+}
+function iso(d) {
+    return d.toISOString();
+}
+
+;// CONCATENATED MODULE: ./src/server/audit/log.ts
+
+/** Rows a multi-row UPSERT carries at once (11 parameters each, far below PostgreSQL's 65535). */
+const AGG_CHUNK = 500;
+/**
+ * An audit row as the API shows it: an aggregated row's count and first and last times live in
+ * columns (so replicas add to them atomically) and are shown in its details.
+ */
+function eventOfRow(r) {
+    const details = JSON.parse(r.details);
+    if (r.agg_key) {
+        details.count = Number(r.agg_count);
+        details.first_at = r.at;
+        details.last_at = r.agg_last_at;
+    }
+    return {
+        id: r.id,
+        at: r.at,
+        action: r.action,
+        outcome: r.outcome,
+        project_id: r.project_id,
+        subject: r.subject,
+        reason: r.reason,
+        details,
+    };
+}
+/**
+ * Append-only audit events (except the counts of aggregated refusals, see RefusalAudit). Write
+ * them inside the transaction of the change they describe.
+ */
+class AuditLog {
+    db;
+    clock;
+    constructor(db, clock) {
+        this.db = db;
+        this.clock = clock;
+    }
+    async record(e, db = this.db) {
+        const ev = { id: newId('aud'), at: iso(this.clock.now()), ...e };
+        await db.run('INSERT INTO audit_events (id, at, action, outcome, project_id, subject, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [ev.id, ev.at, ev.action, ev.outcome, ev.project_id, ev.subject, ev.reason, JSON.stringify(ev.details)]);
+        return ev;
+    }
+    /**
+     * Adds counts to aggregated rows, creating those that do not exist yet, atomically whatever
+     * other replicas write at the same time: the unique `agg_key` makes a second insert of a row an
+     * increment of its count (and widens its first and last times). Nothing else about an event
+     * ever changes. One statement per 500 rows, several in one transaction.
+     */
+    async addToAggregates(deltas) {
+        if (!deltas.length)
+            return;
+        // One order for every replica: two batches that share rows lock them in the same order, so
+        // concurrent flushes on PostgreSQL wait for each other instead of deadlocking.
+        deltas = [...deltas].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        const [least, greatest] = this.db.dialect === 'postgres' ? ['LEAST', 'GREATEST'] : ['min', 'max'];
+        const write = async (tx) => {
+            for (let i = 0; i < deltas.length; i += AGG_CHUNK) {
+                const chunk = deltas.slice(i, i + AGG_CHUNK);
+                const params = chunk.flatMap((d) => [
+                    newId('aud'),
+                    d.firstAt,
+                    d.event.action,
+                    d.event.outcome,
+                    d.event.project_id,
+                    d.event.subject,
+                    d.event.reason,
+                    JSON.stringify(d.event.details),
+                    d.key,
+                    d.count,
+                    d.lastAt,
+                ]);
+                await tx.run(`INSERT INTO audit_events (id, at, action, outcome, project_id, subject, reason, details, agg_key, agg_count, agg_last_at)
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+           ON CONFLICT (agg_key) DO UPDATE SET
+             agg_count = audit_events.agg_count + excluded.agg_count,
+             at = ${least}(audit_events.at, excluded.at),
+             agg_last_at = ${greatest}(audit_events.agg_last_at, excluded.agg_last_at)`, params);
+            }
+        };
+        // One statement is atomic on its own: no BEGIN and COMMIT round trips for it.
+        if (deltas.length <= AGG_CHUNK)
+            await write(this.db);
+        else
+            await this.db.transaction(write);
+    }
+    /** Newest first. */
+    async list(q = {}, db = this.db) {
+        const where = [];
+        const params = [];
+        if (q.project_id) {
+            where.push('project_id = ?');
+            params.push(q.project_id);
+        }
+        if (q.action) {
+            where.push('action = ?');
+            params.push(q.action);
+        }
+        if (q.before) {
+            where.push('id < ?');
+            params.push(q.before);
+        }
+        params.push(Math.min(Math.max(q.limit ?? 100, 1), 1000));
+        const rows = await db.all(`SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, params);
+        return rows.map(eventOfRow);
+    }
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(77030);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(31421);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+;// CONCATENATED MODULE: ./src/providers/local-volume.ts
 // Where local builders keep their roots, and what stops a RUN step from filling the disk.
 //
 //   xfs-image:SIZE  the server makes <dataDir>/builders.xfs (preallocated, XFS with reflink=1 so
@@ -48407,7 +49103,7 @@ async function unmountNetns(builderDir) {
 
 
 
-const run = (0,node_util__WEBPACK_IMPORTED_MODULE_3__.promisify)(node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile);
+const run = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** mkfs.xfs refuses smaller filesystems. */
 const MIN_IMAGE_BYTES = 300 * 1024 ** 2;
 /** Parses /proc/self/mounts. */
@@ -48444,15 +49140,15 @@ function parseVolumeSpec(raw, parseSize, label = '--builder-volume (HOIST_BUILDE
     if (m) {
         const size = parseSize(m[1]);
         if (size === null || size < MIN_IMAGE_BYTES) {
-            throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigurationError */ .j1(`${label}: the image size must be at least 300MiB, such as xfs-image:50GiB; got "${m[1]}"`);
+            throw new errors/* ConfigurationError */.j1(`${label}: the image size must be at least 300MiB, such as xfs-image:50GiB; got "${m[1]}"`);
         }
         return { kind: 'xfs-image', sizeBytes: size };
     }
-    throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigurationError */ .j1(`${label} must be auto, none or xfs-image:SIZE (e.g. xfs-image:50GiB), got "${v}"`);
+    throw new errors/* ConfigurationError */.j1(`${label} must be auto, none or xfs-image:SIZE (e.g. xfs-image:50GiB), got "${v}"`);
 }
 const NO_CAP_FIX = 'pass --builder-volume xfs-image:SIZE (HOIST_BUILDER_VOLUME) to keep builders on a loop-mounted XFS volume of that size';
 async function readMounts() {
-    return parseMounts(await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile('/proc/self/mounts', 'utf8'));
+    return parseMounts(await promises_.readFile('/proc/self/mounts', 'utf8'));
 }
 const DEBIAN_PACKAGE = {
     'mkfs.xfs': 'xfsprogs',
@@ -48519,14 +49215,14 @@ class BuilderVolume {
         this.cap = cap;
     }
     get projectsFile() {
-        return node_path__WEBPACK_IMPORTED_MODULE_2__.join(this.buildersDir, '.hoist-projects.json');
+        return external_node_path_.join(this.buildersDir, '.hoist-projects.json');
     }
     /** Per-builder images; a dot name, so it is never taken for a builder directory. */
     get imagesDir() {
-        return node_path__WEBPACK_IMPORTED_MODULE_2__.join(this.buildersDir, '.images');
+        return external_node_path_.join(this.buildersDir, '.images');
     }
     builderImage(id) {
-        return node_path__WEBPACK_IMPORTED_MODULE_2__.join(this.imagesDir, `${id}.xfs`);
+        return external_node_path_.join(this.imagesDir, `${id}.xfs`);
     }
     /**
      * The disk image a builder's root lives in, when each builder has one (no XFS quotas): then
@@ -48540,9 +49236,9 @@ class BuilderVolume {
      * bounds builder disk use; a missing bound is a warning that names the flag that fixes it.
      */
     static async open(opts) {
-        const image = node_path__WEBPACK_IMPORTED_MODULE_2__.join(node_path__WEBPACK_IMPORTED_MODULE_2__.dirname(opts.buildersDir), 'builders.xfs');
+        const image = external_node_path_.join(external_node_path_.dirname(opts.buildersDir), 'builders.xfs');
         const v = new BuilderVolume(opts.spec, opts.buildersDir, image, opts.diskLimitBytes, opts.logger);
-        await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdir(opts.buildersDir, { recursive: true, mode: 0o700 });
+        await promises_.mkdir(opts.buildersDir, { recursive: true, mode: 0o700 });
         if (opts.spec.kind === 'xfs-image')
             await v.mountImage(opts.spec.sizeBytes);
         const mount = mountOf(await readMounts(), opts.buildersDir);
@@ -48558,7 +49254,7 @@ class BuilderVolume {
                 limitBytes: opts.diskLimitBytes,
                 reason: 'this kernel refused the XFS prjquota mount option (built without XFS quota support)',
             };
-            await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdir(v.imagesDir, { recursive: true, mode: 0o700 });
+            await promises_.mkdir(v.imagesDir, { recursive: true, mode: 0o700 });
         }
         else {
             v.cap = {
@@ -48597,38 +49293,38 @@ class BuilderVolume {
         const here = mounts.find((m) => m.dir === this.buildersDir);
         if (here) {
             if (here.type !== 'xfs') {
-                throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigurationError */ .j1(`${this.buildersDir} is already a ${here.type} mount, not the XFS volume --builder-volume asks for; unmount it or use --builder-volume auto`);
+                throw new errors/* ConfigurationError */.j1(`${this.buildersDir} is already a ${here.type} mount, not the XFS volume --builder-volume asks for; unmount it or use --builder-volume auto`);
             }
             // A previous server left it mounted (builders kept running): use it, and own it from now on.
             this.mountedHere = true;
             this.log.info({ mount: this.buildersDir }, 'builder volume already mounted; reusing it');
             return;
         }
-        const present = await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readdir(this.buildersDir);
+        const present = await promises_.readdir(this.buildersDir);
         if (present.length > 0) {
-            throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigurationError */ .j1(`${this.buildersDir} already holds ${present.length} entr${present.length === 1 ? 'y' : 'ies'} on the data directory's filesystem; mounting the builder volume over it would hide them. Stop the server's builders and move or delete that directory's contents (the builder caches), then start again`);
+            throw new errors/* ConfigurationError */.j1(`${this.buildersDir} already holds ${present.length} entr${present.length === 1 ? 'y' : 'ies'} on the data directory's filesystem; mounting the builder volume over it would hide them. Stop the server's builders and move or delete that directory's contents (the builder caches), then start again`);
         }
         let existing = null;
         try {
-            existing = (await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat(this.imagePath)).size;
+            existing = (await promises_.stat(this.imagePath)).size;
         }
         catch {
             /* first use */
         }
         if (existing === null) {
             const tmp = `${this.imagePath}.tmp`;
-            await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm(tmp, { force: true });
+            await promises_.rm(tmp, { force: true });
             try {
                 // Preallocated, not sparse: the space is the volume's from the start, so filling the
                 // volume can never run the data directory's filesystem out of space.
                 await tool('fallocate', ['-l', String(sizeBytes), tmp], `reserving ${sizeBytes} bytes for ${this.imagePath}`);
-                await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.chmod(tmp, 0o600);
+                await promises_.chmod(tmp, 0o600);
                 await tool('mkfs.xfs', ['-q', '-m', 'reflink=1', '-L', 'hoist', tmp], `mkfs.xfs on ${tmp}`);
-                await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rename(tmp, this.imagePath);
+                await promises_.rename(tmp, this.imagePath);
             }
             catch (err) {
-                await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm(tmp, { force: true });
-                throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigurationError */ .j1(`cannot create the builder volume ${this.imagePath}: ${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(err)}`);
+                await promises_.rm(tmp, { force: true });
+                throw new errors/* ConfigurationError */.j1(`cannot create the builder volume ${this.imagePath}: ${(0,errors/* errorMessage */.gJ)(err)}`);
             }
             this.log.info({ image: this.imagePath, bytes: sizeBytes }, 'builder volume created');
         }
@@ -48644,15 +49340,15 @@ class BuilderVolume {
                 await tool('mount', ['-t', 'xfs', '-o', 'loop', this.imagePath, this.buildersDir], 'mount');
             }
             catch (err) {
-                throw new _lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigurationError */ .j1(`cannot mount the builder volume ${this.imagePath} on ${this.buildersDir}: ${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(err)}`);
+                throw new errors/* ConfigurationError */.j1(`cannot mount the builder volume ${this.imagePath} on ${this.buildersDir}: ${(0,errors/* errorMessage */.gJ)(err)}`);
             }
         }
         this.mountedHere = true;
-        await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.chmod(this.buildersDir, 0o700);
+        await promises_.chmod(this.buildersDir, 0o700);
     }
     async loadProjects() {
         try {
-            this.projects = JSON.parse(await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile(this.projectsFile, 'utf8'));
+            this.projects = JSON.parse(await promises_.readFile(this.projectsFile, 'utf8'));
         }
         catch {
             this.projects = {};
@@ -48660,8 +49356,8 @@ class BuilderVolume {
     }
     async saveProjects() {
         const tmp = `${this.projectsFile}.tmp`;
-        await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile(tmp, JSON.stringify(this.projects), { mode: 0o600 });
-        await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rename(tmp, this.projectsFile);
+        await promises_.writeFile(tmp, JSON.stringify(this.projects), { mode: 0o600 });
+        await promises_.rename(tmp, this.projectsFile);
     }
     /**
      * Caps a builder before it starts: its directory becomes an XFS project with a hard block and
@@ -48670,7 +49366,7 @@ class BuilderVolume {
     async assign(id, dir) {
         const c = this.cap;
         if (c.kind === 'builder-image')
-            return this.mountBuilderImage(id, node_path__WEBPACK_IMPORTED_MODULE_2__.join(dir, 'root'), c.limitBytes);
+            return this.mountBuilderImage(id, external_node_path_.join(dir, 'root'), c.limitBytes);
         if (c.kind !== 'project-quota')
             return;
         let projid = this.projects[id];
@@ -48689,32 +49385,32 @@ class BuilderVolume {
         if ((await readMounts()).some((m) => m.dir === root))
             return;
         const image = this.builderImage(id);
-        const size = await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat(image).then((st) => st.size, () => null);
+        const size = await promises_.stat(image).then((st) => st.size, () => null);
         if (size === null) {
             // A root from before the volume had images is only cache: it would be hidden under the mount.
-            await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm(root, { recursive: true, force: true });
+            await promises_.rm(root, { recursive: true, force: true });
             const tmp = `${image}.tmp`;
             try {
                 // Sparse: it takes volume space only as the builder writes, up to its size.
-                const fh = await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open(tmp, 'w', 0o600);
+                const fh = await promises_.open(tmp, 'w', 0o600);
                 await fh.truncate(bytes);
                 await fh.close();
                 await tool('mkfs.xfs', ['-q', '-m', 'reflink=1', '-L', 'hoist-b', tmp], `mkfs.xfs on ${tmp}`);
-                await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rename(tmp, image);
+                await promises_.rename(tmp, image);
             }
             catch (err) {
-                await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm(tmp, { force: true });
-                throw new Error(`cannot create the disk image of builder ${id}: ${(0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(err)}`);
+                await promises_.rm(tmp, { force: true });
+                throw new Error(`cannot create the disk image of builder ${id}: ${(0,errors/* errorMessage */.gJ)(err)}`);
             }
         }
         // A raised --builder-disk-limit grows the image (XFS grows online); a lowered one cannot shrink it.
         const grow = size !== null && size < bytes;
         if (grow)
-            await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.truncate(image, bytes);
+            await promises_.truncate(image, bytes);
         if (size !== null && size > bytes) {
             this.log.warn({ builder_id: id, image_bytes: size, builder_disk_limit_bytes: bytes }, 'a builder disk image keeps its larger size (XFS cannot shrink); destroy the builder to apply the lower limit');
         }
-        await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdir(root, { recursive: true, mode: 0o700 });
+        await promises_.mkdir(root, { recursive: true, mode: 0o700 });
         // nouuid: a clone's image is a reflink copy of its primary's, with the same XFS UUID, and XFS
         // refuses a second mount of a UUID. A new UUID (xfs_admin -U) would rewrite the whole log,
         // tens of MiB per clone; skipping the check costs nothing, each image is its own filesystem.
@@ -48726,7 +49422,7 @@ class BuilderVolume {
     async detach(id) {
         if (this.cap.kind !== 'builder-image')
             return;
-        const root = node_path__WEBPACK_IMPORTED_MODULE_2__.join(this.buildersDir, id, 'root');
+        const root = external_node_path_.join(this.buildersDir, id, 'root');
         if (!(await readMounts()).some((m) => m.dir === root))
             return;
         try {
@@ -48734,20 +49430,20 @@ class BuilderVolume {
             await releaseLoop(this.builderImage(id));
         }
         catch (err) {
-            this.log.warn({ builder_id: id, err: (0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(err) }, 'could not unmount a builder disk image');
+            this.log.warn({ builder_id: id, err: (0,errors/* errorMessage */.gJ)(err) }, 'could not unmount a builder disk image');
         }
     }
     /** Drops a destroyed builder's project limit or disk image. */
     async release(id) {
         const c = this.cap;
         if (c.kind === 'builder-image') {
-            await node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm(this.builderImage(id), { force: true });
+            await promises_.rm(this.builderImage(id), { force: true });
             return;
         }
         const projid = this.projects[id];
         if (c.kind !== 'project-quota' || projid === undefined)
             return;
-        await tool('xfs_quota', ['-x', '-c', `limit -p bhard=0 ihard=0 ${projid}`, c.mount], 'xfs_quota limit').catch((err) => this.log.warn({ builder_id: id, err: (0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(err) }, 'could not drop a project quota'));
+        await tool('xfs_quota', ['-x', '-c', `limit -p bhard=0 ihard=0 ${projid}`, c.mount], 'xfs_quota limit').catch((err) => this.log.warn({ builder_id: id, err: (0,errors/* errorMessage */.gJ)(err) }, 'could not drop a project quota'));
         delete this.projects[id];
         await this.saveProjects();
     }
@@ -48764,11 +49460,11 @@ class BuilderVolume {
                 break;
             }
             catch (err) {
-                if (attempt < 25 && /busy/i.test((0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(err))) {
+                if (attempt < 25 && /busy/i.test((0,errors/* errorMessage */.gJ)(err))) {
                     await sleep(200);
                     continue;
                 }
-                this.log.warn({ mount: this.buildersDir, err: (0,_lib_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .gJ)(err) }, 'could not unmount the builder volume');
+                this.log.warn({ mount: this.buildersDir, err: (0,errors/* errorMessage */.gJ)(err) }, 'could not unmount the builder volume');
                 return;
             }
         }
@@ -48778,38 +49474,8 @@ class BuilderVolume {
     }
 }
 
-
-/***/ }),
-
-/***/ 77421:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  TZ: () => (/* binding */ LocalProvider),
-  nS: () => (/* binding */ parseByteSize),
-  xw: () => (/* binding */ renderBuildkitdConfig)
-});
-
-// UNUSED EXPORTS: builderEnv, certCoversHost, emulatedPlatforms, findBuildkitd, parseCacheUsage, serverName, socketPath
-
-// EXTERNAL MODULE: external "node:child_process"
-var external_node_child_process_ = __nccwpck_require__(31421);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(77030);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(48161);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-// EXTERNAL MODULE: ./src/lib/errors.ts
-var errors = __nccwpck_require__(97268);
 // EXTERNAL MODULE: ./src/lib/pki.ts
 var pki = __nccwpck_require__(58027);
 ;// CONCATENATED MODULE: ./src/providers/local-cgroup.ts
@@ -48914,7 +49580,7 @@ function limitFiles(version, limits) {
         { group: 'buildkit', controller: 'memory', file: 'memory.swap.max', value: '0' },
     ];
 }
-function sleep(ms) {
+function local_cgroup_sleep(ms) {
     return new Promise((r) => setTimeout(r, ms));
 }
 /** Creates, fills with limits, kills and removes the cgroups of one server's builders. */
@@ -49078,7 +49744,7 @@ class BuilderCgroups {
                     /* gone */
                 }
             }
-            await sleep(20);
+            await local_cgroup_sleep(20);
         }
         const failed = [];
         for (const root of this.layout.all) {
@@ -49222,7 +49888,7 @@ async function rmdirRetry(dir) {
                 return true;
             if (code !== 'EBUSY')
                 return false;
-            await sleep(20);
+            await local_cgroup_sleep(20);
         }
     }
     return false;
@@ -49230,10 +49896,12 @@ async function rmdirRetry(dir) {
 
 // EXTERNAL MODULE: ./src/providers/local-network.ts
 var local_network = __nccwpck_require__(19002);
-// EXTERNAL MODULE: ./src/providers/local-volume.ts
-var local_volume = __nccwpck_require__(62924);
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(57975);
+// EXTERNAL MODULE: ./src/providers/buildkitd-config.ts
+var buildkitd_config = __nccwpck_require__(92737);
+// EXTERNAL MODULE: ./src/providers/buildkitd-probe.ts
+var buildkitd_probe = __nccwpck_require__(71321);
+// EXTERNAL MODULE: ./src/providers/provider-options.ts
+var provider_options = __nccwpck_require__(93474);
 // EXTERNAL MODULE: ./src/providers/provider.ts
 var provider = __nccwpck_require__(49545);
 ;// CONCATENATED MODULE: ./src/providers/local-clone.ts
@@ -49253,7 +49921,7 @@ var provider = __nccwpck_require__(49545);
 
 
 
-const run = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
+const local_clone_run = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** statfs(2) f_type magic numbers of the filesystems the probe names. */
 const FS_MAGIC = {
     0x58465342: 'xfs',
@@ -49312,7 +49980,7 @@ async function copyTree(src, dst, method) {
     await promises_.rm(partial, { recursive: true, force: true });
     try {
         const mode = method === 'reflink' ? ['--reflink=always'] : ['--reflink=never', '--sparse=always'];
-        await run('cp', ['-a', '-T', ...mode, src, partial], {
+        await local_clone_run('cp', ['-a', '-T', ...mode, src, partial], {
             env: { ...process.env, PATH: SBIN_PATH },
             maxBuffer: 4 * 1024 * 1024,
         });
@@ -49332,7 +50000,7 @@ async function copyImage(src, dst, method) {
         const args = method === 'reflink'
             ? ['--reflink=always', src, partial]
             : ['--reflink=never', '--sparse=always', src, partial];
-        await run('cp', args, { env: { ...process.env, PATH: SBIN_PATH } });
+        await local_clone_run('cp', args, { env: { ...process.env, PATH: SBIN_PATH } });
         await promises_.chmod(partial, 0o600);
         await syncFs(partial);
         await promises_.rename(partial, dst);
@@ -49348,12 +50016,12 @@ async function copyImage(src, dst, method) {
  * any file there (buildkitd opening its bolt files at start) would otherwise pay for it.
  */
 async function syncFs(p) {
-    await run('sync', ['-f', p]);
+    await local_clone_run('sync', ['-f', p]);
 }
 /** Bytes a tree takes on disk (`du`), or null when it cannot be read. Shared reflink blocks count in full. */
 async function diskUsage(p) {
     try {
-        const { stdout } = await run('du', ['-sx', '--block-size=1', p], { maxBuffer: 1024 * 1024 });
+        const { stdout } = await local_clone_run('du', ['-sx', '--block-size=1', p], { maxBuffer: 1024 * 1024 });
         const n = Number(stdout.split(/\s/)[0]);
         return Number.isFinite(n) ? n : null;
     }
@@ -49372,6 +50040,9 @@ var gateway = __nccwpck_require__(98628);
 // the control plane. Builders run detached (own session, pidfile), so a control plane that is
 // killed or restarted finds them still running and adopts them; a graceful stop of
 // the server stops them unless told to leave them running (see close()).
+
+
+
 
 
 
@@ -49412,15 +50083,8 @@ function emulatedPlatforms(binfmtDir) {
     return out;
 }
 const BUILDER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const DEFAULT_MAX_USED = 10 * 1024 ** 3;
 const LOG_LIMIT_BYTES = 10 * 1024 * 1024;
 const SNAPSHOT_STOP_GRACE_MS = 60_000;
-// HTTP/2 client preface followed by an empty SETTINGS frame.
-const H2_PREFACE = Buffer.concat([
-    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-    Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]),
-]);
-const nullLogger = { info() { }, warn() { }, error() { } };
 /** Finds buildkitd: explicit path, HOIST_BUILDKITD, PATH, then the engine cache. */
 async function findBuildkitd(explicit, env = process.env) {
     const wanted = explicit || env.HOIST_BUILDKITD;
@@ -49462,9 +50126,6 @@ function parseByteSize(raw) {
     const bytes = Math.floor(Number(m[1]) * 1024 ** exp);
     return bytes > 0 ? bytes : null;
 }
-function isWildcard(host) {
-    return host === '0.0.0.0' || host === '::' || host === '';
-}
 function local_sleep(ms) {
     return new Promise((r) => setTimeout(r, ms));
 }
@@ -49476,50 +50137,6 @@ async function readCmdline(pid) {
     catch {
         return null;
     }
-}
-function tomlString(s) {
-    return JSON.stringify(s);
-}
-/** buildkitd.toml: OCI worker only, a GC policy bounded by `maxUsed`, plain-HTTP registries for tests. */
-function renderBuildkitdConfig(opts) {
-    const max = String(opts.maxUsedSpaceBytes);
-    // Like buildkitd's default policy: first drop old local context, cache mounts and git
-    // checkouts, then anything unused, always bounded by maxUsedSpace.
-    const lines = [
-        '# Written by hoist; rewritten on every start.',
-        '[worker.oci]',
-        '  enabled = true',
-        '  gc = true',
-        ...(opts.cgroupParent ? [`  defaultCgroupParent = ${tomlString(opts.cgroupParent)}`] : []),
-        `  maxUsedSpace = ${tomlString(max)}`,
-        // Keys of [worker.oci] itself: they must come before its [[worker.oci.gcpolicy]] tables.
-        ...(opts.cni
-            ? [
-                '  networkMode = "cni"',
-                `  cniConfigPath = ${tomlString(opts.cni.configPath)}`,
-                `  cniBinaryPath = ${tomlString(opts.cni.binaryDir)}`,
-            ]
-            : []),
-        '  [[worker.oci.gcpolicy]]',
-        `    maxUsedSpace = ${tomlString(max)}`,
-        '    keepDuration = "48h"',
-        '    filters = ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]',
-        '  [[worker.oci.gcpolicy]]',
-        `    maxUsedSpace = ${tomlString(max)}`,
-        '    keepDuration = "1440h"',
-        '  [[worker.oci.gcpolicy]]',
-        `    maxUsedSpace = ${tomlString(max)}`,
-        '    all = true',
-        '[worker.containerd]',
-        '  enabled = false',
-    ];
-    for (const reg of opts.insecureRegistries) {
-        lines.push(`[registry.${tomlString(reg)}]`, '  http = true', '  insecure = true');
-    }
-    if (opts.dns && opts.dns.length > 0) {
-        lines.push('[dns]', `  nameservers = [${opts.dns.map(tomlString).join(', ')}]`);
-    }
-    return lines.join('\n') + '\n';
 }
 class LocalProvider {
     buildkitd;
@@ -49549,13 +50166,12 @@ class LocalProvider {
         this.buildkitd = buildkitd;
         this.network = network;
         this.buildersDir = external_node_path_.join(opts.dataDir, 'builders');
-        this.listenHost = opts.listenHost ?? '127.0.0.1';
-        this.advertiseHost = opts.advertiseHost ?? (isWildcard(this.listenHost) ? '127.0.0.1' : this.listenHost);
+        ({ listenHost: this.listenHost, advertiseHost: this.advertiseHost } = (0,provider_options/* gatewayHosts */.KY)(opts));
         this.advertisePort = opts.advertisePort;
-        this.maxUsedDefault = opts.maxUsedSpaceBytes ?? DEFAULT_MAX_USED;
+        this.maxUsedDefault = opts.maxUsedSpaceBytes ?? provider_options/* DEFAULT_MAX_USED_SPACE_BYTES */.gN;
         this.readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
         this.insecureRegistries = opts.insecureRegistries ?? [];
-        this.log = opts.logger ?? nullLogger;
+        this.log = opts.logger ?? provider_options/* nullLogger */.Gi;
         this.dns = opts.dns ?? [];
         const native = (0,provider/* nativePlatform */.Nc)();
         this.supported = [native, ...emulatedPlatforms(opts.binfmtDir ?? BINFMT_DIR).filter((p) => p !== native)];
@@ -49565,13 +50181,13 @@ class LocalProvider {
         const network = await local_network/* BuilderNetworks */.V9.create({
             dataDir: opts.dataDir,
             network: opts.network,
-            logger: opts.logger ?? nullLogger,
+            logger: opts.logger ?? provider_options/* nullLogger */.Gi,
             dns: opts.dns,
         });
         const p = new LocalProvider(bin, opts, network);
         await promises_.mkdir(p.buildersDir, { recursive: true, mode: 0o700 });
         if (opts.volume) {
-            p.volume = await local_volume/* BuilderVolume */.CV.open({
+            p.volume = await BuilderVolume.open({
                 spec: opts.volume,
                 buildersDir: p.buildersDir,
                 diskLimitBytes: opts.diskLimitBytes ?? Math.max(2 * p.maxUsedDefault, 300 * 1024 ** 2),
@@ -49803,6 +50419,7 @@ class LocalProvider {
         await promises_.mkdir(partial, { mode: 0o700 });
         let copyMs = 0;
         let restart = null;
+        let restarted;
         let sizeBytes = null;
         try {
             const copyStart = Date.now();
@@ -49828,7 +50445,10 @@ class LocalProvider {
             throw err;
         }
         if (wasRunning)
-            restart = await this.restartAfterSnapshot(state).then(() => null, (err) => err);
+            restart = await this.restartAfterSnapshot(state).then((r) => {
+                restarted = r;
+                return null;
+            }, (err) => err);
         const downtimeMs = wasRunning ? Date.now() - stoppedAt : 0;
         sizeBytes = await diskUsage(partial);
         const meta = {
@@ -49855,7 +50475,7 @@ class LocalProvider {
         }, 'snapshot taken');
         if (restart)
             throw new provider/* ProvisionError */.uv('transient', `snapshot ${snapshotId} was taken, but builder ${builderId} did not start again: ${restart.message}`, { cause: restart });
-        return toSnapshotInfo(meta);
+        return { ...toSnapshotInfo(meta), ...(restarted ? { restarted } : {}) };
     }
     restartAfterSnapshot(state) {
         return this.doLaunch({
@@ -49993,9 +50613,14 @@ class LocalProvider {
                     ? { healthy: false, reason: 'it listens on TCP, not on its private socket' }
                     : !(await this.network.adopt(spec.id, f.dir, argv))
                         ? { healthy: false, reason: `its network is not the configured ${this.network.mode} network` }
-                        : await probe(prev.socket);
+                        : await (0,buildkitd_probe/* probeUnixSocket */.O$)(prev.socket);
             if (health.healthy) {
                 await this.ensureServerCert(spec.id, ca, this.advertiseHost);
+                // Found by a /proc scan, or restarted since state.json was written: record the live pid.
+                if (prev.pid !== runningPid) {
+                    await promises_.writeFile(f.pidfile, `${runningPid}\n`, { mode: 0o600 });
+                    await this.writeState(spec.id, state);
+                }
                 await this.route(spec.id, state, ca);
                 this.log.info({ builder_id: spec.id, pid: runningPid }, 'adopted running builder');
                 return this.toRunning(state, ca, true);
@@ -50021,7 +50646,7 @@ class LocalProvider {
             await networkP.then(() => this.network.release(spec.id, f.dir), () => undefined);
             throw err;
         }
-        await promises_.writeFile(f.config, renderBuildkitdConfig({
+        await promises_.writeFile(f.config, (0,buildkitd_config/* renderBuildkitdConfig */.x)({
             maxUsedSpaceBytes: spec.maxUsedSpaceBytes ?? this.maxUsedDefault,
             insecureRegistries: this.insecureRegistries,
             cgroupParent: this.cgroups?.cgroupParent(spec.id),
@@ -50167,7 +50792,7 @@ class LocalProvider {
             const why = exited();
             if (why)
                 throw new Error(`buildkitd exited (${why})`);
-            const h = await probe(socket);
+            const h = await (0,buildkitd_probe/* probeUnixSocket */.O$)(socket);
             if (h.healthy)
                 return;
             if (Date.now() > deadline)
@@ -50185,7 +50810,7 @@ class LocalProvider {
             return { healthy: false, reason: 'buildkitd is not running' };
         if (!state.socket)
             return { healthy: false, reason: 'it listens on TCP, not on its private socket' };
-        return probe(state.socket);
+        return (0,buildkitd_probe/* probeUnixSocket */.O$)(state.socket);
     }
     /** `buildctl du` and `debug workers` on the builder's private socket; the root's filesystem by statfs. */
     async cacheUsage(id) {
@@ -50523,34 +51148,6 @@ async function writeSecret(file, content) {
     }
 }
 /**
- * Is buildkitd serving on its socket? It speaks HTTP/2 (gRPC) in clear text there: send the
- * client preface and wait for its SETTINGS frame.
- */
-function probe(socket, timeoutMs = 2000) {
-    return new Promise((resolve) => {
-        const s = external_node_net_.connect({ path: socket });
-        let settled = false;
-        let buf = Buffer.alloc(0);
-        const done = (h) => {
-            if (settled)
-                return;
-            settled = true;
-            s.destroy();
-            resolve(h);
-        };
-        s.setTimeout(timeoutMs, () => done({ healthy: false, reason: 'buildkitd did not answer on its socket' }));
-        s.once('connect', () => s.write(H2_PREFACE));
-        s.on('data', (chunk) => {
-            buf = Buffer.concat([buf, chunk]);
-            if (buf.length < 9)
-                return;
-            done(buf[3] === 0x4 ? { healthy: true } : { healthy: false, reason: 'no HTTP/2 SETTINGS from buildkitd' });
-        });
-        s.once('end', () => done({ healthy: false, reason: 'connection closed by buildkitd' }));
-        s.once('error', (err) => done({ healthy: false, reason: `cannot connect to buildkitd: ${err.message}` }));
-    });
-}
-/**
  * buildkitd's socket: in the builder's 0700 dir, or, when that path would exceed sun_path, in a
  * private 0700 dir of its own under the temp dir.
  */
@@ -50609,229 +51206,18 @@ function parseCacheUsage(du, workers, st) {
     };
 }
 
-
-/***/ }),
-
-/***/ 49545:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   FL: () => (/* binding */ parsePlatform),
-/* harmony export */   FN: () => (/* binding */ processAlive),
-/* harmony export */   Nc: () => (/* binding */ nativePlatform),
-/* harmony export */   uv: () => (/* binding */ ProvisionError)
-/* harmony export */ });
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-// The seam between the control plane and wherever builders run. The control plane
-// decides which builder a build gets; a Provider only starts, stops, lists and checks
-// BuildKit daemons and signs the client certificates that open them.
-
-class ProvisionError extends Error {
-    kind;
-    /** For "rate-limited": how long the provider asked to wait, when it said. */
-    retryAfterMs;
-    constructor(kind, message, opts = {}) {
-        super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-        this.name = 'ProvisionError';
-        this.kind = kind;
-        this.retryAfterMs = opts.retryAfterMs;
-    }
-}
-const PLATFORM_RE = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/;
-/** The OS/arch of this machine in OCI terms. */
-function nativePlatform(arch = process.arch) {
-    const map = {
-        x64: 'amd64',
-        arm64: 'arm64',
-        arm: 'arm',
-        ia32: '386',
-        ppc64: 'ppc64le',
-        s390x: 's390x',
-        riscv64: 'riscv64',
-    };
-    return `linux/${map[arch] ?? arch}`;
-}
-/**
- * Checks a platform string and returns its canonical form, or an error message that
- * says what is wrong and what is accepted.
- */
-function parsePlatform(raw, supported) {
-    const accepted = `supported platforms on this server: ${supported.join(', ')}`;
-    if (typeof raw !== 'string' || raw.trim() === '') {
-        return { ok: false, message: `platform must be a non-empty string like "${supported[0]}"; ${accepted}` };
-    }
-    const value = raw.trim().toLowerCase();
-    const m = PLATFORM_RE.exec(value);
-    if (!m) {
-        return {
-            ok: false,
-            message: `platform "${raw}" is malformed; expected os/arch[/variant] such as "${supported[0]}"; ${accepted}`,
-        };
-    }
-    const os = m[1];
-    let arch = m[2];
-    let variant = m[3];
-    if (arch === 'x86_64')
-        arch = 'amd64';
-    if (arch === 'aarch64')
-        arch = 'arm64';
-    // The default variants name the same platform as the bare architecture.
-    if ((arch === 'amd64' && variant === 'v1') || (arch === 'arm64' && variant === 'v8'))
-        variant = undefined;
-    const canonical = variant ? `${os}/${arch}/${variant}` : `${os}/${arch}`;
-    if (!supported.includes(canonical)) {
-        return { ok: false, message: `platform "${raw}" is not supported; ${accepted}` };
-    }
-    return { ok: true, platform: canonical };
-}
-/** Is this process on this host alive and not a zombie? (Linux: signal 0, then /proc/<pid>/stat.) */
-function processAlive(pid) {
-    try {
-        process.kill(pid, 0);
-    }
-    catch (err) {
-        if (err.code !== 'EPERM')
-            return false;
-    }
-    try {
-        const stat = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(`/proc/${pid}/stat`, 'utf8');
-        const state = stat[stat.lastIndexOf(')') + 2];
-        return state !== 'Z' && state !== 'X';
-    }
-    catch {
-        return false;
-    }
-}
-
-
-/***/ }),
-
-/***/ 37811:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  i: () => (/* binding */ runServerCommand)
-});
-
-// UNUSED EXPORTS: createLogger
-
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(57975);
-// EXTERNAL MODULE: ./src/lib/errors.ts
-var errors = __nccwpck_require__(97268);
-// EXTERNAL MODULE: ./node_modules/fastify/fastify.js
-var fastify = __nccwpck_require__(16703);
-var fastify_default = /*#__PURE__*/__nccwpck_require__.n(fastify);
-// EXTERNAL MODULE: ./node_modules/prom-client/index.js
-var prom_client = __nccwpck_require__(95222);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-;// CONCATENATED MODULE: ./src/server/util.ts
-
-const systemClock = { now: () => new Date() };
-/** A random id with a readable prefix; time-ordered so ids sort by creation. */
-// Small random values come from a pool refilled 4 KiB at a time: one RAND call per ~500 ids
-// instead of one per id, on the OIDC exchange's hot path.
-const pool = Buffer.alloc(4096);
-let poolOffset = pool.length;
-function randomHex(bytes) {
-    if (poolOffset + bytes > pool.length) {
-        (0,external_node_crypto_.randomFillSync)(pool);
-        poolOffset = 0;
-    }
-    const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
-    poolOffset += bytes;
-    return hex;
-}
-let lastMs = 0;
-let seq = 0;
-function newId(prefix) {
-    const ms = Date.now();
-    if (ms === lastMs) {
-        seq++;
-    }
-    else {
-        lastMs = ms;
-        seq = 0;
-    }
-    const t = ms.toString(36).padStart(9, '0') + seq.toString(36).padStart(4, '0');
-    return `${prefix}_${t}${randomHex(6)}`;
-}
-function sha256Hex(s) {
-    return (0,external_node_crypto_.createHash)('sha256').update(s).digest('hex');
-}
-function iso(d) {
-    return d.toISOString();
-}
-
-;// CONCATENATED MODULE: ./src/server/audit/log.ts
-
-/**
- * Append-only audit events (except the count of an aggregated refusal, see RefusalAudit). Write
- * them inside the transaction of the change they describe.
- */
-class AuditLog {
-    db;
-    clock;
-    constructor(db, clock) {
-        this.db = db;
-        this.clock = clock;
-    }
-    async record(e, db = this.db) {
-        const ev = { id: newId('aud'), at: iso(this.clock.now()), ...e };
-        await db.run('INSERT INTO audit_events (id, at, action, outcome, project_id, subject, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [ev.id, ev.at, ev.action, ev.outcome, ev.project_id, ev.subject, ev.reason, JSON.stringify(ev.details)]);
-        return ev;
-    }
-    /**
-     * Replaces the details of one event. Only aggregated refusals use it, to bring their `count`
-     * up to date when their window closes; nothing else about an event ever changes.
-     */
-    async updateDetails(id, details, db = this.db) {
-        await db.run('UPDATE audit_events SET details = ? WHERE id = ?', [JSON.stringify(details), id]);
-    }
-    /** Newest first. */
-    async list(q = {}, db = this.db) {
-        const where = [];
-        const params = [];
-        if (q.project_id) {
-            where.push('project_id = ?');
-            params.push(q.project_id);
-        }
-        if (q.action) {
-            where.push('action = ?');
-            params.push(q.action);
-        }
-        if (q.before) {
-            where.push('id < ?');
-            params.push(q.before);
-        }
-        params.push(Math.min(Math.max(q.limit ?? 100, 1), 1000));
-        const rows = await db.all(`SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, params);
-        return rows.map((r) => ({ ...r, details: JSON.parse(r.details) }));
-    }
-}
-
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(77030);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(48161);
-// EXTERNAL MODULE: ./src/providers/local-volume.ts
-var local_volume = __nccwpck_require__(62924);
-// EXTERNAL MODULE: ./src/providers/local.ts + 2 modules
-var local = __nccwpck_require__(77421);
-// EXTERNAL MODULE: ./src/providers/local-network.ts
-var local_network = __nccwpck_require__(19002);
 // EXTERNAL MODULE: ./src/providers/kubernetes-manifests.ts
 var kubernetes_manifests = __nccwpck_require__(5911);
-// EXTERNAL MODULE: ./src/providers/provider.ts
-var provider = __nccwpck_require__(49545);
+// EXTERNAL MODULE: ./src/providers/kubernetes-quantity.ts
+var kubernetes_quantity = __nccwpck_require__(70824);
+// EXTERNAL MODULE: ./src/providers/kubernetes-network.ts
+var kubernetes_network = __nccwpck_require__(27323);
 ;// CONCATENATED MODULE: ./src/server/builds/kubernetes-config.ts
 // `hoist server` flags of the kubernetes provider (--provider kubernetes). Each is also read from
 // its HOIST_* variable. Validated here, at start, so a typo stops the server with a reason
 // instead of failing every builder launch later.
+
+
 
 
 
@@ -50910,6 +51296,26 @@ const KUBERNETES_OPTIONS = [
         description: `comma-separated platforms the cluster has nodes for (default ${(0,provider/* nativePlatform */.Nc)()})`,
     },
     {
+        name: 'kubernetes-run-network',
+        env: 'HOIST_KUBERNETES_RUN_NETWORK',
+        description: '"isolated" (default): each RUN step on a bridge inside the builder pod, behind a firewall that keeps it off private and link-local ranges and the pod itself; "pod": RUN steps share the pod\'s network (the only choice with rootless)',
+    },
+    {
+        name: 'kubernetes-run-allow',
+        env: 'HOIST_KUBERNETES_RUN_ALLOW',
+        description: 'comma-separated IPv4 CIDRs RUN steps may reach although the deny list holds them, e.g. a package mirror at 10.0.5.0/24',
+    },
+    {
+        name: 'kubernetes-run-deny',
+        env: 'HOIST_KUBERNETES_RUN_DENY',
+        description: `comma-separated IPv4 CIDRs RUN steps may never reach, besides ${kubernetes_network/* DEFAULT_RUN_DENY */.LQ.join(', ')}: the cluster's pod, Service and node ranges when they are public addresses`,
+    },
+    {
+        name: 'kubernetes-run-subnet',
+        env: 'HOIST_KUBERNETES_RUN_SUBNET',
+        description: `private subnet of the bridge inside each builder pod (default ${kubernetes_network/* DEFAULT_RUN_SUBNET */.UL}); pick one nothing in the cluster uses`,
+    },
+    {
         name: 'kubernetes-ready-timeout',
         env: 'HOIST_KUBERNETES_READY_TIMEOUT',
         description: 'longest time from a pod created to buildkitd answering, image pull included (default 180s)',
@@ -50962,7 +51368,7 @@ function loadKubernetesConfig(opts, parse) {
     }
     const defaultSize = `${Math.max(1, Math.ceil((2 * parse.maxUsedSpaceBytes) / 1024 ** 3))}Gi`;
     const volumeSize = get('kubernetes-volume-size') ?? defaultSize;
-    if (!(0,kubernetes_manifests/* isQuantity */.Ep)(volumeSize) || /m$/.test(volumeSize)) {
+    if (!(0,kubernetes_quantity/* isByteQuantity */.W$)(volumeSize)) {
         throw new errors/* ConfigurationError */.j1(`${label('kubernetes-volume-size')} must be a size such as 20Gi or 500Mi, got "${volumeSize}"`);
     }
     const resources = (0,kubernetes_manifests/* parseResources */.tK)(get('kubernetes-resources') ?? DEFAULT_KUBERNETES_RESOURCES);
@@ -51008,6 +51414,7 @@ function loadKubernetesConfig(opts, parse) {
     if (readyTimeoutMs === null || readyTimeoutMs < 5000) {
         throw new errors/* ConfigurationError */.j1(`${label('kubernetes-ready-timeout')} must be a duration of at least 5s such as 180s or 5m, got "${rawTimeout}"`);
     }
+    const runNetwork = loadRunNetwork(get, security);
     return {
         kubeconfig: get('kubeconfig'),
         namespace,
@@ -51023,6 +51430,42 @@ function loadKubernetesConfig(opts, parse) {
         snapshotClass,
         platforms,
         readyTimeoutMs,
+        runNetwork,
+    };
+}
+function loadRunNetwork(get, security) {
+    const raw = get('kubernetes-run-network');
+    if (raw !== undefined && raw !== 'isolated' && raw !== 'pod') {
+        throw new errors/* ConfigurationError */.j1(`${label('kubernetes-run-network')} must be "isolated" or "pod", got "${raw}"`);
+    }
+    if (raw === 'isolated' && security === 'rootless') {
+        throw new errors/* ConfigurationError */.j1(`${label('kubernetes-run-network')} isolated needs privileged builder pods (it sets up a bridge and a firewall in the pod); rootless BuildKit runs RUN steps in the pod's network: use --kubernetes-run-network pod, or --kubernetes-security privileged`);
+    }
+    const mode = raw ?? (security === 'rootless' ? 'pod' : 'isolated');
+    const lists = {};
+    for (const name of ['kubernetes-run-allow', 'kubernetes-run-deny', 'kubernetes-run-subnet']) {
+        if (mode === 'pod' && get(name) !== undefined) {
+            throw new errors/* ConfigurationError */.j1(`${label(name)} only applies with --kubernetes-run-network isolated (RUN steps share the pod's network in "pod" mode); remove it, or use isolated`);
+        }
+        if (name === 'kubernetes-run-subnet')
+            continue;
+        const parsed = (0,kubernetes_network/* parseCidrList */.MK)(get(name) ?? '');
+        if (!Array.isArray(parsed)) {
+            throw new errors/* ConfigurationError */.j1(`${label(name)} takes IPv4 CIDRs separated by commas: ${parsed.error}`);
+        }
+        lists[name] = parsed;
+    }
+    const subnet = (0,kubernetes_network/* parseRunSubnet */._)(get('kubernetes-run-subnet') ?? kubernetes_network/* DEFAULT_RUN_SUBNET */.UL);
+    if ('error' in subnet)
+        throw new errors/* ConfigurationError */.j1(`${label('kubernetes-run-subnet')} ${subnet.error}`);
+    return {
+        mode,
+        subnet: subnet.cidr,
+        allow: lists['kubernetes-run-allow'],
+        deny: [
+            ...kubernetes_network/* DEFAULT_RUN_DENY */.LQ,
+            ...lists['kubernetes-run-deny'].filter((c) => !kubernetes_network/* DEFAULT_RUN_DENY */.LQ.includes(c)),
+        ],
     };
 }
 
@@ -51308,7 +51751,7 @@ function loadBuildsConfig(opts) {
     let maxUsed = 10 * 1024 ** 3;
     const rawMax = opts['builder-max-used-space'];
     if (rawMax && rawMax.trim()) {
-        const parsed = (0,local/* parseByteSize */.nS)(rawMax);
+        const parsed = parseByteSize(rawMax);
         if (parsed === null || parsed < 1024 * 1024) {
             throw new errors/* ConfigurationError */.j1(`--builder-max-used-space (HOIST_BUILDER_MAX_USED_SPACE) must be a size of at least 1MB such as 512MB or 20GB, got "${rawMax}"`);
         }
@@ -51335,7 +51778,7 @@ function loadBuildsConfig(opts) {
         cpus: cpuCount(opts, defaults.cpus),
     };
     const volumeEnv = BUILDS_OPTIONS.find((o) => o.name === 'builder-volume').env;
-    const volume = (0,local_volume/* parseVolumeSpec */.v5)(opts['builder-volume'], local/* parseByteSize */.nS, `--builder-volume (${volumeEnv})`);
+    const volume = parseVolumeSpec(opts['builder-volume'], parseByteSize, `--builder-volume (${volumeEnv})`);
     // 300MiB: the smallest XFS filesystem, for when each builder root is an image of this size.
     const diskLimit = size(opts, 'builder-disk-limit', Math.max(2 * maxUsed, 300 * 1024 ** 2), 300 * 1024 ** 2, 'at least 300MiB such as 20GiB');
     const createRatePerMin = wholeNumber(opts, 'build-create-rate', 120, 0, 1_000_000);
@@ -51425,7 +51868,7 @@ function size(opts, name, def, min, hint) {
     const raw = opts[name]?.trim();
     if (!raw)
         return def;
-    const n = (0,local/* parseByteSize */.nS)(raw);
+    const n = parseByteSize(raw);
     if (n === null || n < min)
         throw new errors/* ConfigurationError */.j1(`--${name} (${envOf(name)}) must be a size of ${hint}, got "${raw}"`);
     return n;
@@ -51477,31 +51920,25 @@ function provisioningLimits(opts) {
 
 async function createProvider(config, dataDir, logger) {
     if (config.provider === 'kubernetes') {
-        const k = config.kubernetes;
-        const { KubernetesProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(476), __nccwpck_require__.e(233)]).then(__nccwpck_require__.bind(__nccwpck_require__, 3233));
+        const { kubeconfig, platforms, readyTimeoutMs, namespace, ...settings } = config.kubernetes;
+        const { KubernetesProvider } = await Promise.all(/* import() */[__nccwpck_require__.e(476), __nccwpck_require__.e(405)]).then(__nccwpck_require__.bind(__nccwpck_require__, 80405));
         const provider = await KubernetesProvider.create({
-            kubeconfig: k.kubeconfig,
-            platforms: k.platforms,
+            kubeconfig,
+            platforms,
+            // An empty namespace is resolved by the provider (service account, then kubeconfig).
             settings: {
-                namespace: k.namespace ?? '',
-                instance: k.instance,
-                image: k.image,
-                imagePullPolicy: k.imagePullPolicy,
-                storageClass: k.storageClass,
-                volumeSize: k.volumeSize,
-                resources: k.resources,
-                security: k.security,
-                nodeSelector: k.nodeSelector,
-                cloneMode: k.cloneMode,
-                snapshotClass: k.snapshotClass,
+                ...settings,
+                namespace: namespace ?? '',
+                runNetwork: { ...settings.runNetwork, dns: config.builderDns ?? [] },
             },
             listenHost: config.builderListenHost,
             gatewayPort: config.builderGatewayPort,
             advertiseHost: config.builderAdvertiseHost,
+            advertisePort: config.builderAdvertisePort,
             maxUsedSpaceBytes: config.maxUsedSpaceBytes,
             insecureRegistries: config.insecureRegistries,
             dns: config.builderDns,
-            readyTimeoutMs: k.readyTimeoutMs,
+            readyTimeoutMs,
             logger,
         });
         return {
@@ -51509,13 +51946,14 @@ async function createProvider(config, dataDir, logger) {
             details: {
                 provider: 'kubernetes',
                 namespace: provider.namespace,
-                image: k.image,
-                clone_mode: k.cloneMode,
+                image: settings.image,
+                clone_mode: settings.cloneMode,
+                run_network: settings.runNetwork.mode,
                 builder_gateway: provider.gatewayEndpoint,
             },
         };
     }
-    const provider = await local/* LocalProvider */.TZ.create({
+    const provider = await LocalProvider.create({
         dataDir,
         buildkitdPath: config.buildkitdPath,
         listenHost: config.builderListenHost,
@@ -52562,7 +53000,12 @@ class InsightsStore {
             claims,
         ]);
     }
-    /** Replaces the steps of the platforms `req` names; stores warnings and the Dockerfile. */
+    /**
+     * Stores steps, warnings and the Dockerfile. The full set (at the build's end) replaces the
+     * steps of the platforms it names; a partial batch (while the build runs) adds or updates steps
+     * by platform and vertex digest, and is dropped once the full set is there, whatever order they
+     * arrive in. Either way one vertex digest is one row per platform. Returns the steps taken.
+     */
     async saveSteps(buildId, projectId, req) {
         if (req.steps.length > BUILD_STEPS_MAX) {
             throw badRequest('too_many_steps', `at most ${BUILD_STEPS_MAX} steps per build are accepted`);
@@ -52571,20 +53014,40 @@ class InsightsStore {
         if (df?.contents && Buffer.byteLength(df.contents) > DOCKERFILE_MAX_BYTES) {
             throw badRequest('dockerfile_too_large', `dockerfile.contents is over ${DOCKERFILE_MAX_BYTES} bytes; send path and sha256 only`);
         }
-        const platforms = [...new Set(req.steps.map((s) => s.platform))];
-        await this.db.transaction(async (tx) => {
+        const partial = req.partial === true;
+        return this.db.transaction(async (tx) => {
             await this.ensureRow(buildId, projectId, tx);
-            for (const p of platforms) {
-                await tx.run('DELETE FROM build_steps WHERE build_id = ? AND platform = ?', [buildId, p]);
+            // Writing the row first takes its lock (PostgreSQL), so a batch and the full set never
+            // interleave; a batch after the full set finds it 'final' and changes nothing.
+            const took = await tx.run(partial
+                ? `UPDATE build_insights SET steps_state = 'live' WHERE build_id = ? AND (steps_state IS NULL OR steps_state = 'live')`
+                : `UPDATE build_insights SET steps_state = 'final' WHERE build_id = ?`, [buildId]);
+            if (took.changes === 0)
+                return 0;
+            const key = (platform, digest) => `${platform.slice(0, 64)}\u0000${digest.slice(0, 128)}`;
+            const rows = new Map();
+            const next = new Map();
+            // rows of the build, every platform, against BUILD_STEPS_MAX
+            let count = 0;
+            if (partial) {
+                for (const r of await tx.all('SELECT platform, digest, seq FROM build_steps WHERE build_id = ?', [buildId])) {
+                    rows.set(key(r.platform, r.digest), Number(r.seq));
+                    next.set(r.platform, Math.max(next.get(r.platform) ?? 0, Number(r.seq) + 1));
+                }
+                count = rows.size;
             }
-            let seq = 0;
+            else {
+                for (const p of new Set(req.steps.map((s) => s.platform.slice(0, 64)))) {
+                    await tx.run('DELETE FROM build_steps WHERE build_id = ? AND platform = ?', [buildId, p]);
+                }
+                const left = await tx.get('SELECT COUNT(*) AS n FROM build_steps WHERE build_id = ?', [buildId]);
+                count = Number(left?.n ?? 0);
+            }
+            let taken = 0;
             for (const s of req.steps) {
-                await tx.run(`INSERT INTO build_steps (build_id, platform, seq, digest, name, stage, instruction, started_at,
-             completed_at, cached, error, log_tail, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-                    buildId,
-                    s.platform.slice(0, 64),
-                    seq++,
-                    s.digest.slice(0, 128),
+                const platform = s.platform.slice(0, 64);
+                const k = key(platform, s.digest);
+                const values = [
                     s.name.slice(0, 2048),
                     s.stage?.slice(0, 256) ?? null,
                     s.instruction?.slice(0, 2048) ?? null,
@@ -52594,24 +53057,42 @@ class InsightsStore {
                     s.error?.slice(0, 4096) ?? null,
                     Buffer.from(s.log_tail, 'utf8').subarray(-STEP_LOG_TAIL_BYTES).toString('utf8'),
                     s.inputs?.length ? JSON.stringify(s.inputs.slice(0, 64)) : null,
-                ]);
+                ];
+                const seq = rows.get(k);
+                if (seq !== undefined) {
+                    await tx.run(`UPDATE build_steps SET name = ?, stage = ?, instruction = ?, started_at = ?, completed_at = ?,
+               cached = ?, error = ?, log_tail = ?, inputs = ? WHERE build_id = ? AND platform = ? AND seq = ?`, [...values, buildId, platform, seq]);
+                }
+                else {
+                    if (count >= BUILD_STEPS_MAX)
+                        continue;
+                    count++;
+                    const n = next.get(platform) ?? 0;
+                    next.set(platform, n + 1);
+                    rows.set(k, n);
+                    await tx.run(`INSERT INTO build_steps (build_id, platform, seq, digest, name, stage, instruction, started_at,
+               completed_at, cached, error, log_tail, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [buildId, platform, n, s.digest.slice(0, 128), ...values]);
+                }
+                taken++;
             }
             const saved = await this.timeSaved(buildId, projectId, req.steps, tx);
             const counts = await tx.get(`SELECT COUNT(*) AS total, SUM(cached) AS cached FROM build_steps WHERE build_id = ? AND instruction IS NOT NULL`, [buildId]);
-            await tx.run(`UPDATE build_insights SET steps_total = ?, steps_cached = ?, saved_ms = ?, warnings = ?,
+            // a batch carries the warnings seen so far, or none when they did not change
+            const warnings = partial && !req.warnings ? null : JSON.stringify((req.warnings ?? []).slice(0, 500));
+            await tx.run(`UPDATE build_insights SET steps_total = ?, steps_cached = ?, saved_ms = ?, warnings = COALESCE(?, warnings),
            dockerfile_path = COALESCE(?, dockerfile_path), dockerfile_sha256 = COALESCE(?, dockerfile_sha256),
            dockerfile = COALESCE(?, dockerfile) WHERE build_id = ?`, [
                 Number(counts?.total ?? 0),
                 Number(counts?.cached ?? 0),
                 saved,
-                JSON.stringify((req.warnings ?? []).slice(0, 500)),
+                warnings,
                 df?.path?.slice(0, 1024) ?? null,
                 df?.sha256?.slice(0, 64) ?? null,
                 df?.contents ?? null,
                 buildId,
             ]);
+            return taken;
         });
-        return req.steps.length;
     }
     /**
      * Time the cache saved this build: for each cached step, the duration of the last run of the
@@ -52729,6 +53210,7 @@ class InsightsStore {
                 [...criticalPath(steps.filter((s) => s.platform === p))],
             ])),
             steps_pruned_at: row?.steps_pruned_at ?? null,
+            steps_live: row?.steps_state === 'live',
         };
     }
     /** A page of the builds list, newest first, joined with projects and insights. */
@@ -52921,6 +53403,12 @@ CREATE TABLE builder_cache_snapshots (
 CREATE INDEX builder_cache_snapshots_project ON builder_cache_snapshots(project_id, at);
 `,
     },
+    {
+        // Steps arrive in batches while a build runs and in full at its end: 'live' while only
+        // batches came, 'final' once the full set did (a batch that arrives later is dropped).
+        id: 'insights-003-steps-state',
+        sql: `ALTER TABLE build_insights ADD COLUMN steps_state TEXT;`,
+    },
 ];
 
 ;// CONCATENATED MODULE: ./src/server/insights/config.ts
@@ -52991,6 +53479,7 @@ const stepsSchema = {
         additionalProperties: false,
         required: ['steps'],
         properties: {
+            partial: { type: 'boolean' },
             steps: {
                 type: 'array',
                 maxItems: 2000,
@@ -53204,7 +53693,11 @@ class Insights {
 ;// CONCATENATED MODULE: ./src/server/ui/assets.ts
 // The dashboard's only script and stylesheet, served from the server bundle (no CDN, no
 // build step): the CSP allows scripts and styles from 'self' and nothing inline.
-/** Live updates: the builds list re-fetches its rows on each server-sent event; a running build's page reloads. */
+/**
+ * Live updates: the builds list re-fetches its rows on each server-sent event; a running build's
+ * page re-fetches itself and swaps its main part (the steps so far arrive in batches while the
+ * build runs), at most every 300 ms, until the build has ended.
+ */
 const APP_JS = `'use strict';
 (function () {
   var rows = document.getElementById('builds-rows');
@@ -53220,13 +53713,33 @@ const APP_JS = `'use strict';
       }).catch(function () {});
     }, 200);
   }
+  function refreshBuild() {
+    if (timer) return;
+    timer = setTimeout(function () {
+      timer = null;
+      fetch(location.pathname, { credentials: 'same-origin' }).then(function (r) {
+        if (r.ok) return r.text().then(function (t) {
+          var doc = new DOMParser().parseFromString(t, 'text/html');
+          var main = doc.querySelector('main');
+          if (!main) return;
+          document.querySelector('main').replaceWith(document.adoptNode(main));
+          live = doc.body.getAttribute('data-live');
+          if (live) document.body.setAttribute('data-live', live);
+          else document.body.removeAttribute('data-live');
+        });
+      }).catch(function () {});
+    }, 300);
+  }
   var es = new EventSource('/ui/events');
   es.addEventListener('build', function (e) {
     if (rows) refreshRows();
-    else if (live && e.data === live) setTimeout(function () { location.reload(); }, 300);
+    else if (live && e.data === live) refreshBuild();
   });
-  // changes made through another replica, or by the server's own sweep
-  setInterval(function () { if (rows) refreshRows(); }, 15000);
+  // changes made through another replica, or by the server's own sweep (an expired build)
+  setInterval(function () {
+    if (rows) refreshRows();
+    else if (live) refreshBuild();
+  }, 15000);
 })();
 `;
 const APP_CSS = `:root{--fg:#1b1f24;--muted:#667085;--bg:#fff;--line:#e4e7ec;--ok:#12b76a;--bad:#d92d20;--run:#2e90fa;--warn:#f79009;--cached:#98a2b3}
@@ -53247,7 +53760,8 @@ input,select,button{font:inherit;padding:.3rem .5rem}.login{display:flex;flex-di
 .legend{list-style:none;padding:0;display:flex;gap:1rem;font-size:.85rem}.sw{display:inline-block;width:.7rem;height:.7rem;margin-right:.3rem}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}.card{border:1px solid var(--line);border-radius:8px;padding:.6rem .9rem}
 .kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}.kv dt{color:var(--muted)}.kv dd{margin:0;word-break:break-all}
-.waterfall rect.cached{fill:var(--cached)}.waterfall rect.run{fill:var(--run)}.waterfall rect.err{fill:var(--bad)}
+.waterfall rect.cached{fill:var(--cached)}.waterfall rect.running{fill:var(--run);opacity:.55}.waterfall rect.open{fill:#fee4e2;stroke:var(--bad);stroke-dasharray:3 2}
+.badge.notdone{background:#fee4e2;color:#912018}.waterfall rect.run{fill:var(--run)}.waterfall rect.err{fill:var(--bad)}
 .waterfall tr.break td{background:#fffaeb}.waterfall tr.failed td{background:#fef3f2}.stepname{word-break:break-all;max-width:36rem}
 .log{max-height:24rem;overflow:auto;background:#101828;color:#f2f4f7;padding:.6rem;white-space:pre-wrap;word-break:break-all}
 .dockerfile{font-size:.9rem;background:#f9fafb;border:1px solid var(--line);padding:.5rem .5rem .5rem 3rem}.dockerfile li{white-space:pre-wrap}
@@ -53518,10 +54032,12 @@ function dockerfileView(contents, warnings) {
   </ol>`;
 }
 /** One platform's steps as a waterfall: a bar per step on a shared time axis. */
-function waterfall(unsorted, breakDigest, critical = new Set(), width = 420) {
+function waterfall(unsorted, breakDigest, critical = new Set(), width = 420, open = null) {
     const at = (s) => (s.started_at ? Date.parse(s.started_at) : Number.MAX_SAFE_INTEGER);
     const steps = [...unsorted].sort((a, b) => at(a) - at(b));
-    const times = steps.flatMap((s) => [s.started_at, s.completed_at]).filter((t) => !!t);
+    const isOpen = (s) => open !== null && !!s.started_at && !s.completed_at && !s.error;
+    const endOf = (s) => (isOpen(s) ? open.until : s.completed_at);
+    const times = steps.flatMap((s) => [s.started_at, endOf(s)]).filter((t) => !!t);
     const t0 = Math.min(...times.map(Date.parse));
     const t1 = Math.max(...times.map(Date.parse));
     const span = Math.max(1, t1 - t0);
@@ -53537,14 +54053,32 @@ function waterfall(unsorted, breakDigest, critical = new Set(), width = 420) {
     <tbody>
       ${steps.map((s) => {
         const start = s.started_at ? Date.parse(s.started_at) : null;
-        const end = s.completed_at ? Date.parse(s.completed_at) : start;
+        const endAt = endOf(s);
+        const end = endAt ? Math.max(Date.parse(endAt), start ?? 0) : start;
         const x = start === null ? 0 : ((start - t0) / span) * width;
         const w = start === null || end === null ? 0 : Math.max(2, ((end - start) / span) * width);
-        const cls = s.error ? 'err' : s.cached ? 'cached' : 'run';
+        const unfinished = isOpen(s);
+        const cls = s.error
+            ? 'err'
+            : unfinished
+                ? open.running
+                    ? 'running'
+                    : 'open'
+                : s.cached
+                    ? 'cached'
+                    : 'run';
         const isBreak = s.digest === breakDigest;
         const crit = critical.has(s.digest);
+        const state = unfinished
+            ? open.running
+                ? 'running'
+                : 'not-completed'
+            : s.completed_at
+                ? 'done'
+                : 'waiting';
         return html `<tr
-            class="step${isBreak ? ' break' : ''}${s.error ? ' failed' : ''}${crit ? ' critical' : ''}"
+            class="step${isBreak ? ' break' : ''}${s.error ? ' failed' : ''}${crit ? ' critical' : ''}${unfinished ? ` ${state}` : ''}"
+            data-state="${state}"
           >
             <td class="stepname">
               ${s.name}${isBreak ? html ` <span class="badge break" title="the first step that was not cached">cache broke here</span>` : ''}
@@ -53560,9 +54094,9 @@ function waterfall(unsorted, breakDigest, critical = new Set(), width = 420) {
                 ></rect>
               </svg>
             </td>
-            <td class="num">${formatDuration(ms(s.started_at, s.completed_at))}</td>
+            <td class="num">${formatDuration(ms(s.started_at, unfinished ? null : s.completed_at))}</td>
             <td>
-              ${s.cached ? html `<span class="badge cached">cached</span>` : ''}${s.error ? html `<span class="badge st-failed">error</span>` : ''}${crit ? html `<span class="badge crit" title="on the critical path: the chain of steps that set the build's length">critical</span>` : ''}
+              ${unfinished ? (open.running ? html `<span class="badge st-running">running</span>` : html `<span class="badge notdone" title="the build ended before this step completed">not completed</span>`) : ''}${s.cached ? html `<span class="badge cached">cached</span>` : ''}${s.error ? html `<span class="badge st-failed">error</span>` : ''}${crit ? html `<span class="badge crit" title="on the critical path: the chain of steps that set the build's length">critical</span>` : ''}
             </td>
           </tr>
           ${s.error || (isBreak && s.log_tail)
@@ -53578,7 +54112,7 @@ const kv = (pairs) => html `<dl class="kv">
     .map(([k, v]) => html `<dt>${k}</dt>
             <dd>${v}</dd>`)}
   </dl>`;
-function buildPage(b, projectName, csrf) {
+function buildPage(b, projectName, csrf, now = new Date()) {
     const ins = b.insights;
     const g = ins.context?.github ?? {};
     const run = safeHref(g.run_url);
@@ -53589,6 +54123,10 @@ function buildPage(b, projectName, csrf) {
         : undefined;
     const failed = ins.steps.filter((s) => s.error);
     const live = b.status === 'queued' || b.status === 'running' ? b.id : undefined;
+    // a step that started and never completed: running now, or cut off by the build's end
+    const open = live
+        ? { until: now.toISOString(), running: true }
+        : { until: b.finished_at ?? now.toISOString(), running: false };
     return layout(`Build ${b.id}`, html `<h1>Build <span class="mono">${b.id}</span> ${statusBadge(b.status)}</h1>
       ${b.error ? html `<p class="error" role="alert">${b.error}</p>` : ''}
       <section class="cards">
@@ -53679,12 +54217,24 @@ function buildPage(b, projectName, csrf) {
             : ', the first build of this ref'}.
               </p>`
         : ins.steps.length
-            ? html `<p class="cachebreak">Every step was cached.</p>`
+            ? html `<p class="cachebreak">
+                  ${ins.steps_live ? 'No step has missed the cache so far.' : 'Every step was cached.'}
+                </p>`
             : ''}
         ${failed.length ? html `<p class="error">Failed at <strong>${failed[0].name}</strong>.</p>` : ''}
+        ${ins.steps_live && ins.steps.length
+        ? live
+            ? html `<p class="muted livesteps">
+                  Steps so far, sent while the build runs; this page follows them.
+                </p>`
+            : html `<p class="muted livesteps">
+                  The build ended before it sent its full set of steps: these are the ones it sent while it
+                  ran.
+                </p>`
+        : ''}
         ${platforms.length
         ? platforms.map((p) => html `<h3>${p}</h3>
-                    ${waterfall(ins.steps.filter((s) => s.platform === p), breakStep && breakStep.platform === p ? breakStep.digest : null, new Set(ins.critical_path?.[p] ?? []))}`)
+                    ${waterfall(ins.steps.filter((s) => s.platform === p), breakStep && breakStep.platform === p ? breakStep.digest : null, new Set(ins.critical_path?.[p] ?? []), 420, open)}`)
         : html `<p class="muted">No steps recorded${live ? ' yet' : ''}.</p>`}
       </section>
       ${ins.warnings.length && !ins.dockerfile?.contents
@@ -53707,6 +54257,22 @@ function buildPage(b, projectName, csrf) {
               ${ins.dockerfile.contents !== null ? dockerfileView(ins.dockerfile.contents, ins.warnings) : html `<p class="muted">Contents not sent.</p>`}
             </section>`
         : ''}`, { csrf, live });
+}
+
+;// CONCATENATED MODULE: ./src/server/projects/update.ts
+async function updateProjectAudited(deps, id, patch, by) {
+    return deps.db.transaction(async (tx) => {
+        const p = await deps.projects.update(id, patch, tx);
+        await deps.audit.record({
+            action: 'project.update',
+            outcome: 'ok',
+            project_id: p.id,
+            subject: by.subject,
+            reason: by.reason,
+            details: { ...patch },
+        }, tx);
+        return p;
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/server/ui/project-pages.ts
@@ -54028,6 +54594,7 @@ ${d.claimsText ?? ''}</textarea>
 
 
 
+
 const OIDC_ACTION = 'auth.github_oidc';
 const MAX_RECENT = 20;
 /** The recorded claims of an exchange (its audit details without Hoist's own fields). */
@@ -54108,17 +54675,9 @@ function registerProjectPages(ui, deps, afterRevoke) {
         if (!patch.ok) {
             return render(request, reply, { error: { form: 'settings', message: patch.error }, values: strings(f) }, 400);
         }
-        const p = await db.transaction(async (tx) => {
-            const p = await projects.update(idOf(request), patch.value, tx);
-            await audit.record({
-                action: 'project.update',
-                outcome: 'ok',
-                project_id: p.id,
-                subject: request.uiSession.token_id,
-                reason: 'project updated from the dashboard',
-                details: { ...patch.value },
-            }, tx);
-            return p;
+        const p = await updateProjectAudited(deps, idOf(request), patch.value, {
+            subject: request.uiSession.token_id,
+            reason: 'project updated from the dashboard',
         });
         return done(reply, p.id, 'settings saved');
     });
@@ -54698,7 +55257,7 @@ function registerUi(app, deps, insights, service) {
             const info = (await service.info([row], (b) => `${deps.publicUrl()}/v1/builds/${b}`))[0];
             const project = await deps.projects.find(row.project_id);
             const ins = await insights.store.get(id);
-            return page(reply, buildPage({ ...info, insights: ins }, project?.name ?? row.project_id, request.uiSession.csrf));
+            return page(reply, buildPage({ ...info, insights: ins }, project?.name ?? row.project_id, request.uiSession.csrf, deps.clock.now()));
         });
         registerProjectPages(ui, deps, () => service.endOrphans());
         ui.get('/ui/builders', async (request, reply) => {
@@ -54794,6 +55353,12 @@ function registerBuildMetrics(registry, store, now, runningBuilders) {
         waitAlerts: new prom_client.Counter({
             name: 'hoist_build_wait_alerts_total',
             help: 'Builds that waited more than five minutes for a builder; each also logs an error (alert when it grows)',
+            registers: [registry],
+        }),
+        providerCalls: new prom_client.Counter({
+            name: 'hoist_provider_calls_total',
+            help: 'Calls that change builders (launch, launchBatch, stop, destroy, snapshot, deleteSnapshot) by operation and by whether this replica was the leader (role="follower" should stay 0)',
+            labelNames: ['op', 'role'],
             registers: [registry],
         }),
         buildsFinished: new prom_client.Counter({
@@ -54961,6 +55526,17 @@ CREATE INDEX builders_group ON builders(project_id, platform, pool);
         // starting right now.
         id: 'builds-004-owner',
         sql: 'ALTER TABLE builders ADD COLUMN owner TEXT;',
+    },
+    {
+        // Leader-only provisioning (see service.ts): the leader writes where each waiting platform
+        // stands (placement, JSON) and what a builder is reached by (server name, CA certificate), so
+        // a replica that is not the leader answers a build's polls from the database alone.
+        id: 'builds-005-placements',
+        sql: `
+ALTER TABLE build_builders ADD COLUMN placement TEXT;
+ALTER TABLE builders ADD COLUMN server_name TEXT;
+ALTER TABLE builders ADD COLUMN ca_pem TEXT;
+`,
     },
 ];
 
@@ -56021,6 +56597,7 @@ const defaultHooks = {
     claimFailed: () => undefined,
     waitAlert: () => undefined,
     retireVeto: () => null,
+    reconciled: () => undefined,
 };
 const groupKey = (projectId, platform, pool) => `${projectId}|${platform}|${pool}`;
 class Provisioner {
@@ -56177,6 +56754,10 @@ class Provisioner {
             return true;
         return group.some((b) => b.state === 'starting' || b.state === 'snapshotting');
     }
+    /** Keys (build|platform) of every claim this provisioner holds. */
+    claimKeys() {
+        return new Set(this.claims.keys());
+    }
     status(buildId, platform) {
         const c = this.claims.get(`${buildId}|${platform}`);
         return c ? this.statusOf(c) : { state: 'unknown' };
@@ -56326,6 +56907,7 @@ class Provisioner {
                 catch (err) {
                     this.log.error({ err: (0,errors/* errorMessage */.gJ)(err) }, 'provisioning reconcile failed');
                 }
+                this.hooks.reconciled();
             } while (this.again && !this.closed);
         })().finally(() => (this.running = null));
         return this.running;
@@ -56827,6 +57409,10 @@ class Provisioner {
                 current: true,
             });
             primary.dirty = false;
+            if (info.restarted) {
+                primary.running = info.restarted;
+                await this.hooks.builderChanged(primary, 'restarted');
+            }
             this.stats.snapshotsTaken++;
             this.log.info({
                 builder_id: primary.id,
@@ -56950,6 +57536,165 @@ async function takeSharedToken(tx, key, nowMs, ratePerSec, burst) {
         key,
     ]);
     return r.decision;
+}
+/** TokenBuckets as a ClientLimiter: SQLite runs one replica, so its memory is the whole truth. */
+class LocalClientLimiter {
+    ratePerSec;
+    burst;
+    scope = 'replica';
+    buckets;
+    constructor(ratePerSec, burst, now) {
+        this.ratePerSec = ratePerSec;
+        this.burst = burst;
+        this.buckets = new TokenBuckets(ratePerSec, burst, now);
+    }
+    take(key) {
+        const d = this.buckets.take(key);
+        return d.ok ? d : { ...d, cause: 'limited' };
+    }
+}
+/**
+ * One token of a shared bucket in one PostgreSQL statement: the row is created full (minus the
+ * token) or refilled and drawn under the row lock that ON CONFLICT takes, so concurrent takes on
+ * any number of replicas queue on it. The time is the database's (one clock for every replica),
+ * unless the caller passes one (tests). A refusal changes nothing and returns no row.
+ */
+const TAKE_SHARED_TOKEN_PG = `
+INSERT INTO rate_buckets AS b (key, tokens, at_ms)
+VALUES (?, ?::float8 - 1, COALESCE(?::bigint, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint))
+ON CONFLICT (key) DO UPDATE SET
+  tokens = LEAST(?::float8, b.tokens + GREATEST(0, excluded.at_ms - b.at_ms) / 1000.0 * ?::float8) - 1,
+  at_ms = GREATEST(b.at_ms, excluded.at_ms)
+WHERE LEAST(?::float8, b.tokens + GREATEST(0, excluded.at_ms - b.at_ms) / 1000.0 * ?::float8) >= 1
+RETURNING tokens`;
+function sharedStep(m, key, nowMs) {
+    const until = m.deniedUntil.get(key);
+    if (until !== undefined && until > nowMs) {
+        return { kind: 'denied', retryAfterSec: Math.max(1, Math.ceil((until - nowMs) / 1000)) };
+    }
+    if (m.downUntil > nowMs || (m.downUntil > 0 && m.probing)) {
+        return { kind: 'down', retryAfterSec: Math.max(1, Math.ceil((m.downUntil - nowMs) / 1000)) };
+    }
+    return { kind: 'ask' };
+}
+/** Seconds a refused client waits: one token's refill, an upper bound of the real wait. */
+const refillSec = (ratePerSec) => Math.max(1, Math.ceil(1 / ratePerSec));
+/** Most refused clients remembered; past it the expired go, then the oldest. */
+const MAX_DENIED = 100_000;
+/**
+ * The per-client limit in PostgreSQL, shared by every replica: one bucket row per client
+ * (`rate_buckets`, key `<prefix><client>`), one statement per take. See sharedStep() for what a
+ * replica answers from memory.
+ *
+ * When the database cannot be reached (or does not answer within `timeoutMs`) the limiter fails
+ * closed, with a 503 that says so: the exchange it guards cannot succeed without the database
+ * anyway (the jti and the new token are written there), so refusing costs no exchange that
+ * could have worked, and it never lets a flood through to signature checks and JWKS fetches
+ * while the shared count is unknown.
+ */
+class SharedClientLimiter {
+    db;
+    ratePerSec;
+    burst;
+    opts;
+    scope = 'shared';
+    memory = { deniedUntil: new Map(), downUntil: 0, probing: false };
+    constructor(db, ratePerSec, burst, opts) {
+        this.db = db;
+        this.ratePerSec = ratePerSec;
+        this.burst = burst;
+        this.opts = opts;
+    }
+    async take(client) {
+        const now = this.opts.now?.() ?? Date.now();
+        const step = sharedStep(this.memory, client, now);
+        if (step.kind === 'denied')
+            return { ok: false, retryAfterSec: step.retryAfterSec, cause: 'limited' };
+        if (step.kind === 'down')
+            return this.unavailable(step.retryAfterSec);
+        const probe = this.memory.downUntil > 0;
+        if (probe)
+            this.memory.probing = true;
+        let granted;
+        try {
+            granted = await this.ask(client);
+        }
+        catch (err) {
+            const cooldown = this.opts.cooldownMs ?? 5000;
+            if (this.memory.downUntil === 0)
+                this.opts.onDown?.(err);
+            this.memory.downUntil = (this.opts.now?.() ?? Date.now()) + cooldown;
+            return this.unavailable(Math.ceil(cooldown / 1000));
+        }
+        finally {
+            if (probe)
+                this.memory.probing = false;
+        }
+        if (this.memory.downUntil > 0) {
+            this.memory.downUntil = 0;
+            this.opts.onUp?.();
+        }
+        if (granted) {
+            this.memory.deniedUntil.delete(client);
+            return { ok: true };
+        }
+        this.remember(client, now + 1000 / this.ratePerSec, now);
+        return { ok: false, retryAfterSec: refillSec(this.ratePerSec), cause: 'limited' };
+    }
+    /** Deletes the rows of clients whose bucket has refilled (the same as no row). */
+    async purge() {
+        const fullMs = Math.ceil((this.burst / this.ratePerSec) * 1000);
+        const r = await this.db.run(`DELETE FROM rate_buckets WHERE key LIKE ? AND at_ms < floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint - ?`, [`${this.opts.prefix.replace(/[\\%_]/g, '\\$&')}%`, fullMs]);
+        return r.changes;
+    }
+    async ask(client) {
+        const timeoutMs = this.opts.timeoutMs ?? 2000;
+        let timer;
+        const timeout = new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`the database did not answer within ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+            const rows = await Promise.race([
+                this.db.all(TAKE_SHARED_TOKEN_PG, [
+                    this.opts.prefix + client,
+                    this.burst,
+                    this.opts.bucketNow?.() ?? null,
+                    this.burst,
+                    this.ratePerSec,
+                    this.burst,
+                    this.ratePerSec,
+                ]),
+                timeout,
+            ]);
+            return rows.length > 0;
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
+    unavailable(retryAfterSec) {
+        return {
+            ok: false,
+            retryAfterSec,
+            cause: 'unavailable',
+            detail: 'the database that holds the rate limit shared by every replica cannot be reached',
+        };
+    }
+    remember(client, until, now) {
+        const d = this.memory.deniedUntil;
+        if (!d.has(client) && d.size >= MAX_DENIED) {
+            for (const [k, t] of d)
+                if (t <= now)
+                    d.delete(k);
+            let drop = d.size >= MAX_DENIED ? Math.ceil(MAX_DENIED / 10) : 0;
+            for (const k of d.keys()) {
+                if (drop-- <= 0)
+                    break;
+                d.delete(k);
+            }
+        }
+        d.set(client, until);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/server/cluster/leader.ts
@@ -57297,6 +58042,20 @@ class BuildStore {
         return db.all(`SELECT bb.*, b.project_id, b.queued_at FROM build_builders bb JOIN builds b ON b.id = bb.build_id
        WHERE bb.builder_id IS NOT NULL AND b.status IN ${ACTIVE_SQL}`);
     }
+    /** Every platform of an active build that polled for a builder (the durable demand). */
+    demand(db = this.db) {
+        return db.all(`SELECT bb.build_id, bb.platform, b.project_id, b.queued_at, bb.builder_id, bb.placement
+       FROM build_builders bb JOIN builds b ON b.id = bb.build_id
+       WHERE b.status IN ${ACTIVE_SQL} AND (bb.waiting_since IS NOT NULL OR bb.builder_id IS NOT NULL)
+       ORDER BY b.queued_at, bb.build_id, bb.platform`);
+    }
+    async setPlacement(buildId, platform, placement, db = this.db) {
+        await db.run('UPDATE build_builders SET placement = ? WHERE build_id = ? AND platform = ?', [
+            placement,
+            buildId,
+            platform,
+        ]);
+    }
     listBuilders(provider, db = this.db) {
         return db.all('SELECT * FROM builders WHERE provider = ? ORDER BY id', [provider]);
     }
@@ -57360,10 +58119,348 @@ function bakeTargets(options) {
     };
 }
 
+// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
+var lib = __nccwpck_require__(13273);
+;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
+// ESM wrapper for pg
+
+
+// Re-export all the properties
+const Client = lib.Client
+const esm_Pool = lib.Pool
+const Connection = lib.Connection
+const types = lib.types
+const Query = lib.Query
+const DatabaseError = lib.DatabaseError
+const escapeIdentifier = lib.escapeIdentifier
+const escapeLiteral = lib.escapeLiteral
+const Result = lib.Result
+const TypeOverrides = lib.TypeOverrides
+
+// Also export the defaults
+const defaults = lib.defaults
+
+// Re-export the default
+/* harmony default export */ const esm = (lib);
+
+;// CONCATENATED MODULE: ./src/server/db/postgres.ts
+
+/** `?` → `$n`; our SQL never contains a literal question mark. */
+function toPg(sql) {
+    let n = 0;
+    return sql.replace(/\?/g, () => `$${++n}`);
+}
+class PgHandle {
+    q;
+    dialect = 'postgres';
+    constructor(q) {
+        this.q = q;
+    }
+    async all(sql, params = []) {
+        return (await this.q.query(toPg(sql), params)).rows;
+    }
+    async get(sql, params = []) {
+        return (await this.q.query(toPg(sql), params)).rows[0];
+    }
+    async run(sql, params = []) {
+        return { changes: (await this.q.query(toPg(sql), params)).rowCount ?? 0 };
+    }
+    async exec(sql) {
+        await this.q.query(sql);
+    }
+    transaction(fn) {
+        void fn;
+        return Promise.reject(new Error('nested transactions are not supported'));
+    }
+    async close() {
+        throw new Error('cannot close inside a transaction');
+    }
+}
+class PostgresDb extends PgHandle {
+    url;
+    pool;
+    constructor(
+    /** The connection URL (with its password): for connections of their own, such as the leader lock's. */
+    url, onIdleError = () => undefined) {
+        const pool = new esm.Pool({ connectionString: url, max: 10 });
+        // An idle client's error (a database restart) must not crash the process; the pool reconnects.
+        pool.on('error', onIdleError);
+        super(pool);
+        this.url = url;
+        this.pool = pool;
+    }
+    async transaction(fn) {
+        const client = await this.pool.connect();
+        try {
+            await client.query('BEGIN');
+            try {
+                const result = await fn(new PgHandle(client));
+                await client.query('COMMIT');
+                return result;
+            }
+            catch (err) {
+                await client.query('ROLLBACK').catch(() => undefined);
+                throw err;
+            }
+        }
+        finally {
+            client.release();
+        }
+    }
+    async close() {
+        await this.pool.end();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/server/cluster/signals.ts
+// Wake-ups between replicas: a follower tells the leader "a build asked for a builder / ended"
+// (topic demand), the leader tells every replica "placements changed" (topic placement). On
+// PostgreSQL they are NOTIFY on channels every replica LISTENs on, over one connection of its own
+// that reconnects when it drops; on SQLite (one process) they are calls in this process. A signal
+// is only a hint to read the database now: every reader also polls, so a lost one costs latency,
+// never correctness.
+
+
+
+const CHANNEL = { demand: 'hoist_demand', placement: 'hoist_placement' };
+const RECONNECT_MS = 1000;
+/** One process: a signal is an event. */
+class LocalSignals {
+    events = new external_node_events_.EventEmitter().setMaxListeners(0);
+    async notify(topic) {
+        this.events.emit(topic);
+    }
+    on(topic, fn) {
+        this.events.on(topic, fn);
+        return () => this.events.off(topic, fn);
+    }
+    async start() { }
+    async stop() { }
+}
+/** PostgreSQL LISTEN/NOTIFY. */
+class PgSignals extends LocalSignals {
+    db;
+    log;
+    client = null;
+    stopped = false;
+    retry = null;
+    warned = false;
+    constructor(db, log) {
+        super();
+        this.db = db;
+        this.log = log;
+    }
+    async notify(topic) {
+        await this.db.run('SELECT pg_notify(?, ?)', [CHANNEL[topic], '']).catch(() => undefined);
+    }
+    async start() {
+        await this.connect();
+    }
+    async stop() {
+        this.stopped = true;
+        if (this.retry)
+            clearTimeout(this.retry);
+        const c = this.client;
+        this.client = null;
+        if (c) {
+            let timer;
+            await Promise.race([
+                c.end().catch(() => undefined),
+                new Promise((r) => (timer = setTimeout(r, 1000))),
+            ]);
+            clearTimeout(timer);
+        }
+    }
+    async connect() {
+        if (this.stopped)
+            return;
+        const c = new esm.Client({
+            connectionString: this.db.url,
+            application_name: 'hoist-signals',
+            keepAlive: true,
+            connectionTimeoutMillis: 5000,
+        });
+        let dead = false;
+        const again = () => {
+            if (dead)
+                return;
+            dead = true;
+            if (this.client === c)
+                this.client = null;
+            c.removeAllListeners('notification');
+            void c.end().catch(() => undefined);
+            if (!this.stopped && !this.retry) {
+                this.retry = setTimeout(() => {
+                    this.retry = null;
+                    void this.connect();
+                }, RECONNECT_MS);
+                this.retry.unref();
+            }
+        };
+        c.on('error', again);
+        c.on('end', again);
+        c.on('notification', (n) => {
+            const topic = Object.keys(CHANNEL).find((t) => CHANNEL[t] === n.channel);
+            if (topic)
+                void super.notify(topic);
+        });
+        try {
+            await c.connect();
+            for (const ch of Object.values(CHANNEL))
+                await c.query(`LISTEN ${ch}`);
+            this.client = c;
+            if (this.warned)
+                this.log.info('replica signals (LISTEN) reconnected');
+            this.warned = false;
+            // What was signalled while disconnected is read now.
+            for (const t of Object.keys(CHANNEL))
+                void super.notify(t);
+        }
+        catch (err) {
+            if (!this.warned) {
+                this.log.warn({ err: err.message }, 'replica signals (LISTEN) cannot connect; polling only, retrying');
+            }
+            this.warned = true;
+            again();
+        }
+    }
+}
+function createSignals(db, log) {
+    return db instanceof PostgresDb ? new PgSignals(db, log) : new LocalSignals();
+}
+
+;// CONCATENATED MODULE: ./src/server/builds/placements.ts
+/** The leader's claim status as a placement; null when its provisioner does not know the claim. */
+function placementOf(st) {
+    switch (st.state) {
+        case 'assigned':
+            return {
+                state: 'assigned',
+                builder_id: st.builder.id,
+                pool: st.pool,
+                role: st.builder.role,
+                shared: st.shared,
+                cold_cache: st.coldCache,
+            };
+        case 'waiting':
+            return { state: 'waiting', reason: st.reason || 'waiting for the provisioner' };
+        case 'failed':
+            return { state: 'failed', code: st.code, reason: st.reason };
+        default:
+            return null;
+    }
+}
+/** A stored placement, or null when absent or not one (a newer or older server wrote it). */
+function parsePlacement(json) {
+    if (!json)
+        return null;
+    try {
+        const p = JSON.parse(json);
+        if (p.state === 'waiting' && typeof p.reason === 'string')
+            return p;
+        if (p.state === 'failed' && typeof p.reason === 'string')
+            return p;
+        if (p.state === 'assigned' && typeof p.builder_id === 'string')
+            return p;
+    }
+    catch {
+        // not JSON
+    }
+    return null;
+}
+/** The builder a follower would send the build to: the placement's, else the one it holds. */
+function placementTarget(placement, heldBuilderId) {
+    if (placement?.state === 'assigned')
+        return placement.builder_id;
+    return placement === null ? heldBuilderId : null;
+}
+/**
+ * The answer from the database alone: the leader's placement first (it may have moved the build
+ * off a builder it is replacing); without one, the builder the build already holds (a poll again
+ * after a lost connection, also while no replica leads). The builder's row must say running and
+ * carry its address, server name and CA, all written by the replica that launched or adopted it.
+ */
+function followerView(placement, heldBuilderId, builder, leaderId) {
+    if (placement?.state === 'failed')
+        return { kind: 'failed', code: placement.code, reason: placement.reason };
+    if (placement?.state === 'waiting')
+        return { kind: 'waiting', reason: placement.reason };
+    const target = placementTarget(placement, heldBuilderId);
+    if (!target) {
+        return {
+            kind: 'waiting',
+            reason: leaderId
+                ? `waiting for the leader replica (${leaderId}) to place this build`
+                : 'waiting for a leader replica to place this build (none holds the lease right now; one takes over within seconds)',
+        };
+    }
+    if (!builder ||
+        builder.id !== target ||
+        builder.state !== 'running' ||
+        !builder.endpoint ||
+        !builder.server_name ||
+        !builder.ca_pem) {
+        return { kind: 'waiting', reason: `builder ${target} is starting` };
+    }
+    return {
+        kind: 'assigned',
+        builderId: target,
+        pool: placement?.state === 'assigned' ? placement.pool : builder.pool,
+        role: placement?.state === 'assigned' ? placement.role : builder.role === 'clone' ? 'clone' : 'primary',
+        shared: placement?.state === 'assigned' ? placement.shared : false,
+        coldCache: placement?.state === 'assigned' ? placement.cold_cache : false,
+        endpoint: builder.endpoint,
+        serverName: builder.server_name,
+        caPem: builder.ca_pem,
+    };
+}
+const claimKey = (buildId, platform) => `${buildId}|${platform}`;
+/**
+ * One pass of the leader's demand loop: which rows become claims (waiting, unknown to the
+ * provisioner) and which builds' claims go (none of their rows is active any more). `known` is
+ * the provisioner's claim keys taken BEFORE the rows were read, so a claim made meanwhile (a build
+ * created after the read) is never released by mistake.
+ */
+function demandDiff(known, rows) {
+    const request = rows.filter((r) => r.builder_id === null && !known.has(claimKey(r.build_id, r.platform)));
+    const active = new Set(rows.map((r) => r.build_id));
+    const release = new Set();
+    for (const k of known) {
+        const buildId = k.slice(0, k.indexOf('|'));
+        if (!active.has(buildId))
+            release.add(buildId);
+    }
+    return { request, release: [...release] };
+}
+
 ;// CONCATENATED MODULE: ./src/server/builds/service.ts
 // The build lifecycle: create → acquire a builder per platform (pending while busy or
 // starting) → heartbeats → finish, plus the sweep that expires silent builds, fails builds
 // that waited too long, stops idle builders and replaces crashed ones.
+//
+// Several replicas (PostgreSQL): only the leader provisions. Any replica serves the API; the
+// leader alone holds a Provisioner with claims and builders and calls the provider's launch,
+// stop, snapshot and destroy (every such call is counted in hoist_provider_calls_total by role).
+// - Demand is durable: a build is a queued row, and each of its platforms a build_builders row
+//   that a poll marks waiting (waiting_since). Those rows are the demand, whichever replica wrote them.
+// - The leader's demand loop (DEMAND_POLL_MS, after each provisioning pass, and at once on the
+//   `demand` signal a follower sends with LISTEN/NOTIFY) reads every active platform row,
+//   registers the waiting ones its provisioner does not know, releases claims of builds that
+//   ended anywhere, and writes each claim's standing into build_builders.placement (waiting with
+//   its reason, assigned to a builder, failed), then signals `placement`.
+// - A follower answers polls from the database alone (./placements.ts): an assigned placement whose
+//   builder row is running (address, server name and CA written by the leader) gets a client
+//   certificate from the provider's key store (no launch) and the same slot checks in one
+//   transaction as on the leader; otherwise pending with the leader's reason, after waiting up to
+//   FOLLOWER_WAIT_MS for a `placement` signal.
+// - The leader answers its own polls from its provisioner, as a single process does. SQLite is one
+//   process, always the leader: none of the above runs there.
+// - Each election gets a new provisioner, rebuilt from the builder rows, the builds holding them
+//   and the provider's list (a running builder is adopted, never launched twice; one of a live
+//   replica that this provider cannot see is left to it), then the demand loop adds the waiting
+//   platforms. A demoted replica closes its provisioner and keeps an idle one.
+
+
 
 
 
@@ -57391,6 +58488,16 @@ const PURGE_BATCH = 500;
 const RENEW_FRACTION = 0.5;
 /** How long the gateway trusts one database answer about a serial. */
 const VERDICT_CACHE_MS = 1000;
+/** The leader reads the demand at least this often (signals make it sooner). */
+const DEMAND_POLL_MS = 1000;
+/** A takeover that failed (provider or database unreachable) is tried again after this. */
+const TAKEOVER_RETRY_MS = 5000;
+/** How long a follower's poll waits for the leader's placement before answering pending. */
+const FOLLOWER_WAIT_MS = 2000;
+/** A follower re-reads its placement at least this often while it waits (signals may be lost). */
+const FOLLOWER_RECHECK_MS = 250;
+/** Provider calls that change builders: the leader's alone. */
+const MUTATIONS = new Set(['launch', 'launchBatch', 'stop', 'destroy', 'snapshot', 'deleteSnapshot']);
 const SERVER = { subject: 'hoist server', token_id: null };
 function actorOf(who) {
     return { subject: `${who.kind} token ${who.token_id}`, token_id: who.token_id };
@@ -57426,8 +58533,20 @@ function scalingOf(p) {
 class BuildService {
     deps;
     store;
-    /** Where builders come from: demand, placement, launches, snapshots, idle stops. */
-    provisioner;
+    prov;
+    /** Has `prov` been started (it is replaced, not restarted, at the next election)? */
+    provStarted = false;
+    /** True between a completed takeover and the next demotion. */
+    leading = false;
+    /** Bumped at each election and demotion: a takeover that was overtaken stops there. */
+    term = 0;
+    /** Several replicas share the database (PostgreSQL): placements go through it. */
+    shared;
+    signals;
+    demandTimer = null;
+    syncing = null;
+    syncAgain = false;
+    syncSoon = null;
     pools;
     /** Database writes about one builder, in the order the provisioner made them. */
     rowWrites = new Map();
@@ -57445,9 +58564,32 @@ class BuildService {
         this.deps = deps;
         this.store = new BuildStore(deps.db);
         this.metrics = deps.metrics;
-        const cfg = deps.config;
         this.leader = deps.leader ?? new SingleLeader('local', deps.clock, deps.logger);
-        this.pools = deps.pools ?? [{ name: deps.provider.name, provider: deps.provider }];
+        this.shared = deps.db.dialect === 'postgres';
+        this.signals = createSignals(deps.db, deps.logger);
+        const guardedOf = new Map();
+        this.pools = (deps.pools ?? [{ name: deps.provider.name, provider: deps.provider }]).map((p) => {
+            if (!guardedOf.has(p.provider)) {
+                guardedOf.set(p.provider, guardProvider(p.provider, (op) => this.providerCalled(op)));
+            }
+            return { ...p, provider: guardedOf.get(p.provider) };
+        });
+        this.prov = this.newProvisioner();
+    }
+    /** Where builders come from: demand, placement, launches, snapshots, idle stops (the leader's). */
+    get provisioner() {
+        return this.prov;
+    }
+    providerCalled(op) {
+        const leader = this.leader.isLeader();
+        this.metrics?.providerCalls?.inc({ op, role: leader ? 'leader' : 'follower' });
+        if (!leader) {
+            this.log.warn({ op, replica_id: this.leader.replicaId }, 'provider call on a replica that is not the leader (a launch or stop begun before losing the lease)');
+        }
+    }
+    newProvisioner() {
+        const deps = this.deps;
+        const cfg = deps.config;
         const limits = {
             ...cfg.provisioning,
             buildWaitMs: cfg.builderWaitMs,
@@ -57457,7 +58599,7 @@ class BuildService {
             maxUsedSpaceBytes: cfg.maxUsedSpaceBytes,
             tickMs: cfg.sweepIntervalMs,
         };
-        this.provisioner = new Provisioner({
+        return new Provisioner({
             pools: this.pools,
             clock: serverClock(deps.clock),
             limits,
@@ -57476,6 +58618,7 @@ class BuildService {
                     const n = await this.store.activeOnBuilder(builderId);
                     return n > 0 ? `${n} active build(s) on it, placed by this or another replica` : null;
                 },
+                reconciled: () => this.syncLater(),
             },
         });
     }
@@ -57628,7 +58771,79 @@ class BuildService {
         if (build.cancel_requested)
             throw conflict('build_canceled', `build ${build.id} was canceled; finish it with status canceled`);
         const project = await this.deps.projects.require(build.project_id);
+        if (!this.answersFromProvisioner())
+            return this.acquireFromDb(build, project, parsed.platform);
         return this.mutex.run(`${project.id}|${parsed.platform}`, () => this.acquireLocked(build, project, parsed.platform));
+    }
+    /** The leader (and a single process) place builds in memory; other replicas read the database. */
+    answersFromProvisioner() {
+        return !this.shared || (this.leading && this.leader.isLeader());
+    }
+    /**
+     * A replica that is not the leader: the leader's placement, read from the database (waiting up
+     * to FOLLOWER_WAIT_MS for it), then the same certificate and slot checks as on the leader.
+     */
+    async acquireFromDb(build, project, platform) {
+        const t0 = Date.now();
+        const waitMs = Math.min(FOLLOWER_WAIT_MS, this.deps.config.acquireWaitMs, Math.floor(this.deps.config.heartbeatGraceMs / 2));
+        let asked = false;
+        // The poll is the demand (and counts as a heartbeat), recorded before the leader is asked.
+        const first = await this.store.getBuildBuilder(build.id, platform);
+        if (!first?.builder_id)
+            await this.store.markWaiting(build.id, platform, iso(this.now()));
+        for (;;) {
+            const bb = await this.store.getBuildBuilder(build.id, platform);
+            const fresh = await this.store.getBuild(build.id);
+            if (!fresh || !ACTIVE_STATUSES.includes(fresh.status)) {
+                // The leader failed it (no builder in time, launches failing) or it ended meanwhile.
+                throw new ApiError(503, 'builder_unavailable', `${fresh?.error ?? 'the build is no longer waiting for a builder'}; build ${build.id} was marked ${fresh?.status ?? 'gone'}. Check the server log${this.deps.provider.name === 'local' ? ' and the buildkitd log in the data directory' : ''}.`);
+            }
+            const placement = parsePlacement(bb?.placement);
+            const target = placementTarget(placement, bb?.builder_id ?? null);
+            const row = target ? await this.store.getBuilder(target) : undefined;
+            let view = followerView(placement, bb?.builder_id ?? null, row, this.leader.status().leader_id);
+            if (view.kind === 'assigned') {
+                // A builder that died since the leader's last check is not handed out; the leader replaces it.
+                const h = await this.providerOfPool(view.pool).health(view.builderId);
+                // Through this replica's own gateway (it routes any builder): the one that launched it may be gone.
+                const endpoint = this.providerOfPool(view.pool).gatewayEndpoint ?? view.endpoint;
+                if (h.healthy)
+                    return this.grant(build, project, platform, { ...view, endpoint });
+                view = {
+                    kind: 'waiting',
+                    reason: `builder ${view.builderId} is not healthy (${h.reason}); the leader replaces it`,
+                };
+            }
+            if (view.kind === 'failed') {
+                if (view.code === 'queue_full') {
+                    throw tooMany('build_queue_full', `${view.reason}; retry after ${CAP_RETRY_AFTER_SEC} s`, CAP_RETRY_AFTER_SEC);
+                }
+                await this.finishInternal(build.id, 'failed', view.reason);
+                throw new ApiError(503, 'builder_unavailable', `${view.reason}; build ${build.id} was marked failed.`);
+            }
+            if (!asked && placement === null) {
+                asked = true;
+                await this.signals.notify('demand');
+            }
+            const left = waitMs - (Date.now() - t0);
+            if (left <= 0) {
+                await this.store.markWaiting(build.id, platform, iso(this.now()));
+                return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: view.reason };
+            }
+            await this.nextSignal('placement', Math.min(left, FOLLOWER_RECHECK_MS));
+        }
+    }
+    /** Resolves at the next signal of `topic`, or after `ms`. */
+    nextSignal(topic, ms) {
+        return new Promise((resolve) => {
+            const done = () => {
+                clearTimeout(timer);
+                off();
+                resolve();
+            };
+            const timer = setTimeout(done, ms);
+            const off = this.signals.on(topic, done);
+        });
     }
     async acquireLocked(build, project, platform) {
         const now = iso(this.now());
@@ -57669,8 +58884,20 @@ class BuildService {
             await this.store.markWaiting(build.id, platform, iso(this.now()));
             return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: st.reason };
         }
-        const builder = st.builder;
-        const running = st.running;
+        return this.grant(build, project, platform, {
+            builderId: st.builder.id,
+            role: st.builder.role,
+            pool: st.pool,
+            shared: st.shared,
+            coldCache: st.coldCache,
+            endpoint: st.running.endpoint,
+            serverName: st.running.serverName,
+            caPem: st.running.caPem,
+        });
+    }
+    /** A client certificate for the placed builder, and the slot taken in one transaction. */
+    async grant(build, project, platform, st) {
+        const builder = { id: st.builderId, role: st.role };
         const provider = this.providerOfPool(st.pool);
         const notAfter = this.certNotAfter(build);
         const cert = await provider.issueClientCert(builder.id, {
@@ -57754,9 +58981,9 @@ class BuildService {
             role: builder.role,
             cold_cache: st.coldCache,
             shared: st.shared,
-            endpoint: running.endpoint,
-            server_name: running.serverName,
-            ca_pem: running.caPem,
+            endpoint: st.endpoint,
+            server_name: st.serverName,
+            ca_pem: st.caPem,
             cert_pem: cert.certPem,
             key_pem: cert.keyPem,
             expires_at: iso(notAfter),
@@ -57947,12 +59174,26 @@ class BuildService {
                         pid: r.pid,
                         started_at: iso(r.startedAt),
                         stopped_at: null,
+                        server_name: r.serverName,
+                        ca_pem: r.caPem,
                         launch_failures: 0,
                         last_error: null,
                         ...(replacing && !r.adopted && row.state !== 'stopped' ? { restarts: row.restarts + 1 } : {}),
                         ...(r.adopted ? {} : { last_used_at: now }),
                     }, now);
                     this.metrics?.builderStarts.inc({ result: r.adopted ? 'adopted' : 'started' });
+                    break;
+                }
+                case 'restarted': {
+                    // The same builder under a new buildkitd (a snapshot stopped it): where it runs now.
+                    const r = snapshot.running;
+                    await this.store.updateBuilder(b.id, {
+                        endpoint: r.endpoint,
+                        pid: r.pid,
+                        started_at: iso(r.startedAt),
+                        server_name: r.serverName,
+                        ca_pem: r.caPem,
+                    }, now);
                     break;
                 }
                 case 'failed':
@@ -58047,6 +59288,9 @@ class BuildService {
             // Its certificates open nothing from now on, and what they opened closes now.
             this.verdicts.clear();
             this.provisioner.release(buildId);
+            // The leader frees the slot now rather than at its next read of the demand.
+            if (this.shared && !this.leading)
+                void this.signals.notify('demand');
             let closed = 0;
             for (const p of this.providers)
                 closed += p.closeConnections([buildId]);
@@ -58080,34 +59324,67 @@ class BuildService {
         });
     }
     // ---- background work ----
-    /** Adopts what the providers still hold, then starts the sweep and the provisioner. */
+    /**
+     * Starts the sweep; the provisioner starts when this replica is elected (at once on SQLite),
+     * after adopting what the providers still hold.
+     */
     async start() {
         for (const p of this.providers)
             p.authorizeConnections((peer) => this.authorizeConnection(peer));
-        await this.adoptFleet();
         this.lastReconcile = Date.now();
-        await this.purgeFinished();
         this.lastPurge = Date.now();
         this.timer = setInterval(() => void this.sweep(), this.deps.config.sweepIntervalMs);
         this.timer.unref();
-        this.provisioner.start();
-        // Also at start (right after adoptFleet): cheap, and the same path as a takeover.
+        if (this.shared) {
+            await this.signals.start();
+            this.signals.on('demand', () => {
+                if (this.leading)
+                    this.syncLater(0);
+            });
+            this.demandTimer = setInterval(() => void this.syncDemand(), DEMAND_POLL_MS);
+            this.demandTimer.unref();
+        }
         this.leader.onElected(() => this.takeOver());
-        this.leader.onDemoted(() => {
-            this.log.info({ replica_id: this.leader.replicaId }, 'no longer the leader: build sweeps stop here');
-        });
+        this.leader.onDemoted(() => this.stepDown());
         // Without a leader of the server's (a service built on its own), this process is the only one.
         if (!this.deps.leader)
             await this.leader.start();
     }
     /**
-     * This replica became the leader (at start, or the previous one died or left): builders that still run are
-     * this replica's from now on (it routes them on demand), strays go, old builds are purged.
+     * This replica became the leader (at start, or the previous one died or left): a provisioner of
+     * its own rebuilt from the database and the providers (builders that run are adopted, and
+     * routed here on demand), strays go, old builds are purged, then the waiting demand is read.
      */
     async takeOver() {
         if (this.closed)
             return;
+        const term = ++this.term;
+        try {
+            await this.takeOverOnce(term);
+        }
+        catch (err) {
+            // A provider or the database failing now must not leave a leader that never provisions.
+            this.log.error({ err: (0,errors/* errorMessage */.gJ)(err), retry_ms: TAKEOVER_RETRY_MS }, 'taking over as leader failed; trying again');
+            const t = setTimeout(() => {
+                if (term === this.term && !this.closed && this.leader.isLeader())
+                    void this.takeOver();
+            }, TAKEOVER_RETRY_MS);
+            t.unref();
+        }
+    }
+    async takeOverOnce(term) {
         const t0 = Date.now();
+        this.leading = false;
+        if (this.provStarted) {
+            this.prov.close();
+            this.prov = this.newProvisioner();
+            this.provStarted = false;
+        }
+        await this.adoptFleet();
+        if (term !== this.term || this.closed)
+            return;
+        this.prov.start();
+        this.provStarted = true;
         const now = iso(this.now());
         for (const pool of this.pools) {
             for (const l of await pool.provider.list()) {
@@ -58120,7 +59397,98 @@ class BuildService {
         this.lastReconcile = Date.now();
         await this.purgeFinished();
         this.lastPurge = Date.now();
-        this.log.info({ replica_id: this.leader.replicaId, ms: Date.now() - t0 }, 'leader: builders adopted');
+        if (term !== this.term || this.closed)
+            return;
+        this.leading = true;
+        this.log.info({ replica_id: this.leader.replicaId, ms: Date.now() - t0, builders: this.prov.builders.size }, 'leader: builders adopted');
+        if (this.shared)
+            await this.syncDemand();
+    }
+    /** Lost the lease or stopping: the provisioner stops deciding; another replica's takes over. */
+    stepDown() {
+        this.term++;
+        const was = this.leading;
+        this.leading = false;
+        if (this.provStarted) {
+            this.prov.close();
+            this.prov = this.newProvisioner();
+            this.provStarted = false;
+        }
+        if (was) {
+            this.log.info({ replica_id: this.leader.replicaId }, 'no longer the leader: provisioning and build sweeps stop here');
+        }
+    }
+    /** Reads the demand soon (coalesced): after a provisioning pass or a follower's signal. */
+    syncLater(ms = 100) {
+        if (!this.shared || !this.leading || this.closed || this.syncSoon)
+            return;
+        this.syncSoon = setTimeout(() => {
+            this.syncSoon = null;
+            void this.syncDemand();
+        }, ms);
+        this.syncSoon.unref();
+    }
+    /** The leader's demand loop, one pass at a time (a call during a pass runs one more after it). */
+    syncDemand() {
+        if (this.syncing) {
+            this.syncAgain = true;
+            return this.syncing;
+        }
+        this.syncing = (async () => {
+            do {
+                this.syncAgain = false;
+                try {
+                    await this.syncOnce();
+                }
+                catch (err) {
+                    this.log.error({ err: (0,errors/* errorMessage */.gJ)(err) }, 'reading the build demand failed');
+                }
+            } while (this.syncAgain && !this.closed);
+        })().finally(() => (this.syncing = null));
+        return this.syncing;
+    }
+    async syncOnce() {
+        if (!this.shared || !this.leading || !this.leader.isLeader() || this.closed)
+            return;
+        const prov = this.prov;
+        const known = prov.claimKeys();
+        const rows = await this.store.demand();
+        if (prov !== this.prov || !this.leading)
+            return;
+        const { request, release } = demandDiff(known, rows);
+        for (const id of release)
+            prov.release(id);
+        const projects = new Map();
+        for (const r of request) {
+            if (!projects.has(r.project_id))
+                projects.set(r.project_id, await this.deps.projects.find(r.project_id));
+            const project = projects.get(r.project_id);
+            if (!project)
+                continue;
+            prov.request({
+                buildId: r.build_id,
+                projectId: project.id,
+                platform: r.platform,
+                scaling: scalingOf(project),
+                projectName: project.name,
+                queuedAtMs: Date.parse(r.queued_at),
+            });
+        }
+        if (request.length > 0)
+            await prov.reconcile();
+        let changed = 0;
+        for (const r of rows) {
+            const placement = placementOf(prov.status(r.build_id, r.platform));
+            if (!placement)
+                continue;
+            const json = JSON.stringify(placement);
+            if (json === r.placement)
+                continue;
+            await this.store.setPlacement(r.build_id, r.platform, json);
+            changed++;
+        }
+        if (changed > 0)
+            await this.signals.notify('placement');
     }
     /**
      * After a start: every builder row is handed to the provisioner with the builds that held it;
@@ -58174,6 +59542,9 @@ class BuildService {
                     });
                     if (mine)
                         await this.store.markStoppedIfUnchanged(row.id, row.updated_at, now);
+                    // Another live replica's builder on a host this provider cannot see: never launched here.
+                    else if (!listed.some((l) => l.id === row.id))
+                        continue;
                 }
                 adopted.push({
                     id: row.id,
@@ -58300,7 +59671,13 @@ class BuildService {
         this.closed = true;
         if (this.timer)
             clearInterval(this.timer);
+        if (this.demandTimer)
+            clearInterval(this.demandTimer);
+        if (this.syncSoon)
+            clearTimeout(this.syncSoon);
         await this.sweeping;
+        await this.syncing;
+        await this.signals.stop();
         this.provisioner.close();
         await this.provisioner.idle();
         await Promise.allSettled([...this.rowWrites.values()]);
@@ -58344,9 +59721,27 @@ async function reapVerdict(r) {
 function serialOf(certPem) {
     return new external_node_crypto_.X509Certificate(certPem).serialNumber.toUpperCase();
 }
+/**
+ * The provider as the provisioning layer sees it: every call that changes builders is reported
+ * first (counted by the replica's role; a follower's is logged as a warning).
+ */
+function guardProvider(p, called) {
+    return new Proxy(p, {
+        get(target, prop) {
+            const v = Reflect.get(target, prop, target);
+            if (typeof v !== 'function')
+                return v;
+            const f = v.bind(target);
+            if (typeof prop !== 'string' || !MUTATIONS.has(prop))
+                return f;
+            return (...args) => {
+                called(prop);
+                return f(...args);
+            };
+        },
+    });
+}
 
-// EXTERNAL MODULE: ./src/lib/pki.ts
-var pki = __nccwpck_require__(58027);
 ;// CONCATENATED MODULE: ./src/providers/simulated.ts
 // The `simulated` provider: a fake cloud instance API for scale this machine cannot hold. It
 // meters launch calls like EC2 (per-account request and resource token buckets: RunInstances
@@ -58892,12 +60287,37 @@ CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NUL
     },
 };
 
+;// CONCATENATED MODULE: ./src/server/db/migrations/004-shared-aggregates.ts
+// Aggregated audit rows shared by every replica: an aggregated row (refusals of tokens that did
+// not verify) has a unique `agg_key` (client, reason and minute window) and its count and last
+// time in columns, so each replica adds its refusals to the one row with an atomic
+// INSERT ... ON CONFLICT (agg_key) DO UPDATE. Every other audit row leaves them NULL (NULLs never
+// conflict). The OIDC per-client limit reuses `rate_buckets` (keys "oidc:<client>").
+const sharedAggregates = {
+    id: '004-shared-aggregates',
+    sql: {
+        sqlite: `
+ALTER TABLE audit_events ADD COLUMN agg_key TEXT;
+ALTER TABLE audit_events ADD COLUMN agg_count INTEGER;
+ALTER TABLE audit_events ADD COLUMN agg_last_at TEXT;
+CREATE UNIQUE INDEX audit_events_agg ON audit_events(agg_key);
+`,
+        postgres: `
+ALTER TABLE audit_events ADD COLUMN agg_key TEXT;
+ALTER TABLE audit_events ADD COLUMN agg_count BIGINT;
+ALTER TABLE audit_events ADD COLUMN agg_last_at TEXT;
+CREATE UNIQUE INDEX audit_events_agg ON audit_events(agg_key);
+`,
+    },
+};
+
 ;// CONCATENATED MODULE: ./src/server/db/migrations/index.ts
 
 
 
+
 /** The server's own migrations, in order. Plugins (builds) append theirs via HoistPlugin.migrations. */
-const coreMigrations = [coreSchema, projectAutoscaling, clusterSchema];
+const coreMigrations = [coreSchema, projectAutoscaling, clusterSchema, sharedAggregates];
 
 ;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/errors.js
 class JOSEError extends Error {
@@ -60233,115 +61653,171 @@ class OidcExchange {
 
 ;// CONCATENATED MODULE: ./src/server/audit/refusals.ts
 
-/** Open aggregation windows at most; past it, every window is closed (written) at once. */
-const MAX_WINDOWS = 10_000;
+/** Rows waiting for the next flush at most; past it they are flushed at once. */
+const MAX_PENDING = 10_000;
 /**
- * Audits refusals of tokens that did not verify without one database write each: the first
- * refusal for a (client, reason) pair writes its row at once with `count: 1`; later ones in
- * the same window (a minute by default) only count, and the row's `count` and `last_at` are
- * brought up to date when the window closes. So junk costs at most one insert and one update
- * per client, reason and minute. Verified tokens are audited one by one elsewhere.
+ * Rows remembered as written at most. Forgetting one only costs an extra immediate write of
+ * its next refusal (an increment of the same row), so memory stays bounded however many
+ * addresses send junk.
+ */
+const MAX_WRITTEN = 100_000;
+/** The aggregated row a refusal belongs to: its client, reason and window (start ms). */
+function aggregateKey(action, client, code, atMs, windowMs) {
+    const windowStart = Math.floor(atMs / windowMs) * windowMs;
+    return { key: `${action}|${code}|${iso(new Date(windowStart))}|${client}`, windowStart };
+}
+/** Adds one refusal to a batch of deltas (pure: the same refusals give the same batch). */
+function addRefusal(batch, key, at, event) {
+    const d = batch.get(key);
+    if (d) {
+        d.count++;
+        if (at < d.firstAt)
+            d.firstAt = at;
+        if (at > d.lastAt)
+            d.lastAt = at;
+    }
+    else {
+        batch.set(key, { key, count: 1, firstAt: at, lastAt: at, event });
+    }
+}
+/** Puts a batch that could not be written back in front of newer refusals, keeping at most `max` rows. */
+function mergeBack(pending, failed, max) {
+    const out = new Map();
+    let dropped = 0;
+    for (const d of failed) {
+        if (out.size >= max) {
+            dropped += d.count;
+            continue;
+        }
+        out.set(d.key, { ...d });
+    }
+    for (const d of pending.values()) {
+        const o = out.get(d.key);
+        if (o) {
+            o.count += d.count;
+            if (d.firstAt < o.firstAt)
+                o.firstAt = d.firstAt;
+            if (d.lastAt > o.lastAt)
+                o.lastAt = d.lastAt;
+        }
+        else if (out.size >= max) {
+            dropped += d.count;
+        }
+        else {
+            out.set(d.key, d);
+        }
+    }
+    return { pending: out, dropped };
+}
+/**
+ * Audits refusals of tokens that did not verify without one database write each. Every
+ * (client, reason, minute window) has exactly one audit row, whichever replicas refused: its
+ * unique `agg_key` turns each replica's write into an atomic increment of its count
+ * (AuditLog.addToAggregates). The first refusal a replica sees for a row is written at once, so
+ * it shows in the audit immediately; later ones are counted in memory and added in one batch
+ * every few seconds. So junk costs each replica at most one write per client, reason and minute
+ * plus one batched statement per flush, however much of it arrives.
  *
- * Windows live in each replica's memory: with several replicas a (client, reason, minute) gets
- * up to one row per replica that saw it, each naming its `replica` and counting only what that
- * replica refused, so the counts of the rows add up to the exact total and no write waits on
- * another replica.
+ * Windows follow each replica's clock: with clocks a little apart, a refusal near a minute's
+ * edge may be counted in the neighbouring minute's row, never twice and never in a second row
+ * of its own minute.
  */
 class RefusalAudit {
     audit;
     clock;
     windowMs;
     onError;
-    replicaId;
-    windows = new Map();
+    flushEveryMs;
+    pending = new Map();
+    /** Rows this replica has written at least once, by key, with their window start. */
+    written = new Map();
     timer = null;
-    constructor(audit, clock, windowMs = 60_000, onError = () => undefined, 
-    /** Named in each row's details when several replicas write windows of their own. */
-    replicaId) {
+    flushing = null;
+    constructor(audit, clock, windowMs = 60_000, onError = () => undefined, flushEveryMs = Math.min(windowMs, 5000)) {
         this.audit = audit;
         this.clock = clock;
         this.windowMs = windowMs;
         this.onError = onError;
-        this.replicaId = replicaId;
+        this.flushEveryMs = flushEveryMs;
     }
-    /** Records one refusal of `client` for `code`; `event` is the row to write if none is open. */
+    /** Records one refusal of `client` for `code`; `event` is the row to create if none exists. */
     async record(client, code, event) {
-        const key = `${client}\u0000${code}`;
-        const nowMs = this.clock.now().getTime();
-        const open = this.windows.get(key);
-        if (open && nowMs - open.startMs < this.windowMs) {
-            open.count++;
-            open.lastAt = iso(this.clock.now());
+        const now = this.clock.now();
+        const { key, windowStart } = aggregateKey(event.action, client, code, now.getTime(), this.windowMs);
+        const at = iso(now);
+        const row = {
+            ...event,
+            details: { ...event.details, client_ip: client, window_start: iso(new Date(windowStart)) },
+        };
+        if (this.written.has(key)) {
+            addRefusal(this.pending, key, at, row);
+            if (this.pending.size >= MAX_PENDING)
+                void this.flush();
             return;
         }
-        if (open)
-            void this.close(key, open);
-        if (this.windows.size >= MAX_WINDOWS)
-            void this.flush();
-        const at = iso(this.clock.now());
-        const details = {
-            ...event.details,
-            client_ip: client,
-            count: 1,
-            first_at: at,
-            last_at: at,
-            ...(this.replicaId ? { replica: this.replicaId } : {}),
-        };
-        const w = {
-            id: Promise.resolve(null),
-            startMs: nowMs,
-            firstAt: at,
-            lastAt: at,
-            count: 1,
-            details,
-        };
-        // In the map before the insert is awaited, so concurrent refusals join this window.
-        this.windows.set(key, w);
-        const inserted = this.audit.record({ ...event, details }).then((ev) => ev.id);
-        w.id = inserted.catch(() => null);
-        await inserted;
-    }
-    /** Closes windows older than the window length (all of them with `all`). */
-    async flush(all = true) {
-        const nowMs = this.clock.now().getTime();
-        const due = [...this.windows].filter(([, w]) => all || nowMs - w.startMs >= this.windowMs);
-        await Promise.all(due.map(([k, w]) => this.close(k, w)));
-    }
-    async close(key, w) {
-        if (this.windows.get(key) === w)
-            this.windows.delete(key);
-        if (w.count <= 1)
-            return;
-        const id = await w.id;
-        if (!id)
-            return;
+        // Marked before the write is awaited, so concurrent refusals are batched, not written too.
+        if (this.written.size >= MAX_WRITTEN)
+            this.written.clear();
+        this.written.set(key, windowStart);
         try {
-            await this.audit.updateDetails(id, {
-                ...w.details,
-                count: w.count,
-                first_at: w.firstAt,
-                last_at: w.lastAt,
-            });
+            await this.audit.addToAggregates([{ key, count: 1, firstAt: at, lastAt: at, event: row }]);
         }
         catch (err) {
             this.onError(err);
+            addRefusal(this.pending, key, at, row);
         }
     }
-    /** Closes due windows every few seconds, until stop(). */
+    /** Writes every pending count now (one batch), and forgets rows whose window has ended. */
+    async flush() {
+        // One flush at a time: a second caller waits for the running one, then writes what is left.
+        while (this.flushing)
+            await this.flushing;
+        this.flushing = this.writePending();
+        try {
+            await this.flushing;
+        }
+        finally {
+            this.flushing = null;
+        }
+    }
+    async writePending() {
+        const nowMs = this.clock.now().getTime();
+        for (const [k, start] of this.written)
+            if (start + this.windowMs <= nowMs)
+                this.written.delete(k);
+        if (!this.pending.size)
+            return;
+        const batch = [...this.pending.values()];
+        this.pending = new Map();
+        try {
+            await this.audit.addToAggregates(batch);
+        }
+        catch (err) {
+            // Kept for the next flush (the timer's, a few seconds on): one attempt per interval.
+            const merged = mergeBack(this.pending, batch, MAX_PENDING);
+            this.pending = merged.pending;
+            this.onError(err);
+            if (merged.dropped) {
+                this.onError(new Error(`${merged.dropped} refusals could not be audited (too many waiting)`));
+            }
+        }
+    }
+    /** Flushes every few seconds, until stop(). */
     start() {
-        this.timer ??= setInterval(() => void this.flush(false).catch(this.onError), Math.min(this.windowMs, 5000));
+        this.timer ??= setInterval(() => void this.flush().catch(this.onError), this.flushEveryMs);
         this.timer.unref();
     }
-    /** Stops the timer and writes every open window. */
+    /** Stops the timer and writes what is pending. */
     async stop() {
         if (this.timer)
             clearInterval(this.timer);
         this.timer = null;
-        await this.flush(true);
+        await this.flush();
     }
 }
 
 ;// CONCATENATED MODULE: ./src/server/http/routes/management.ts
+
 
 
 
@@ -60433,17 +61909,9 @@ function registerManagementRoutes(app, deps, trust) {
                 properties: { name: projectName, ...settingsProps },
             },
         },
-    }, async (req) => db.transaction(async (tx) => {
-        const p = await projects.update(req.params.id, req.body, tx);
-        await audit.record({
-            action: 'project.update',
-            outcome: 'ok',
-            project_id: p.id,
-            subject: req.hoistAuth.token_id,
-            reason: 'project updated',
-            details: { ...req.body },
-        }, tx);
-        return p;
+    }, async (req) => updateProjectAudited(deps, req.params.id, req.body, {
+        subject: req.hoistAuth.token_id,
+        reason: 'project updated',
     }));
     app.delete('/v1/projects/:id', { ...admin, schema: { params: idParam } }, async (req, reply) => {
         await db.transaction(async (tx) => {
@@ -60637,14 +62105,20 @@ function registerOidcRoutes(app, exchange, limiter = null, onLimited = () => und
         onRequest: async (req, reply) => {
             if (!limiter)
                 return;
-            const d = limiter.take(req.ip);
+            const d = await limiter.take(req.ip);
             if (d.ok)
                 return;
-            onLimited();
+            onLimited(d);
+            reply.header('retry-after', String(d.retryAfterSec));
+            if (d.cause === 'unavailable') {
+                return reply
+                    .code(503)
+                    .send(errorBody('rate_limit_unavailable', `GitHub OIDC exchanges are paused: ${d.detail}, and no exchange can succeed without it; retry after ${d.retryAfterSec} s. Operators: check that PostgreSQL is up and reachable from every replica (--database-url); the server logs when it is reachable again.`));
+            }
+            const scope = limiter.scope === 'shared' ? 'per client, counted across all replicas' : 'per client';
             return reply
                 .code(429)
-                .header('retry-after', String(d.retryAfterSec))
-                .send(errorBody('rate_limited', `too many GitHub OIDC exchanges from ${req.ip}: this server accepts ${limiter.ratePerSec} a second per client (bursts of ${limiter.burst}); retry after ${d.retryAfterSec} s. One exchange per job is enough: reuse the token it returns until it expires. Operators can raise the limit with --oidc-rate-limit and --oidc-rate-burst (HOIST_OIDC_RATE_LIMIT, HOIST_OIDC_RATE_BURST).`));
+                .send(errorBody('rate_limited', `too many GitHub OIDC exchanges from ${req.ip}: this server accepts ${limiter.ratePerSec} a second ${scope} (bursts of ${limiter.burst}); retry after ${d.retryAfterSec} s. One exchange per job is enough: reuse the token it returns until it expires. Operators can raise the limit with --oidc-rate-limit and --oidc-rate-burst (HOIST_OIDC_RATE_LIMIT, HOIST_OIDC_RATE_BURST).`));
         },
         schema: {
             body: {
@@ -60660,12 +62134,6 @@ function registerOidcRoutes(app, exchange, limiter = null, onLimited = () => und
     }, async (req) => exchange.exchange(req.body, req.ip));
 }
 
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(73024);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var semver = __nccwpck_require__(62088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
@@ -61005,99 +62473,6 @@ class TokenService {
             build_id: opts.build_id,
             expires_at: opts.expires_at,
         }, db);
-    }
-}
-
-// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
-var lib = __nccwpck_require__(13273);
-;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
-// ESM wrapper for pg
-
-
-// Re-export all the properties
-const Client = lib.Client
-const esm_Pool = lib.Pool
-const Connection = lib.Connection
-const types = lib.types
-const Query = lib.Query
-const DatabaseError = lib.DatabaseError
-const escapeIdentifier = lib.escapeIdentifier
-const escapeLiteral = lib.escapeLiteral
-const Result = lib.Result
-const TypeOverrides = lib.TypeOverrides
-
-// Also export the defaults
-const defaults = lib.defaults
-
-// Re-export the default
-/* harmony default export */ const esm = (lib);
-
-;// CONCATENATED MODULE: ./src/server/db/postgres.ts
-
-/** `?` → `$n`; our SQL never contains a literal question mark. */
-function toPg(sql) {
-    let n = 0;
-    return sql.replace(/\?/g, () => `$${++n}`);
-}
-class PgHandle {
-    q;
-    dialect = 'postgres';
-    constructor(q) {
-        this.q = q;
-    }
-    async all(sql, params = []) {
-        return (await this.q.query(toPg(sql), params)).rows;
-    }
-    async get(sql, params = []) {
-        return (await this.q.query(toPg(sql), params)).rows[0];
-    }
-    async run(sql, params = []) {
-        return { changes: (await this.q.query(toPg(sql), params)).rowCount ?? 0 };
-    }
-    async exec(sql) {
-        await this.q.query(sql);
-    }
-    transaction(fn) {
-        void fn;
-        return Promise.reject(new Error('nested transactions are not supported'));
-    }
-    async close() {
-        throw new Error('cannot close inside a transaction');
-    }
-}
-class PostgresDb extends PgHandle {
-    url;
-    pool;
-    constructor(
-    /** The connection URL (with its password): for connections of their own, such as the leader lock's. */
-    url, onIdleError = () => undefined) {
-        const pool = new esm.Pool({ connectionString: url, max: 10 });
-        // An idle client's error (a database restart) must not crash the process; the pool reconnects.
-        pool.on('error', onIdleError);
-        super(pool);
-        this.url = url;
-        this.pool = pool;
-    }
-    async transaction(fn) {
-        const client = await this.pool.connect();
-        try {
-            await client.query('BEGIN');
-            try {
-                const result = await fn(new PgHandle(client));
-                await client.query('COMMIT');
-                return result;
-            }
-            catch (err) {
-                await client.query('ROLLBACK').catch(() => undefined);
-                throw err;
-            }
-        }
-        finally {
-            client.release();
-        }
-    }
-    async close() {
-        await this.pool.end();
     }
 }
 
@@ -61542,7 +62917,7 @@ async function buildApp(opts) {
         leader,
         publicUrl,
     };
-    const refusals = new RefusalAudit(audit, clock, 60_000, (err) => logger.warn({ err }, 'updating the count of an aggregated OIDC refusal failed'), leader.replicaId);
+    const refusals = new RefusalAudit(audit, clock, 60_000, (err) => logger.warn({ error: err.message }, 'writing the count of an aggregated OIDC refusal failed; it is kept for the next flush'));
     let verifier = null;
     const exchange = new OidcExchange({
         db,
@@ -61570,17 +62945,17 @@ async function buildApp(opts) {
     });
     registerSystemRoutes(app, deps);
     registerManagementRoutes(app, deps, trust);
-    const limiter = config.oidc.rateLimitPerSec > 0
-        ? // Per replica, in memory: a flood guard that refuses without touching the database. With
-            // several replicas behind a balancer a client may get up to that many times the rate.
-            new TokenBuckets(config.oidc.rateLimitPerSec, config.oidc.rateBurst)
-        : null;
-    registerOidcRoutes(app, exchange, limiter, () => exchanges.inc({ outcome: 'refused', reason: 'rate_limited' }));
+    const limiter = oidcLimiter(db, config, logger);
+    registerOidcRoutes(app, exchange, limiter, (d) => exchanges.inc({
+        outcome: 'refused',
+        reason: d.cause === 'limited' ? 'rate_limited' : 'rate_limit_unavailable',
+    }));
     registerReleaseRoutes(app, deps);
     for (const p of plugins)
         await p.register(app, deps);
     // Expired jtis can never verify again, and expired OIDC/build tokens pile up: purge them now and then.
     let purge = null;
+    let purgeBuckets = null;
     lifecycle.onStart(async () => {
         purge = setInterval(() => {
             exchange
@@ -61588,6 +62963,15 @@ async function buildApp(opts) {
                 .catch((err) => logger.warn({ err }, 'purging expired jtis and tokens failed'));
         }, 10 * 60_000);
         purge.unref();
+        if (limiter instanceof SharedClientLimiter) {
+            // Rows of clients whose bucket has refilled are the same as none; any replica may delete them.
+            purgeBuckets = setInterval(() => {
+                limiter
+                    .purge()
+                    .catch((err) => logger.warn({ error: err.message }, 'purging refilled OIDC rate-limit rows failed'));
+            }, 60_000);
+            purgeBuckets.unref();
+        }
         refusals.start();
         // After every plugin's start hook: their onElected handlers are in place.
         await leader.start();
@@ -61595,6 +62979,8 @@ async function buildApp(opts) {
     lifecycle.onShutdown(async () => {
         if (purge)
             clearInterval(purge);
+        if (purgeBuckets)
+            clearInterval(purgeBuckets);
         await refusals.stop();
     });
     return {
@@ -61602,7 +62988,7 @@ async function buildApp(opts) {
         deps,
         lifecycle,
         purgeExpired: () => exchange.purgeExpired(),
-        flushRefusals: () => refusals.flush(true),
+        flushRefusals: () => refusals.flush(),
     };
 }
 /**
@@ -61622,6 +63008,23 @@ function parseJsonBody(text) {
         throw new ApiError(400, 'invalid_body', 'the request body holds a "__proto__" or "constructor": {"prototype"} key, which is refused; remove it');
     }
     return value;
+}
+/**
+ * The per-client limit of OIDC exchanges: in this process on SQLite (one replica, nothing to
+ * share, no database work per request); in PostgreSQL when replicas share it, so a client gets
+ * the configured rate in total, however a balancer spreads its requests.
+ */
+function oidcLimiter(db, config, logger) {
+    const { rateLimitPerSec: rate, rateBurst: burst } = config.oidc;
+    if (rate <= 0)
+        return null;
+    if (db.dialect !== 'postgres')
+        return new LocalClientLimiter(rate, burst);
+    return new SharedClientLimiter(db, rate, burst, {
+        prefix: 'oidc:',
+        onDown: (err) => logger.error({ error: err.message }, 'the shared OIDC rate limit cannot reach PostgreSQL: exchanges are answered 503 until it answers again (one probe every 5 s)'),
+        onUp: () => logger.info('the shared OIDC rate limit reaches PostgreSQL again'),
+    });
 }
 
 // EXTERNAL MODULE: external "node:tls"
@@ -61708,7 +63111,7 @@ const SERVER_OPTIONS = [
     {
         flag: 'oidc-rate-limit',
         env: 'HOIST_OIDC_RATE_LIMIT',
-        help: 'OIDC exchanges a second per client IP, 0 = no limit (default 20)',
+        help: 'OIDC exchanges a second per client IP (in total over every replica on PostgreSQL), 0 = no limit (default 20)',
     },
     {
         flag: 'oidc-rate-burst',
@@ -62439,7 +63842,7 @@ async function runServerCommand(argv) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37811);
+/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(12588);
 
 process.exitCode = await (0,_command_js__WEBPACK_IMPORTED_MODULE_0__/* .runServerCommand */ .i)(process.argv.slice(2));
 
