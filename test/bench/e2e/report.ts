@@ -226,14 +226,16 @@ export function resultsTable(samples: Sample[]): string {
   for (const network of networks) {
     const mine = samples.filter((s) => s.network === network);
     const reps = new Set(mine.map((s) => s.rep)).size;
-    out.push(
+    // The build table, when any build-mode step ran (a bake-only run has only the bake table).
+    const build: string[] = [];
+    build.push(
       `**${network === 'loopback' ? 'Loopback registry' : 'Registry behind the shaped link'}** (${reps} repetition${reps === 1 ? '' : 's'}; seconds, median (min–max))`,
     );
-    out.push('');
-    out.push(
+    build.push('');
+    build.push(
       '| workload | scenario | (a) fresh + registry cache | (b) fresh, no cache | hoist build | build-push-action on Hoist | (a) ÷ hoist | (b) ÷ hoist | (a) ÷ action | cache in / out (a) |',
     );
-    out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    build.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const workload of WORKLOADS) {
       for (const scenario of SCENARIOS) {
         const pick = (mode: Mode): Sample[] =>
@@ -249,12 +251,13 @@ export function resultsTable(samples: Sample[]): string {
             .map((s) => s.ms),
         );
         const b = bHere ?? (scenario === 'concurrent' ? undefined : bCold);
-        out.push(
+        build.push(
           `| ${workload} | ${SCENARIO_LABELS[scenario]} | ${cell(a)} | ${cell(b)} | ${cell(cli)} | ${cell(action)} | ${ratio(a, cli)} | ${ratio(b, cli)} | ${ratio(a, action)} | ${cacheCell(pick('a'))} |`,
         );
       }
     }
-    out.push('');
+    build.push('');
+    if (mine.some((s) => (BUILD_MODES as readonly Mode[]).includes(s.mode))) out.push(...build);
     const bake = mine.filter((s) => s.mode === 'a-bake' || s.mode === 'hoist-bake');
     if (bake.length === 0) continue;
     out.push(
