@@ -908,10 +908,7 @@ export class BuildService {
   }
 
   /** Records what the provisioner did to a builder, one write after another per builder. */
-  private persistBuilder(
-    b: FleetBuilder,
-    event: BuilderEvent,
-  ): Promise<void> {
+  private persistBuilder(b: FleetBuilder, event: BuilderEvent): Promise<void> {
     const snapshot = {
       running: b.running,
       lastError: b.lastError,

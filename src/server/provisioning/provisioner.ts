@@ -184,10 +184,7 @@ export interface ProvisionerHooks {
   primaryId(projectId: string, platform: string, pool: string): Promise<string>;
   newBuilderId(): string;
   newSnapshotId(): string;
-  builderChanged(
-    b: FleetBuilder,
-    event: BuilderEvent,
-  ): Promise<void> | void;
+  builderChanged(b: FleetBuilder, event: BuilderEvent): Promise<void> | void;
   claimFailed(buildId: string, platform: string, reason: string): Promise<void> | void;
   waitAlert(buildId: string, platform: string, waitedMs: number): void;
   /**
