@@ -147,11 +147,23 @@ describe('a concurrency limit admitted on two replicas at once', () => {
         viaA.createBuild({ platforms: ['linux/amd64'] }),
         viaB.createBuild({ platforms: ['linux/amd64'] }),
       ]);
-      const answers = await Promise.all([
-        viaA.withToken(x!.build_token).builder(x!.build_id, 'linux/amd64'),
-        viaB.withToken(y!.build_token).builder(y!.build_id, 'linux/amd64'),
-      ]);
+      const poll = () =>
+        Promise.all([
+          viaA.withToken(x!.build_token).builder(x!.build_id, 'linux/amd64'),
+          viaB.withToken(y!.build_token).builder(y!.build_id, 'linux/amd64'),
+        ]);
+      // Only the leader places builds: both may wait until its next pass (the previous round's
+      // slot is freed there), but never may both hold the single slot.
+      let answers = await poll();
+      const t0 = Date.now();
+      while (!answers.some((s) => s.status === 'active') && Date.now() - t0 < 15_000) {
+        expect(answers.map((s) => s.status)).toEqual(['pending', 'pending']);
+        await new Promise((res) => setTimeout(res, 200));
+        answers = await poll();
+      }
       expect(answers.map((s) => s.status).sort()).toEqual(['active', 'pending']);
+      // Asked again, the one that waits still waits while the other holds the slot.
+      expect((await poll()).map((s) => s.status).sort()).toEqual(['active', 'pending']);
       await viaA.withToken(x!.build_token).finishBuild(x!.build_id, { status: 'success' });
       await viaB.withToken(y!.build_token).finishBuild(y!.build_id, { status: 'success' });
     }
