@@ -11,27 +11,8 @@ const MTIME = 1577836800; // 2020-01-01T00:00:00Z: fixed, and not "implausibly o
 const SRC = 'dist/cli';
 const OUT = 'dist/releases';
 
-const LAUNCHER = `#!/bin/sh
-# Hoist CLI launcher: runs the bundled CLI with the Node.js on PATH (Node 20 or later).
-# Only shell built-ins until node, so that it works with any PATH; readlink only for a symlink.
-self="$0"
-while [ -h "$self" ]; do
-  link=$(readlink "$self")
-  case "$link" in
-    /*) self="$link" ;;
-    *) self="\${self%/*}/$link" ;;
-  esac
-done
-case "$self" in
-  */*) dir="\${self%/*}" ;;
-  *) dir=. ;;
-esac
-if ! command -v node >/dev/null 2>&1; then
-  echo "hoist: Node.js 20 or later must be on PATH (https://nodejs.org/)" >&2
-  exit 127
-fi
-exec node "$dir/../lib/index.js" "$@"
-`;
+// bin/hoist: the launcher's source is src/cli/launcher.sh (tested by test/cli/extra-ca.test.ts)
+const LAUNCHER = readFileSync(new URL('../src/cli/launcher.sh', import.meta.url), 'utf8');
 
 function octal(n, width) {
   return n.toString(8).padStart(width - 1, '0') + '\0';

@@ -15,8 +15,10 @@ __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(41692);
 /* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_tls__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _client_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(47072);
+/* harmony import */ var _extra_ca_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(18966);
 // The CAs Hoist trusts for https:// server URLs. Its own module so that node:tls loads only when
 // an https URL is used (see send() in client.ts).
+
 
 
 
@@ -26,7 +28,10 @@ const SYSTEM_BUNDLES = [
     '/etc/ssl/cert.pem',
 ];
 let systemCas;
-/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
+/**
+ * Node's own roots plus the system bundle, so a CA installed in the system store works too, plus
+ * the NODE_EXTRA_CA_CERTS file the launcher kept Node from loading at start (extra-ca.ts).
+ */
 function trustedCas() {
     if (!systemCas) {
         systemCas = [...node_tls__WEBPACK_IMPORTED_MODULE_1__.rootCertificates];
@@ -37,6 +42,16 @@ function trustedCas() {
             }
             catch {
                 /* not on this system */
+            }
+        }
+        const extra = (0,_extra_ca_js__WEBPACK_IMPORTED_MODULE_3__/* .deferredExtraCaFile */ .sO)();
+        if (extra) {
+            try {
+                systemCas.push((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(extra, 'utf8'));
+            }
+            catch (err) {
+                // what Node itself does with a file it cannot load: warn, and trust the rest
+                process.emitWarning(`Ignoring extra certs from \`${extra}\` (NODE_EXTRA_CA_CERTS), load failed: ${err.message}`);
             }
         }
     }

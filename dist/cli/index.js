@@ -333,6 +333,7 @@ function flagSpecFromHelp(help, name) {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _lib_client_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(47072);
 /* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(97268);
+/* harmony import */ var _lib_extra_ca_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(18966);
 /* harmony import */ var _lib_text_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(79112);
 /* harmony import */ var _lib_api_types_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(96575);
 /* harmony import */ var _buildx_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(43796);
@@ -342,6 +343,7 @@ function flagSpecFromHelp(help, name) {
 // None of it changes the exit status, so `hoist build` hands it to a background process of its
 // own (`hoist __finish-build`) and exits at once: a fully cached build no longer waits for a
 // `buildx history logs` process and two round trips (see README, "Hoist's own overhead").
+
 
 
 
@@ -409,7 +411,7 @@ function handOffFinish(state, env, beforeState) {
             // for this process too
             stdio: ['pipe', 'ignore', 'ignore'],
             // names the build it ends, for `ps e` and for tests that wait for it
-            env: { ...env, HOIST_FINISHING_BUILD: state.build_id },
+            env: { ...(0,_lib_extra_ca_js__WEBPACK_IMPORTED_MODULE_8__/* .withDeferredExtraCa */ .Mf)(env), HOIST_FINISHING_BUILD: state.build_id },
         });
         child.once('error', reject);
         child.stdin.once('error', reject);
@@ -1220,7 +1222,10 @@ async function runOnHoist(io, getBuildx, run) {
         const bx = await buildxReady;
         if (cancel.signal.aborted)
             throw new Error(cancelReason);
-        const buildArgs = [...bx.prefix, run.command, '--builder', builder, ...buildxArgs];
+        // the plugin run standalone where there is one (buildx.ts): the docker CLI in front of it
+        // would add two program starts to every build
+        const via = bx.direct ?? bx;
+        const buildArgs = [...via.prefix, run.command, '--builder', builder, ...buildxArgs];
         // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
         const { HOIST_TOKEN: _token, ...buildxEnv } = env;
         // Not on a terminal (CI), buildx's stderr passes through this process so that a lost builder
@@ -1241,7 +1246,7 @@ async function runOnHoist(io, getBuildx, run) {
         }
         for (let attempt = 0;; attempt++) {
             let tail = '';
-            child = (0,external_node_child_process_.spawn)(bx.file, buildArgs, {
+            child = (0,external_node_child_process_.spawn)(via.file, buildArgs, {
                 env: buildxEnv,
                 stdio: [run.stdin ? 'pipe' : 'inherit', 'inherit', teeStderr ? 'pipe' : 'inherit'],
                 cwd: io.cwd,
@@ -1682,16 +1687,38 @@ function describeBuilderPlacement(a) {
 
 
 
-/** Where the docker CLI looks for plugins (docker/cli's defaults), user dir first. */
+/**
+ * Where the docker CLI looks for plugins, in its order: the config dir's cli-plugins, the
+ * config file's `cliPluginsExtraDirs`, then the system dirs (docker/cli's defaults).
+ */
 function pluginDirs(env) {
     const home = env.HOME || (0,node_os__WEBPACK_IMPORTED_MODULE_3__.homedir)();
+    const configDir = env.DOCKER_CONFIG || (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(home, '.docker');
     return [
-        (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(env.DOCKER_CONFIG || (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(home, '.docker'), 'cli-plugins'),
+        (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(configDir, 'cli-plugins'),
+        ...extraPluginDirs(configDir),
         '/usr/local/lib/docker/cli-plugins',
         '/usr/local/libexec/docker/cli-plugins',
         '/usr/lib/docker/cli-plugins',
         '/usr/libexec/docker/cli-plugins',
     ];
+}
+/** `cliPluginsExtraDirs` of the docker config file; none when it is absent or unreadable. */
+function extraPluginDirs(configDir) {
+    let raw;
+    try {
+        raw = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync)((0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(configDir, 'config.json'), 'utf8');
+    }
+    catch {
+        return [];
+    }
+    try {
+        const dirs = JSON.parse(raw).cliPluginsExtraDirs;
+        return Array.isArray(dirs) ? dirs.filter((d) => typeof d === 'string' && d !== '') : [];
+    }
+    catch {
+        return []; // the docker CLI reports a broken config file itself when it runs
+    }
 }
 function executable(path) {
     try {
@@ -1882,7 +1909,9 @@ async function removeBuilder(configDir, name) {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var _lib_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(97268);
+/* harmony import */ var _lib_client_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(47072);
 // The I/O that feeds resolve.ts: the user config file, hoist.json files, GitHub Actions' ID token.
+
 
 
 
@@ -1994,12 +2023,15 @@ async function fetchGithubIdToken(env, audience, timeoutMs = 15_000) {
     let lastError = '';
     for (let attempt = 0; attempt < 3; attempt++) {
         try {
-            const res = await fetch(full, {
+            // node:http(s) with Hoist's trust (trust.ts), not fetch: a deferred NODE_EXTRA_CA_CERTS
+            // (a GitHub Enterprise Server behind a private CA) is trusted here too
+            const res = await (0,_lib_client_js__WEBPACK_IMPORTED_MODULE_4__/* .send */ .tN)(new URL(full), {
+                method: 'GET',
                 headers: { authorization: `Bearer ${bearer}`, accept: 'application/json; api-version=2.0' },
-                signal: AbortSignal.timeout(timeoutMs),
+                timeoutMs,
             });
-            const text = await res.text();
-            if (res.ok) {
+            const text = res.text;
+            if (res.status >= 200 && res.status < 300) {
                 const value = JSON.parse(text).value;
                 if (typeof value === 'string' && value)
                     return value;
@@ -2045,6 +2077,8 @@ __webpack_async_result__();
 /* harmony import */ var _build_finish_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37952);
 /* harmony import */ var _build_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(82993);
 /* harmony import */ var _version_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3985);
+/* harmony import */ var _lib_extra_ca_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(18966);
+
 
 
 
@@ -2071,6 +2105,8 @@ ${adminHelp}`;
 /** Dispatches `hoist <command>`; returns the process exit code. */
 async function main(argv) {
     const [command, ...rest] = argv;
+    // the launcher's deferred NODE_EXTRA_CA_CERTS, taken back (extra-ca.ts)
+    (0,_lib_extra_ca_js__WEBPACK_IMPORTED_MODULE_4__/* .adoptDeferredExtraCa */ .cF)(process.env);
     const io = {
         env: process.env,
         cwd: process.cwd(),
@@ -2628,7 +2664,8 @@ const BUILD_STEPS_MAX = 2000;
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Ls: () => (/* binding */ HoistClient),
 /* harmony export */   Xz: () => (/* binding */ normalizeApiUrl),
-/* harmony export */   cV: () => (/* binding */ caPemFromEnv)
+/* harmony export */   cV: () => (/* binding */ caPemFromEnv),
+/* harmony export */   tN: () => (/* binding */ send)
 /* harmony export */ });
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
@@ -2640,7 +2677,6 @@ const BUILD_STEPS_MAX = 2000;
 
 
 
-/** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
 /** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
 function caPemFromEnv(env = process.env) {
     const file = env.HOIST_CA_CERT;
@@ -2931,6 +2967,61 @@ function errorMessage(err) {
     if (err instanceof Error)
         return err.message;
     return String(err);
+}
+
+
+/***/ }),
+
+/***/ 18966:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Mf: () => (/* binding */ withDeferredExtraCa),
+/* harmony export */   cF: () => (/* binding */ adoptDeferredExtraCa),
+/* harmony export */   sO: () => (/* binding */ deferredExtraCaFile)
+/* harmony export */ });
+/* unused harmony exports DEFERRED_EXTRA_CA_VAR, resetDeferredExtraCa */
+// NODE_EXTRA_CA_CERTS, read when Hoist opens an https connection rather than at every start.
+//
+// Node parses every certificate of that file before it runs any JavaScript: with a system bundle
+// there (as on runners behind a TLS-inspecting proxy) that is tens of ms on every `hoist build`,
+// most of which never opens an https connection (a plain-HTTP server, loopback or in-cluster). The
+// release's launcher (bin/hoist) moves the variable to HOIST_NODE_EXTRA_CA_CERTS for build and
+// bake; the CLI takes it back here: the file is added to what https requests trust (trust.ts),
+// and the variable is set again for the programs Hoist runs.
+/** The variable the launcher moves NODE_EXTRA_CA_CERTS to. */
+const DEFERRED_EXTRA_CA_VAR = 'HOIST_NODE_EXTRA_CA_CERTS';
+let deferredFile;
+/**
+ * At start: a NODE_EXTRA_CA_CERTS the launcher deferred is remembered for https requests and put
+ * back into `env` (for child processes), as if Node had read it.
+ */
+function adoptDeferredExtraCa(env) {
+    const file = env[DEFERRED_EXTRA_CA_VAR];
+    if (file === undefined)
+        return;
+    delete env[DEFERRED_EXTRA_CA_VAR];
+    if (!file)
+        return;
+    deferredFile = file;
+    env.NODE_EXTRA_CA_CERTS = file;
+}
+/** The NODE_EXTRA_CA_CERTS file Node did not load at start, if the launcher deferred one. */
+function deferredExtraCaFile() {
+    return deferredFile;
+}
+/**
+ * The environment for another Hoist CLI process: the deferral passed on, so that it too reads the
+ * file only if it opens an https connection.
+ */
+function withDeferredExtraCa(env) {
+    if (!deferredFile)
+        return env;
+    return { ...env, NODE_EXTRA_CA_CERTS: undefined, [DEFERRED_EXTRA_CA_VAR]: deferredFile };
+}
+/** For tests: forget what was adopted. */
+function resetDeferredExtraCa() {
+    deferredFile = undefined;
 }
 
 

@@ -37630,8 +37630,8 @@ function _unique(values) {
     return Array.from(new Set(values));
 }
 //# sourceMappingURL=tool-cache.js.map
-// EXTERNAL MODULE: ./src/lib/trust.ts
-var trust = __nccwpck_require__(6745);
+// EXTERNAL MODULE: ./src/lib/trust.ts + 1 modules
+var trust = __nccwpck_require__(9474);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/actions/setup/install.ts
@@ -37900,6 +37900,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   Xz: () => (/* binding */ normalizeApiUrl)
 });
 
+// UNUSED EXPORTS: send
+
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:http"
@@ -37948,7 +37950,6 @@ function truncateUtf8(s, maxBytes, marker = '…') {
 
 
 
-/** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
 /** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
 function caPemFromEnv(env = process.env) {
     const file = env.HOIST_CA_CERT;
@@ -37968,7 +37969,7 @@ function caPemFromEnv(env = process.env) {
  */
 async function send(url, opts) {
     const tls = url.protocol === 'https:'
-        ? { https: await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 4708, 23)), cas: (await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 6745))).trustedCas() }
+        ? { https: await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 4708, 23)), cas: (await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 9474))).trustedCas() }
         : undefined;
     return new Promise((resolve, reject) => {
         const mod = tls ? tls.https : external_node_http_;
@@ -38213,21 +38214,72 @@ function errorMessage(err) {
 
 /***/ }),
 
-/***/ 6745:
+/***/ 9474:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
+// ESM COMPAT FLAG
 __nccwpck_require__.r(__webpack_exports__);
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   hoistTrust: () => (/* binding */ hoistTrust),
-/* harmony export */   trustedCas: () => (/* binding */ trustedCas)
-/* harmony export */ });
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1692);
-/* harmony import */ var node_tls__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_tls__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _client_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1124);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  hoistTrust: () => (/* binding */ hoistTrust),
+  trustedCas: () => (/* binding */ trustedCas)
+});
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(1692);
+// EXTERNAL MODULE: ./src/lib/client.ts + 1 modules
+var client = __nccwpck_require__(1124);
+;// CONCATENATED MODULE: ./src/lib/extra-ca.ts
+// NODE_EXTRA_CA_CERTS, read when Hoist opens an https connection rather than at every start.
+//
+// Node parses every certificate of that file before it runs any JavaScript: with a system bundle
+// there (as on runners behind a TLS-inspecting proxy) that is tens of ms on every `hoist build`,
+// most of which never opens an https connection (a plain-HTTP server, loopback or in-cluster). The
+// release's launcher (bin/hoist) moves the variable to HOIST_NODE_EXTRA_CA_CERTS for build and
+// bake; the CLI takes it back here: the file is added to what https requests trust (trust.ts),
+// and the variable is set again for the programs Hoist runs.
+/** The variable the launcher moves NODE_EXTRA_CA_CERTS to. */
+const DEFERRED_EXTRA_CA_VAR = 'HOIST_NODE_EXTRA_CA_CERTS';
+let deferredFile;
+/**
+ * At start: a NODE_EXTRA_CA_CERTS the launcher deferred is remembered for https requests and put
+ * back into `env` (for child processes), as if Node had read it.
+ */
+function adoptDeferredExtraCa(env) {
+    const file = env[DEFERRED_EXTRA_CA_VAR];
+    if (file === undefined)
+        return;
+    delete env[DEFERRED_EXTRA_CA_VAR];
+    if (!file)
+        return;
+    deferredFile = file;
+    env.NODE_EXTRA_CA_CERTS = file;
+}
+/** The NODE_EXTRA_CA_CERTS file Node did not load at start, if the launcher deferred one. */
+function deferredExtraCaFile() {
+    return deferredFile;
+}
+/**
+ * The environment for another Hoist CLI process: the deferral passed on, so that it too reads the
+ * file only if it opens an https connection.
+ */
+function withDeferredExtraCa(env) {
+    if (!deferredFile)
+        return env;
+    return { ...env, NODE_EXTRA_CA_CERTS: undefined, [DEFERRED_EXTRA_CA_VAR]: deferredFile };
+}
+/** For tests: forget what was adopted. */
+function resetDeferredExtraCa() {
+    deferredFile = undefined;
+}
+
+;// CONCATENATED MODULE: ./src/lib/trust.ts
 // The CAs Hoist trusts for https:// server URLs. Its own module so that node:tls loads only when
 // an https URL is used (see send() in client.ts).
+
 
 
 
@@ -38237,17 +38289,30 @@ const SYSTEM_BUNDLES = [
     '/etc/ssl/cert.pem',
 ];
 let systemCas;
-/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
+/**
+ * Node's own roots plus the system bundle, so a CA installed in the system store works too, plus
+ * the NODE_EXTRA_CA_CERTS file the launcher kept Node from loading at start (extra-ca.ts).
+ */
 function trustedCas() {
     if (!systemCas) {
-        systemCas = [...node_tls__WEBPACK_IMPORTED_MODULE_1__.rootCertificates];
+        systemCas = [...external_node_tls_.rootCertificates];
         for (const f of SYSTEM_BUNDLES) {
             try {
-                systemCas.push((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(f, 'utf8'));
+                systemCas.push((0,external_node_fs_.readFileSync)(f, 'utf8'));
                 break;
             }
             catch {
                 /* not on this system */
+            }
+        }
+        const extra = deferredExtraCaFile();
+        if (extra) {
+            try {
+                systemCas.push((0,external_node_fs_.readFileSync)(extra, 'utf8'));
+            }
+            catch (err) {
+                // what Node itself does with a file it cannot load: warn, and trust the rest
+                process.emitWarning(`Ignoring extra certs from \`${extra}\` (NODE_EXTRA_CA_CERTS), load failed: ${err.message}`);
             }
         }
     }
@@ -38255,7 +38320,7 @@ function trustedCas() {
 }
 /** CAs to trust for https:// Hoist URLs: the system's, plus HOIST_CA_CERT when set. */
 function hoistTrust(env = process.env) {
-    const extra = (0,_client_js__WEBPACK_IMPORTED_MODULE_2__/* .caPemFromEnv */ .cV)(env);
+    const extra = (0,client/* caPemFromEnv */.cV)(env);
     return extra ? [...trustedCas(), extra] : trustedCas();
 }
 

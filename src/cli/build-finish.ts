@@ -8,6 +8,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import type { FinishBuildRequest } from '../lib/api-types.js';
 import { HoistClient } from '../lib/client.js';
 import { HoistApiError, errorMessage } from '../lib/errors.js';
+import { withDeferredExtraCa } from '../lib/extra-ca.js';
 import { truncateUtf8 } from '../lib/text.js';
 import { BUILD_ERROR_MAX_BYTES } from '../lib/api-types.js';
 import { type BuildxCommand, removeBuilder } from './buildx.js';
@@ -114,7 +115,7 @@ export function handOffFinish(
       // for this process too
       stdio: ['pipe', 'ignore', 'ignore'],
       // names the build it ends, for `ps e` and for tests that wait for it
-      env: { ...env, HOIST_FINISHING_BUILD: state.build_id } as NodeJS.ProcessEnv,
+      env: { ...withDeferredExtraCa(env as NodeJS.ProcessEnv), HOIST_FINISHING_BUILD: state.build_id },
     });
     child.once('error', reject);
     child.stdin!.once('error', reject);

@@ -495,7 +495,10 @@ export async function runOnHoist(
     const bx = await buildxReady;
     if (cancel.signal.aborted) throw new Error(cancelReason);
 
-    const buildArgs = [...bx.prefix, run.command, '--builder', builder, ...buildxArgs];
+    // the plugin run standalone where there is one (buildx.ts): the docker CLI in front of it
+    // would add two program starts to every build
+    const via = bx.direct ?? bx;
+    const buildArgs = [...via.prefix, run.command, '--builder', builder, ...buildxArgs];
     // buildx needs none of Hoist's credentials: the builder's certificate is all it uses
     const { HOIST_TOKEN: _token, ...buildxEnv } = env;
     // Not on a terminal (CI), buildx's stderr passes through this process so that a lost builder
@@ -516,7 +519,7 @@ export async function runOnHoist(
     }
     for (let attempt = 0; ; attempt++) {
       let tail = '';
-      child = spawn(bx.file, buildArgs, {
+      child = spawn(via.file, buildArgs, {
         env: buildxEnv as NodeJS.ProcessEnv,
         stdio: [run.stdin ? 'pipe' : 'inherit', 'inherit', teeStderr ? 'pipe' : 'inherit'],
         cwd: io.cwd,

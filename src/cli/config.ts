@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import { homedir } from 'node:os';
 import { dirname, join, parse as parsePath, resolve } from 'node:path';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
+import { send } from '../lib/client.js';
 import type { ConfigSource, HoistJsonFound, UserConfig } from './resolve.js';
 
 type Env = Record<string, string | undefined>;
@@ -108,12 +109,15 @@ export async function fetchGithubIdToken(env: Env, audience: string, timeoutMs =
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const res = await fetch(full, {
+      // node:http(s) with Hoist's trust (trust.ts), not fetch: a deferred NODE_EXTRA_CA_CERTS
+      // (a GitHub Enterprise Server behind a private CA) is trusted here too
+      const res = await send(new URL(full), {
+        method: 'GET',
         headers: { authorization: `Bearer ${bearer}`, accept: 'application/json; api-version=2.0' },
-        signal: AbortSignal.timeout(timeoutMs),
+        timeoutMs,
       });
-      const text = await res.text();
-      if (res.ok) {
+      const text = res.text;
+      if (res.status >= 200 && res.status < 300) {
         const value = (JSON.parse(text) as { value?: unknown }).value;
         if (typeof value === 'string' && value) return value;
         lastError = 'the answer has no "value"';

@@ -2,6 +2,7 @@ import { ConfigurationError, HoistApiError, errorMessage } from '../lib/errors.j
 import { FINISH_COMMAND, runFinisher } from './build-finish.js';
 import { runBuild } from './build-run.js';
 import { VERSION } from './version.js';
+import { adoptDeferredExtraCa } from '../lib/extra-ca.js';
 
 // Only `hoist build`'s modules load at start: the other commands' (and what they pull in, such as
 // node:readline and node:crypto) are imported when used, as each costs start-up time on every build.
@@ -26,6 +27,8 @@ ${adminHelp}`;
 /** Dispatches `hoist <command>`; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // the launcher's deferred NODE_EXTRA_CA_CERTS, taken back (extra-ca.ts)
+  adoptDeferredExtraCa(process.env);
   const io = {
     env: process.env,
     cwd: process.cwd(),

@@ -40,7 +40,6 @@ export interface ClientOptions {
   caPem?: string;
 }
 
-/** The operating system's CA bundle, where Debian, Fedora and Alpine keep it. */
 /** The CA named by HOIST_CA_CERT, for clients not given one (admin commands, the actions). */
 export function caPemFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const file = env.HOIST_CA_CERT;
@@ -67,7 +66,7 @@ interface RawResponse {
  * loaded only for an https URL: node:https and node:tls cost tens of ms at start-up, which
  * every `hoist build` against a plain-HTTP (loopback, in-cluster) server would pay.
  */
-async function send(
+export async function send(
   url: URL,
   opts: {
     method: string;

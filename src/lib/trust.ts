@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { caPemFromEnv } from './client.js';
+import { deferredExtraCaFile } from './extra-ca.js';
 
 const SYSTEM_BUNDLES = [
   '/etc/ssl/certs/ca-certificates.crt',
@@ -11,7 +12,10 @@ const SYSTEM_BUNDLES = [
 ];
 
 let systemCas: string[] | undefined;
-/** Node's own roots plus the system bundle, so a CA installed in the system store works too. */
+/**
+ * Node's own roots plus the system bundle, so a CA installed in the system store works too, plus
+ * the NODE_EXTRA_CA_CERTS file the launcher kept Node from loading at start (extra-ca.ts).
+ */
 export function trustedCas(): string[] {
   if (!systemCas) {
     systemCas = [...rootCertificates];
@@ -21,6 +25,17 @@ export function trustedCas(): string[] {
         break;
       } catch {
         /* not on this system */
+      }
+    }
+    const extra = deferredExtraCaFile();
+    if (extra) {
+      try {
+        systemCas.push(readFileSync(extra, 'utf8'));
+      } catch (err) {
+        // what Node itself does with a file it cannot load: warn, and trust the rest
+        process.emitWarning(
+          `Ignoring extra certs from \`${extra}\` (NODE_EXTRA_CA_CERTS), load failed: ${(err as Error).message}`,
+        );
       }
     }
   }

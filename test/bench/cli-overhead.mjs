@@ -9,9 +9,12 @@
 // It starts a real `hoist server` (SQLite, local buildkitd provider) on a free loopback port, creates
 // a project and a project token, warms the builder, then alternates:
 //   hoist:  hoist build CONTEXT (HOIST_TOKEN)        (create, acquire, builder definition, build, clean-up + finish)
-//   plain:  buildx build --builder B CONTEXT         (B: a remote builder on the same buildkitd, made once)
+//           run as users run it: bin/hoist of the release tarball (dist/releases), setup-action's install
+//   plain:  docker buildx build --builder B CONTEXT  (B: a remote builder on the same buildkitd, made once)
+//   plain, standalone: the same buildx plugin run without the docker CLI in front (for reference)
 // and prints medians, the median extra, Hoist's breakdown (HOIST_TIMINGS_FILE), and last the line
-// `ratio hoist/plain R` (median of hoist over median of plain; goal <= 1.3).
+// `ratio hoist/plain R` (median of hoist over median of plain; goal <= 1.3). The environment is
+// this process's own, NODE_EXTRA_CA_CERTS included when set.
 import { spawn, execFileSync } from 'node:child_process';
 import {
   existsSync,
@@ -29,7 +32,9 @@ import { performance } from 'node:perf_hooks';
 
 const RUNS = Number(process.env.BENCH_RUNS || 15);
 const CLI = resolve('dist/cli/index.js');
+// an older CLI: a bundle (…/index.js, run with node) or a launcher (…/bin/hoist, run as is)
 const CLI_BEFORE = process.env.BENCH_CLI_BEFORE ? resolve(process.env.BENCH_CLI_BEFORE) : undefined;
+const cliCommand = (cli) => (cli.endsWith('.js') ? [process.execPath, cli] : [cli]);
 const work = mkdtempSync(join(tmpdir(), 'hoist-bench-cli-'));
 const children = [];
 
@@ -93,10 +98,33 @@ const median = (xs) => {
 const pct = (xs, p) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
+/** bin/hoist of the release tarball, unpacked as setup-action unpacks it. */
+function unpackRelease() {
+  const version = JSON.parse(readFileSync('package.json', 'utf8')).version;
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  const tarball = resolve(`dist/releases/hoist-${version}-linux-${arch}.tar.gz`);
+  if (!existsSync(tarball)) throw new Error(`${tarball} is missing: run "npm run build" first`);
+  const dir = join(work, 'release');
+  mkdirSync(dir);
+  execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+  return join(dir, 'bin', 'hoist');
+}
+
+/** The buildx plugin binary that `docker buildx` runs, to time it without the docker CLI. */
+function pluginOf(bx) {
+  if (bx.file !== 'docker') return undefined;
+  const dirs = [join(bx.env.DOCKER_CONFIG || join(process.env.HOME, '.docker'), 'cli-plugins')];
+  dirs.push('/usr/local/lib/docker/cli-plugins', '/usr/local/libexec/docker/cli-plugins');
+  dirs.push('/usr/lib/docker/cli-plugins', '/usr/libexec/docker/cli-plugins');
+  return dirs.map((d) => join(d, 'docker-buildx')).find((f) => existsSync(f));
+}
+
 async function main() {
   if (!existsSync(CLI))
     throw new Error(`${CLI} is missing: run "npm run build" (or "node .ci/build.mjs cli") first`);
+  const HOIST = unpackRelease();
   const bx = buildxSetup();
+  const plugin = pluginOf(bx);
   const port = await freePort();
   const api = `http://127.0.0.1:${port}`;
   const dataDir = join(work, 'data');
@@ -146,7 +174,7 @@ async function main() {
   if (process.env.HOIST_BUILDX) env.HOIST_BUILDX = process.env.HOIST_BUILDX;
 
   // warm the builder and the cache
-  const warm = await run(process.execPath, [CLI, 'build', ctx], env);
+  const warm = await run(HOIST, ['build', ctx], env);
   if (warm.code !== 0) throw new Error(`warm-up hoist build failed:\n${warm.stderr}`);
 
   // a plain buildx remote builder on the same buildkitd, made once, outside the timings
@@ -197,6 +225,8 @@ async function main() {
 
   const hoistMs = [];
   const plainMs = [];
+  const directMs = [];
+  const bareNoCaMs = [];
   const marks = [];
   const finisherAfterExit = [];
   const beforeMs = [];
@@ -205,7 +235,7 @@ async function main() {
   try {
     for (let i = 0; i < RUNS; i++) {
       const timingsFile = join(work, `t${i}.json`);
-      const h = await run(process.execPath, [CLI, 'build', ctx], { ...env, HOIST_TIMINGS_FILE: timingsFile });
+      const h = await run(HOIST, ['build', ctx], { ...env, HOIST_TIMINGS_FILE: timingsFile });
       if (h.code !== 0) throw new Error(`hoist build failed:\n${h.stderr}`);
       if (!/CACHED/.test(h.stderr)) throw new Error(`hoist build was not fully cached:\n${h.stderr}`);
       hoistMs.push(h.ms);
@@ -224,11 +254,20 @@ async function main() {
       const p = await run(bx.file, plainArgs, bx.env);
       if (p.code !== 0) throw new Error(`plain build failed:\n${p.stderr}`);
       plainMs.push(p.ms);
+      if (plugin) {
+        const d = await run(plugin, plainArgs.slice(bx.prefix.length), bx.env);
+        if (d.code !== 0) throw new Error(`plain standalone build failed:\n${d.stderr}`);
+        directMs.push(d.ms);
+      }
       // the floor of any CLI written for Node: a bare Node process started and ended
       bareMs.push((await run(process.execPath, ['-e', '0'])).ms);
+      if (process.env.NODE_EXTRA_CA_CERTS) {
+        bareNoCaMs.push((await run(process.execPath, ['-e', '0'], { NODE_EXTRA_CA_CERTS: '' })).ms);
+      }
       if (CLI_BEFORE) {
         const beforeTimings = join(work, `b${i}.json`);
-        const b = await run(process.execPath, [CLI_BEFORE, 'build', ctx], {
+        const [file, ...pre] = cliCommand(CLI_BEFORE);
+        const b = await run(file, [...pre, 'build', ctx], {
           ...env,
           HOIST_TIMINGS_FILE: beforeTimings,
         });
@@ -259,6 +298,12 @@ async function main() {
     `cli-overhead: ${RUNS} interleaved runs, fully cached Dockerfile, same warm buildkitd, buildx: ${[bx.file, ...bx.prefix].join(' ')}`,
   );
   console.log(`  plain buildx build   median ${r(pMed)} ms  p90 ${r(pct(plainMs, 90))} ms`);
+  if (directMs.length) {
+    const dMed = median(directMs);
+    console.log(
+      `  plain, standalone    median ${r(dMed)} ms  p90 ${r(pct(directMs, 90))} ms  (${plugin} without the docker CLI; hoist/standalone ${(median(hoistMs) / dMed).toFixed(2)})`,
+    );
+  }
   console.log(`  hoist build          median ${r(hMed)} ms  p90 ${r(pct(hoistMs, 90))} ms`);
   console.log(`  extra per build      median ${r(median(extras))} ms  p90 ${r(pct(extras, 90))} ms`);
   console.log('  hoist breakdown (median ms):');
@@ -286,6 +331,15 @@ async function main() {
     const exits = hoistMs.map((h, i) => h - marks[i].finished);
     console.log(`    process exit + spawn (rest)     ${r(median(exits))}`);
   }
+  // runs far off the median, with where their time went (a wait for the builder, a slow exit…)
+  hoistMs.forEach((h, i) => {
+    if (h < 2 * hMed) return;
+    const m = marks[i];
+    const steps = Object.entries(m)
+      .filter(([, v]) => typeof v === 'number' && v > 0 && v < 1e6)
+      .map(([k, v]) => `${k} ${r(v)}`);
+    console.log(`  outlier: run ${i + 1} took ${r(h)} ms; marks (ms since start): ${steps.join(', ')}`);
+  });
   if (CLI_BEFORE) {
     const bMed = median(beforeMs);
     console.log(
@@ -296,6 +350,11 @@ async function main() {
   console.log(
     `  bare node -e 0       median ${r(bare)} ms: a Node CLI cannot do better than (plain + bare node) / plain = ${((pMed + bare) / pMed).toFixed(2)} here`,
   );
+  if (bareNoCaMs.length) {
+    console.log(
+      `  bare node -e 0 without NODE_EXTRA_CA_CERTS (set here: ${process.env.NODE_EXTRA_CA_CERTS}) median ${r(median(bareNoCaMs))} ms`,
+    );
+  }
   const ratio = hMed / pMed;
   console.log(`cli-overhead: ${ratio <= 1.3 ? 'PASS' : 'FAIL'} (goal: ratio <= 1.3)`);
   console.log(`ratio hoist/plain ${ratio.toFixed(2)}`);

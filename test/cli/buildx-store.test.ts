@@ -1,5 +1,15 @@
-import { describe, expect, it } from '@jest/globals';
-import { builderDefinition, builderFiles, buildxConfigDir, storedPlatform } from '../../src/cli/buildx.js';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  builderDefinition,
+  builderFiles,
+  buildxConfigDir,
+  findBuildx,
+  pluginDirs,
+  storedPlatform,
+} from '../../src/cli/buildx.js';
 
 describe('buildxConfigDir', () => {
   it.each([
@@ -54,5 +64,61 @@ describe('builderFiles', () => {
       '/c/activity/hoist-bld_1',
       '/c/refs/hoist-bld_1',
     ]);
+  });
+});
+
+describe('pluginDirs and findBuildx (the plugin run standalone)', () => {
+  const made: string[] = [];
+  afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const tmp = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'hoist-plugins-'));
+    made.push(d);
+    return d;
+  };
+  const plugin = (dir: string, name = 'docker-buildx'): string => {
+    mkdirSync(dir, { recursive: true });
+    const f = join(dir, name);
+    writeFileSync(f, '#!/bin/sh\necho "github.com/docker/buildx v0.0.0 fake"\n', { mode: 0o755 });
+    return f;
+  };
+
+  it('looks where the docker CLI does: config dir, then cliPluginsExtraDirs, then the system dirs', () => {
+    const cfg = tmp();
+    writeFileSync(
+      join(cfg, 'config.json'),
+      JSON.stringify({ cliPluginsExtraDirs: ['/opt/a', '', 7, '/opt/b'] }),
+    );
+    const dirs = pluginDirs({ DOCKER_CONFIG: cfg, HOME: '/h' });
+    expect(dirs.slice(0, 3)).toEqual([join(cfg, 'cli-plugins'), '/opt/a', '/opt/b']);
+    expect(dirs.slice(3)).toContain('/usr/libexec/docker/cli-plugins');
+  });
+
+  it('ignores a config file that is absent or not JSON (the docker CLI reports that itself)', () => {
+    const cfg = tmp();
+    expect(pluginDirs({ DOCKER_CONFIG: cfg })[1]).toBe('/usr/local/lib/docker/cli-plugins');
+    writeFileSync(join(cfg, 'config.json'), '{not json');
+    expect(pluginDirs({ DOCKER_CONFIG: cfg })[1]).toBe('/usr/local/lib/docker/cli-plugins');
+  });
+
+  it('with docker on PATH, runs the plugin docker would pick directly, starting nothing to find it', async () => {
+    const cfg = tmp();
+    const bin = tmp();
+    plugin(bin, 'docker');
+    const extra = join(cfg, 'extra');
+    const picked = plugin(extra);
+    writeFileSync(join(cfg, 'config.json'), JSON.stringify({ cliPluginsExtraDirs: [extra] }));
+    const bx = await findBuildx({ DOCKER_CONFIG: cfg, HOME: cfg, PATH: bin });
+    expect(bx).toMatchObject({ file: join(bin, 'docker'), prefix: ['buildx'], display: 'docker buildx' });
+    expect(bx.direct).toEqual({ file: picked, prefix: [] });
+    // the config dir's own plugin comes first, as in the docker CLI
+    const own = plugin(join(cfg, 'cli-plugins'));
+    expect((await findBuildx({ DOCKER_CONFIG: cfg, HOME: cfg, PATH: bin })).direct?.file).toBe(own);
+  });
+
+  it('HOIST_BUILDX wins, and is run as given', async () => {
+    const f = plugin(tmp(), 'buildx');
+    const bx = await findBuildx({ HOIST_BUILDX: f, PATH: '' });
+    expect(bx).toMatchObject({ file: f, prefix: [] });
+    expect(bx.direct).toBeUndefined();
   });
 });
