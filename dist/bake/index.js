@@ -48647,8 +48647,9 @@ class HoistClient {
             : '';
         return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
     }
-    createBuild(req) {
-        return this.request('POST', '/v1/builds', req);
+    /** With `acquire`, the answer carries the builders that are ready at once (see CreateBuildResponse). */
+    createBuild(req, opts = {}) {
+        return this.request('POST', opts.acquire ? '/v1/builds?acquire=true' : '/v1/builds', req);
     }
     builder(buildId, platform) {
         return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);

@@ -1174,7 +1174,14 @@ async function runOnHoist(io, getBuildx, run) {
         }
         if (cancel.signal.aborted)
             throw new Error(cancelReason);
-        const nodes = await Promise.all(platforms.map((p) => acquire(bc, id, p, deadline, waitMs, cancel.signal, info)));
+        const nodes = await Promise.all(platforms.map((p) => {
+            const ready = created.builders?.[created.platforms?.indexOf(p) ?? -1];
+            if (ready?.status === 'active') {
+                announcePlacement(p, ready, info);
+                return ready;
+            }
+            return acquire(bc, id, p, deadline, waitMs, cancel.signal, info);
+        }));
         // renewals must come before the shortest certificate expires
         for (const n of nodes)
             if (n.heartbeat_ms > 0)
@@ -1580,7 +1587,8 @@ async function createBuild(client, req, deadline, signal, info) {
         if (signal.aborted)
             throw new Error('canceled');
         try {
-            return await client.createBuild(req);
+            // the builders that are ready at once come with the answer: no round trip of their own
+            return await client.createBuild(req, { acquire: true });
         }
         catch (err) {
             if (!(err instanceof errors/* HoistApiError */.Yg) || err.status !== 429)
@@ -1615,9 +1623,7 @@ async function acquire(client, buildId, platform, deadline, waitMs, signal, info
             answer = { status: 'pending', retry_after_ms: 1000, reason: (0,errors/* errorMessage */.gJ)(err) };
         }
         if (answer.status === 'active') {
-            const where = describeBuilderPlacement(answer);
-            if (where)
-                info(`builder ${platform}: ${(0,lib_text/* escapeControls */.U)(where)}`);
+            announcePlacement(platform, answer, info);
             return answer;
         }
         lastReason = answer.reason;
@@ -1633,6 +1639,12 @@ async function acquire(client, buildId, platform, deadline, waitMs, signal, info
         }
         await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);
     }
+}
+/** Says where a platform's builder is, when the server tells (pools). */
+function announcePlacement(platform, a, info) {
+    const where = describeBuilderPlacement(a);
+    if (where)
+        info(`builder ${platform}: ${(0,lib_text/* escapeControls */.U)(where)}`);
 }
 /**
  * Which pool served a platform and how, from a server that says so: "pool us-east-1, clone".
@@ -2817,8 +2829,9 @@ class HoistClient {
             : '';
         return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
     }
-    createBuild(req) {
-        return this.request('POST', '/v1/builds', req);
+    /** With `acquire`, the answer carries the builders that are ready at once (see CreateBuildResponse). */
+    createBuild(req, opts = {}) {
+        return this.request('POST', opts.acquire ? '/v1/builds?acquire=true' : '/v1/builds', req);
     }
     builder(buildId, platform) {
         return this.request('GET', `/v1/builds/${encodeURIComponent(buildId)}/builders/${encodeURIComponent(platform)}`);

@@ -55547,6 +55547,11 @@ ALTER TABLE builders ADD COLUMN ca_pem TEXT;
 const ID = { type: 'string', minLength: 1, maxLength: 128 };
 const routes_STATUSES = ['queued', 'running', 'success', 'failed', 'canceled', 'expired'];
 const createSchema = {
+    // acquire=true: the answer carries each platform's builder when it is ready at once
+    querystring: {
+        type: 'object',
+        properties: { acquire: { type: 'string', enum: ['true', 'false'] } },
+    },
     body: {
         type: 'object',
         additionalProperties: false,
@@ -55632,6 +55637,11 @@ function registerBuildRoutes(app, deps, service, insights) {
         const body = (request.body ?? {});
         const res = await service.create(who, body, buildUrl);
         await insights.created(res.build_id, who, body.context);
+        if (request.query.acquire === 'true') {
+            res.builders = await service.acquireAtCreate(res.build_id);
+            if (res.builders.some((b) => b.status === 'active'))
+                insights.events.changed(res.build_id);
+        }
         return reply.code(201).send(res);
     });
     app.get('/v1/builds', { schema: listSchema }, async (request) => {
@@ -58771,9 +58781,31 @@ class BuildService {
         if (build.cancel_requested)
             throw conflict('build_canceled', `build ${build.id} was canceled; finish it with status canceled`);
         const project = await this.deps.projects.require(build.project_id);
+        return this.place(build, project, parsed.platform);
+    }
+    /**
+     * The builders of a build just created, answered in the creation's own response when they are
+     * ready at once (POST /v1/builds?acquire=true): one round trip less per build. Never waits for a
+     * launch: a platform whose builder is not ready, or whose answer is an error, is `pending` here,
+     * and the client's poll (GET .../builders/PLATFORM) waits for it or reports the error.
+     */
+    async acquireAtCreate(buildId) {
+        const build = await this.store.getBuild(buildId);
+        if (!build)
+            return [];
+        const project = await this.deps.projects.require(build.project_id);
+        const platforms = JSON.parse(build.platforms);
+        return Promise.all(platforms.map((platform) => this.place(build, project, platform, 0).catch((err) => ({
+            status: 'pending',
+            retry_after_ms: 0,
+            reason: err instanceof ApiError ? err.message : 'ask again',
+        }))));
+    }
+    /** One platform's builder for a build already checked: from the provisioner, or on a follower from the database. */
+    place(build, project, platform, waitMs) {
         if (!this.answersFromProvisioner())
-            return this.acquireFromDb(build, project, parsed.platform);
-        return this.mutex.run(`${project.id}|${parsed.platform}`, () => this.acquireLocked(build, project, parsed.platform));
+            return this.acquireFromDb(build, project, platform, waitMs);
+        return this.mutex.run(`${project.id}|${platform}`, () => this.acquireLocked(build, project, platform, waitMs));
     }
     /** The leader (and a single process) place builds in memory; other replicas read the database. */
     answersFromProvisioner() {
@@ -58783,9 +58815,9 @@ class BuildService {
      * A replica that is not the leader: the leader's placement, read from the database (waiting up
      * to FOLLOWER_WAIT_MS for it), then the same certificate and slot checks as on the leader.
      */
-    async acquireFromDb(build, project, platform) {
+    async acquireFromDb(build, project, platform, maxWaitMs) {
         const t0 = Date.now();
-        const waitMs = Math.min(FOLLOWER_WAIT_MS, this.deps.config.acquireWaitMs, Math.floor(this.deps.config.heartbeatGraceMs / 2));
+        const waitMs = Math.min(maxWaitMs ?? FOLLOWER_WAIT_MS, FOLLOWER_WAIT_MS, this.deps.config.acquireWaitMs, Math.floor(this.deps.config.heartbeatGraceMs / 2));
         let asked = false;
         // The poll is the demand (and counts as a heartbeat), recorded before the leader is asked.
         const first = await this.store.getBuildBuilder(build.id, platform);
@@ -58845,7 +58877,7 @@ class BuildService {
             const off = this.signals.on(topic, done);
         });
     }
-    async acquireLocked(build, project, platform) {
+    async acquireLocked(build, project, platform, maxWaitMs) {
         const now = iso(this.now());
         const req = {
             buildId: build.id,
@@ -58860,7 +58892,7 @@ class BuildService {
         if (!bb?.builder_id)
             await this.store.markWaiting(build.id, platform, now);
         // One request never waits so long that its own build would expire for silence meanwhile.
-        const waitMs = Math.min(this.deps.config.acquireWaitMs, Math.floor(this.deps.config.heartbeatGraceMs / 2));
+        const waitMs = Math.min(maxWaitMs ?? Infinity, this.deps.config.acquireWaitMs, Math.floor(this.deps.config.heartbeatGraceMs / 2));
         let st = await this.provisioner.acquire(req, waitMs);
         // A builder that died since its last check is replaced before anyone is sent to it.
         if (st.state === 'assigned') {

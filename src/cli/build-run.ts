@@ -448,7 +448,14 @@ export async function runOnHoist(
     }
     if (cancel.signal.aborted) throw new Error(cancelReason);
     const nodes = await Promise.all(
-      platforms.map((p) => acquire(bc, id, p, deadline, waitMs, cancel.signal, info)),
+      platforms.map((p) => {
+        const ready = created.builders?.[created.platforms?.indexOf(p) ?? -1];
+        if (ready?.status === 'active') {
+          announcePlacement(p, ready, info);
+          return ready;
+        }
+        return acquire(bc, id, p, deadline, waitMs, cancel.signal, info);
+      }),
     );
     // renewals must come before the shortest certificate expires
     for (const n of nodes) if (n.heartbeat_ms > 0) hbMs = Math.min(hbMs, n.heartbeat_ms);
@@ -870,7 +877,8 @@ export async function createBuild(
   for (;;) {
     if (signal.aborted) throw new Error('canceled');
     try {
-      return await client.createBuild(req);
+      // the builders that are ready at once come with the answer: no round trip of their own
+      return await client.createBuild(req, { acquire: true });
     } catch (err) {
       if (!(err instanceof HoistApiError) || err.status !== 429) throw err;
       const wait = Math.max(err.retryAfterMs ?? 1000, 100);
@@ -909,8 +917,7 @@ async function acquire(
       answer = { status: 'pending', retry_after_ms: 1000, reason: errorMessage(err) };
     }
     if (answer.status === 'active') {
-      const where = describeBuilderPlacement(answer);
-      if (where) info(`builder ${platform}: ${escapeControls(where)}`);
+      announcePlacement(platform, answer, info);
       return answer;
     }
     lastReason = answer.reason;
@@ -928,6 +935,12 @@ async function acquire(
     }
     await sleep(Math.min(Math.max(answer.retry_after_ms, 50), left), signal);
   }
+}
+
+/** Says where a platform's builder is, when the server tells (pools). */
+function announcePlacement(platform: string, a: BuilderActive, info: (m: string) => void): void {
+  const where = describeBuilderPlacement(a);
+  if (where) info(`builder ${platform}: ${escapeControls(where)}`);
 }
 
 /**

@@ -283,6 +283,12 @@ export interface CreateBuildResponse {
   build_url: string;
   /** The platforms the build acquires builders for (the server's default when none was asked); absent from older servers. */
   platforms?: string[];
+  /**
+   * With POST /v1/builds?acquire=true: each platform's builder, in the order of `platforms`,
+   * `active` when it was ready at once, else `pending` (poll GET /v1/builds/ID/builders/PLATFORM
+   * for it). Absent from older servers, which ignore the query.
+   */
+  builders?: BuilderAnswer[];
 }
 
 export interface BuilderPending {

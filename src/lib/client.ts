@@ -222,8 +222,9 @@ export class HoistClient {
     return this.request('GET', `/v1/cli/releases/${encodeURIComponent(spec)}${query}`);
   }
 
-  createBuild(req: CreateBuildRequest): Promise<CreateBuildResponse> {
-    return this.request('POST', '/v1/builds', req);
+  /** With `acquire`, the answer carries the builders that are ready at once (see CreateBuildResponse). */
+  createBuild(req: CreateBuildRequest, opts: { acquire?: boolean } = {}): Promise<CreateBuildResponse> {
+    return this.request('POST', opts.acquire ? '/v1/builds?acquire=true' : '/v1/builds', req);
   }
 
   builder(buildId: string, platform: string): Promise<BuilderAnswer> {

@@ -233,6 +233,44 @@ describe('builds through the API with real buildx', () => {
     expect(list.builds.map((b) => b.id)).toContain(build.build_id);
   });
 
+  it('creation with acquire=true carries a ready builder (one round trip less); a cold one is left to the poll', async () => {
+    // the builder is warm from the build before: its certificate comes with the creation
+    const build = await client.createBuild({ platforms: ['linux/amd64'] }, { acquire: true });
+    expect(build.platforms).toEqual(['linux/amd64']);
+    expect(build.builders).toHaveLength(1);
+    const ready = build.builders![0]!;
+    if (ready.status !== 'active') throw new Error(`not active: ${JSON.stringify(ready)}`);
+    expect(ready.builder_id).toBe(builderId);
+    const bc = client.withToken(build.build_token);
+    const session = await BuildxSession.create(ready, tmp, env);
+    try {
+      const result = await session.build({ context: ctx(), tags: [], push: false });
+      expect(vertex(result.vertexes, 'RUN echo "first step"').cached).toBe(true);
+    } finally {
+      await session.remove();
+    }
+    const info = await bc.finishBuild(build.build_id, { status: 'success' });
+    expect(info.builders).toEqual([{ platform: 'linux/amd64', builder_id: builderId }]);
+    expect(info.acquired_at).not.toBeNull();
+
+    // without the query, nothing changes for older clients
+    const plain = await client.createBuild({ platforms: ['linux/amd64'] });
+    expect(plain.builders).toBeUndefined();
+    await client.withToken(plain.build_token).finishBuild(plain.build_id, { status: 'canceled' });
+
+    // a project with no builder yet (on a server of its own: the tests below count this one's
+    // builders): the creation does not wait for a launch, the poll does
+    const other = await project(await server(), 'app-cold-create');
+    const t0 = Date.now();
+    const cold = await other.client.createBuild({ platforms: ['linux/amd64'] }, { acquire: true });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(cold.builders).toEqual([expect.objectContaining({ status: 'pending' })]);
+    const obc = other.client.withToken(cold.build_token);
+    const active = await acquire(obc, cold.build_id);
+    expect(active.builder_id).not.toBe(builderId);
+    await obc.finishBuild(cold.build_id, { status: 'success' });
+  });
+
   it('rebuilds with one changed file: the steps before it are CACHED', async () => {
     await fs.writeFile(path.join(ctx(), 'changing.txt'), 'version 2\n');
     const { active, result } = await fullBuild(client, {

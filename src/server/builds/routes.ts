@@ -4,6 +4,7 @@ import {
   BUILD_OPTIONS_MAX_BYTES,
   type BuildStatus,
   type CreateBuildRequest,
+  type CreateBuildResponse,
   type FinishBuildRequest,
 } from '../../lib/api-types.js';
 import { ApiError, badRequest, conflict } from '../http/errors.js';
@@ -17,6 +18,11 @@ const ID = { type: 'string', minLength: 1, maxLength: 128 } as const;
 const STATUSES: BuildStatus[] = ['queued', 'running', 'success', 'failed', 'canceled', 'expired'];
 
 const createSchema = {
+  // acquire=true: the answer carries each platform's builder when it is ready at once
+  querystring: {
+    type: 'object',
+    properties: { acquire: { type: 'string', enum: ['true', 'false'] } },
+  },
   body: {
     type: 'object',
     additionalProperties: false,
@@ -122,8 +128,12 @@ export function registerBuildRoutes(
     async (request, reply) => {
       const who = await authenticate(request, 'project', 'oidc', 'admin', 'build');
       const body = (request.body ?? {}) as CreateBuildRequest;
-      const res = await service.create(who, body, buildUrl);
+      const res: CreateBuildResponse = await service.create(who, body, buildUrl);
       await insights.created(res.build_id, who, body.context);
+      if ((request.query as { acquire?: string }).acquire === 'true') {
+        res.builders = await service.acquireAtCreate(res.build_id);
+        if (res.builders.some((b) => b.status === 'active')) insights.events.changed(res.build_id);
+      }
       return reply.code(201).send(res);
     },
   );

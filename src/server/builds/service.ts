@@ -458,9 +458,41 @@ export class BuildService {
     if (build.cancel_requested)
       throw conflict('build_canceled', `build ${build.id} was canceled; finish it with status canceled`);
     const project = await this.deps.projects.require(build.project_id);
-    if (!this.answersFromProvisioner()) return this.acquireFromDb(build, project, parsed.platform);
-    return this.mutex.run(`${project.id}|${parsed.platform}`, () =>
-      this.acquireLocked(build, project, parsed.platform),
+    return this.place(build, project, parsed.platform);
+  }
+
+  /**
+   * The builders of a build just created, answered in the creation's own response when they are
+   * ready at once (POST /v1/builds?acquire=true): one round trip less per build. Never waits for a
+   * launch: a platform whose builder is not ready, or whose answer is an error, is `pending` here,
+   * and the client's poll (GET .../builders/PLATFORM) waits for it or reports the error.
+   */
+  async acquireAtCreate(buildId: string): Promise<BuilderAnswer[]> {
+    const build = await this.store.getBuild(buildId);
+    if (!build) return [];
+    const project = await this.deps.projects.require(build.project_id);
+    const platforms = JSON.parse(build.platforms) as string[];
+    return Promise.all(
+      platforms.map((platform) =>
+        this.place(build, project, platform, 0).catch((err: unknown): BuilderAnswer => ({
+          status: 'pending',
+          retry_after_ms: 0,
+          reason: err instanceof ApiError ? err.message : 'ask again',
+        })),
+      ),
+    );
+  }
+
+  /** One platform's builder for a build already checked: from the provisioner, or on a follower from the database. */
+  private place(
+    build: BuildRow,
+    project: Project,
+    platform: string,
+    waitMs?: number,
+  ): Promise<BuilderAnswer> {
+    if (!this.answersFromProvisioner()) return this.acquireFromDb(build, project, platform, waitMs);
+    return this.mutex.run(`${project.id}|${platform}`, () =>
+      this.acquireLocked(build, project, platform, waitMs),
     );
   }
 
@@ -473,9 +505,15 @@ export class BuildService {
    * A replica that is not the leader: the leader's placement, read from the database (waiting up
    * to FOLLOWER_WAIT_MS for it), then the same certificate and slot checks as on the leader.
    */
-  private async acquireFromDb(build: BuildRow, project: Project, platform: string): Promise<BuilderAnswer> {
+  private async acquireFromDb(
+    build: BuildRow,
+    project: Project,
+    platform: string,
+    maxWaitMs?: number,
+  ): Promise<BuilderAnswer> {
     const t0 = Date.now();
     const waitMs = Math.min(
+      maxWaitMs ?? FOLLOWER_WAIT_MS,
       FOLLOWER_WAIT_MS,
       this.deps.config.acquireWaitMs,
       Math.floor(this.deps.config.heartbeatGraceMs / 2),
@@ -551,7 +589,12 @@ export class BuildService {
     });
   }
 
-  private async acquireLocked(build: BuildRow, project: Project, platform: string): Promise<BuilderAnswer> {
+  private async acquireLocked(
+    build: BuildRow,
+    project: Project,
+    platform: string,
+    maxWaitMs?: number,
+  ): Promise<BuilderAnswer> {
     const now = iso(this.now());
     const req: ClaimRequest = {
       buildId: build.id,
@@ -566,6 +609,7 @@ export class BuildService {
     if (!bb?.builder_id) await this.store.markWaiting(build.id, platform, now);
     // One request never waits so long that its own build would expire for silence meanwhile.
     const waitMs = Math.min(
+      maxWaitMs ?? Infinity,
       this.deps.config.acquireWaitMs,
       Math.floor(this.deps.config.heartbeatGraceMs / 2),
     );
