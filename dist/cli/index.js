@@ -2072,7 +2072,15 @@ async function fetchGithubIdToken(env, audience, timeoutMs = 15_000) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(12957);
 
-process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const code = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(argv);
+if ((argv[0] === 'build' || argv[0] === 'bake') && process.platform === 'linux') {
+    // Everything of a build is done (or handed to its background finisher) when main returns: exit
+    // now instead of after Node has closed every handle (a stopped follower's pipes among them).
+    // Linux is where stdout and stderr are written synchronously to pipes too, so nothing is lost.
+    process.exit(code);
+}
+process.exitCode = code;
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
