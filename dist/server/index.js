@@ -46703,11 +46703,47 @@ async function exportKeyPem(key) {
     const der = await crypto.subtle.exportKey('pkcs8', key);
     return _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .PemConverter */ .v6.encode(der, 'PRIVATE KEY');
 }
-async function importCa(ca) {
-    const cert = new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .X509Certificate */ .yI(ca.certPem);
-    const der = _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .PemConverter */ .v6.decodeFirst(ca.keyPem);
-    const key = await crypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
-    return { cert, key };
+// A builder's CA signs every build's client certificate (and its renewals): parsed and imported
+// once, not per certificate (about 3 ms each time). Bounded: the oldest go first.
+const importedCas = new Map();
+const IMPORTED_CAS_MAX = 256;
+function importCa(ca) {
+    const id = `${ca.certPem}\u0000${ca.keyPem}`;
+    const hit = importedCas.get(id);
+    if (hit)
+        return hit;
+    const imported = (async () => {
+        const cert = new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .X509Certificate */ .yI(ca.certPem);
+        const der = _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .PemConverter */ .v6.decodeFirst(ca.keyPem);
+        const key = await crypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
+        return { cert, key, aki: await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .AuthorityKeyIdentifierExtension */ .Z$.create(cert.publicKey) };
+    })();
+    importedCas.set(id, imported);
+    imported.catch(() => importedCas.delete(id)); // a bad CA is reported to each caller, not kept
+    while (importedCas.size > IMPORTED_CAS_MAX)
+        importedCas.delete(importedCas.keys().next().value);
+    return imported;
+}
+async function freshKey() {
+    const keys = await generateKeys();
+    const [keyPem, ski] = await Promise.all([
+        exportKeyPem(keys.privateKey),
+        _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectKeyIdentifierExtension */ .QE.create(keys.publicKey),
+    ]);
+    return { keys, keyPem, ski };
+}
+// Client keys are made ahead, a few at a time, so that issuing a certificate (on the path of every
+// build's acquire) only signs. Each key is handed out once and is never kept after that.
+const spareKeys = [];
+const SPARE_KEYS = 2;
+function takeKey() {
+    const key = spareKeys.shift() ?? freshKey();
+    while (spareKeys.length < SPARE_KEYS) {
+        const next = freshKey();
+        next.catch(() => undefined); // reported when taken
+        spareKeys.push(next);
+    }
+    return key;
 }
 function assertValidity(notBefore, notAfter) {
     if (Number.isNaN(notAfter.getTime()) || Number.isNaN(notBefore.getTime())) {
@@ -46742,17 +46778,17 @@ async function createCa(opts) {
     return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
 }
 async function issue(ca, opts) {
-    const { cert: caCert, key: caKey } = await importCa(ca);
-    const keys = opts.publicKey ? null : await generateKeys();
-    const publicKey = opts.publicKey ?? keys.publicKey;
     const notBefore = opts.notBefore ?? new Date(Date.now() - BACKDATE_MS);
     assertValidity(notBefore, opts.notAfter);
+    const { cert: caCert, key: caKey, aki } = await importCa(ca);
+    const fresh = opts.publicKey ? null : await takeKey();
+    const publicKey = opts.publicKey ?? fresh.keys.publicKey;
     const extensions = [
         new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .BasicConstraintsExtension */ .WA(false, undefined, true),
         new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsagesExtension */ .hy(_peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsageFlags */ .Ob.digitalSignature, true),
         new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .ExtendedKeyUsageExtension */ .j6([opts.usage], false),
-        await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectKeyIdentifierExtension */ .QE.create(publicKey),
-        await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .AuthorityKeyIdentifierExtension */ .Z$.create(caCert.publicKey),
+        fresh ? fresh.ski : await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectKeyIdentifierExtension */ .QE.create(publicKey),
+        aki,
     ];
     if (opts.altNames.length > 0) {
         extensions.push(new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectAlternativeNameExtension */ .Wx(opts.altNames, false));
@@ -46768,7 +46804,7 @@ async function issue(ca, opts) {
         signingKey: caKey,
         extensions,
     });
-    return { certPem: cert.toString('pem'), keyPem: keys ? await exportKeyPem(keys.privateKey) : '' };
+    return { certPem: cert.toString('pem'), keyPem: fresh ? fresh.keyPem : '' };
 }
 /**
  * A server certificate (serverAuth) signed by `ca`, valid for the given DNS names and IP

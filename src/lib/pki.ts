@@ -58,11 +58,62 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
-async function importCa(ca: CertKeyPem): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
-  const cert = new x509.X509Certificate(ca.certPem);
-  const der = x509.PemConverter.decodeFirst(ca.keyPem);
-  const key = await crypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
-  return { cert, key };
+interface ImportedCa {
+  cert: x509.X509Certificate;
+  key: CryptoKey;
+  /** The authority key identifier every certificate it signs carries. */
+  aki: x509.AuthorityKeyIdentifierExtension;
+}
+
+// A builder's CA signs every build's client certificate (and its renewals): parsed and imported
+// once, not per certificate (about 3 ms each time). Bounded: the oldest go first.
+const importedCas = new Map<string, Promise<ImportedCa>>();
+const IMPORTED_CAS_MAX = 256;
+
+function importCa(ca: CertKeyPem): Promise<ImportedCa> {
+  const id = `${ca.certPem}\u0000${ca.keyPem}`;
+  const hit = importedCas.get(id);
+  if (hit) return hit;
+  const imported = (async (): Promise<ImportedCa> => {
+    const cert = new x509.X509Certificate(ca.certPem);
+    const der = x509.PemConverter.decodeFirst(ca.keyPem);
+    const key = await crypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
+    return { cert, key, aki: await x509.AuthorityKeyIdentifierExtension.create(cert.publicKey) };
+  })();
+  importedCas.set(id, imported);
+  imported.catch(() => importedCas.delete(id)); // a bad CA is reported to each caller, not kept
+  while (importedCas.size > IMPORTED_CAS_MAX) importedCas.delete(importedCas.keys().next().value!);
+  return imported;
+}
+
+interface FreshKey {
+  keys: webcrypto.CryptoKeyPair;
+  keyPem: string;
+  ski: x509.SubjectKeyIdentifierExtension;
+}
+
+async function freshKey(): Promise<FreshKey> {
+  const keys = await generateKeys();
+  const [keyPem, ski] = await Promise.all([
+    exportKeyPem(keys.privateKey),
+    x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ]);
+  return { keys, keyPem, ski };
+}
+
+// Client keys are made ahead, a few at a time, so that issuing a certificate (on the path of every
+// build's acquire) only signs. Each key is handed out once and is never kept after that.
+const spareKeys: Promise<FreshKey>[] = [];
+const SPARE_KEYS = 2;
+
+function takeKey(): Promise<FreshKey> {
+  const key = spareKeys.shift() ?? freshKey();
+  while (spareKeys.length < SPARE_KEYS) {
+    const next = freshKey();
+    next.catch(() => undefined); // reported when taken
+    spareKeys.push(next);
+  }
+  return key;
 }
 
 function assertValidity(notBefore: Date, notAfter: Date): void {
@@ -117,17 +168,17 @@ async function issue(
     publicKey?: CryptoKey;
   },
 ): Promise<CertKeyPem> {
-  const { cert: caCert, key: caKey } = await importCa(ca);
-  const keys = opts.publicKey ? null : await generateKeys();
-  const publicKey = opts.publicKey ?? keys!.publicKey;
   const notBefore = opts.notBefore ?? new Date(Date.now() - BACKDATE_MS);
   assertValidity(notBefore, opts.notAfter);
+  const { cert: caCert, key: caKey, aki } = await importCa(ca);
+  const fresh = opts.publicKey ? null : await takeKey();
+  const publicKey = opts.publicKey ?? fresh!.keys.publicKey;
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([opts.usage], false),
-    await x509.SubjectKeyIdentifierExtension.create(publicKey),
-    await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
+    fresh ? fresh.ski : await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    aki,
   ];
   if (opts.altNames.length > 0) {
     extensions.push(new x509.SubjectAlternativeNameExtension(opts.altNames, false));
@@ -143,7 +194,7 @@ async function issue(
     signingKey: caKey,
     extensions,
   });
-  return { certPem: cert.toString('pem'), keyPem: keys ? await exportKeyPem(keys.privateKey) : '' };
+  return { certPem: cert.toString('pem'), keyPem: fresh ? fresh.keyPem : '' };
 }
 
 /**

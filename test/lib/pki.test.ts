@@ -65,6 +65,46 @@ describe('pki', () => {
     expect(certInfo(expired.certPem).notAfter.getTime()).toBeLessThan(Date.now());
   });
 
+  it('gives every certificate a key of its own (made ahead) that matches it, and the CA key ids', async () => {
+    const ca = await createCa({ commonName: 'hoist test ca' });
+    const caCert = new X509Certificate(ca.certPem);
+    const notAfter = new Date(Date.now() + HOUR);
+    // more than are made ahead, several at once: none is handed out twice
+    const certs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => issueClientCert(ca, { commonName: `build ${i}`, notAfter })),
+    );
+    expect(new Set(certs.map((c) => c.keyPem)).size).toBe(6);
+    for (const c of certs) {
+      const cert = new X509Certificate(c.certPem);
+      expect(cert.verify(caCert.publicKey)).toBe(true);
+      expect(cert.checkPrivateKey(createPrivateKey(c.keyPem))).toBe(true);
+    }
+    // each names the CA's key as its authority key, and its own key as its subject key
+    const x509 = await import('@peculiar/x509');
+    const caSki = new x509.X509Certificate(ca.certPem).getExtension(
+      x509.SubjectKeyIdentifierExtension,
+    )!.keyId;
+    for (const c of certs) {
+      const cert = new x509.X509Certificate(c.certPem);
+      expect(cert.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId).toBe(caSki);
+      const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId;
+      expect((await x509.SubjectKeyIdentifierExtension.create(cert.publicKey)).keyId).toBe(ski);
+    }
+  });
+
+  it('a CA whose key cannot be read fails each issue clearly, and a good one still works after it', async () => {
+    const ca = await createCa({ commonName: 'hoist test ca' });
+    const broken = {
+      certPem: ca.certPem,
+      keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n',
+    };
+    const notAfter = new Date(Date.now() + HOUR);
+    await expect(issueClientCert(broken, { commonName: 'b', notAfter })).rejects.toThrow();
+    await expect(issueClientCert(broken, { commonName: 'b', notAfter })).rejects.toThrow();
+    const ok = await issueClientCert(ca, { commonName: 'b', notAfter });
+    expect(new X509Certificate(ok.certPem).verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+  });
+
   it('uses random, distinct, positive serials', async () => {
     const ca = await createCa({ commonName: 'ca' });
     const notAfter = new Date(Date.now() + HOUR);
