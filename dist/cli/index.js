@@ -1021,6 +1021,11 @@ async function runOnHoist(io, getBuildx, run) {
     // but it need not cost a round trip of its own.
     const buildxReady = getBuildx();
     buildxReady.catch(() => undefined);
+    // the files that say where and as what to build are read at once, not one after the other
+    const projectFiles = run.projectFiles();
+    const caCert = readCaCert(env);
+    for (const p of [projectFiles, caCert])
+        p.catch(() => undefined); // awaited below
     const config = await (0,cli_config/* readUserConfig */.AV)((0,cli_config/* configPath */.eQ)(env));
     const api = (0,resolve/* resolveApiUrl */.c_)({ flag: hoist.apiUrl, env: env.HOIST_API_URL, config });
     if (!api.ok)
@@ -1036,7 +1041,7 @@ async function runOnHoist(io, getBuildx, run) {
     });
     if (!tokenChoice.ok)
         throw new errors/* ConfigurationError */.j1(tokenChoice.message);
-    const [fromContext, fromDockerfile] = await run.projectFiles();
+    const [fromContext, fromDockerfile] = await projectFiles;
     const project = (0,resolve/* resolveProject */.KI)({
         flag: hoist.project,
         env: env.HOIST_PROJECT_ID,
@@ -1045,7 +1050,7 @@ async function runOnHoist(io, getBuildx, run) {
     });
     for (const w of project.warnings)
         warn(w);
-    const caPem = await readCaCert(env);
+    const caPem = await caCert;
     let client = new lib_client/* HoistClient */.Ls({ apiUrl: api.value, userAgent: USER_AGENT, caPem });
     if (tokenChoice.value.kind === 'token') {
         client = client.withToken(tokenChoice.value.token);

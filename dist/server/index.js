@@ -55672,10 +55672,15 @@ function registerBuildRoutes(app, deps, service, insights) {
         const who = await authenticate(request, 'project', 'oidc', 'admin', 'build');
         const body = (request.body ?? {});
         const res = await service.create(who, body, buildUrl);
-        await insights.created(res.build_id, who, body.context);
-        if (request.query.acquire === 'true') {
-            res.builders = await service.acquireAtCreate(res.build_id);
-            if (res.builders.some((b) => b.status === 'active'))
+        const acquire = request.query.acquire === 'true';
+        // the dashboard's record of the build and its builders, at the same time
+        const [, builders] = await Promise.all([
+            insights.created(res.build_id, who, body.context),
+            acquire ? service.acquireAtCreate(res.build_id) : undefined,
+        ]);
+        if (builders) {
+            res.builders = builders;
+            if (builders.some((b) => b.status === 'active'))
                 insights.events.changed(res.build_id);
         }
         return reply.code(201).send(res);
@@ -58872,11 +58877,14 @@ class BuildService {
             let view = followerView(placement, bb?.builder_id ?? null, row, this.leader.status().leader_id);
             if (view.kind === 'assigned') {
                 // A builder that died since the leader's last check is not handed out; the leader replaces it.
+                // its certificate is signed while its health is checked (dropped unused if it failed)
+                const issued = this.issueFor(build, project, view.pool, view.builderId);
+                issued.cert.catch(() => undefined);
                 const h = await this.providerOfPool(view.pool).health(view.builderId);
                 // Through this replica's own gateway (it routes any builder): the one that launched it may be gone.
                 const endpoint = this.providerOfPool(view.pool).gatewayEndpoint ?? view.endpoint;
                 if (h.healthy)
-                    return this.grant(build, project, platform, { ...view, endpoint });
+                    return this.grant(build, project, platform, { ...view, endpoint }, issued);
                 view = {
                     kind: 'waiting',
                     reason: `builder ${view.builderId} is not healthy (${h.reason}); the leader replaces it`,
@@ -58930,12 +58938,18 @@ class BuildService {
         // One request never waits so long that its own build would expire for silence meanwhile.
         const waitMs = Math.min(maxWaitMs ?? Infinity, this.deps.config.acquireWaitMs, Math.floor(this.deps.config.heartbeatGraceMs / 2));
         let st = await this.provisioner.acquire(req, waitMs);
-        // A builder that died since its last check is replaced before anyone is sent to it.
+        // A builder that died since its last check is replaced before anyone is sent to it. Its
+        // client certificate is signed meanwhile, and dropped unused if the check fails.
+        let issued;
         if (st.state === 'assigned') {
-            const h = await this.providerOfPool(st.pool).health(st.builder.id);
+            const first = st;
+            issued = this.issueFor(build, project, first.pool, first.builder.id);
+            issued.cert.catch(() => undefined); // reported by grant(), or dropped with the builder
+            const h = await this.providerOfPool(first.pool).health(first.builder.id);
             if (!h.healthy) {
+                issued = undefined;
                 this.metrics?.builderCrashes.inc();
-                this.provisioner.builderLost(st.builder.id, h.reason);
+                this.provisioner.builderLost(first.builder.id, h.reason);
                 st = await this.provisioner.acquire(req, waitMs);
             }
         }
@@ -58961,18 +58975,25 @@ class BuildService {
             endpoint: st.running.endpoint,
             serverName: st.running.serverName,
             caPem: st.running.caPem,
-        });
+        }, issued);
     }
-    /** A client certificate for the placed builder, and the slot taken in one transaction. */
-    async grant(build, project, platform, st) {
-        const builder = { id: st.builderId, role: st.role };
-        const provider = this.providerOfPool(st.pool);
+    /** The client certificate of a build on a builder: its builder's CA, the build's lifetime. */
+    issueFor(build, project, pool, builderId) {
         const notAfter = this.certNotAfter(build);
-        const cert = await provider.issueClientCert(builder.id, {
+        const cert = this.providerOfPool(pool).issueClientCert(builderId, {
             commonName: `build ${build.id}`,
             organization: project.id,
             notAfter,
         });
+        return { cert, notAfter };
+    }
+    /** A client certificate for the placed builder, and the slot taken in one transaction. */
+    async grant(build, project, platform, st, 
+    /** Its certificate, if already being signed for this very builder (see acquireLocked). */
+    issued) {
+        const builder = { id: st.builderId, role: st.role };
+        const { cert: signing, notAfter } = issued ?? this.issueFor(build, project, st.pool, builder.id);
+        const cert = await signing;
         const serial = serialOf(cert.certPem);
         const after = iso(this.now());
         const limit = project.max_concurrent_builds;

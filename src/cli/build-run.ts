@@ -289,6 +289,10 @@ export async function runOnHoist(
   const buildxReady = getBuildx();
   buildxReady.catch(() => undefined);
 
+  // the files that say where and as what to build are read at once, not one after the other
+  const projectFiles = run.projectFiles();
+  const caCert = readCaCert(env);
+  for (const p of [projectFiles, caCert]) p.catch(() => undefined); // awaited below
   const config = await readUserConfig(configPath(env));
   const api = resolveApiUrl({ flag: hoist.apiUrl, env: env.HOIST_API_URL, config });
   if (!api.ok) throw new ConfigurationError(api.message);
@@ -303,7 +307,7 @@ export async function runOnHoist(
   });
   if (!tokenChoice.ok) throw new ConfigurationError(tokenChoice.message);
 
-  const [fromContext, fromDockerfile] = await run.projectFiles();
+  const [fromContext, fromDockerfile] = await projectFiles;
   const project = resolveProject({
     flag: hoist.project,
     env: env.HOIST_PROJECT_ID,
@@ -312,7 +316,7 @@ export async function runOnHoist(
   });
   for (const w of project.warnings) warn(w);
 
-  const caPem = await readCaCert(env);
+  const caPem = await caCert;
   let client = new HoistClient({ apiUrl: api.value, userAgent: USER_AGENT, caPem });
   if (tokenChoice.value.kind === 'token') {
     client = client.withToken(tokenChoice.value.token);

@@ -129,10 +129,15 @@ export function registerBuildRoutes(
       const who = await authenticate(request, 'project', 'oidc', 'admin', 'build');
       const body = (request.body ?? {}) as CreateBuildRequest;
       const res: CreateBuildResponse = await service.create(who, body, buildUrl);
-      await insights.created(res.build_id, who, body.context);
-      if ((request.query as { acquire?: string }).acquire === 'true') {
-        res.builders = await service.acquireAtCreate(res.build_id);
-        if (res.builders.some((b) => b.status === 'active')) insights.events.changed(res.build_id);
+      const acquire = (request.query as { acquire?: string }).acquire === 'true';
+      // the dashboard's record of the build and its builders, at the same time
+      const [, builders] = await Promise.all([
+        insights.created(res.build_id, who, body.context),
+        acquire ? service.acquireAtCreate(res.build_id) : undefined,
+      ]);
+      if (builders) {
+        res.builders = builders;
+        if (builders.some((b) => b.status === 'active')) insights.events.changed(res.build_id);
       }
       return reply.code(201).send(res);
     },

@@ -39,6 +39,7 @@ import {
   type RenewedCert,
 } from '../../lib/api-types.js';
 import { errorMessage } from '../../lib/errors.js';
+import type { CertKeyPem } from '../../lib/pki.js';
 import { truncateUtf8 } from '../../lib/text.js';
 import { parsePlatform, type ConnectionVerdict, type Provider } from '../../providers/provider.js';
 import { serverClock } from '../provisioning/clock.js';
@@ -127,6 +128,12 @@ class KeyedMutex {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
+}
+
+/** A client certificate being signed, and the end of validity it was asked for. */
+interface Issued {
+  cert: Promise<CertKeyPem>;
+  notAfter: Date;
 }
 
 export interface BuildServiceDeps {
@@ -539,10 +546,13 @@ export class BuildService {
       let view = followerView(placement, bb?.builder_id ?? null, row, this.leader.status().leader_id);
       if (view.kind === 'assigned') {
         // A builder that died since the leader's last check is not handed out; the leader replaces it.
+        // its certificate is signed while its health is checked (dropped unused if it failed)
+        const issued = this.issueFor(build, project, view.pool, view.builderId);
+        issued.cert.catch(() => undefined);
         const h = await this.providerOfPool(view.pool).health(view.builderId);
         // Through this replica's own gateway (it routes any builder): the one that launched it may be gone.
         const endpoint = this.providerOfPool(view.pool).gatewayEndpoint ?? view.endpoint;
-        if (h.healthy) return this.grant(build, project, platform, { ...view, endpoint });
+        if (h.healthy) return this.grant(build, project, platform, { ...view, endpoint }, issued);
         view = {
           kind: 'waiting',
           reason: `builder ${view.builderId} is not healthy (${h.reason}); the leader replaces it`,
@@ -614,12 +624,18 @@ export class BuildService {
       Math.floor(this.deps.config.heartbeatGraceMs / 2),
     );
     let st = await this.provisioner.acquire(req, waitMs);
-    // A builder that died since its last check is replaced before anyone is sent to it.
+    // A builder that died since its last check is replaced before anyone is sent to it. Its
+    // client certificate is signed meanwhile, and dropped unused if the check fails.
+    let issued: Issued | undefined;
     if (st.state === 'assigned') {
-      const h = await this.providerOfPool(st.pool).health(st.builder.id);
+      const first = st;
+      issued = this.issueFor(build, project, first.pool, first.builder.id);
+      issued.cert.catch(() => undefined); // reported by grant(), or dropped with the builder
+      const h = await this.providerOfPool(first.pool).health(first.builder.id);
       if (!h.healthy) {
+        issued = undefined;
         this.metrics?.builderCrashes.inc();
-        this.provisioner.builderLost(st.builder.id, h.reason);
+        this.provisioner.builderLost(first.builder.id, h.reason);
         st = await this.provisioner.acquire(req, waitMs);
       }
     }
@@ -644,16 +660,33 @@ export class BuildService {
       await this.store.markWaiting(build.id, platform, iso(this.now()));
       return { status: 'pending', retry_after_ms: POLL_RETRY_MS, reason: st.reason };
     }
-    return this.grant(build, project, platform, {
-      builderId: st.builder.id,
-      role: st.builder.role,
-      pool: st.pool,
-      shared: st.shared,
-      coldCache: st.coldCache,
-      endpoint: st.running.endpoint,
-      serverName: st.running.serverName,
-      caPem: st.running.caPem,
+    return this.grant(
+      build,
+      project,
+      platform,
+      {
+        builderId: st.builder.id,
+        role: st.builder.role,
+        pool: st.pool,
+        shared: st.shared,
+        coldCache: st.coldCache,
+        endpoint: st.running.endpoint,
+        serverName: st.running.serverName,
+        caPem: st.running.caPem,
+      },
+      issued,
+    );
+  }
+
+  /** The client certificate of a build on a builder: its builder's CA, the build's lifetime. */
+  private issueFor(build: BuildRow, project: Project, pool: string, builderId: string): Issued {
+    const notAfter = this.certNotAfter(build);
+    const cert = this.providerOfPool(pool).issueClientCert(builderId, {
+      commonName: `build ${build.id}`,
+      organization: project.id,
+      notAfter,
     });
+    return { cert, notAfter };
   }
 
   /** A client certificate for the placed builder, and the slot taken in one transaction. */
@@ -662,15 +695,12 @@ export class BuildService {
     project: Project,
     platform: string,
     st: Placed,
+    /** Its certificate, if already being signed for this very builder (see acquireLocked). */
+    issued?: Issued,
   ): Promise<BuilderAnswer> {
     const builder = { id: st.builderId, role: st.role };
-    const provider = this.providerOfPool(st.pool);
-    const notAfter = this.certNotAfter(build);
-    const cert = await provider.issueClientCert(builder.id, {
-      commonName: `build ${build.id}`,
-      organization: project.id,
-      notAfter,
-    });
+    const { cert: signing, notAfter } = issued ?? this.issueFor(build, project, st.pool, builder.id);
+    const cert = await signing;
     const serial = serialOf(cert.certPem);
     const after = iso(this.now());
     const limit = project.max_concurrent_builds;
