@@ -1,6 +1,6 @@
-// Builder cache snapshots: every interval and after each build, each running builder's cache
-// (buildctl du through its provider) is recorded as totals by kind, reclaimable bytes, the
-// filesystem's use and the GC limit. One builder belongs to one project, and each row names it.
+// Builder cache snapshots: every interval and after builds (at most one per builder every 15 s),
+// each running builder's cache (buildctl du through its provider) is recorded as totals by kind,
+// reclaimable bytes, the filesystem's use and the GC limit. One builder belongs to one project, and each row names it.
 import type { CacheUsage, Provider } from '../../providers/provider.js';
 import type { Db } from '../db/index.js';
 import { type Clock, iso } from '../util.js';
@@ -75,6 +75,8 @@ const NUMERIC = COLS.slice(5);
 export class CacheSnapshots {
   private timer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** When each builder's cache was last read by this process (ms). */
+  private readonly lastTaken = new Map<string, number>();
   private lastPurge = 0;
 
   constructor(
@@ -84,12 +86,25 @@ export class CacheSnapshots {
     private readonly onError: (builderId: string, err: unknown) => void,
     /** Snapshots older than this go (at most once an hour). */
     private readonly keepMs = 7 * 86400_000,
+    /**
+     * After a build, a builder whose cache was read less than this long ago is not read again:
+     * on a busy builder `buildctl du` would otherwise run after every build, beside the next ones.
+     */
+    private readonly buildGapMs = 15_000,
   ) {}
 
   /** Records one builder's cache now; concurrent calls for the same builder share one read. */
   snapshot(builderId: string, reason: 'interval' | 'build'): Promise<void> {
     const cur = this.inFlight.get(builderId);
     if (cur) return cur;
+    const now = this.clock.now().getTime();
+    const last = this.lastTaken.get(builderId);
+    if (reason === 'build' && last !== undefined && now - last < this.buildGapMs) return Promise.resolve();
+    this.lastTaken.set(builderId, now);
+    if (this.lastTaken.size > 4096) {
+      // builders come and go: forget the ones not read for a while
+      for (const [id, at] of this.lastTaken) if (now - at > this.buildGapMs) this.lastTaken.delete(id);
+    }
     const p = this.take(builderId, reason)
       .catch((err: unknown) => this.onError(builderId, err))
       .finally(() => this.inFlight.delete(builderId));

@@ -9,7 +9,7 @@ export interface InsightsConfig {
   stepsRetentionDays: number | null;
   /** ... or once the build is not among its project's newest this many builds; null = no cap. */
   stepsRetentionBuilds: number | null;
-  /** Cache snapshot of every running builder at this interval (and after each build); 0 = off. */
+  /** Cache snapshot of every running builder at this interval (and after builds, at most every 15 s per builder); 0 = off. */
   cacheSnapshotIntervalMs: number;
 }
 
@@ -29,7 +29,7 @@ export const INSIGHTS_OPTIONS: PluginOption[] = [
     name: 'cache-snapshot-interval',
     env: 'HOIST_CACHE_SNAPSHOT_INTERVAL',
     description:
-      "record each running builder's cache use (buildctl du) this often, and after each build (default 1m, 0 = off)",
+      "record each running builder's cache use (buildctl du) this often, and after builds, at most every 15 s per builder (default 1m, 0 = off)",
   },
 ];
 
