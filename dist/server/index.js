@@ -52175,23 +52175,43 @@ class CacheSnapshots {
     clock;
     onError;
     keepMs;
+    buildGapMs;
     timer = null;
     inFlight = new Map();
+    /** When each builder's cache was last read by this process (ms). */
+    lastTaken = new Map();
     lastPurge = 0;
     constructor(db, provider, clock, onError, 
     /** Snapshots older than this go (at most once an hour). */
-    keepMs = 7 * 86400_000) {
+    keepMs = 7 * 86400_000, 
+    /**
+     * After a build, a builder whose cache was read less than this long ago is not read again:
+     * on a busy builder `buildctl du` would otherwise run after every build, beside the next ones.
+     */
+    buildGapMs = 15_000) {
         this.db = db;
         this.provider = provider;
         this.clock = clock;
         this.onError = onError;
         this.keepMs = keepMs;
+        this.buildGapMs = buildGapMs;
     }
     /** Records one builder's cache now; concurrent calls for the same builder share one read. */
     snapshot(builderId, reason) {
         const cur = this.inFlight.get(builderId);
         if (cur)
             return cur;
+        const now = this.clock.now().getTime();
+        const last = this.lastTaken.get(builderId);
+        if (reason === 'build' && last !== undefined && now - last < this.buildGapMs)
+            return Promise.resolve();
+        this.lastTaken.set(builderId, now);
+        if (this.lastTaken.size > 4096) {
+            // builders come and go: forget the ones not read for a while
+            for (const [id, at] of this.lastTaken)
+                if (now - at > this.buildGapMs)
+                    this.lastTaken.delete(id);
+        }
         const p = this.take(builderId, reason)
             .catch((err) => this.onError(builderId, err))
             .finally(() => this.inFlight.delete(builderId));
@@ -53466,7 +53486,7 @@ const INSIGHTS_OPTIONS = [
     {
         name: 'cache-snapshot-interval',
         env: 'HOIST_CACHE_SNAPSHOT_INTERVAL',
-        description: "record each running builder's cache use (buildctl du) this often, and after each build (default 1m, 0 = off)",
+        description: "record each running builder's cache use (buildctl du) this often, and after builds, at most every 15 s per builder (default 1m, 0 = off)",
     },
 ];
 function whole(opts, name, def, max) {
