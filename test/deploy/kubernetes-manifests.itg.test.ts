@@ -137,11 +137,18 @@ describe('deploy/kubernetes on the test cluster', () => {
       ).trim();
       expect(ready).toBe('2');
 
-      // The API through the Service (kube-proxy), backed by PostgreSQL.
-      const health = (await (await fetch(`http://${apiIp}/healthz`)).json()) as {
-        status: string;
-        database: string;
-      };
+      // The API through the Service (kube-proxy), backed by PostgreSQL. Ready pods reach the
+      // Service's rules a moment later (EndpointSlice, then kube-proxy's next sync; seconds after a
+      // cold cluster start): until then the ClusterIP refuses connections.
+      let health: { status: string; database: string } | undefined;
+      for (let i = 0; !health; i++) {
+        try {
+          health = (await (await fetch(`http://${apiIp}/healthz`)).json()) as typeof health;
+        } catch (err) {
+          if (i >= 120) throw new Error(`the hoist Service never answered: ${String(err)}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
       // Either replica answers; both run the lease on the one PostgreSQL.
       expect(health).toMatchObject({
         status: 'ok',
