@@ -12134,11 +12134,17 @@ class BuildService {
             return [];
         const project = await this.deps.projects.require(build.project_id);
         const platforms = JSON.parse(build.platforms);
-        return Promise.all(platforms.map((platform) => this.place(build, project, platform, 0).catch((err) => ({
-            status: 'pending',
-            retry_after_ms: 0,
-            reason: err instanceof ApiError ? err.message : 'ask again',
-        }))));
+        return Promise.all(platforms.map((platform) => this.place(build, project, platform, 0).catch((err) => {
+            // the client's poll meets the same answer again, and reports it; an unexpected one is logged here
+            if (!(err instanceof ApiError)) {
+                this.log.error({ build_id: buildId, platform, err: (0,errors/* errorMessage */.gJ)(err) }, 'acquire at create failed');
+            }
+            return {
+                status: 'pending',
+                retry_after_ms: 0,
+                reason: err instanceof ApiError ? err.message : 'ask again',
+            };
+        })));
     }
     /** One platform's builder for a build already checked: from the provisioner, or on a follower from the database. */
     place(build, project, platform, waitMs) {

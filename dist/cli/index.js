@@ -1278,7 +1278,9 @@ async function runOnHoist(io, getBuildx, run) {
             }
             exitCode = await new Promise((res) => {
                 spawned.on('error', (err) => {
-                    io.stderr.write(`hoist: cannot run ${bx.display}: ${(0,errors/* errorMessage */.gJ)(err)}\n`);
+                    // name what was run: the plugin binary itself when it ran standalone
+                    const what = via === bx ? bx.display : via.file;
+                    io.stderr.write(`hoist: cannot run ${what}: ${(0,errors/* errorMessage */.gJ)(err)}; check that it is an executable buildx, or set HOIST_BUILDX to one\n`);
                     res(127);
                 });
                 spawned.on('close', (code, signal) => res(code ?? 128 + (0,buildx/* signalNumber */.Al)(signal)));

@@ -549,7 +549,11 @@ export async function runOnHoist(
       }
       exitCode = await new Promise<number>((res) => {
         spawned.on('error', (err) => {
-          io.stderr.write(`hoist: cannot run ${bx.display}: ${errorMessage(err)}\n`);
+          // name what was run: the plugin binary itself when it ran standalone
+          const what = via === bx ? bx.display : via.file;
+          io.stderr.write(
+            `hoist: cannot run ${what}: ${errorMessage(err)}; check that it is an executable buildx, or set HOIST_BUILDX to one\n`,
+          );
           res(127);
         });
         spawned.on('close', (code, signal) => res(code ?? 128 + signalNumber(signal)));

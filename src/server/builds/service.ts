@@ -481,11 +481,20 @@ export class BuildService {
     const platforms = JSON.parse(build.platforms) as string[];
     return Promise.all(
       platforms.map((platform) =>
-        this.place(build, project, platform, 0).catch((err: unknown): BuilderAnswer => ({
-          status: 'pending',
-          retry_after_ms: 0,
-          reason: err instanceof ApiError ? err.message : 'ask again',
-        })),
+        this.place(build, project, platform, 0).catch((err: unknown): BuilderAnswer => {
+          // the client's poll meets the same answer again, and reports it; an unexpected one is logged here
+          if (!(err instanceof ApiError)) {
+            this.log.error(
+              { build_id: buildId, platform, err: errorMessage(err) },
+              'acquire at create failed',
+            );
+          }
+          return {
+            status: 'pending',
+            retry_after_ms: 0,
+            reason: err instanceof ApiError ? err.message : 'ask again',
+          };
+        }),
       ),
     );
   }
