@@ -1,7 +1,7 @@
 // Packs dist/cli into dist/releases/hoist-<version>-<os>-<arch>.tar.gz (+ .sha256), byte for byte
 // reproducible: a hand-written ustar stream with fixed order, modes, owner and mtime, gzipped with
 // no timestamp. Layout: bin/hoist (a sh launcher that runs the bundle with the Node on PATH) and
-// lib/ (the ncc bundle: index.js, its chunks, package.json, native addons, licenses).
+// lib/ (the ncc bundle: index.js, its chunks, boot.js, package.json, native addons, licenses).
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,14 +72,10 @@ export function packageCli() {
   const files = walk(SRC);
   if (!files.some((f) => f.rel === 'index.js'))
     throw new Error(`${SRC}/index.js is missing; bundle the cli first`);
-  if (!files.some((f) => f.rel === 'package.json')) {
-    // the bundle is an ES module; Node needs a package.json saying so next to it
-    entries.push({
-      name: 'lib/package.json',
-      type: '0',
-      mode: 0o644,
-      data: Buffer.from('{"type":"module"}\n'),
-    });
+  // the bundle is CommonJS, and its boot (bin/hoist runs lib/boot.js) is next to it
+  for (const needed of ['package.json', 'boot.js']) {
+    if (!files.some((f) => f.rel === needed))
+      throw new Error(`${SRC}/${needed} is missing; bundle the cli first`);
   }
   for (const f of files) {
     if (f.dir) entries.push({ name: `lib/${f.rel}/`, type: '5', mode: 0o755, data: Buffer.alloc(0) });

@@ -29,4 +29,4 @@ case "${1:-}" in
     fi
     ;;
 esac
-exec node "$dir/../lib/index.js" "$@"
+exec node "$dir/../lib/boot.js" "$@"

@@ -55,7 +55,7 @@ export function buildContext(env: Env): BuildContextInput {
   };
 }
 
-/** Phase durations from `hoist build`'s timing marks (performance.now() ms). */
+/** Phase durations from `hoist build`'s timing marks (ms since its process started). */
 export function phasesOf(marks: Record<string, number>): BuildPhases {
   const span = (a: string, b: string): number | undefined =>
     marks[a] !== undefined && marks[b] !== undefined ? Math.round(marks[b]! - marks[a]!) : undefined;

@@ -1,12 +1,23 @@
 // Certificates for builders: one CA per builder signs its server certificate
-// and every build's short-lived client certificate. EC P-256 on WebCrypto via
-// @peculiar/x509, so no openssl binary is needed. The extensions are the ones
+// and every build's short-lived client certificate. EC P-256, no openssl binary:
+// a CA is made with @peculiar/x509 on WebCrypto, what it issues is written as DER
+// (der.ts) and signed with node:crypto. The extensions are the ones
 // Go's crypto/tls (buildkitd) checks: basicConstraints, keyUsage,
 // extKeyUsage, subjectAltName, and subject/authority key identifiers.
 // @peculiar/x509 uses tsyringe, which needs a Reflect polyfill loaded before it.
 import 'reflect-metadata';
-import { webcrypto, X509Certificate as NodeX509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  generateKeyPair,
+  sign as signDer,
+  webcrypto,
+  X509Certificate as NodeX509Certificate,
+  type KeyObject,
+} from 'node:crypto';
+import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
+import * as der from './der.js';
 
 /** A certificate and its private key, both PEM. `keyPem` is PKCS#8 ("BEGIN PRIVATE KEY"). */
 export interface CertKeyPem {
@@ -59,46 +70,53 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
 }
 
 interface ImportedCa {
-  cert: x509.X509Certificate;
-  key: CryptoKey;
-  /** The authority key identifier every certificate it signs carries. */
-  aki: x509.AuthorityKeyIdentifierExtension;
+  /** The CA's subject, the issuer of what it signs, byte for byte. */
+  issuer: Buffer;
+  key: KeyObject;
+  /** The authority key identifier extension every certificate it signs carries. */
+  aki: Buffer;
 }
 
-// A builder's CA signs every build's client certificate (and its renewals): parsed and imported
-// once, not per certificate (about 3 ms each time). Bounded: the oldest go first.
-const importedCas = new Map<string, Promise<ImportedCa>>();
+// A builder's CA signs every build's client certificate (and its renewals): read once, not per
+// certificate. Bounded: the oldest go first. A CA that cannot be read is never kept.
+const importedCas = new Map<string, ImportedCa>();
 const IMPORTED_CAS_MAX = 256;
 
-function importCa(ca: CertKeyPem): Promise<ImportedCa> {
+function importCa(ca: CertKeyPem): ImportedCa {
   const id = `${ca.certPem}\u0000${ca.keyPem}`;
   const hit = importedCas.get(id);
   if (hit) return hit;
-  const imported = (async (): Promise<ImportedCa> => {
-    const cert = new x509.X509Certificate(ca.certPem);
-    const der = x509.PemConverter.decodeFirst(ca.keyPem);
-    const key = await crypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
-    return { cert, key, aki: await x509.AuthorityKeyIdentifierExtension.create(cert.publicKey) };
-  })();
+  const fields = der.tbsFields(new NodeX509Certificate(ca.certPem).raw);
+  const imported = {
+    issuer: fields.subject,
+    key: createPrivateKey(ca.keyPem),
+    aki: akiExtension(fields.publicKey),
+  };
   importedCas.set(id, imported);
-  imported.catch(() => importedCas.delete(id)); // a bad CA is reported to each caller, not kept
   while (importedCas.size > IMPORTED_CAS_MAX) importedCas.delete(importedCas.keys().next().value!);
   return imported;
 }
 
-interface FreshKey {
-  keys: webcrypto.CryptoKeyPair;
-  keyPem: string;
-  ski: x509.SubjectKeyIdentifierExtension;
+/** A key a certificate is issued for: its SubjectPublicKeyInfo and subject key identifier. */
+interface CertifiedKey {
+  spki: Buffer;
+  ski: Buffer;
 }
 
+interface FreshKey extends CertifiedKey {
+  keyPem: string;
+}
+
+const generateEcKey = promisify(generateKeyPair);
+
 async function freshKey(): Promise<FreshKey> {
-  const keys = await generateKeys();
-  const [keyPem, ski] = await Promise.all([
-    exportKeyPem(keys.privateKey),
-    x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-  ]);
-  return { keys, keyPem, ski };
+  const { publicKey, privateKey } = await generateEcKey('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  return {
+    spki,
+    ski: skiExtension(der.spkiPublicKey(spki)),
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+  };
 }
 
 // Client keys are made ahead, a few at a time, so that issuing a certificate (on the path of every
@@ -114,6 +132,41 @@ function takeKey(): Promise<FreshKey> {
     spareKeys.push(next);
   }
   return key;
+}
+
+// The certificates a CA issues are written as DER directly: a handful of fixed parts around the
+// subject, the key and the validity, signed with node:crypto. (Building them with @peculiar/x509
+// took about 3 ms of the event loop per certificate, on the path of every build's acquire.)
+const hex = (h: string): Buffer => Buffer.from(h, 'hex');
+const V3 = hex('a003020102'); // [0] EXPLICIT version v3
+const ECDSA_WITH_SHA256 = der.seq(hex('06082a8648ce3d040302'));
+const OID_CN = hex('0603550403');
+const OID_O = hex('060355040a');
+const EXTENSIONS = {
+  /** basicConstraints, critical: not a CA. */
+  notCa: hex('300c0603551d130101ff04023000'),
+  /** keyUsage, critical: digitalSignature. */
+  digitalSignature: hex('300e0603551d0f0101ff040403020780'),
+  /** extKeyUsage: clientAuth or serverAuth. */
+  clientAuth: hex('30130603551d25040c300a06082b06010505070302'),
+  serverAuth: hex('30130603551d25040c300a06082b06010505070301'),
+};
+
+/** RFC 5280's key identifier: SHA-1 of the key's bits. */
+const keyId = (publicKey: Buffer): Buffer => createHash('sha1').update(publicKey).digest();
+const skiExtension = (publicKey: Buffer): Buffer =>
+  der.seq(hex('0603551d0e'), der.octets(der.octets(keyId(publicKey))));
+const akiExtension = (caPublicKey: Buffer): Buffer =>
+  der.seq(hex('0603551d23'), der.octets(der.seq(der.tlv(0x80, keyId(caPublicKey)))));
+
+function subjectName(commonName: string, organization?: string): Buffer {
+  const rdn = (oid: Buffer, value: string): Buffer => der.set(der.seq(oid, der.utf8(value)));
+  return der.seq(rdn(OID_CN, commonName), ...(organization ? [rdn(OID_O, organization)] : []));
+}
+
+function toPem(body: Buffer, label: string): string {
+  const lines = body.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----`;
 }
 
 function assertValidity(notBefore: Date, notAfter: Date): void {
@@ -155,46 +208,46 @@ export async function createCa(opts: { commonName: string; notAfter?: Date }): P
   return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
 }
 
-async function issue(
+function issue(
   ca: CertKeyPem,
   opts: {
-    commonName: string;
-    organization?: string;
+    subject: Buffer;
     notBefore?: Date;
     notAfter: Date;
-    usage: x509.ExtendedKeyUsage;
-    altNames: x509.JsonGeneralName[];
-    /** Certify this existing key instead of a new one (no private key is returned then). */
-    publicKey?: CryptoKey;
+    usage: 'clientAuth' | 'serverAuth';
+    dnsNames?: string[];
+    ipAddresses?: string[];
+    key: CertifiedKey;
   },
-): Promise<CertKeyPem> {
+): string {
   const notBefore = opts.notBefore ?? new Date(Date.now() - BACKDATE_MS);
   assertValidity(notBefore, opts.notAfter);
-  const { cert: caCert, key: caKey, aki } = await importCa(ca);
-  const fresh = opts.publicKey ? null : await takeKey();
-  const publicKey = opts.publicKey ?? fresh!.keys.publicKey;
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([opts.usage], false),
-    fresh ? fresh.ski : await x509.SubjectKeyIdentifierExtension.create(publicKey),
+  const { issuer, key: caKey, aki } = importCa(ca);
+  const extensions = [
+    EXTENSIONS.notCa,
+    EXTENSIONS.digitalSignature,
+    EXTENSIONS[opts.usage],
+    opts.key.ski,
     aki,
   ];
-  if (opts.altNames.length > 0) {
-    extensions.push(new x509.SubjectAlternativeNameExtension(opts.altNames, false));
-  }
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: dn(opts.commonName, opts.organization),
-    issuer: caCert.subjectName,
-    notBefore,
-    notAfter: opts.notAfter,
-    signingAlgorithm: SIGNING,
-    publicKey,
-    signingKey: caKey,
-    extensions,
-  });
-  return { certPem: cert.toString('pem'), keyPem: fresh ? fresh.keyPem : '' };
+  const names = [
+    ...(opts.dnsNames ?? []).map((n) => der.tlv(0x82, Buffer.from(n, 'ascii'))),
+    ...(opts.ipAddresses ?? []).map((ip) => der.tlv(0x87, der.ipBytes(ip))),
+  ];
+  if (names.length) extensions.push(der.seq(hex('0603551d11'), der.octets(der.seq(...names))));
+  const tbs = der.seq(
+    V3,
+    der.unsigned(hex(randomSerial())),
+    ECDSA_WITH_SHA256,
+    issuer,
+    der.seq(der.time(notBefore), der.time(opts.notAfter)),
+    opts.subject,
+    opts.key.spki,
+    der.tlv(0xa3, der.seq(...extensions)),
+  );
+  // an ECDSA signature is DER (ECDSA-Sig-Value), as X.509 carries it
+  const signature = signDer('sha256', tbs, caKey);
+  return toPem(der.seq(tbs, ECDSA_WITH_SHA256, der.bits(signature)), 'CERTIFICATE');
 }
 
 /**
@@ -206,18 +259,21 @@ export async function issueServerCert(
   ca: CertKeyPem,
   opts: { commonName: string; dnsNames?: string[]; ipAddresses?: string[]; notAfter?: Date },
 ): Promise<CertKeyPem> {
-  const dnsNames = opts.dnsNames ?? [];
-  const ipAddresses = opts.ipAddresses ?? [];
-  const altNames: x509.JsonGeneralName[] = [
-    ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
-    ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
-  ];
-  return issue(ca, {
-    commonName: opts.commonName,
+  for (const n of opts.dnsNames ?? []) {
+    if (!/^[\x21-\x7e]+$/.test(n)) throw new Error(`"${n}" is not a DNS name`);
+  }
+  for (const ip of opts.ipAddresses ?? []) der.ipBytes(ip); // a bad one takes no key made ahead
+  importCa(ca);
+  const key = await takeKey();
+  const certPem = issue(ca, {
+    subject: subjectName(opts.commonName),
     notAfter: opts.notAfter ?? new Date(Date.now() + 365 * DAY_MS),
-    usage: x509.ExtendedKeyUsage.serverAuth,
-    altNames,
+    usage: 'serverAuth',
+    dnsNames: opts.dnsNames,
+    ipAddresses: opts.ipAddresses,
+    key,
   });
+  return { certPem, keyPem: key.keyPem };
 }
 
 /** A client certificate (clientAuth) signed by `ca`; give it the lifetime of what it authorizes. */
@@ -225,14 +281,17 @@ export async function issueClientCert(
   ca: CertKeyPem,
   opts: { commonName: string; notAfter: Date; notBefore?: Date; organization?: string },
 ): Promise<CertKeyPem> {
-  return issue(ca, {
-    commonName: opts.commonName,
-    organization: opts.organization,
+  // the CA first: one that cannot be read takes no key made ahead
+  importCa(ca);
+  const key = await takeKey();
+  const certPem = issue(ca, {
+    subject: subjectName(opts.commonName, opts.organization),
     notBefore: opts.notBefore,
     notAfter: opts.notAfter,
-    usage: x509.ExtendedKeyUsage.clientAuth,
-    altNames: [],
+    usage: 'clientAuth',
+    key,
   });
+  return { certPem, keyPem: key.keyPem };
 }
 
 /**
@@ -244,21 +303,14 @@ export async function renewClientCert(
   ca: CertKeyPem,
   opts: { certPem: string; notAfter: Date; notBefore?: Date },
 ): Promise<string> {
-  const old = new x509.X509Certificate(opts.certPem);
-  const publicKey = await old.publicKey.export(EC_KEY, ['verify']);
-  const cn = old.subjectName.getField('CN')[0];
-  const org = old.subjectName.getField('O')[0];
-  if (!cn) throw new Error('the certificate to renew has no common name');
-  const { certPem } = await issue(ca, {
-    commonName: cn,
-    organization: org,
+  const old = der.tbsFields(new NodeX509Certificate(opts.certPem).raw);
+  return issue(ca, {
+    subject: old.subject,
     notBefore: opts.notBefore,
     notAfter: opts.notAfter,
-    usage: x509.ExtendedKeyUsage.clientAuth,
-    altNames: [],
-    publicKey,
+    usage: 'clientAuth',
+    key: { spki: old.spki, ski: skiExtension(old.publicKey) },
   });
-  return certPem;
 }
 
 /** Subject, issuer, serial, validity and SHA-256 fingerprint of a PEM certificate. */

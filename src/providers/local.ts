@@ -199,6 +199,11 @@ export class LocalProvider implements Provider {
   private readonly log: ProviderLogger;
   private readonly launching = new Map<string, Promise<RunningBuilder>>();
   private readonly caCache = new Map<string, CertKeyPem>();
+  /**
+   * The socket and process of each builder last found healthy: the next check (on every build's
+   * acquire) probes that socket while that process lives, without reading its files again.
+   */
+  private readonly lastHealthy = new Map<string, { socket: string; pid: number }>();
   private readonly advertisePort: number | undefined;
   private readonly supported: string[];
   /** Set by create() when limits are asked for. */
@@ -927,12 +932,22 @@ export class LocalProvider implements Provider {
   }
 
   async health(id: string): Promise<BuilderHealth> {
+    // The probe is the proof either way: a pid taken over by another process, or a builder
+    // restarted by another replica, fails it (or the pid check) and is looked at afresh.
+    const known = this.lastHealthy.get(id);
+    if (known && processAlive(known.pid)) {
+      const h = await probeUnixSocket(known.socket);
+      if (h.healthy) return h;
+    }
+    this.lastHealthy.delete(id);
     const state = await this.readState(id);
     if (!state) return { healthy: false, reason: 'builder has never been started' };
     const pid = await this.findPid(id);
     if (pid === null) return { healthy: false, reason: 'buildkitd is not running' };
     if (!state.socket) return { healthy: false, reason: 'it listens on TCP, not on its private socket' };
-    return probeUnixSocket(state.socket);
+    const h = await probeUnixSocket(state.socket);
+    if (h.healthy) this.lastHealthy.set(id, { socket: state.socket, pid });
+    return h;
   }
 
   /** `buildctl du` and `debug workers` on the builder's private socket; the root's filesystem by statfs. */
@@ -1002,6 +1017,7 @@ export class LocalProvider implements Provider {
   private async stopBuilder(id: string, graceMs?: number): Promise<boolean> {
     const f = this.files(id);
     this.gateway.removeRoute(id);
+    this.lastHealthy.delete(id);
     const pid = await this.findPid(id);
     let clean = true;
     if (pid !== null) {

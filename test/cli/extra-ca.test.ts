@@ -121,7 +121,7 @@ describe('the release launcher (bin/hoist)', () => {
   it.each(['build', 'bake'])('moves NODE_EXTRA_CA_CERTS aside for %s', (cmd) => {
     const root = layout();
     const out = launch(root, [cmd, '.'], { NODE_EXTRA_CA_CERTS: '/etc/ssl/x.pem' });
-    expect(out).toContain(`args=${root}/bin/../lib/index.js ${cmd} .`);
+    expect(out).toContain(`args=${root}/bin/../lib/boot.js ${cmd} .`);
     expect(out).toContain('node=unset');
     expect(out).toContain('hoist=/etc/ssl/x.pem');
   });

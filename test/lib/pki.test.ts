@@ -141,4 +141,64 @@ describe('pki', () => {
     // the holder's existing key file goes with the renewed certificate
     expect(renewed.checkPrivateKey(createPrivateKey(first.keyPem))).toBe(true);
   });
+
+  it('writes what another X.509 reader finds: each extension, its criticality, the names', async () => {
+    const x509 = await import('@peculiar/x509');
+    const ca = await createCa({ commonName: 'hoist test ca' });
+    const server = new x509.X509Certificate(
+      (
+        await issueServerCert(ca, {
+          commonName: 'builder',
+          dnsNames: ['builder.local'],
+          ipAddresses: ['10.0.0.7', 'fd00::5:1', '::1'],
+        })
+      ).certPem,
+    );
+    const client = new x509.X509Certificate(
+      (
+        await issueClientCert(ca, {
+          commonName: 'build bld_1, "x"',
+          organization: 'prj_1+o',
+          notAfter: new Date(Date.now() + HOUR),
+        })
+      ).certPem,
+    );
+    for (const cert of [server, client]) {
+      expect(cert.issuer).toBe('CN=hoist test ca');
+      expect(cert.signatureAlgorithm).toMatchObject({ name: 'ECDSA', hash: { name: 'SHA-256' } });
+      expect(await cert.verify({ publicKey: new x509.X509Certificate(ca.certPem).publicKey })).toBe(true);
+      const bc = cert.getExtension(x509.BasicConstraintsExtension)!;
+      expect([bc.critical, bc.ca]).toEqual([true, false]);
+      const ku = cert.getExtension(x509.KeyUsagesExtension)!;
+      expect([ku.critical, ku.usages]).toEqual([true, x509.KeyUsageFlags.digitalSignature]);
+      expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.critical).toBe(false);
+      expect(cert.extensions).toHaveLength(cert === server ? 6 : 5);
+    }
+    expect(server.getExtension(x509.ExtendedKeyUsageExtension)!.usages).toEqual([
+      x509.ExtendedKeyUsage.serverAuth,
+    ]);
+    expect(client.getExtension(x509.ExtendedKeyUsageExtension)!.usages).toEqual([
+      x509.ExtendedKeyUsage.clientAuth,
+    ]);
+    expect(server.getExtension(x509.SubjectAlternativeNameExtension)!.names.toJSON()).toEqual([
+      { type: 'dns', value: 'builder.local' },
+      { type: 'ip', value: '10.0.0.7' },
+      { type: 'ip', value: 'fd00::5:1' },
+      { type: 'ip', value: '::1' },
+    ]);
+    // a value with characters that are special in a name's text form is kept as it was given
+    expect(client.subjectName.getField('CN')).toEqual(['build bld_1, "x"']);
+    expect(client.subjectName.getField('O')).toEqual(['prj_1+o']);
+    expect(new X509Certificate(server.toString('pem')).checkIP('fd00::5:1')).toBe('fd00::5:1');
+  });
+
+  it('refuses a server name or address it cannot write, before it uses a key', async () => {
+    const ca = await createCa({ commonName: 'ca' });
+    await expect(issueServerCert(ca, { commonName: 'b', ipAddresses: ['10.0.0'] })).rejects.toThrow(
+      /"10.0.0" is not an IP address/,
+    );
+    await expect(issueServerCert(ca, { commonName: 'b', dnsNames: ['a b'] })).rejects.toThrow(
+      /"a b" is not a DNS name/,
+    );
+  });
 });
