@@ -1,6 +1,7 @@
 // `hoist build`: the "One CI build" flow of ARCHITECTURE.md around a real `docker buildx build`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -437,9 +438,11 @@ export async function runOnHoist(
     // while the builders are being acquired.
     builder = builderName(buildId);
     const owner = { pid: process.pid, builder, buildx_config: bxConfig };
-    const prepared = mkdtemp(join(tmpParent, 'hoist-build-')).then(async (dir) => {
+    // (small local writes, synchronous: a thread pool round trip each would cost more)
+    const prepared = Promise.resolve().then(() => {
+      const dir = mkdtempSync(join(tmpParent, 'hoist-build-'));
       tmp = dir;
-      await writeFile(join(dir, OWNER_FILE), JSON.stringify(owner), { mode: 0o600 });
+      writeFileSync(join(dir, OWNER_FILE), JSON.stringify(owner), { mode: 0o600 });
       return dir;
     });
     preparing = prepared;
@@ -475,14 +478,14 @@ export async function runOnHoist(
       const specs: NodeSpec[] = await Promise.all(
         answers.map(async (n, i) => {
           const dir = join(dir0, String(i));
-          if (first) await mkdir(dir, { mode: 0o700 });
+          if (first) mkdirSync(dir, { mode: 0o700 });
           const files = {
             cacert: join(dir, 'ca.pem'),
             cert: join(dir, 'cert.pem'),
             key: join(dir, 'key.pem'),
           };
-          const write = (f: string, pem: string): Promise<void> =>
-            first ? writeFile(f, pem, { mode: 0o600, flag: 'wx' }) : replaceFile(f, pem);
+          const write = async (f: string, pem: string): Promise<void> =>
+            first ? writeFileSync(f, pem, { mode: 0o600, flag: 'wx' }) : replaceFile(f, pem);
           await Promise.all([
             write(files.cacert, n.ca_pem),
             write(files.cert, n.cert_pem),
@@ -743,7 +746,7 @@ export async function readCaCert(env: Env): Promise<string | undefined> {
   if (!file) return undefined;
   let pem: string;
   try {
-    pem = await readFile(file, 'utf8');
+    pem = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigurationError(
       `HOIST_CA_CERT=${file} cannot be read (${errorMessage(err)}); set it to the PEM file of the CA that signed the Hoist server's certificate`,

@@ -1,7 +1,7 @@
 // Running buildx: as `docker buildx` (the plugin) or as a standalone `buildx` binary.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ConfigurationError } from '../lib/errors.js';
@@ -246,11 +246,12 @@ export function builderFiles(configDir: string, name: string): string[] {
 
 /** Stores the builder as buildx would (0600 file, written whole then renamed into place). */
 export async function writeBuilder(configDir: string, name: string, nodes: NodeSpec[]): Promise<void> {
+  // a few small local writes on every build's path: synchronous, without a thread pool round trip each
   const dir = join(configDir, 'instances');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  await writeFile(tmp, builderDefinition(name, nodes), { mode: 0o600 });
-  await rename(tmp, join(dir, name));
+  writeFileSync(tmp, builderDefinition(name, nodes), { mode: 0o600 });
+  renameSync(tmp, join(dir, name));
 }
 
 /** Forgets builder `name` as `buildx rm` does for a remote driver (which has nothing to stop). */

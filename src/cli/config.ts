@@ -1,5 +1,6 @@
 // The I/O that feeds resolve.ts: the user config file, hoist.json files, GitHub Actions' ID token.
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, parse as parsePath, resolve } from 'node:path';
 import { ConfigurationError, errorMessage } from '../lib/errors.js';
@@ -19,7 +20,7 @@ export function configPath(env: Env): string {
 export async function readUserConfig(path: string): Promise<ConfigSource> {
   let mode: number;
   try {
-    mode = (await stat(path)).mode;
+    mode = statSync(path).mode;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'absent', path };
     return { state: 'error', path, problem: `cannot read ${path}: ${errorMessage(err)}` };
@@ -32,7 +33,7 @@ export async function readUserConfig(path: string): Promise<ConfigSource> {
     };
   }
   try {
-    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       return { state: 'error', path, problem: `${path} is not a JSON object; run "hoist login" again` };
     }
@@ -74,7 +75,8 @@ export async function findHoistJson(startDir: string): Promise<HoistJsonFound | 
     const path = join(dir, 'hoist.json');
     let text: string | undefined;
     try {
-      text = await readFile(path, 'utf8');
+      // read synchronously: one attempt per directory up to the root, on every build's path
+      text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') return { path, problem: errorMessage(err) };

@@ -81,12 +81,13 @@ function buildxSetup() {
   }
 }
 
+/** A process that has not exited; a zombie (exited, not yet reaped by a slow init) counts as gone. */
 function alive(pid) {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !'ZX'.includes(stat[stat.lastIndexOf(')') + 2]);
+  } catch {
+    return false;
   }
 }
 
@@ -237,6 +238,7 @@ async function main() {
   const marks = [];
   const finisherAfterExit = [];
   const beforeMs = [];
+  const beforeMarks = [];
   const bareMs = [];
   const finisherWork = [];
   try {
@@ -282,6 +284,7 @@ async function main() {
         beforeMs.push(b.ms);
         // its background finisher too, or it would slow the next run of the other variant
         const bm = existsSync(beforeTimings) ? JSON.parse(readFileSync(beforeTimings, 'utf8')) : {};
+        beforeMarks.push(bm);
         while (bm.finisher_pid && alive(bm.finisher_pid)) await new Promise((r) => setTimeout(r, 2));
       }
     }
@@ -296,7 +299,6 @@ async function main() {
     );
   }
 
-  const phase = (from, to) => median(marks.map((m) => m[to] - m[from]));
   const hMed = median(hoistMs);
   const pMed = median(plainMs);
   const extras = hoistMs.map((h, i) => h - plainMs[i]);
@@ -320,30 +322,33 @@ async function main() {
       .map(([k, n]) => `${k} in ${n}`)
       .join(', ')} of ${marks.length} runs`,
   );
-  console.log('  hoist breakdown (median ms):');
-  console.log(`    node start-up + module load     ${r(median(marks.map((m) => m.start)))}`);
-  console.log(`    resolve token + find buildx     ${r(phase('start', 'buildx_found'))}`);
-  console.log(`    create build                    ${r(phase('buildx_found', 'created'))}`);
-  console.log(`    acquire builder                 ${r(phase('created', 'acquired'))}`);
-  console.log(`    write PEMs + builder definition ${r(phase('acquired', 'builder_created'))}`);
-  console.log(`    buildx build (the solve)        ${r(phase('builder_created', 'built'))}`);
+  /** Where a CLI's time went, phase by phase (medians of its own timing marks). */
+  const breakdown = (title, ms, ms_marks) => {
+    const ph = (from, to) => median(ms_marks.map((m) => m[to] - m[from]));
+    console.log(`  ${title} breakdown (median ms):`);
+    console.log(`    node start-up + module load     ${r(median(ms_marks.map((m) => m.start)))}`);
+    console.log(`    resolve token + find buildx     ${r(ph('start', 'buildx_found'))}`);
+    console.log(`    create build                    ${r(ph('buildx_found', 'created'))}`);
+    console.log(`    acquire builder                 ${r(ph('created', 'acquired'))}`);
+    console.log(`    write PEMs + builder definition ${r(ph('acquired', 'builder_created'))}`);
+    console.log(`    buildx build (the solve)        ${r(ph('builder_created', 'built'))}`);
+    if (ms_marks.every((m) => m.handed_off !== undefined)) {
+      console.log(`    hand the end to a background    ${r(ph('built', 'handed_off'))}`);
+      console.log(
+        `    process exit + spawn (rest)     ${r(median(ms.map((h, i) => h - ms_marks[i].handed_off)))}`,
+      );
+    } else {
+      console.log(`    remove builder + PEMs, finish   ${r(ph('built', 'finished'))}  (at once)`);
+      console.log(
+        `    process exit + spawn (rest)     ${r(median(ms.map((h, i) => h - ms_marks[i].finished)))}`,
+      );
+    }
+  };
+  breakdown('hoist', hoistMs, marks);
   if (finisherWork.length === marks.length) {
-    console.log(`    hand the end to a background    ${r(phase('built', 'handed_off'))}`);
-    console.log(
-      `    process exit + spawn (rest)     ${r(median(hoistMs.map((h, i) => h - marks[i].handed_off)))}`,
-    );
     console.log(
       `  after exit, in the background: steps + clean-up + finish ${r(median(finisherWork))} ms of work, done ${r(median(finisherAfterExit))} ms after exit (median; waited for before the next run)`,
     );
-  } else if (marks.every((m) => m.steps_sent !== undefined)) {
-    console.log(`    capture + send the steps        ${r(phase('built', 'steps_sent'))}`);
-    console.log(`    remove builder + PEMs, finish   ${r(phase('steps_sent', 'finished'))}  (at once)`);
-  } else {
-    console.log(`    remove builder + PEMs, finish   ${r(phase('built', 'finished'))}  (at once)`);
-  }
-  if (finisherWork.length !== marks.length) {
-    const exits = hoistMs.map((h, i) => h - marks[i].finished);
-    console.log(`    process exit + spawn (rest)     ${r(median(exits))}`);
   }
   // runs far off the median, with where their time went (a wait for the builder, a slow exit…)
   hoistMs.forEach((h, i) => {
@@ -359,6 +364,7 @@ async function main() {
     console.log(
       `  BENCH_CLI_BEFORE (${CLI_BEFORE}): median ${r(bMed)} ms, ratio before/plain ${(bMed / pMed).toFixed(2)}, extra ${r(median(beforeMs.map((b, i) => b - plainMs[i])))} ms`,
     );
+    if (beforeMarks.every((m) => m.start !== undefined)) breakdown('BENCH_CLI_BEFORE', beforeMs, beforeMarks);
   }
   const bare = median(bareMs);
   console.log(
