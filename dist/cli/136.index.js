@@ -1,33 +1,175 @@
-export const id = 136;
-export const ids = [136];
-export const modules = {
+"use strict";
+exports.id = 136;
+exports.ids = [136];
+exports.modules = {
 
-/***/ 58027:
+/***/ 47954:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   fD: () => (/* binding */ issueServerCert),
-/* harmony export */   lw: () => (/* binding */ issueClientCert),
-/* harmony export */   xs: () => (/* binding */ createCa),
-/* harmony export */   z8: () => (/* binding */ renewClientCert)
-/* harmony export */ });
-/* unused harmony export certInfo */
-/* harmony import */ var reflect_metadata__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(80477);
-/* harmony import */ var reflect_metadata__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(reflect_metadata__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(77598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(8927);
+
+// EXPORTS
+__webpack_require__.d(__webpack_exports__, {
+  xs: () => (/* binding */ createCa),
+  lw: () => (/* binding */ issueClientCert),
+  fD: () => (/* binding */ issueServerCert),
+  z8: () => (/* binding */ renewClientCert)
+});
+
+// UNUSED EXPORTS: certInfo
+
+// EXTERNAL MODULE: ./node_modules/reflect-metadata/Reflect.js
+var Reflect = __webpack_require__(80477);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __webpack_require__(77598);
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __webpack_require__(57975);
+// EXTERNAL MODULE: ./node_modules/@peculiar/x509/build/x509.cjs.js
+var x509_cjs = __webpack_require__(8927);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __webpack_require__(77030);
+;// CONCATENATED MODULE: ./src/lib/der.ts
+// DER (ITU-T X.690), as much as Hoist's certificates need: writing the few value types of a
+// certificate, and reading a certificate's top-level fields back as raw bytes.
+
+/** One value: tag, definite length, content. */
+function tlv(tag, ...content) {
+    const body = Buffer.concat(content);
+    const n = body.length;
+    let len;
+    if (n < 0x80)
+        len = [n];
+    else if (n < 0x100)
+        len = [0x81, n];
+    else if (n < 0x10000)
+        len = [0x82, n >> 8, n & 0xff];
+    else
+        throw new Error(`a DER value of ${n} bytes is longer than a certificate needs`);
+    return Buffer.concat([Buffer.from([tag, ...len]), body]);
+}
+const seq = (...content) => tlv(0x30, ...content);
+const set = (...content) => tlv(0x31, ...content);
+const octets = (content) => tlv(0x04, content);
+/** A BIT STRING of whole bytes (no unused bits). */
+const bits = (content) => tlv(0x03, Buffer.from([0]), content);
+const utf8 = (s) => tlv(0x0c, Buffer.from(s, 'utf8'));
+/** A non-negative INTEGER from big-endian bytes: minimal, with a 0 byte where the top bit is set. */
+function unsigned(bytes) {
+    let i = 0;
+    while (i < bytes.length - 1 && bytes[i] === 0 && bytes[i + 1] < 0x80)
+        i++;
+    const b = Buffer.from(bytes.subarray(i));
+    return tlv(0x02, b[0] >= 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+}
+/**
+ * An X.509 Time (RFC 5280 4.1.2.5): UTCTime for 1950 to 2049, GeneralizedTime otherwise, in whole
+ * seconds (a fraction is cut off, never rounded up past the time given).
+ */
+function time(d) {
+    if (Number.isNaN(d.getTime()))
+        throw new Error('a certificate time must be a valid date');
+    const year = d.getUTCFullYear();
+    if (year < 0 || year > 9999)
+        throw new Error(`year ${year} cannot be written in a certificate`);
+    const digits = d.toISOString().slice(0, 19).replace(/[-:T]/g, ''); // YYYYMMDDHHMMSS
+    return year >= 1950 && year < 2050
+        ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`, 'ascii'))
+        : tlv(0x18, Buffer.from(`${digits}Z`, 'ascii'));
+}
+/** The 4 or 16 bytes of an IP address (an iPAddress SAN), IPv4-in-IPv6 tails included. */
+function ipBytes(ip) {
+    const family = (0,external_node_net_.isIP)(ip);
+    if (family === 4)
+        return Buffer.from(ip.split('.').map(Number));
+    if (family !== 6 || ip.includes('%'))
+        throw new Error(`"${ip}" is not an IP address`);
+    let text = ip;
+    const lastColon = text.lastIndexOf(':');
+    if (text.includes('.', lastColon)) {
+        const [a, b, c, d] = text
+            .slice(lastColon + 1)
+            .split('.')
+            .map(Number);
+        text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    }
+    const [head, tail] = text.split('::');
+    const groups = (s) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+    const h = groups(head);
+    const t = groups(tail);
+    const all = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
+    const out = Buffer.alloc(16);
+    all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+    return out;
+}
+function read(buf, offset) {
+    const tag = buf[offset];
+    let n = buf[offset + 1];
+    if (tag === undefined || n === undefined)
+        throw new Error('truncated DER');
+    let p = offset + 2;
+    if (n & 0x80) {
+        const count = n & 0x7f;
+        if (count < 1 || count > 3)
+            throw new Error('unsupported DER length');
+        n = 0;
+        for (let i = 0; i < count; i++)
+            n = (n << 8) | buf[p++];
+    }
+    if (p + n > buf.length)
+        throw new Error('truncated DER');
+    return { tag, start: offset, contentStart: p, end: p + n };
+}
+/** The values inside a constructed value, in order. */
+function children(buf, parent) {
+    const out = [];
+    for (let p = parent.contentStart; p < parent.end;) {
+        const r = read(buf, p);
+        out.push(r);
+        p = r.end;
+    }
+    return out;
+}
+function tbsFields(certDer) {
+    const cert = read(certDer, 0);
+    const tbs = children(certDer, cert)[0];
+    if (cert.tag !== 0x30 || tbs?.tag !== 0x30)
+        throw new Error('not an X.509 certificate');
+    const f = children(certDer, tbs);
+    const at = f[0]?.tag === 0xa0 ? 1 : 0; // [0] version is optional (v1)
+    const [serial, , issuer, , subject, spki] = f.slice(at);
+    if (!serial || !issuer || !subject || !spki)
+        throw new Error('not an X.509 certificate');
+    const raw = (r) => Buffer.from(certDer.subarray(r.start, r.end));
+    return {
+        serial: raw(serial),
+        issuer: raw(issuer),
+        subject: raw(subject),
+        spki: raw(spki),
+        publicKey: spkiPublicKey(raw(spki)),
+    };
+}
+/** The key of a SubjectPublicKeyInfo: its BIT STRING's content, unused-bits byte dropped. */
+function spkiPublicKey(spki) {
+    const key = children(spki, read(spki, 0))[1];
+    if (key?.tag !== 0x03)
+        throw new Error('not a SubjectPublicKeyInfo');
+    return Buffer.from(spki.subarray(key.contentStart + 1, key.end));
+}
+
+;// CONCATENATED MODULE: ./src/lib/pki.ts
 // Certificates for builders: one CA per builder signs its server certificate
-// and every build's short-lived client certificate. EC P-256 on WebCrypto via
-// @peculiar/x509, so no openssl binary is needed. The extensions are the ones
+// and every build's short-lived client certificate. EC P-256, no openssl binary:
+// a CA is made with @peculiar/x509 on WebCrypto, what it issues is written as DER
+// (der.ts) and signed with node:crypto. The extensions are the ones
 // Go's crypto/tls (buildkitd) checks: basicConstraints, keyUsage,
 // extKeyUsage, subjectAltName, and subject/authority key identifiers.
 // @peculiar/x509 uses tsyringe, which needs a Reflect polyfill loaded before it.
 
 
 
-const crypto = node_crypto__WEBPACK_IMPORTED_MODULE_1__.webcrypto;
-_peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .cryptoProvider */ .Ve.set(crypto);
+
+
+const pki_crypto = external_node_crypto_.webcrypto;
+x509_cjs/* cryptoProvider */.Ve.set(pki_crypto);
 const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' };
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' };
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -35,7 +177,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const BACKDATE_MS = 5 * 60 * 1000;
 /** A random positive 128-bit serial, hex (first byte 0x01..0x7f: positive and minimally encoded). */
 function randomSerial() {
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const bytes = pki_crypto.getRandomValues(new Uint8Array(16));
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     return Buffer.from(bytes).toString('hex');
 }
@@ -48,14 +190,14 @@ function dn(commonName, organization) {
     return parts.join(', ');
 }
 async function generateKeys() {
-    return crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
+    return pki_crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
 }
 async function exportKeyPem(key) {
-    const der = await crypto.subtle.exportKey('pkcs8', key);
-    return _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .PemConverter */ .v6.encode(der, 'PRIVATE KEY');
+    const der = await pki_crypto.subtle.exportKey('pkcs8', key);
+    return x509_cjs/* PemConverter */.v6.encode(der, 'PRIVATE KEY');
 }
-// A builder's CA signs every build's client certificate (and its renewals): parsed and imported
-// once, not per certificate (about 3 ms each time). Bounded: the oldest go first.
+// A builder's CA signs every build's client certificate (and its renewals): read once, not per
+// certificate. Bounded: the oldest go first. A CA that cannot be read is never kept.
 const importedCas = new Map();
 const IMPORTED_CAS_MAX = 256;
 function importCa(ca) {
@@ -63,25 +205,26 @@ function importCa(ca) {
     const hit = importedCas.get(id);
     if (hit)
         return hit;
-    const imported = (async () => {
-        const cert = new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .X509Certificate */ .yI(ca.certPem);
-        const der = _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .PemConverter */ .v6.decodeFirst(ca.keyPem);
-        const key = await crypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
-        return { cert, key, aki: await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .AuthorityKeyIdentifierExtension */ .Z$.create(cert.publicKey) };
-    })();
+    const fields = tbsFields(new external_node_crypto_.X509Certificate(ca.certPem).raw);
+    const imported = {
+        issuer: fields.subject,
+        key: (0,external_node_crypto_.createPrivateKey)(ca.keyPem),
+        aki: akiExtension(fields.publicKey),
+    };
     importedCas.set(id, imported);
-    imported.catch(() => importedCas.delete(id)); // a bad CA is reported to each caller, not kept
     while (importedCas.size > IMPORTED_CAS_MAX)
         importedCas.delete(importedCas.keys().next().value);
     return imported;
 }
+const generateEcKey = (0,external_node_util_.promisify)(external_node_crypto_.generateKeyPair);
 async function freshKey() {
-    const keys = await generateKeys();
-    const [keyPem, ski] = await Promise.all([
-        exportKeyPem(keys.privateKey),
-        _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectKeyIdentifierExtension */ .QE.create(keys.publicKey),
-    ]);
-    return { keys, keyPem, ski };
+    const { publicKey, privateKey } = await generateEcKey('ec', { namedCurve: 'P-256' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    return {
+        spki,
+        ski: skiExtension(spkiPublicKey(spki)),
+        keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    };
 }
 // Client keys are made ahead, a few at a time, so that issuing a certificate (on the path of every
 // build's acquire) only signs. Each key is handed out once and is never kept after that.
@@ -95,6 +238,35 @@ function takeKey() {
         spareKeys.push(next);
     }
     return key;
+}
+// The certificates a CA issues are written as DER directly: a handful of fixed parts around the
+// subject, the key and the validity, signed with node:crypto. (Building them with @peculiar/x509
+// took about 3 ms of the event loop per certificate, on the path of every build's acquire.)
+const hex = (h) => Buffer.from(h, 'hex');
+const V3 = hex('a003020102'); // [0] EXPLICIT version v3
+const ECDSA_WITH_SHA256 = seq(hex('06082a8648ce3d040302'));
+const OID_CN = hex('0603550403');
+const OID_O = hex('060355040a');
+const EXTENSIONS = {
+    /** basicConstraints, critical: not a CA. */
+    notCa: hex('300c0603551d130101ff04023000'),
+    /** keyUsage, critical: digitalSignature. */
+    digitalSignature: hex('300e0603551d0f0101ff040403020780'),
+    /** extKeyUsage: clientAuth or serverAuth. */
+    clientAuth: hex('30130603551d25040c300a06082b06010505070302'),
+    serverAuth: hex('30130603551d25040c300a06082b06010505070301'),
+};
+/** RFC 5280's key identifier: SHA-1 of the key's bits. */
+const keyId = (publicKey) => (0,external_node_crypto_.createHash)('sha1').update(publicKey).digest();
+const skiExtension = (publicKey) => seq(hex('0603551d0e'), octets(octets(keyId(publicKey))));
+const akiExtension = (caPublicKey) => seq(hex('0603551d23'), octets(seq(tlv(0x80, keyId(caPublicKey)))));
+function subjectName(commonName, organization) {
+    const rdn = (oid, value) => set(seq(oid, utf8(value)));
+    return seq(rdn(OID_CN, commonName), ...(organization ? [rdn(OID_O, organization)] : []));
+}
+function toPem(body, label) {
+    const lines = body.toString('base64').match(/.{1,64}/g) ?? [];
+    return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----`;
 }
 function assertValidity(notBefore, notAfter) {
     if (Number.isNaN(notAfter.getTime()) || Number.isNaN(notBefore.getTime())) {
@@ -111,7 +283,7 @@ async function createCa(opts) {
     const notAfter = opts.notAfter ?? new Date(Date.now() + 3650 * DAY_MS);
     assertValidity(notBefore, notAfter);
     const name = dn(opts.commonName);
-    const cert = await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .X509CertificateGenerator */ .Jy.create({
+    const cert = await x509_cjs/* X509CertificateGenerator */.Jy.create({
         serialNumber: randomSerial(),
         subject: name,
         issuer: name,
@@ -121,41 +293,34 @@ async function createCa(opts) {
         publicKey: keys.publicKey,
         signingKey: keys.privateKey,
         extensions: [
-            new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .BasicConstraintsExtension */ .WA(true, 0, true),
-            new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsagesExtension */ .hy(_peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsageFlags */ .Ob.keyCertSign | _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsageFlags */ .Ob.cRLSign | _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsageFlags */ .Ob.digitalSignature, true),
-            await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectKeyIdentifierExtension */ .QE.create(keys.publicKey),
+            new x509_cjs/* BasicConstraintsExtension */.WA(true, 0, true),
+            new x509_cjs/* KeyUsagesExtension */.hy(x509_cjs/* KeyUsageFlags */.Ob.keyCertSign | x509_cjs/* KeyUsageFlags */.Ob.cRLSign | x509_cjs/* KeyUsageFlags */.Ob.digitalSignature, true),
+            await x509_cjs/* SubjectKeyIdentifierExtension */.QE.create(keys.publicKey),
         ],
     });
     return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
 }
-async function issue(ca, opts) {
+function issue(ca, opts) {
     const notBefore = opts.notBefore ?? new Date(Date.now() - BACKDATE_MS);
     assertValidity(notBefore, opts.notAfter);
-    const { cert: caCert, key: caKey, aki } = await importCa(ca);
-    const fresh = opts.publicKey ? null : await takeKey();
-    const publicKey = opts.publicKey ?? fresh.keys.publicKey;
+    const { issuer, key: caKey, aki } = importCa(ca);
     const extensions = [
-        new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .BasicConstraintsExtension */ .WA(false, undefined, true),
-        new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsagesExtension */ .hy(_peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .KeyUsageFlags */ .Ob.digitalSignature, true),
-        new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .ExtendedKeyUsageExtension */ .j6([opts.usage], false),
-        fresh ? fresh.ski : await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectKeyIdentifierExtension */ .QE.create(publicKey),
+        EXTENSIONS.notCa,
+        EXTENSIONS.digitalSignature,
+        EXTENSIONS[opts.usage],
+        opts.key.ski,
         aki,
     ];
-    if (opts.altNames.length > 0) {
-        extensions.push(new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .SubjectAlternativeNameExtension */ .Wx(opts.altNames, false));
-    }
-    const cert = await _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .X509CertificateGenerator */ .Jy.create({
-        serialNumber: randomSerial(),
-        subject: dn(opts.commonName, opts.organization),
-        issuer: caCert.subjectName,
-        notBefore,
-        notAfter: opts.notAfter,
-        signingAlgorithm: SIGNING,
-        publicKey,
-        signingKey: caKey,
-        extensions,
-    });
-    return { certPem: cert.toString('pem'), keyPem: fresh ? fresh.keyPem : '' };
+    const names = [
+        ...(opts.dnsNames ?? []).map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
+        ...(opts.ipAddresses ?? []).map((ip) => tlv(0x87, ipBytes(ip))),
+    ];
+    if (names.length)
+        extensions.push(seq(hex('0603551d11'), octets(seq(...names))));
+    const tbs = seq(V3, unsigned(hex(randomSerial())), ECDSA_WITH_SHA256, issuer, seq(time(notBefore), time(opts.notAfter)), opts.subject, opts.key.spki, tlv(0xa3, seq(...extensions)));
+    // an ECDSA signature is DER (ECDSA-Sig-Value), as X.509 carries it
+    const signature = (0,external_node_crypto_.sign)('sha256', tbs, caKey);
+    return toPem(seq(tbs, ECDSA_WITH_SHA256, bits(signature)), 'CERTIFICATE');
 }
 /**
  * A server certificate (serverAuth) signed by `ca`, valid for the given DNS names and IP
@@ -163,29 +328,37 @@ async function issue(ca, opts) {
  * so give every name and address clients will dial.
  */
 async function issueServerCert(ca, opts) {
-    const dnsNames = opts.dnsNames ?? [];
-    const ipAddresses = opts.ipAddresses ?? [];
-    const altNames = [
-        ...dnsNames.map((value) => ({ type: 'dns', value })),
-        ...ipAddresses.map((value) => ({ type: 'ip', value })),
-    ];
-    return issue(ca, {
-        commonName: opts.commonName,
+    for (const n of opts.dnsNames ?? []) {
+        if (!/^[\x21-\x7e]+$/.test(n))
+            throw new Error(`"${n}" is not a DNS name`);
+    }
+    for (const ip of opts.ipAddresses ?? [])
+        ipBytes(ip); // a bad one takes no key made ahead
+    importCa(ca);
+    const key = await takeKey();
+    const certPem = issue(ca, {
+        subject: subjectName(opts.commonName),
         notAfter: opts.notAfter ?? new Date(Date.now() + 365 * DAY_MS),
-        usage: _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .ExtendedKeyUsage */ .CD.serverAuth,
-        altNames,
+        usage: 'serverAuth',
+        dnsNames: opts.dnsNames,
+        ipAddresses: opts.ipAddresses,
+        key,
     });
+    return { certPem, keyPem: key.keyPem };
 }
 /** A client certificate (clientAuth) signed by `ca`; give it the lifetime of what it authorizes. */
 async function issueClientCert(ca, opts) {
-    return issue(ca, {
-        commonName: opts.commonName,
-        organization: opts.organization,
+    // the CA first: one that cannot be read takes no key made ahead
+    importCa(ca);
+    const key = await takeKey();
+    const certPem = issue(ca, {
+        subject: subjectName(opts.commonName, opts.organization),
         notBefore: opts.notBefore,
         notAfter: opts.notAfter,
-        usage: _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .ExtendedKeyUsage */ .CD.clientAuth,
-        altNames: [],
+        usage: 'clientAuth',
+        key,
     });
+    return { certPem, keyPem: key.keyPem };
 }
 /**
  * A new certificate for the key of `certPem` (same subject, new serial and validity), signed by
@@ -193,22 +366,14 @@ async function issueClientCert(ca, opts) {
  * and key files on every connection never sees a cert next to a key it does not match.
  */
 async function renewClientCert(ca, opts) {
-    const old = new _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .X509Certificate */ .yI(opts.certPem);
-    const publicKey = await old.publicKey.export(EC_KEY, ['verify']);
-    const cn = old.subjectName.getField('CN')[0];
-    const org = old.subjectName.getField('O')[0];
-    if (!cn)
-        throw new Error('the certificate to renew has no common name');
-    const { certPem } = await issue(ca, {
-        commonName: cn,
-        organization: org,
+    const old = tbsFields(new external_node_crypto_.X509Certificate(opts.certPem).raw);
+    return issue(ca, {
+        subject: old.subject,
         notBefore: opts.notBefore,
         notAfter: opts.notAfter,
-        usage: _peculiar_x509__WEBPACK_IMPORTED_MODULE_2__/* .ExtendedKeyUsage */ .CD.clientAuth,
-        altNames: [],
-        publicKey,
+        usage: 'clientAuth',
+        key: { spki: old.spki, ski: skiExtension(old.publicKey) },
     });
-    return certPem;
 }
 /** Subject, issuer, serial, validity and SHA-256 fingerprint of a PEM certificate. */
 function certInfo(certPem) {
@@ -2863,8 +3028,8 @@ class BuilderVolume {
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __webpack_require__(73024);
-// EXTERNAL MODULE: ./src/lib/pki.ts
-var pki = __webpack_require__(58027);
+// EXTERNAL MODULE: ./src/lib/pki.ts + 1 modules
+var pki = __webpack_require__(47954);
 ;// CONCATENATED MODULE: ./src/providers/local-cgroup.ts
 // Resource limits of local builders: one cgroup per builder, on cgroup v1 or v2.
 //
@@ -3538,6 +3703,11 @@ class LocalProvider {
     log;
     launching = new Map();
     caCache = new Map();
+    /**
+     * The socket and process of each builder last found healthy: the next check (on every build's
+     * acquire) probes that socket while that process lives, without reading its files again.
+     */
+    lastHealthy = new Map();
     advertisePort;
     supported;
     /** Set by create() when limits are asked for. */
@@ -4189,6 +4359,15 @@ class LocalProvider {
         }
     }
     async health(id) {
+        // The probe is the proof either way: a pid taken over by another process, or a builder
+        // restarted by another replica, fails it (or the pid check) and is looked at afresh.
+        const known = this.lastHealthy.get(id);
+        if (known && (0,provider/* processAlive */.FN)(known.pid)) {
+            const h = await (0,buildkitd_probe/* probeUnixSocket */.O$)(known.socket);
+            if (h.healthy)
+                return h;
+        }
+        this.lastHealthy.delete(id);
         const state = await this.readState(id);
         if (!state)
             return { healthy: false, reason: 'builder has never been started' };
@@ -4197,7 +4376,10 @@ class LocalProvider {
             return { healthy: false, reason: 'buildkitd is not running' };
         if (!state.socket)
             return { healthy: false, reason: 'it listens on TCP, not on its private socket' };
-        return (0,buildkitd_probe/* probeUnixSocket */.O$)(state.socket);
+        const h = await (0,buildkitd_probe/* probeUnixSocket */.O$)(state.socket);
+        if (h.healthy)
+            this.lastHealthy.set(id, { socket: state.socket, pid });
+        return h;
     }
     /** `buildctl du` and `debug workers` on the builder's private socket; the root's filesystem by statfs. */
     async cacheUsage(id) {
@@ -4263,6 +4445,7 @@ class LocalProvider {
     async stopBuilder(id, graceMs) {
         const f = this.files(id);
         this.gateway.removeRoute(id);
+        this.lastHealthy.delete(id);
         const pid = await this.findPid(id);
         let clean = true;
         if (pid !== null) {
@@ -15509,7 +15692,7 @@ var external_node_url_ = __webpack_require__(73136);
 const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
 /** `dist/releases` next to the bundle running this code (dist/cli/index.js → dist/releases). */
 function defaultReleasesDir() {
-    const here = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
+    const here = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(require("url").pathToFileURL(__filename).href));
     const up = ['..', 'releases'];
     return (0,external_node_path_.join)(here, ...up);
 }
@@ -16307,3 +16490,4 @@ async function runServerCommand(argv) {
 /***/ })
 
 };
+;

@@ -1,6 +1,7 @@
-export const id = 263;
-export const ids = [263];
-export const modules = {
+"use strict";
+exports.id = 263;
+exports.ids = [263];
+exports.modules = {
 
 /***/ 52263:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
@@ -592,3 +593,4 @@ function parseExpiresIn(raw) {
 /***/ })
 
 };
+;

@@ -1,6 +1,7 @@
-export const id = 596;
-export const ids = [596];
-export const modules = {
+"use strict";
+exports.id = 596;
+exports.ids = [596];
+exports.modules = {
 
 /***/ 46596:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
@@ -350,3 +351,4 @@ async function runBake(argv, io) {
 /***/ })
 
 };
+;

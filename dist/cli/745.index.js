@@ -1,6 +1,7 @@
-export const id = 745;
-export const ids = [745];
-export const modules = {
+"use strict";
+exports.id = 745;
+exports.ids = [745];
+exports.modules = {
 
 /***/ 86745:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
@@ -67,3 +68,4 @@ function hoistTrust(env = process.env) {
 /***/ })
 
 };
+;

@@ -1,11 +1,11 @@
-import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
-export const id = 868;
-export const ids = [868];
-export const modules = {
+exports.id = 868;
+exports.ids = [868];
+exports.modules = {
 
 /***/ 43930:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var AsymmetricKeyPackage_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -97,6 +97,7 @@ Object.defineProperty(exports, "EncryptedData", ({ enumerable: true, get: functi
 /***/ 96631:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Attribute = void 0;
@@ -126,6 +127,7 @@ tslib_1.__decorate([
 /***/ 54976:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CounterSignature = exports.id_counterSignature = void 0;
@@ -146,6 +148,7 @@ exports.CounterSignature = CounterSignature = tslib_1.__decorate([
 /***/ 38657:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_contentType = void 0;
@@ -161,6 +164,7 @@ exports.id_contentType = "1.2.840.113549.1.9.3";
 /***/ 87485:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MessageDigest = exports.id_messageDigest = void 0;
@@ -176,6 +180,7 @@ exports.MessageDigest = MessageDigest;
 /***/ 78632:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SigningTime = exports.id_signingTime = void 0;
@@ -196,6 +201,7 @@ exports.SigningTime = SigningTime = tslib_1.__decorate([
 /***/ 30159:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var CertificateSet_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -267,6 +273,7 @@ exports.CertificateSet = CertificateSet = CertificateSet_1 = tslib_1.__decorate(
 /***/ 2657:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ContentInfo = void 0;
@@ -296,6 +303,7 @@ tslib_1.__decorate([
 /***/ 83797:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.EncapsulatedContentInfo = exports.EncapsulatedContent = void 0;
@@ -343,6 +351,7 @@ tslib_1.__decorate([
 /***/ 54264:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.EncryptedContentInfo = exports.EncryptedContent = void 0;
@@ -406,6 +415,7 @@ tslib_1.__decorate([
 /***/ 77318:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var UnprotectedAttributes_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -473,6 +483,7 @@ tslib_1.__decorate([
 /***/ 21467:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -504,6 +515,7 @@ tslib_1.__exportStar(__webpack_require__(68442), exports);
 /***/ 62025:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.IssuerAndSerialNumber = void 0;
@@ -534,6 +546,7 @@ tslib_1.__decorate([
 /***/ 57497:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.KEKRecipientInfo = exports.KEKIdentifier = void 0;
@@ -594,6 +607,7 @@ tslib_1.__decorate([
 /***/ 61390:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var RecipientEncryptedKeys_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -768,6 +782,7 @@ tslib_1.__decorate([
 /***/ 56216:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.KeyTransRecipientInfo = exports.RecipientIdentifier = void 0;
@@ -826,6 +841,7 @@ tslib_1.__decorate([
 /***/ 22527:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_authData = exports.id_encryptedData = exports.id_digestedData = exports.id_envelopedData = exports.id_signedData = exports.id_data = exports.id_ct_contentInfo = void 0;
@@ -843,6 +859,7 @@ exports.id_authData = "1.2.840.113549.1.9.16.1.2";
 /***/ 15692:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.OriginatorInfo = void 0;
@@ -881,6 +898,7 @@ tslib_1.__decorate([
 /***/ 59274:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.OtherKeyAttribute = void 0;
@@ -910,6 +928,7 @@ tslib_1.__decorate([
 /***/ 33469:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PasswordRecipientInfo = void 0;
@@ -949,6 +968,7 @@ tslib_1.__decorate([
 /***/ 86715:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RecipientInfo = exports.OtherRecipientInfo = void 0;
@@ -1031,6 +1051,7 @@ exports.RecipientInfo = RecipientInfo = tslib_1.__decorate([
 /***/ 88014:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var RecipientInfos_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -1058,6 +1079,7 @@ exports.RecipientInfos = RecipientInfos = RecipientInfos_1 = tslib_1.__decorate(
 /***/ 97114:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var RevocationInfoChoices_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -1119,6 +1141,7 @@ exports.RevocationInfoChoices = RevocationInfoChoices = RevocationInfoChoices_1 
 /***/ 4094:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var DigestAlgorithmIdentifiers_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -1190,6 +1213,7 @@ tslib_1.__decorate([
 /***/ 60891:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SignerIdentifier = void 0;
@@ -1225,6 +1249,7 @@ exports.SignerIdentifier = SignerIdentifier = tslib_1.__decorate([
 /***/ 248:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var SignerInfos_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -1302,6 +1327,7 @@ exports.SignerInfos = SignerInfos = SignerInfos_1 = tslib_1.__decorate([
 /***/ 68442:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.KeyDerivationAlgorithmIdentifier = exports.MessageAuthenticationCodeAlgorithm = exports.ContentEncryptionAlgorithmIdentifier = exports.KeyEncryptionAlgorithmIdentifier = exports.SignatureAlgorithmIdentifier = exports.DigestAlgorithmIdentifier = exports.CMSVersion = void 0;
@@ -1360,6 +1386,7 @@ exports.KeyDerivationAlgorithmIdentifier = KeyDerivationAlgorithmIdentifier = ts
 /***/ 65705:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var Attributes_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -1387,6 +1414,7 @@ exports.Attributes = Attributes = Attributes_1 = tslib_1.__decorate([
 /***/ 67402:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CertificationRequest = void 0;
@@ -1423,6 +1451,7 @@ tslib_1.__decorate([
 /***/ 67949:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CertificationRequestInfo = void 0;
@@ -1464,6 +1493,7 @@ tslib_1.__decorate([
 /***/ 66474:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -1477,6 +1507,7 @@ tslib_1.__exportStar(__webpack_require__(67949), exports);
 /***/ 245:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ecdsaWithSHA512 = exports.ecdsaWithSHA384 = exports.ecdsaWithSHA256 = exports.ecdsaWithSHA224 = exports.ecdsaWithSHA1 = void 0;
@@ -1498,6 +1529,7 @@ exports.ecdsaWithSHA512 = create(oid.id_ecdsaWithSHA512);
 /***/ 83070:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ECParameters = void 0;
@@ -1532,6 +1564,7 @@ exports.ECParameters = ECParameters = tslib_1.__decorate([
 /***/ 12795:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ECPrivateKey = void 0;
@@ -1575,6 +1608,7 @@ tslib_1.__decorate([
 /***/ 81696:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ECDSASigValue = void 0;
@@ -1607,6 +1641,7 @@ tslib_1.__decorate([
 /***/ 63683:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -1623,6 +1658,7 @@ tslib_1.__exportStar(__webpack_require__(87575), exports);
 /***/ 12599:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_sect571r1 = exports.id_sect571k1 = exports.id_secp521r1 = exports.id_sect409r1 = exports.id_sect409k1 = exports.id_secp384r1 = exports.id_sect283r1 = exports.id_sect283k1 = exports.id_secp256r1 = exports.id_sect233r1 = exports.id_sect233k1 = exports.id_secp224r1 = exports.id_sect163r2 = exports.id_sect163k1 = exports.id_secp192r1 = exports.id_ecdsaWithSHA512 = exports.id_ecdsaWithSHA384 = exports.id_ecdsaWithSHA256 = exports.id_ecdsaWithSHA224 = exports.id_ecdsaWithSHA1 = exports.id_ecMQV = exports.id_ecDH = exports.id_ecPublicKey = void 0;
@@ -1656,6 +1692,7 @@ exports.id_sect571r1 = "1.3.132.0.39";
 /***/ 87575:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SpecifiedECDomain = exports.ECPVer = exports.Curve = exports.FieldElement = exports.ECPoint = exports.FieldID = void 0;
@@ -1758,6 +1795,7 @@ exports.SpecifiedECDomain = SpecifiedECDomain = tslib_1.__decorate([
 /***/ 81388:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var PKCS12AttrSet_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -1801,6 +1839,7 @@ exports.PKCS12AttrSet = PKCS12AttrSet = PKCS12AttrSet_1 = tslib_1.__decorate([
 /***/ 13727:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var AuthenticatedSafe_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -1828,6 +1867,7 @@ exports.AuthenticatedSafe = AuthenticatedSafe = AuthenticatedSafe_1 = tslib_1.__
 /***/ 82851:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_sdsiCertificate = exports.id_x509Certificate = exports.id_certTypes = exports.CertBag = void 0;
@@ -1861,6 +1901,7 @@ exports.id_sdsiCertificate = `${exports.id_certTypes}.2`;
 /***/ 65640:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_x509CRL = exports.id_crlTypes = exports.CRLBag = void 0;
@@ -1893,6 +1934,7 @@ exports.id_x509CRL = `${exports.id_crlTypes}.1`;
 /***/ 5954:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -1909,6 +1951,7 @@ tslib_1.__exportStar(__webpack_require__(36351), exports);
 /***/ 30364:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.KeyBag = void 0;
@@ -1928,6 +1971,7 @@ exports.KeyBag = KeyBag = tslib_1.__decorate([
 /***/ 49919:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PKCS8ShroudedKeyBag = void 0;
@@ -1947,6 +1991,7 @@ exports.PKCS8ShroudedKeyBag = PKCS8ShroudedKeyBag = tslib_1.__decorate([
 /***/ 11477:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SecretBag = void 0;
@@ -1976,6 +2021,7 @@ tslib_1.__decorate([
 /***/ 36351:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_pkcs_9 = exports.id_SafeContents = exports.id_SecretBag = exports.id_CRLBag = exports.id_certBag = exports.id_pkcs8ShroudedKeyBag = exports.id_keyBag = void 0;
@@ -1994,6 +2040,7 @@ exports.id_pkcs_9 = "1.2.840.113549.1.9";
 /***/ 48624:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -2011,6 +2058,7 @@ tslib_1.__exportStar(__webpack_require__(36570), exports);
 /***/ 6358:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MacData = void 0;
@@ -2045,6 +2093,7 @@ tslib_1.__decorate([
 /***/ 69654:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_bagtypes = exports.id_pbewithSHAAnd40BitRC2_CBC = exports.id_pbeWithSHAAnd128BitRC2_CBC = exports.id_pbeWithSHAAnd2_KeyTripleDES_CBC = exports.id_pbeWithSHAAnd3_KeyTripleDES_CBC = exports.id_pbeWithSHAAnd40BitRC4 = exports.id_pbeWithSHAAnd128BitRC4 = exports.id_pkcs_12PbeIds = exports.id_pkcs_12 = exports.id_pkcs = exports.id_rsadsi = void 0;
@@ -2066,6 +2115,7 @@ exports.id_bagtypes = `${exports.id_pkcs_12}.10.1`;
 /***/ 70626:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PFX = void 0;
@@ -2101,6 +2151,7 @@ tslib_1.__decorate([
 /***/ 36570:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var SafeContents_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -2153,6 +2204,7 @@ exports.SafeContents = SafeContents = SafeContents_1 = tslib_1.__decorate([
 /***/ 27750:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.EncryptedPrivateKeyInfo = exports.EncryptedData = void 0;
@@ -2183,6 +2235,7 @@ tslib_1.__decorate([
 /***/ 45003:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -2195,6 +2248,7 @@ tslib_1.__exportStar(__webpack_require__(4927), exports);
 /***/ 4927:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var Attributes_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -2256,6 +2310,7 @@ tslib_1.__decorate([
 /***/ 83772:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var ExtensionRequest_1, ExtendedCertificateAttributes_1, SMIMECapabilities_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -2564,6 +2619,7 @@ exports.SMIMECapabilities = SMIMECapabilities = SMIMECapabilities_1 = tslib_1.__
 /***/ 74276:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.sha512_256WithRSAEncryption = exports.sha512_224WithRSAEncryption = exports.sha512WithRSAEncryption = exports.sha384WithRSAEncryption = exports.sha256WithRSAEncryption = exports.sha224WithRSAEncryption = exports.sha1WithRSAEncryption = exports.md5WithRSAEncryption = exports.md2WithRSAEncryption = exports.rsaEncryption = exports.pSpecifiedEmpty = exports.mgf1SHA1 = exports.sha512_256 = exports.sha512_224 = exports.sha512 = exports.sha384 = exports.sha256 = exports.sha224 = exports.sha1 = exports.md4 = exports.md2 = void 0;
@@ -2611,6 +2667,7 @@ exports.sha512_256WithRSAEncryption = create(oid.id_sha512_256WithRSAEncryption)
 /***/ 7300:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -2627,6 +2684,7 @@ tslib_1.__exportStar(__webpack_require__(93044), exports);
 /***/ 28586:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_mgf1 = exports.id_md5 = exports.id_md2 = exports.id_sha512_256 = exports.id_sha512_224 = exports.id_sha512 = exports.id_sha384 = exports.id_sha256 = exports.id_sha224 = exports.id_sha1 = exports.id_sha512_256WithRSAEncryption = exports.id_sha512_224WithRSAEncryption = exports.id_sha512WithRSAEncryption = exports.id_sha384WithRSAEncryption = exports.id_sha256WithRSAEncryption = exports.id_ssha224WithRSAEncryption = exports.id_sha224WithRSAEncryption = exports.id_sha1WithRSAEncryption = exports.id_md5WithRSAEncryption = exports.id_md2WithRSAEncryption = exports.id_RSASSA_PSS = exports.id_pSpecified = exports.id_RSAES_OAEP = exports.id_rsaEncryption = exports.id_pkcs_1 = void 0;
@@ -2662,6 +2720,7 @@ exports.id_mgf1 = `${exports.id_pkcs_1}.8`;
 /***/ 4197:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var OtherPrimeInfos_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -2715,6 +2774,7 @@ exports.OtherPrimeInfos = OtherPrimeInfos = OtherPrimeInfos_1 = tslib_1.__decora
 /***/ 50421:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -2728,6 +2788,7 @@ tslib_1.__exportStar(__webpack_require__(99987), exports);
 /***/ 50135:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RSAES_OAEP = exports.RsaEsOaepParams = void 0;
@@ -2780,6 +2841,7 @@ exports.RSAES_OAEP = new asn1_x509_1.AlgorithmIdentifier({
 /***/ 99987:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.DigestInfo = void 0;
@@ -2807,6 +2869,7 @@ tslib_1.__decorate([
 /***/ 97003:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RSASSA_PSS = exports.RsaSaPssParams = void 0;
@@ -2867,6 +2930,7 @@ exports.RSASSA_PSS = new asn1_x509_1.AlgorithmIdentifier({
 /***/ 35150:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RSAPrivateKey = void 0;
@@ -2953,6 +3017,7 @@ tslib_1.__decorate([
 /***/ 93044:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RSAPublicKey = void 0;
@@ -2985,6 +3050,7 @@ tslib_1.__decorate([
 /***/ 59334:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnConvert = void 0;
@@ -3017,6 +3083,7 @@ exports.AsnConvert = AsnConvert;
 /***/ 9004:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnNullConverter = exports.AsnGeneralizedTimeConverter = exports.AsnUTCTimeConverter = exports.AsnCharacterStringConverter = exports.AsnGeneralStringConverter = exports.AsnVisibleStringConverter = exports.AsnGraphicStringConverter = exports.AsnIA5StringConverter = exports.AsnVideotexStringConverter = exports.AsnTeletexStringConverter = exports.AsnPrintableStringConverter = exports.AsnNumericStringConverter = exports.AsnUniversalStringConverter = exports.AsnBmpStringConverter = exports.AsnUtf8StringConverter = exports.AsnConstructedOctetStringConverter = exports.AsnOctetStringConverter = exports.AsnBooleanConverter = exports.AsnRelativeObjectIdentifierConverter = exports.AsnObjectIdentifierConverter = exports.AsnBitStringConverter = exports.AsnIntegerBigIntConverter = exports.AsnIntegerArrayBufferConverter = exports.AsnEnumeratedConverter = exports.AsnIntegerConverter = exports.AsnAnyConverter = void 0;
@@ -3172,6 +3239,7 @@ function defaultConverter(type) {
 /***/ 38831:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnProp = exports.AsnSequenceType = exports.AsnSetType = exports.AsnChoiceType = exports.AsnType = void 0;
@@ -3231,6 +3299,7 @@ exports.AsnProp = AsnProp;
 /***/ 54635:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnPropTypes = exports.AsnTypeTypes = void 0;
@@ -3278,6 +3347,7 @@ var AsnPropTypes;
 /***/ 18865:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -3289,6 +3359,7 @@ tslib_1.__exportStar(__webpack_require__(88793), exports);
 /***/ 88793:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnSchemaValidationError = void 0;
@@ -3303,6 +3374,7 @@ exports.AsnSchemaValidationError = AsnSchemaValidationError;
 /***/ 66109:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isConvertible = isConvertible;
@@ -3354,6 +3426,7 @@ function isArrayEqual(bytes1, bytes2) {
 /***/ 47261:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnSerializer = exports.AsnParser = exports.AsnPropTypes = exports.AsnTypeTypes = exports.AsnSetType = exports.AsnSequenceType = exports.AsnChoiceType = exports.AsnType = exports.AsnProp = void 0;
@@ -3383,6 +3456,7 @@ tslib_1.__exportStar(__webpack_require__(59334), exports);
 /***/ 10341:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnArray = void 0;
@@ -3407,6 +3481,7 @@ exports.AsnArray = AsnArray;
 /***/ 97714:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnParser = void 0;
@@ -3727,6 +3802,7 @@ exports.AsnParser = AsnParser;
 /***/ 45578:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnSchemaStorage = void 0;
@@ -3899,6 +3975,7 @@ exports.AsnSchemaStorage = AsnSchemaStorage;
 /***/ 49453:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AsnSerializer = void 0;
@@ -4056,6 +4133,7 @@ exports.AsnSerializer = AsnSerializer;
 /***/ 2816:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.schemaStorage = void 0;
@@ -4068,6 +4146,7 @@ exports.schemaStorage = new schema_1.AsnSchemaStorage();
 /***/ 36958:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.BitString = void 0;
@@ -4146,6 +4225,7 @@ exports.BitString = BitString;
 /***/ 21243:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -4158,6 +4238,7 @@ tslib_1.__exportStar(__webpack_require__(11174), exports);
 /***/ 11174:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.OctetString = void 0;
@@ -4210,6 +4291,7 @@ exports.OctetString = OctetString;
 /***/ 84503:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ACClearAttrs = void 0;
@@ -4244,6 +4326,7 @@ tslib_1.__decorate([
 /***/ 36239:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AAControls = void 0;
@@ -4295,6 +4378,7 @@ tslib_1.__decorate([
 /***/ 70848:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AttCertIssuer = void 0;
@@ -4333,6 +4417,7 @@ exports.AttCertIssuer = AttCertIssuer = tslib_1.__decorate([
 /***/ 169:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AttCertValidityPeriod = void 0;
@@ -4359,6 +4444,7 @@ tslib_1.__decorate([
 /***/ 78221:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var AttrSpec_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -4385,6 +4471,7 @@ exports.AttrSpec = AttrSpec = AttrSpec_1 = tslib_1.__decorate([
 /***/ 24230:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AttributeCertificate = void 0;
@@ -4417,6 +4504,7 @@ tslib_1.__decorate([
 /***/ 58929:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AttributeCertificateInfo = exports.AttCertVersion = void 0;
@@ -4491,6 +4579,7 @@ tslib_1.__decorate([
 /***/ 93765:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ClassList = exports.ClassListFlags = void 0;
@@ -4514,6 +4603,7 @@ exports.ClassList = ClassList;
 /***/ 92388:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Clearance = void 0;
@@ -4552,6 +4642,7 @@ tslib_1.__decorate([
 /***/ 54046:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Holder = void 0;
@@ -4600,6 +4691,7 @@ tslib_1.__decorate([
 /***/ 60384:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.IetfAttrSyntax = exports.IetfAttrSyntaxValueChoices = void 0;
@@ -4653,6 +4745,7 @@ tslib_1.__decorate([
 /***/ 4938:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -4683,6 +4776,7 @@ tslib_1.__exportStar(__webpack_require__(71473), exports);
 /***/ 11642:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.IssuerSerial = void 0;
@@ -4720,6 +4814,7 @@ tslib_1.__decorate([
 /***/ 71705:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ObjectDigestInfo = exports.DigestedObjectType = void 0;
@@ -4764,6 +4859,7 @@ tslib_1.__decorate([
 /***/ 58604:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_at_clearance = exports.id_at_role = exports.id_at = exports.id_aca_encAttrs = exports.id_aca_group = exports.id_aca_chargingIdentity = exports.id_aca_accessIdentity = exports.id_aca_authenticationInfo = exports.id_aca = exports.id_ce_targetInformation = exports.id_pe_ac_proxying = exports.id_pe_aaControls = exports.id_pe_ac_auditIdentity = void 0;
@@ -4788,6 +4884,7 @@ exports.id_at_clearance = "2.5.1.5.55";
 /***/ 71313:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var ProxyInfo_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -4815,6 +4912,7 @@ exports.ProxyInfo = ProxyInfo = ProxyInfo_1 = tslib_1.__decorate([
 /***/ 85288:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.RoleSyntax = void 0;
@@ -4851,6 +4949,7 @@ tslib_1.__decorate([
 /***/ 87361:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SecurityCategory = void 0;
@@ -4885,6 +4984,7 @@ tslib_1.__decorate([
 /***/ 18005:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SvceAuthInfo = void 0;
@@ -4919,6 +5019,7 @@ tslib_1.__decorate([
 /***/ 27849:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var Targets_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5005,6 +5106,7 @@ exports.Targets = Targets = Targets_1 = tslib_1.__decorate([
 /***/ 71473:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.V2Form = void 0;
@@ -5051,6 +5153,7 @@ tslib_1.__decorate([
 /***/ 26231:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var CompositePublicKey_1, CompositePrivateKey_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5107,6 +5210,7 @@ exports.CompositePrivateKey = CompositePrivateKey = CompositePrivateKey_1 = tsli
 /***/ 64476:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var CompositeParams_1, CompositeSignatureValue_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5148,6 +5252,7 @@ exports.CompositeSignatureValue = CompositeSignatureValue = CompositeSignatureVa
 /***/ 61635:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -5161,6 +5266,7 @@ tslib_1.__exportStar(__webpack_require__(82199), exports);
 /***/ 82199:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_slh_dsa_shake_256f = exports.id_slh_dsa_shake_256s = exports.id_slh_dsa_shake_192f = exports.id_slh_dsa_shake_192s = exports.id_slh_dsa_shake_128f = exports.id_slh_dsa_shake_128s = exports.id_slh_dsa_sha2_256f = exports.id_slh_dsa_sha2_256s = exports.id_slh_dsa_sha2_192f = exports.id_slh_dsa_sha2_192s = exports.id_slh_dsa_sha2_128f = exports.id_slh_dsa_sha2_128s = exports.id_ml_dsa_87 = exports.id_ml_dsa_65 = exports.id_ml_dsa_44 = void 0;
@@ -5187,6 +5293,7 @@ exports.id_slh_dsa_shake_256f = `${id_sigAlgs}.31`;
 /***/ 74201:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AlgorithmIdentifier = void 0;
@@ -5222,6 +5329,7 @@ tslib_1.__decorate([
 /***/ 74122:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Attribute = void 0;
@@ -5251,6 +5359,7 @@ tslib_1.__decorate([
 /***/ 86109:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Certificate = void 0;
@@ -5287,6 +5396,7 @@ tslib_1.__decorate([
 /***/ 12740:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CertificateList = void 0;
@@ -5323,6 +5433,7 @@ tslib_1.__decorate([
 /***/ 17003:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var Extensions_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5371,6 +5482,7 @@ exports.Extensions = Extensions = Extensions_1 = tslib_1.__decorate([
 /***/ 84378:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var AuthorityInfoAccessSyntax_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5414,6 +5526,7 @@ exports.AuthorityInfoAccessSyntax = AuthorityInfoAccessSyntax = AuthorityInfoAcc
 /***/ 59528:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.AuthorityKeyIdentifier = exports.KeyIdentifier = exports.id_ce_authorityKeyIdentifier = void 0;
@@ -5469,6 +5582,7 @@ tslib_1.__decorate([
 /***/ 22815:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.BasicConstraints = exports.id_ce_basicConstraints = void 0;
@@ -5503,6 +5617,7 @@ tslib_1.__decorate([
 /***/ 82330:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var CertificateIssuer_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5529,6 +5644,7 @@ exports.CertificateIssuer = CertificateIssuer = CertificateIssuer_1 = tslib_1.__
 /***/ 90239:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var CertificatePolicies_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5672,6 +5788,7 @@ exports.CertificatePolicies = CertificatePolicies = CertificatePolicies_1 = tsli
 /***/ 11229:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.BaseCRLNumber = exports.id_ce_deltaCRLIndicator = void 0;
@@ -5693,6 +5810,7 @@ exports.BaseCRLNumber = BaseCRLNumber = tslib_1.__decorate([
 /***/ 64481:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var CRLDistributionPoints_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5832,6 +5950,7 @@ exports.CRLDistributionPoints = CRLDistributionPoints = CRLDistributionPoints_1 
 /***/ 73489:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var FreshestCRL_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -5861,6 +5980,7 @@ exports.FreshestCRL = FreshestCRL = FreshestCRL_1 = tslib_1.__decorate([
 /***/ 94203:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.IssuingDistributionPoint = exports.id_ce_issuingDistributionPoint = void 0;
@@ -5936,6 +6056,7 @@ tslib_1.__decorate([
 /***/ 40740:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CRLNumber = exports.id_ce_cRLNumber = void 0;
@@ -5963,6 +6084,7 @@ exports.CRLNumber = CRLNumber = tslib_1.__decorate([
 /***/ 33825:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CRLReason = exports.CRLReasons = exports.id_ce_cRLReasons = void 0;
@@ -6009,6 +6131,7 @@ exports.CRLReason = CRLReason = tslib_1.__decorate([
 /***/ 40040:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.EntrustVersionInfo = exports.EntrustInfo = exports.EntrustInfoFlags = exports.id_entrust_entrustVersInfo = void 0;
@@ -6062,6 +6185,7 @@ tslib_1.__decorate([
 /***/ 23904:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var ExtendedKeyUsage_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6097,6 +6221,7 @@ exports.id_kp_OCSPSigning = `${object_identifiers_1.id_kp}.9`;
 /***/ 4461:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -6132,6 +6257,7 @@ tslib_1.__exportStar(__webpack_require__(7313), exports);
 /***/ 3480:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.InhibitAnyPolicy = exports.id_ce_inhibitAnyPolicy = void 0;
@@ -6162,6 +6288,7 @@ exports.InhibitAnyPolicy = InhibitAnyPolicy = tslib_1.__decorate([
 /***/ 27335:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.InvalidityDate = exports.id_ce_invalidityDate = void 0;
@@ -6191,6 +6318,7 @@ exports.InvalidityDate = InvalidityDate = tslib_1.__decorate([
 /***/ 75306:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var IssueAlternativeName_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6217,6 +6345,7 @@ exports.IssueAlternativeName = IssueAlternativeName = IssueAlternativeName_1 = t
 /***/ 25226:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.KeyUsage = exports.KeyUsageFlags = exports.id_ce_keyUsage = void 0;
@@ -6280,6 +6409,7 @@ exports.KeyUsage = KeyUsage;
 /***/ 15293:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var GeneralSubtrees_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6361,6 +6491,7 @@ tslib_1.__decorate([
 /***/ 68640:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PolicyConstraints = exports.id_ce_policyConstraints = void 0;
@@ -6401,6 +6532,7 @@ tslib_1.__decorate([
 /***/ 13741:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var PolicyMappings_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6443,6 +6575,7 @@ exports.PolicyMappings = PolicyMappings = PolicyMappings_1 = tslib_1.__decorate(
 /***/ 59872:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PrivateKeyUsagePeriod = exports.id_ce_privateKeyUsagePeriod = void 0;
@@ -6481,6 +6614,7 @@ tslib_1.__decorate([
 /***/ 33259:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var SubjectAlternativeName_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6507,6 +6641,7 @@ exports.SubjectAlternativeName = SubjectAlternativeName = SubjectAlternativeName
 /***/ 33297:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var SubjectDirectoryAttributes_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6536,6 +6671,7 @@ exports.SubjectDirectoryAttributes = SubjectDirectoryAttributes = SubjectDirecto
 /***/ 7313:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var SubjectInfoAccessSyntax_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6565,6 +6701,7 @@ exports.SubjectInfoAccessSyntax = SubjectInfoAccessSyntax = SubjectInfoAccessSyn
 /***/ 35503:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SubjectKeyIdentifier = exports.id_ce_subjectKeyIdentifier = void 0;
@@ -6581,6 +6718,7 @@ exports.SubjectKeyIdentifier = SubjectKeyIdentifier;
 /***/ 56322:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GeneralName = exports.EDIPartyName = exports.OtherName = exports.AsnIpConverter = void 0;
@@ -6720,6 +6858,7 @@ exports.GeneralName = GeneralName = tslib_1.__decorate([
 /***/ 83361:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var GeneralNames_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -6747,6 +6886,7 @@ exports.GeneralNames = GeneralNames = GeneralNames_1 = tslib_1.__decorate([
 /***/ 33594:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(61860);
@@ -6773,6 +6913,7 @@ tslib_1.__exportStar(__webpack_require__(5714), exports);
 /***/ 68750:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.IpConverter = void 0;
@@ -6957,6 +7098,7 @@ exports.IpConverter = IpConverter;
 /***/ 73111:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 var RelativeDistinguishedName_1, RDNSequence_1, Name_1;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -7074,6 +7216,7 @@ exports.Name = Name = Name_1 = tslib_1.__decorate([
 /***/ 60444:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.id_alg_unsigned = exports.id_ce = exports.id_ad_caRepository = exports.id_ad_timeStamping = exports.id_ad_caIssuers = exports.id_ad_ocsp = exports.id_qt_unotice = exports.id_qt_csp = exports.id_ad = exports.id_kp = exports.id_qt = exports.id_pe = exports.id_pkix = void 0;
@@ -7097,6 +7240,7 @@ exports.id_alg_unsigned = "1.3.6.1.5.5.7.6.36";
 /***/ 56359:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SubjectPublicKeyInfo = void 0;
@@ -7124,6 +7268,7 @@ tslib_1.__decorate([
 /***/ 69642:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.TBSCertList = exports.RevokedCertificate = void 0;
@@ -7214,6 +7359,7 @@ tslib_1.__decorate([
 /***/ 36633:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.TBSCertificate = void 0;
@@ -7299,6 +7445,7 @@ tslib_1.__decorate([
 /***/ 75277:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Time = void 0;
@@ -7349,6 +7496,7 @@ exports.Time = Time = tslib_1.__decorate([
 /***/ 52663:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Version = void 0;
@@ -7365,6 +7513,7 @@ var Version;
 /***/ 5714:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Validity = void 0;
@@ -7395,6 +7544,7 @@ tslib_1.__decorate([
 /***/ 8927:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 var __webpack_unused_export__;
 /*!
  * MIT License
@@ -10994,7 +11144,7 @@ __webpack_unused_export__ = AsnEcSignatureFormatter;
 __webpack_unused_export__ = Attribute;
 __webpack_unused_export__ = AttributeFactory;
 __webpack_unused_export__ = AuthorityInfoAccessExtension;
-exports.Z$ = AuthorityKeyIdentifierExtension;
+__webpack_unused_export__ = AuthorityKeyIdentifierExtension;
 exports.WA = BasicConstraintsExtension;
 __webpack_unused_export__ = CRLDistributionPointsExtension;
 __webpack_unused_export__ = CertificatePolicyExtension;
@@ -11004,7 +11154,7 @@ __webpack_unused_export__ = DN;
 __webpack_unused_export__ = DNS;
 __webpack_unused_export__ = DefaultAlgorithmSerializer;
 __webpack_unused_export__ = EMAIL;
-exports.j6 = ExtendedKeyUsageExtension;
+__webpack_unused_export__ = ExtendedKeyUsageExtension;
 __webpack_unused_export__ = Extension;
 __webpack_unused_export__ = ExtensionFactory;
 __webpack_unused_export__ = ExtensionsAttribute;
@@ -11023,13 +11173,13 @@ __webpack_unused_export__ = Pkcs10CertificateRequest;
 __webpack_unused_export__ = Pkcs10CertificateRequestGenerator;
 __webpack_unused_export__ = PublicKey;
 __webpack_unused_export__ = REGISTERED_ID;
-exports.Wx = SubjectAlternativeNameExtension;
+__webpack_unused_export__ = SubjectAlternativeNameExtension;
 exports.QE = SubjectKeyIdentifierExtension;
 __webpack_unused_export__ = TextConverter;
 __webpack_unused_export__ = TextObject;
 __webpack_unused_export__ = UPN;
 __webpack_unused_export__ = URL;
-exports.yI = X509Certificate;
+__webpack_unused_export__ = X509Certificate;
 exports.Jy = X509CertificateGenerator;
 __webpack_unused_export__ = X509Certificates;
 __webpack_unused_export__ = X509ChainBuilder;
@@ -11051,6 +11201,7 @@ __webpack_unused_export__ = idX448;
 /***/ 7769:
 /***/ ((module) => {
 
+"use strict";
 
 
 function deepClone (obj) {
@@ -11587,6 +11738,7 @@ module.exports = slowRedact
 /***/ 60298:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /* module decorator */ module = __webpack_require__.nmd(module);
 
 
@@ -11613,6 +11765,7 @@ Object.defineProperty(module, 'exports', {
 /***/ 10779:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.formatNames = exports.fastFormats = exports.fullFormats = void 0;
@@ -11827,6 +11980,7 @@ function regex(str) {
 /***/ 82815:
 /***/ ((module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const formats_1 = __webpack_require__(10779);
@@ -11870,6 +12024,7 @@ exports["default"] = formatsPlugin;
 /***/ 51284:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.formatLimitDefinition = void 0;
@@ -11945,6 +12100,7 @@ exports["default"] = formatLimitPlugin;
 /***/ 42463:
 /***/ ((module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MissingRefError = exports.ValidationError = exports.CodeGen = exports.Name = exports.nil = exports.stringify = exports.str = exports._ = exports.KeywordCxt = exports.Ajv = void 0;
@@ -12001,6 +12157,7 @@ Object.defineProperty(exports, "MissingRefError", ({ enumerable: true, get: func
 /***/ 80567:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.regexpCode = exports.getEsmExportName = exports.getProperty = exports.safeStringify = exports.stringify = exports.strConcat = exports.addCodeArg = exports.str = exports._ = exports.nil = exports._Code = exports.Name = exports.IDENTIFIER = exports._CodeOrName = void 0;
@@ -12163,6 +12320,7 @@ exports.regexpCode = regexpCode;
 /***/ 81436:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.or = exports.and = exports.not = exports.CodeGen = exports.operators = exports.varKinds = exports.ValueScopeName = exports.ValueScope = exports.Scope = exports.Name = exports.regexpCode = exports.stringify = exports.getProperty = exports.nil = exports.strConcat = exports.str = exports._ = void 0;
@@ -12866,6 +13024,7 @@ function par(x) {
 /***/ 77788:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ValueScope = exports.ValueScopeName = exports.Scope = exports.varKinds = exports.UsedValueState = void 0;
@@ -13015,6 +13174,7 @@ exports.ValueScope = ValueScope;
 /***/ 81283:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.extendErrors = exports.resetErrorsCount = exports.reportExtraError = exports.reportError = exports.keyword$DataError = exports.keywordError = void 0;
@@ -13144,6 +13304,7 @@ function extraErrorProps(cxt, { params, message }, keyValues) {
 /***/ 2718:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.resolveSchema = exports.getCompilingSchema = exports.resolveRef = exports.compileSchema = exports.SchemaEnv = void 0;
@@ -13392,6 +13553,7 @@ function getJsonPointer(parsedRef, { baseId, schema, root }) {
 /***/ 57756:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const types_1 = __webpack_require__(9122);
@@ -13748,6 +13910,7 @@ function parsingError({ gen, parseName }, msg) {
 /***/ 84817:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const types_1 = __webpack_require__(9122);
@@ -13990,6 +14153,7 @@ function addComma({ gen }, first) {
 /***/ 9122:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.jtdForms = void 0;
@@ -14010,6 +14174,7 @@ exports.jtdForms = [
 /***/ 90630:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -14044,6 +14209,7 @@ exports["default"] = names;
 /***/ 53162:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const resolve_1 = __webpack_require__(24090);
@@ -14062,6 +14228,7 @@ exports["default"] = MissingRefError;
 /***/ 24090:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getSchemaRefs = exports.resolveUrl = exports.normalizeId = exports._getFullPath = exports.getFullPath = exports.inlineRef = void 0;
@@ -14223,6 +14390,7 @@ exports.getSchemaRefs = getSchemaRefs;
 /***/ 7353:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getRules = exports.isJSONType = void 0;
@@ -14255,6 +14423,7 @@ exports.getRules = getRules;
 /***/ 84464:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.checkStrictMode = exports.getErrorPath = exports.Type = exports.useFunc = exports.setEvaluated = exports.evaluatedPropsToName = exports.mergeEvaluated = exports.eachItem = exports.unescapeJsonPointer = exports.escapeJsonPointer = exports.escapeFragment = exports.unescapeFragment = exports.schemaRefOrVal = exports.schemaHasRulesButRef = exports.schemaHasRules = exports.checkUnknownRules = exports.alwaysValidSchema = exports.toHash = void 0;
@@ -14439,6 +14608,7 @@ exports.checkStrictMode = checkStrictMode;
 /***/ 37692:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.shouldUseRule = exports.shouldUseGroup = exports.schemaHasRulesForType = void 0;
@@ -14464,6 +14634,7 @@ exports.shouldUseRule = shouldUseRule;
 /***/ 35346:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.boolOrEmptySchema = exports.topBoolOrEmptySchema = void 0;
@@ -14520,6 +14691,7 @@ function falseSchemaError(it, overrideAllErrors) {
 /***/ 86685:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.reportTypeError = exports.checkDataTypes = exports.checkDataType = exports.coerceAndCheckDataType = exports.getJSONTypes = exports.getSchemaTypes = exports.DataType = void 0;
@@ -14729,6 +14901,7 @@ function getTypeErrorContext(it) {
 /***/ 11699:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.assignDefaults = void 0;
@@ -14770,6 +14943,7 @@ function assignDefault(it, prop, defaultValue) {
 /***/ 87881:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getData = exports.KeywordCxt = exports.validateFunctionCode = void 0;
@@ -15296,6 +15470,7 @@ exports.getData = getData;
 /***/ 15202:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateKeywordUsage = exports.validSchemaType = exports.funcKeywordCode = exports.macroKeywordCode = void 0;
@@ -15426,6 +15601,7 @@ exports.validateKeywordUsage = validateKeywordUsage;
 /***/ 26200:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.extendSubschemaMode = exports.extendSubschemaData = exports.getSubschema = void 0;
@@ -15513,6 +15689,7 @@ exports.extendSubschemaMode = extendSubschemaMode;
 /***/ 63893:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CodeGen = exports.Name = exports.nil = exports.stringify = exports.str = exports._ = exports.KeywordCxt = void 0;
@@ -16137,6 +16314,7 @@ function schemaOrData(schema) {
 /***/ 1354:
 /***/ ((module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MissingRefError = exports.ValidationError = exports.CodeGen = exports.Name = exports.nil = exports.stringify = exports.str = exports._ = exports.KeywordCxt = exports.Ajv = void 0;
@@ -16215,6 +16393,7 @@ Object.defineProperty(exports, "MissingRefError", ({ enumerable: true, get: func
 /***/ 63581:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const shared = (root) => {
@@ -16339,6 +16518,7 @@ exports["default"] = jtdMetaSchema;
 /***/ 24951:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 // https://github.com/ajv-validator/ajv/issues/889
@@ -16352,6 +16532,7 @@ exports["default"] = equal;
 /***/ 73150:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseJsonString = exports.parseJsonNumber = exports.parseJson = void 0;
@@ -16543,6 +16724,7 @@ parseJsonString.code = 'require("ajv/dist/runtime/parseJson").parseJsonString';
 /***/ 18659:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const rxEscapable = 
@@ -16579,6 +16761,7 @@ quote.code = 'require("ajv/dist/runtime/quote").default';
 /***/ 84383:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const DT_SEPARATOR = /t|\s/i;
@@ -16627,6 +16810,7 @@ validTimestamp.code = 'require("ajv/dist/runtime/timestamp").default';
 /***/ 36214:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 // https://mathiasbynens.be/notes/javascript-encoding
@@ -16657,6 +16841,7 @@ ucs2length.code = 'require("ajv/dist/runtime/ucs2length").default';
 /***/ 36285:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const uri = __webpack_require__(92769);
@@ -16669,6 +16854,7 @@ exports["default"] = uri;
 /***/ 33021:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 class ValidationError extends Error {
@@ -16686,6 +16872,7 @@ exports["default"] = ValidationError;
 /***/ 41398:
 /***/ ((module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const scope_1 = __webpack_require__(77788);
@@ -16782,6 +16969,7 @@ exports["default"] = standaloneCode;
 /***/ 73448:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateAdditionalItems = void 0;
@@ -16837,6 +17025,7 @@ exports["default"] = def;
 /***/ 42431:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const code_1 = __webpack_require__(28484);
@@ -16949,6 +17138,7 @@ exports["default"] = def;
 /***/ 39205:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const util_1 = __webpack_require__(84464);
@@ -16978,6 +17168,7 @@ exports["default"] = def;
 /***/ 89380:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const code_1 = __webpack_require__(28484);
@@ -16996,6 +17187,7 @@ exports["default"] = def;
 /***/ 16182:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -17097,6 +17289,7 @@ exports["default"] = def;
 /***/ 95826:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateSchemaDeps = exports.validatePropertyDeps = exports.error = void 0;
@@ -17188,6 +17381,7 @@ exports["default"] = def;
 /***/ 48584:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -17260,6 +17454,7 @@ exports["default"] = def;
 /***/ 28775:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const additionalItems_1 = __webpack_require__(73448);
@@ -17310,6 +17505,7 @@ exports["default"] = getApplicator;
 /***/ 75791:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateTuple = void 0;
@@ -17368,6 +17564,7 @@ exports["default"] = def;
 /***/ 52959:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -17404,6 +17601,7 @@ exports["default"] = def;
 /***/ 8350:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const util_1 = __webpack_require__(84464);
@@ -17436,6 +17634,7 @@ exports["default"] = def;
 /***/ 22490:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -17502,6 +17701,7 @@ exports["default"] = def;
 /***/ 50664:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const code_1 = __webpack_require__(28484);
@@ -17583,6 +17783,7 @@ exports["default"] = def;
 /***/ 6467:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const items_1 = __webpack_require__(75791);
@@ -17601,6 +17802,7 @@ exports["default"] = def;
 /***/ 88778:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const validate_1 = __webpack_require__(87881);
@@ -17661,6 +17863,7 @@ exports["default"] = def;
 /***/ 71372:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -17705,6 +17908,7 @@ exports["default"] = def;
 /***/ 46829:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const util_1 = __webpack_require__(84464);
@@ -17724,6 +17928,7 @@ exports["default"] = def;
 /***/ 28484:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateUnion = exports.validateArray = exports.usePattern = exports.callValidateCode = exports.schemaProperties = exports.allSchemaProperties = exports.noPropertyInData = exports.propertyInData = exports.isOwnProperty = exports.hasPropFunc = exports.reportMissingProp = exports.checkMissingProp = exports.checkReportMissingProp = void 0;
@@ -17861,6 +18066,7 @@ exports.validateUnion = validateUnion;
 /***/ 69872:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const def = {
@@ -17877,6 +18083,7 @@ exports["default"] = def;
 /***/ 97397:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const id_1 = __webpack_require__(69872);
@@ -17899,6 +18106,7 @@ exports["default"] = core;
 /***/ 92996:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.callRef = exports.getValidate = void 0;
@@ -18027,6 +18235,7 @@ exports["default"] = def;
 /***/ 28886:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -18137,6 +18346,7 @@ exports["default"] = def;
 /***/ 87115:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.DiscrError = void 0;
@@ -18152,6 +18362,7 @@ var DiscrError;
 /***/ 39941:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const core_1 = __webpack_require__(97397);
@@ -18175,6 +18386,7 @@ exports["default"] = draft7Vocabularies;
 /***/ 26402:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -18273,6 +18485,7 @@ exports["default"] = def;
 /***/ 72601:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const format_1 = __webpack_require__(26402);
@@ -18285,6 +18498,7 @@ exports["default"] = format;
 /***/ 62656:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -18362,6 +18576,7 @@ exports["default"] = def;
 /***/ 7371:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const util_1 = __webpack_require__(84464);
@@ -18392,6 +18607,7 @@ exports["default"] = def;
 /***/ 57087:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -18441,6 +18657,7 @@ exports["default"] = def;
 /***/ 94930:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.typeErrorParams = exports.typeErrorMessage = exports.typeError = void 0;
@@ -18467,6 +18684,7 @@ exports.typeErrorParams = typeErrorParams;
 /***/ 10624:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const ref_1 = __webpack_require__(44637);
@@ -18502,6 +18720,7 @@ exports["default"] = jtdVocabulary;
 /***/ 14311:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.checkMetadata = void 0;
@@ -18533,6 +18752,7 @@ exports["default"] = def;
 /***/ 98195:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.checkNullableObject = exports.checkNullable = void 0;
@@ -18561,6 +18781,7 @@ exports.checkNullableObject = checkNullableObject;
 /***/ 63943:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const properties_1 = __webpack_require__(24835);
@@ -18582,6 +18803,7 @@ exports["default"] = def;
 /***/ 24835:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateProperties = exports.error = void 0;
@@ -18737,6 +18959,7 @@ exports["default"] = def;
 /***/ 44637:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.hasRef = void 0;
@@ -18810,6 +19033,7 @@ exports["default"] = def;
 /***/ 96366:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.intRange = void 0;
@@ -18885,6 +19109,7 @@ exports["default"] = def;
 /***/ 25779:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const code_1 = __webpack_require__(28484);
@@ -18903,6 +19128,7 @@ exports["default"] = def;
 /***/ 91792:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const util_1 = __webpack_require__(84464);
@@ -18960,6 +19186,7 @@ exports["default"] = def;
 /***/ 56620:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.contentVocabulary = exports.metadataVocabulary = void 0;
@@ -18984,6 +19211,7 @@ exports.contentVocabulary = [
 /***/ 98026:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -19015,6 +19243,7 @@ exports["default"] = def;
 /***/ 93200:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -19069,6 +19298,7 @@ exports["default"] = def;
 /***/ 85481:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const limitNumber_1 = __webpack_require__(43723);
@@ -19108,6 +19338,7 @@ exports["default"] = validation;
 /***/ 36296:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -19138,6 +19369,7 @@ exports["default"] = def;
 /***/ 46962:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -19171,6 +19403,7 @@ exports["default"] = def;
 /***/ 43723:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -19204,6 +19437,7 @@ exports["default"] = def;
 /***/ 895:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -19234,6 +19468,7 @@ exports["default"] = def;
 /***/ 18132:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const codegen_1 = __webpack_require__(81436);
@@ -19266,6 +19501,7 @@ exports["default"] = def;
 /***/ 96023:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const code_1 = __webpack_require__(28484);
@@ -19305,6 +19541,7 @@ exports["default"] = def;
 /***/ 94504:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const code_1 = __webpack_require__(28484);
@@ -19390,6 +19627,7 @@ exports["default"] = def;
 /***/ 65132:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const dataType_1 = __webpack_require__(86685);
@@ -19460,6 +19698,7 @@ exports["default"] = def;
 /***/ 54549:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 /*!
  * Copyright (c) 2014, GMO GlobalSign
  * Copyright (c) 2015-2022, Peculiar Ventures
@@ -23240,6 +23479,7 @@ exports.verifySchema = verifySchema;
 /***/ 40479:
 /***/ ((module) => {
 
+"use strict";
 
 
 /* global SharedArrayBuffer, Atomics */
@@ -23285,6 +23525,7 @@ if (typeof SharedArrayBuffer !== 'undefined' && typeof Atomics !== 'undefined') 
 /***/ 83909:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const fs = __webpack_require__(79896);
 const path = __webpack_require__(16928);
@@ -23332,10 +23573,10 @@ function Database(filenameGiven, options) {
 	// Load the native addon
 	let addon;
 	if (nativeBinding == null) {
-		addon = DEFAULT_ADDON || (DEFAULT_ADDON = __WEBPACK_EXTERNAL_createRequire(import.meta.url)(__webpack_require__.ab + "build/Release/better_sqlite3.node"));
+		addon = DEFAULT_ADDON || (DEFAULT_ADDON = require(__webpack_require__.ab + "build/Release/better_sqlite3.node"));
 	} else if (typeof nativeBinding === 'string') {
 		// See <https://webpack.js.org/api/module-variables/#__non_webpack_require__-webpack-specific>
-		const requireFunc = typeof __WEBPACK_EXTERNAL_createRequire(import.meta.url) === 'function' ? eval("require") : __WEBPACK_EXTERNAL_createRequire(import.meta.url);
+		const requireFunc = typeof require === 'function' ? eval("require") : require;
 		addon = requireFunc(path.resolve(nativeBinding).replace(/(\.node)?$/, '.node'));
 	} else {
 		// See <https://github.com/WiseLibs/better-sqlite3/issues/972>
@@ -23382,6 +23623,7 @@ module.exports = Database;
 /***/ 4918:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 module.exports = __webpack_require__(83909);
 module.exports.SqliteError = __webpack_require__(57483);
@@ -23392,6 +23634,7 @@ module.exports.SqliteError = __webpack_require__(57483);
 /***/ 84096:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const { getBooleanOption, cppdb } = __webpack_require__(42952);
 
@@ -23442,6 +23685,7 @@ const getLength = ({ length }) => {
 /***/ 26017:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const fs = __webpack_require__(79896);
 const path = __webpack_require__(16928);
@@ -23516,6 +23760,7 @@ const runBackup = (backup, handler) => {
 /***/ 43943:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const { getBooleanOption, cppdb } = __webpack_require__(42952);
 
@@ -23554,6 +23799,7 @@ module.exports = function defineFunction(name, options, fn) {
 /***/ 29595:
 /***/ ((module) => {
 
+"use strict";
 
 const DatabaseInspection = function Database() {};
 
@@ -23568,6 +23814,7 @@ module.exports = function inspect(depth, opts) {
 /***/ 28127:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const { getBooleanOption, cppdb } = __webpack_require__(42952);
 
@@ -23587,6 +23834,7 @@ module.exports = function pragma(source, options) {
 /***/ 82161:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const { cppdb } = __webpack_require__(42952);
 
@@ -23610,6 +23858,7 @@ module.exports = function serialize(options) {
 /***/ 71355:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const { cppdb } = __webpack_require__(42952);
 
@@ -23806,6 +24055,7 @@ const defer = x => () => x;
 /***/ 56695:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const { cppdb } = __webpack_require__(42952);
 const controllers = new WeakMap();
@@ -23891,6 +24141,7 @@ const wrapTransaction = (apply, fn, db, { begin, commit, rollback, savepoint, re
 /***/ 55463:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 const { cppdb } = __webpack_require__(42952);
 
@@ -23952,6 +24203,7 @@ exports.getters = {
 /***/ 57483:
 /***/ ((module) => {
 
+"use strict";
 
 const descriptor = { value: 'SqliteError', writable: true, enumerable: false, configurable: true };
 
@@ -23979,6 +24231,7 @@ module.exports = SqliteError;
 /***/ 42952:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 
 exports.getBooleanOption = (options, key) => {
@@ -24683,6 +24936,7 @@ exports.dequal = dequal;
 /***/ 28998:
 /***/ ((module) => {
 
+"use strict";
 
 
 var UTF8_ACCEPT = 12
@@ -24805,6 +25059,7 @@ module.exports = decodeURIComponent
 /***/ 23430:
 /***/ ((module) => {
 
+"use strict";
 
 
 // do not edit .js files directly - edit src/index.jst
@@ -24858,6 +25113,7 @@ module.exports = function equal(a, b) {
 /***/ 19510:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const parse = __webpack_require__(79669);
@@ -24988,6 +25244,7 @@ module.exports = { encodeString };
 /***/ 79669:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const fastDecode = __webpack_require__(28998);
@@ -25121,6 +25378,7 @@ module.exports = parse;
 /***/ 62059:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { encodeString } = __webpack_require__(46662);
@@ -25197,6 +25455,7 @@ module.exports = stringify;
 /***/ 81167:
 /***/ ((module) => {
 
+"use strict";
 
 
 var traverse = module.exports = function (schema, opts, cb) {
@@ -25297,6 +25556,7 @@ function escapeJsonPtr(str) {
 /***/ 49761:
 /***/ ((module) => {
 
+"use strict";
 
 
 const refs = {
@@ -25412,6 +25672,7 @@ module.exports = {
 /***/ 785:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 // This is an empty module that is served up when outside of a workerd environment
@@ -25424,6 +25685,7 @@ exports["default"] = {};
 /***/ 26122:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 //Parse method copied from https://github.com/brianc/node-postgres
@@ -25668,6 +25930,7 @@ parse.parseIntoClientConfig = parseIntoClientConfig
 /***/ 62299:
 /***/ ((module) => {
 
+"use strict";
 
 
 // selected so (BASE - 1) * 0x100000000 + 0xffffffff is a safe integer
@@ -25775,6 +26038,7 @@ module.exports = readInt8;
 /***/ 17558:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const EventEmitter = (__webpack_require__(24434).EventEmitter)
 
@@ -26299,6 +26563,7 @@ module.exports = Pool
 /***/ 19971:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.BufferReader = void 0;
@@ -26360,6 +26625,7 @@ exports.BufferReader = BufferReader;
 /***/ 49315:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 //binary data writer tuned for encoding binary specific to the postgres binary protocol
 Object.defineProperty(exports, "__esModule", ({ value: true }));
@@ -26479,6 +26745,7 @@ exports.Writer = Writer;
 /***/ 74233:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.DatabaseError = exports.serialize = void 0;
@@ -26500,6 +26767,7 @@ function parse(stream, callback) {
 /***/ 85809:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.NoticeMessage = exports.DataRowMessage = exports.CommandCompleteMessage = exports.ReadyForQueryMessage = exports.NotificationResponseMessage = exports.BackendKeyDataMessage = exports.AuthenticationMD5Password = exports.ParameterStatusMessage = exports.ParameterDescriptionMessage = exports.RowDescriptionMessage = exports.Field = exports.CopyResponse = exports.CopyDataMessage = exports.DatabaseError = exports.copyDone = exports.emptyQuery = exports.replicationStart = exports.portalSuspended = exports.noData = exports.closeComplete = exports.bindComplete = exports.parseComplete = void 0;
@@ -26666,6 +26934,7 @@ exports.NoticeMessage = NoticeMessage;
 /***/ 43318:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Parser = void 0;
@@ -26997,6 +27266,7 @@ const parseErrorMessage = (reader, name) => {
 /***/ 76513:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.serialize = void 0;
@@ -28692,6 +28962,7 @@ module.exports = Client
 /***/ 646:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const dns = __webpack_require__(72250)
@@ -28883,6 +29154,7 @@ module.exports = ConnectionParameters
 /***/ 9809:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const EventEmitter = (__webpack_require__(24434).EventEmitter)
@@ -29269,6 +29541,7 @@ module.exports = { signatureAlgorithmHashFromCertificate }
 /***/ 20948:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const crypto = __webpack_require__(84150)
 const { signatureAlgorithmHashFromCertificate } = __webpack_require__(9765)
@@ -29634,6 +29907,7 @@ async function deriveKey(password, salt, iterations) {
 /***/ 68995:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 let user
@@ -29735,6 +30009,7 @@ module.exports.__defineSetter__('parseInt8', function (val) {
 /***/ 13273:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Client = __webpack_require__(75042)
@@ -30250,6 +30525,7 @@ Client.prototype.getTransactionStatus = function () {
 /***/ 45301:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 module.exports = __webpack_require__(28942)
 
@@ -30259,6 +30535,7 @@ module.exports = __webpack_require__(28942)
 /***/ 17581:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const EventEmitter = (__webpack_require__(24434).EventEmitter)
@@ -30433,6 +30710,7 @@ NativeQuery.prototype.submit = function (client) {
 /***/ 84473:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { EventEmitter } = __webpack_require__(24434)
@@ -30703,6 +30981,7 @@ module.exports = Query
 /***/ 26424:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const types = __webpack_require__(11549)
@@ -30909,6 +31188,7 @@ function getStreamFuncs() {
 /***/ 50365:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const types = __webpack_require__(11549)
@@ -30951,6 +31231,7 @@ module.exports = TypeOverrides
 /***/ 69652:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const defaults = __webpack_require__(68995)
@@ -31183,6 +31464,7 @@ module.exports = {
 /***/ 98702:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 var path = __webpack_require__(16928)
@@ -31423,6 +31705,7 @@ var isValidEntry = module.exports.isValidEntry = function(entry){
 /***/ 13272:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 var path = __webpack_require__(16928)
@@ -31453,6 +31736,7 @@ module.exports.warnTo = helper.warnTo;
 /***/ 14006:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const pico = __webpack_require__(98016);
@@ -31477,6 +31761,7 @@ module.exports = picomatch;
 /***/ 5595:
 /***/ ((module) => {
 
+"use strict";
 
 
 const WIN_SLASH = '\\\\/';
@@ -31668,6 +31953,7 @@ module.exports = {
 /***/ 78265:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const constants = __webpack_require__(5595);
@@ -33100,6 +33386,7 @@ module.exports = parse;
 /***/ 98016:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const scan = __webpack_require__(31781);
@@ -33468,6 +33755,7 @@ module.exports = picomatch;
 /***/ 31781:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const utils = __webpack_require__(64059);
@@ -33878,6 +34166,7 @@ module.exports = scan;
 /***/ 64059:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 /*global navigator*/
 
 
@@ -33957,6 +34246,7 @@ exports.basename = (path, { windows } = {}) => {
 /***/ 3879:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 
 exports.parse = function (source, transform) {
@@ -34061,6 +34351,7 @@ function identity (value) {
 /***/ 463:
 /***/ ((module) => {
 
+"use strict";
 
 
 var bufferFrom = Buffer.from || Buffer
@@ -34101,6 +34392,7 @@ module.exports = function parseBytea (input) {
 /***/ 92690:
 /***/ ((module) => {
 
+"use strict";
 
 
 var DATE_TIME = /(\d{1,})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,})?.*?( BC)?$/
@@ -34224,6 +34516,7 @@ function is0To99 (num) {
 /***/ 68755:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 var extend = __webpack_require__(80223)
@@ -34356,6 +34649,7 @@ function parse (interval) {
 /***/ 95222:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 var __webpack_unused_export__;
 /**
  * Prometheus client
@@ -34400,6 +34694,7 @@ exports.collectDefaultMetrics = __webpack_require__(35106);
 /***/ 90964:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 var __webpack_unused_export__;
 
 
@@ -34439,6 +34734,7 @@ __webpack_unused_export__ = (start, factor, count) => {
 /***/ 40816:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /**
@@ -34665,6 +34961,7 @@ module.exports = AggregatorRegistry;
 /***/ 88606:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /**
  * Counter metric
  */
@@ -34819,6 +35116,7 @@ module.exports = Counter;
 /***/ 35106:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { isObject } = __webpack_require__(89588);
@@ -34877,6 +35175,7 @@ module.exports.metricsList = metricsList;
 /***/ 69024:
 /***/ ((module) => {
 
+"use strict";
 
 
 /**
@@ -34921,6 +35220,7 @@ module.exports = Exemplar;
 /***/ 87173:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /**
  * Gauge metric
  */
@@ -35101,6 +35401,7 @@ module.exports = Gauge;
 /***/ 55416:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /**
  * Histogram
  */
@@ -35459,6 +35760,7 @@ module.exports = Histogram;
 /***/ 12476:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Registry = __webpack_require__(11627);
@@ -35539,6 +35841,7 @@ module.exports = { Metric };
 /***/ 5924:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { Grouper, hashObject } = __webpack_require__(89588);
@@ -35627,6 +35930,7 @@ exports.aggregators = {
 /***/ 14460:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -35777,6 +36081,7 @@ module.exports.metricNames = [
 /***/ 69336:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const Histogram = __webpack_require__(55416);
 
@@ -35842,6 +36147,7 @@ module.exports.metricNames = [NODEJS_GC_DURATION_SECONDS];
 /***/ 42365:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -35905,6 +36211,7 @@ module.exports.metricNames = [
 /***/ 33844:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -35969,6 +36276,7 @@ module.exports.metricNames = Object.values(NODEJS_HEAP_SIZE);
 /***/ 67965:
 /***/ ((module) => {
 
+"use strict";
 
 
 function aggregateByObjectName(list) {
@@ -36008,6 +36316,7 @@ module.exports = {
 /***/ 81315:
 /***/ ((module) => {
 
+"use strict";
 
 
 // process.memoryUsage() can throw on some platforms, see #67
@@ -36027,6 +36336,7 @@ module.exports = safeMemoryUsage;
 /***/ 13981:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -36072,6 +36382,7 @@ module.exports.metricNames =
 /***/ 37567:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -36161,6 +36472,7 @@ module.exports.metricNames = [
 /***/ 68293:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const OtelApi = __webpack_require__(91408);
@@ -36256,6 +36568,7 @@ module.exports.metricNames = [
 /***/ 5490:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { aggregateByObjectName } = __webpack_require__(67965);
@@ -36309,6 +36622,7 @@ module.exports.metricNames = [
 /***/ 19655:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -36361,6 +36675,7 @@ module.exports.metricNames = [PROCESS_MAX_FDS];
 /***/ 75217:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -36404,6 +36719,7 @@ module.exports.metricNames = [PROCESS_OPEN_FDS];
 /***/ 67439:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const Gauge = __webpack_require__(87173);
 const { aggregateByObjectName } = __webpack_require__(67965);
@@ -36456,6 +36772,7 @@ module.exports.metricNames = [
 /***/ 10884:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const Gauge = __webpack_require__(87173);
 const { updateMetrics } = __webpack_require__(67965);
@@ -36520,6 +36837,7 @@ module.exports.metricNames = [
 /***/ 98228:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -36552,6 +36870,7 @@ module.exports.metricNames = [PROCESS_START_TIME];
 /***/ 63344:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Gauge = __webpack_require__(87173);
@@ -36592,6 +36911,7 @@ module.exports.metricNames = [NODE_VERSION_INFO];
 /***/ 87524:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const url = __webpack_require__(87016);
@@ -36735,6 +37055,7 @@ module.exports = Pushgateway;
 /***/ 11627:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { getValueAsString } = __webpack_require__(89588);
@@ -36984,6 +37305,7 @@ module.exports.globalRegistry = new Registry();
 /***/ 65910:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /**
  * Summary
  */
@@ -37199,6 +37521,7 @@ module.exports = Summary;
 /***/ 57639:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { TDigest } = __webpack_require__(83528);
@@ -37273,6 +37596,7 @@ module.exports = TimeWindowQuantiles;
 /***/ 89588:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 
 exports.getValueAsString = function getValueString(value) {
@@ -37410,6 +37734,7 @@ exports.Grouper = Grouper;
 /***/ 81539:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 
 const util = __webpack_require__(39023);
@@ -37444,6 +37769,7 @@ exports.validateLabel = function validateLabel(savedLabels, labels) {
 /***/ 44583:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 /*!
  * MIT License
  * 
@@ -37850,6 +38176,7 @@ exports.isEqual = isEqual;
 /***/ 66237:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 /*!
  Copyright (c) Peculiar Ventures, LLC
 */
@@ -38218,6 +38545,7 @@ exports.utilToBase = utilToBase;
 /***/ 6868:
 /***/ ((module) => {
 
+"use strict";
 
 function tryStringify (o) {
   try { return JSON.stringify(o) } catch(e) { return '"[Circular]"' }
@@ -38334,6 +38662,7 @@ function format(f, args, opts) {
 /***/ 44028:
 /***/ (function(module, exports, __webpack_require__) {
 
+"use strict";
 
 var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
     if (k2 === undefined) k2 = k;
@@ -38370,6 +38699,7 @@ module.exports.reconstruct = reconstruct_1.reconstruct;
 /***/ 50306:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.reconstruct = void 0;
@@ -38454,6 +38784,7 @@ exports.reconstruct = reconstruct;
 /***/ 23494:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
+"use strict";
 
 var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
     if (k2 === undefined) k2 = k;
@@ -38525,6 +38856,7 @@ exports.NOTANYCHAR = setToLookup(Sets.anyChar().set);
 /***/ 91227:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.anyChar = exports.notWhitespace = exports.whitespace = exports.notInts = exports.ints = exports.notWords = exports.words = void 0;
@@ -38581,6 +38913,7 @@ exports.anyChar = anyChar;
 /***/ 80697:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
+"use strict";
 
 var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
     if (k2 === undefined) k2 = k;
@@ -38959,6 +39292,7 @@ function updateReferences(referenceQueue, groupCount) {
 /***/ 19282:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
+"use strict";
 
 var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
     if (k2 === undefined) k2 = k;
@@ -38985,6 +39319,7 @@ __exportStar(__webpack_require__(69797), exports);
 /***/ 69797:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 //# sourceMappingURL=set-lookup.js.map
@@ -38994,6 +39329,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 /***/ 45426:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 //# sourceMappingURL=tokens.js.map
@@ -39003,6 +39339,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 /***/ 27759:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.types = void 0;
@@ -39024,6 +39361,7 @@ var types;
 /***/ 83678:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
+"use strict";
 
 var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
     if (k2 === undefined) k2 = k;
@@ -39128,6 +39466,7 @@ exports.tokenizeClass = tokenizeClass;
 /***/ 36349:
 /***/ (function(__unused_webpack_module, exports, __webpack_require__) {
 
+"use strict";
 
 var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
     if (k2 === undefined) k2 = k;
@@ -39255,6 +39594,7 @@ function writeSetToken(set) {
 /***/ 60844:
 /***/ ((module) => {
 
+"use strict";
 
 
 function reusify (Constructor) {
@@ -39295,6 +39635,7 @@ module.exports = reusify
 /***/ 88825:
 /***/ ((module) => {
 
+"use strict";
 
 module.exports = rfdc
 
@@ -39500,6 +39841,7 @@ function rfdcCircles (opts) {
 /***/ 37467:
 /***/ ((module, exports) => {
 
+"use strict";
 
 
 const { hasOwnProperty } = Object.prototype
@@ -40132,6 +40474,7 @@ function configure (options) {
 /***/ 89379:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const ANY = Symbol('SemVer ANY')
@@ -40282,6 +40625,7 @@ const Range = __webpack_require__(96782)
 /***/ 96782:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SPACE_CHARACTERS = /\s+/g
@@ -40866,6 +41210,7 @@ const testSet = (set, version, options) => {
 /***/ 7163:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const debug = __webpack_require__(1159)
@@ -41223,6 +41568,7 @@ module.exports = SemVer
 /***/ 1799:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const parse = __webpack_require__(16353)
@@ -41238,6 +41584,7 @@ module.exports = clean
 /***/ 28646:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const eq = __webpack_require__(55082)
@@ -41299,6 +41646,7 @@ module.exports = cmp
 /***/ 35385:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41368,6 +41716,7 @@ module.exports = coerce
 /***/ 37648:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41384,6 +41733,7 @@ module.exports = compareBuild
 /***/ 56874:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41396,6 +41746,7 @@ module.exports = compareLoose
 /***/ 78469:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41410,6 +41761,7 @@ module.exports = compare
 /***/ 70711:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const parse = __webpack_require__(16353)
@@ -41477,6 +41829,7 @@ module.exports = diff
 /***/ 55082:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41489,6 +41842,7 @@ module.exports = eq
 /***/ 16599:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41501,6 +41855,7 @@ module.exports = gt
 /***/ 41236:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41513,6 +41868,7 @@ module.exports = gte
 /***/ 62338:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41541,6 +41897,7 @@ module.exports = inc
 /***/ 3872:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41553,6 +41910,7 @@ module.exports = lt
 /***/ 56717:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41565,6 +41923,7 @@ module.exports = lte
 /***/ 68511:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41577,6 +41936,7 @@ module.exports = major
 /***/ 32603:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41589,6 +41949,7 @@ module.exports = minor
 /***/ 4974:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41601,6 +41962,7 @@ module.exports = neq
 /***/ 16353:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41626,6 +41988,7 @@ module.exports = parse
 /***/ 48756:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -41638,6 +42001,7 @@ module.exports = patch
 /***/ 15714:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const parse = __webpack_require__(16353)
@@ -41653,6 +42017,7 @@ module.exports = prerelease
 /***/ 32173:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compare = __webpack_require__(78469)
@@ -41665,6 +42030,7 @@ module.exports = rcompare
 /***/ 87192:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compareBuild = __webpack_require__(37648)
@@ -41677,6 +42043,7 @@ module.exports = rsort
 /***/ 68011:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Range = __webpack_require__(96782)
@@ -41696,6 +42063,7 @@ module.exports = satisfies
 /***/ 29872:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const compareBuild = __webpack_require__(37648)
@@ -41708,6 +42076,7 @@ module.exports = sort
 /***/ 16114:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const parse = __webpack_require__(16353)
@@ -41763,6 +42132,7 @@ module.exports = truncate
 /***/ 58780:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const parse = __webpack_require__(16353)
@@ -41778,6 +42148,7 @@ module.exports = valid
 /***/ 62088:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 // just pre-load all the stuff that index.js lazily exports
@@ -41878,6 +42249,7 @@ module.exports = {
 /***/ 45101:
 /***/ ((module) => {
 
+"use strict";
 
 
 // Note: this is the semver.org version of the spec that it implements
@@ -41952,6 +42324,7 @@ module.exports = {
 /***/ 1159:
 /***/ ((module) => {
 
+"use strict";
 
 
 const debug = (
@@ -41970,6 +42343,7 @@ module.exports = debug
 /***/ 73348:
 /***/ ((module) => {
 
+"use strict";
 
 
 const numeric = /^[0-9]+$/
@@ -42006,6 +42380,7 @@ module.exports = {
 /***/ 61383:
 /***/ ((module) => {
 
+"use strict";
 
 
 class LRUCache {
@@ -42055,6 +42430,7 @@ module.exports = LRUCache
 /***/ 70356:
 /***/ ((module) => {
 
+"use strict";
 
 
 // parse out just the options we care about
@@ -42079,6 +42455,7 @@ module.exports = parseOptions
 /***/ 95471:
 /***/ ((module, exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -42309,6 +42686,7 @@ createToken('GTE0PRE', '^\\s*>=\\s*0\\.0\\.0-0\\s*$')
 /***/ 69737:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 // @ts-check
 
 
@@ -42754,6 +43132,7 @@ module.exports = trimComparatorWhitespace
 /***/ 12276:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 // Determine if version is greater than all the versions possible in the range.
@@ -42767,6 +43146,7 @@ module.exports = gtr
 /***/ 23465:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Range = __webpack_require__(96782)
@@ -42783,6 +43163,7 @@ module.exports = intersects
 /***/ 15213:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const outside = __webpack_require__(10280)
@@ -42796,6 +43177,7 @@ module.exports = ltr
 /***/ 73193:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -42830,6 +43212,7 @@ module.exports = maxSatisfying
 /***/ 68595:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -42863,6 +43246,7 @@ module.exports = minSatisfying
 /***/ 51866:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -42933,6 +43317,7 @@ module.exports = minVersion
 /***/ 10280:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const SemVer = __webpack_require__(7163)
@@ -43022,6 +43407,7 @@ module.exports = outside
 /***/ 82028:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 // given a set of versions and a range, create a "simplified" range
@@ -43078,6 +43464,7 @@ module.exports = (versions, range, options) => {
 /***/ 61489:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Range = __webpack_require__(96782)
@@ -43334,6 +43721,7 @@ module.exports = subset
 /***/ 54750:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Range = __webpack_require__(96782)
@@ -43351,6 +43739,7 @@ module.exports = toComparators
 /***/ 64737:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Range = __webpack_require__(96782)
@@ -43371,6 +43760,7 @@ module.exports = validRange
 /***/ 35286:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /*
 Copyright (c) 2014-2021, Matteo Collina <hello@matteocollina.com>
 
@@ -43919,6 +44309,7 @@ module.exports = {
 /***/ 21367:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { version } = __webpack_require__(65847)
@@ -44629,6 +45020,7 @@ module.exports = ThreadStream
 /***/ 25835:
 /***/ ((module) => {
 
+"use strict";
 
 
 const SEQ_INDEX = 2
@@ -44647,6 +45039,7 @@ module.exports = {
 /***/ 18862:
 /***/ ((module) => {
 
+"use strict";
 
 
 // Maximum wait time for a single waitAsync call
@@ -45216,6 +45609,7 @@ var __rewriteRelativeImportExtension;
 /***/ 88017:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const reflection_helpers_1 = __webpack_require__(59774);
@@ -45269,6 +45663,7 @@ exports["default"] = autoInjectable;
 /***/ 36266:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 var auto_injectable_1 = __webpack_require__(88017);
@@ -45296,6 +45691,7 @@ Object.defineProperty(exports, "scoped", ({ enumerable: true, get: function () {
 /***/ 5417:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const reflection_helpers_1 = __webpack_require__(59774);
@@ -45316,6 +45712,7 @@ exports["default"] = injectAllWithTransform;
 /***/ 73967:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const reflection_helpers_1 = __webpack_require__(59774);
@@ -45335,6 +45732,7 @@ exports["default"] = injectAll;
 /***/ 23963:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const reflection_helpers_1 = __webpack_require__(59774);
@@ -45352,6 +45750,7 @@ exports["default"] = injectWithTransform;
 /***/ 89953:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const reflection_helpers_1 = __webpack_require__(59774);
@@ -45371,6 +45770,7 @@ exports["default"] = inject;
 /***/ 36477:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const reflection_helpers_1 = __webpack_require__(59774);
@@ -45399,6 +45799,7 @@ exports["default"] = injectable;
 /***/ 29931:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(66395);
@@ -45420,6 +45821,7 @@ exports["default"] = registry;
 /***/ 67460:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const injectable_1 = __webpack_require__(36477);
@@ -45440,6 +45842,7 @@ exports["default"] = scoped;
 /***/ 46287:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const injectable_1 = __webpack_require__(36477);
@@ -45458,6 +45861,7 @@ exports["default"] = singleton;
 /***/ 72316:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.instance = exports.typeInfo = void 0;
@@ -45806,6 +46210,7 @@ exports["default"] = exports.instance;
 /***/ 97341:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.formatErrorCtor = void 0;
@@ -45832,6 +46237,7 @@ exports.formatErrorCtor = formatErrorCtor;
 /***/ 85702:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 var instance_caching_factory_1 = __webpack_require__(85712);
@@ -45847,6 +46253,7 @@ Object.defineProperty(exports, "predicateAwareClassFactory", ({ enumerable: true
 /***/ 85712:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 function instanceCachingFactory(factoryFunc) {
@@ -45866,6 +46273,7 @@ exports["default"] = instanceCachingFactory;
 /***/ 80564:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 function instancePerContainerCachingFactory(factoryFunc) {
@@ -45887,6 +46295,7 @@ exports["default"] = instancePerContainerCachingFactory;
 /***/ 55022:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 function predicateAwareClassFactory(predicate, trueConstructor, falseConstructor, useCaching = true) {
@@ -45913,6 +46322,7 @@ exports["default"] = predicateAwareClassFactory;
 /***/ 25279:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const tslib_1 = __webpack_require__(66395);
@@ -45935,6 +46345,7 @@ Object.defineProperty(exports, "container", ({ enumerable: true, get: function (
 /***/ 74027:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.PostResolutionInterceptors = exports.PreResolutionInterceptors = void 0;
@@ -45959,6 +46370,7 @@ exports["default"] = Interceptors;
 /***/ 60305:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.delay = exports.DelayedConstructor = void 0;
@@ -46020,6 +46432,7 @@ exports.delay = delay;
 /***/ 8294:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isClassProvider = void 0;
@@ -46034,6 +46447,7 @@ exports.isClassProvider = isClassProvider;
 /***/ 55336:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isFactoryProvider = void 0;
@@ -46048,6 +46462,7 @@ exports.isFactoryProvider = isFactoryProvider;
 /***/ 98754:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 var class_provider_1 = __webpack_require__(8294);
@@ -46067,6 +46482,7 @@ Object.defineProperty(exports, "isValueProvider", ({ enumerable: true, get: func
 /***/ 62131:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isConstructorToken = exports.isTransformDescriptor = exports.isTokenDescriptor = exports.isNormalToken = void 0;
@@ -46098,6 +46514,7 @@ exports.isConstructorToken = isConstructorToken;
 /***/ 90197:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isProvider = void 0;
@@ -46119,6 +46536,7 @@ exports.isProvider = isProvider;
 /***/ 21033:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isTokenProvider = void 0;
@@ -46133,6 +46551,7 @@ exports.isTokenProvider = isTokenProvider;
 /***/ 82825:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isValueProvider = void 0;
@@ -46147,6 +46566,7 @@ exports.isValueProvider = isValueProvider;
 /***/ 59774:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.defineInjectionTokenMetadata = exports.getParamInfo = exports.INJECTION_TOKEN_METADATA_KEY = void 0;
@@ -46181,6 +46601,7 @@ exports.defineInjectionTokenMetadata = defineInjectionTokenMetadata;
 /***/ 21460:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 class RegistryBase {
@@ -46227,6 +46648,7 @@ exports["default"] = RegistryBase;
 /***/ 69920:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const registry_base_1 = __webpack_require__(21460);
@@ -46240,6 +46662,7 @@ exports["default"] = Registry;
 /***/ 87063:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 class ResolutionContext {
@@ -46255,6 +46678,7 @@ exports["default"] = ResolutionContext;
 /***/ 58079:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isDisposable = void 0;
@@ -46275,6 +46699,7 @@ exports.isDisposable = isDisposable;
 /***/ 14661:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 var lifecycle_1 = __webpack_require__(68357);
@@ -46286,6 +46711,7 @@ Object.defineProperty(exports, "Lifecycle", ({ enumerable: true, get: function (
 /***/ 68357:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 var Lifecycle;
@@ -46626,6 +47052,7 @@ module.exports = eval("require")("pg-native");
 /***/ 6933:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const AjvReference = Symbol.for('fastify.ajv-compiler.reference')
@@ -46686,6 +47113,7 @@ module.exports.StandaloneValidator = __webpack_require__(70070)
 /***/ 15993:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const fastUri = __webpack_require__(24352)
@@ -46707,6 +47135,7 @@ module.exports = Object.freeze({
 /***/ 42219:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const AjvJTD = __webpack_require__(1354)
@@ -46741,6 +47170,7 @@ module.exports = SerializerCompiler
 /***/ 27633:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Ajv = (__webpack_require__(42463)["default"])
@@ -46806,6 +47236,7 @@ module.exports = ValidatorCompiler
 /***/ 70070:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const ValidatorSelector = __webpack_require__(6933)
@@ -46857,6 +47288,7 @@ module.exports = StandaloneValidator
 /***/ 2156:
 /***/ ((module) => {
 
+"use strict";
 
 
 // based on https://github.com/TehShrike/deepmerge
@@ -47050,6 +47482,7 @@ Object.defineProperty(module.exports, "isMergeableObject", ({
 /***/ 28908:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { format } = __webpack_require__(57975)
@@ -47157,6 +47590,7 @@ module.exports.createError = createError
 /***/ 61705:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { SerializerSelector, StandaloneSerializer } = __webpack_require__(63426)
@@ -47172,6 +47606,7 @@ module.exports.StandaloneSerializer = StandaloneSerializer
 /***/ 63426:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const fastJsonStringify = __webpack_require__(93596)
@@ -47237,6 +47672,7 @@ module.exports["default"] = StandaloneSerializer
 /***/ 17418:
 /***/ ((module) => {
 
+"use strict";
 /**
  * forwarded
  * Copyright(c) 2014-2017 Douglas Christopher Wilson
@@ -47303,6 +47739,7 @@ module.exports.forwarded = forwarded
 /***/ 95198:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { dequal: deepEqual } = __webpack_require__(66129)
@@ -47666,6 +48103,7 @@ module.exports = { mergeSchemas, keywordsResolvers, defaultResolver, ...errors }
 /***/ 1431:
 /***/ ((module) => {
 
+"use strict";
 
 
 class MergeError extends Error {
@@ -47709,6 +48147,7 @@ module.exports = {
 /***/ 28781:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { dequal: deepEqual } = __webpack_require__(66129)
@@ -47843,6 +48282,7 @@ module.exports = {
 /***/ 17610:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /*!
  * proxy-addr
  * Copyright(c) 2021 Fastify collaborators
@@ -48221,6 +48661,7 @@ function trustSingle (subnet) {
 /***/ 7340:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isArrayBuffer = isArrayBuffer;
@@ -48343,6 +48784,7 @@ function toViewCopy(data, type) {
 /***/ 15006:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.concatToUint8Array = concatToUint8Array;
@@ -48391,6 +48833,7 @@ function concat(first, second, ...rest) {
 /***/ 94772:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.equal = equal;
@@ -48415,6 +48858,7 @@ function equal(a, b, options = {}) {
 /***/ 47864:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.tail = exports.startsWith = exports.slice = exports.lastIndexOf = exports.indexOf = exports.includes = exports.endsWith = exports.copy = exports.compare = exports.equal = exports.concatToUint8Array = exports.concat = exports.toViewCopy = exports.toView = exports.toUint8ArrayCopy = exports.toUint8Array = exports.toArrayBufferLike = exports.toArrayBuffer = exports.isSharedArrayBuffer = exports.isBufferSource = exports.isArrayBufferView = exports.isArrayBufferLike = exports.isArrayBuffer = exports.assertBufferSource = void 0;
@@ -48453,6 +48897,7 @@ Object.defineProperty(exports, "tail", ({ enumerable: true, get: function () { r
 /***/ 76039:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.indexOf = indexOf;
@@ -48621,6 +49066,7 @@ function compare(a, b) {
 /***/ 74239:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.convert = void 0;
@@ -48702,6 +49148,7 @@ exports.convert = {
 /***/ 13260:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.defaultConverterRegistry = exports.defaultConverters = exports.utf16leConverter = exports.utf16beConverter = exports.utf8Converter = exports.base64urlConverter = exports.base64Converter = exports.hexConverter = exports.binaryConverter = exports.pemConverter = void 0;
@@ -48781,6 +49228,7 @@ exports.defaultConverterRegistry = (0, registry_js_1.createConverterRegistry)(ex
 /***/ 84040:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.convert = exports.utf8Converter = exports.utf16leConverter = exports.utf16beConverter = exports.pemConverter = exports.hexConverter = exports.defaultConverters = exports.defaultConverterRegistry = exports.binaryConverter = exports.base64urlConverter = exports.base64Converter = exports.createConverterRegistry = void 0;
@@ -48806,6 +49254,7 @@ Object.defineProperty(exports, "convert", ({ enumerable: true, get: function () 
 /***/ 12489:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createConverterRegistry = createConverterRegistry;
@@ -49001,6 +49450,7 @@ function createConverterRegistry(initialConverters = []) {
 /***/ 48153:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.base64 = void 0;
@@ -49056,6 +49506,7 @@ exports.base64 = { encode, decode, is, normalize, pad };
 /***/ 17748:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.base64url = void 0;
@@ -49089,6 +49540,7 @@ exports.base64url = { encode, decode, is, normalize };
 /***/ 69023:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.binary = void 0;
@@ -49122,6 +49574,7 @@ exports.binary = { encode, decode, is };
 /***/ 9609:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.hex = exports.formats = void 0;
@@ -49358,6 +49811,7 @@ exports.hex = { encode, decode, format, formats: exports.formats, is, normalize,
 /***/ 53628:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.base64url = exports.base64 = exports.utf16 = exports.utf8 = exports.hex = exports.binary = void 0;
@@ -49375,6 +49829,7 @@ exports.base64url = tslib_1.__importStar(__webpack_require__(17748));
 /***/ 90854:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.utf16 = void 0;
@@ -49406,6 +49861,7 @@ exports.utf16 = { encode, decode };
 /***/ 1713:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.utf8 = void 0;
@@ -49426,6 +49882,7 @@ exports.utf8 = { encode, decode };
 /***/ 64724:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.bytes = void 0;
@@ -49443,6 +49900,7 @@ tslib_1.__exportStar(__webpack_require__(11494), exports);
 /***/ 31931:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.BufferSourceConverter = void 0;
@@ -49487,6 +49945,7 @@ exports.BufferSourceConverter = BufferSourceConverter;
 /***/ 39437:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Convert = void 0;
@@ -49566,6 +50025,7 @@ exports.Convert = Convert;
 /***/ 93795:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.assign = assign;
@@ -49596,6 +50056,7 @@ function isEqual(bytes1, bytes2) {
 /***/ 11494:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.isEqual = exports.combine = exports.assign = exports.Convert = exports.BufferSourceConverter = void 0;
@@ -49614,6 +50075,7 @@ Object.defineProperty(exports, "isEqual", ({ enumerable: true, get: function () 
 /***/ 13541:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pemConverter = exports.pem = exports.parse = exports.format = exports.findAll = exports.find = exports.encodeMany = exports.encode = exports.decodeFirst = exports.decode = void 0;
@@ -49635,6 +50097,7 @@ Object.defineProperty(exports, "pemConverter", ({ enumerable: true, get: functio
 /***/ 82935:
 /***/ ((__unused_webpack_module, exports, __webpack_require__) => {
 
+"use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pemConverter = exports.pem = void 0;
@@ -49782,6 +50245,7 @@ exports.pemConverter = {
 /***/ 92769:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { normalizeIPv6, removeDotSegments, removeDotSegmentsRelative, recomposeAuthority, normalizePercentEncoding, normalizePathEncoding, serializePathEncoding, normalizeQueryFragmentEncoding, encodeQuery, encodeFragment, reescapeHostDelimiters, isIPv4, nonSimpleDomain } = __webpack_require__(27060)
@@ -50500,6 +50964,7 @@ module.exports.fastUri = fastUri
 /***/ 25481:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { isUUID } = __webpack_require__(27060)
@@ -50779,6 +51244,7 @@ module.exports = {
 /***/ 27060:
 /***/ ((module) => {
 
+"use strict";
 
 
 /** @type {(value: string) => boolean} */
@@ -51585,6 +52051,7 @@ module.exports = {
 /***/ 73908:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const fastq = __webpack_require__(53281)
@@ -52222,6 +52689,7 @@ module.exports = Boot
 /***/ 90714:
 /***/ ((module) => {
 
+"use strict";
 
 
 /**
@@ -52274,6 +52742,7 @@ module.exports = {
 /***/ 67023:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { debuglog } = __webpack_require__(57975)
@@ -52300,6 +52769,7 @@ module.exports = {
 /***/ 77569:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { createError } = __webpack_require__(28908)
@@ -52345,6 +52815,7 @@ module.exports = {
 /***/ 62306:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const { isPromiseLike } = __webpack_require__(82756)
 const { kAvvio } = __webpack_require__(71409)
@@ -52388,6 +52859,7 @@ module.exports = {
 /***/ 24524:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 // this symbol is assigned by fastify-plugin
@@ -52429,6 +52901,7 @@ module.exports = {
 /***/ 25509:
 /***/ ((module) => {
 
+"use strict";
 
 
 /**
@@ -52459,6 +52932,7 @@ module.exports = {
 /***/ 82756:
 /***/ ((module) => {
 
+"use strict";
 
 
 /**
@@ -52483,6 +52957,7 @@ module.exports = {
 /***/ 2093:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { EventEmitter } = __webpack_require__(78474)
@@ -52782,6 +53257,7 @@ module.exports = {
 /***/ 71409:
 /***/ ((module) => {
 
+"use strict";
 
 
 // Internal Symbols
@@ -52815,6 +53291,7 @@ module.exports = {
 /***/ 18143:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { debug } = __webpack_require__(67023)
@@ -52882,6 +53359,7 @@ module.exports = {
 /***/ 86244:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -53089,6 +53567,7 @@ module.exports = {
 /***/ 90198:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { AVV_ERR_PLUGIN_NOT_VALID } = __webpack_require__(77569)
@@ -53122,6 +53601,7 @@ module.exports = {
 /***/ 93596:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /* eslint no-prototype-builtins: 0 */
@@ -55066,6 +55546,7 @@ module.exports.restore = function ({ code, validator, serializer }) {
 /***/ 15297:
 /***/ ((module) => {
 
+"use strict";
 
 
 class Location {
@@ -55100,6 +55581,7 @@ module.exports = Location
 /***/ 40257:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { mergeSchemas: _mergeSchemas } = __webpack_require__(95198)
@@ -55116,6 +55598,7 @@ module.exports = mergeSchemas
 /***/ 14671:
 /***/ ((module) => {
 
+"use strict";
 
 
 // Projection strategy (objectMechanism: 'native').
@@ -55448,6 +55931,7 @@ module.exports = { buildProjection, isProjectable }
 /***/ 56534:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 /* CODE GENERATED BY 'build-schema-validator.js' DO NOT EDIT! */
 
 module.exports = validate10;
@@ -56589,6 +57073,7 @@ return errors === 0;
 /***/ 67538:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 // eslint-disable-next-line
@@ -56832,6 +57317,7 @@ module.exports = class Serializer {
 /***/ 6913:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 function buildStandaloneCode (contextFunc, context, serializer, validator) {
@@ -56895,6 +57381,7 @@ module.exports.dependencies = {
 /***/ 78968:
 /***/ ((module) => {
 
+"use strict";
 
 
 // V8 13.8 (Node 25+) introduced the side-effect-free JSON.stringify fast path
@@ -56916,6 +57403,7 @@ module.exports = {
 /***/ 47842:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Ajv = __webpack_require__(42463)
@@ -57113,6 +57601,7 @@ module.exports.escapeRefForAjv = escapeRefForAjv
 /***/ 24352:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { normalizeIPv6, removeDotSegments, removeDotSegmentsRelative, recomposeAuthority, normalizePercentEncoding, normalizePathEncoding, serializePathEncoding, normalizeQueryFragmentEncoding, encodeQuery, encodeFragment, encodeHost, isIPv4, nonSimpleDomain } = __webpack_require__(15077)
@@ -57905,6 +58394,7 @@ module.exports.fastUri = fastUri
 /***/ 75300:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { isUUID, BYTE_HEX, percentEncodeNonAscii, nonSimpleMailtoDomain } = __webpack_require__(15077)
@@ -58619,6 +59109,7 @@ module.exports = {
 /***/ 15077:
 /***/ ((module) => {
 
+"use strict";
 
 
 /** @type {(value: string) => boolean} */
@@ -59542,6 +60033,7 @@ module.exports = {
 /***/ 16703:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const VERSION = '5.12.8'
@@ -60609,6 +61101,7 @@ module.exports["default"] = fastify
 /***/ 54422:
 /***/ ((module) => {
 
+"use strict";
 // This file is autogenerated by build/build-validation.js, do not edit
 /* c8 ignore start */
 
@@ -61911,6 +62404,7 @@ module.exports.defaultInitOptions = {"connectionTimeout":0,"keepAliveTimeout":72
 /***/ 40967:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { AsyncResource } = __webpack_require__(16698)
@@ -62364,6 +62858,7 @@ module.exports[kTestInternals] = { rawBody }
 /***/ 62935:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { FifoMap: Fifo } = __webpack_require__(70904)
@@ -62585,6 +63080,7 @@ module.exports = ContentType
 /***/ 89864:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -62687,6 +63183,7 @@ module.exports = Context
 /***/ 69564:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -62855,6 +63352,7 @@ module.exports = {
 /***/ 11252:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const statusCodes = (__webpack_require__(37067).STATUS_CODES)
@@ -63034,6 +63532,7 @@ module.exports = {
 /***/ 59534:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 // This file is autogenerated by build/build-error-serializer.js, do not edit
 /* c8 ignore start */
 
@@ -63175,6 +63674,7 @@ let addComma_0 = false
 /***/ 34296:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -63198,6 +63698,7 @@ module.exports = { setErrorStatusCode }
 /***/ 71036:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const createError = __webpack_require__(28908)
@@ -63754,6 +64255,7 @@ module.exports.AVVIO_ERRORS_MAP = {
 /***/ 74788:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const FindMyWay = __webpack_require__(85017)
@@ -63942,6 +64444,7 @@ module.exports = fourOhFour
 /***/ 39481:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const diagnostics = __webpack_require__(53053)
@@ -64166,6 +64669,7 @@ module.exports[Symbol.for('internals')] = { handler, preHandlerCallback }
 /***/ 88841:
 /***/ ((module) => {
 
+"use strict";
 
 function headRouteOnSendHandler (req, reply, payload, done) {
   // If payload is undefined
@@ -64218,6 +64722,7 @@ module.exports = {
 /***/ 27571:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const applicationHooks = [
@@ -64658,6 +65163,7 @@ module.exports = {
 /***/ 17836:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const validate = __webpack_require__(54422)
@@ -64702,6 +65208,7 @@ module.exports.utils = { deepFreezeObject }
 /***/ 23082:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { defaultInitOptions } = __webpack_require__(17836)
@@ -64878,6 +65385,7 @@ module.exports = { LogController }
 /***/ 39868:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { performance } = __webpack_require__(643)
@@ -65042,6 +65550,7 @@ module.exports = {
 /***/ 50348:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /**
@@ -65117,6 +65626,7 @@ module.exports = {
 /***/ 83774:
 /***/ ((module) => {
 
+"use strict";
 
 
 module.exports = function noopSet () {
@@ -65134,6 +65644,7 @@ module.exports = function noopSet () {
 /***/ 64157:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -65232,6 +65743,7 @@ function buildRoutePrefix (instancePrefix, pluginPrefix) {
 /***/ 10100:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const semver = __webpack_require__(62088)
@@ -65262,7 +65774,7 @@ function getPluginName (func) {
 
   // let's see if this is a file, and in that case use that
   // this is common for plugins
-  const cache = __WEBPACK_EXTERNAL_createRequire(import.meta.url).cache
+  const cache = require.cache
   // cache is undefined inside SEA
   if (cache) {
     const keys = Object.keys(cache)
@@ -65408,6 +65920,7 @@ module.exports[kTestInternals] = {
 /***/ 23602:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { kTestInternals } = __webpack_require__(34582)
@@ -65438,6 +65951,7 @@ module.exports = {
 /***/ 13411:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const eos = (__webpack_require__(57075).finished)
@@ -66543,6 +67057,7 @@ module.exports.setupResponseListeners = setupResponseListeners
 /***/ 80833:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { kGenReqId } = __webpack_require__(34582)
@@ -66605,6 +67120,7 @@ module.exports = {
 /***/ 9362:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const proxyAddr = __webpack_require__(17610)
@@ -67011,6 +67527,7 @@ module.exports.buildRequest = buildRequest
 /***/ 16806:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const FindMyWay = __webpack_require__(85017)
@@ -67748,6 +68265,7 @@ module.exports = { buildRouting, validateBodyLimitOption, buildRouterOptions }
 /***/ 58597:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { buildSchemas } = __webpack_require__(16255)
@@ -67919,6 +68437,7 @@ module.exports = SchemaController
 /***/ 16255:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const fastClone = __webpack_require__(88825)({ circles: false, proto: true })
@@ -68143,6 +68662,7 @@ module.exports = {
 /***/ 80744:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const http = __webpack_require__(37067)
@@ -68591,6 +69111,7 @@ function createCloseHttp2SessionsByHttp2Server (http2Server) {
 /***/ 34582:
 /***/ ((module) => {
 
+"use strict";
 
 
 const keys = {
@@ -68671,6 +69192,7 @@ module.exports = keys
 /***/ 85272:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -69196,6 +69718,7 @@ module.exports = {
 /***/ 45054:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { createWarning } = __webpack_require__(50099)
@@ -69305,6 +69828,7 @@ module.exports = {
 /***/ 47191:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const {
@@ -69396,6 +69920,7 @@ module.exports = wrapThenable
 /***/ 53281:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /* eslint-disable no-var */
@@ -69751,6 +70276,7 @@ module.exports.promise = queueAsPromised
 /***/ 85017:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /*
@@ -70873,6 +71399,7 @@ function defaultBuildPrettyMeta (route) {
 /***/ 81776:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { NODE_TYPES } = __webpack_require__(71913)
@@ -71539,6 +72066,7 @@ module.exports = { compileTree }
 /***/ 10155:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const acceptVersionStrategy = __webpack_require__(15766)
@@ -71723,6 +72251,7 @@ module.exports = Constrainer
 /***/ 45665:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { NullObject } = __webpack_require__(3698)
@@ -71909,6 +72438,7 @@ module.exports = HandlerStorage
 /***/ 55442:
 /***/ ((module) => {
 
+"use strict";
 
 
 // defined by Node.js http module, a snapshot from Node.js 22.9.0
@@ -71929,6 +72459,7 @@ module.exports = httpMethods
 /***/ 71913:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const HandlerStorage = __webpack_require__(45665)
@@ -72195,6 +72726,7 @@ module.exports = { Node, createStaticNode, createParametricNode, createWildcardN
 /***/ 3698:
 /***/ ((module) => {
 
+"use strict";
 
 
 const NullObject = function () {}
@@ -72210,6 +72742,7 @@ module.exports = {
 /***/ 71379:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const deepEqual = __webpack_require__(23430)
@@ -72393,6 +72926,7 @@ module.exports = { prettyPrintTree }
 /***/ 51038:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 const assert = __webpack_require__(34589)
 
@@ -72456,6 +72990,7 @@ module.exports = {
 /***/ 15766:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const assert = __webpack_require__(34589)
@@ -72527,6 +73062,7 @@ module.exports = {
 /***/ 95285:
 /***/ ((module) => {
 
+"use strict";
 
 
 module.exports = {
@@ -72549,6 +73085,7 @@ module.exports = {
 /***/ 54582:
 /***/ ((module) => {
 
+"use strict";
 
 
 // It must spot all the chars where decodeURIComponent(x) !== decodeURI(x)
@@ -73857,6 +74394,7 @@ module.exports = { safeDecodeURI, safeDecodeURIComponent, safeDecodeURINativeSca
 /***/ 39774:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { dequal: deepEqual } = __webpack_require__(66129)
@@ -74148,6 +74686,7 @@ module.exports = { RefResolver }
 /***/ 6488:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const assert = __webpack_require__(34589)
@@ -74364,6 +74903,7 @@ module.exports.bindInject = bindInject
 /***/ 98975:
 /***/ ((module) => {
 
+"use strict";
 // This file is autogenerated by build/build-validation.js, do not edit
 /* c8 ignore start */
 /* eslint-disable */
@@ -75454,6 +75994,7 @@ return errors === 0;
 /***/ 24047:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { stringifySetCookie } = __webpack_require__(59526)
@@ -75527,6 +76068,7 @@ module.exports = {
 /***/ 61981:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { randomUUID } = __webpack_require__(77598)
@@ -75613,6 +76155,7 @@ module.exports.formDataToStream = formDataToStream
 /***/ 91887:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { URL } = __webpack_require__(73136)
@@ -75667,6 +76210,7 @@ module.exports = function parseURL (url, query) {
 /***/ 26457:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /* eslint no-prototype-builtins: 0 */
@@ -76031,6 +76575,7 @@ module.exports.CustomRequest = CustomRequest
 /***/ 6109:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const http = __webpack_require__(37067)
@@ -76293,6 +76838,7 @@ module.exports = Response
 /***/ 51245:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const errSerializer = __webpack_require__(44746)
@@ -76336,6 +76882,7 @@ module.exports = {
 /***/ 41422:
 /***/ ((module) => {
 
+"use strict";
 
 
 // **************************************************************
@@ -76461,6 +77008,7 @@ module.exports = {
 /***/ 61709:
 /***/ ((module) => {
 
+"use strict";
 
 
 const seen = Symbol('circular-ref-tag')
@@ -76516,6 +77064,7 @@ module.exports = {
 /***/ 75037:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 module.exports = errWithCauseSerializer
@@ -76571,6 +77120,7 @@ function errWithCauseSerializer (err) {
 /***/ 44746:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 module.exports = errSerializer
@@ -76623,6 +77173,7 @@ function errSerializer (err) {
 /***/ 97377:
 /***/ ((module) => {
 
+"use strict";
 
 
 module.exports = {
@@ -76730,6 +77281,7 @@ function mapHttpRequest (req) {
 /***/ 96895:
 /***/ ((module) => {
 
+"use strict";
 
 
 module.exports = {
@@ -76784,6 +77336,7 @@ function mapHttpResponse (res) {
 /***/ 80450:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const util = __webpack_require__(57975)
@@ -76866,6 +77419,7 @@ module.exports = {
 /***/ 63114:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 /* eslint no-prototype-builtins: 0 */
 const {
@@ -77114,6 +77668,7 @@ module.exports = {
 /***/ 14052:
 /***/ ((module) => {
 
+"use strict";
 
 
 module.exports = { version: '10.4.0' }
@@ -77124,6 +77679,7 @@ module.exports = { version: '10.4.0' }
 /***/ 50112:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const metadata = Symbol.for('pino.metadata')
@@ -77342,6 +77898,7 @@ module.exports = multistream
 /***/ 41239:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /* eslint no-prototype-builtins: 0 */
@@ -77605,6 +78162,7 @@ function flush (cb) {
 /***/ 59096:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const Redact = __webpack_require__(7769)
@@ -77731,6 +78289,7 @@ module.exports = redaction
 /***/ 12520:
 /***/ ((module) => {
 
+"use strict";
 
 
 const setLevelSym = Symbol('pino.setLevel')
@@ -77814,6 +78373,7 @@ module.exports = {
 /***/ 44416:
 /***/ ((module) => {
 
+"use strict";
 
 
 const nullTime = () => ''
@@ -77860,6 +78420,7 @@ module.exports = { nullTime, epochTime, unixTime, isoTime, isoTimeNano }
 /***/ 12694:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 /* eslint no-prototype-builtins: 0 */
@@ -78294,6 +78855,7 @@ module.exports = {
 /***/ 74124:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { createRequire } = __webpack_require__(73339)
@@ -78410,7 +78972,7 @@ function buildStream (filename, workerData, workerOpts, sync, name) {
   // When pino is loaded during a preload phase (via --import or --require),
   // pass empty execArgv to prevent infinite spawning. Each worker would
   // otherwise re-run the preload, creating another transport.
-  if (!workerOpts.execArgv && hasPreloadFlags() && __WEBPACK_EXTERNAL_createRequire(import.meta.url).main === undefined) {
+  if (!workerOpts.execArgv && hasPreloadFlags() && require.main === undefined) {
     workerOpts = {
       ...workerOpts,
       execArgv: []
@@ -78603,6 +79165,7 @@ module.exports = transport
 /***/ 65005:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const os = __webpack_require__(48161)
@@ -78869,6 +79432,7 @@ module.exports.pino = pino
 /***/ 50099:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const { format } = __webpack_require__(57975)
@@ -80490,6 +81054,7 @@ var Reflect;
 /***/ 38700:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const parse = __webpack_require__(44028)
@@ -80573,6 +81138,7 @@ module.exports.safeRegex = safeRegex
 /***/ 55955:
 /***/ ((module) => {
 
+"use strict";
 
 
 const hasBuffer = typeof Buffer !== 'undefined'
@@ -80743,6 +81309,7 @@ module.exports.scan = filter
 /***/ 71037:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
+"use strict";
 
 
 const fs = __webpack_require__(79896)
@@ -84132,6 +84699,7 @@ module.exports = parseSetCookie;
 /***/ 70904:
 /***/ ((__unused_webpack_module, exports) => {
 
+"use strict";
 /**
  * toad-cache
  *
@@ -85017,6 +85585,7 @@ exports.LruObjectHitStatistics = LruObjectHitStatistics;
 /***/ 59526:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 __webpack_require__.r(__webpack_exports__);
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   parseCookie: () => (/* binding */ parseCookie),
@@ -85386,6 +85955,7 @@ function defaultEncode(str) {
 /***/ 87315:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 
 // EXPORTS
 __webpack_require__.d(__webpack_exports__, {
@@ -85569,6 +86139,7 @@ function createRemoteJWKSet(url, options) {
 /***/ 64490:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 
 // EXPORTS
 __webpack_require__.d(__webpack_exports__, {
@@ -85834,6 +86405,7 @@ async function jwtVerify(jwt, key, options) {
 /***/ 77410:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   D0: () => (/* binding */ decoder),
 /* harmony export */   lF: () => (/* binding */ encode),
@@ -85913,6 +86485,7 @@ async function digest(algorithm, data) {
 /***/ 78576:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 
 // EXPORTS
 __webpack_require__.d(__webpack_exports__, {
@@ -86010,6 +86583,7 @@ function jwsAlgorithm(alg) {
 /***/ 47859:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   GK: () => (/* binding */ rawKey),
 /* harmony export */   ZZ: () => (/* binding */ snapshotJwk),
@@ -86170,6 +86744,7 @@ async function rawKey(key, expected, usage, extractable = !1) {
 /***/ 47784:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   Fw: () => (/* binding */ validateAlgorithms),
 /* harmony export */   Gv: () => (/* binding */ isObject),
@@ -86299,6 +86874,7 @@ function serializeJoseHeader(Err, header) {
 /***/ 71445:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   D: () => (/* binding */ decode)
 /* harmony export */ });
@@ -86324,6 +86900,7 @@ function encode(input) {
 /***/ 61196:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   _: () => (/* binding */ decodeProtectedHeader)
 /* harmony export */ });
@@ -86352,6 +86929,7 @@ function decodeProtectedHeader(token) {
 /***/ 5674:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   $4: () => (/* binding */ JWKSMultipleMatchingKeys),
 /* harmony export */   BT: () => (/* binding */ JWKSNoMatchingKey),
@@ -86467,6 +87045,7 @@ class JWSSignatureVerificationFailed extends JOSEError {
 /***/ 83849:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
+"use strict";
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   Ay: () => (__WEBPACK_DEFAULT_EXPORT__)
 /* harmony export */ });
@@ -86499,6 +87078,7 @@ const defaults = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.defaults
 /***/ 63837:
 /***/ ((module) => {
 
+"use strict";
 module.exports = /*#__PURE__*/JSON.parse('{"$id":"https://raw.githubusercontent.com/ajv-validator/ajv/master/lib/refs/data.json#","description":"Meta-schema for $data reference (JSON AnySchema extension proposal)","type":"object","required":["$data"],"properties":{"$data":{"type":"string","anyOf":[{"format":"relative-json-pointer"},{"format":"json-pointer"}]}},"additionalProperties":false}');
 
 /***/ }),
@@ -86506,6 +87086,7 @@ module.exports = /*#__PURE__*/JSON.parse('{"$id":"https://raw.githubusercontent.
 /***/ 72079:
 /***/ ((module) => {
 
+"use strict";
 module.exports = /*#__PURE__*/JSON.parse('{"$schema":"http://json-schema.org/draft-07/schema#","$id":"http://json-schema.org/draft-07/schema#","title":"Core schema meta-schema","definitions":{"schemaArray":{"type":"array","minItems":1,"items":{"$ref":"#"}},"nonNegativeInteger":{"type":"integer","minimum":0},"nonNegativeIntegerDefault0":{"allOf":[{"$ref":"#/definitions/nonNegativeInteger"},{"default":0}]},"simpleTypes":{"enum":["array","boolean","integer","null","number","object","string"]},"stringArray":{"type":"array","items":{"type":"string"},"uniqueItems":true,"default":[]}},"type":["object","boolean"],"properties":{"$id":{"type":"string","format":"uri-reference"},"$schema":{"type":"string","format":"uri"},"$ref":{"type":"string","format":"uri-reference"},"$comment":{"type":"string"},"title":{"type":"string"},"description":{"type":"string"},"default":true,"readOnly":{"type":"boolean","default":false},"examples":{"type":"array","items":true},"multipleOf":{"type":"number","exclusiveMinimum":0},"maximum":{"type":"number"},"exclusiveMaximum":{"type":"number"},"minimum":{"type":"number"},"exclusiveMinimum":{"type":"number"},"maxLength":{"$ref":"#/definitions/nonNegativeInteger"},"minLength":{"$ref":"#/definitions/nonNegativeIntegerDefault0"},"pattern":{"type":"string","format":"regex"},"additionalItems":{"$ref":"#"},"items":{"anyOf":[{"$ref":"#"},{"$ref":"#/definitions/schemaArray"}],"default":true},"maxItems":{"$ref":"#/definitions/nonNegativeInteger"},"minItems":{"$ref":"#/definitions/nonNegativeIntegerDefault0"},"uniqueItems":{"type":"boolean","default":false},"contains":{"$ref":"#"},"maxProperties":{"$ref":"#/definitions/nonNegativeInteger"},"minProperties":{"$ref":"#/definitions/nonNegativeIntegerDefault0"},"required":{"$ref":"#/definitions/stringArray"},"additionalProperties":{"$ref":"#"},"definitions":{"type":"object","additionalProperties":{"$ref":"#"},"default":{}},"properties":{"type":"object","additionalProperties":{"$ref":"#"},"default":{}},"patternProperties":{"type":"object","additionalProperties":{"$ref":"#"},"propertyNames":{"format":"regex"},"default":{}},"dependencies":{"type":"object","additionalProperties":{"anyOf":[{"$ref":"#"},{"$ref":"#/definitions/stringArray"}]}},"propertyNames":{"$ref":"#"},"const":true,"enum":{"type":"array","items":true,"minItems":1,"uniqueItems":true},"type":{"anyOf":[{"$ref":"#/definitions/simpleTypes"},{"type":"array","items":{"$ref":"#/definitions/simpleTypes"},"minItems":1,"uniqueItems":true}]},"format":{"type":"string"},"contentMediaType":{"type":"string"},"contentEncoding":{"type":"string"},"if":{"$ref":"#"},"then":{"$ref":"#"},"else":{"$ref":"#"},"allOf":{"$ref":"#/definitions/schemaArray"},"anyOf":{"$ref":"#/definitions/schemaArray"},"oneOf":{"$ref":"#/definitions/schemaArray"},"not":{"$ref":"#"}},"default":true}');
 
 /***/ }),
@@ -86513,8 +87094,10 @@ module.exports = /*#__PURE__*/JSON.parse('{"$schema":"http://json-schema.org/dra
 /***/ 65847:
 /***/ ((module) => {
 
+"use strict";
 module.exports = /*#__PURE__*/JSON.parse('{"name":"thread-stream","version":"4.2.1","description":"A streaming way to send data to a Node.js Worker Thread","main":"index.js","types":"index.d.ts","engines":{"node":">=20"},"dependencies":{"real-require":"^1.0.0"},"devDependencies":{"@types/node":"^26.1.1","@yao-pkg/pkg":"^6.0.0","borp":"^1.0.0","desm":"^1.3.0","eslint":"^9.39.1","fastbench":"^1.0.1","neostandard":"^0.13.0","pino-elasticsearch":"^9.0.0","sonic-boom":"^5.0.0","ts-node":"^10.8.0","tsd":"^0.33.0","typescript":"~5.7.3"},"scripts":{"build":"tsc --noEmit","lint":"eslint","test":"npm run lint && npm run build && npm run test:types && npm run transpile && borp --expose-gc --pattern \\"test/*.test.{js,mjs}\\"","test:ci":"npm run lint && npm run test:types && npm run transpile && borp --expose-gc --pattern \\"test/*.test.{js,mjs}\\"","test:types":"tsd","test:yarn":"npm run transpile && borp --expose-gc --pattern \\"test/*.test.js\\"","transpile":"sh ./test/ts/transpile.sh"},"tsd":{"directory":"test/types"},"repository":{"type":"git","url":"git+https://github.com/mcollina/thread-stream.git"},"keywords":["worker","thread","threads","stream"],"author":"Matteo Collina <hello@matteocollina.com>","license":"MIT","bugs":{"url":"https://github.com/mcollina/thread-stream/issues"},"homepage":"https://github.com/mcollina/thread-stream#readme"}');
 
 /***/ })
 
 };
+;
