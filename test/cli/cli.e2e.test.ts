@@ -42,6 +42,8 @@ function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.Process
     HOIST_CONFIG: path.join(tmp, 'no-config.json'),
     HOIST_TMPDIR: pemParent,
     HOIST_HEARTBEAT_MS: '1000',
+    // the CLI's V8 code cache (lib/boot.js): this suite's own, empty at its first build
+    XDG_CACHE_HOME: path.join(tmp, 'xdg-cache'),
     ...extra,
   };
   for (const k of [
@@ -296,6 +298,12 @@ describe('hoist build', () => {
     // captured the steps, removed the builder and the PEMs and reported the end.
     const marks = JSON.parse(await fs.readFile(timings, 'utf8')) as Record<string, number>;
     expect(marks.handed_off).toBeGreaterThanOrEqual(marks.built!);
+    // the first build of this suite compiled the CLI and left V8's code for the next (private)
+    expect(marks.code_cache).toBe('none');
+    const cacheDir = path.join(tmp, 'xdg-cache', 'hoist');
+    const cached = readdirSync(cacheDir);
+    expect(cached).toEqual([expect.stringMatching(/^cli-[0-9a-f]{16}-v\d+\.\d+\.\d+-\w+\.v8$/)]);
+    expect((await fs.stat(path.join(cacheDir, cached[0]!))).mode & 0o777).toBe(0o600);
     expect(marks.finisher_pid).toBeGreaterThan(0);
     expect(marks.steps_sent).toBeUndefined();
     const finisher = JSON.parse(await fs.readFile(`${timings}.finisher.json`, 'utf8')) as {
@@ -317,6 +325,8 @@ describe('hoist build', () => {
     });
     expect(r.code).toBe(0);
     const marks = JSON.parse(await fs.readFile(timings, 'utf8')) as Record<string, number>;
+    // the code the first build left is what V8 ran this one from
+    expect(marks.code_cache).toBe('accepted');
     expect(marks.finisher_pid).toBeUndefined();
     expect(marks.steps_sent).toBeGreaterThan(marks.built!);
     expect(marks.finished).toBeGreaterThan(marks.steps_sent!);
