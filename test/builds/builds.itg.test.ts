@@ -39,6 +39,33 @@ async function server(flags: Record<string, string> = {}): Promise<TestServer> {
   return s;
 }
 
+/** The dashboard's event stream (/ui/events) as a signed-in admin reads it: the build ids heard. */
+async function listenToDashboard(s: TestServer): Promise<{ events: () => string[]; close: () => void }> {
+  const origin = new URL(s.url).origin;
+  const login = await fetch(`${s.url}/ui/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
+    body: new URLSearchParams({ token: s.adminToken }).toString(),
+    redirect: 'manual',
+  });
+  const cookie = login.headers.get('set-cookie')?.split(';')[0];
+  if (!cookie) throw new Error(`dashboard sign-in failed: ${login.status}`);
+  const abort = new AbortController();
+  const res = await fetch(`${s.url}/ui/events`, { headers: { cookie }, signal: abort.signal });
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  let text = '';
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+    }
+  })().catch(() => undefined);
+  return {
+    events: () => [...text.matchAll(/^event: build\ndata: (\S+)$/gm)].map((m) => m[1]!),
+    close: () => abort.abort(),
+  };
+}
+
 async function project(
   s: TestServer,
   name: string,
@@ -404,6 +431,8 @@ describe('queueing and expiry', () => {
   it('queues builds past max_concurrent_builds with pending answers, and frees slots of silent builds', async () => {
     const s = await server({ 'build-heartbeat-grace': '2s' });
     const { client } = await project(s, 'queue', { max_concurrent_builds: 1 });
+    // an open dashboard, listening for changed builds (server-sent events)
+    const dashboard = await listenToDashboard(s);
     const b1 = await client.createBuild({ platforms: ['linux/amd64'] });
     const b2 = await client.createBuild({ platforms: ['linux/amd64'] });
     const c1 = client.withToken(b1.build_token);
@@ -418,6 +447,7 @@ describe('queueing and expiry', () => {
     expect((await c2.getBuild(b2.build_id)).status).toBe('queued');
 
     // b1 goes silent: after the grace it expires and b2 (which keeps polling) gets the builder.
+    const heardBefore = dashboard.events().filter((id) => id === b1.build_id).length;
     const t0 = Date.now();
     let answer: BuilderAnswer = pending;
     while (answer.status === 'pending' && Date.now() - t0 < 15_000) {
@@ -428,6 +458,16 @@ describe('queueing and expiry', () => {
     const e1 = await client.getBuild(b1.build_id);
     expect(e1.status).toBe('expired');
     expect(e1.error).toMatch(/no heartbeat/);
+    // the dashboard heard of the expiry (the server's own doing), not only of the creation
+    for (
+      let i = 0;
+      i < 50 && dashboard.events().filter((id) => id === b1.build_id).length === heardBefore;
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(dashboard.events().filter((id) => id === b1.build_id).length).toBeGreaterThan(heardBefore);
+    dashboard.close();
     expect(await c2.heartbeat(b2.build_id)).toEqual({ cancel: false });
     await expect(c1.heartbeat(b1.build_id)).rejects.toMatchObject({ status: 409, code: 'build_finished' });
 

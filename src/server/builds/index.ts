@@ -52,6 +52,8 @@ export const buildsPlugin: HoistPlugin = {
       () => service.store.countBuildersRunning(),
     );
     const insights = new Insights(deps, provider, loadInsightsConfig(deps.config.pluginOptions));
+    // an end the server decides (expiry, a launch that failed, an orphan) reaches open dashboards too
+    service.onEnded = (buildId) => insights.events.changed(buildId);
     registerBuildRoutes(app, deps, service, insights);
     insights.registerRoutes(app, deps, service);
     registerUi(app, deps, insights, service);

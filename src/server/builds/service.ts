@@ -193,6 +193,8 @@ export class BuildService {
   readonly leader: Leader;
   private readonly verdicts = new Map<string, { verdict: ConnectionVerdict; until: number }>();
   metrics?: BuildMetrics;
+  /** Told of each build that ends, whoever ended it (the dashboard's live updates). */
+  onEnded?: (buildId: string) => void;
 
   constructor(private readonly deps: BuildServiceDeps) {
     this.store = new BuildStore(deps.db);
@@ -1166,6 +1168,8 @@ export class BuildService {
       return true;
     });
     if (ok) {
+      // the dashboard hears of every end, the server's own (expiry, a failed launch) included
+      this.onEnded?.(buildId);
       // Its certificates open nothing from now on, and what they opened closes now.
       this.verdicts.clear();
       this.provisioner.release(buildId);
