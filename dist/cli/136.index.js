@@ -12092,6 +12092,8 @@ class BuildService {
     leader;
     verdicts = new Map();
     metrics;
+    /** Told of each build that ends, whoever ended it (the dashboard's live updates). */
+    onEnded;
     constructor(deps) {
         this.deps = deps;
         this.store = new BuildStore(deps.db);
@@ -12861,6 +12863,8 @@ class BuildService {
             return true;
         });
         if (ok) {
+            // the dashboard hears of every end, the server's own (expiry, a failed launch) included
+            this.onEnded?.(buildId);
             // Its certificates open nothing from now on, and what they opened closes now.
             this.verdicts.clear();
             this.provisioner.release(buildId);
@@ -13685,6 +13689,8 @@ const buildsPlugin = {
         });
         service.metrics = registerBuildMetrics(deps.metrics, service.store, () => deps.clock.now(), () => service.store.countBuildersRunning());
         const insights = new Insights(deps, provider, loadInsightsConfig(deps.config.pluginOptions));
+        // an end the server decides (expiry, a launch that failed, an orphan) reaches open dashboards too
+        service.onEnded = (buildId) => insights.events.changed(buildId);
         registerBuildRoutes(app, deps, service, insights);
         insights.registerRoutes(app, deps, service);
         registerUi(app, deps, insights, service);
