@@ -18,7 +18,12 @@ interface Answer {
 }
 
 /** POST an exchange from a chosen loopback address (127.0.0.1 and 127.0.0.2 are two clients). */
-function post(base: string, token: string, from = '127.0.0.1'): Promise<Answer> {
+function post(
+  base: string,
+  token: string,
+  from = '127.0.0.1',
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const u = new URL('/v1/auth/github-oidc', base);
   const data = JSON.stringify({ token });
   return new Promise((resolve, reject) => {
@@ -29,7 +34,11 @@ function post(base: string, token: string, from = '127.0.0.1'): Promise<Answer> 
         path: u.pathname,
         method: 'POST',
         localAddress: from,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(data),
+          ...headers,
+        },
       },
       (res) => {
         let text = '';
@@ -125,6 +134,28 @@ describe.each(['sqlite', 'postgres'] as const)('OIDC exchange flood control on %
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     const m = /hoist_oidc_exchanges_total\{outcome="refused",reason="rate_limited"\} (\d+)/.exec(metrics);
     expect(Number(m?.[1])).toBe(limited.length + 1);
+  });
+
+  it('counts an IPv6 client by its /64 (any address in it is the same client), an IPv4-mapped one by its IPv4', async () => {
+    // the clients' addresses as a trusted proxy names them
+    const s = await start({ 'oidc-rate-limit': '1', 'oidc-rate-burst': '2', 'trust-proxy': '127.0.0.1' });
+    const from = (ip: string): Promise<Answer> =>
+      post(s.url, 'not.a-jwt.x', '127.0.0.1', { 'x-forwarded-for': ip });
+    expect((await from('2001:db8:1:2::a')).status).toBe(401);
+    expect((await from('2001:db8:1:2:ffff:1:2:3')).status).toBe(401);
+    const limited = await from('2001:db8:1:2::b');
+    expect(limited.status).toBe(429);
+    expect(limited.body.error!.message).toMatch(
+      /too many GitHub OIDC exchanges from 2001:db8:1:2::b \(counted as 2001:db8:1:2::\/64\)/,
+    );
+    // the next /64 is another client
+    expect((await from('2001:db8:1:3::a')).status).toBe(401);
+    // an IPv4 client is the same client however its address is written
+    expect((await from('198.51.100.7')).status).toBe(401);
+    expect((await from('::ffff:198.51.100.7')).status).toBe(401);
+    const v4 = await from('198.51.100.7');
+    expect(v4.status).toBe(429);
+    expect(v4.body.error!.message).toMatch(/too many GitHub OIDC exchanges from 198\.51\.100\.7:/);
   });
 
   it('audits unverifiable tokens once per client, reason and window with a count; verified refusals one by one', async () => {

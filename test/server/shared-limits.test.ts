@@ -5,6 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { AggregateDelta, AuditInput } from '../../src/server/audit/log.js';
 import { addRefusal, aggregateKey, mergeBack } from '../../src/server/audit/refusals.js';
 import {
+  clientKey,
   LocalClientLimiter,
   refillSec,
   sharedStep,
@@ -180,5 +181,18 @@ describe('refusal batches', () => {
   it('merging widens the first and last times', () => {
     const r = mergeBack(new Map([['k1', d('k1', 2, 'a', 'd')]]), [d('k1', 5, 'b', 'c')], 10);
     expect(r.pending.get('k1')).toMatchObject({ count: 7, firstAt: 'a', lastAt: 'd' });
+  });
+});
+
+describe('clientKey', () => {
+  it('is the IPv4 address, the /64 of an IPv6 one, and the IPv4 of an IPv4-mapped one', () => {
+    expect(clientKey('203.0.113.9')).toBe('203.0.113.9');
+    expect(clientKey('2001:db8:1:2::a')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:0DB8:0001:0002:ffff:1:2:3')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+    expect(clientKey('::ffff:203.0.113.9')).toBe('203.0.113.9');
+    expect(clientKey('fe80::1')).toBe('fe80:0:0:0::/64');
+    // what is not an address (a unix socket peer, a test's fake) is its own key
+    expect(clientKey('unknown')).toBe('unknown');
   });
 });

@@ -1,4 +1,21 @@
+import { isIP } from 'node:net';
+import { ipBytes } from '../../lib/der.js';
 import type { Db } from '../db/index.js';
+
+/**
+ * The client a per-client limit counts: an IPv4 address, or the /64 of an IPv6 one (an IPv6
+ * client is handed at least a /64 and can pick any address in it; a limit per address would be a
+ * limit per request). An IPv4-mapped IPv6 address is its IPv4 address.
+ */
+export function clientKey(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  const b = ipBytes(ip);
+  if (b.subarray(0, 12).equals(Buffer.from('00000000000000000000ffff', 'hex'))) {
+    return [...b.subarray(12)].join('.');
+  }
+  const groups = [0, 2, 4, 6].map((i) => b.readUInt16BE(i).toString(16));
+  return `${groups.join(':')}::/64`;
+}
 
 /** Most clients tracked at once; past it, idle ones are forgotten first, then the oldest. */
 const MAX_CLIENTS = 100_000;

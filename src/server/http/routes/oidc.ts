@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { OidcExchangeRequest } from '../../../lib/api-types.js';
 import { errorBody } from '../errors.js';
 import type { OidcExchange } from '../../auth/exchange.js';
-import type { ClientLimiter, LimitDecision } from '../rate-limit.js';
+import { clientKey, type ClientLimiter, type LimitDecision } from '../rate-limit.js';
 
 export function registerOidcRoutes(
   app: FastifyInstance,
@@ -17,7 +17,8 @@ export function registerOidcRoutes(
       // Before the body is read or parsed: a refused request costs as little as possible.
       onRequest: async (req, reply) => {
         if (!limiter) return;
-        const d = await limiter.take(req.ip);
+        const client = clientKey(req.ip);
+        const d = await limiter.take(client);
         if (d.ok) return;
         onLimited(d);
         reply.header('retry-after', String(d.retryAfterSec));
@@ -37,7 +38,7 @@ export function registerOidcRoutes(
           .send(
             errorBody(
               'rate_limited',
-              `too many GitHub OIDC exchanges from ${req.ip}: this server accepts ${limiter.ratePerSec} a second ${scope} (bursts of ${limiter.burst}); retry after ${d.retryAfterSec} s. One exchange per job is enough: reuse the token it returns until it expires. Operators can raise the limit with --oidc-rate-limit and --oidc-rate-burst (HOIST_OIDC_RATE_LIMIT, HOIST_OIDC_RATE_BURST).`,
+              `too many GitHub OIDC exchanges from ${client === req.ip ? req.ip : `${req.ip} (counted as ${client})`}: this server accepts ${limiter.ratePerSec} a second ${scope} (bursts of ${limiter.burst}); retry after ${d.retryAfterSec} s. One exchange per job is enough: reuse the token it returns until it expires. Operators can raise the limit with --oidc-rate-limit and --oidc-rate-burst (HOIST_OIDC_RATE_LIMIT, HOIST_OIDC_RATE_BURST).`,
             ),
           );
       },
