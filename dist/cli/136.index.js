@@ -3,31 +3,25 @@ exports.id = 136;
 exports.ids = [136];
 exports.modules = {
 
-/***/ 47954:
+/***/ 61412:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
-
-// EXPORTS
-__webpack_require__.d(__webpack_exports__, {
-  xs: () => (/* binding */ createCa),
-  lw: () => (/* binding */ issueClientCert),
-  fD: () => (/* binding */ issueServerCert),
-  z8: () => (/* binding */ renewClientCert)
-});
-
-// UNUSED EXPORTS: certInfo
-
-// EXTERNAL MODULE: ./node_modules/reflect-metadata/Reflect.js
-var Reflect = __webpack_require__(80477);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __webpack_require__(77598);
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __webpack_require__(57975);
-// EXTERNAL MODULE: ./node_modules/@peculiar/x509/build/x509.cjs.js
-var x509_cjs = __webpack_require__(8927);
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __webpack_require__(77030);
-;// CONCATENATED MODULE: ./src/lib/der.ts
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   As: () => (/* binding */ utf8),
+/* harmony export */   Lz: () => (/* binding */ bits),
+/* harmony export */   O6: () => (/* binding */ seq),
+/* harmony export */   ad: () => (/* binding */ unsigned),
+/* harmony export */   hZ: () => (/* binding */ set),
+/* harmony export */   kB: () => (/* binding */ time),
+/* harmony export */   mR: () => (/* binding */ spkiPublicKey),
+/* harmony export */   t: () => (/* binding */ tlv),
+/* harmony export */   tF: () => (/* binding */ ipBytes),
+/* harmony export */   tu: () => (/* binding */ octets),
+/* harmony export */   xy: () => (/* binding */ tbsFields)
+/* harmony export */ });
+/* unused harmony exports read, children */
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(77030);
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_net__WEBPACK_IMPORTED_MODULE_0__);
 // DER (ITU-T X.690), as much as Hoist's certificates need: writing the few value types of a
 // certificate, and reading a certificate's top-level fields back as raw bytes.
 
@@ -77,7 +71,7 @@ function time(d) {
 }
 /** The 4 or 16 bytes of an IP address (an iPAddress SAN), IPv4-in-IPv6 tails included. */
 function ipBytes(ip) {
-    const family = (0,external_node_net_.isIP)(ip);
+    const family = (0,node_net__WEBPACK_IMPORTED_MODULE_0__.isIP)(ip);
     if (family === 4)
         return Buffer.from(ip.split('.').map(Number));
     if (family !== 6 || ip.includes('%'))
@@ -155,7 +149,27 @@ function spkiPublicKey(spki) {
     return Buffer.from(spki.subarray(key.contentStart + 1, key.end));
 }
 
-;// CONCATENATED MODULE: ./src/lib/pki.ts
+
+/***/ }),
+
+/***/ 58027:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   fD: () => (/* binding */ issueServerCert),
+/* harmony export */   lw: () => (/* binding */ issueClientCert),
+/* harmony export */   xs: () => (/* binding */ createCa),
+/* harmony export */   z8: () => (/* binding */ renewClientCert)
+/* harmony export */ });
+/* unused harmony export certInfo */
+/* harmony import */ var reflect_metadata__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(80477);
+/* harmony import */ var reflect_metadata__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(reflect_metadata__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(57975);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__webpack_require__.n(node_util__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(8927);
+/* harmony import */ var _der_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(61412);
 // Certificates for builders: one CA per builder signs its server certificate
 // and every build's short-lived client certificate. EC P-256, no openssl binary:
 // a CA is made with @peculiar/x509 on WebCrypto, what it issues is written as DER
@@ -168,8 +182,8 @@ function spkiPublicKey(spki) {
 
 
 
-const pki_crypto = external_node_crypto_.webcrypto;
-x509_cjs/* cryptoProvider */.Ve.set(pki_crypto);
+const crypto = node_crypto__WEBPACK_IMPORTED_MODULE_1__.webcrypto;
+_peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .cryptoProvider */ .Ve.set(crypto);
 const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' };
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' };
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -177,7 +191,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const BACKDATE_MS = 5 * 60 * 1000;
 /** A random positive 128-bit serial, hex (first byte 0x01..0x7f: positive and minimally encoded). */
 function randomSerial() {
-    const bytes = pki_crypto.getRandomValues(new Uint8Array(16));
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     return Buffer.from(bytes).toString('hex');
 }
@@ -190,11 +204,11 @@ function dn(commonName, organization) {
     return parts.join(', ');
 }
 async function generateKeys() {
-    return pki_crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
+    return crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
 }
 async function exportKeyPem(key) {
-    const der = await pki_crypto.subtle.exportKey('pkcs8', key);
-    return x509_cjs/* PemConverter */.v6.encode(der, 'PRIVATE KEY');
+    const der = await crypto.subtle.exportKey('pkcs8', key);
+    return _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .PemConverter */ .v6.encode(der, 'PRIVATE KEY');
 }
 // A builder's CA signs every build's client certificate (and its renewals): read once, not per
 // certificate. Bounded: the oldest go first. A CA that cannot be read is never kept.
@@ -205,10 +219,10 @@ function importCa(ca) {
     const hit = importedCas.get(id);
     if (hit)
         return hit;
-    const fields = tbsFields(new external_node_crypto_.X509Certificate(ca.certPem).raw);
+    const fields = _der_js__WEBPACK_IMPORTED_MODULE_4__/* .tbsFields */ .xy(new node_crypto__WEBPACK_IMPORTED_MODULE_1__.X509Certificate(ca.certPem).raw);
     const imported = {
         issuer: fields.subject,
-        key: (0,external_node_crypto_.createPrivateKey)(ca.keyPem),
+        key: (0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.createPrivateKey)(ca.keyPem),
         aki: akiExtension(fields.publicKey),
     };
     importedCas.set(id, imported);
@@ -216,13 +230,13 @@ function importCa(ca) {
         importedCas.delete(importedCas.keys().next().value);
     return imported;
 }
-const generateEcKey = (0,external_node_util_.promisify)(external_node_crypto_.generateKeyPair);
+const generateEcKey = (0,node_util__WEBPACK_IMPORTED_MODULE_2__.promisify)(node_crypto__WEBPACK_IMPORTED_MODULE_1__.generateKeyPair);
 async function freshKey() {
     const { publicKey, privateKey } = await generateEcKey('ec', { namedCurve: 'P-256' });
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     return {
         spki,
-        ski: skiExtension(spkiPublicKey(spki)),
+        ski: skiExtension(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .spkiPublicKey */ .mR(spki)),
         keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }),
     };
 }
@@ -244,7 +258,7 @@ function takeKey() {
 // took about 3 ms of the event loop per certificate, on the path of every build's acquire.)
 const hex = (h) => Buffer.from(h, 'hex');
 const V3 = hex('a003020102'); // [0] EXPLICIT version v3
-const ECDSA_WITH_SHA256 = seq(hex('06082a8648ce3d040302'));
+const ECDSA_WITH_SHA256 = _der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(hex('06082a8648ce3d040302'));
 const OID_CN = hex('0603550403');
 const OID_O = hex('060355040a');
 const EXTENSIONS = {
@@ -257,12 +271,12 @@ const EXTENSIONS = {
     serverAuth: hex('30130603551d25040c300a06082b06010505070301'),
 };
 /** RFC 5280's key identifier: SHA-1 of the key's bits. */
-const keyId = (publicKey) => (0,external_node_crypto_.createHash)('sha1').update(publicKey).digest();
-const skiExtension = (publicKey) => seq(hex('0603551d0e'), octets(octets(keyId(publicKey))));
-const akiExtension = (caPublicKey) => seq(hex('0603551d23'), octets(seq(tlv(0x80, keyId(caPublicKey)))));
+const keyId = (publicKey) => (0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.createHash)('sha1').update(publicKey).digest();
+const skiExtension = (publicKey) => _der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(hex('0603551d0e'), _der_js__WEBPACK_IMPORTED_MODULE_4__/* .octets */ .tu(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .octets */ .tu(keyId(publicKey))));
+const akiExtension = (caPublicKey) => _der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(hex('0603551d23'), _der_js__WEBPACK_IMPORTED_MODULE_4__/* .octets */ .tu(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .tlv */ .t(0x80, keyId(caPublicKey)))));
 function subjectName(commonName, organization) {
-    const rdn = (oid, value) => set(seq(oid, utf8(value)));
-    return seq(rdn(OID_CN, commonName), ...(organization ? [rdn(OID_O, organization)] : []));
+    const rdn = (oid, value) => _der_js__WEBPACK_IMPORTED_MODULE_4__/* .set */ .hZ(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(oid, _der_js__WEBPACK_IMPORTED_MODULE_4__/* .utf8 */ .As(value)));
+    return _der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(rdn(OID_CN, commonName), ...(organization ? [rdn(OID_O, organization)] : []));
 }
 function toPem(body, label) {
     const lines = body.toString('base64').match(/.{1,64}/g) ?? [];
@@ -283,7 +297,7 @@ async function createCa(opts) {
     const notAfter = opts.notAfter ?? new Date(Date.now() + 3650 * DAY_MS);
     assertValidity(notBefore, notAfter);
     const name = dn(opts.commonName);
-    const cert = await x509_cjs/* X509CertificateGenerator */.Jy.create({
+    const cert = await _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .X509CertificateGenerator */ .Jy.create({
         serialNumber: randomSerial(),
         subject: name,
         issuer: name,
@@ -293,9 +307,9 @@ async function createCa(opts) {
         publicKey: keys.publicKey,
         signingKey: keys.privateKey,
         extensions: [
-            new x509_cjs/* BasicConstraintsExtension */.WA(true, 0, true),
-            new x509_cjs/* KeyUsagesExtension */.hy(x509_cjs/* KeyUsageFlags */.Ob.keyCertSign | x509_cjs/* KeyUsageFlags */.Ob.cRLSign | x509_cjs/* KeyUsageFlags */.Ob.digitalSignature, true),
-            await x509_cjs/* SubjectKeyIdentifierExtension */.QE.create(keys.publicKey),
+            new _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .BasicConstraintsExtension */ .WA(true, 0, true),
+            new _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .KeyUsagesExtension */ .hy(_peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .KeyUsageFlags */ .Ob.keyCertSign | _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .KeyUsageFlags */ .Ob.cRLSign | _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .KeyUsageFlags */ .Ob.digitalSignature, true),
+            await _peculiar_x509__WEBPACK_IMPORTED_MODULE_3__/* .SubjectKeyIdentifierExtension */ .QE.create(keys.publicKey),
         ],
     });
     return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
@@ -312,15 +326,15 @@ function issue(ca, opts) {
         aki,
     ];
     const names = [
-        ...(opts.dnsNames ?? []).map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
-        ...(opts.ipAddresses ?? []).map((ip) => tlv(0x87, ipBytes(ip))),
+        ...(opts.dnsNames ?? []).map((n) => _der_js__WEBPACK_IMPORTED_MODULE_4__/* .tlv */ .t(0x82, Buffer.from(n, 'ascii'))),
+        ...(opts.ipAddresses ?? []).map((ip) => _der_js__WEBPACK_IMPORTED_MODULE_4__/* .tlv */ .t(0x87, _der_js__WEBPACK_IMPORTED_MODULE_4__/* .ipBytes */ .tF(ip))),
     ];
     if (names.length)
-        extensions.push(seq(hex('0603551d11'), octets(seq(...names))));
-    const tbs = seq(V3, unsigned(hex(randomSerial())), ECDSA_WITH_SHA256, issuer, seq(time(notBefore), time(opts.notAfter)), opts.subject, opts.key.spki, tlv(0xa3, seq(...extensions)));
+        extensions.push(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(hex('0603551d11'), _der_js__WEBPACK_IMPORTED_MODULE_4__/* .octets */ .tu(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(...names))));
+    const tbs = _der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(V3, _der_js__WEBPACK_IMPORTED_MODULE_4__/* .unsigned */ .ad(hex(randomSerial())), ECDSA_WITH_SHA256, issuer, _der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .time */ .kB(notBefore), _der_js__WEBPACK_IMPORTED_MODULE_4__/* .time */ .kB(opts.notAfter)), opts.subject, opts.key.spki, _der_js__WEBPACK_IMPORTED_MODULE_4__/* .tlv */ .t(0xa3, _der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(...extensions)));
     // an ECDSA signature is DER (ECDSA-Sig-Value), as X.509 carries it
-    const signature = (0,external_node_crypto_.sign)('sha256', tbs, caKey);
-    return toPem(seq(tbs, ECDSA_WITH_SHA256, bits(signature)), 'CERTIFICATE');
+    const signature = (0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.sign)('sha256', tbs, caKey);
+    return toPem(_der_js__WEBPACK_IMPORTED_MODULE_4__/* .seq */ .O6(tbs, ECDSA_WITH_SHA256, _der_js__WEBPACK_IMPORTED_MODULE_4__/* .bits */ .Lz(signature)), 'CERTIFICATE');
 }
 /**
  * A server certificate (serverAuth) signed by `ca`, valid for the given DNS names and IP
@@ -333,7 +347,7 @@ async function issueServerCert(ca, opts) {
             throw new Error(`"${n}" is not a DNS name`);
     }
     for (const ip of opts.ipAddresses ?? [])
-        ipBytes(ip); // a bad one takes no key made ahead
+        _der_js__WEBPACK_IMPORTED_MODULE_4__/* .ipBytes */ .tF(ip); // a bad one takes no key made ahead
     importCa(ca);
     const key = await takeKey();
     const certPem = issue(ca, {
@@ -366,7 +380,7 @@ async function issueClientCert(ca, opts) {
  * and key files on every connection never sees a cert next to a key it does not match.
  */
 async function renewClientCert(ca, opts) {
-    const old = tbsFields(new external_node_crypto_.X509Certificate(opts.certPem).raw);
+    const old = _der_js__WEBPACK_IMPORTED_MODULE_4__/* .tbsFields */ .xy(new node_crypto__WEBPACK_IMPORTED_MODULE_1__.X509Certificate(opts.certPem).raw);
     return issue(ca, {
         subject: old.subject,
         notBefore: opts.notBefore,
@@ -3028,8 +3042,8 @@ class BuilderVolume {
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __webpack_require__(73024);
-// EXTERNAL MODULE: ./src/lib/pki.ts + 1 modules
-var pki = __webpack_require__(47954);
+// EXTERNAL MODULE: ./src/lib/pki.ts
+var pki = __webpack_require__(58027);
 ;// CONCATENATED MODULE: ./src/providers/local-cgroup.ts
 // Resource limits of local builders: one cgroup per builder, on cgroup v1 or v2.
 //
@@ -11011,7 +11025,26 @@ class Provisioner {
     }
 }
 
+// EXTERNAL MODULE: ./src/lib/der.ts
+var der = __webpack_require__(61412);
 ;// CONCATENATED MODULE: ./src/server/http/rate-limit.ts
+
+
+/**
+ * The client a per-client limit counts: an IPv4 address, or the /64 of an IPv6 one (an IPv6
+ * client is handed at least a /64 and can pick any address in it; a limit per address would be a
+ * limit per request). An IPv4-mapped IPv6 address is its IPv4 address.
+ */
+function clientKey(ip) {
+    if ((0,external_node_net_.isIP)(ip) !== 6)
+        return ip;
+    const b = (0,der/* ipBytes */.tF)(ip);
+    if (b.subarray(0, 12).equals(Buffer.from('00000000000000000000ffff', 'hex'))) {
+        return [...b.subarray(12)].join('.');
+    }
+    const groups = [0, 2, 4, 6].map((i) => b.readUInt16BE(i).toString(16));
+    return `${groups.join(':')}::/64`;
+}
 /** Most clients tracked at once; past it, idle ones are forgotten first, then the oldest. */
 const MAX_CLIENTS = 100_000;
 /**
@@ -14755,6 +14788,7 @@ function registerManagementRoutes(app, deps, trust) {
 
 ;// CONCATENATED MODULE: ./src/server/http/routes/oidc.ts
 
+
 function registerOidcRoutes(app, exchange, limiter = null, onLimited = () => undefined) {
     app.post('/v1/auth/github-oidc', {
         bodyLimit: 64 * 1024,
@@ -14762,7 +14796,8 @@ function registerOidcRoutes(app, exchange, limiter = null, onLimited = () => und
         onRequest: async (req, reply) => {
             if (!limiter)
                 return;
-            const d = await limiter.take(req.ip);
+            const client = clientKey(req.ip);
+            const d = await limiter.take(client);
             if (d.ok)
                 return;
             onLimited(d);
@@ -14775,7 +14810,7 @@ function registerOidcRoutes(app, exchange, limiter = null, onLimited = () => und
             const scope = limiter.scope === 'shared' ? 'per client, counted across all replicas' : 'per client';
             return reply
                 .code(429)
-                .send(errorBody('rate_limited', `too many GitHub OIDC exchanges from ${req.ip}: this server accepts ${limiter.ratePerSec} a second ${scope} (bursts of ${limiter.burst}); retry after ${d.retryAfterSec} s. One exchange per job is enough: reuse the token it returns until it expires. Operators can raise the limit with --oidc-rate-limit and --oidc-rate-burst (HOIST_OIDC_RATE_LIMIT, HOIST_OIDC_RATE_BURST).`));
+                .send(errorBody('rate_limited', `too many GitHub OIDC exchanges from ${client === req.ip ? req.ip : `${req.ip} (counted as ${client})`}: this server accepts ${limiter.ratePerSec} a second ${scope} (bursts of ${limiter.burst}); retry after ${d.retryAfterSec} s. One exchange per job is enough: reuse the token it returns until it expires. Operators can raise the limit with --oidc-rate-limit and --oidc-rate-burst (HOIST_OIDC_RATE_LIMIT, HOIST_OIDC_RATE_BURST).`));
         },
         schema: {
             body: {

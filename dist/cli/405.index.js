@@ -22,8 +22,8 @@ var external_node_crypto_ = __webpack_require__(77598);
 var dist = __webpack_require__(41476);
 // EXTERNAL MODULE: ./src/lib/errors.ts
 var errors = __webpack_require__(97268);
-// EXTERNAL MODULE: ./src/lib/pki.ts + 1 modules
-var pki = __webpack_require__(47954);
+// EXTERNAL MODULE: ./src/lib/pki.ts
+var pki = __webpack_require__(58027);
 // EXTERNAL MODULE: ./src/providers/buildkitd-probe.ts
 var buildkitd_probe = __webpack_require__(71321);
 ;// CONCATENATED MODULE: ./src/providers/kubernetes-pod-watch.ts
