@@ -29,12 +29,31 @@ function cacheFile(env) {
   return path.join(base, 'hoist', name);
 }
 
+/**
+ * Compiled code is code: a cache (or its directory) that another user owns or could write is
+ * never read, nor written (think of `sudo hoist` with a user's HOME).
+ */
+function ours(st) {
+  const uid = process.getuid?.();
+  return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
+}
+
 function readCache(file) {
-  if (!file) return undefined;
+  if (!file) return { usable: false };
   try {
-    return fs.readFileSync(file);
+    if (!ours(fs.statSync(path.dirname(file)))) return { usable: false };
   } catch {
-    return undefined;
+    return { usable: true }; // no directory yet: written after the build
+  }
+  let fd;
+  try {
+    fd = fs.openSync(file, 'r');
+    if (!ours(fs.fstatSync(fd))) return { usable: false };
+    return { usable: true, data: fs.readFileSync(fd) };
+  } catch {
+    return { usable: true };
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -55,8 +74,10 @@ function writeCache(file, data) {
   }
 }
 
-const file = cacheFile(process.env);
-const cached = readCache(file);
+const candidate = cacheFile(process.env);
+const found = readCache(candidate);
+const file = found.usable ? candidate : undefined;
+const cached = found.data;
 let source = fs.readFileSync(bundle, 'utf8');
 // a hashbang is valid only at the very start of a script: kept as a comment of the same length
 if (source.startsWith('#!')) source = `//${source.slice(2)}`;

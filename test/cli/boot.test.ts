@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -182,6 +183,22 @@ describe('the CLI boot', () => {
     expect(cacheFiles(home)).toEqual([]);
     boot(lib, ['build'], { HOME: home });
     expect(cacheFiles(join(home, '.cache'))).toHaveLength(1);
+  });
+
+  it('never reads nor writes a cache that others could have written (file or directory)', () => {
+    const lib = release('h');
+    const home = mkdtempSync(join(dir, 'home-'));
+    boot(lib, ['build'], { XDG_CACHE_HOME: home });
+    const [file] = cacheFiles(home);
+    const before = readFileSync(file!);
+    chmodSync(file!, 0o666);
+    expect(boot(lib, ['build'], { XDG_CACHE_HOME: home }).out).toMatchObject({ tag: 'h', codeCache: 'off' });
+    expect(readFileSync(file!).equals(before)).toBe(true); // and not replaced either
+    chmodSync(file!, 0o600);
+    expect(boot(lib, ['build'], { XDG_CACHE_HOME: home }).out).toMatchObject({ codeCache: 'accepted' });
+    chmodSync(join(home, 'hoist'), 0o777);
+    expect(boot(lib, ['build'], { XDG_CACHE_HOME: home }).out).toMatchObject({ codeCache: 'off' });
+    chmodSync(join(home, 'hoist'), 0o700);
   });
 
   it('uses no cache when it does not know its bundle (the source file, not a build of it)', () => {
