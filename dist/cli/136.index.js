@@ -9282,8 +9282,8 @@ function registerBuildRoutes(app, deps, service, insights) {
     });
     app.post('/v1/builds/:id/cancel', { schema: idParams }, async (request) => {
         const who = await authenticate(request);
+        // the dashboard hears of it from the service (onEnded), as of every end
         const info = await service.cancel(who, request.params.id);
-        insights.events.changed(info.id);
         return { ...info, build_url: buildUrl(info.id) };
     });
 }

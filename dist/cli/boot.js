@@ -8,7 +8,7 @@
 // written into this file by .ci/build.mjs), Node version and architecture. V8 checks the rest
 // (its version, its flags, the source's length) and rejects a cache that does not match: the
 // bundle is then compiled as without one, and the cache written again at the end. A missing or
-// unwritable directory only means no cache; HOIST_CODE_CACHE=false turns it off.
+// unwritable directory only means no cache; HOIST_CODE_CACHE=false (0, no, off) turns it off.
 // Only built-in modules that Node has loaded before any script runs are used here.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -22,7 +22,9 @@ const WRITTEN_AFTER = new Set(['build', 'bake']);
 const bundle = path.join(__dirname, 'index.js');
 
 function cacheFile(env) {
-  if (!/^[0-9a-f]{64}$/.test(BUNDLE_SHA256) || env.HOIST_CODE_CACHE === 'false') return undefined;
+  if (!/^[0-9a-f]{64}$/.test(BUNDLE_SHA256)) return undefined;
+  // off as HOIST_FINISH_IN_BACKGROUND is: 0, false, no or off
+  if (/^(0|false|no|off)$/i.test(env.HOIST_CODE_CACHE ?? '')) return undefined;
   const base = env.XDG_CACHE_HOME || (env.HOME ? path.join(env.HOME, '.cache') : undefined);
   if (!base || !path.isAbsolute(base)) return undefined;
   const name = `cli-${BUNDLE_SHA256.slice(0, 16)}-${process.version}-${process.arch}.v8`;
@@ -78,7 +80,15 @@ const candidate = cacheFile(process.env);
 const found = readCache(candidate);
 const file = found.usable ? candidate : undefined;
 const cached = found.data;
-let source = fs.readFileSync(bundle, 'utf8');
+let source;
+try {
+  source = fs.readFileSync(bundle, 'utf8');
+} catch (err) {
+  process.stderr.write(
+    `hoist: cannot read ${bundle} (${err.code || err.message}): this installation is incomplete; install the hoist release again (setup-action, or its tarball)\n`,
+  );
+  process.exit(1);
+}
 // a hashbang is valid only at the very start of a script: kept as a comment of the same length
 if (source.startsWith('#!')) source = `//${source.slice(2)}`;
 const script = new vm.Script(Module.wrap(source), {

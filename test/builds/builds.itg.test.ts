@@ -467,17 +467,23 @@ describe('queueing and expiry', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(dashboard.events().filter((id) => id === b1.build_id).length).toBeGreaterThan(heardBefore);
-    dashboard.close();
     expect(await c2.heartbeat(b2.build_id)).toEqual({ cancel: false });
     await expect(c1.heartbeat(b1.build_id)).rejects.toMatchObject({ status: 409, code: 'build_finished' });
 
     // Cancel through the project token: the build ends on the server at once; the client's next
     // heartbeat hears it (409), and its finish is refused.
+    const b2Heard = dashboard.events().filter((id) => id === b2.build_id).length;
     const canceled = await client.request<BuildInfo>('POST', `/v1/builds/${b2.build_id}/cancel`, {});
     expect(canceled).toMatchObject({
       status: 'canceled',
       error: expect.stringMatching(/^canceled by project token tok_/) as unknown as string,
     });
+    // the dashboard hears of the cancel too (once, from the service)
+    for (let i = 0; i < 50 && dashboard.events().filter((id) => id === b2.build_id).length === b2Heard; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(dashboard.events().filter((id) => id === b2.build_id).length).toBe(b2Heard + 1);
+    dashboard.close();
     await expect(c2.heartbeat(b2.build_id)).rejects.toMatchObject({
       status: 409,
       code: 'build_finished',

@@ -180,6 +180,11 @@ describe('the CLI boot', () => {
     expect(boot(lib, ['build'], { XDG_CACHE_HOME: home, HOIST_CODE_CACHE: 'false' }).out).toMatchObject({
       codeCache: 'off',
     });
+    for (const off of ['0', 'no', 'OFF']) {
+      expect(boot(lib, ['build'], { XDG_CACHE_HOME: home, HOIST_CODE_CACHE: off }).out).toMatchObject({
+        codeCache: 'off',
+      });
+    }
     expect(cacheFiles(home)).toEqual([]);
     boot(lib, ['build'], { HOME: home });
     expect(cacheFiles(join(home, '.cache'))).toHaveLength(1);
@@ -209,6 +214,16 @@ describe('the CLI boot', () => {
       out: { tag: 'f', codeCache: 'off' },
     });
     expect(cacheFiles(home)).toEqual([]);
+  });
+
+  it('says what to do when its bundle is missing (a broken install), without a stack trace', () => {
+    const lib = release('i');
+    rmSync(join(lib, 'index.js'));
+    const r = spawnSync(process.execPath, [join(lib, 'boot.js'), 'build'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `hoist: cannot read ${join(lib, 'index.js')} (ENOENT): this installation is incomplete; install the hoist release again (setup-action, or its tarball)\n`,
+    );
   });
 
   it('leaves no temporary file next to the cache', () => {
